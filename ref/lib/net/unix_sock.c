@@ -1,0 +1,218 @@
+/* handoff — Unix listener, dialer and peer credentials. spec: SEC-1 */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "handoff/transport.h"
+
+typedef char ho_listener_path_fits[sizeof(((struct sockaddr_un *)0)->sun_path) ==
+                                           sizeof(((ho_listener *)0)->path)
+                                       ? 1
+                                       : -1];
+
+static int fill_addr(struct sockaddr_un *sa, const char *path) {
+  if (path == NULL || path[0] == '\0') return HO_ERR_INVALID_ARGUMENT;
+  size_t n = strlen(path);
+  if (n >= sizeof sa->sun_path) return HO_ERR_INVALID_ARGUMENT;
+  memset(sa, 0, sizeof *sa);
+  sa->sun_family = AF_UNIX;
+  memcpy(sa->sun_path, path, n + 1);
+  return HO_OK;
+}
+
+/* mkdir -p of the directory part of `path`, each new component 0700. */
+static int make_parent_dirs(const char *path) {
+  char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
+  size_t n = strlen(path);
+  if (n >= sizeof dir) return HO_ERR_INVALID_ARGUMENT;
+  memcpy(dir, path, n + 1);
+  char *slash = strrchr(dir, '/');
+  if (slash == NULL || slash == dir) return HO_OK;
+  *slash = '\0';
+  for (char *p = dir + 1; *p; p++) {
+    if (*p != '/') continue;
+    *p = '\0';
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) return ho_err_from_errno(errno);
+    *p = '/';
+  }
+  if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+    int rc = ho_err_from_errno(errno);
+    return rc == HO_ERR_PERMISSION ? rc : HO_ERR_IO;
+  }
+  return HO_OK;
+}
+
+/* Is something accepting on the socket file at `sa`? */
+static int socket_is_live(const struct sockaddr_un *sa) {
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return 0;
+  int live = connect(fd, (const struct sockaddr *)sa, sizeof *sa) == 0;
+  close(fd);
+  return live;
+}
+
+static int make_socket(int nonblock) {
+  return socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0), 0);
+}
+
+/* Remember which file we created so close() never unlinks a socket file
+ * someone else put at the path meanwhile. */
+static void owned_set(ho_listener *l) {
+  struct stat st;
+  l->dev = l->ino = 0;
+  if (stat(l->path, &st) != 0) return;
+  l->dev = (uint64_t)st.st_dev;
+  l->ino = (uint64_t)st.st_ino;
+}
+
+static int owned_still(const ho_listener *l) {
+  struct stat st;
+  return l->ino != 0 && stat(l->path, &st) == 0 && S_ISSOCK(st.st_mode) &&
+         (uint64_t)st.st_dev == l->dev && (uint64_t)st.st_ino == l->ino;
+}
+
+int ho_listener_open(ho_listener *l, const char *path, int backlog) {
+  struct sockaddr_un sa, tmp;
+  if (l == NULL) return HO_ERR_INVALID_ARGUMENT;
+  int rc = fill_addr(&sa, path);
+  if (rc != HO_OK) return rc;
+  rc = make_parent_dirs(path);
+  if (rc != HO_OK) return rc;
+  struct stat st;
+  if (lstat(path, &st) == 0) {
+    if (!S_ISSOCK(st.st_mode)) return HO_ERR_STATE;
+    if (socket_is_live(&sa)) return HO_ERR_STATE;
+    /* stale socket: replaced atomically by the rename below */
+  }
+  int fd = make_socket(1);
+  if (fd < 0) return ho_err_from_errno(errno);
+  /* Bind under a temporary name in the same directory, then rename, so the
+   * path appears only once listen() has run. */
+  char tmpname[sizeof sa.sun_path + 32];
+  int atomic = snprintf(tmpname, sizeof tmpname, "%s.%ld.tmp", path, (long)getpid()) <
+               (int)sizeof sa.sun_path;
+  const struct sockaddr_un *bind_to = &sa;
+  if (atomic) {
+    (void)fill_addr(&tmp, tmpname);
+    (void)unlink(tmpname);
+    bind_to = &tmp;
+  } else if (lstat(path, &st) == 0) {
+    (void)unlink(path);
+  }
+  mode_t old = umask(0177); /* socket file 0600 */
+  int b = bind(fd, (const struct sockaddr *)bind_to, sizeof *bind_to);
+  int berr = errno;
+  umask(old);
+  if (b != 0) {
+    close(fd);
+    rc = ho_err_from_errno(berr);
+    return rc == HO_ERR_PERMISSION ? rc : HO_ERR_IO;
+  }
+  if (listen(fd, backlog > 0 ? backlog : SOMAXCONN) != 0 ||
+      (atomic && rename(tmpname, path) != 0)) {
+    int e = errno;
+    close(fd);
+    (void)unlink(atomic ? tmpname : path);
+    rc = ho_err_from_errno(e);
+    return rc == HO_ERR_PERMISSION ? rc : HO_ERR_IO;
+  }
+  l->fd = fd;
+  memcpy(l->path, sa.sun_path, sizeof l->path);
+  owned_set(l);
+  return HO_OK;
+}
+
+int ho_listener_accept(ho_listener *l, ho_handle *conn) {
+  if (l == NULL || l->fd < 0 || conn == NULL) return HO_ERR_INVALID_ARGUMENT;
+  int fd;
+  do {
+    fd = accept4((int)l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  } while (fd < 0 && (errno == EINTR || errno == ECONNABORTED));
+  if (fd < 0) {
+    int rc = ho_err_from_errno(errno);
+    return rc == HO_ERR_WOULD_BLOCK || rc == HO_ERR_FD_EXHAUSTED ? rc : HO_ERR_IO;
+  }
+  *conn = fd;
+  return HO_OK;
+}
+
+void ho_listener_close(ho_listener *l) {
+  if (l == NULL || l->fd < 0) return;
+  if (owned_still(l)) (void)unlink(l->path);
+  close((int)l->fd);
+  l->fd = HO_NO_HANDLE;
+}
+
+int ho_unix_connect(const char *path, int nonblock, ho_handle *conn) {
+  struct sockaddr_un sa;
+  if (conn == NULL) return HO_ERR_INVALID_ARGUMENT;
+  int rc = fill_addr(&sa, path);
+  if (rc != HO_OK) return rc;
+  int fd = make_socket(nonblock);
+  if (fd < 0) return ho_err_from_errno(errno);
+  int c;
+  do {
+    c = connect(fd, (const struct sockaddr *)&sa, sizeof sa);
+  } while (c != 0 && errno == EINTR);
+  if (c != 0) {
+    int e = errno;
+    close(fd);
+    rc = ho_err_from_errno(e);
+    if (rc == HO_ERR_INVALID_ARGUMENT || rc == HO_ERR_TIMEOUT || rc == HO_ERR_NOMEM) rc = HO_ERR_IO;
+    if (e == ENOTDIR) rc = HO_ERR_CLOSED;
+    return rc;
+  }
+  *conn = fd;
+  return HO_OK;
+}
+
+int ho_peer_cred_get(ho_handle sock, ho_peer_cred *out) {
+  if (out == NULL || sock < 0) return HO_ERR_PEER_CREDENTIALS;
+  struct ucred uc;
+  socklen_t sl = sizeof uc;
+  if (getsockopt((int)sock, SOL_SOCKET, SO_PEERCRED, &uc, &sl) != 0 || sl != sizeof uc)
+    return HO_ERR_PEER_CREDENTIALS;
+  out->pid = uc.pid;
+  out->uid = uc.uid;
+  out->gid = uc.gid;
+  return HO_OK;
+}
+
+int ho_peer_check(ho_handle sock, ho_peer_policy policy, uid_t uid, ho_peer_cred *out) {
+  ho_peer_cred pc;
+  int rc = ho_peer_cred_get(sock, &pc);
+  if (rc != HO_OK) return policy == HO_PEER_ANY ? HO_OK : rc;
+  if (out != NULL) *out = pc;
+  switch (policy) {
+  case HO_PEER_ANY: return HO_OK;
+  case HO_PEER_SAME_UID: return pc.uid == geteuid() ? HO_OK : HO_ERR_PEER_REJECTED;
+  case HO_PEER_UID: return pc.uid == uid ? HO_OK : HO_ERR_PEER_REJECTED;
+  }
+  return HO_ERR_PEER_REJECTED;
+}
+
+int ho_peer_policy_parse(const char *s, ho_peer_policy *policy, uid_t *uid) {
+  if (s == NULL || policy == NULL || uid == NULL) return HO_ERR_INVALID_ARGUMENT;
+  if (strcmp(s, "any") == 0) {
+    *policy = HO_PEER_ANY;
+    return HO_OK;
+  }
+  if (strcmp(s, "same") == 0 || strcmp(s, "same-uid") == 0) {
+    *policy = HO_PEER_SAME_UID;
+    return HO_OK;
+  }
+  if (s[0] < '0' || s[0] > '9') return HO_ERR_INVALID_ARGUMENT;
+  char *end = NULL;
+  errno = 0;
+  unsigned long v = strtoul(s, &end, 10);
+  if (errno != 0 || end == s || *end != '\0' || v > (uid_t)-2) return HO_ERR_INVALID_ARGUMENT;
+  *policy = HO_PEER_UID;
+  *uid = (uid_t)v;
+  return HO_OK;
+}

@@ -1,0 +1,384 @@
+/* handoff — nanopb back end of msg.h: static structs, no heap, and a
+ * zero-copy Frame.payload (FT_CALLBACK). spec: MSG-1 */
+#include <pb_decode.h>
+#include <pb_encode.h>
+#include <string.h>
+
+#include "handoff/v1/handoff_v1_envelope.pb.h"
+#include "handoff/v1/handoff_v1_handoff.pb.h"
+#include "wire/codec.h"
+
+/* The nanopb bounds (.options) and the wire.h caps are one table: a drift
+ * between them fails the build here. Strings count their NUL. */
+#define FSIZE(type, field) sizeof(((type *)0)->field)
+#define CAP_STR(type, field, cap) _Static_assert(FSIZE(type, field) == (cap) + 1, #type "." #field)
+#define CAP_BIN(type, field, cap)                                                                 \
+  _Static_assert(FSIZE(type, field.bytes) == (cap), #type "." #field)
+CAP_STR(handoff_v1_Frame, traceparent, HO_MAX_TRACEPARENT);
+CAP_STR(handoff_v1_Frame, tracestate, HO_MAX_TRACESTATE);
+CAP_STR(handoff_v1_Hello, service_name, HO_MAX_SERVICE_NAME);
+CAP_STR(handoff_v1_Hello, wanted_version, HO_MAX_WANTED_VERSION);
+CAP_STR(handoff_v1_Hello, client_version, HO_MAX_CLIENT_VERSION);
+CAP_BIN(handoff_v1_Hello, auth_token, HO_MAX_HELLO_BLOB);
+CAP_STR(handoff_v1_Hello, request_id, HO_MAX_REQUEST_ID);
+CAP_STR(handoff_v1_Hello, client_lib_name, HO_MAX_CLIENT_LIB);
+CAP_STR(handoff_v1_Hello, client_lib_version, HO_MAX_CLIENT_LIB);
+CAP_BIN(handoff_v1_Hello, peer_attestation_nonce, HO_MAX_HELLO_BLOB);
+CAP_BIN(handoff_v1_Hello, capability_token, HO_MAX_HELLO_BLOB);
+CAP_STR(handoff_v1_Negotiated, daemon_version, HO_MAX_DAEMON_VERSION);
+CAP_STR(handoff_v1_Negotiated, backend_pipe, HO_MAX_BACKEND_PIPE);
+CAP_STR(handoff_v1_Negotiated, warnings[0], HO_MAX_WARNING);
+_Static_assert(FSIZE(handoff_v1_Negotiated, warnings) / FSIZE(handoff_v1_Negotiated, warnings[0]) ==
+                   HO_MAX_WARNINGS, "Negotiated.warnings max_count");
+CAP_BIN(handoff_v1_Negotiated, handle_passed_token, HO_TOKEN_BYTES);
+CAP_STR(handoff_v1_Refused, reason, HO_MAX_REASON);
+_Static_assert(FSIZE(handoff_v1_Refused, details) / FSIZE(handoff_v1_Refused, details[0]) ==
+                   HO_MAX_DETAILS, "Refused.details max_count");
+CAP_STR(handoff_v1_Refused_DetailsEntry, key, HO_MAX_DETAIL_KEY);
+CAP_STR(handoff_v1_Refused_DetailsEntry, value, HO_MAX_DETAIL_VALUE);
+CAP_BIN(handoff_v1_HandoffOffer, token, HO_TOKEN_BYTES);
+CAP_STR(handoff_v1_HandoffOffer, service_name, HO_MAX_SERVICE_NAME);
+CAP_BIN(handoff_v1_HandoffAck, token, HO_TOKEN_BYTES);
+CAP_STR(handoff_v1_HandoffAck, error_detail, HO_MAX_ERROR_DETAIL);
+/* The neutral structs use the same caps. */
+_Static_assert(FSIZE(ho_hello, service_name) == FSIZE(handoff_v1_Hello, service_name), "hello");
+_Static_assert(FSIZE(ho_negotiated, warnings) == FSIZE(handoff_v1_Negotiated, warnings), "neg");
+_Static_assert(FSIZE(ho_refused, details[0].value) ==
+                   FSIZE(handoff_v1_Refused_DetailsEntry, value), "refused");
+
+#define STRCPY(dst, src) copy_str((dst), sizeof(dst), (src), sizeof(src))
+static void copy_str(char *dst, size_t dsize, const char *src, size_t ssize) {
+  size_t n = ho_strnlen(src, ssize);
+  if (n >= dsize) n = dsize - 1; /* cannot happen: equal sizes, checked input */
+  memcpy(dst, src, n);
+  dst[n] = '\0';
+}
+#define BINCPY(dst, dlen, src) \
+  do { memcpy((dst), (src).bytes, (src).size); (dlen) = (src).size; } while (0)
+#define BINSET(dst, src, n) \
+  do { memcpy((dst).bytes, (src), (n)); (dst).size = (pb_size_t)(n); } while (0)
+
+/* ---- Frame.payload: zero-copy callbacks --------------------------------- */
+
+typedef struct payload_view {
+  const uint8_t *p;
+  size_t n;
+} payload_view;
+
+/* Records where the payload lies in the input: a buffer istream's state is
+ * the read position. The last occurrence wins. */
+static bool payload_decode_cb(pb_istream_t *stream, const pb_field_t *field, void **arg) {
+  (void)field;
+  payload_view *v = *arg;
+  v->p = stream->state;
+  v->n = stream->bytes_left;
+  return pb_read(stream, NULL, stream->bytes_left);
+}
+
+static bool payload_bytes_cb(pb_ostream_t *stream, const pb_field_t *field, void *const *arg) {
+  const payload_view *v = *arg;
+  if (v->n == 0) return true; /* proto3: an empty bytes field is omitted */
+  return pb_encode_tag_for_field(stream, field) && pb_encode_string(stream, v->p, v->n);
+}
+
+typedef struct payload_msg {
+  const pb_msgdesc_t *desc;
+  const void *msg;
+} payload_msg;
+
+/* Encodes the payload message straight into the envelope (no scratch). */
+static bool payload_msg_cb(pb_ostream_t *stream, const pb_field_t *field, void *const *arg) {
+  const payload_msg *pm = *arg;
+  size_t n = 0;
+  if (!pb_get_encoded_size(&n, pm->desc, pm->msg)) return false;
+  if (n == 0) return true;
+  return pb_encode_tag_for_field(stream, field) && pb_encode_submessage(stream, pm->desc, pm->msg);
+}
+
+/* ---- generated -> neutral ---------------------------------------------- */
+
+static void negotiated_in(ho_negotiated *o, const handoff_v1_Negotiated *m) {
+  o->negotiated_protocol = m->negotiated_protocol;
+  STRCPY(o->daemon_version, m->daemon_version);
+  STRCPY(o->backend_pipe, m->backend_pipe);
+  o->warnings_count = m->warnings_count;
+  for (size_t i = 0; i < m->warnings_count; i++) STRCPY(o->warnings[i], m->warnings[i]);
+  o->server_capabilities = m->server_capabilities;
+  o->keepalive_interval_secs = m->keepalive_interval_secs;
+  BINCPY(o->handle_passed_token, o->handle_passed_token_len, m->handle_passed_token);
+  o->connection_id = m->connection_id;
+}
+
+static void refused_in(ho_refused *o, const handoff_v1_Refused *m) {
+  STRCPY(o->reason, m->reason);
+  o->daemon_min_protocol = m->daemon_min_protocol;
+  o->daemon_max_protocol = m->daemon_max_protocol;
+  o->code = (uint32_t)m->code;
+  o->details_count = m->details_count;
+  for (size_t i = 0; i < m->details_count; i++) {
+    STRCPY(o->details[i].key, m->details[i].key);
+    STRCPY(o->details[i].value, m->details[i].value);
+  }
+  o->retry_after_ms = m->retry_after_ms;
+  ho_refused_normalize(o);
+}
+
+/* One union for every generated struct keeps the stack use bounded. */
+typedef union npb_any {
+  handoff_v1_Frame frame;
+  handoff_v1_Hello hello;
+  handoff_v1_HelloReply reply;
+  handoff_v1_Negotiated neg;
+  handoff_v1_Refused ref;
+  handoff_v1_HandoffOffer offer;
+  handoff_v1_HandoffAck ack;
+} npb_any;
+
+static const pb_msgdesc_t *desc_of(ho_mt mt) {
+  switch (mt) {
+  case HO_MT_ENVELOPE: return &handoff_v1_Frame_msg;
+  case HO_MT_HELLO: return &handoff_v1_Hello_msg;
+  case HO_MT_HELLO_REPLY: return &handoff_v1_HelloReply_msg;
+  case HO_MT_NEGOTIATED: return &handoff_v1_Negotiated_msg;
+  case HO_MT_REFUSED: return &handoff_v1_Refused_msg;
+  case HO_MT_OFFER: return &handoff_v1_HandoffOffer_msg;
+  case HO_MT_ACK: return &handoff_v1_HandoffAck_msg;
+  }
+  return NULL;
+}
+
+int ho_npb_decode(ho_mt mt, const uint8_t *buf, size_t len, void *out) {
+  const pb_msgdesc_t *d = desc_of(mt);
+  if (d == NULL || mt == HO_MT_HELLO_REPLY) return HO_ERR_INVALID_ARGUMENT;
+  npb_any m;
+  memset(&m, 0, sizeof m);
+  payload_view pv = {NULL, 0};
+  if (mt == HO_MT_ENVELOPE) {
+    m.frame.payload.funcs.decode = payload_decode_cb;
+    m.frame.payload.arg = &pv;
+  }
+  pb_istream_t s = pb_istream_from_buffer(len ? buf : (const pb_byte_t *)"", len);
+  if (!pb_decode(&s, d, &m)) return HO_ERR_MALFORMED; /* scanned: a codec disagreement */
+  switch (mt) {
+  case HO_MT_ENVELOPE: {
+    ho_envelope *o = out;
+    const handoff_v1_Frame *f = &m.frame;
+    o->envelope_version = f->envelope_version;
+    o->kind = (uint32_t)f->kind;
+    o->payload_protocol = f->payload_protocol;
+    o->payload = pv.n ? pv.p : NULL;
+    o->payload_len = pv.n;
+    o->request_id = f->request_id;
+    o->payload_encoding = (uint32_t)f->payload_encoding;
+    o->deadline_unix_ms = f->deadline_unix_ms;
+    STRCPY(o->traceparent, f->traceparent);
+    STRCPY(o->tracestate, f->tracestate);
+    return HO_OK;
+  }
+  case HO_MT_HELLO: {
+    ho_hello *o = out;
+    const handoff_v1_Hello *h = &m.hello;
+    o->client_min_protocol = h->client_min_protocol;
+    o->client_max_protocol = h->client_max_protocol;
+    STRCPY(o->service_name, h->service_name);
+    STRCPY(o->wanted_version, h->wanted_version);
+    STRCPY(o->client_version, h->client_version);
+    o->client_capabilities = h->client_capabilities;
+    BINCPY(o->auth_token.data, o->auth_token.len, h->auth_token);
+    STRCPY(o->request_id, h->request_id);
+    o->connection_id = h->connection_id;
+    o->peer_pid = h->peer_pid;
+    STRCPY(o->client_lib_name, h->client_lib_name);
+    STRCPY(o->client_lib_version, h->client_lib_version);
+    BINCPY(o->peer_attestation_nonce.data, o->peer_attestation_nonce.len,
+           h->peer_attestation_nonce);
+    BINCPY(o->capability_token.data, o->capability_token.len, h->capability_token);
+    o->client_keepalive_secs = h->client_keepalive_secs;
+    return HO_OK;
+  }
+  case HO_MT_NEGOTIATED: negotiated_in(out, &m.neg); return HO_OK;
+  case HO_MT_REFUSED: refused_in(out, &m.ref); return HO_OK;
+  case HO_MT_OFFER: {
+    ho_offer *o = out;
+    if (m.offer.token.size != HO_TOKEN_BYTES) return HO_ERR_MALFORMED;
+    o->handle_value = m.offer.handle_value;
+    memcpy(o->token, m.offer.token.bytes, HO_TOKEN_BYTES);
+    STRCPY(o->service_name, m.offer.service_name);
+    o->correlation_id = m.offer.correlation_id;
+    o->offer_flags = m.offer.offer_flags;
+    return HO_OK;
+  }
+  case HO_MT_ACK: {
+    ho_ack *o = out;
+    if (m.ack.token.size != HO_TOKEN_BYTES) return HO_ERR_MALFORMED;
+    memcpy(o->token, m.ack.token.bytes, HO_TOKEN_BYTES);
+    o->accepted = m.ack.accepted;
+    STRCPY(o->error_detail, m.ack.error_detail);
+    o->correlation_id = m.ack.correlation_id;
+    o->backend_capabilities = m.ack.backend_capabilities;
+    return HO_OK;
+  }
+  default: return HO_ERR_INVALID_ARGUMENT;
+  }
+}
+
+/* ---- neutral -> generated ---------------------------------------------- */
+
+static void negotiated_out(handoff_v1_Negotiated *m, const ho_negotiated *n) {
+  m->negotiated_protocol = n->negotiated_protocol;
+  STRCPY(m->daemon_version, n->daemon_version);
+  STRCPY(m->backend_pipe, n->backend_pipe);
+  m->warnings_count = (pb_size_t)n->warnings_count;
+  for (size_t i = 0; i < n->warnings_count; i++) STRCPY(m->warnings[i], n->warnings[i]);
+  m->server_capabilities = n->server_capabilities;
+  m->keepalive_interval_secs = n->keepalive_interval_secs;
+  BINSET(m->handle_passed_token, n->handle_passed_token, n->handle_passed_token_len);
+  m->connection_id = n->connection_id;
+}
+
+static void refused_out(handoff_v1_Refused *m, const ho_refused *r) {
+  STRCPY(m->reason, r->reason);
+  m->daemon_min_protocol = r->daemon_min_protocol;
+  m->daemon_max_protocol = r->daemon_max_protocol;
+  m->code = (handoff_v1_ErrorCode)r->code;
+  m->details_count = (pb_size_t)r->details_count;
+  for (size_t i = 0; i < r->details_count; i++) {
+    STRCPY(m->details[i].key, r->details[i].key);
+    STRCPY(m->details[i].value, r->details[i].value);
+  }
+  m->retry_after_ms = r->retry_after_ms;
+}
+
+/* Fill `m` from the neutral struct; `pv` backs an envelope's payload. */
+static int fill(npb_any *m, ho_mt mt, const void *msg, payload_view *pv) {
+  memset(m, 0, sizeof *m);
+  switch (mt) {
+  case HO_MT_ENVELOPE: {
+    const ho_envelope *e = msg;
+    handoff_v1_Frame *f = &m->frame;
+    f->envelope_version = e->envelope_version;
+    f->kind = (handoff_v1_FrameKind)e->kind;
+    f->payload_protocol = e->payload_protocol;
+    pv->p = e->payload;
+    pv->n = e->payload_len;
+    f->payload.funcs.encode = payload_bytes_cb;
+    f->payload.arg = pv;
+    f->request_id = e->request_id;
+    f->payload_encoding = (handoff_v1_PayloadEncoding)e->payload_encoding;
+    f->deadline_unix_ms = e->deadline_unix_ms;
+    STRCPY(f->traceparent, e->traceparent);
+    STRCPY(f->tracestate, e->tracestate);
+    return HO_OK;
+  }
+  case HO_MT_HELLO: {
+    const ho_hello *h = msg;
+    handoff_v1_Hello *o = &m->hello;
+    o->client_min_protocol = h->client_min_protocol;
+    o->client_max_protocol = h->client_max_protocol;
+    STRCPY(o->service_name, h->service_name);
+    STRCPY(o->wanted_version, h->wanted_version);
+    STRCPY(o->client_version, h->client_version);
+    o->client_capabilities = h->client_capabilities;
+    BINSET(o->auth_token, h->auth_token.data, h->auth_token.len);
+    STRCPY(o->request_id, h->request_id);
+    o->connection_id = h->connection_id;
+    o->peer_pid = h->peer_pid;
+    STRCPY(o->client_lib_name, h->client_lib_name);
+    STRCPY(o->client_lib_version, h->client_lib_version);
+    BINSET(o->peer_attestation_nonce, h->peer_attestation_nonce.data,
+           h->peer_attestation_nonce.len);
+    BINSET(o->capability_token, h->capability_token.data, h->capability_token.len);
+    o->client_keepalive_secs = h->client_keepalive_secs;
+    return HO_OK;
+  }
+  case HO_MT_HELLO_REPLY: {
+    const ho_hello_reply *r = msg;
+    if (r->which == HO_REPLY_NEGOTIATED) {
+      m->reply.which_result = handoff_v1_HelloReply_negotiated_tag;
+      negotiated_out(&m->reply.result.negotiated, &r->negotiated);
+    } else if (r->which == HO_REPLY_REFUSED) {
+      m->reply.which_result = handoff_v1_HelloReply_refused_tag;
+      refused_out(&m->reply.result.refused, &r->refused);
+    }
+    return HO_OK;
+  }
+  case HO_MT_NEGOTIATED: negotiated_out(&m->neg, msg); return HO_OK;
+  case HO_MT_REFUSED: refused_out(&m->ref, msg); return HO_OK;
+  case HO_MT_OFFER: {
+    const ho_offer *o = msg;
+    m->offer.handle_value = o->handle_value;
+    BINSET(m->offer.token, o->token, HO_TOKEN_BYTES);
+    STRCPY(m->offer.service_name, o->service_name);
+    m->offer.correlation_id = o->correlation_id;
+    m->offer.offer_flags = o->offer_flags;
+    return HO_OK;
+  }
+  case HO_MT_ACK: {
+    const ho_ack *a = msg;
+    BINSET(m->ack.token, a->token, HO_TOKEN_BYTES);
+    m->ack.accepted = a->accepted;
+    STRCPY(m->ack.error_detail, a->error_detail);
+    m->ack.correlation_id = a->correlation_id;
+    m->ack.backend_capabilities = a->backend_capabilities;
+    return HO_OK;
+  }
+  }
+  return HO_ERR_INVALID_ARGUMENT;
+}
+
+static int encode_struct(const pb_msgdesc_t *d, const void *m, uint8_t *out, size_t cap,
+                         size_t *len) {
+  size_t n = 0;
+  if (!pb_get_encoded_size(&n, d, m)) return HO_ERR_INVALID_ARGUMENT;
+  if (n > cap) return HO_ERR_BUFFER_TOO_SMALL;
+  pb_ostream_t s = pb_ostream_from_buffer(out, n);
+  if (!pb_encode(&s, d, m) || s.bytes_written != n) return HO_ERR_INVALID_ARGUMENT;
+  *len = n;
+  return HO_OK;
+}
+
+int ho_npb_encode(ho_mt mt, const void *msg, uint8_t *out, size_t cap, size_t *len) {
+  const pb_msgdesc_t *d = desc_of(mt);
+  if (d == NULL) return HO_ERR_INVALID_ARGUMENT;
+  npb_any m;
+  payload_view pv;
+  int rc = fill(&m, mt, msg, &pv);
+  if (rc != HO_OK) return rc;
+  return encode_struct(d, &m, out, cap, len);
+}
+
+int ho_npb_frame_encode(const ho_envelope *env, ho_mt mt, const void *msg, uint8_t *out,
+                        size_t cap, size_t *len) {
+  const pb_msgdesc_t *d = desc_of(mt);
+  if (d == NULL || mt == HO_MT_ENVELOPE) return HO_ERR_INVALID_ARGUMENT;
+  npb_any pm;
+  payload_view unused;
+  int rc = fill(&pm, mt, msg, &unused);
+  if (rc != HO_OK) return rc;
+  npb_any fm;
+  payload_view pv;
+  ho_envelope e = *env;
+  e.payload = NULL;
+  e.payload_len = 0;
+  rc = fill(&fm, HO_MT_ENVELOPE, &e, &pv);
+  if (rc != HO_OK) return rc;
+  handoff_v1_Frame *f = &fm.frame;
+  payload_msg pmsg = {d, &pm};
+  f->payload.funcs.encode = payload_msg_cb;
+  f->payload.arg = &pmsg;
+  size_t n = 0;
+  if (!pb_get_encoded_size(&n, &handoff_v1_Frame_msg, f)) return HO_ERR_INVALID_ARGUMENT;
+  if (n > HO_MAX_FRAME_BYTES) return HO_ERR_FRAME_TOO_LARGE;
+  if (cap < HO_FRAME_HEADER_BYTES || n > cap - HO_FRAME_HEADER_BYTES)
+    return HO_ERR_BUFFER_TOO_SMALL;
+  pb_ostream_t s = pb_ostream_from_buffer(out + HO_FRAME_HEADER_BYTES, n);
+  if (!pb_encode(&s, &handoff_v1_Frame_msg, f) || s.bytes_written != n)
+    return HO_ERR_INVALID_ARGUMENT;
+  out[0] = HO_FRAMING_VERSION;
+  out[1] = (uint8_t)n;
+  out[2] = (uint8_t)(n >> 8);
+  out[3] = (uint8_t)(n >> 16);
+  out[4] = (uint8_t)(n >> 24);
+  *len = HO_FRAME_HEADER_BYTES + n;
+  return HO_OK;
+}

@@ -1,0 +1,17 @@
+# Reference backend and client programs (issue #5): handoff-backend,
+# handoff-client. Their library parts live in ref/lib/{net,backend,client}/
+# and are part of libhandoff like every ref/lib/*/*.c.
+BACKEND_BIN := $(BUILD)/bin/handoff-backend
+CLIENT_BIN := $(BUILD)/bin/handoff-client
+BINS += $(BACKEND_BIN) $(CLIENT_BIN)
+
+$(BACKEND_BIN): $(OBJ)/ref/bin/handoff-backend.o $(LIB_A)
+	@mkdir -p $(@D)
+	$(CC) -o $@ $< $(LIB_A) $(LDFLAGS) $(LIBDEPS)
+
+$(CLIENT_BIN): $(OBJ)/ref/bin/handoff-client.o $(LIB_A)
+	@mkdir -p $(@D)
+	$(CC) -o $@ $< $(LIB_A) $(LDFLAGS) $(LIBDEPS)
+
+.PHONY: backend-bins
+backend-bins: $(BACKEND_BIN) $(CLIENT_BIN)

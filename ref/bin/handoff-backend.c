@@ -1,0 +1,493 @@
+/* handoff-backend — the reference backend: accepts handed-off client
+ * connections from brokers (control connections on --handoff-endpoint) and
+ * reconnecting clients (on --backend-pipe), and serves a small echo service
+ * on both. One epoll loop, non-blocking everywhere.
+ *
+ * Protocol logic lives in the library (ref/lib/backend/): this file is only
+ * the event loop, the echo service, signals, logging and flags.
+ * spec: BACKEND-1 READY-5 */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "handoff/backend.h"
+#include "handoff/transport.h"
+
+enum { LOG_ERROR = 0, LOG_WARN, LOG_INFO, LOG_DEBUG };
+static const char *const level_names[] = {"error", "warn", "info", "debug"};
+static int g_log_level = LOG_INFO;
+
+static void logf_(int level, const char *event, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void logf_(int level, const char *event, const char *fmt, ...) {
+  if (level > g_log_level) return;
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  char msg[512] = "";
+  if (fmt != NULL) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+  }
+  fprintf(stderr, "%lld.%06ld handoff-backend[%ld] level=%s event=%s%s%s\n", (long long)ts.tv_sec,
+          ts.tv_nsec / 1000, (long)getpid(), level_names[level], event, msg[0] ? " " : "", msg);
+}
+
+/* ---- echo connections ------------------------------------------------- */
+
+enum { K_HANDOFF_LISTENER = 1, K_PIPE_LISTENER, K_CONTROL, K_ECHO, K_SIGNAL };
+
+typedef struct echo_conn {
+  int fd;
+  int adopted;       /* 1 handed off, 0 reconnected */
+  uint64_t corr;
+  uint64_t bytes;
+  uint8_t *out;
+  size_t out_len, out_cap;
+  int eof;
+} echo_conn;
+
+typedef struct app {
+  int ep;
+  ho_backend *b;
+  ho_listener handoff, pipe;
+  int sfd;
+  echo_conn **echo; /* by fd */
+  size_t echo_cap;
+  unsigned char *is_ctl; /* by fd */
+  size_t ctl_cap;
+  uint64_t reconnected;
+  ho_ready_mode mode;
+  ho_backend_fault fault;
+} app;
+
+static uint64_t key(int kind, int fd) { return (uint64_t)kind << 32 | (uint32_t)fd; }
+
+static int ep_add(app *a, int fd, int kind, uint32_t events) {
+  struct epoll_event ev = {.events = events, .data.u64 = key(kind, fd)};
+  return epoll_ctl(a->ep, EPOLL_CTL_ADD, fd, &ev);
+}
+
+static void ep_mod(app *a, int fd, int kind, uint32_t events) {
+  struct epoll_event ev = {.events = events, .data.u64 = key(kind, fd)};
+  (void)epoll_ctl(a->ep, EPOLL_CTL_MOD, fd, &ev);
+}
+
+static int grow_ptrs(void ***arr, size_t *cap, size_t need, size_t elem) {
+  if (need < *cap) return 0;
+  size_t ncap = *cap ? *cap : 256;
+  while (ncap <= need) ncap *= 2;
+  void *n = realloc(*arr, ncap * elem);
+  if (n == NULL) return -1;
+  memset((char *)n + *cap * elem, 0, (ncap - *cap) * elem);
+  *arr = n;
+  *cap = ncap;
+  return 0;
+}
+
+static void echo_close(app *a, echo_conn *c, const char *why) {
+  logf_(LOG_INFO, "conn-closed", "fd=%d route=%s corr=%llu bytes=%llu why=%s", c->fd,
+        c->adopted ? "handoff" : "reconnect", (unsigned long long)c->corr,
+        (unsigned long long)c->bytes, why);
+  a->echo[c->fd] = NULL;
+  close(c->fd);
+  free(c->out);
+  free(c);
+}
+
+static void echo_add(app *a, int fd, int adopted, uint64_t corr) {
+  echo_conn *c = calloc(1, sizeof *c);
+  if (c == NULL || grow_ptrs((void ***)&a->echo, &a->echo_cap, (size_t)fd, sizeof *a->echo) != 0 ||
+      ep_add(a, fd, K_ECHO, EPOLLIN | EPOLLRDHUP) != 0) {
+    logf_(LOG_ERROR, "conn-dropped", "fd=%d errno=%d", fd, errno);
+    free(c);
+    close(fd);
+    return;
+  }
+  c->fd = fd;
+  c->adopted = adopted;
+  c->corr = corr;
+  a->echo[fd] = c;
+}
+
+/* Write what is buffered; returns -1 when the connection is dead. */
+static int echo_flush(echo_conn *c) {
+  size_t off = 0;
+  while (off < c->out_len) {
+    ssize_t n = send(c->fd, c->out + off, c->out_len - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) {
+      off += (size_t)n;
+    } else if (n < 0 && errno == EINTR) {
+      continue;
+    } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      break;
+    } else {
+      return -1;
+    }
+  }
+  memmove(c->out, c->out + off, c->out_len - off);
+  c->out_len -= off;
+  return 0;
+}
+
+/* The echo service. It writes only bytes it has read, so in legacy mode it
+ * never writes to an adopted connection before reading client bytes
+ * (spec: READY-3). */
+static void echo_io(app *a, echo_conn *c, uint32_t events) {
+  if (events & EPOLLOUT) {
+    if (echo_flush(c) != 0) return echo_close(a, c, "write-error");
+  }
+  if (c->out_len == 0 && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP))) {
+    uint8_t buf[65536];
+    for (int i = 0; i < 16 && c->out_len == 0; i++) {
+      ssize_t n = recv(c->fd, buf, sizeof buf, MSG_DONTWAIT);
+      if (n == 0) {
+        c->eof = 1;
+        break;
+      }
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+        return echo_close(a, c, "read-error");
+      }
+      if (c->bytes == 0)
+        logf_(LOG_DEBUG, "first-bytes", "fd=%d route=%s n=%zd", c->fd,
+              c->adopted ? "handoff" : "reconnect", n);
+      c->bytes += (uint64_t)n;
+      if (c->out_cap < (size_t)n) {
+        uint8_t *o = realloc(c->out, (size_t)n);
+        if (o == NULL) return echo_close(a, c, "nomem");
+        c->out = o;
+        c->out_cap = (size_t)n;
+      }
+      memcpy(c->out, buf, (size_t)n);
+      c->out_len = (size_t)n;
+      if (echo_flush(c) != 0) return echo_close(a, c, "write-error");
+    }
+  }
+  if (c->eof && c->out_len == 0) return echo_close(a, c, "eof");
+  if (!c->eof && (events & (EPOLLHUP | EPOLLERR)) && c->out_len == 0 && !(events & EPOLLIN))
+    return echo_close(a, c, "hangup");
+  /* Back-pressure: stop reading while output waits. */
+  ep_mod(a, c->fd, K_ECHO, c->out_len ? EPOLLOUT : (EPOLLIN | EPOLLRDHUP));
+}
+
+/* ---- control connections --------------------------------------------- */
+
+static const char *act_name(int t) {
+  switch (t) {
+  case HO_BACKEND_ACT_WRITE_CONTROL: return "ack";
+  case HO_BACKEND_ACT_WRITE_CLIENT: return "ready-write";
+  case HO_BACKEND_ACT_ADOPT: return "adopt";
+  case HO_BACKEND_ACT_CLOSE_FD: return "close-fd";
+  case HO_BACKEND_ACT_CLOSE_CONTROL: return "control-close";
+  case HO_BACKEND_ACT_OFFER: return "offer";
+  case HO_BACKEND_ACT_CRASH: return "crash";
+  }
+  return "?";
+}
+
+static void on_event(void *user, const ho_backend_event *ev) {
+  (void)user;
+  const ho_backend_action *x = ev->action;
+  unsigned long long corr = (unsigned long long)x->correlation_id;
+  switch (x->type) {
+  case HO_BACKEND_ACT_OFFER:
+    logf_(x->err ? LOG_WARN : LOG_INFO, "offer", "ctl=%d corr=%llu result=%s", ev->ctl_fd, corr,
+          ho_errname(x->err) ? ho_errname(x->err) : "?");
+    break;
+  case HO_BACKEND_ACT_WRITE_CONTROL:
+    logf_(x->accepted ? LOG_INFO : LOG_WARN, "ack", "ctl=%d corr=%llu accepted=%s reason=%s delay_ms=%u",
+          ev->ctl_fd, corr, x->accepted ? "true" : "false",
+          x->accepted ? "-" : (ho_errname(x->err) ? ho_errname(x->err) : "?"), x->delay_ms);
+    break;
+  case HO_BACKEND_ACT_CRASH:
+    logf_(LOG_WARN, "crash", "ctl=%d fault=crash-before-ack exit=3", ev->ctl_fd);
+    fflush(stderr);
+    _exit(3);
+  case HO_BACKEND_ACT_CLOSE_CONTROL:
+    logf_(x->err == HO_ERR_CLOSED ? LOG_INFO : LOG_WARN, "control-closed", "ctl=%d reason=%s",
+          ev->ctl_fd, ho_errname(x->err) ? ho_errname(x->err) : "?");
+    break;
+  default:
+    logf_(LOG_DEBUG, act_name(x->type), "ctl=%d corr=%llu fd=%ld", ev->ctl_fd, corr,
+          (long)x->conn);
+    break;
+  }
+}
+
+static void ctl_forget(app *a, int fd) {
+  if ((size_t)fd < a->ctl_cap) a->is_ctl[fd] = 0;
+}
+
+static void ctl_mask(app *a, int fd, int mask, ho_backend_adopted *ad, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    logf_(LOG_INFO, "adopted", "ctl=%d corr=%llu fd=%ld mode=%s", fd,
+          (unsigned long long)ad[i].correlation_id, (long)ad[i].conn,
+          ad[i].ready_written ? "backend-ready" : "legacy");
+    echo_add(a, (int)ad[i].conn, 1, ad[i].correlation_id);
+  }
+  if (mask & HO_BACKEND_CLOSED) ctl_forget(a, fd);
+  else ep_mod(a, fd, K_CONTROL, EPOLLIN | EPOLLRDHUP | ((mask & HO_BACKEND_WANT_WRITE) ? EPOLLOUT : 0));
+}
+
+static void control_io(app *a, int fd, uint32_t events) {
+  uint64_t now = ho_monotonic_ms();
+  ho_backend_adopted ad[32];
+  size_t n = 0;
+  int mask;
+  if (events & EPOLLOUT) {
+    mask = ho_backend_on_control_writable(a->b, fd, now);
+    if (mask < 0) return;
+    if (mask & HO_BACKEND_CLOSED) return ctl_forget(a, fd);
+  }
+  do {
+    mask = ho_backend_on_control_readable(a->b, fd, now, ad, 32, &n);
+    if (mask < 0) return;
+    ctl_mask(a, fd, mask, ad, n);
+  } while ((mask & HO_BACKEND_MORE) && !(mask & HO_BACKEND_CLOSED));
+}
+
+static void accept_all(app *a, ho_listener *l, int kind) {
+  for (;;) {
+    ho_handle h;
+    int rc = ho_listener_accept(l, &h);
+    if (rc == HO_ERR_WOULD_BLOCK) return;
+    if (rc != HO_OK) {
+      logf_(LOG_WARN, "accept-failed", "listener=%s reason=%s", l->path, ho_errname(rc));
+      return;
+    }
+    int fd = (int)h;
+    if (kind == K_PIPE_LISTENER) {
+      a->reconnected++;
+      logf_(LOG_INFO, "reconnect", "fd=%d", fd);
+      echo_add(a, fd, 0, 0);
+      continue;
+    }
+    /* spec: SEC-* — only brokers of our own user may hand us connections. */
+    ho_peer_cred pc = {0};
+    rc = ho_peer_check(h, HO_PEER_SAME_UID, 0, &pc);
+    if (rc != HO_OK) {
+      logf_(LOG_WARN, "control-rejected", "fd=%d pid=%ld uid=%ld reason=%s", fd, (long)pc.pid,
+            (long)pc.uid, ho_errname(rc));
+      close(fd);
+      continue;
+    }
+    if (grow_ptrs((void ***)&a->is_ctl, &a->ctl_cap, (size_t)fd, 1) != 0 ||
+        ho_backend_add_control(a->b, h) != HO_OK) {
+      logf_(LOG_ERROR, "control-dropped", "fd=%d", fd);
+      close(fd);
+      continue;
+    }
+    if (ep_add(a, fd, K_CONTROL, EPOLLIN | EPOLLRDHUP) != 0) {
+      logf_(LOG_ERROR, "control-dropped", "fd=%d errno=%d", fd, errno);
+      continue; /* stays owned by the shell, closed at shutdown */
+    }
+    a->is_ctl[fd] = 1;
+    logf_(LOG_INFO, "control-accepted", "fd=%d pid=%ld uid=%ld", fd, (long)pc.pid, (long)pc.uid);
+  }
+}
+
+static void print_counters(app *a) {
+  ho_backend_counters c;
+  ho_backend_core_counters(ho_backend_get_core(a->b), &c);
+  char refused[512] = "";
+  size_t off = 0;
+  for (int i = 0; i < HO_REFUSAL_COUNT_; i++) {
+    off += (size_t)snprintf(refused + off, sizeof refused - off, " refused_%s=%llu",
+                            ho_backend_refusal_name((ho_backend_refusal)i),
+                            (unsigned long long)c.refused_by[i]);
+    if (off >= sizeof refused) break;
+  }
+  printf("counters offers=%llu accepted=%llu refused=%llu%s malformed=%llu adopted=%llu "
+         "reconnected=%llu\n",
+         (unsigned long long)c.offers, (unsigned long long)c.accepted,
+         (unsigned long long)c.refused, refused, (unsigned long long)c.malformed,
+         (unsigned long long)c.adopted, (unsigned long long)a->reconnected);
+  fflush(stdout);
+}
+
+static void usage(FILE *f) {
+  fputs(
+      "usage: handoff-backend --handoff-endpoint PATH --backend-pipe PATH [options]\n"
+      "\n"
+      "Reference backend: adopts client connections handed off by a broker and\n"
+      "serves an echo service (every byte read is written back; EOF closes) on\n"
+      "adopted and reconnected connections alike.\n"
+      "\n"
+      "  --handoff-endpoint PATH  Unix socket for broker control connections\n"
+      "                           (directory created 0700, socket 0600; only\n"
+      "                           peers of our own uid are accepted)\n"
+      "  --backend-pipe PATH      Unix socket for clients that reconnect\n"
+      "  --service NAME           refuse offers for any other service_name\n"
+      "                           (default: accept any)\n"
+      "  --ready-mode MODE        legacy (default): the broker writes the ready\n"
+      "                           frame, we never write before reading client\n"
+      "                           bytes; backend: for offers flagged backend-ready\n"
+      "                           we write the ready frame first, and every ACK\n"
+      "                           declares BACKEND_CAP_BACKEND_READY\n"
+      "  --fault KIND             test fault injection: refuse, crash-before-ack\n"
+      "                           (exit status 3 after reading an offer, before\n"
+      "                           the ACK), late-ack:MS, wrong-token,\n"
+      "                           wrong-correlation, close-control\n"
+      "  --log-level LEVEL        error, warn, info (default) or debug; one line\n"
+      "                           per event on stderr\n"
+      "  --help                   this text\n"
+      "\n"
+      "Sockets appear atomically (bound under a temporary name, then renamed),\n"
+      "so once both paths exist the backend accepts connections.\n"
+      "Signals: SIGTERM/SIGINT clean shutdown (sockets unlinked, descriptors\n"
+      "closed, exit 0); SIGUSR1 prints one 'counters ...' line on stdout.\n",
+      f);
+}
+
+int main(int argc, char **argv) {
+  const char *endpoint = NULL, *pipe_path = NULL, *service = NULL;
+  ho_backend_config cfg;
+  ho_backend_config_init(&cfg);
+  static const struct option opts[] = {{"handoff-endpoint", required_argument, 0, 'e'},
+                                       {"backend-pipe", required_argument, 0, 'p'},
+                                       {"service", required_argument, 0, 's'},
+                                       {"ready-mode", required_argument, 0, 'r'},
+                                       {"fault", required_argument, 0, 'f'},
+                                       {"log-level", required_argument, 0, 'l'},
+                                       {"help", no_argument, 0, 'h'},
+                                       {0, 0, 0, 0}};
+  int o;
+  while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    switch (o) {
+    case 'e': endpoint = optarg; break;
+    case 'p': pipe_path = optarg; break;
+    case 's': service = optarg; break;
+    case 'r':
+      if (strcmp(optarg, "legacy") == 0) cfg.ready_mode = HO_READY_LEGACY;
+      else if (strcmp(optarg, "backend") == 0) cfg.ready_mode = HO_READY_BACKEND;
+      else {
+        fprintf(stderr, "handoff-backend: --ready-mode must be legacy or backend\n");
+        return 2;
+      }
+      break;
+    case 'f':
+      if (ho_backend_fault_parse(optarg, &cfg.fault, &cfg.fault_ms) != HO_OK) {
+        fprintf(stderr, "handoff-backend: unknown --fault '%s'\n", optarg);
+        return 2;
+      }
+      break;
+    case 'l': {
+      int found = -1;
+      for (int i = 0; i < 4; i++)
+        if (strcmp(optarg, level_names[i]) == 0) found = i;
+      if (found < 0) {
+        fprintf(stderr, "handoff-backend: --log-level must be error|warn|info|debug\n");
+        return 2;
+      }
+      g_log_level = found;
+      break;
+    }
+    case 'h': usage(stdout); return 0;
+    default: usage(stderr); return 2;
+    }
+  }
+  if (endpoint == NULL || pipe_path == NULL || optind != argc) {
+    usage(stderr);
+    return 2;
+  }
+  cfg.service_name = service;
+
+  app a;
+  memset(&a, 0, sizeof a);
+  a.mode = cfg.ready_mode;
+  a.fault = cfg.fault;
+  a.handoff.fd = a.pipe.fd = HO_NO_HANDLE;
+  signal(SIGPIPE, SIG_IGN);
+  sigset_t ss;
+  sigemptyset(&ss);
+  sigaddset(&ss, SIGTERM);
+  sigaddset(&ss, SIGINT);
+  sigaddset(&ss, SIGUSR1);
+  sigprocmask(SIG_BLOCK, &ss, NULL);
+  a.sfd = signalfd(-1, &ss, SFD_NONBLOCK | SFD_CLOEXEC);
+  a.ep = epoll_create1(EPOLL_CLOEXEC);
+  int rc = ho_backend_new(&cfg, on_event, &a, &a.b);
+  if (a.sfd < 0 || a.ep < 0 || rc != HO_OK) {
+    fprintf(stderr, "handoff-backend: setup failed: %s\n", rc ? ho_strerror(rc) : strerror(errno));
+    return 1;
+  }
+  if ((rc = ho_listener_open(&a.handoff, endpoint, 0)) != HO_OK ||
+      (rc = ho_listener_open(&a.pipe, pipe_path, 0)) != HO_OK) {
+    logf_(LOG_ERROR, "listen-failed", "reason=%s (%s)", ho_errname(rc), ho_strerror(rc));
+    ho_listener_close(&a.handoff);
+    ho_backend_del(a.b);
+    return 1;
+  }
+  ep_add(&a, (int)a.handoff.fd, K_HANDOFF_LISTENER, EPOLLIN);
+  ep_add(&a, (int)a.pipe.fd, K_PIPE_LISTENER, EPOLLIN);
+  ep_add(&a, a.sfd, K_SIGNAL, EPOLLIN);
+  logf_(LOG_INFO, "listening", "handoff_endpoint=%s backend_pipe=%s ready_mode=%s fault=%s",
+        endpoint, pipe_path, cfg.ready_mode == HO_READY_BACKEND ? "backend" : "legacy",
+        cfg.fault == HO_FAULT_NONE ? "none" : "set");
+
+  int running = 1;
+  while (running) {
+    struct epoll_event evs[64];
+    int timeout = ho_backend_next_timeout_ms(a.b, ho_monotonic_ms());
+    int n = epoll_wait(a.ep, evs, 64, timeout);
+    if (n < 0 && errno != EINTR) {
+      logf_(LOG_ERROR, "epoll-failed", "errno=%d", errno);
+      break;
+    }
+    for (int i = 0; i < n && running; i++) {
+      int kind = (int)(evs[i].data.u64 >> 32);
+      int fd = (int)(uint32_t)evs[i].data.u64;
+      switch (kind) {
+      case K_HANDOFF_LISTENER: accept_all(&a, &a.handoff, kind); break;
+      case K_PIPE_LISTENER: accept_all(&a, &a.pipe, kind); break;
+      case K_CONTROL:
+        if ((size_t)fd < a.ctl_cap && a.is_ctl[fd]) control_io(&a, fd, evs[i].events);
+        break;
+      case K_ECHO:
+        if ((size_t)fd < a.echo_cap && a.echo[fd] != NULL) echo_io(&a, a.echo[fd], evs[i].events);
+        break;
+      case K_SIGNAL: {
+        struct signalfd_siginfo si;
+        while (read(a.sfd, &si, sizeof si) == (ssize_t)sizeof si) {
+          if (si.ssi_signo == SIGUSR1) {
+            print_counters(&a);
+          } else {
+            logf_(LOG_INFO, "shutdown", "signal=%u", si.ssi_signo);
+            running = 0;
+          }
+        }
+        break;
+      }
+      }
+    }
+    if (ho_backend_next_timeout_ms(a.b, ho_monotonic_ms()) == 0) {
+      ho_backend_on_timer(a.b, ho_monotonic_ms());
+      ho_handle cfd;
+      while (ho_backend_closed_fd(a.b, &cfd)) ctl_forget(&a, (int)cfd);
+    }
+  }
+  /* Clean shutdown: sockets unlinked, every descriptor closed. */
+  ho_listener_close(&a.handoff);
+  ho_listener_close(&a.pipe);
+  for (size_t i = 0; i < a.echo_cap; i++)
+    if (a.echo[i] != NULL) echo_close(&a, a.echo[i], "shutdown");
+  ho_backend_del(a.b);
+  free(a.echo);
+  free(a.is_ctl);
+  close(a.sfd);
+  close(a.ep);
+  logf_(LOG_INFO, "stopped", NULL);
+  return 0;
+}

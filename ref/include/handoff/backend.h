@@ -1,0 +1,275 @@
+/* handoff — the backend side of a handoff, in two layers.
+ *
+ * 1. A sans-I/O core (ho_backend_core + one ho_backend_ctl per control
+ *    connection). Bytes read from a control connection and the descriptor
+ *    that arrived with them go in; actions come out: write these bytes to
+ *    the control connection, write the ready frame to this descriptor, adopt
+ *    this descriptor, close that one, close the control connection. Time is
+ *    injected (now_ms, any monotonic millisecond clock). The core parses
+ *    offers (framing + envelope + HandoffOffer), checks the sideband token
+ *    against the offer token, rejects replays and bad descriptors, and
+ *    builds every ACK (spec: BACKEND-* XFER-* READY-*).
+ *
+ * 2. A small I/O shell (ho_backend) for programs that embed the backend
+ *    side: give it each accepted control connection, call
+ *    ho_backend_on_control_readable() when it polls readable, and take the
+ *    adopted client connections it hands back.
+ *
+ * All functions return HO_OK (0) or a negative HO_ERR_* code unless said
+ * otherwise.
+ */
+#ifndef HANDOFF_BACKEND_H
+#define HANDOFF_BACKEND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "handoff/error.h"
+#include "handoff/msg.h"
+#include "handoff/transport.h"
+#include "handoff/wire.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- configuration ---------------------------------------------------- */
+
+typedef enum ho_ready_mode {
+  HO_READY_LEGACY = 0, /* original v1: the broker writes ready; the backend
+                          never writes to an adopted connection before it
+                          has read client bytes */
+  HO_READY_BACKEND = 1 /* extension: for offers flagged
+                          HO_OFFER_FLAG_BACKEND_READY the backend writes the
+                          ready frame first; every ACK declares
+                          HO_BACKEND_CAP_BACKEND_READY */
+} ho_ready_mode;
+
+/* Fault injection for tests and the demo (never set in production). */
+typedef enum ho_backend_fault {
+  HO_FAULT_NONE = 0,
+  HO_FAULT_REFUSE = 1,            /* refuse every offer (explicit ACK) */
+  HO_FAULT_CRASH_BEFORE_ACK = 2,  /* HO_BACKEND_ACT_CRASH instead of the ACK */
+  HO_FAULT_LATE_ACK = 3,          /* ACK action carries delay_ms = fault_ms */
+  HO_FAULT_WRONG_TOKEN = 4,       /* accept, but echo a different token */
+  HO_FAULT_WRONG_CORRELATION = 5, /* accept, but echo correlation_id + 1 */
+  HO_FAULT_CLOSE_CONTROL = 6      /* close the descriptor and the control
+                                     connection instead of ACKing */
+} ho_backend_fault;
+
+typedef struct ho_backend_config {
+  ho_ready_mode ready_mode;  /* default HO_READY_LEGACY */
+  const char *service_name;  /* NULL/"" = any; else offers for another
+                                service are refused (copied by _new) */
+  uint64_t token_ttl_ms;     /* how long an accepted token is remembered
+                                for replay rejection; default 30000 */
+  uint32_t replay_capacity;  /* most tokens remembered; default 65536; the
+                                oldest is forgotten first when full */
+  ho_codec codec;            /* default HO_CODEC_PROTOBUF_C */
+  ho_backend_fault fault;    /* default HO_FAULT_NONE */
+  uint32_t fault_ms;         /* for HO_FAULT_LATE_ACK */
+} ho_backend_config;
+
+/* Fill `cfg` with the defaults above. */
+void ho_backend_config_init(ho_backend_config *cfg);
+
+/* Parse "refuse", "crash-before-ack", "late-ack:MS", "wrong-token",
+ * "wrong-correlation", "close-control" (or "none"). Returns HO_OK or
+ * HO_ERR_INVALID_ARGUMENT (outputs untouched). */
+int ho_backend_fault_parse(const char *s, ho_backend_fault *fault, uint32_t *fault_ms);
+
+/* ---- sans-I/O core ----------------------------------------------------- */
+
+typedef struct ho_backend_core ho_backend_core; /* shared: config, replay set, counters */
+typedef struct ho_backend_ctl ho_backend_ctl;   /* one control connection */
+
+/* Create a core. On success *out is set; on failure (HO_ERR_INVALID_ARGUMENT,
+ * HO_ERR_NOMEM) *out is untouched. */
+int ho_backend_core_new(const ho_backend_config *cfg, ho_backend_core **out);
+
+/* Free the core. Every ho_backend_ctl must have been deleted first. */
+void ho_backend_core_del(ho_backend_core *core);
+
+/* Counters (monotonic since _new). refused[] is indexed by
+ * ho_backend_refusal; the names come from ho_backend_refusal_name(). */
+typedef enum ho_backend_refusal {
+  HO_REFUSAL_CTRUNC = 0,
+  HO_REFUSAL_NO_DESCRIPTOR,
+  HO_REFUSAL_EXTRA_DESCRIPTORS,
+  HO_REFUSAL_BAD_DESCRIPTOR,
+  HO_REFUSAL_SIDEBAND_MISMATCH,
+  HO_REFUSAL_REPLAY,
+  HO_REFUSAL_SERVICE,
+  HO_REFUSAL_READY_MODE,
+  HO_REFUSAL_READY_WRITE,
+  HO_REFUSAL_FAULT,
+  HO_REFUSAL_COUNT_
+} ho_backend_refusal;
+
+typedef struct ho_backend_counters {
+  uint64_t offers;          /* offer frames read (valid or not) */
+  uint64_t accepted;        /* accepted ACKs built */
+  uint64_t refused;         /* refused ACKs built */
+  uint64_t refused_by[HO_REFUSAL_COUNT_];
+  uint64_t malformed;       /* offers that closed the control connection */
+  uint64_t adopted;         /* descriptors handed out with ADOPT */
+} ho_backend_counters;
+
+void ho_backend_core_counters(const ho_backend_core *core, ho_backend_counters *out);
+const char *ho_backend_refusal_name(ho_backend_refusal r);
+
+/* Create the state of one control connection. Codes: HO_ERR_INVALID_ARGUMENT,
+ * HO_ERR_NOMEM (*out untouched). */
+int ho_backend_ctl_new(ho_backend_core *core, ho_backend_ctl **out);
+
+/* Free it. A descriptor the core still holds (sideband received, offer not
+ * yet read, or pending in undelivered actions) is closed with close(2):
+ * call ho_backend_ctl_eof() and drain the actions first to avoid that. */
+void ho_backend_ctl_del(ho_backend_ctl *ctl);
+
+/* How many bytes the shell should read next: exactly what completes the
+ * current part (the rest of the 16 sideband bytes, the frame header, or the
+ * frame body), so a descriptor can only arrive with the first byte of a
+ * read and no read crosses into the next handoff. 0 when the connection is
+ * closed or a ready write is awaiting ho_backend_ctl_client_written(). */
+size_t ho_backend_ctl_wanted(const ho_backend_ctl *ctl);
+
+/* True when the next byte expected is the first byte of a sideband (so a
+ * descriptor may arrive with the next read). */
+bool ho_backend_ctl_at_sideband(const ho_backend_ctl *ctl);
+
+/* Feed `len` bytes read from the control connection. `conn` is the
+ * descriptor that arrived with data[0] (HO_NO_HANDLE if none) and
+ * `conn_status` the transport's verdict on descriptors that arrived and were
+ * already closed (ho_xfer_rx.conn_status). The core takes ownership of
+ * `conn` in every case (it comes back as ADOPT or CLOSE_FD). Any chunking
+ * of the stream is accepted; processing stops after an offer that needs a
+ * ready write (see ho_backend_ctl_client_written()) or when the connection
+ * must close. *consumed (may be NULL) receives the bytes taken.
+ * Returns HO_OK (check the actions), HO_ERR_STATE (connection already
+ * closed: nothing consumed, but `conn` is still taken and queued as
+ * CLOSE_FD), HO_ERR_INVALID_ARGUMENT (NULL ctl, or data NULL with len > 0;
+ * conn untouched). */
+int ho_backend_ctl_feed(ho_backend_ctl *ctl, uint64_t now_ms, const uint8_t *data, size_t len,
+                        ho_handle conn, int conn_status, size_t *consumed);
+
+/* The control connection reached EOF or failed: every held descriptor is
+ * queued as CLOSE_FD and the connection is marked closed. */
+void ho_backend_ctl_eof(ho_backend_ctl *ctl);
+
+/* Report the outcome of a HO_BACKEND_ACT_WRITE_CLIENT action: HO_OK when
+ * every byte of the ready frame was written, else the error. Then the core
+ * queues the accepted ACK and ADOPT (HO_OK) or a refused ACK and CLOSE_FD.
+ * Returns HO_OK or HO_ERR_STATE (no ready write pending). */
+int ho_backend_ctl_client_written(ho_backend_ctl *ctl, uint64_t now_ms, int result);
+
+typedef enum ho_backend_act_type {
+  HO_BACKEND_ACT_WRITE_CONTROL = 1, /* write bytes[0..len) to the control
+                                       connection, after delay_ms */
+  HO_BACKEND_ACT_WRITE_CLIENT = 2,  /* write bytes (the ready frame) to conn
+                                       now, before reading any byte of it,
+                                       then call ho_backend_ctl_client_written() */
+  HO_BACKEND_ACT_ADOPT = 3,         /* conn is a handed-off client connection:
+                                       the shell owns it now */
+  HO_BACKEND_ACT_CLOSE_FD = 4,      /* close conn */
+  HO_BACKEND_ACT_CLOSE_CONTROL = 5, /* close the control connection (err) */
+  HO_BACKEND_ACT_OFFER = 6,         /* note: an offer was read (for logs) */
+  HO_BACKEND_ACT_CRASH = 7          /* HO_FAULT_CRASH_BEFORE_ACK: die now */
+} ho_backend_act_type;
+
+#define HO_BACKEND_ACT_MAX_BYTES 512u
+
+typedef struct ho_backend_action {
+  ho_backend_act_type type;
+  ho_handle conn;         /* WRITE_CLIENT, ADOPT, CLOSE_FD */
+  uint64_t correlation_id;
+  bool accepted;          /* WRITE_CONTROL: the ACK's verdict */
+  bool ready_written;     /* ADOPT: the backend wrote the ready frame (the
+                             connection is in backend-ready mode) */
+  int err;                /* WRITE_CONTROL refused: why; CLOSE_CONTROL: why;
+                             OFFER: decode result */
+  uint32_t delay_ms;      /* WRITE_CONTROL */
+  size_t len;
+  uint8_t bytes[HO_BACKEND_ACT_MAX_BYTES];
+} ho_backend_action;
+
+/* Pop the next action. Returns 1 and fills *out, or 0 when none is queued. */
+int ho_backend_ctl_next_action(ho_backend_ctl *ctl, ho_backend_action *out);
+
+/* ---- I/O shell --------------------------------------------------------- */
+
+typedef struct ho_backend ho_backend;
+
+/* One log-worthy event, reported through the optional callback. */
+typedef struct ho_backend_event {
+  int ctl_fd;
+  const ho_backend_action *action; /* the action being executed */
+} ho_backend_event;
+
+typedef void (*ho_backend_event_fn)(void *user, const ho_backend_event *ev);
+
+/* Create the shell with its own core. `on_event` (may be NULL) sees every
+ * action before it is executed (a HO_BACKEND_ACT_CRASH is only reported).
+ * Codes: HO_ERR_INVALID_ARGUMENT, HO_ERR_NOMEM (*out untouched). */
+int ho_backend_new(const ho_backend_config *cfg, ho_backend_event_fn on_event, void *user,
+                   ho_backend **out);
+
+/* Close every control connection and held descriptor, free everything. */
+void ho_backend_del(ho_backend *b);
+
+/* The core (for counters). */
+ho_backend_core *ho_backend_get_core(ho_backend *b);
+
+/* Take ownership of an accepted, connected control connection (made
+ * non-blocking here). Codes: HO_ERR_INVALID_ARGUMENT, HO_ERR_NOMEM (fd not
+ * taken: the caller still owns it). */
+int ho_backend_add_control(ho_backend *b, ho_handle ctl_fd);
+
+/* What ho_backend_on_control_readable() hands back. */
+typedef struct ho_backend_adopted {
+  ho_handle conn;         /* the client connection, now the caller's */
+  uint64_t correlation_id;
+  bool ready_written;     /* ready frame already written by us */
+} ho_backend_adopted;
+
+/* Status bits returned (>= 0) by the two calls below. */
+enum {
+  HO_BACKEND_CLOSED = 1 << 0,     /* the control connection is gone (fd closed
+                                     and forgotten: remove it from your poller) */
+  HO_BACKEND_WANT_WRITE = 1 << 1, /* ACK bytes wait: poll for writability */
+  HO_BACKEND_MORE = 1 << 2        /* adopted[] was full: call again */
+};
+
+/* Read everything available on control connection `ctl_fd`, run the core,
+ * write ready frames and ACKs (ACKs delayed by a fault wait for
+ * ho_backend_on_timer()), close refused descriptors, and store up to `cap`
+ * adopted connections in adopted[] (*n set). Returns a mask of the bits
+ * above, or HO_ERR_INVALID_ARGUMENT (unknown ctl_fd; nothing done). */
+int ho_backend_on_control_readable(ho_backend *b, ho_handle ctl_fd, uint64_t now_ms,
+                                   ho_backend_adopted *adopted, size_t cap, size_t *n);
+
+/* Flush pending ACK bytes of `ctl_fd`. Returns the mask or
+ * HO_ERR_INVALID_ARGUMENT. */
+int ho_backend_on_control_writable(ho_backend *b, ho_handle ctl_fd, uint64_t now_ms);
+
+/* Milliseconds until the next delayed ACK is due (-1: none). */
+int ho_backend_next_timeout_ms(const ho_backend *b, uint64_t now_ms);
+
+/* Write the delayed ACKs that are due. Control connections that closed are
+ * reported through ho_backend_closed_fd() afterwards. Returns HO_OK. */
+int ho_backend_on_timer(ho_backend *b, uint64_t now_ms);
+
+/* Pop one control connection the shell closed outside
+ * ho_backend_on_control_readable()/_writable() (for example in
+ * ho_backend_on_timer()). Returns 1 with *fd set (already closed: remove it
+ * from your poller before the number is reused), 0 when none. */
+int ho_backend_closed_fd(ho_backend *b, ho_handle *fd);
+
+/* Monotonic clock in milliseconds (CLOCK_MONOTONIC), for callers. */
+uint64_t ho_monotonic_ms(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* HANDOFF_BACKEND_H */

@@ -1,0 +1,601 @@
+/* handoff-broker — the reference broker: a thin epoll shell around the
+ * sans-I/O broker core (handoff/broker.h).
+ *
+ * One thread, one epoll set, non-blocking sockets, ONE timerfd armed at
+ * the core's next deadline, a signalfd for SIGTERM/SIGINT/SIGUSR1. No sleep,
+ * no polling loop, no thread per connection. Every connection has an output
+ * queue; a queued descriptor (SCM_RIGHTS) is a dup owned by the queue.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+#include <fcntl.h>
+
+#include "handoff/broker.h"
+#include "handoff/transport.h"
+
+/* ---- connections ----------------------------------------------------------- */
+
+typedef struct chunk {
+  struct chunk *next;
+  uint8_t *data;
+  size_t len, off;
+  int pass_fd; /* SCM_RIGHTS: our dup of the client descriptor, or -1 */
+} chunk;
+
+typedef enum { K_LISTEN = 1, K_TIMER, K_SIGNAL, K_CLIENT, K_CONTROL } kind;
+
+typedef struct conn {
+  kind kind;
+  int fd;
+  ho_broker_conn *h;
+  uint32_t ev;       /* events registered (0: not in the epoll set) */
+  bool closed;       /* CLOSE taken: memory freed after this loop turn */
+  bool errored;      /* EOF/error reported to the core */
+  chunk *qhead, *qtail;
+  struct conn *next_free;
+} conn;
+
+static struct {
+  const char *listen, *endpoint, *backend_pipe, *service;
+  ho_broker_config cfg;
+  int ep, tfd, sfd;
+  ho_listener lst;
+  conn lconn, tconn, sconn, nomem;
+  ho_broker *b;
+  conn *graveyard;
+  long open_fds, max_fds;
+  int spare_fd;
+  bool stop;
+} G;
+
+static const char *const level_names[] = {"error", "warn", "info", "debug"};
+
+static uint64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void log_line(void *u, int level, const char *line) {
+  (void)u;
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  struct tm tm;
+  gmtime_r(&ts.tv_sec, &tm);
+  fprintf(stderr, "%02d:%02d:%02d.%06ld handoff-broker %s: %s\n", tm.tm_hour, tm.tm_min,
+          tm.tm_sec, ts.tv_nsec / 1000, level_names[level & 3], line);
+}
+
+static void slog(int level, const char *fmt, ...) {
+  if (level > G.cfg.log_level) return;
+  char line[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(line, sizeof line, fmt, ap);
+  va_end(ap);
+  log_line(NULL, level, line);
+}
+
+static void set_interest(conn *c, uint32_t ev) {
+  if (c->fd < 0 || c->closed || ev == c->ev) return;
+  struct epoll_event e = {.events = ev, .data.ptr = c};
+  int op = c->ev == 0 ? EPOLL_CTL_ADD : ev == 0 ? EPOLL_CTL_DEL : EPOLL_CTL_MOD;
+  if (epoll_ctl(G.ep, op, c->fd, &e) == 0) c->ev = ev;
+}
+
+/* Clients are watched only while the core wants Hello bytes or output is
+ * queued: after the Hello the socket's receive queue belongs to whoever
+ * adopts the connection (spec: FRAME-6). */
+static void update_interest(conn *c) {
+  if (c->closed || c->fd < 0) return;
+  uint32_t ev = c->qhead ? EPOLLOUT : 0;
+  if (c->kind == K_CONTROL && !c->errored) ev |= EPOLLIN;
+  if (c->kind == K_CLIENT && !c->errored && ho_broker_client_wants(G.b, c->h) > 0) ev |= EPOLLIN;
+  if (c->errored) ev = c->qhead ? EPOLLOUT : 0;
+  set_interest(c, ev);
+}
+
+static void chunk_free(chunk *k) {
+  if (k->pass_fd >= 0) {
+    close(k->pass_fd);
+    G.open_fds--;
+  }
+  free(k->data);
+  free(k);
+}
+
+static void run_actions(void);
+
+static void report_error(conn *c, int err) {
+  if (c->errored || c->closed) return;
+  c->errored = true;
+  set_interest(c, 0);
+  ho_broker_conn_error(G.b, c->h, err, now_ns());
+}
+
+/* Write as much of c's queue as the socket takes. Reports flushed/error to
+ * the core (which may emit more actions: the caller runs them). */
+static void flush(conn *c) {
+  bool wrote = false;
+  while (c->qhead && !c->closed && !c->errored) {
+    chunk *k = c->qhead;
+    if (k->pass_fd >= 0) {
+      int rc = ho_xfer_send(c->fd, k->pass_fd, k->data, NULL); /* spec: XFER-* */
+      if (rc == HO_ERR_WOULD_BLOCK) break;
+      if (rc != HO_OK) {
+        slog(HO_BROKER_LOG_WARN, "descriptor transfer failed: %s", ho_errname(rc));
+        report_error(c, rc);
+        return;
+      }
+      k->off = k->len;
+    } else {
+      ssize_t n = send(c->fd, k->data + k->off, k->len - k->off, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        report_error(c, ho_err_from_errno(errno));
+        return;
+      }
+      k->off += (size_t)n;
+      if (k->off < k->len) break;
+    }
+    wrote = true;
+    c->qhead = k->next;
+    if (c->qhead == NULL) c->qtail = NULL;
+    chunk_free(k);
+  }
+  if (c->closed) return;
+  update_interest(c);
+  if (wrote && c->qhead == NULL && !c->errored) ho_broker_conn_flushed(G.b, c->h, now_ns());
+}
+
+static void enqueue(conn *c, const uint8_t *bytes, size_t len, int pass_fd) {
+  chunk *k = calloc(1, sizeof *k);
+  if (k) k->data = malloc(len ? len : 1);
+  if (k == NULL || k->data == NULL) {
+    if (k) free(k);
+    if (pass_fd >= 0) close(pass_fd);
+    report_error(c, HO_ERR_NOMEM);
+    return;
+  }
+  memcpy(k->data, bytes, len);
+  k->len = len;
+  k->pass_fd = pass_fd;
+  if (pass_fd >= 0) G.open_fds++;
+  if (c->qtail) c->qtail->next = k; else c->qhead = k;
+  c->qtail = k;
+  flush(c);
+}
+
+static void pressure_update(void) {
+  ho_broker_set_fd_pressure(G.b, G.open_fds + 16 > G.max_fds * 9 / 10);
+}
+
+static void close_conn(conn *c, bool shut) {
+  if (c->closed) return;
+  set_interest(c, 0); /* before close: the file may live on in the backend */
+  if (c->fd >= 0) {
+    if (shut) shutdown(c->fd, SHUT_RDWR);
+    close(c->fd);
+    G.open_fds--;
+    c->fd = -1;
+  }
+  while (c->qhead) {
+    chunk *k = c->qhead;
+    c->qhead = k->next;
+    chunk_free(k);
+  }
+  c->qtail = NULL;
+  c->closed = true;
+  c->h = NULL;
+  if (c == &G.nomem) return;
+  c->next_free = G.graveyard;
+  G.graveyard = c;
+}
+
+static void open_control(ho_broker_conn *h) {
+  conn *c = calloc(1, sizeof *c);
+  if (c == NULL) {
+    /* The core still expects its CLOSE: report the failure through a
+     * static stand-in that is never freed. */
+    memset(&G.nomem, 0, sizeof G.nomem);
+    G.nomem.kind = K_CONTROL;
+    G.nomem.fd = -1;
+    G.nomem.h = h;
+    ho_broker_conn_set_user(h, &G.nomem);
+    report_error(&G.nomem, HO_ERR_NOMEM);
+    return;
+  }
+  c->kind = K_CONTROL;
+  c->fd = -1;
+  c->h = h;
+  ho_broker_conn_set_user(h, c);
+  ho_handle fd;
+  int rc = ho_unix_connect(G.endpoint, 1, &fd);
+  if (rc != HO_OK) {
+    slog(HO_BROKER_LOG_WARN, "cannot reach handoff endpoint %s: %s", G.endpoint, ho_errname(rc));
+    report_error(c, rc);
+    return;
+  }
+  c->fd = (int)fd;
+  G.open_fds++;
+  update_interest(c);
+  ho_broker_control_connected(G.b, h, now_ns());
+}
+
+static void run_actions(void) {
+  ho_broker_action a;
+  while (ho_broker_next_action(G.b, &a)) {
+    conn *c = a.user;
+    switch (a.type) {
+    case HO_BACT_WRITE:
+      if (c && !c->closed && !c->errored) enqueue(c, a.bytes, a.len, -1);
+      break;
+    case HO_BACT_SEND_FD: {
+      conn *cl = a.peer_user;
+      if (c == NULL || c->closed || c->errored || cl == NULL || cl->fd < 0) break;
+      int dupfd = fcntl(cl->fd, F_DUPFD_CLOEXEC, 0);
+      if (dupfd < 0) {
+        report_error(c, ho_err_from_errno(errno));
+        break;
+      }
+      enqueue(c, a.bytes, a.len, dupfd);
+      break;
+    }
+    case HO_BACT_OPEN_CONTROL:
+      open_control(a.conn);
+      break;
+    case HO_BACT_CLOSE:
+      if (c) close_conn(c, a.shutdown);
+      pressure_update();
+      break;
+    case HO_BACT_SET_TIMER: {
+      struct itimerspec its;
+      memset(&its, 0, sizeof its);
+      its.it_value.tv_sec = (time_t)(a.deadline / 1000000000u);
+      its.it_value.tv_nsec = (long)(a.deadline % 1000000000u);
+      timerfd_settime(G.tfd, TFD_TIMER_ABSTIME, &its, NULL);
+      break;
+    }
+    default:
+      break;
+    }
+  }
+}
+
+/* ---- events ------------------------------------------------------------------- */
+
+static void client_read(conn *c) {
+  static uint8_t buf[HO_MAX_HELLO_BYTES];
+  for (;;) {
+    if (c->closed || c->errored) return;
+    size_t want = ho_broker_client_wants(G.b, c->h); /* spec: FRAME-6 */
+    if (want == 0) break;
+    ssize_t n = recv(c->fd, buf, want, MSG_DONTWAIT);
+    if (n > 0) {
+      ho_broker_client_data(G.b, c->h, buf, (size_t)n, now_ns());
+      run_actions();
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+    report_error(c, n == 0 ? HO_ERR_CLOSED : ho_err_from_errno(errno));
+    run_actions();
+    return;
+  }
+  update_interest(c);
+}
+
+static void accept_clients(void) {
+  for (int i = 0; i < 64; i++) {
+    ho_handle fd;
+    int rc = ho_listener_accept(&G.lst, &fd);
+    if (rc == HO_ERR_WOULD_BLOCK) return;
+    if (rc == HO_ERR_FD_EXHAUSTED) {
+      /* Shed one connection so the listener does not spin. */
+      ho_broker_set_fd_pressure(G.b, true);
+      if (G.spare_fd >= 0) {
+        close(G.spare_fd);
+        if (ho_listener_accept(&G.lst, &fd) == HO_OK) close((int)fd);
+        G.spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+      }
+      slog(HO_BROKER_LOG_WARN, "descriptor limit reached: connection shed");
+      return;
+    }
+    if (rc != HO_OK) return;
+    conn *c = calloc(1, sizeof *c);
+    if (c == NULL) {
+      close((int)fd);
+      continue;
+    }
+    c->kind = K_CLIENT;
+    c->fd = (int)fd;
+    G.open_fds++;
+    pressure_update();
+    ho_peer_cred cred;
+    bool have = ho_peer_cred_get(fd, &cred) == HO_OK; /* SO_PEERCRED */
+    if (ho_broker_client_open(G.b, c, have ? &cred : NULL, now_ns(), &c->h) != HO_OK) {
+      close(c->fd);
+      G.open_fds--;
+      free(c);
+      continue;
+    }
+    run_actions();
+    /* The Hello is often already queued: read it without waiting for epoll. */
+    if (!c->closed) client_read(c);
+  }
+}
+
+static void control_read(conn *c) {
+  static uint8_t buf[65536];
+  for (;;) {
+    if (c->closed || c->errored) return;
+    ssize_t n = recv(c->fd, buf, sizeof buf, MSG_DONTWAIT);
+    if (n > 0) {
+      ho_broker_control_data(G.b, c->h, buf, (size_t)n, now_ns());
+      run_actions();
+      if ((size_t)n < sizeof buf) return;
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+    report_error(c, n == 0 ? HO_ERR_CLOSED : ho_err_from_errno(errno));
+    run_actions();
+    return;
+  }
+}
+
+static void print_stats(const char *when) {
+  ho_broker_stats st;
+  ho_broker_get_stats(G.b, &st);
+  char text[4096];
+  ho_broker_format_stats(&st, text, sizeof text);
+  fprintf(stderr, "handoff-broker counters (%s):\n%s", when, text);
+  fflush(stderr);
+}
+
+static void on_signal(void) {
+  struct signalfd_siginfo si;
+  while (read(G.sfd, &si, sizeof si) == (ssize_t)sizeof si) {
+    if (si.ssi_signo == SIGUSR1) print_stats("SIGUSR1");
+    else G.stop = true;
+  }
+}
+
+static void dispatch(conn *c, uint32_t ev) {
+  switch (c->kind) {
+  case K_LISTEN:
+    accept_clients();
+    break;
+  case K_TIMER: {
+    uint64_t ticks;
+    if (read(G.tfd, &ticks, sizeof ticks) < 0) { /* spurious */ }
+    ho_broker_timer(G.b, now_ns());
+    run_actions();
+    break;
+  }
+  case K_SIGNAL:
+    on_signal();
+    break;
+  case K_CLIENT:
+    if (ev & EPOLLOUT) {
+      flush(c);
+      run_actions();
+    }
+    if (ev & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+      if (!c->closed && ho_broker_client_wants(G.b, c->h) > 0) client_read(c);
+      else if (ev & (EPOLLHUP | EPOLLERR)) report_error(c, HO_ERR_CLOSED);
+      run_actions();
+    }
+    break;
+  case K_CONTROL:
+    if (ev & EPOLLOUT) {
+      flush(c);
+      run_actions();
+    }
+    if (ev & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+      control_read(c); /* ACKs may come before the EOF */
+      if ((ev & (EPOLLHUP | EPOLLERR)) && !c->closed) report_error(c, HO_ERR_CLOSED);
+      run_actions();
+    }
+    break;
+  }
+}
+
+/* ---- main -------------------------------------------------------------------------- */
+
+static void usage(FILE *f) {
+  fprintf(f,
+      "usage: handoff-broker --listen PATH --handoff-endpoint PATH --backend-pipe PATH\n"
+      "                      [--service NAME] [--ack-timeout-ms N] [--token-ttl-ms N]\n"
+      "                      [--max-pending N] [--backend-ready] [--peer-uid any|same|UID]\n"
+      "                      [--log-level error|warn|info|debug]\n"
+      "\n"
+      "Accept clients on a Unix socket, negotiate (Hello -> Negotiated/Refused) and hand\n"
+      "each opted-in client connection to the backend with SCM_RIGHTS; on any failure\n"
+      "the client falls back to --backend-pipe.\n"
+      "\n"
+      "  --listen PATH            client endpoint (Unix socket; parent dir created 0700)\n"
+      "  --handoff-endpoint PATH  the backend's handoff endpoint (control connection);\n"
+      "                           without it no handoff is attempted\n"
+      "  --backend-pipe PATH      the backend's own endpoint, sent in every Negotiated\n"
+      "  --service NAME           the service served, [a-z0-9-]{1,64} (default: echo)\n"
+      "  --ack-timeout-ms N       ACK deadline after the offer (default 5000)\n"
+      "  --token-ttl-ms N         token lifetime (default 30000)\n"
+      "  --max-pending N          cap on pending tokens (default 1024)\n"
+      "  --backend-ready          the backend is known to write the ready frame itself\n"
+      "                           (otherwise learnt from HandoffAck.backend_capabilities)\n"
+      "  --peer-uid any|same|UID  which local users may connect (default: same)\n"
+      "  --log-level LEVEL        error, warn, info (default) or debug; one line per event\n"
+      "  --help                   this text\n"
+      "\n"
+      "Signals: SIGUSR1 prints the counters; SIGTERM/SIGINT shut down cleanly (sockets\n"
+      "unlinked, descriptors closed, tokens revoked) and print them.\n");
+}
+
+static int parse_u64(const char *s, uint64_t *out) {
+  char *end;
+  errno = 0;
+  unsigned long long v = strtoull(s, &end, 10);
+  if (errno || end == s || *end || s[0] == '-') return -1;
+  *out = v;
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  static const struct option opts[] = {
+      {"listen", 1, 0, 'l'},        {"handoff-endpoint", 1, 0, 'e'},
+      {"backend-pipe", 1, 0, 'p'},  {"service", 1, 0, 's'},
+      {"ack-timeout-ms", 1, 0, 'a'}, {"token-ttl-ms", 1, 0, 't'},
+      {"max-pending", 1, 0, 'm'},   {"backend-ready", 0, 0, 'r'},
+      {"peer-uid", 1, 0, 'u'},      {"log-level", 1, 0, 'v'},
+      {"help", 0, 0, 'h'},          {0, 0, 0, 0}};
+  G.service = "echo";
+  G.cfg.log_level = HO_BROKER_LOG_INFO;
+  G.cfg.peer_policy = HO_PEER_SAME_UID;
+  int o;
+  uint64_t v;
+  while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    switch (o) {
+    case 'l': G.listen = optarg; break;
+    case 'e': G.endpoint = optarg; break;
+    case 'p': G.backend_pipe = optarg; break;
+    case 's': G.service = optarg; break;
+    case 'a':
+    case 't':
+    case 'm':
+      if (parse_u64(optarg, &v) || v == 0 || v > 86400000u) {
+        fprintf(stderr, "handoff-broker: bad number for --%s: %s\n",
+                o == 'a' ? "ack-timeout-ms" : o == 't' ? "token-ttl-ms" : "max-pending", optarg);
+        return 2;
+      }
+      if (o == 'a') G.cfg.ack_timeout_ns = v * 1000000u;
+      if (o == 't') G.cfg.token_ttl_ns = v * 1000000u;
+      if (o == 'm') G.cfg.max_pending = (uint32_t)v;
+      break;
+    case 'r': G.cfg.backend_ready = true; break;
+    case 'u': {
+      ho_peer_policy pol;
+      uid_t uid = 0;
+      if (ho_peer_policy_parse(optarg, &pol, &uid) != HO_OK) {
+        fprintf(stderr, "handoff-broker: bad --peer-uid: %s\n", optarg);
+        return 2;
+      }
+      G.cfg.peer_policy = pol;
+      G.cfg.peer_uid = (uint32_t)uid;
+      break;
+    }
+    case 'v': {
+      int lv = -1;
+      for (int i = 0; i < 4; i++)
+        if (strcmp(optarg, level_names[i]) == 0) lv = i;
+      if (lv < 0) {
+        fprintf(stderr, "handoff-broker: bad --log-level: %s\n", optarg);
+        return 2;
+      }
+      G.cfg.log_level = lv;
+      break;
+    }
+    case 'h': usage(stdout); return 0;
+    default: usage(stderr); return 2;
+    }
+  }
+  if (optind < argc || G.listen == NULL || G.backend_pipe == NULL) {
+    usage(stderr);
+    return 2;
+  }
+  G.cfg.service = G.service;
+  G.cfg.backend_pipe = G.backend_pipe;
+  G.cfg.handoff_endpoint = G.endpoint != NULL;
+  G.cfg.self_uid = (uint32_t)geteuid();
+  G.cfg.log = log_line;
+
+  struct rlimit rl;
+  G.max_fds = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY
+                  ? (long)rl.rlim_cur : 1024;
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGTERM);
+  sigaddset(&mask, SIGINT);
+  sigaddset(&mask, SIGUSR1);
+  sigprocmask(SIG_BLOCK, &mask, NULL);
+  signal(SIGPIPE, SIG_IGN);
+
+  int rc = ho_listener_open(&G.lst, G.listen, 512);
+  if (rc != HO_OK) {
+    fprintf(stderr, "handoff-broker: cannot listen on %s: %s\n", G.listen, ho_strerror(rc));
+    return 1;
+  }
+  G.ep = epoll_create1(EPOLL_CLOEXEC);
+  G.tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+  G.sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+  G.spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (G.ep < 0 || G.tfd < 0 || G.sfd < 0) {
+    perror("handoff-broker: epoll/timerfd/signalfd");
+    ho_listener_close(&G.lst);
+    return 1;
+  }
+  G.lconn = (conn){.kind = K_LISTEN, .fd = (int)G.lst.fd};
+  G.tconn = (conn){.kind = K_TIMER, .fd = G.tfd};
+  G.sconn = (conn){.kind = K_SIGNAL, .fd = G.sfd};
+  set_interest(&G.lconn, EPOLLIN);
+  set_interest(&G.tconn, EPOLLIN);
+  set_interest(&G.sconn, EPOLLIN);
+
+  rc = ho_broker_new(&G.cfg, now_ns(), &G.b);
+  if (rc != HO_OK) {
+    fprintf(stderr, "handoff-broker: %s\n", ho_strerror(rc));
+    ho_listener_close(&G.lst);
+    return 1;
+  }
+  slog(HO_BROKER_LOG_INFO, "listening on %s service=%s endpoint=%s backend_pipe=%s%s", G.listen,
+       G.service, G.endpoint ? G.endpoint : "(none)", G.backend_pipe,
+       G.cfg.backend_ready ? " backend-ready" : "");
+  run_actions();
+
+  struct epoll_event evs[64];
+  while (!G.stop) {
+    int n = epoll_wait(G.ep, evs, 64, -1);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) break;
+    for (int i = 0; i < n; i++) {
+      conn *c = evs[i].data.ptr;
+      if (c->closed) continue;
+      dispatch(c, evs[i].events);
+    }
+    while (G.graveyard) {
+      conn *c = G.graveyard;
+      G.graveyard = c->next_free;
+      free(c);
+    }
+  }
+
+  slog(HO_BROKER_LOG_INFO, "shutting down");
+  ho_broker_shutdown(G.b, now_ns());
+  run_actions();
+  while (G.graveyard) {
+    conn *c = G.graveyard;
+    G.graveyard = c->next_free;
+    free(c);
+  }
+  print_stats("exit");
+  ho_broker_free(G.b);
+  ho_listener_close(&G.lst);
+  close(G.ep);
+  close(G.tfd);
+  close(G.sfd);
+  if (G.spare_fd >= 0) close(G.spare_fd);
+  return 0;
+}

@@ -1,0 +1,227 @@
+/* handoff — the broker's protocol core, sans-I/O.
+ *
+ * The core owns every protocol decision of a broker: peer policy, reading
+ * exactly the Hello frame (never a byte more), negotiation, token issue
+ * through the token core (handoff/token.h), choosing legacy or
+ * backend-ready mode, offering a client connection to the backend over a
+ * reused control connection, matching ACKs by correlation id, deadlines,
+ * and the fallback on every failure. It performs no I/O and reads no
+ * clock: the caller (a "shell", e.g. ref/bin/handoff-broker.c) feeds it
+ * events with the current monotonic time and executes the actions it
+ * emits, in order.
+ *
+ * Connections. Every connection the core knows is a `ho_broker_conn`
+ * handle. Client connections are opened by the shell
+ * (ho_broker_client_open); control connections are requested by the core
+ * (action OPEN_CONTROL) and the shell attaches its own pointer with
+ * ho_broker_conn_set_user(). Every handle ends with exactly one CLOSE
+ * action; after the shell has taken that action the handle is gone and
+ * the shell must not pass it again. The shell never closes a descriptor on
+ * its own: it reports EOF/errors (ho_broker_conn_error) and waits for CLOSE.
+ *
+ * Actions are taken with ho_broker_next_action() until it returns 0; the
+ * bytes of an action stay valid until the next call into the core. The
+ * shell executes them in order; for one connection, WRITE and SEND_FD
+ * bytes go out in the order emitted (a per-connection output queue), and
+ * when a connection's queue becomes empty the shell reports it with
+ * ho_broker_conn_flushed().
+ *
+ * Time is a monotonic clock in nanoseconds chosen by the shell.
+ */
+#ifndef HANDOFF_BROKER_H
+#define HANDOFF_BROKER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "handoff/error.h"
+#include "handoff/transport.h" /* ho_peer_policy, ho_peer_cred */
+#include "handoff/wire.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct ho_broker ho_broker;
+typedef struct ho_broker_conn ho_broker_conn;
+
+enum { HO_BROKER_LOG_ERROR = 0, HO_BROKER_LOG_WARN = 1, HO_BROKER_LOG_INFO = 2,
+       HO_BROKER_LOG_DEBUG = 3 };
+
+typedef void (*ho_broker_log_fn)(void *log_user, int level, const char *line);
+
+typedef struct ho_broker_config {
+  const char *service;      /* required: the one service name served */
+  const char *backend_pipe; /* required: Negotiated.backend_pipe */
+  bool handoff_endpoint;    /* a backend handoff endpoint is configured */
+  bool backend_ready;       /* pre-declared HO_BACKEND_CAP_BACKEND_READY */
+  uint64_t ack_timeout_ns;  /* 0: 5 s */
+  uint64_t token_ttl_ns;    /* 0: 30 s */
+  uint64_t hello_timeout_ns; /* 0: 30 s */
+  uint32_t max_pending;     /* pending tokens; 0: 1024 */
+  ho_peer_policy peer_policy; /* HO_PEER_SAME_UID is the usual choice */
+  uint32_t self_uid;        /* the broker's uid (for HO_PEER_SAME_UID) */
+  uint32_t peer_uid;        /* for HO_PEER_UID */
+  int log_level;            /* HO_BROKER_LOG_*; lines above it are not built */
+  ho_broker_log_fn log;     /* may be NULL */
+  void *log_user;
+} ho_broker_config;
+
+typedef enum ho_broker_action_type {
+  HO_BACT_NONE = 0,
+  /* Append `bytes` to `conn`'s output queue. */
+  HO_BACT_WRITE = 1,
+  /* Append one sendmsg to control connection `conn` whose data is `bytes`
+   * (the 16 sideband token bytes) and whose SCM_RIGHTS carries the
+   * descriptor of client connection `peer` (spec: XFER-*). */
+  HO_BACT_SEND_FD = 2,
+  /* Open a control connection to the backend's handoff endpoint for the
+   * new handle `conn`; report ho_broker_control_connected() or
+   * ho_broker_conn_error(). */
+  HO_BACT_OPEN_CONTROL = 3,
+  /* Close `conn`'s descriptor (after shutdown(SHUT_RDWR) of the socket when
+   * `shutdown` is set) and forget the handle. */
+  HO_BACT_CLOSE = 4,
+  /* (Re)arm the one timer to fire at `deadline` (0 = disarm); then call
+   * ho_broker_timer(). */
+  HO_BACT_SET_TIMER = 5
+} ho_broker_action_type;
+
+typedef struct ho_broker_action {
+  ho_broker_action_type type;
+  ho_broker_conn *conn; /* WRITE, SEND_FD, OPEN_CONTROL, CLOSE */
+  void *user;           /* conn's user pointer (NULL for a fresh control) */
+  ho_broker_conn *peer; /* SEND_FD: the client connection to pass */
+  void *peer_user;      /* SEND_FD: its user pointer */
+  const uint8_t *bytes; /* WRITE, SEND_FD */
+  size_t len;
+  bool shutdown;        /* CLOSE */
+  uint64_t deadline;    /* SET_TIMER */
+} ho_broker_action;
+
+/* Why a client was not handed off (counters, logs). Each attempt or
+ * non-attempt ends with exactly one reason, or with success. */
+#define HO_BROKER_REASON_LIST(X)                                               \
+  X(CLIENT_UNSUPPORTED, "client_unsupported")   /* no CAP_HANDLE_PASSING */   \
+  X(NO_ENDPOINT, "no_endpoint")                 /* no handoff endpoint */     \
+  X(EARLY_DATA_LEGACY, "early_data_needs_backend_ready")                      \
+  X(RATE_LIMITED, "rate_limited")               /* failed-attempt window */   \
+  X(QUEUE_FULL, "pending_queue_full")                                          \
+  X(FD_PRESSURE, "fd_pressure")                                                \
+  X(TOKEN_UNAVAILABLE, "token_unavailable")     /* pending cap, collisions */ \
+  X(QUEUE_EXPIRED, "pending_expired")           /* no control conn in time */ \
+  X(BACKEND_UNAVAILABLE, "backend_unavailable") /* connect failed */          \
+  X(CONTROL_CLOSED, "control_closed")           /* EOF/error before ACK */    \
+  X(ACK_TIMEOUT, "ack_timeout")                                                \
+  X(ACK_LATE, "ack_late")                                                      \
+  X(ACK_REFUSED, "ack_refused")                                                \
+  X(ACK_MALFORMED, "ack_malformed")                                            \
+  X(ACK_TOKEN_MISMATCH, "ack_token_mismatch")                                  \
+  X(ACK_CORRELATION, "ack_correlation_mismatch")                               \
+  X(CLIENT_GONE, "client_gone")                                                \
+  X(SHUTDOWN, "shutdown")
+
+typedef enum ho_broker_reason {
+#define HO_BROKER_REASON_ENUM_(name, text) HO_BROKER_REASON_##name,
+  HO_BROKER_REASON_LIST(HO_BROKER_REASON_ENUM_)
+#undef HO_BROKER_REASON_ENUM_
+  HO_BROKER_REASON_COUNT
+} ho_broker_reason;
+
+/* "client_unsupported", ...; "unknown" for other values. */
+const char *ho_broker_reason_name(int reason);
+
+#define HO_BROKER_LATENCY_BUCKETS 24 /* bucket i: < 2^(i+4) us; last: rest */
+
+typedef struct ho_broker_stats {
+  uint64_t clients_accepted;
+  uint64_t peers_rejected;   /* closed without reply (peer policy) */
+  uint64_t hellos_refused;   /* Refused replies */
+  uint64_t negotiated;       /* Negotiated replies */
+  uint64_t handoffs_attempted; /* tokens issued */
+  uint64_t handoffs_completed;
+  uint64_t handoffs_backend_ready; /* completed in backend-ready mode */
+  uint64_t fallbacks[HO_BROKER_REASON_COUNT];
+  uint64_t late_acks;        /* ACKs for handoffs already ended */
+  uint64_t control_connects;
+  uint64_t tokens_pending;   /* token store, now */
+  uint64_t in_flight;        /* handoffs between token issue and their end */
+  uint64_t open_conns;       /* handles not yet closed */
+  uint64_t latency_us[HO_BROKER_LATENCY_BUCKETS]; /* accept -> ACK accepted */
+} ho_broker_stats;
+
+/* Create a broker core. Returns HO_OK, HO_ERR_INVALID_ARGUMENT (NULL
+ * pointers, missing service/backend_pipe, service not [a-z0-9-]{1,64}) or
+ * HO_ERR_NOMEM; *out untouched on failure. */
+int ho_broker_new(const ho_broker_config *cfg, uint64_t now, ho_broker **out);
+
+/* Free the core and everything it holds. Handles not yet closed become
+ * invalid: call ho_broker_shutdown() and take its actions first. */
+void ho_broker_free(ho_broker *b);
+
+/* Take the next action: returns 1 and fills *out, or 0 when none is left.
+ * out->bytes stays valid until the next call into the core. */
+int ho_broker_next_action(ho_broker *b, ho_broker_action *out);
+
+/* A client connection was accepted with these OS credentials (NULL: they
+ * could not be read). Applies the peer policy: a rejected peer gets a CLOSE
+ * and no reply (spec: BROKER-*).
+ * Returns HO_OK (*out set, also when rejected: wait for its CLOSE),
+ * HO_ERR_INVALID_ARGUMENT or HO_ERR_NOMEM (nothing created; the shell
+ * closes the descriptor itself). */
+int ho_broker_client_open(ho_broker *b, void *user, const ho_peer_cred *peer, uint64_t now,
+                          ho_broker_conn **out);
+
+/* How many bytes the shell may read from client `c` now: exactly what
+ * completes the current part of the Hello frame (spec: FRAME-6); 0 when
+ * the core wants no bytes (the shell stops reading). */
+size_t ho_broker_client_wants(const ho_broker *b, const ho_broker_conn *c);
+
+/* Bytes read from client `c` (at most ho_broker_client_wants()). Returns
+ * HO_OK, HO_ERR_INVALID_ARGUMENT (NULL, or more bytes than wanted: they are
+ * ignored). */
+int ho_broker_client_data(ho_broker *b, ho_broker_conn *c, const uint8_t *data, size_t len,
+                          uint64_t now);
+
+/* Control connection `c` (from OPEN_CONTROL) is connected. */
+int ho_broker_control_connected(ho_broker *b, ho_broker_conn *c, uint64_t now);
+
+/* Bytes read from control connection `c` (any amount). */
+int ho_broker_control_data(ho_broker *b, ho_broker_conn *c, const uint8_t *data, size_t len,
+                           uint64_t now);
+
+/* `c` reached EOF or failed (`err` is an HO_ERR_* code, e.g. HO_ERR_CLOSED,
+ * HO_ERR_IO); the shell stops watching it and waits for its CLOSE. */
+int ho_broker_conn_error(ho_broker *b, ho_broker_conn *c, int err, uint64_t now);
+
+/* Every byte queued on `c` has been written. */
+int ho_broker_conn_flushed(ho_broker *b, ho_broker_conn *c, uint64_t now);
+
+/* The timer fired (or any time: expired deadlines are handled). */
+int ho_broker_timer(ho_broker *b, uint64_t now);
+
+/* The shell is short of descriptors (true) or no longer (false): while
+ * set, no handoff is attempted (reason fd_pressure). */
+void ho_broker_set_fd_pressure(ho_broker *b, bool pressure);
+
+/* Stop: every handoff in flight ends (reason shutdown, token revoked) and
+ * every handle gets its CLOSE action. Returns HO_OK. */
+int ho_broker_shutdown(ho_broker *b, uint64_t now);
+
+/* The user pointer of a handle, and setting it (for OPEN_CONTROL). */
+void *ho_broker_conn_user(const ho_broker_conn *c);
+void ho_broker_conn_set_user(ho_broker_conn *c, void *user);
+bool ho_broker_conn_is_control(const ho_broker_conn *c);
+
+/* Counters now. */
+void ho_broker_get_stats(const ho_broker *b, ho_broker_stats *out);
+
+/* Write the counters as text lines ("key value\n") into `out` (NUL-
+ * terminated, truncated to `cap`). Returns the length it wanted. */
+size_t ho_broker_format_stats(const ho_broker_stats *s, char *out, size_t cap);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* HANDOFF_BROKER_H */

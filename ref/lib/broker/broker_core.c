@@ -1,0 +1,377 @@
+/* handoff — broker core: lifecycle, action queue, connection events.
+ * Sans-I/O: see handoff/broker.h. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker/broker_internal.h"
+
+#define DEFAULT_HELLO_TIMEOUT_NS (30ull * 1000000000ull)
+
+void bk_log(ho_broker *b, int level, const char *fmt, ...) {
+  if (b->cfg.log == NULL || level > b->cfg.log_level) return;
+  char line[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(line, sizeof line, fmt, ap);
+  va_end(ap);
+  b->cfg.log(b->cfg.log_user, level, line);
+}
+
+/* ---- action queue ------------------------------------------------------ */
+
+static int q_grow(ho_broker *b) {
+  size_t ncap = b->qcap ? b->qcap * 2 : 64;
+  action_item *n = calloc(ncap, sizeof *n);
+  if (n == NULL) return HO_ERR_NOMEM;
+  for (size_t i = 0; i < b->qlen; i++) n[i] = b->q[(b->qhead + i) % b->qcap];
+  free(b->q);
+  b->q = n;
+  b->qcap = ncap;
+  b->qhead = 0;
+  return HO_OK;
+}
+
+int bk_push(ho_broker *b, ho_broker_action_type t, ho_broker_conn *c, const uint8_t *bytes,
+            size_t len) {
+  if (b->qlen == b->qcap && q_grow(b) != HO_OK) return HO_ERR_NOMEM;
+  action_item *it = &b->q[(b->qhead + b->qlen) % b->qcap];
+  memset(it, 0, sizeof *it);
+  it->a.type = t;
+  it->a.conn = c;
+  it->a.user = c ? c->user : NULL;
+  if (len > 0) {
+    it->owned = malloc(len);
+    if (it->owned == NULL) return HO_ERR_NOMEM;
+    memcpy(it->owned, bytes, len);
+    it->a.bytes = it->owned;
+    it->a.len = len;
+  }
+  b->qlen++;
+  return HO_OK;
+}
+
+int bk_write(ho_broker *b, ho_broker_conn *c, const uint8_t *bytes, size_t len) {
+  int rc = bk_push(b, HO_BACT_WRITE, c, bytes, len);
+  if (rc == HO_OK) c->write_pending = true;
+  return rc;
+}
+
+static void hello_unlink(ho_broker *b, ho_broker_conn *c) {
+  if (c->hprev) c->hprev->hnext = c->hnext; else if (b->hhead == c) b->hhead = c->hnext;
+  if (c->hnext) c->hnext->hprev = c->hprev; else if (b->htail == c) b->htail = c->hprev;
+  c->hnext = c->hprev = NULL;
+}
+
+void bk_link(ho_broker *b, ho_broker_conn *c) {
+  c->b = b;
+  c->aprev = NULL;
+  c->anext = b->ahead;
+  if (b->ahead) b->ahead->aprev = c;
+  b->ahead = c;
+  b->st.open_conns++;
+}
+
+/* Emit the one CLOSE of `c` and free the core's side of it. The action
+ * keeps only the shell's user pointer. */
+void bk_close(ho_broker *b, ho_broker_conn *c, bool shutdown) {
+  if (bk_push(b, HO_BACT_CLOSE, c, NULL, 0) == HO_OK) {
+    action_item *it = &b->q[(b->qhead + b->qlen - 1) % b->qcap];
+    it->a.shutdown = shutdown;
+    it->a.conn = NULL; /* the handle dies now */
+  }
+  if (!c->control) {
+    hello_unlink(b, c);
+    free(c->hello_buf);
+  } else {
+    free(c->ack_buf);
+    if (b->ctl == c) b->ctl = NULL;
+  }
+  if (c->aprev) c->aprev->anext = c->anext; else b->ahead = c->anext;
+  if (c->anext) c->anext->aprev = c->aprev;
+  b->st.open_conns--;
+  free(c);
+}
+
+int ho_broker_next_action(ho_broker *b, ho_broker_action *out) {
+  if (b == NULL || out == NULL) return 0;
+  free(b->taken);
+  b->taken = NULL;
+  if (b->qlen == 0) return 0;
+  action_item *it = &b->q[b->qhead];
+  b->qhead = (b->qhead + 1) % b->qcap;
+  b->qlen--;
+  *out = it->a;
+  b->taken = it->owned;
+  return 1;
+}
+
+void bk_rearm(ho_broker *b) {
+  uint64_t at = bk_next_deadline_ns(b);
+  if (at == b->timer_armed) return;
+  ho_broker_action *a;
+  if (bk_push(b, HO_BACT_SET_TIMER, NULL, NULL, 0) != HO_OK) return;
+  a = &b->q[(b->qhead + b->qlen - 1) % b->qcap].a;
+  a->deadline = at;
+  b->timer_armed = at;
+}
+
+/* ---- lifecycle ---------------------------------------------------------- */
+
+int ho_broker_new(const ho_broker_config *cfg, uint64_t now, ho_broker **out) {
+  if (cfg == NULL || out == NULL || cfg->service == NULL || cfg->backend_pipe == NULL)
+    return HO_ERR_INVALID_ARGUMENT;
+  if (!bk_service_name_valid(cfg->service) || strlen(cfg->backend_pipe) == 0 ||
+      strlen(cfg->backend_pipe) > HO_MAX_BACKEND_PIPE)
+    return HO_ERR_INVALID_ARGUMENT;
+  ho_broker *b = calloc(1, sizeof *b);
+  if (b == NULL) return HO_ERR_NOMEM;
+  b->cfg = *cfg;
+  strcpy(b->service, cfg->service);
+  strcpy(b->backend_pipe, cfg->backend_pipe);
+  b->cfg.service = b->service;
+  b->cfg.backend_pipe = b->backend_pipe;
+  if (b->cfg.hello_timeout_ns == 0) b->cfg.hello_timeout_ns = DEFAULT_HELLO_TIMEOUT_NS;
+
+  ho_token_config tc;
+  ho_token_config_init(&tc);
+  if (cfg->ack_timeout_ns) tc.ack_deadline_ms = ns_to_ms(cfg->ack_timeout_ns) ?: 1;
+  if (cfg->token_ttl_ns) tc.ttl_ms = ns_to_ms(cfg->token_ttl_ns) ?: 1;
+  if (cfg->max_pending) tc.max_pending = cfg->max_pending;
+  int rc = ho_token_store_new(&b->tokens, &tc);
+  if (rc == HO_OK) rc = ho_fallback_policy_new(&b->policy, NULL);
+  if (rc == HO_OK) rc = ho_pending_queue_new(&b->queue, NULL);
+  if (rc != HO_OK) {
+    ho_broker_free(b);
+    return rc;
+  }
+  b->next_conn_id = 1;
+  b->next_correlation = 1; /* never 0 (spec: XFER-*) */
+  b->next_ctl_id = 1;
+  (void)now;
+  /* Dial the backend right away: the first handoff need not wait for it. */
+  if (b->cfg.handoff_endpoint) bk_ensure_control(b);
+  *out = b;
+  return HO_OK;
+}
+
+void ho_broker_free(ho_broker *b) {
+  if (b == NULL) return;
+  free(b->taken);
+  for (size_t i = 0; i < b->qlen; i++) free(b->q[(b->qhead + i) % b->qcap].owned);
+  free(b->q);
+  ho_pending_queue_del(b->queue);
+  ho_fallback_policy_del(b->policy);
+  ho_token_store_del(b->tokens);
+  free(b);
+}
+
+/* ---- client events ------------------------------------------------------ */
+
+static bool peer_allowed(const ho_broker *b, const ho_peer_cred *p) {
+  if (p == NULL) return false;
+  switch (b->cfg.peer_policy) {
+  case HO_PEER_ANY: return true;
+  case HO_PEER_SAME_UID: return (uint32_t)p->uid == b->cfg.self_uid;
+  case HO_PEER_UID: return (uint32_t)p->uid == b->cfg.peer_uid;
+  }
+  return false;
+}
+
+int ho_broker_client_open(ho_broker *b, void *user, const ho_peer_cred *peer, uint64_t now,
+                          ho_broker_conn **out) {
+  if (b == NULL || out == NULL) return HO_ERR_INVALID_ARGUMENT;
+  ho_broker_conn *c = calloc(1, sizeof *c);
+  if (c == NULL) return HO_ERR_NOMEM;
+  bk_link(b, c);
+  c->user = user;
+  c->opened_ns = now;
+  c->id = b->next_conn_id++;
+  if (peer) {
+    c->peer = *peer;
+    c->have_peer = true;
+  }
+  b->st.clients_accepted++;
+  *out = c;
+  /* spec: SEC-1 — a peer the policy rejects is closed without a reply. */
+  if (b->shutting_down || !peer_allowed(b, peer)) {
+    b->st.peers_rejected++;
+    bk_log(b, HO_BROKER_LOG_WARN, "conn=%llu peer rejected pid=%d uid=%d policy=%d",
+           (unsigned long long)c->id, peer ? (int)peer->pid : -1, peer ? (int)peer->uid : -1,
+           (int)b->cfg.peer_policy);
+    c->state = CS_DONE;
+    bk_close(b, c, false);
+    return HO_OK;
+  }
+  c->hello_buf = malloc(HO_MAX_HELLO_BYTES);
+  if (c->hello_buf == NULL ||
+      ho_frame_reader_init(&c->rd, c->hello_buf, HO_MAX_HELLO_BYTES, HO_MAX_HELLO_BYTES) != HO_OK) {
+    c->state = CS_DONE;
+    bk_close(b, c, false);
+    return HO_OK;
+  }
+  c->state = CS_HELLO;
+  c->hello_deadline_ns = now + b->cfg.hello_timeout_ns;
+  c->hprev = b->htail;
+  if (b->htail) b->htail->hnext = c; else b->hhead = c;
+  b->htail = c;
+  bk_log(b, HO_BROKER_LOG_DEBUG, "conn=%llu accepted pid=%d uid=%d", (unsigned long long)c->id,
+         (int)c->peer.pid, (int)c->peer.uid);
+  bk_rearm(b);
+  return HO_OK;
+}
+
+size_t ho_broker_client_wants(const ho_broker *b, const ho_broker_conn *c) {
+  (void)b;
+  if (c == NULL || c->control || c->state != CS_HELLO || c->dead) return 0;
+  /* spec: FRAME-6 — exactly the bytes that complete the current part. */
+  return ho_frame_reader_needed(&c->rd);
+}
+
+int ho_broker_client_data(ho_broker *b, ho_broker_conn *c, const uint8_t *data, size_t len,
+                          uint64_t now) {
+  if (b == NULL || c == NULL || c->control || (data == NULL && len > 0))
+    return HO_ERR_INVALID_ARGUMENT;
+  if (c->state != CS_HELLO || len > ho_frame_reader_needed(&c->rd)) return HO_ERR_INVALID_ARGUMENT;
+  size_t used = 0;
+  int rc = ho_frame_reader_feed(&c->rd, data, len, &used);
+  if (rc == HO_OK) return HO_OK; /* more needed */
+  hello_unlink(b, c);
+  bk_hello_complete(b, c, rc == 1 ? HO_OK : rc, now);
+  bk_rearm(b);
+  return HO_OK;
+}
+
+int ho_broker_conn_error(ho_broker *b, ho_broker_conn *c, int err, uint64_t now) {
+  if (b == NULL || c == NULL) return HO_ERR_INVALID_ARGUMENT;
+  if (c->dead) return HO_OK;
+  c->dead = true;
+  if (c->control) {
+    bk_control_failed(b, c, c->state == KS_CONNECTING ? HO_BROKER_REASON_BACKEND_UNAVAILABLE
+                                                       : HO_BROKER_REASON_CONTROL_CLOSED, now);
+    bk_log(b, HO_BROKER_LOG_INFO, "control=%llu closed: %s", (unsigned long long)c->id,
+           ho_errname(err) ? ho_errname(err) : "?");
+    bk_close(b, c, false);
+    bk_dispatch(b, now); /* reconnects if offers are waiting */
+    bk_rearm(b);
+    return HO_OK;
+  }
+  bk_log(b, HO_BROKER_LOG_DEBUG, "conn=%llu peer closed (%s) in state %d",
+         (unsigned long long)c->id, ho_errname(err) ? ho_errname(err) : "?", c->state);
+  switch (c->state) {
+  case CS_HELLO:
+    if (ho_frame_reader_needed(&c->rd) > 0 && ho_frame_reader_finish(&c->rd) != HO_OK)
+      bk_log(b, HO_BROKER_LOG_DEBUG, "conn=%llu Hello truncated", (unsigned long long)c->id);
+    c->state = CS_DONE;
+    bk_close(b, c, false);
+    break;
+  case CS_NEGOTIATED:
+  case CS_QUEUED:
+    bk_fail(b, c, HO_BROKER_REASON_CLIENT_GONE, now, "client closed before the offer");
+    break;
+  case CS_OFFERED:
+    /* The backend may hold the connection now: wait for its ACK. */
+    break;
+  default:
+    c->state = CS_DONE;
+    bk_close(b, c, false);
+    break;
+  }
+  bk_rearm(b);
+  return HO_OK;
+}
+
+int ho_broker_conn_flushed(ho_broker *b, ho_broker_conn *c, uint64_t now) {
+  if (b == NULL || c == NULL) return HO_ERR_INVALID_ARGUMENT;
+  c->write_pending = false;
+  if (c->control) return HO_OK;
+  switch (c->state) {
+  case CS_REPLY_CLOSE:
+  case CS_READY_CLOSE:
+    c->state = CS_DONE;
+    bk_close(b, c, false);
+    break;
+  case CS_NEGOTIATED:
+    bk_after_negotiated(b, c, now);
+    break;
+  default:
+    break;
+  }
+  bk_rearm(b);
+  return HO_OK;
+}
+
+int ho_broker_control_connected(ho_broker *b, ho_broker_conn *c, uint64_t now) {
+  if (b == NULL || c == NULL || !c->control || c->state != KS_CONNECTING)
+    return HO_ERR_INVALID_ARGUMENT;
+  c->state = KS_UP;
+  bk_log(b, HO_BROKER_LOG_INFO, "control=%llu connected", (unsigned long long)c->id);
+  bk_dispatch(b, now);
+  bk_rearm(b);
+  return HO_OK;
+}
+
+int ho_broker_control_data(ho_broker *b, ho_broker_conn *c, const uint8_t *data, size_t len,
+                           uint64_t now) {
+  if (b == NULL || c == NULL || !c->control || (data == NULL && len > 0))
+    return HO_ERR_INVALID_ARGUMENT;
+  if (c->dead) return HO_OK;
+  int rc = bk_control_data(b, c, data, len, now);
+  bk_rearm(b);
+  return rc;
+}
+
+int ho_broker_timer(ho_broker *b, uint64_t now) {
+  if (b == NULL) return HO_ERR_INVALID_ARGUMENT;
+  b->timer_armed = 0; /* fired */
+  while (b->hhead && b->hhead->hello_deadline_ns <= now) {
+    ho_broker_conn *c = b->hhead;
+    bk_log(b, HO_BROKER_LOG_INFO, "conn=%llu Hello timeout", (unsigned long long)c->id);
+    c->state = CS_DONE;
+    bk_close(b, c, false);
+  }
+  bk_timer(b, now);
+  bk_rearm(b);
+  return HO_OK;
+}
+
+void ho_broker_set_fd_pressure(ho_broker *b, bool pressure) {
+  if (b) b->fd_pressure = pressure;
+}
+
+int ho_broker_shutdown(ho_broker *b, uint64_t now) {
+  if (b == NULL) return HO_ERR_INVALID_ARGUMENT;
+  b->shutting_down = true;
+  /* Offers in flight end with their control connection. */
+  if (b->ctl) {
+    ho_broker_conn *k = b->ctl;
+    k->dead = true;
+    bk_control_failed(b, k, HO_BROKER_REASON_SHUTDOWN, now);
+    bk_close(b, k, false);
+  }
+  while (b->ahead) {
+    ho_broker_conn *c = b->ahead;
+    if (!c->control && (c->state == CS_NEGOTIATED || c->state == CS_QUEUED ||
+                        c->state == CS_OFFERED)) {
+      bk_fail(b, c, HO_BROKER_REASON_SHUTDOWN, now, "broker shutting down");
+    } else {
+      c->state = CS_DONE;
+      bk_close(b, c, false);
+    }
+  }
+  b->timer_armed = 1; /* force a disarm */
+  bk_rearm(b);
+  return HO_OK;
+}
+
+void *ho_broker_conn_user(const ho_broker_conn *c) { return c ? c->user : NULL; }
+void ho_broker_conn_set_user(ho_broker_conn *c, void *user) {
+  if (c) c->user = user;
+}
+bool ho_broker_conn_is_control(const ho_broker_conn *c) { return c && c->control; }
+
+void ho_broker_get_stats(const ho_broker *b, ho_broker_stats *out) {
+  if (b == NULL || out == NULL) return;
+  *out = b->st;
+  out->tokens_pending = ho_token_pending(b->tokens);
+}

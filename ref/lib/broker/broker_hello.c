@@ -1,0 +1,169 @@
+/* handoff — broker core: the Hello frame, negotiation and the decision
+ * whether a handoff is attempted. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker/broker_internal.h"
+
+#define REPLY_CAP 8192u
+
+static void send_reply(ho_broker *b, ho_broker_conn *c, const ho_hello_reply *r) {
+  uint8_t buf[REPLY_CAP];
+  size_t len = 0;
+  int rc = ho_frame_encode(HO_CODEC_PROTOBUF_C, HO_FT_HELLO_REPLY, (const ho_any_msg *)r, buf,
+                           sizeof buf, &len);
+  if (rc != HO_OK) {
+    bk_log(b, HO_BROKER_LOG_ERROR, "conn=%llu cannot encode HelloReply: %s",
+           (unsigned long long)c->id, ho_errname(rc));
+    c->state = CS_DONE;
+    bk_close(b, c, false);
+    return;
+  }
+  if (bk_write(b, c, buf, len) != HO_OK) {
+    c->state = CS_DONE;
+    bk_close(b, c, false);
+  }
+}
+
+/* Reply Refused and close once it is written (spec: HELLO-*). */
+static void refuse(ho_broker *b, ho_broker_conn *c, uint32_t code, const char *reason) {
+  ho_hello_reply r;
+  memset(&r, 0, sizeof r);
+  r.which = HO_REPLY_REFUSED;
+  r.refused.code = code;
+  r.refused.daemon_min_protocol = HO_PROTOCOL_VERSION;
+  r.refused.daemon_max_protocol = HO_PROTOCOL_VERSION;
+  snprintf(r.refused.reason, sizeof r.refused.reason, "%s", reason);
+  b->st.hellos_refused++;
+  bk_log(b, HO_BROKER_LOG_INFO, "conn=%llu refused code=%u: %s", (unsigned long long)c->id,
+         (unsigned)code, reason);
+  c->state = CS_REPLY_CLOSE;
+  send_reply(b, c, &r);
+}
+
+/* Map a fallback-policy answer to the broker's reason. */
+static ho_broker_reason reason_of(ho_fallback_reason r) {
+  switch (r) {
+  case HO_FALLBACK_CLIENT_UNSUPPORTED: return HO_BROKER_REASON_CLIENT_UNSUPPORTED;
+  case HO_FALLBACK_NO_ENDPOINT:
+  case HO_FALLBACK_SERVICE_POLICY_DISABLED: return HO_BROKER_REASON_NO_ENDPOINT;
+  case HO_FALLBACK_FD_PRESSURE: return HO_BROKER_REASON_FD_PRESSURE;
+  case HO_FALLBACK_EARLY_DATA_UNSUPPORTED: return HO_BROKER_REASON_EARLY_DATA_LEGACY;
+  case HO_FALLBACK_QUEUE_FULL: return HO_BROKER_REASON_QUEUE_FULL;
+  case HO_FALLBACK_TOKEN_UNAVAILABLE: return HO_BROKER_REASON_TOKEN_UNAVAILABLE;
+  default: return HO_BROKER_REASON_RATE_LIMITED;
+  }
+}
+
+/* Decide whether a handoff will really be attempted for this Hello, and if
+ * so issue its token (spec: TOKEN-* FALLBACK-*). Returns the reason not to,
+ * or HO_BROKER_REASON_COUNT when the token is issued. */
+static int decide(ho_broker *b, ho_broker_conn *c, const ho_hello *h, uint64_t now) {
+  bool ready = (h->client_capabilities & HO_CAP_BACKEND_READY) &&
+               (b->cfg.backend_ready || b->backend_ready_learned);
+  ho_fallback_input in = {
+      .client_capabilities = h->client_capabilities,
+      .backend = BROKER_BACKEND_KEY,
+      .endpoint_configured = b->cfg.handoff_endpoint,
+      .service_enabled = true,
+      .fd_pressure = b->fd_pressure,
+      .adopted_backend = false,
+      .backend_ready = ready,
+  };
+  ho_fallback_reason r = ho_fallback_decide(b->policy, &in, ns_to_ms(now), NULL);
+  if (r != HO_FALLBACK_NONE) return reason_of(r);
+  /* A saturated pending queue means this one would have to wait too. */
+  if (ho_pending_queue_len(b->queue) >= HO_PENDING_DEFAULT_CAPACITY)
+    return HO_BROKER_REASON_QUEUE_FULL;
+  if (ho_token_issue(b->tokens, ns_to_ms(now), c->token) != HO_OK)
+    return HO_BROKER_REASON_TOKEN_UNAVAILABLE;
+  c->has_token = true;
+  c->token_live = true;
+  c->ready_mode = ready;
+  c->correlation_id = b->next_correlation++; /* unique, never 0 (spec: XFER-*) */
+  return HO_BROKER_REASON_COUNT;
+}
+
+void bk_hello_complete(ho_broker *b, ho_broker_conn *c, int frame_err, uint64_t now) {
+  ho_any_msg m;
+  const uint8_t *body = NULL;
+  size_t len = 0;
+  int rc = frame_err;
+  if (rc == HO_OK) rc = ho_frame_reader_body(&c->rd, &body, &len);
+  if (rc == HO_OK) rc = ho_frame_decode_body(HO_CODEC_PROTOBUF_C, HO_FT_HELLO, body, len, NULL, &m);
+  free(c->hello_buf);
+  c->hello_buf = NULL;
+  if (rc != HO_OK) {
+    char why[128];
+    switch (rc) {
+    case HO_ERR_FRAMING_VERSION:
+    case HO_ERR_ENVELOPE_VERSION:
+      snprintf(why, sizeof why, "unsupported framing or envelope version (%s)", ho_errname(rc));
+      refuse(b, c, HO_REFUSE_VERSION_UNSUPPORTED, why);
+      break;
+    case HO_ERR_FRAME_TOO_LARGE: /* spec: FRAME-5 */
+      refuse(b, c, HO_REFUSE_PEER_REJECTED, "initial Hello frame exceeds 64 KiB");
+      break;
+    default:
+      snprintf(why, sizeof why, "malformed Hello (%s)", ho_errname(rc) ? ho_errname(rc) : "?");
+      refuse(b, c, HO_REFUSE_PEER_REJECTED, why);
+      break;
+    }
+    return;
+  }
+  const ho_hello *h = &m.hello;
+  /* spec: HELLO-* — negotiation checks, in order. */
+  if (!(h->client_min_protocol <= HO_PROTOCOL_VERSION &&
+        HO_PROTOCOL_VERSION <= h->client_max_protocol)) {
+    refuse(b, c, HO_REFUSE_VERSION_UNSUPPORTED, "no common protocol version (daemon speaks 1)");
+    return;
+  }
+  if (!bk_service_name_valid(h->service_name)) {
+    refuse(b, c, HO_REFUSE_SERVICE_UNKNOWN, "service_name is not [a-z0-9-]{1,64}");
+    return;
+  }
+  if (strcmp(h->service_name, b->service) != 0) {
+    refuse(b, c, HO_REFUSE_SERVICE_UNKNOWN, "unknown service");
+    return;
+  }
+  if (h->wanted_version[0] != '\0' && !bk_semver_valid(h->wanted_version)) {
+    refuse(b, c, HO_REFUSE_VERSION_UNSUPPORTED, "wanted_version is not semver");
+    return;
+  }
+  if (h->peer_pid != 0 && c->peer.pid != 0 && (int32_t)h->peer_pid != (int32_t)c->peer.pid) {
+    refuse(b, c, HO_REFUSE_PEER_REJECTED, "peer_pid differs from the OS credentials");
+    return;
+  }
+
+  int why = decide(b, c, h, now);
+  ho_hello_reply r;
+  memset(&r, 0, sizeof r);
+  r.which = HO_REPLY_NEGOTIATED;
+  ho_negotiated *n = &r.negotiated;
+  n->negotiated_protocol = HO_PROTOCOL_VERSION;
+  snprintf(n->daemon_version, sizeof n->daemon_version, "handoff-broker/%s",
+           HO_LIBRARY_VERSION_STRING);
+  snprintf(n->backend_pipe, sizeof n->backend_pipe, "%s", b->backend_pipe); /* always */
+  n->server_capabilities = HO_CAP_EARLY_DATA; /* never reads past Hello (spec: CAP-*) */
+  n->connection_id = c->id;
+  if (c->has_token) {
+    n->server_capabilities |= HO_CAP_HANDLE_PASSING;
+    if (c->ready_mode) n->server_capabilities |= HO_CAP_BACKEND_READY;
+    memcpy(n->handle_passed_token, c->token, HO_TOKEN_BYTES);
+    n->handle_passed_token_len = HO_TOKEN_BYTES;
+    b->st.handoffs_attempted++;
+    c->state = CS_NEGOTIATED;
+    bk_log(b, HO_BROKER_LOG_DEBUG, "conn=%llu negotiated: handoff corr=%llu mode=%s caps=0x%llx",
+           (unsigned long long)c->id, (unsigned long long)c->correlation_id,
+           c->ready_mode ? "backend-ready" : "legacy",
+           (unsigned long long)h->client_capabilities);
+  } else {
+    b->st.fallbacks[why]++;
+    c->state = CS_REPLY_CLOSE;
+    bk_log(b, HO_BROKER_LOG_INFO, "conn=%llu route=reconnect reason=%s",
+           (unsigned long long)c->id, ho_broker_reason_name(why));
+  }
+  b->st.negotiated++;
+  send_reply(b, c, &r);
+}

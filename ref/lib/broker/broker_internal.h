@@ -1,0 +1,124 @@
+/* handoff — broker core internals shared by the files of ref/lib/broker. */
+#ifndef HANDOFF_BROKER_INTERNAL_H
+#define HANDOFF_BROKER_INTERNAL_H
+
+#include <stdarg.h>
+
+#include "handoff/broker.h"
+#include "handoff/fallback.h"
+#include "handoff/frame.h"
+#include "handoff/msg.h"
+#include "handoff/token.h"
+
+/* Client states. */
+enum {
+  CS_HELLO = 1,      /* reading the Hello frame */
+  CS_REPLY_CLOSE,    /* reply written; CLOSE once flushed */
+  CS_NEGOTIATED,     /* Negotiated with token written; offer once flushed */
+  CS_QUEUED,         /* waiting in the pending queue for a control connection */
+  CS_OFFERED,        /* descriptor and offer sent; ACK awaited */
+  CS_READY_CLOSE,    /* legacy success: ready written; CLOSE once flushed */
+  CS_DONE            /* handoff over; CLOSE emitted */
+};
+
+/* Control connection states. */
+enum { KS_CONNECTING = 1, KS_UP, KS_DEAD };
+
+struct ho_broker_conn {
+  ho_broker *b;
+  bool control;
+  void *user;
+  int state;
+  bool dead;          /* EOF/error reported: never write to it again */
+  bool write_pending; /* bytes queued and not yet flushed */
+  uint64_t id;        /* client: Negotiated.connection_id; control: serial */
+  ho_broker_conn *anext, *aprev; /* every open handle */
+  /* ---- client ---- */
+  ho_peer_cred peer;
+  bool have_peer;
+  uint64_t opened_ns;
+  uint8_t *hello_buf;
+  ho_frame_reader rd;
+  uint64_t hello_deadline_ns;
+  ho_broker_conn *hnext, *hprev; /* Hello-deadline FIFO */
+  bool has_token;
+  bool token_live;       /* not yet revoked by an exit */
+  uint8_t token[HO_TOKEN_BYTES];
+  uint64_t correlation_id;
+  bool ready_mode;       /* backend-ready mode for this handoff */
+  bool fd_sent;          /* the descriptor may have reached the backend */
+  uint64_t ticket;       /* pending-queue ticket while CS_QUEUED */
+  ho_broker_conn *ctl;   /* control connection carrying the offer */
+  ho_broker_conn *onext, *oprev; /* ctl's in-flight list */
+  /* ---- control ---- */
+  uint8_t *ack_buf;
+  ho_frame_reader ard;
+  ho_broker_conn *ohead, *otail;
+  size_t in_flight;
+};
+
+typedef struct action_item {
+  ho_broker_action a;
+  uint8_t *owned; /* bytes copy, freed after the action is taken */
+} action_item;
+
+struct ho_broker {
+  ho_broker_config cfg;
+  char service[HO_MAX_SERVICE_NAME + 1];
+  char backend_pipe[HO_MAX_BACKEND_PIPE + 1];
+  ho_token_store *tokens;
+  ho_fallback_policy *policy;
+  ho_pending_queue *queue;
+  bool backend_ready_learned;
+  bool fd_pressure;
+  bool shutting_down;
+  uint64_t next_conn_id;
+  uint64_t next_correlation;
+  uint64_t next_ctl_id;
+  ho_broker_conn *ctl;       /* the current control connection, or NULL */
+  ho_broker_conn *hhead, *htail; /* clients reading their Hello */
+  ho_broker_conn *ahead;         /* every open handle */
+  /* actions */
+  action_item *q;
+  size_t qcap, qhead, qlen;
+  uint8_t *taken; /* bytes of the last action taken */
+  uint64_t timer_armed; /* deadline last emitted (0 = none) */
+  ho_broker_stats st;
+};
+
+#define BROKER_MAX_IN_FLIGHT 128u /* offers sent and not yet ACKed, per broker */
+#define BROKER_BACKEND_KEY 1u     /* one backend per broker: rate-limit key */
+
+static inline uint64_t ns_to_ms(uint64_t ns) { return ns / 1000000u; }
+
+/* broker_core.c */
+void bk_log(ho_broker *b, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+int bk_push(ho_broker *b, ho_broker_action_type t, ho_broker_conn *c, const uint8_t *bytes,
+            size_t len);
+int bk_write(ho_broker *b, ho_broker_conn *c, const uint8_t *bytes, size_t len);
+void bk_close(ho_broker *b, ho_broker_conn *c, bool shutdown);
+void bk_link(ho_broker *b, ho_broker_conn *c);
+void bk_rearm(ho_broker *b);
+
+/* broker_hello.c */
+void bk_hello_complete(ho_broker *b, ho_broker_conn *c, int frame_err, uint64_t now);
+
+/* broker_handoff.c */
+void bk_after_negotiated(ho_broker *b, ho_broker_conn *c, uint64_t now);
+void bk_fail(ho_broker *b, ho_broker_conn *c, ho_broker_reason why, uint64_t now,
+             const char *detail);
+void bk_control_failed(ho_broker *b, ho_broker_conn *k, ho_broker_reason why, uint64_t now);
+void bk_dispatch(ho_broker *b, uint64_t now);
+int bk_control_data(ho_broker *b, ho_broker_conn *k, const uint8_t *data, size_t len,
+                    uint64_t now);
+void bk_timer(ho_broker *b, uint64_t now);
+void bk_ensure_control(ho_broker *b);
+uint64_t bk_next_deadline_ns(const ho_broker *b);
+
+/* broker_stats.c */
+void bk_latency_record(ho_broker *b, uint64_t ns);
+int bk_semver_valid(const char *s);
+int bk_service_name_valid(const char *s);
+
+#endif /* HANDOFF_BROKER_INTERNAL_H */

@@ -140,7 +140,8 @@ int ho_token_insert(ho_token_store *s, const uint8_t token[HO_TOKEN_BYTES], uint
  *   HO_ERR_TOKEN_MISMATCH     presented != expected: NOT consumed
  *   HO_OK                     removed; a second call gives TOKEN_NOT_PENDING
  *   HO_ERR_INVALID_ARGUMENT   NULL argument
- * Expired PENDING tokens other than `expected` may be pruned too. */
+ * After the decision, every expired PENDING token is pruned (whatever the
+ * result), so the outcome for `expected` is never changed by pruning. */
 int ho_token_consume_matching(ho_token_store *s, const uint8_t expected[HO_TOKEN_BYTES],
                               const uint8_t presented[HO_TOKEN_BYTES], uint64_t now_ms);
 

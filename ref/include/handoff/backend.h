@@ -69,6 +69,10 @@ typedef struct ho_backend_config {
   ho_codec codec;            /* default HO_CODEC_PROTOBUF_C */
   ho_backend_fault fault;    /* default HO_FAULT_NONE */
   uint32_t fault_ms;         /* for HO_FAULT_LATE_ACK */
+  /* Wall clock (Unix epoch ms) for the ready deadline of backend-ready
+   * offers (spec: READY-11); NULL → CLOCK_REALTIME. */
+  uint64_t (*wall_clock_ms)(void *ctx);
+  void *wall_clock_ctx;
 } ho_backend_config;
 
 /* Fill `cfg` with the defaults above. */
@@ -103,6 +107,7 @@ typedef enum ho_backend_refusal {
   HO_REFUSAL_SERVICE,
   HO_REFUSAL_READY_MODE,
   HO_REFUSAL_READY_WRITE,
+  HO_REFUSAL_READY_DEADLINE,
   HO_REFUSAL_FAULT,
   HO_REFUSAL_COUNT_
 } ho_backend_refusal;

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "backend/replay.h"
@@ -48,6 +49,13 @@ struct ho_backend_ctl {
   ho_backend_action *q;
   size_t qhead, qlen, qcap;
 };
+
+static uint64_t realtime_ms(void *ctx) {
+  (void)ctx;
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
 
 void ho_backend_config_init(ho_backend_config *cfg) {
   if (cfg == NULL) return;
@@ -90,7 +98,8 @@ int ho_backend_fault_parse(const char *s, ho_backend_fault *fault, uint32_t *fau
 
 static const char *const refusal_names[HO_REFUSAL_COUNT_] = {
     "CTRUNC", "NO_DESCRIPTOR", "EXTRA_DESCRIPTORS", "BAD_DESCRIPTOR", "SIDEBAND_MISMATCH",
-    "REPLAY", "SERVICE",       "READY_MODE",        "READY_WRITE",    "FAULT"};
+    "REPLAY", "SERVICE",       "READY_MODE",        "READY_WRITE",    "READY_DEADLINE",
+    "FAULT"};
 
 const char *ho_backend_refusal_name(ho_backend_refusal r) {
   return (unsigned)r < HO_REFUSAL_COUNT_ ? refusal_names[r] : "UNKNOWN";
@@ -108,6 +117,7 @@ int ho_backend_core_new(const ho_backend_config *cfg, ho_backend_core **out) {
     return HO_ERR_INVALID_ARGUMENT;
   if (c.token_ttl_ms == 0) c.token_ttl_ms = 1;
   if (c.replay_capacity == 0) c.replay_capacity = 1;
+  if (c.wall_clock_ms == NULL) c.wall_clock_ms = realtime_ms;
   ho_backend_core *core = calloc(1, sizeof *core);
   if (core == NULL) return HO_ERR_NOMEM;
   int rc = ho_replay_init(&core->replay, c.replay_capacity, c.token_ttl_ms);
@@ -361,6 +371,15 @@ static void process_offer(ho_backend_ctl *ctl, uint64_t now_ms) {
   if (cfg->fault == HO_FAULT_CLOSE_CONTROL) {
     queue_close_fd(ctl, conn);
     close_control(ctl, HO_ERR_CLOSED);
+    return;
+  }
+  /* spec: READY-11 — past the broker's ready deadline (or none given) the
+   * client may already be re-sending elsewhere: refuse, write nothing. */
+  if (ready_first &&
+      (env.deadline_unix_ms == 0 || cfg->wall_clock_ms(cfg->wall_clock_ctx) >= env.deadline_unix_ms)) {
+    refuse(ctl, offer, conn, HO_REFUSAL_READY_DEADLINE, HO_ERR_TIMEOUT,
+           env.deadline_unix_ms == 0 ? "backend-ready offer without a ready deadline"
+                                     : "ready deadline passed");
     return;
   }
   ho_replay_add(&core->replay, offer->token, now_ms);

@@ -1,0 +1,166 @@
+/* handoff-client — the reference client: connects to a broker, takes a
+ * handoff when offered (opt-in), falls back silently to backend_pipe
+ * otherwise, then talks to the echo service and reports the route taken,
+ * the fallback reason and timings. spec: CLIENT-* FALLBACK-5 */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "handoff/client.h"
+
+static void usage(FILE *f) {
+  fputs(
+      "usage: handoff-client --connect PATH --service NAME [options]\n"
+      "\n"
+      "Connects to a broker, negotiates, and uses the echo service on the\n"
+      "connection it ends up with: the broker connection handed off to the\n"
+      "backend, or a new connection to Negotiated.backend_pipe (fallback is\n"
+      "never an error).\n"
+      "\n"
+      "  --connect PATH          broker client endpoint (Unix socket)\n"
+      "  --service NAME          service name for the Hello ([a-z0-9-]{1,64})\n"
+      "  --handoff               accept a handoff (sets CAP_HANDLE_PASSING)\n"
+      "  --backend-ready         also set CAP_BACKEND_READY: send the request\n"
+      "                          right after Negotiated, the backend writes ready\n"
+      "  --early-data            send the request right after the Hello, in the\n"
+      "                          same write (sets CAP_EARLY_DATA; only for brokers\n"
+      "                          known to support it)\n"
+      "  --message TEXT          request bytes (default \"ping\")\n"
+      "  --count N               send the message N times (default 1), each\n"
+      "                          echo is checked\n"
+      "  --ready-timeout-ms N    ready wait (default 2000; backend-ready mode\n"
+      "                          never waits less than 2000)\n"
+      "  --json                  print the report as one JSON object\n"
+      "  --help                  this text\n"
+      "\n"
+      "Output (one line): route=handoff|reconnect reason=NAME mode=... and\n"
+      "timings in microseconds from connect: negotiated_us (Negotiated read),\n"
+      "ready_us (ready read, 0 if none), connected_us (service connection\n"
+      "ready), first_byte_us (first echo byte), total_us.\n"
+      "Exit status: 0 served; 1 error (Refused, broker or backend_pipe\n"
+      "unreachable, service connection failed); 2 usage; 3 echo mismatch.\n",
+      f);
+}
+
+int main(int argc, char **argv) {
+  ho_client_config cfg;
+  ho_client_config_init(&cfg);
+  const char *message = "ping";
+  long count = 1;
+  int json = 0;
+  static const struct option opts[] = {{"connect", required_argument, 0, 'c'},
+                                       {"service", required_argument, 0, 's'},
+                                       {"handoff", no_argument, 0, 'H'},
+                                       {"backend-ready", no_argument, 0, 'B'},
+                                       {"early-data", no_argument, 0, 'E'},
+                                       {"message", required_argument, 0, 'm'},
+                                       {"count", required_argument, 0, 'n'},
+                                       {"ready-timeout-ms", required_argument, 0, 't'},
+                                       {"json", no_argument, 0, 'j'},
+                                       {"help", no_argument, 0, 'h'},
+                                       {0, 0, 0, 0}};
+  int o;
+  char *end;
+  while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    switch (o) {
+    case 'c': cfg.connect_path = optarg; break;
+    case 's': cfg.service_name = optarg; break;
+    case 'H': cfg.handoff = true; break;
+    case 'B': cfg.backend_ready = true; break;
+    case 'E': cfg.early_data = true; break;
+    case 'm': message = optarg; break;
+    case 'n':
+      count = strtol(optarg, &end, 10);
+      if (*end || count < 1 || count > 1000000) {
+        fprintf(stderr, "handoff-client: --count must be 1..1000000\n");
+        return 2;
+      }
+      break;
+    case 't': {
+      long v = strtol(optarg, &end, 10);
+      if (*end || v < 1 || v > 3600000) {
+        fprintf(stderr, "handoff-client: --ready-timeout-ms must be 1..3600000\n");
+        return 2;
+      }
+      cfg.ready_timeout_ms = (uint32_t)v;
+      break;
+    }
+    case 'j': json = 1; break;
+    case 'h': usage(stdout); return 0;
+    default: usage(stderr); return 2;
+    }
+  }
+  size_t mlen = strlen(message);
+  if (cfg.connect_path == NULL || cfg.service_name == NULL || optind != argc || mlen == 0) {
+    usage(stderr);
+    return 2;
+  }
+  signal(SIGPIPE, SIG_IGN);
+  cfg.request = (const uint8_t *)message;
+  cfg.request_len = mlen;
+
+  ho_client_result r;
+  int rc = ho_client_connect(&cfg, &r);
+  if (rc != HO_OK) {
+    if (json)
+      printf("{\"ok\":false,\"error\":\"%s\"}\n", ho_errname(rc) ? ho_errname(rc) : "UNKNOWN");
+    else
+      printf("route=none error=%s\n", ho_errname(rc) ? ho_errname(rc) : "UNKNOWN");
+    fprintf(stderr, "handoff-client: %s\n", ho_strerror(rc));
+    return 1;
+  }
+  uint8_t *buf = malloc(mlen);
+  uint64_t first_byte_us = 0;
+  int status = 0;
+  const char *err = NULL;
+  for (long i = 0; i < count && buf != NULL; i++) {
+    if (i > 0 || !r.request_sent) {
+      rc = ho_client_write_all(r.conn, message, mlen, 30000);
+      if (rc != HO_OK) {
+        err = ho_errname(rc);
+        status = 1;
+        break;
+      }
+    }
+    size_t got = 0;
+    rc = ho_client_read_exact(r.conn, buf, 1, 30000, &got);
+    if (rc == HO_OK && i == 0) first_byte_us = (ho_client_now_ns() - r.start_ns) / 1000u;
+    if (rc == HO_OK && mlen > 1) rc = ho_client_read_exact(r.conn, buf + 1, mlen - 1, 30000, &got);
+    if (rc != HO_OK) {
+      err = ho_errname(rc);
+      status = 1;
+      break;
+    }
+    if (memcmp(buf, message, mlen) != 0) {
+      err = "ECHO_MISMATCH";
+      status = 3;
+      break;
+    }
+  }
+  uint64_t total_us = (ho_client_now_ns() - r.start_ns) / 1000u;
+  close((int)r.conn);
+  free(buf);
+  const char *route = r.route == HO_ROUTE_HANDOFF ? "handoff" : "reconnect";
+  const char *mode = r.route != HO_ROUTE_HANDOFF ? "none" : r.backend_ready ? "backend-ready" : "legacy";
+  const char *reason = ho_client_reason_name(r.fallback_reason);
+  if (json) {
+    printf("{\"ok\":%s,\"route\":\"%s\",\"reason\":\"%s\",\"mode\":\"%s\",\"negotiated_us\":%llu,"
+           "\"ready_us\":%llu,\"connected_us\":%llu,\"first_byte_us\":%llu,\"total_us\":%llu,"
+           "\"count\":%ld,\"error\":%s%s%s}\n",
+           status ? "false" : "true", route, reason, mode, (unsigned long long)r.us_negotiated,
+           (unsigned long long)r.us_ready, (unsigned long long)r.us_connected,
+           (unsigned long long)first_byte_us, (unsigned long long)total_us, count,
+           err ? "\"" : "", err ? err : "null", err ? "\"" : "");
+  } else {
+    printf("route=%s reason=%s mode=%s negotiated_us=%llu ready_us=%llu connected_us=%llu "
+           "first_byte_us=%llu total_us=%llu count=%ld%s%s\n",
+           route, reason, mode, (unsigned long long)r.us_negotiated,
+           (unsigned long long)r.us_ready, (unsigned long long)r.us_connected,
+           (unsigned long long)first_byte_us, (unsigned long long)total_us, count,
+           err ? " error=" : "", err ? err : "");
+  }
+  return status;
+}

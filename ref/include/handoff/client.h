@@ -1,0 +1,116 @@
+/* handoff — client side: connect to a broker, negotiate, and end up on a
+ * connection to the service, handed off or reconnected.
+ *
+ *   ho_client_config cfg;
+ *   ho_client_config_init(&cfg);
+ *   cfg.connect_path = "/run/broker.sock"; cfg.service_name = "echo";
+ *   cfg.handoff = true;                       // opt in (CAP_HANDLE_PASSING)
+ *   ho_client_result r;
+ *   if (ho_client_connect(&cfg, &r) == HO_OK) { use r.conn; close it }
+ *
+ * Fallback is never an error (spec: FALLBACK-4 FALLBACK-5): every way a
+ * handoff can fail ends on a new connection to Negotiated.backend_pipe,
+ * with the reason in r.fallback_reason. Only a Refused reply, a broker that
+ * cannot be reached or answers garbage before Negotiated, or an unreachable
+ * backend_pipe are errors (FALLBACK-15).
+ *
+ * Blocking calls with deadlines (poll); no threads, no signals.
+ */
+#ifndef HANDOFF_CLIENT_H
+#define HANDOFF_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "handoff/error.h"
+#include "handoff/msg.h"
+#include "handoff/transport.h"
+#include "handoff/wire.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define HO_CLIENT_DEFAULT_READY_TIMEOUT_MS 2000u /* READY_TIMEOUT */
+#define HO_CLIENT_MIN_BACKEND_READY_WAIT_MS 2000u /* READY-14 floor */
+#define HO_CLIENT_DEFAULT_IO_TIMEOUT_MS 30000u   /* Hello round trip */
+
+typedef struct ho_client_config {
+  const char *connect_path;  /* broker client endpoint (required) */
+  const char *service_name;  /* [a-z0-9-]{1,64} (required) */
+  bool handoff;              /* set CAP_HANDLE_PASSING: accept a handoff */
+  bool backend_ready;        /* also set CAP_BACKEND_READY */
+  bool early_data;           /* send `request` right after the Hello and set
+                                CAP_EARLY_DATA (only when the broker is known
+                                to support it, READY-17) */
+  const uint8_t *request;    /* first request bytes (may be NULL/0): sent as
+                                early as the negotiated mode allows, and
+                                re-sent after a fallback */
+  size_t request_len;
+  uint32_t ready_timeout_ms; /* ready wait; 0 → 2000. In backend-ready mode
+                                never less than 2000 (READY-14) */
+  uint32_t io_timeout_ms;    /* connect→Negotiated; 0 → 30000 */
+  ho_codec codec;            /* default HO_CODEC_PROTOBUF_C */
+} ho_client_config;
+
+void ho_client_config_init(ho_client_config *cfg);
+
+typedef enum ho_client_route {
+  HO_ROUTE_NONE = 0,
+  HO_ROUTE_HANDOFF = 1,  /* the broker connection is now served by the backend */
+  HO_ROUTE_RECONNECT = 2 /* a new connection to backend_pipe */
+} ho_client_route;
+
+/* Why a client fell back (r.fallback_reason): HO_OK for a handoff, else one
+ * of these or the error that failed the ready frame (HO_ERR_CLOSED,
+ * HO_ERR_TRUNCATED, HO_ERR_TIMEOUT, HO_ERR_TOKEN_MISMATCH,
+ * HO_ERR_ACK_REFUSED, envelope/message codes...). */
+#define HO_CLIENT_NOT_REQUESTED 1 /* the client did not ask for a handoff */
+#define HO_CLIENT_NOT_OFFERED 2   /* Negotiated without token / capability */
+#define HO_CLIENT_EARLY_LEGACY 3  /* token without CAP_BACKEND_READY after
+                                     early data (READY-19) */
+
+/* Name of a fallback reason: "none", "NOT_REQUESTED", "NOT_OFFERED",
+ * "EARLY_DATA_LEGACY" or the error name. Never NULL. */
+const char *ho_client_reason_name(int reason);
+
+typedef struct ho_client_result {
+  ho_client_route route;
+  int fallback_reason;   /* HO_OK or as above */
+  ho_handle conn;        /* the service connection, the caller's to close */
+  bool request_sent;     /* cfg->request was written on conn already */
+  bool backend_ready;    /* the handoff used backend-ready mode */
+  ho_negotiated negotiated;
+  /* Timings in microseconds since the start of ho_client_connect(). */
+  uint64_t us_negotiated; /* Negotiated fully read */
+  uint64_t us_ready;      /* ready read (0 if none) */
+  uint64_t us_connected;  /* service connection established (handoff: = ready) */
+  uint64_t start_ns;      /* CLOCK_MONOTONIC at the start */
+} ho_client_result;
+
+/* Connect, negotiate, and end on a service connection.
+ * Returns HO_OK with *out filled (route, conn, ...), or:
+ *   HO_ERR_INVALID_ARGUMENT  bad config;
+ *   HO_ERR_REFUSED           the broker sent Refused (out->negotiated unset);
+ *   HO_ERR_CLOSED/TIMEOUT/IO/PERMISSION/FD_EXHAUSTED  the broker or
+ *                            backend_pipe could not be reached or the broker
+ *                            failed before Negotiated;
+ *   framing/envelope/message codes  malformed reply before Negotiated.
+ * On error no descriptor is left open and out->conn is HO_NO_HANDLE. */
+int ho_client_connect(const ho_client_config *cfg, ho_client_result *out);
+
+/* Monotonic nanoseconds (CLOCK_MONOTONIC). */
+uint64_t ho_client_now_ns(void);
+
+/* Blocking helpers with a deadline (ms from now; <0 = none), for services.
+ * ho_client_write_all: HO_OK, HO_ERR_CLOSED, HO_ERR_TIMEOUT, HO_ERR_IO.
+ * ho_client_read_exact: HO_OK, HO_ERR_CLOSED (EOF before n bytes; *got set),
+ * HO_ERR_TIMEOUT, HO_ERR_IO. */
+int ho_client_write_all(ho_handle fd, const void *buf, size_t n, int timeout_ms);
+int ho_client_read_exact(ho_handle fd, void *buf, size_t n, int timeout_ms, size_t *got);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* HANDOFF_CLIENT_H */

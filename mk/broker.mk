@@ -10,3 +10,17 @@ $(BROKER_BIN): $(OBJ)/ref/bin/handoff-broker.o $(LIB_A)
 
 .PHONY: broker-bins
 broker-bins: $(BROKER_BIN)
+
+# ---- integration tests: real processes (conformance/integration) ----------
+HX_OBJS := $(OBJ)/conformance/integration/harness.o
+ITEST_BIN := $(BUILD)/test/integration
+ALL_PROGS := $(BUILD)/bin/handoff-broker $(BUILD)/bin/handoff-backend
+
+$(ITEST_BIN): $(OBJ)/conformance/integration/test_integration.o $(HX_OBJS) $(LIB_A)
+	@mkdir -p $(@D)
+	$(CC) -o $@ $(filter %.o,$^) $(LIB_A) $(LDFLAGS) $(LIBDEPS) -lpthread
+
+.PHONY: test-integration
+test-integration: $(ITEST_BIN) $(ALL_PROGS)
+	HO_BIN_DIR=$(BUILD)/bin $(ITEST_BIN)
+TEST_TARGETS += test-integration

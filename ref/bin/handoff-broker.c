@@ -68,6 +68,13 @@ static uint64_t now_ns(void) {
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+static uint64_t unix_ms(void *u) {
+  (void)u;
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
 static void log_line(void *u, int level, const char *line) {
   (void)u;
   struct timespec ts;
@@ -180,7 +187,8 @@ static void enqueue(conn *c, const uint8_t *bytes, size_t len, int pass_fd) {
 }
 
 static void pressure_update(void) {
-  ho_broker_set_fd_pressure(G.b, G.open_fds + 16 > G.max_fds * 9 / 10);
+  /* spec: FALLBACK-13 — fewer than 64 descriptors of headroom. */
+  ho_broker_set_fd_pressure(G.b, G.open_fds + 16 + 64 > G.max_fds);
 }
 
 static void close_conn(conn *c, bool shut) {
@@ -521,6 +529,8 @@ int main(int argc, char **argv) {
   G.cfg.handoff_endpoint = G.endpoint != NULL;
   G.cfg.self_uid = (uint32_t)geteuid();
   G.cfg.log = log_line;
+  G.cfg.unix_ms = unix_ms;
+  G.cfg.endpoint_name = G.endpoint;
 
   struct rlimit rl;
   G.max_fds = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY

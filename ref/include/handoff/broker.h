@@ -63,6 +63,13 @@ typedef struct ho_broker_config {
   ho_peer_policy peer_policy; /* HO_PEER_SAME_UID is the usual choice */
   uint32_t self_uid;        /* the broker's uid (for HO_PEER_SAME_UID) */
   uint32_t peer_uid;        /* for HO_PEER_UID */
+  const char *endpoint_name; /* backend name in logs (default "backend"); must
+                                outlive the core */
+  /* Wall clock, Unix epoch milliseconds (CLOCK_REALTIME), read only to set
+   * the ready deadline of backend-ready offers (spec: READY-10). NULL: no
+   * backend-ready offer is made (legacy mode only). */
+  uint64_t (*unix_ms)(void *clock_user);
+  void *clock_user;
   int log_level;            /* HO_BROKER_LOG_*; lines above it are not built */
   ho_broker_log_fn log;     /* may be NULL */
   void *log_user;
@@ -131,6 +138,11 @@ typedef enum ho_broker_reason {
 
 /* "client_unsupported", ...; "unknown" for other values. */
 const char *ho_broker_reason_name(int reason);
+
+/* The spec's fallback reason name of a broker reason (spec/fallback.md:
+ * "BACKEND_ACK_TIMEOUT", "BACKEND_REFUSED", ...; FALLBACK-17 mapping);
+ * "CLIENT_GONE"/"SHUTDOWN" for the two ends that are no fallback. */
+const char *ho_broker_reason_spec_name(int reason);
 
 #define HO_BROKER_LATENCY_BUCKETS 24 /* bucket i: < 2^(i+4) us; last: rest */
 

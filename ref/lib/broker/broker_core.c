@@ -131,12 +131,13 @@ int ho_broker_new(const ho_broker_config *cfg, uint64_t now, ho_broker **out) {
   strcpy(b->backend_pipe, cfg->backend_pipe);
   b->cfg.service = b->service;
   b->cfg.backend_pipe = b->backend_pipe;
+  b->endpoint_name = cfg->endpoint_name ? cfg->endpoint_name : "backend";
   if (b->cfg.hello_timeout_ns == 0) b->cfg.hello_timeout_ns = DEFAULT_HELLO_TIMEOUT_NS;
 
   ho_token_config tc;
   ho_token_config_init(&tc);
-  if (cfg->ack_timeout_ns) tc.ack_deadline_ms = ns_to_ms(cfg->ack_timeout_ns) ?: 1;
-  if (cfg->token_ttl_ns) tc.ttl_ms = ns_to_ms(cfg->token_ttl_ns) ?: 1;
+  if (cfg->ack_timeout_ns) tc.ack_deadline_ms = ns_to_ms(cfg->ack_timeout_ns);
+  if (cfg->token_ttl_ns) tc.ttl_ms = ns_to_ms(cfg->token_ttl_ns);
   if (cfg->max_pending) tc.max_pending = cfg->max_pending;
   int rc = ho_token_store_new(&b->tokens, &tc);
   if (rc == HO_OK) rc = ho_fallback_policy_new(&b->policy, NULL);
@@ -292,6 +293,7 @@ int ho_broker_conn_flushed(ho_broker *b, ho_broker_conn *c, uint64_t now) {
     bk_close(b, c, false);
     break;
   case CS_NEGOTIATED:
+    if (b->cfg.unix_ms) c->negotiated_unix_ms = b->cfg.unix_ms(b->cfg.clock_user);
     bk_after_negotiated(b, c, now);
     break;
   default:

@@ -57,13 +57,17 @@ void bk_fail(ho_broker *b, ho_broker_conn *c, ho_broker_reason why, uint64_t now
   if (c->state == CS_QUEUED) (void)ho_pending_queue_remove(b->queue, c->ticket, NULL);
   inflight_unlink(c);
   b->st.fallbacks[why]++;
-  if (why != HO_BROKER_REASON_CLIENT_GONE && why != HO_BROKER_REASON_SHUTDOWN)
+  /* spec: FALLBACK-9 — one failure per attempt whose transfer began. */
+  if (why >= HO_BROKER_REASON_BACKEND_UNAVAILABLE && why <= HO_BROKER_REASON_ACK_CORRELATION)
     (void)ho_fallback_record_failure(b->policy, BROKER_BACKEND_KEY, ns_to_ms(now));
+  /* spec: FALLBACK-14 — reason name, backend, correlation id; no token. */
   bk_log(b, HO_BROKER_LOG_INFO,
-         "conn=%llu route=reconnect reason=%s corr=%llu mode=%s after_us=%llu%s%s",
-         (unsigned long long)c->id, ho_broker_reason_name(why),
+         "conn=%llu route=reconnect reason=%s detail=%s backend=%s corr=%llu mode=%s "
+         "after_us=%llu%s%s",
+         (unsigned long long)c->id, ho_broker_reason_spec_name(why),
+         ho_broker_reason_name(why), b->endpoint_name,
          (unsigned long long)c->correlation_id, c->ready_mode ? "backend-ready" : "legacy",
-         (unsigned long long)((now - c->opened_ns) / 1000u), detail ? " detail=" : "",
+         (unsigned long long)((now - c->opened_ns) / 1000u), detail ? " why=" : "",
          detail ? detail : "");
   bool shut = c->fd_sent && !c->ready_mode;
   c->state = CS_DONE;
@@ -106,10 +110,47 @@ static void succeed(ho_broker *b, ho_broker_conn *c, uint64_t now) {
 
 /* ---- offers ----------------------------------------------------------------- */
 
+/* Frame an offer: like ho_frame_encode(HO_FT_OFFER) but with the envelope's
+ * deadline_unix_ms, which a backend-ready offer carries (spec: READY-10
+ * ENV-8). */
+static int encode_offer(const ho_offer *o, uint64_t deadline_unix_ms, uint8_t *out, size_t cap,
+                        size_t *len) {
+  uint8_t payload[256];
+  size_t plen = 0;
+  int rc = ho_offer_encode(HO_CODEC_PROTOBUF_C, o, payload, sizeof payload, &plen);
+  if (rc != HO_OK) return rc;
+  ho_envelope env;
+  memset(&env, 0, sizeof env);
+  env.envelope_version = HO_ENVELOPE_VERSION;
+  env.kind = HO_KIND_REQUEST;
+  env.payload_protocol = HO_PAYLOAD_HANDOFF;
+  env.payload = payload;
+  env.payload_len = plen;
+  env.request_id = o->correlation_id; /* spec: ENV-1 */
+  env.payload_encoding = HO_ENCODING_NONE;
+  env.deadline_unix_ms = deadline_unix_ms;
+  size_t blen = 0;
+  if (cap < HO_FRAME_HEADER_BYTES) return HO_ERR_BUFFER_TOO_SMALL;
+  rc = ho_envelope_encode(HO_CODEC_PROTOBUF_C, &env, out + HO_FRAME_HEADER_BYTES,
+                          cap - HO_FRAME_HEADER_BYTES, &blen);
+  if (rc != HO_OK) return rc;
+  rc = ho_frame_write_header(out, blen);
+  if (rc == HO_OK) *len = HO_FRAME_HEADER_BYTES + blen;
+  return rc;
+}
+
 /* Send the descriptor with the sideband token, then the framed offer, on
  * the current control connection (spec: XFER-*). */
 static void send_offer(ho_broker *b, ho_broker_conn *c, uint64_t now) {
   ho_broker_conn *k = b->ctl;
+  if (c->ready_mode && !b->cfg.backend_ready && !k->backend_ready) {
+    /* spec: READY-6 — the declaration came on a control connection that
+     * has since ended; the client may already have sent its request, so
+     * legacy mode is no option either. */
+    bk_fail(b, c, HO_BROKER_REASON_CONTROL_CLOSED, now,
+            "backend-ready declaration lost with its control connection");
+    return;
+  }
   int rc = ho_ack_register(b->tokens, c->token, BROKER_BACKEND_KEY, c->correlation_id, c,
                            ns_to_ms(now));
   if (rc != HO_OK) {
@@ -126,7 +167,9 @@ static void send_offer(ho_broker *b, ho_broker_conn *c, uint64_t now) {
   if (c->ready_mode) m.offer.offer_flags = HO_OFFER_FLAG_BACKEND_READY;
   uint8_t buf[512];
   size_t len = 0;
-  rc = ho_frame_encode(HO_CODEC_PROTOBUF_C, HO_FT_OFFER, &m, buf, sizeof buf, &len);
+  rc = encode_offer(&m.offer,
+                    c->ready_mode ? c->negotiated_unix_ms + BROKER_READY_BUDGET_MS : 0, buf,
+                    sizeof buf, &len);
   if (rc != HO_OK) {
     bk_fail(b, c, HO_BROKER_REASON_TOKEN_UNAVAILABLE, now, "cannot encode offer");
     return;
@@ -193,20 +236,17 @@ void bk_after_negotiated(ho_broker *b, ho_broker_conn *c, uint64_t now) {
   bk_dispatch(b, now);
 }
 
-/* Every offer in flight on `k` fails; if it never connected, every queued
- * handoff fails too (they were waiting for it). */
+/* spec: ACK-10 — every offer in flight on `k` is abandoned and every
+ * handoff queued for it is dropped. */
 void bk_control_failed(ho_broker *b, ho_broker_conn *k, ho_broker_reason why, uint64_t now) {
-  bool never_up = k->state == KS_CONNECTING;
   k->state = KS_DEAD;
   if (b->ctl == k) b->ctl = NULL;
   while (k->ohead) bk_fail(b, k->ohead, why, now, "control connection lost");
-  if (never_up) {
-    void *item;
-    while (ho_pending_queue_pop(b->queue, ns_to_ms(now), &item) > 0) {
-      ho_broker_conn *c = item;
-      c->state = CS_NEGOTIATED;
-      bk_fail(b, c, HO_BROKER_REASON_BACKEND_UNAVAILABLE, now, "cannot reach the backend");
-    }
+  void *item;
+  while (ho_pending_queue_pop(b->queue, ns_to_ms(now), &item) > 0) {
+    ho_broker_conn *c = item;
+    c->state = CS_NEGOTIATED;
+    bk_fail(b, c, why, now, "control connection lost before the offer");
   }
 }
 
@@ -216,13 +256,6 @@ static ho_broker_conn *find_corr(ho_broker_conn *k, uint64_t corr) {
   for (ho_broker_conn *c = k->ohead; c; c = c->onext)
     if (c->correlation_id == corr) return c;
   return NULL;
-}
-
-static ho_broker_conn *find_token(ho_broker_conn *k, const uint8_t tok[HO_TOKEN_BYTES]) {
-  ho_broker_conn *hit = NULL;
-  for (ho_broker_conn *c = k->ohead; c; c = c->onext)
-    if (ho_token_equal(c->token, tok) && hit == NULL) hit = c;
-  return hit;
 }
 
 /* One complete ACK frame body from control connection `k`. Returns false
@@ -244,24 +277,34 @@ static bool handle_ack(ho_broker *b, ho_broker_conn *k, const uint8_t *body, siz
   const ho_ack *a = &m.ack;
   ho_broker_conn *c = find_corr(k, a->correlation_id);
   if (c == NULL) {
-    c = find_token(k, a->token);
-    if (c != NULL) {
-      bk_fail(b, c, HO_BROKER_REASON_ACK_CORRELATION, now, "ACK correlation_id unknown");
-      return true;
+    if (a->correlation_id == 0 || a->correlation_id >= b->next_correlation) {
+      /* spec: ACK-8 — never issued: a protocol violation. */
+      bk_log(b, HO_BROKER_LOG_WARN,
+             "control=%llu ACK for corr=%llu never issued: dropping the connection",
+             (unsigned long long)k->id, (unsigned long long)a->correlation_id);
+      k->dead = true;
+      bk_control_failed(b, k, HO_BROKER_REASON_ACK_CORRELATION, now);
+      bk_close(b, k, false);
+      return false;
     }
+    /* spec: ACK-7 — issued, no longer awaited here: discarded. */
     b->st.late_acks++;
-    bk_log(b, HO_BROKER_LOG_INFO, "control=%llu ACK for corr=%llu: no such handoff in flight",
+    bk_log(b, HO_BROKER_LOG_INFO, "control=%llu ACK for corr=%llu discarded: TOKEN_NOT_PENDING",
            (unsigned long long)k->id, (unsigned long long)a->correlation_id);
     return true;
   }
   bool token_ok = ho_token_equal(c->token, a->token);
-  if (token_ok) /* spec: CAP-* — what the backend declares, it supports */
-    b->backend_ready_learned = (a->backend_capabilities & HO_BACKEND_CAP_BACKEND_READY) != 0;
+  if (token_ok) /* spec: READY-6 — learnt per control connection */
+    k->backend_ready = (a->backend_capabilities & HO_BACKEND_CAP_BACKEND_READY) != 0;
   if (!token_ok) {
+    /* spec: ACK-2 ACK-5 ACK-13 — exit MISMATCH, then drop the connection. */
     (void)ho_ack_acknowledge(b->tokens, c->token, a->token, ns_to_ms(now), NULL);
     c->token_live = false;
     bk_fail(b, c, HO_BROKER_REASON_ACK_TOKEN_MISMATCH, now, "ACK token echo differs");
-    return true;
+    k->dead = true;
+    bk_control_failed(b, k, HO_BROKER_REASON_CONTROL_CLOSED, now);
+    bk_close(b, k, false);
+    return false;
   }
   if (!a->accepted) {
     char detail[HO_MAX_ERROR_DETAIL + 3];
@@ -283,9 +326,10 @@ int bk_control_data(ho_broker *b, ho_broker_conn *k, const uint8_t *data, size_t
                     uint64_t now) {
   if (k->state != KS_UP) return HO_ERR_STATE;
   if (k->ack_buf == NULL) {
-    k->ack_buf = malloc(HO_MAX_FRAME_BYTES); /* pages are touched only as used */
+    /* spec: FRAME-8 — a local cap of 64 KiB for ACK frames. */
+    k->ack_buf = malloc(BROKER_ACK_CAP);
     if (k->ack_buf == NULL ||
-        ho_frame_reader_init(&k->ard, k->ack_buf, HO_MAX_FRAME_BYTES, 0) != HO_OK) {
+        ho_frame_reader_init(&k->ard, k->ack_buf, BROKER_ACK_CAP, BROKER_ACK_CAP) != HO_OK) {
       k->dead = true;
       bk_control_failed(b, k, HO_BROKER_REASON_CONTROL_CLOSED, now);
       bk_close(b, k, false);

@@ -60,8 +60,12 @@ static ho_broker_reason reason_of(ho_fallback_reason r) {
  * so issue its token (spec: TOKEN-* FALLBACK-*). Returns the reason not to,
  * or HO_BROKER_REASON_COUNT when the token is issued. */
 static int decide(ho_broker *b, ho_broker_conn *c, const ho_hello *h, uint64_t now) {
-  bool ready = (h->client_capabilities & HO_CAP_BACKEND_READY) &&
-               (b->cfg.backend_ready || b->backend_ready_learned);
+  /* spec: READY-6 — both declared: the client in its Hello, the backend by
+   * configuration or in an ACK on the control connection that will carry
+   * the offer. */
+  bool ready = (h->client_capabilities & HO_CAP_HANDLE_PASSING) &&
+               (h->client_capabilities & HO_CAP_BACKEND_READY) && b->cfg.unix_ms != NULL &&
+               (b->cfg.backend_ready || (b->ctl != NULL && b->ctl->backend_ready));
   ho_fallback_input in = {
       .client_capabilities = h->client_capabilities,
       .backend = BROKER_BACKEND_KEY,
@@ -161,8 +165,10 @@ void bk_hello_complete(ho_broker *b, ho_broker_conn *c, int frame_err, uint64_t 
   } else {
     b->st.fallbacks[why]++;
     c->state = CS_REPLY_CLOSE;
-    bk_log(b, HO_BROKER_LOG_INFO, "conn=%llu route=reconnect reason=%s",
-           (unsigned long long)c->id, ho_broker_reason_name(why));
+    /* spec: FALLBACK-3 FALLBACK-14 */
+    bk_log(b, HO_BROKER_LOG_INFO, "conn=%llu route=reconnect reason=%s detail=%s backend=%s",
+           (unsigned long long)c->id, ho_broker_reason_spec_name(why), ho_broker_reason_name(why),
+           b->endpoint_name);
   }
   b->st.negotiated++;
   send_reply(b, c, &r);

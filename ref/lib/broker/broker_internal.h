@@ -46,6 +46,7 @@ struct ho_broker_conn {
   uint8_t token[HO_TOKEN_BYTES];
   uint64_t correlation_id;
   bool ready_mode;       /* backend-ready mode for this handoff */
+  uint64_t negotiated_unix_ms; /* wall clock when Negotiated was written */
   bool fd_sent;          /* the descriptor may have reached the backend */
   uint64_t ticket;       /* pending-queue ticket while CS_QUEUED */
   ho_broker_conn *ctl;   /* control connection carrying the offer */
@@ -54,6 +55,7 @@ struct ho_broker_conn {
   uint8_t *ack_buf;
   ho_frame_reader ard;
   ho_broker_conn *ohead, *otail;
+  bool backend_ready;   /* BACKEND_CAP_BACKEND_READY seen in an ACK on it */
   size_t in_flight;
 };
 
@@ -69,7 +71,7 @@ struct ho_broker {
   ho_token_store *tokens;
   ho_fallback_policy *policy;
   ho_pending_queue *queue;
-  bool backend_ready_learned;
+  const char *endpoint_name;
   bool fd_pressure;
   bool shutting_down;
   uint64_t next_conn_id;
@@ -87,7 +89,9 @@ struct ho_broker {
 };
 
 #define BROKER_MAX_IN_FLIGHT 128u /* offers sent and not yet ACKed, per broker */
-#define BROKER_BACKEND_KEY 1u     /* one backend per broker: rate-limit key */
+#define BROKER_BACKEND_KEY 1u
+#define BROKER_ACK_CAP (64u * 1024u) /* local cap for ACK frames (FRAME-8) */
+#define BROKER_READY_BUDGET_MS 1000u /* READY-10 */     /* one backend per broker: rate-limit key */
 
 static inline uint64_t ns_to_ms(uint64_t ns) { return ns / 1000000u; }
 

@@ -15,6 +15,29 @@ const char *ho_broker_reason_name(int reason) {
   return reason_names[reason];
 }
 
+const char *ho_broker_reason_spec_name(int reason) {
+  ho_fallback_reason r;
+  switch (reason) {
+  case HO_BROKER_REASON_CLIENT_UNSUPPORTED: r = HO_FALLBACK_CLIENT_UNSUPPORTED; break;
+  case HO_BROKER_REASON_NO_ENDPOINT: r = HO_FALLBACK_NO_ENDPOINT; break;
+  case HO_BROKER_REASON_EARLY_DATA_LEGACY: r = HO_FALLBACK_EARLY_DATA_UNSUPPORTED; break;
+  case HO_BROKER_REASON_RATE_LIMITED: r = HO_FALLBACK_RATE_LIMITED; break;
+  case HO_BROKER_REASON_QUEUE_FULL: r = HO_FALLBACK_QUEUE_FULL; break;
+  case HO_BROKER_REASON_FD_PRESSURE: r = HO_FALLBACK_FD_PRESSURE; break;
+  case HO_BROKER_REASON_TOKEN_UNAVAILABLE: r = HO_FALLBACK_TOKEN_UNAVAILABLE; break;
+  case HO_BROKER_REASON_QUEUE_EXPIRED: r = HO_FALLBACK_QUEUE_TIMEOUT; break;
+  case HO_BROKER_REASON_ACK_REFUSED: r = HO_FALLBACK_BACKEND_REFUSED; break;
+  case HO_BROKER_REASON_CLIENT_GONE: return "CLIENT_GONE";
+  case HO_BROKER_REASON_SHUTDOWN: return "SHUTDOWN";
+  default:
+    if (reason < 0 || reason >= HO_BROKER_REASON_COUNT) return "UNKNOWN";
+    r = HO_FALLBACK_BACKEND_ACK_TIMEOUT; /* spec: FALLBACK-17 */
+    break;
+  }
+  const char *n = ho_fallback_reason_name(r);
+  return n ? n : "UNKNOWN";
+}
+
 void bk_latency_record(ho_broker *b, uint64_t ns) {
   uint64_t us = ns / 1000u;
   int i = 0;
@@ -42,7 +65,8 @@ size_t ho_broker_format_stats(const ho_broker_stats *s, char *out, size_t cap) {
   APPEND("handoffs_backend_ready %llu\n", (unsigned long long)s->handoffs_backend_ready);
   for (int i = 0; i < HO_BROKER_REASON_COUNT; i++)
     if (s->fallbacks[i])
-      APPEND("fallback{reason=%s} %llu\n", ho_broker_reason_name(i),
+      APPEND("fallback{reason=%s,detail=%s} %llu\n", ho_broker_reason_spec_name(i),
+             ho_broker_reason_name(i),
              (unsigned long long)s->fallbacks[i]);
   APPEND("late_acks %llu\n", (unsigned long long)s->late_acks);
   APPEND("control_connects %llu\n", (unsigned long long)s->control_connects);

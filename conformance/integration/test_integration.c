@@ -1,0 +1,413 @@
+/* Integration tests: real handoff-broker and handoff-backend processes, a
+ * client speaking the protocol byte for byte, real SCM_RIGHTS. Prints one
+ * line per test and "N passed, N failed"; exit status 1 on any failure.
+ *
+ *   build/bin/... programs: $HO_BIN_DIR (default build/bin)
+ *   run one test:           test-integration NAME
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "handoff/wire.h"
+
+static char g_fail[512];
+#define CHECK(cond, ...)                                                     \
+  do {                                                                       \
+    if (!(cond)) {                                                           \
+      snprintf(g_fail, sizeof g_fail, __VA_ARGS__);                          \
+      return -1;                                                             \
+    }                                                                        \
+  } while (0)
+
+#define CAP_HP HO_CAP_HANDLE_PASSING
+#define CAP_BR HO_CAP_BACKEND_READY
+#define CAP_ED HO_CAP_EARLY_DATA
+
+/* Start backend (serving both its endpoints) and broker. `bk` and `br` are
+ * extra arguments (NULL-terminated, may be NULL). */
+static int start(hx_world *w, const char *tag, const char *const *bk, const char *const *br) {
+  if (hx_world_init(w, tag) != 0) return -1;
+  char bin[3][512], log[600];
+  hx_bin("handoff-backend", bin[0], sizeof bin[0]);
+  hx_bin("handoff-broker", bin[1], sizeof bin[1]);
+  const char *argv[32];
+  int n = 0;
+  argv[n++] = bin[0];
+  argv[n++] = "--handoff-endpoint";
+  argv[n++] = w->endpoint;
+  argv[n++] = "--backend-pipe";
+  argv[n++] = w->pipe;
+  argv[n++] = "--log-level";
+  argv[n++] = "debug";
+  for (int i = 0; bk && bk[i]; i++) argv[n++] = bk[i];
+  argv[n] = NULL;
+  const char *wp[] = {w->endpoint, w->pipe, NULL};
+  snprintf(log, sizeof log, "%s/backend.log", w->dir);
+  if (hx_spawn(&w->backend, log, (char *const *)argv, wp) != 0) return -1;
+  n = 0;
+  argv[n++] = bin[1];
+  argv[n++] = "--listen";
+  argv[n++] = w->listen;
+  argv[n++] = "--handoff-endpoint";
+  argv[n++] = w->endpoint;
+  argv[n++] = "--backend-pipe";
+  argv[n++] = w->pipe;
+  argv[n++] = "--log-level";
+  argv[n++] = "debug";
+  for (int i = 0; br && br[i]; i++) argv[n++] = br[i];
+  argv[n] = NULL;
+  const char *wl[] = {w->listen, NULL};
+  snprintf(log, sizeof log, "%s/broker.log", w->dir);
+  return hx_spawn(&w->broker, log, (char *const *)argv, wl);
+}
+
+static hx_client_opts copts(const hx_world *w, uint64_t caps, const char *msg) {
+  hx_client_opts o = {.broker = w->listen, .service = "echo", .caps = caps, .message = msg,
+                      .ready_timeout_ms = 2000};
+  return o;
+}
+
+/* ---- tests ----------------------------------------------------------------------- */
+
+/* spec: READY-2 ACK-3 XFER-* — legacy handoff, echo on the adopted connection. */
+static int t_success_legacy(hx_world *w) {
+  CHECK(start(w, "legacy", NULL, NULL) == 0, "cannot start processes");
+  hx_client_result r;
+  hx_client_opts o = copts(w, CAP_HP, "hello legacy");
+  CHECK(hx_client_run(&o, &r) == 0, "client: %s", r.why);
+  CHECK(r.route == HX_ROUTE_HANDOFF, "route %d, why: %s", r.route, r.why);
+  CHECK(!r.backend_ready, "backend-ready used without a declaration");
+  CHECK(r.echo_ok, "echo failed");
+  return 0;
+}
+
+/* spec: READY-6 READY-7 READY-8 READY-9 — backend-ready mode pre-declared,
+ * request sent right after Negotiated, and with early data after Hello. */
+static int t_success_backend_ready(hx_world *w) {
+  const char *bk[] = {"--ready-mode", "backend", NULL};
+  const char *br[] = {"--backend-ready", NULL};
+  CHECK(start(w, "bready", bk, br) == 0, "cannot start processes");
+  hx_client_result r;
+  hx_client_opts o = copts(w, CAP_HP | CAP_BR, "hello backend-ready");
+  CHECK(hx_client_run(&o, &r) == 0, "client: %s", r.why);
+  CHECK(r.route == HX_ROUTE_HANDOFF && r.backend_ready, "route %d br %d why: %s", r.route,
+        r.backend_ready, r.why);
+  CHECK(r.echo_ok, "echo failed");
+  o = copts(w, CAP_HP | CAP_BR | CAP_ED, "hello early data");
+  o.early_data = true;
+  CHECK(hx_client_run(&o, &r) == 0, "client: %s", r.why);
+  CHECK(r.route == HX_ROUTE_HANDOFF && r.backend_ready, "early: route %d why: %s", r.route,
+        r.why);
+  CHECK(r.echo_ok, "early: echo failed");
+  return 0;
+}
+
+/* spec: READY-6 CAP-* — learnt from HandoffAck.backend_capabilities. */
+static int t_learn_backend_ready(hx_world *w) {
+  const char *bk[] = {"--ready-mode", "backend", NULL};
+  CHECK(start(w, "learn", bk, NULL) == 0, "cannot start processes");
+  hx_client_result r;
+  hx_client_opts o = copts(w, CAP_HP | CAP_BR, "first");
+  CHECK(hx_client_run(&o, &r) == 0 && r.route == HX_ROUTE_HANDOFF && r.echo_ok,
+        "first: route %d why %s", r.route, r.why);
+  CHECK(!r.backend_ready, "first handoff must be legacy (nothing declared yet)");
+  o.message = "second";
+  CHECK(hx_client_run(&o, &r) == 0 && r.route == HX_ROUTE_HANDOFF && r.echo_ok,
+        "second: route %d why %s", r.route, r.why);
+  CHECK(r.backend_ready, "second handoff should use backend-ready mode");
+  return 0;
+}
+
+/* spec: ACK-4 FALLBACK-6 — explicit refusal: fallback, control kept. */
+static int t_backend_refuses(hx_world *w) {
+  const char *bk[] = {"--fault", "refuse", NULL};
+  CHECK(start(w, "refuse", bk, NULL) == 0, "cannot start processes");
+  for (int i = 0; i < 3; i++) {
+    hx_client_result r;
+    hx_client_opts o = copts(w, CAP_HP, "refused but served");
+    uint64_t t0 = hx_now_ns();
+    CHECK(hx_client_run(&o, &r) == 0, "client: %s", r.why);
+    CHECK(r.route == HX_ROUTE_RECONNECT && r.token_offered && r.echo_ok, "route %d why %s",
+          r.route, r.why);
+    CHECK(hx_now_ns() - t0 < 1500000000ull, "fallback waited for a timeout: %s", r.why);
+  }
+  CHECK(hx_log_has(&w->broker, "reason=BACKEND_REFUSED"), "reason not logged");
+  CHECK(!hx_log_has(&w->broker, "control=2"), "control connection not reused");
+  return 0;
+}
+
+/* spec: ACK-10 — the backend dies before its ACK; a second, healthy
+ * backend serves backend_pipe. */
+static int t_backend_dies(hx_world *w) {
+  if (hx_world_init(w, "crash") != 0) return -1;
+  char bin[2][512], log[600], deadpipe[400];
+  hx_bin("handoff-backend", bin[0], sizeof bin[0]);
+  hx_bin("handoff-broker", bin[1], sizeof bin[1]);
+  snprintf(deadpipe, sizeof deadpipe, "%s/crashing-pipe.sock", w->dir);
+  const char *a1[] = {bin[0], "--handoff-endpoint", w->endpoint, "--backend-pipe", deadpipe,
+                      "--fault", "crash-before-ack", NULL};
+  const char *w1[] = {w->endpoint, NULL};
+  snprintf(log, sizeof log, "%s/backend.log", w->dir);
+  CHECK(hx_spawn(&w->backend, log, (char *const *)a1, w1) == 0, "backend");
+  char ep2[400];
+  snprintf(ep2, sizeof ep2, "%s/unused-endpoint.sock", w->dir);
+  const char *a2[] = {bin[0], "--handoff-endpoint", ep2, "--backend-pipe", w->pipe, NULL};
+  const char *w2[] = {w->pipe, NULL};
+  snprintf(log, sizeof log, "%s/backend2.log", w->dir);
+  CHECK(hx_spawn(&w->backend2, log, (char *const *)a2, w2) == 0, "backend2");
+  const char *a3[] = {bin[1], "--listen", w->listen, "--handoff-endpoint", w->endpoint,
+                      "--backend-pipe", w->pipe, "--log-level", "debug", NULL};
+  const char *w3[] = {w->listen, NULL};
+  snprintf(log, sizeof log, "%s/broker.log", w->dir);
+  CHECK(hx_spawn(&w->broker, log, (char *const *)a3, w3) == 0, "broker");
+  int base = hx_fd_count(w->broker.pid);
+  hx_client_result r;
+  hx_client_opts o = copts(w, CAP_HP, "survives a crash");
+  CHECK(hx_client_run(&o, &r) == 0, "client: %s", r.why);
+  CHECK(r.route == HX_ROUTE_RECONNECT && r.echo_ok, "route %d why %s", r.route, r.why);
+  /* The broker keeps serving: the next client finds no backend endpoint. */
+  CHECK(hx_client_run(&o, &r) == 0 && r.route == HX_ROUTE_RECONNECT && r.echo_ok,
+        "after crash: route %d why %s", r.route, r.why);
+  CHECK(hx_log_has(&w->broker, "reason=BACKEND_ACK_TIMEOUT detail=control_closed"),
+        "reason not logged");
+  int now = hx_fd_settle(w->broker.pid, base - 1); /* the dead control connection is gone */
+  CHECK(now <= base, "broker descriptors grew: %d -> %d", base, now);
+  return 0;
+}
+
+/* spec: ACK-6 ACK-7 TOKEN-7 — ACK after the deadline: revoked, fallback,
+ * the late ACK discarded and the control connection kept. */
+static int t_ack_late(hx_world *w) {
+  const char *bk[] = {"--fault", "late-ack:600", NULL};
+  const char *br[] = {"--ack-timeout-ms", "150", NULL};
+  CHECK(start(w, "late", bk, br) == 0, "cannot start processes");
+  hx_client_result r;
+  hx_client_opts o = copts(w, CAP_HP, "late but served");
+  CHECK(hx_client_run(&o, &r) == 0, "client: %s", r.why);
+  CHECK(r.route == HX_ROUTE_RECONNECT && r.token_offered && r.echo_ok, "route %d why %s",
+        r.route, r.why);
+  CHECK(hx_log_has(&w->broker, "detail=ack_timeout"), "expiry not logged");
+  for (int i = 0; i < 2000 && !hx_log_has(&w->broker, "discarded: TOKEN_NOT_PENDING"); i++)
+    usleep(1000);
+  CHECK(hx_log_has(&w->broker, "discarded: TOKEN_NOT_PENDING"), "late ACK not discarded");
+  return 0;
+}
+
+static int t_wrong_ack(hx_world *w, const char *fault, const char *detail) {
+  const char *bk[] = {"--fault", fault, NULL};
+  const char *br[] = {"--ack-timeout-ms", "300", NULL};
+  CHECK(start(w, fault, bk, br) == 0, "cannot start processes");
+  hx_client_result r;
+  hx_client_opts o = copts(w, CAP_HP, "forged ack");
+  CHECK(hx_client_run(&o, &r) == 0, "client: %s", r.why);
+  CHECK(r.route == HX_ROUTE_RECONNECT && r.token_offered && r.echo_ok, "route %d why %s",
+        r.route, r.why);
+  CHECK(hx_log_has(&w->broker, detail), "'%s' not logged", detail);
+  return 0;
+}
+/* spec: ACK-2 ACK-5 ACK-13 */
+static int t_wrong_token(hx_world *w) { return t_wrong_ack(w, "wrong-token", "detail=ack_token_mismatch"); }
+/* spec: ACK-7 ACK-8 */
+static int t_wrong_correlation(hx_world *w) {
+  return t_wrong_ack(w, "wrong-correlation", "route=reconnect reason=BACKEND_ACK_TIMEOUT");
+}
+
+/* spec: TOKEN-2 FALLBACK-2 FALLBACK-3 — no opt-in: no token, reconnect. */
+static int t_client_not_opting_in(hx_world *w) {
+  CHECK(start(w, "optout", NULL, NULL) == 0, "cannot start processes");
+  hx_client_result r;
+  hx_client_opts o = copts(w, 0, "plain");
+  CHECK(hx_client_run(&o, &r) == 0, "client: %s", r.why);
+  CHECK(r.route == HX_ROUTE_RECONNECT && !r.token_offered && r.echo_ok, "route %d", r.route);
+  CHECK(hx_log_has(&w->broker, "reason=CLIENT_UNSUPPORTED"), "reason not logged");
+  /* Early data without backend-ready: no token either (READY-18). */
+  o = copts(w, CAP_HP | CAP_ED, "early but legacy");
+  o.early_data = true;
+  CHECK(hx_client_run(&o, &r) == 0 && r.route == HX_ROUTE_RECONNECT && !r.token_offered &&
+            r.echo_ok, "early: route %d", r.route);
+  CHECK(hx_log_has(&w->broker, "reason=EARLY_DATA_UNSUPPORTED"), "early reason not logged");
+  return 0;
+}
+
+/* spec: HELLO-* — negotiation refusals. */
+static int t_refusals(hx_world *w) {
+  CHECK(start(w, "refusals", NULL, NULL) == 0, "cannot start processes");
+  hx_client_result r;
+  hx_client_opts o = copts(w, CAP_HP, "x");
+  o.service = "other";
+  CHECK(hx_client_run(&o, &r) == 0 && r.route == HX_ROUTE_REFUSED &&
+            r.refused_code == HO_REFUSE_SERVICE_UNKNOWN, "unknown service: route %d", r.route);
+  o.service = "Bad_Name";
+  CHECK(hx_client_run(&o, &r) == 0 && r.route == HX_ROUTE_REFUSED &&
+            r.refused_code == HO_REFUSE_SERVICE_UNKNOWN, "bad name: route %d", r.route);
+  return 0;
+}
+
+/* Client closes right after its Hello (before and during handoffs): the
+ * broker and backend keep serving and leak nothing. */
+static int t_client_disconnects(hx_world *w) {
+  const char *bk[] = {"--ready-mode", "backend", NULL};
+  const char *br[] = {"--backend-ready", NULL};
+  CHECK(start(w, "hangup", bk, br) == 0, "cannot start processes");
+  hx_client_result r;
+  hx_client_opts o = copts(w, CAP_HP | CAP_BR, "warm-up");
+  CHECK(hx_client_run(&o, &r) == 0 && r.route == HX_ROUTE_HANDOFF, "warm-up failed");
+  int b0 = hx_fd_settle(w->broker.pid, hx_fd_count(w->broker.pid));
+  int k0 = hx_fd_settle(w->backend.pid, hx_fd_count(w->backend.pid));
+  for (int i = 0; i < 50; i++) {
+    o = copts(w, (i % 2) ? CAP_HP | CAP_BR : CAP_HP, "gone");
+    o.hang_up_after_hello = true;
+    CHECK(hx_client_run(&o, &r) == 0, "client: %s", r.why);
+  }
+  o = copts(w, CAP_HP | CAP_BR, "still served");
+  CHECK(hx_client_run(&o, &r) == 0 && r.route == HX_ROUTE_HANDOFF && r.echo_ok,
+        "after hang-ups: route %d why %s", r.route, r.why);
+  int b1 = hx_fd_settle(w->broker.pid, b0), k1 = hx_fd_settle(w->backend.pid, k0);
+  CHECK(b1 == b0 && k1 == k0, "descriptors: broker %d->%d backend %d->%d", b0, b1, k0, k1);
+  return 0;
+}
+
+/* Many clients, each served exactly once, no descriptor growth. */
+static int t_sequential_1000(hx_world *w) {
+  const char *bk[] = {"--ready-mode", "backend", "--log-level", "warn", NULL};
+  const char *br[] = {"--backend-ready", "--log-level", "warn", NULL};
+  CHECK(start(w, "seq", bk, br) == 0, "cannot start processes");
+  hx_client_result r;
+  hx_client_opts o = copts(w, CAP_HP | CAP_BR | CAP_ED, "warm");
+  o.early_data = true;
+  CHECK(hx_client_run(&o, &r) == 0 && r.route == HX_ROUTE_HANDOFF, "warm-up");
+  int b0 = hx_fd_count(w->broker.pid), k0 = hx_fd_count(w->backend.pid);
+  int handoff = 0;
+  for (int i = 0; i < 1000; i++) {
+    char msg[64];
+    snprintf(msg, sizeof msg, "client %d", i);
+    o = copts(w, i % 4 == 3 ? 0 : (i % 4 == 2 ? CAP_HP : CAP_HP | CAP_BR | CAP_ED), msg);
+    o.early_data = i % 4 < 2;
+    if (i % 4 == 1) o.caps = CAP_HP | CAP_BR;
+    o.early_data = i % 4 == 0;
+    CHECK(hx_client_run(&o, &r) == 0, "client %d: %s", i, r.why);
+    CHECK(r.echo_ok, "client %d not served exactly once (route %d, %s)", i, r.route, r.why);
+    handoff += r.route == HX_ROUTE_HANDOFF;
+  }
+  CHECK(handoff == 750, "expected 750 handoffs, got %d", handoff);
+  int b1 = hx_fd_settle(w->broker.pid, b0), k1 = hx_fd_settle(w->backend.pid, k0);
+  CHECK(b1 == b0 && k1 == k0, "descriptors: broker %d->%d backend %d->%d", b0, b1, k0, k1);
+  return 0;
+}
+
+typedef struct conc_arg {
+  hx_world *w;
+  int i;
+  hx_client_result r;
+  int rc;
+} conc_arg;
+
+static void *conc_client(void *p) {
+  conc_arg *a = p;
+  char msg[64];
+  snprintf(msg, sizeof msg, "concurrent %d", a->i);
+  hx_client_opts o = copts(a->w, a->i % 2 ? CAP_HP : CAP_HP | CAP_BR | CAP_ED, msg);
+  o.early_data = a->i % 2 == 0;
+  a->rc = hx_client_run(&o, &a->r);
+  return NULL;
+}
+
+static int t_concurrent_200(hx_world *w) {
+  const char *bk[] = {"--ready-mode", "backend", "--log-level", "warn", NULL};
+  const char *br[] = {"--backend-ready", "--log-level", "warn", NULL};
+  CHECK(start(w, "conc", bk, br) == 0, "cannot start processes");
+  hx_client_result r;
+  hx_client_opts o = copts(w, CAP_HP | CAP_BR, "warm");
+  CHECK(hx_client_run(&o, &r) == 0 && r.route == HX_ROUTE_HANDOFF, "warm-up");
+  int b0 = hx_fd_count(w->broker.pid), k0 = hx_fd_count(w->backend.pid);
+  static conc_arg args[200];
+  pthread_t th[200];
+  for (int i = 0; i < 200; i++) {
+    args[i] = (conc_arg){.w = w, .i = i};
+    pthread_attr_t at;
+    pthread_attr_init(&at);
+    pthread_attr_setstacksize(&at, 256 * 1024);
+    CHECK(pthread_create(&th[i], &at, conc_client, &args[i]) == 0, "pthread_create");
+    pthread_attr_destroy(&at);
+  }
+  int served = 0, handoff = 0;
+  for (int i = 0; i < 200; i++) {
+    pthread_join(th[i], NULL);
+    served += args[i].rc == 0 && args[i].r.echo_ok;
+    handoff += args[i].r.route == HX_ROUTE_HANDOFF;
+  }
+  CHECK(served == 200, "only %d of 200 served exactly once", served);
+  int b1 = hx_fd_settle(w->broker.pid, b0), k1 = hx_fd_settle(w->backend.pid, k0);
+  CHECK(b1 == b0 && k1 == k0, "descriptors: broker %d->%d backend %d->%d", b0, b1, k0, k1);
+  printf("    (%d of 200 by handoff)\n", handoff);
+  return 0;
+}
+
+/* SIGTERM: exit 0, sockets unlinked. */
+static int t_clean_shutdown(hx_world *w) {
+  CHECK(start(w, "term", NULL, NULL) == 0, "cannot start processes");
+  hx_client_result r;
+  hx_client_opts o = copts(w, CAP_HP, "bye");
+  CHECK(hx_client_run(&o, &r) == 0 && r.route == HX_ROUTE_HANDOFF, "handoff");
+  kill(w->broker.pid, SIGUSR1);
+  for (int i = 0; i < 2000 && !hx_log_has(&w->broker, "counters (SIGUSR1)"); i++) usleep(1000);
+  CHECK(hx_log_has(&w->broker, "handoffs_completed 1"), "SIGUSR1 counters missing");
+  int st = hx_stop(&w->broker);
+  CHECK(st == 0, "broker exit status %d", st);
+  CHECK(access(w->listen, F_OK) != 0, "listen socket left behind");
+  CHECK(hx_log_has(&w->broker, "counters (exit)"), "exit counters missing");
+  return 0;
+}
+
+static const struct {
+  const char *name;
+  int (*fn)(hx_world *);
+} tests[] = {
+    {"success_legacy", t_success_legacy},
+    {"success_backend_ready", t_success_backend_ready},
+    {"learn_backend_ready", t_learn_backend_ready},
+    {"backend_refuses", t_backend_refuses},
+    {"backend_dies_before_ack", t_backend_dies},
+    {"ack_after_deadline", t_ack_late},
+    {"ack_wrong_token", t_wrong_token},
+    {"ack_wrong_correlation", t_wrong_correlation},
+    {"client_not_opting_in", t_client_not_opting_in},
+    {"hello_refusals", t_refusals},
+    {"client_disconnects_mid_handoff", t_client_disconnects},
+    {"sequential_1000", t_sequential_1000},
+    {"concurrent_200", t_concurrent_200},
+    {"clean_shutdown", t_clean_shutdown},
+};
+
+int main(int argc, char **argv) {
+  signal(SIGPIPE, SIG_IGN);
+  int passed = 0, failed = 0;
+  for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {
+    if (argc > 1 && strcmp(argv[1], tests[i].name) != 0) continue;
+    hx_world w;
+    memset(&w, 0, sizeof w);
+    g_fail[0] = '\0';
+    uint64_t t0 = hx_now_ns();
+    int rc = tests[i].fn(&w);
+    double ms = (double)(hx_now_ns() - t0) / 1e6;
+    if (rc == 0) {
+      passed++;
+      printf("[PASS] integration::%s (%.0f ms)\n", tests[i].name, ms);
+    } else {
+      failed++;
+      printf("[FAIL] integration::%s: %s (logs: %s)\n", tests[i].name, g_fail, w.dir);
+      setenv("HO_KEEP_LOGS", "1", 1);
+    }
+    fflush(stdout);
+    hx_world_fini(&w);
+    unsetenv("HO_KEEP_LOGS");
+  }
+  printf("integration: %d passed, %d failed\n", passed, failed);
+  return failed ? 1 : 0;
+}

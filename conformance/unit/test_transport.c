@@ -1,0 +1,409 @@
+/* Unit tests: Unix SCM_RIGHTS transport, listener, peer credentials
+ * (ref/lib/net/). Real sockets, real descriptor passing; every test checks
+ * that the process has exactly as many descriptors open at its end as at
+ * its start. */
+#include <errno.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include "net/xfer_internal.h"
+#include "xfer_fixtures.h"
+
+/* spec: XFER-1 — one sendmsg: 16 token bytes + exactly one descriptor; the
+ * received descriptor is the same connection (bytes flow through it). */
+Test(transport, send_recv_round_trip) {
+  int before = fx_count_fds();
+  int ctl[2], conn[2];
+  fx_socketpair(SOCK_STREAM, ctl);
+  fx_socketpair(SOCK_STREAM, conn);
+  uint8_t tok[HO_TOKEN_BYTES];
+  fx_token(tok, 1);
+  uint64_t hv = 77;
+  cr_assert_eq(ho_xfer_send(ctl[0], conn[0], tok, &hv), HO_OK);
+  cr_assert_eq(hv, 0, "Unix offers carry handle_value 0");
+  ho_sideband sb;
+  ho_sideband_init(&sb);
+  cr_assert_eq(ho_sideband_recv(ctl[1], &sb), HO_OK);
+  cr_assert_eq(sb.have, HO_TOKEN_BYTES);
+  cr_assert_arr_eq(sb.token, tok, HO_TOKEN_BYTES);
+  cr_assert_eq(sb.conn_status, HO_OK);
+  cr_assert_geq(sb.conn, 0);
+  cr_assert(fcntl((int)sb.conn, F_GETFD) & FD_CLOEXEC, "MSG_CMSG_CLOEXEC was used");
+  cr_assert_eq(write((int)sb.conn, "hi", 2), 2);
+  char got[2];
+  cr_assert_eq(read(conn[1], got, 2), 2);
+  cr_assert_arr_eq(got, "hi", 2);
+  ho_sideband_clear(&sb);
+  close(ctl[0]), close(ctl[1]), close(conn[0]), close(conn[1]);
+  cr_assert_eq(fx_count_fds(), before);
+}
+
+/* spec: XFER-3 — a sideband split across reads: the descriptor comes with
+ * the first byte and is kept until the 16th arrives. */
+Test(transport, sideband_short_reads_accumulate) {
+  int before = fx_count_fds();
+  int ctl[2], conn[2];
+  fx_socketpair(SOCK_STREAM, ctl);
+  fx_socketpair(SOCK_STREAM, conn);
+  uint8_t tok[HO_TOKEN_BYTES];
+  fx_token(tok, 2);
+  cr_assert_eq(fx_send_fds(ctl[0], tok, 5, &conn[0], 1), 5);
+  ho_sideband sb;
+  ho_sideband_init(&sb);
+  cr_assert_eq(ho_sideband_recv(ctl[1], &sb), HO_ERR_WOULD_BLOCK);
+  cr_assert_eq(sb.have, 5);
+  cr_assert_geq(sb.conn, 0);
+  cr_assert_eq(ho_sideband_recv(ctl[1], &sb), HO_ERR_WOULD_BLOCK); /* nothing more yet */
+  cr_assert_eq(send(ctl[0], tok + 5, 11, 0), 11);
+  cr_assert_eq(ho_sideband_recv(ctl[1], &sb), HO_OK);
+  cr_assert_arr_eq(sb.token, tok, HO_TOKEN_BYTES);
+  cr_assert_eq(sb.conn_status, HO_OK);
+  ho_sideband_clear(&sb);
+  close(ctl[0]), close(ctl[1]), close(conn[0]), close(conn[1]);
+  cr_assert_eq(fx_count_fds(), before);
+}
+
+/* spec: XFER-3 — reading the sideband never consumes the offer behind it. */
+Test(transport, sideband_never_reads_past_16_bytes) {
+  int before = fx_count_fds();
+  int ctl[2], conn[2];
+  fx_socketpair(SOCK_STREAM, ctl);
+  fx_socketpair(SOCK_STREAM, conn);
+  uint8_t tok[HO_TOKEN_BYTES];
+  fx_token(tok, 3);
+  cr_assert_eq(ho_xfer_send(ctl[0], conn[0], tok, NULL), HO_OK);
+  cr_assert_eq(send(ctl[0], "OFFER", 5, 0), 5);
+  ho_sideband sb;
+  ho_sideband_init(&sb);
+  cr_assert_eq(ho_sideband_recv(ctl[1], &sb), HO_OK);
+  char rest[8];
+  cr_assert_eq(recv(ctl[1], rest, sizeof rest, MSG_DONTWAIT), 5);
+  cr_assert_arr_eq(rest, "OFFER", 5);
+  ho_sideband_clear(&sb);
+  close(ctl[0]), close(ctl[1]), close(conn[0]), close(conn[1]);
+  cr_assert_eq(fx_count_fds(), before);
+}
+
+/* Receive 16 bytes sent with `fds`, expect `status`, nothing leaked. */
+static void expect_refused(const int *fds, size_t nfds, int status) {
+  int ctl[2];
+  fx_socketpair(SOCK_STREAM, ctl);
+  uint8_t tok[HO_TOKEN_BYTES];
+  fx_token(tok, 4);
+  int before = fx_count_fds();
+  cr_assert_eq(fx_send_fds(ctl[0], tok, HO_TOKEN_BYTES, fds, nfds), HO_TOKEN_BYTES);
+  ho_sideband sb;
+  ho_sideband_init(&sb);
+  cr_assert_eq(ho_sideband_recv(ctl[1], &sb), HO_OK, "the bytes still count");
+  cr_assert_eq(sb.conn_status, status, "got %s", ho_errname(sb.conn_status));
+  cr_assert_eq(sb.conn, HO_NO_HANDLE);
+  cr_assert_arr_eq(sb.token, tok, HO_TOKEN_BYTES);
+  cr_assert_eq(fx_count_fds(), before, "every received descriptor was closed");
+  close(ctl[0]), close(ctl[1]);
+}
+
+/* spec: XFER-3 BACKEND-2 */
+Test(transport, missing_descriptor) {
+  int before = fx_count_fds();
+  expect_refused(NULL, 0, HO_ERR_NO_DESCRIPTOR);
+  cr_assert_eq(fx_count_fds(), before);
+}
+
+/* spec: XFER-3 BACKEND-2 */
+Test(transport, two_descriptors_both_closed) {
+  int before = fx_count_fds();
+  int a[2], b[2];
+  fx_socketpair(SOCK_STREAM, a);
+  fx_socketpair(SOCK_STREAM, b);
+  int fds[2] = {a[0], b[0]};
+  expect_refused(fds, 2, HO_ERR_EXTRA_DESCRIPTORS);
+  close(a[0]), close(a[1]), close(b[0]), close(b[1]);
+  cr_assert_eq(fx_count_fds(), before);
+}
+
+/* spec: XFER-3 BACKEND-2 — not a connected SOCK_STREAM socket. */
+Test(transport, pipe_descriptor_refused) {
+  int before = fx_count_fds();
+  int p[2];
+  cr_assert_eq(pipe(p), 0);
+  expect_refused(&p[0], 1, HO_ERR_BAD_DESCRIPTOR);
+  close(p[0]), close(p[1]);
+  cr_assert_eq(fx_count_fds(), before);
+}
+
+Test(transport, datagram_descriptor_refused) {
+  int before = fx_count_fds();
+  int d[2];
+  fx_socketpair(SOCK_DGRAM, d);
+  expect_refused(&d[0], 1, HO_ERR_BAD_DESCRIPTOR);
+  close(d[0]), close(d[1]);
+  cr_assert_eq(fx_count_fds(), before);
+}
+
+Test(transport, listening_socket_refused) {
+  int before = fx_count_fds();
+  int l = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  cr_assert_geq(l, 0);
+  sa_family_t fam = AF_UNIX;
+  cr_assert_eq(bind(l, (struct sockaddr *)&fam, sizeof fam), 0); /* autobind */
+  cr_assert_eq(listen(l, 1), 0);
+  expect_refused(&l, 1, HO_ERR_BAD_DESCRIPTOR);
+  close(l);
+  cr_assert_eq(fx_count_fds(), before);
+}
+
+Test(transport, unconnected_stream_socket_refused) {
+  int before = fx_count_fds();
+  int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  cr_assert_geq(s, 0);
+  expect_refused(&s, 1, HO_ERR_BAD_DESCRIPTOR);
+  close(s);
+  cr_assert_eq(fx_count_fds(), before);
+}
+
+/* spec: XFER-3 — MSG_CTRUNC with a control buffer too small for the
+ * descriptor: error, bytes kept, nothing leaked. */
+Test(transport, ctrunc_small_control_buffer) {
+  int before = fx_count_fds();
+  int ctl[2], conn[2];
+  fx_socketpair(SOCK_STREAM, ctl);
+  fx_socketpair(SOCK_STREAM, conn);
+  uint8_t tok[HO_TOKEN_BYTES];
+  fx_token(tok, 5);
+  cr_assert_eq(ho_xfer_send(ctl[0], conn[0], tok, NULL), HO_OK);
+  int mid = fx_count_fds();
+  uint8_t buf[HO_TOKEN_BYTES];
+  ho_xfer_rx rx;
+  cr_assert_eq(ho_xfer_recv_cap(ctl[1], buf, sizeof buf, &rx, 0, 0), HO_OK);
+  cr_assert_eq(rx.conn_status, HO_ERR_CTRUNC);
+  cr_assert_eq(rx.conn, HO_NO_HANDLE);
+  cr_assert_eq(rx.len, HO_TOKEN_BYTES);
+  cr_assert_eq(fx_count_fds(), mid);
+  close(ctl[0]), close(ctl[1]), close(conn[0]), close(conn[1]);
+  cr_assert_eq(fx_count_fds(), before);
+}
+
+/* spec: XFER-3 — at RLIMIT_NOFILE Linux delivers the bytes and drops the
+ * descriptor with MSG_CTRUNC; we report CTRUNC and leak nothing. */
+Test(transport, ctrunc_at_rlimit_nofile) {
+  int ctl[2], conn[2];
+  fx_socketpair(SOCK_STREAM, ctl);
+  fx_socketpair(SOCK_STREAM, conn);
+  uint8_t tok[HO_TOKEN_BYTES];
+  fx_token(tok, 6);
+  cr_assert_eq(ho_xfer_send(ctl[0], conn[0], tok, NULL), HO_OK);
+  close(conn[0]); /* the in-flight copy keeps the socket alive */
+  int before = fx_count_fds();
+  /* Fill the table up to the limit so no descriptor can be installed. */
+  struct rlimit rl;
+  cr_assert_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+  int highest = 0;
+  for (int fd = 0; fd < 1024; fd++)
+    if (fx_fd_is_open(fd)) highest = fd;
+  struct rlimit low = {.rlim_cur = (rlim_t)highest + 1, .rlim_max = rl.rlim_max};
+  int fillers[1024], nf = 0;
+  cr_assert_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+  for (;;) {
+    int f = dup(0);
+    if (f < 0) break;
+    fillers[nf++] = f;
+  }
+  uint8_t buf[HO_TOKEN_BYTES];
+  ho_xfer_rx rx;
+  int rc = ho_xfer_recv(ctl[1], buf, sizeof buf, &rx, 0);
+  for (int i = 0; i < nf; i++) close(fillers[i]);
+  cr_assert_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+  cr_assert_eq(rc, HO_OK);
+  cr_assert_eq(rx.len, HO_TOKEN_BYTES);
+  cr_assert_eq(rx.conn_status, HO_ERR_CTRUNC, "got %s", ho_errname(rx.conn_status));
+  cr_assert_eq(rx.conn, HO_NO_HANDLE);
+  cr_assert_eq(fx_count_fds(), before);
+  char c;
+  cr_assert_eq(recv(conn[1], &c, 1, MSG_DONTWAIT), 0, "dropped in-flight copy was released");
+  close(ctl[0]), close(ctl[1]), close(conn[1]);
+}
+
+/* A descriptor on a later byte of the sideband belongs to nothing. */
+Test(transport, descriptor_on_later_byte_is_closed) {
+  int before = fx_count_fds();
+  int ctl[2], conn[2];
+  fx_socketpair(SOCK_STREAM, ctl);
+  fx_socketpair(SOCK_STREAM, conn);
+  uint8_t tok[HO_TOKEN_BYTES];
+  fx_token(tok, 7);
+  ho_sideband sb;
+  ho_sideband_init(&sb);
+  cr_assert_eq(send(ctl[0], tok, 4, 0), 4);
+  cr_assert_eq(ho_sideband_recv(ctl[1], &sb), HO_ERR_WOULD_BLOCK);
+  cr_assert_eq(sb.conn_status, HO_ERR_NO_DESCRIPTOR, "the first byte came alone");
+  int mid = fx_count_fds();
+  cr_assert_eq(fx_send_fds(ctl[0], tok + 4, 12, &conn[0], 1), 12);
+  cr_assert_eq(ho_sideband_recv(ctl[1], &sb), HO_OK);
+  cr_assert_eq(sb.conn_status, HO_ERR_NO_DESCRIPTOR);
+  cr_assert_eq(sb.conn, HO_NO_HANDLE);
+  cr_assert_eq(fx_count_fds(), mid);
+  close(ctl[0]), close(ctl[1]), close(conn[0]), close(conn[1]);
+  cr_assert_eq(fx_count_fds(), before);
+}
+
+/* EOF in the middle of a sideband closes what was received. */
+Test(transport, eof_mid_sideband_closes_descriptor) {
+  int before = fx_count_fds();
+  int ctl[2], conn[2];
+  fx_socketpair(SOCK_STREAM, ctl);
+  fx_socketpair(SOCK_STREAM, conn);
+  uint8_t tok[HO_TOKEN_BYTES];
+  fx_token(tok, 8);
+  cr_assert_eq(fx_send_fds(ctl[0], tok, 3, &conn[0], 1), 3);
+  close(ctl[0]);
+  ho_sideband sb;
+  ho_sideband_init(&sb);
+  cr_assert_eq(ho_sideband_recv(ctl[1], &sb), HO_ERR_WOULD_BLOCK);
+  cr_assert_geq(sb.conn, 0);
+  cr_assert_eq(ho_sideband_recv(ctl[1], &sb), HO_ERR_CLOSED);
+  cr_assert_eq(sb.conn, HO_NO_HANDLE);
+  close(ctl[1]), close(conn[0]), close(conn[1]);
+  cr_assert_eq(fx_count_fds(), before);
+}
+
+/* spec: XFER-2 — send errors map to named codes. */
+Test(transport, send_to_closed_peer_is_closed) {
+  int before = fx_count_fds();
+  int ctl[2], conn[2];
+  fx_socketpair(SOCK_STREAM, ctl);
+  fx_socketpair(SOCK_STREAM, conn);
+  close(ctl[1]);
+  uint8_t tok[HO_TOKEN_BYTES] = {0};
+  cr_assert_eq(ho_xfer_send(ctl[0], conn[0], tok, NULL), HO_ERR_CLOSED);
+  close(ctl[0]), close(conn[0]), close(conn[1]);
+  cr_assert_eq(fx_count_fds(), before);
+}
+
+Test(transport, send_when_full_would_block) {
+  int before = fx_count_fds();
+  int ctl[2], conn[2];
+  fx_socketpair(SOCK_STREAM, ctl);
+  fx_socketpair(SOCK_STREAM, conn);
+  cr_assert_eq(fcntl(ctl[0], F_SETFL, O_NONBLOCK), 0);
+  char junk[4096] = {0};
+  while (send(ctl[0], junk, sizeof junk, MSG_DONTWAIT) > 0) {
+  }
+  uint8_t tok[HO_TOKEN_BYTES] = {0};
+  int rc = ho_xfer_send(ctl[0], conn[0], tok, NULL);
+  cr_assert(rc == HO_ERR_WOULD_BLOCK || rc == HO_ERR_PARTIAL_SEND, "got %s", ho_errname(rc));
+  close(ctl[0]), close(ctl[1]), close(conn[0]), close(conn[1]);
+  cr_assert_eq(fx_count_fds(), before);
+}
+
+Test(transport, errno_mapping) {
+  cr_assert_eq(ho_err_from_errno(EAGAIN), HO_ERR_WOULD_BLOCK);
+  cr_assert_eq(ho_err_from_errno(ENOBUFS), HO_ERR_WOULD_BLOCK);
+  cr_assert_eq(ho_err_from_errno(EPIPE), HO_ERR_CLOSED);
+  cr_assert_eq(ho_err_from_errno(ECONNRESET), HO_ERR_CLOSED);
+  cr_assert_eq(ho_err_from_errno(ECONNREFUSED), HO_ERR_CLOSED);
+  cr_assert_eq(ho_err_from_errno(ENOTCONN), HO_ERR_CLOSED);
+  cr_assert_eq(ho_err_from_errno(EACCES), HO_ERR_PERMISSION);
+  cr_assert_eq(ho_err_from_errno(EPERM), HO_ERR_PERMISSION);
+  cr_assert_eq(ho_err_from_errno(ETOOMANYREFS), HO_ERR_FD_EXHAUSTED);
+  cr_assert_eq(ho_err_from_errno(EMFILE), HO_ERR_FD_EXHAUSTED);
+  cr_assert_eq(ho_err_from_errno(EIO), HO_ERR_IO);
+}
+
+Test(transport, bad_arguments) {
+  uint8_t tok[HO_TOKEN_BYTES] = {0}, buf[4];
+  ho_xfer_rx rx;
+  cr_assert_eq(ho_xfer_send(-1, 0, tok, NULL), HO_ERR_INVALID_ARGUMENT);
+  cr_assert_eq(ho_xfer_send(0, 0, NULL, NULL), HO_ERR_INVALID_ARGUMENT);
+  cr_assert_eq(ho_xfer_recv(-1, buf, 4, &rx, 0), HO_ERR_INVALID_ARGUMENT);
+  cr_assert_eq(rx.conn, HO_NO_HANDLE);
+  cr_assert_eq(ho_xfer_recv(0, buf, 0, &rx, 0), HO_ERR_INVALID_ARGUMENT);
+  cr_assert_eq(ho_xfer_check_stream(-1), HO_ERR_BAD_DESCRIPTOR);
+}
+
+/* spec: SEC-1 — peer credentials and policies. */
+Test(transport, peer_credentials_policy) {
+  int before = fx_count_fds();
+  int sv[2];
+  fx_socketpair(SOCK_STREAM, sv);
+  ho_peer_cred pc;
+  cr_assert_eq(ho_peer_cred_get(sv[0], &pc), HO_OK);
+  cr_assert_eq(pc.uid, geteuid());
+  cr_assert_eq(pc.pid, getpid());
+  cr_assert_eq(ho_peer_check(sv[0], HO_PEER_SAME_UID, 0, NULL), HO_OK);
+  cr_assert_eq(ho_peer_check(sv[0], HO_PEER_ANY, 0, NULL), HO_OK);
+  cr_assert_eq(ho_peer_check(sv[0], HO_PEER_UID, geteuid(), NULL), HO_OK);
+  cr_assert_eq(ho_peer_check(sv[0], HO_PEER_UID, geteuid() + 1, NULL), HO_ERR_PEER_REJECTED);
+  ho_peer_policy p;
+  uid_t u = 0;
+  cr_assert_eq(ho_peer_policy_parse("any", &p, &u), HO_OK);
+  cr_assert_eq(p, HO_PEER_ANY);
+  cr_assert_eq(ho_peer_policy_parse("same", &p, &u), HO_OK);
+  cr_assert_eq(p, HO_PEER_SAME_UID);
+  cr_assert_eq(ho_peer_policy_parse("1234", &p, &u), HO_OK);
+  cr_assert_eq(p, HO_PEER_UID);
+  cr_assert_eq(u, 1234);
+  cr_assert_eq(ho_peer_policy_parse("12x", &p, &u), HO_ERR_INVALID_ARGUMENT);
+  cr_assert_eq(ho_peer_policy_parse("-1", &p, &u), HO_ERR_INVALID_ARGUMENT);
+  int p2[2];
+  cr_assert_eq(pipe(p2), 0);
+  cr_assert_eq(ho_peer_cred_get(p2[0], &pc), HO_ERR_PEER_CREDENTIALS);
+  close(p2[0]), close(p2[1]), close(sv[0]), close(sv[1]);
+  cr_assert_eq(fx_count_fds(), before);
+}
+
+static void temp_dir(char *out, size_t cap) {
+  snprintf(out, cap, "/tmp/ho-test-XXXXXX");
+  cr_assert_not_null(mkdtemp(out));
+}
+
+/* spec: SEC-2 — directories 0700, socket 0600, atomic appearance, unlink
+ * on close, stale socket replaced, live socket and non-socket refused. */
+Test(transport, listener_lifecycle) {
+  int before = fx_count_fds();
+  char dir[64], path[128];
+  temp_dir(dir, sizeof dir);
+  snprintf(path, sizeof path, "%s/a/b/h.sock", dir);
+  ho_listener l;
+  cr_assert_eq(ho_listener_open(&l, path, 4), HO_OK);
+  struct stat st;
+  char sub[128];
+  snprintf(sub, sizeof sub, "%s/a", dir);
+  cr_assert_eq(stat(sub, &st), 0);
+  cr_assert_eq(st.st_mode & 0777, 0700);
+  cr_assert_eq(stat(path, &st), 0);
+  cr_assert(S_ISSOCK(st.st_mode));
+  cr_assert_eq(st.st_mode & 0777, 0600);
+  ho_handle c, a;
+  cr_assert_eq(ho_listener_accept(&l, &a), HO_ERR_WOULD_BLOCK);
+  cr_assert_eq(ho_unix_connect(path, 0, &c), HO_OK);
+  cr_assert_eq(ho_listener_accept(&l, &a), HO_OK);
+  close((int)c), close((int)a);
+  ho_listener l2;
+  cr_assert_eq(ho_listener_open(&l2, path, 4), HO_ERR_STATE, "live socket is not replaced");
+  cr_assert_eq(ho_listener_accept(&l, &a), HO_OK); /* the liveness probe */
+  close((int)a);
+  ho_listener_close(&l);
+  cr_assert_neq(stat(path, &st), 0, "socket unlinked on close");
+  ho_listener_close(&l); /* twice is fine */
+  cr_assert_eq(ho_unix_connect(path, 0, &c), HO_ERR_CLOSED);
+  /* A stale socket file (nobody accepts) is replaced. */
+  int s = socket(AF_UNIX, SOCK_STREAM, 0);
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  strcpy(sa.sun_path, path);
+  cr_assert_eq(bind(s, (struct sockaddr *)&sa, sizeof sa), 0);
+  close(s);
+  cr_assert_eq(ho_listener_open(&l, path, 4), HO_OK);
+  ho_listener_close(&l);
+  /* A regular file is never removed. */
+  FILE *f = fopen(path, "w");
+  cr_assert_not_null(f);
+  fclose(f);
+  cr_assert_eq(ho_listener_open(&l, path, 4), HO_ERR_STATE);
+  cr_assert_eq(stat(path, &st), 0);
+  unlink(path);
+  char cmd[160];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  cr_assert_eq(system(cmd), 0);
+  cr_assert_eq(fx_count_fds(), before);
+}

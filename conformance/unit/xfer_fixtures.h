@@ -1,0 +1,97 @@
+/* Shared helpers of the transport, backend and client unit tests: real
+ * sockets, real descriptor passing, descriptor counting. */
+#ifndef HANDOFF_TEST_XFER_FIXTURES_H
+#define HANDOFF_TEST_XFER_FIXTURES_H
+
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "handoff/msg.h"
+#include "handoff/transport.h"
+
+/* Open descriptors of this process (entries of /proc/self/fd, minus the
+ * one opendir itself uses). */
+static inline int fx_count_fds(void) {
+  DIR *d = opendir("/proc/self/fd");
+  cr_assert_not_null(d);
+  int n = 0;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL)
+    if (e->d_name[0] != '.') n++;
+  closedir(d);
+  return n - 1;
+}
+
+static inline void fx_socketpair(int type, int sv[2]) {
+  cr_assert_eq(socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, sv), 0);
+}
+
+static inline int fx_fd_is_open(int fd) { return fcntl(fd, F_GETFD) != -1; }
+
+/* Send `len` data bytes with `nfds` descriptors in one sendmsg. */
+static inline ssize_t fx_send_fds(int sock, const void *data, size_t len, const int *fds,
+                                  size_t nfds) {
+  union {
+    struct cmsghdr align;
+    char buf[CMSG_SPACE(sizeof(int) * 8)];
+  } u;
+  memset(&u, 0, sizeof u);
+  struct iovec iov = {.iov_base = (void *)data, .iov_len = len};
+  struct msghdr msg = {0};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  if (nfds > 0) {
+    msg.msg_control = u.buf;
+    msg.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+    memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
+  }
+  return sendmsg(sock, &msg, MSG_NOSIGNAL);
+}
+
+static inline void fx_token(uint8_t t[HO_TOKEN_BYTES], uint8_t seed) {
+  for (unsigned i = 0; i < HO_TOKEN_BYTES; i++) t[i] = (uint8_t)(seed * 31u + i * 7u + 1u);
+}
+
+/* A complete offer frame. */
+static inline size_t fx_offer_frame(uint8_t *out, size_t cap, const uint8_t token[HO_TOKEN_BYTES],
+                                    uint64_t corr, uint64_t flags) {
+  ho_any_msg m;
+  memset(&m, 0, sizeof m);
+  memcpy(m.offer.token, token, HO_TOKEN_BYTES);
+  strcpy(m.offer.service_name, "echo");
+  m.offer.correlation_id = corr;
+  m.offer.offer_flags = flags;
+  size_t len = 0;
+  cr_assert_eq(ho_frame_encode(HO_CODEC_PROTOBUF_C, HO_FT_OFFER, &m, out, cap, &len), HO_OK);
+  return len;
+}
+
+/* Read exactly one frame from a blocking socket into buf; returns its size. */
+static inline size_t fx_read_frame(int fd, uint8_t *buf, size_t cap) {
+  size_t have = 0, need = HO_FRAME_HEADER_BYTES;
+  while (have < need) {
+    ssize_t n = recv(fd, buf + have, need - have, 0);
+    cr_assert_gt(n, 0, "EOF/error while reading a frame (have %zu of %zu)", have, need);
+    have += (size_t)n;
+    if (have == HO_FRAME_HEADER_BYTES) {
+      uint32_t body = (uint32_t)buf[1] | (uint32_t)buf[2] << 8 | (uint32_t)buf[3] << 16 |
+                      (uint32_t)buf[4] << 24;
+      need = HO_FRAME_HEADER_BYTES + body;
+      cr_assert_leq(need, cap);
+    }
+  }
+  return have;
+}
+
+#endif

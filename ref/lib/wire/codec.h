@@ -35,7 +35,8 @@ int ho_pbc_frame_encode(const ho_envelope *env, ho_mt mt, const void *msg, uint8
 
 /* nanopb back end: allocates nothing; Frame.payload is decoded by an
  * FT_CALLBACK that records pointer and length into the input. */
-int ho_npb_decode(ho_mt mt, const uint8_t *buf, size_t len, void *out);
+int ho_npb_decode(ho_mt mt, const uint8_t *buf, size_t len, const ho_scan_result *sr,
+                  void *out);
 int ho_npb_encode(ho_mt mt, const void *msg, uint8_t *out, size_t cap, size_t *len);
 int ho_npb_frame_encode(const ho_envelope *env, ho_mt mt, const void *msg, uint8_t *out,
                         size_t cap, size_t *len);

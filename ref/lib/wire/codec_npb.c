@@ -58,6 +58,85 @@ static void copy_str(char *dst, size_t dsize, const char *src, size_t ssize) {
 #define BINSET(dst, src, n) \
   do { memcpy((dst).bytes, (src), (n)); (dst).size = (pb_size_t)(n); } while (0)
 
+/* ---- normalising input stream (spec: MSG-11) ------------------------------
+ * nanopb rejects a uint32/enum/bool varint above 2^32-1, protobuf takes its
+ * low 32 bits (bool: non-zero). For the rare message that has one (the scan
+ * says so), nanopb reads through this stream, which walks the top-level
+ * fields of the scanned input and re-encodes only those varints; every
+ * other byte passes through unchanged, without a copy of the input. */
+
+typedef struct norm_src {
+  const uint8_t *buf;
+  size_t len;
+  size_t pos; /* next unread byte of the original input */
+  const ho_scan_schema *schema;
+  uint8_t rep[24]; /* tag and value bytes of the current field */
+  size_t rep_len, rep_pos;
+  size_t raw_left; /* bytes to pass through (fixed or length-delimited) */
+} norm_src;
+
+static uint64_t norm_varint(norm_src *s, size_t *start) {
+  uint64_t v = 0;
+  *start = s->pos;
+  for (unsigned sh = 0; s->pos < s->len; sh += 7) {
+    uint8_t b = s->buf[s->pos++];
+    if (sh < 64) v |= (uint64_t)(b & 0x7F) << sh;
+    if ((b & 0x80) == 0) break;
+  }
+  return v;
+}
+
+static void norm_copy(norm_src *s, size_t from) {
+  memcpy(s->rep + s->rep_len, s->buf + from, s->pos - from);
+  s->rep_len += s->pos - from;
+}
+
+static void norm_next(norm_src *s) {
+  size_t at;
+  uint64_t tag = norm_varint(s, &at);
+  s->rep_len = s->rep_pos = 0;
+  norm_copy(s, at);
+  const ho_scan_field *f = ho_scan_find(s->schema, tag >> 3);
+  switch (tag & 7) {
+  case 0: {
+    uint64_t v = norm_varint(s, &at);
+    if (f != NULL && (f->kind == HO_SK_U32 || f->kind == HO_SK_BOOL) && v > UINT32_MAX)
+      s->rep_len += ho_varint_put(s->rep + s->rep_len, ho_varint_narrow(f->kind, v));
+    else
+      norm_copy(s, at);
+    break;
+  }
+  case 2: s->raw_left = (size_t)norm_varint(s, &at); norm_copy(s, at); break;
+  case 1: s->raw_left = 8; break;
+  default: s->raw_left = 4; break;
+  }
+}
+
+static bool norm_read(pb_istream_t *stream, pb_byte_t *out, size_t count) {
+  norm_src *s = stream->state;
+  while (count > 0) {
+    if (s->rep_pos < s->rep_len) {
+      uint8_t b = s->rep[s->rep_pos++];
+      if (out != NULL) *out++ = b;
+      count--;
+    } else if (s->raw_left > 0) {
+      size_t k = count < s->raw_left ? count : s->raw_left;
+      if (out != NULL) {
+        memcpy(out, s->buf + s->pos, k);
+        out += k;
+      }
+      s->pos += k;
+      s->raw_left -= k;
+      count -= k;
+    } else if (s->pos < s->len) {
+      norm_next(s);
+    } else {
+      return false;
+    }
+  }
+  return true;
+}
+
 /* ---- Frame.payload: zero-copy callbacks --------------------------------- */
 
 typedef struct payload_view {
@@ -70,7 +149,11 @@ typedef struct payload_view {
 static bool payload_decode_cb(pb_istream_t *stream, const pb_field_t *field, void **arg) {
   (void)field;
   payload_view *v = *arg;
-  v->p = stream->state;
+  /* A buffer stream's state is its read position; the normalising stream
+   * passes length-delimited bytes through from the same input. */
+  v->p = stream->callback == norm_read ? ((norm_src *)stream->state)->buf +
+                                             ((norm_src *)stream->state)->pos
+                                       : stream->state;
   v->n = stream->bytes_left;
   return pb_read(stream, NULL, stream->bytes_left);
 }
@@ -147,7 +230,20 @@ static const pb_msgdesc_t *desc_of(ho_mt mt) {
   return NULL;
 }
 
-int ho_npb_decode(ho_mt mt, const uint8_t *buf, size_t len, void *out) {
+static const ho_scan_schema *schema_of(ho_mt mt) {
+  switch (mt) {
+  case HO_MT_ENVELOPE: return &ho_schema_envelope;
+  case HO_MT_HELLO: return &ho_schema_hello;
+  case HO_MT_NEGOTIATED: return &ho_schema_negotiated;
+  case HO_MT_REFUSED: return &ho_schema_refused;
+  case HO_MT_OFFER: return &ho_schema_offer;
+  case HO_MT_ACK: return &ho_schema_ack;
+  default: return NULL;
+  }
+}
+
+int ho_npb_decode(ho_mt mt, const uint8_t *buf, size_t len, const ho_scan_result *sr,
+                  void *out) {
   const pb_msgdesc_t *d = desc_of(mt);
   if (d == NULL || mt == HO_MT_HELLO_REPLY) return HO_ERR_INVALID_ARGUMENT;
   npb_any m;
@@ -158,6 +254,16 @@ int ho_npb_decode(ho_mt mt, const uint8_t *buf, size_t len, void *out) {
     m.frame.payload.arg = &pv;
   }
   pb_istream_t s = pb_istream_from_buffer(len ? buf : (const pb_byte_t *)"", len);
+  norm_src ns;
+  if (sr != NULL && sr->needs_norm) {
+    memset(&ns, 0, sizeof ns);
+    ns.buf = buf;
+    ns.len = len;
+    ns.schema = schema_of(mt);
+    s.callback = norm_read;
+    s.state = &ns;
+    s.bytes_left = sr->norm_len;
+  }
   if (!pb_decode(&s, d, &m)) return HO_ERR_MALFORMED; /* scanned: a codec disagreement */
   switch (mt) {
   case HO_MT_ENVELOPE: {

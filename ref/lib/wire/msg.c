@@ -20,7 +20,7 @@ static int decode_mt(ho_codec codec, ho_mt mt, const ho_scan_schema *schema, con
   if (rc != HO_OK) return rc; /* `out` untouched */
   memset(out, 0, outsize);
   if (codec == HO_CODEC_PROTOBUF_C) return ho_pbc_decode(mt, buf, len, &sr, out);
-  return ho_npb_decode(mt, buf, len, out);
+  return ho_npb_decode(mt, buf, len, &sr, out);
 }
 
 static int encode_mt(ho_codec codec, ho_mt mt, const void *msg, uint8_t *out, size_t cap,
@@ -51,12 +51,14 @@ int ho_envelope_validate(const ho_envelope *env, uint32_t expected_kind,
                          uint32_t expected_protocol) {
   if (env == NULL || expected_kind > HO_KIND_CANCEL) return HO_ERR_INVALID_ARGUMENT;
   /* The order is fixed: version, kind, payload_protocol, encoding. */
-  if (env->envelope_version != HO_ENVELOPE_VERSION) return HO_ERR_ENVELOPE_VERSION; /* spec: ENV-2 */
-  if (env->kind > HO_KIND_CANCEL) return HO_ERR_UNKNOWN_KIND;                        /* spec: ENV-3 */
-  if (env->kind != expected_kind) return HO_ERR_WRONG_KIND;                          /* spec: ENV-3 */
-  if (env->payload_protocol != expected_protocol) return HO_ERR_PAYLOAD_PROTOCOL;    /* spec: ENV-4 */
-  if (env->payload_encoding > HO_ENCODING_LZ4) return HO_ERR_UNKNOWN_ENCODING;       /* spec: ENV-5 */
-  if (env->payload_encoding != HO_ENCODING_NONE) return HO_ERR_PAYLOAD_COMPRESSED;   /* spec: ENV-5 */
+  /* spec: ENV-4 */
+  if (env->envelope_version != HO_ENVELOPE_VERSION) return HO_ERR_ENVELOPE_VERSION;
+  if (env->kind > HO_KIND_CANCEL) return HO_ERR_UNKNOWN_KIND;
+  if (env->kind != expected_kind) return HO_ERR_WRONG_KIND;
+  if (env->payload_protocol != expected_protocol) return HO_ERR_PAYLOAD_PROTOCOL;
+  /* spec: ENV-5 */
+  if (env->payload_encoding > HO_ENCODING_LZ4) return HO_ERR_UNKNOWN_ENCODING;
+  if (env->payload_encoding != HO_ENCODING_NONE) return HO_ERR_PAYLOAD_COMPRESSED;
   return HO_OK;
 }
 
@@ -77,7 +79,7 @@ int ho_hello_reply_decode(ho_codec codec, const uint8_t *buf, size_t len, ho_hel
   if (rc != HO_OK) return rc;
   memset(out, 0, sizeof *out);
   /* The oneof: the last occurrence of either member replaces everything
-   * before it (spec: MSG-9); each occurrence was scanned. */
+   * before it (spec: MSG-2); each occurrence was scanned. */
   int which = HO_REPLY_NONE;
   if (sr.count[1] && (!sr.count[2] || sr.last[1] > sr.last[2])) which = HO_REPLY_NEGOTIATED;
   else if (sr.count[2]) which = HO_REPLY_REFUSED;
@@ -86,8 +88,15 @@ int ho_hello_reply_decode(ho_codec codec, const uint8_t *buf, size_t len, ho_hel
   void *dst = which == HO_REPLY_NEGOTIATED ? (void *)&out->negotiated : (void *)&out->refused;
   const uint8_t *sub = sr.last[which];
   size_t sublen = sr.last_len[which];
-  rc = codec == HO_CODEC_PROTOBUF_C ? ho_pbc_decode(mt, sub, sublen, NULL, dst)
-                                    : ho_npb_decode(mt, sub, sublen, dst);
+  if (codec == HO_CODEC_PROTOBUF_C) {
+    rc = ho_pbc_decode(mt, sub, sublen, NULL, dst);
+  } else {
+    /* The member's own top-level facts (normalisation) for nanopb. */
+    ho_scan_result sub_sr;
+    rc = ho_scan(which == HO_REPLY_NEGOTIATED ? &ho_schema_negotiated : &ho_schema_refused, sub,
+                 sublen, &sub_sr);
+    if (rc == HO_OK) rc = ho_npb_decode(mt, sub, sublen, &sub_sr, dst);
+  }
   if (rc == HO_OK) out->which = which;
   return rc;
 }
@@ -122,7 +131,7 @@ typedef struct frame_shape {
   uint32_t max_body;
 } frame_shape;
 
-/* spec: ENV-6 — the kind and payload protocol of each v1 frame. */
+/* spec: ENV-1 ENV-4 — the kind and payload protocol of each v1 frame. */
 static int shape_of(ho_frame_type t, frame_shape *s) {
   switch (t) {
   case HO_FT_HELLO:
@@ -158,7 +167,7 @@ int ho_frame_encode(ho_codec codec, ho_frame_type type, const ho_any_msg *msg, u
   env.kind = s.kind;
   env.payload_protocol = s.protocol;
   env.payload_encoding = HO_ENCODING_NONE;
-  /* spec: ENV-7 — handoff frames carry request_id = correlation_id. */
+  /* spec: ENV-1 — handoff frames carry request_id = correlation_id. */
   if (type == HO_FT_OFFER) env.request_id = msg->offer.correlation_id;
   if (type == HO_FT_ACK || type == HO_FT_READY) env.request_id = msg->ack.correlation_id;
   size_t n = 0;

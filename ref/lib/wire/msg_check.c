@@ -1,5 +1,5 @@
 /* handoff — checks shared by both codecs: what an encoder accepts, and the
- * one canonical form of the Refused.details map. spec: MSG-5 MSG-6 MSG-7 MSG-8 */
+ * one canonical form of the Refused.details map. spec: MSG-13 MSG-2 */
 #include <string.h>
 
 #include "wire/codec.h"

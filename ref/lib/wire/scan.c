@@ -1,14 +1,15 @@
 /* handoff — schema-driven protobuf wire pre-scanner (see scan.h).
  *
- * The accepted language is the intersection of what protobuf-c 1.4 and
- * nanopb 0.4 accept, made explicit (spec: MSG-1 .. MSG-n in
- * spec/messages.md):
+ * The accepted language is spec/messages.md §1 within what protobuf-c 1.4
+ * and nanopb 0.4 can decode (spec: MSG-1 MSG-4 MSG-5 MSG-10 MSG-11):
  *   - a tag is a varint of at most 5 bytes whose value fits 32 bits, with a
  *     field number >= 1 (so <= 2^29-1) and a wire type of 0, 1, 2 or 5
  *     (groups 3/4 and 6/7 are malformed);
  *   - a value varint has at most 10 bytes, and a 10-byte varint ends in
  *     0x00 or 0x01 (no bits beyond 64); non-minimal forms are accepted;
- *   - a varint of a 32-bit field (uint32, enum, bool) must fit 32 bits;
+ *   - a uint32/enum field takes the low 32 bits of its varint, a bool is
+ *     true for any non-zero varint (nanopb rejects varints above 2^32-1
+ *     for these, hence ho_scan_result.needs_norm);
  *   - a length prefix is a varint of at most 5 bytes, not beyond the end;
  *   - a known field with another wire type is HO_ERR_WIRE_TYPE;
  *   - caps and string validity are checked for every occurrence.
@@ -40,6 +41,21 @@ static int read_varint(cursor *c, unsigned maxb, uint64_t *out) {
     }
   }
   return HO_ERR_MALFORMED; /* too many bytes */
+}
+
+size_t ho_varint_put(uint8_t out[10], uint64_t v) {
+  size_t n = 0;
+  while (v >= 0x80) {
+    out[n++] = (uint8_t)(v | 0x80);
+    v >>= 7;
+  }
+  out[n++] = (uint8_t)v;
+  return n;
+}
+
+uint64_t ho_varint_narrow(uint8_t kind, uint64_t v) {
+  if (kind == HO_SK_BOOL) return v != 0;
+  return kind == HO_SK_U32 ? (v & UINT32_MAX) : v;
 }
 
 int ho_utf8_ok(const uint8_t *p, size_t n) {
@@ -75,7 +91,7 @@ int ho_utf8_ok(const uint8_t *p, size_t n) {
   return 1;
 }
 
-static const ho_scan_field *find_field(const ho_scan_schema *s, uint64_t num) {
+const ho_scan_field *ho_scan_find(const ho_scan_schema *s, uint64_t num) {
   for (size_t i = 0; i < s->n; i++)
     if (s->fields[i].num == num) return &s->fields[i];
   return NULL;
@@ -85,14 +101,14 @@ static const ho_scan_field *find_field(const ho_scan_schema *s, uint64_t num) {
 static int check_ld(const ho_scan_field *f, const uint8_t *v, size_t n) {
   switch (f->kind) {
   case HO_SK_STRING:
-    if (n > f->cap) return HO_ERR_STRING_TOO_LONG; /* spec: MSG-5 */
-    if (!ho_utf8_ok(v, n)) return HO_ERR_STRING_INVALID; /* spec: MSG-6 */
+    if (n > f->cap) return HO_ERR_STRING_TOO_LONG; /* spec: MSG-6 */
+    if (!ho_utf8_ok(v, n)) return HO_ERR_STRING_INVALID; /* spec: MSG-7 */
     return HO_OK;
   case HO_SK_BYTES:
-    return n > f->cap ? HO_ERR_STRING_TOO_LONG : HO_OK; /* spec: MSG-5 */
+    return n > f->cap ? HO_ERR_STRING_TOO_LONG : HO_OK; /* spec: MSG-6 */
   case HO_SK_TOKEN:
   case HO_SK_TOKEN_OPT:
-    return n > HO_TOKEN_BYTES ? HO_ERR_TOKEN_LENGTH : HO_OK; /* spec: MSG-7 */
+    return n > HO_TOKEN_BYTES ? HO_ERR_TOKEN_LENGTH : HO_OK; /* spec: MSG-8 */
   case HO_SK_MSG:
     return ho_scan(f->sub, v, n, NULL);
   default:
@@ -106,6 +122,7 @@ int ho_scan(const ho_scan_schema *s, const uint8_t *buf, size_t len, ho_scan_res
   memset(res, 0, sizeof *res);
   if (buf == NULL && len > 0) return HO_ERR_INVALID_ARGUMENT;
   cursor c = {buf, len};
+  res->norm_len = len;
   while (c.left > 0) {
     uint64_t tag = 0;
     int rc = read_varint(&c, 5, &tag);
@@ -113,16 +130,24 @@ int ho_scan(const ho_scan_schema *s, const uint8_t *buf, size_t len, ho_scan_res
     uint64_t num = tag >> 3;
     unsigned wt = (unsigned)(tag & 7u);
     if (num == 0) return HO_ERR_MALFORMED;
-    const ho_scan_field *f = find_field(s, num);
+    /* Groups (3, 4) and 6, 7 are MALFORMED even on a known field number:
+     * the wire-format check comes before the schema check. spec: MSG-10 */
+    if (wt != 0 && wt != 1 && wt != 2 && wt != 5) return HO_ERR_MALFORMED;
+    const ho_scan_field *f = ho_scan_find(s, num);
     if (f != NULL) {
       int want_ld = f->kind >= HO_SK_STRING;
-      if ((want_ld && wt != 2) || (!want_ld && wt != 0)) return HO_ERR_WIRE_TYPE; /* spec: MSG-4 */
+      if ((want_ld && wt != 2) || (!want_ld && wt != 0)) return HO_ERR_WIRE_TYPE; /* spec: MSG-5 */
     }
     switch (wt) {
     case 0: {
       uint64_t v = 0;
-      if (read_varint(&c, 10, &v) != HO_OK) return HO_ERR_MALFORMED;
-      if (f != NULL && f->kind == HO_SK_U32 && v > UINT32_MAX) return HO_ERR_MALFORMED;
+      const uint8_t *vstart = c.p;
+      if (read_varint(&c, 10, &v) != HO_OK) return HO_ERR_MALFORMED; /* spec: MSG-4 */
+      if (f != NULL && (f->kind == HO_SK_U32 || f->kind == HO_SK_BOOL) && v > UINT32_MAX) {
+        uint8_t tmp[10];
+        res->needs_norm = 1; /* spec: MSG-11 */
+        res->norm_len -= (size_t)(c.p - vstart) - ho_varint_put(tmp, ho_varint_narrow(f->kind, v));
+      }
       break;
     }
     case 1:
@@ -136,13 +161,13 @@ int ho_scan(const ho_scan_schema *s, const uint8_t *buf, size_t len, ho_scan_res
     case 2: {
       uint64_t n = 0;
       if (read_varint(&c, 5, &n) != HO_OK) return HO_ERR_MALFORMED;
-      if (n > c.left) return HO_ERR_MALFORMED; /* ends inside the field */
+      if (n > c.left) return HO_ERR_MALFORMED; /* ends inside the field; spec: MSG-10 */
       const uint8_t *v = c.p;
       c.p += n;
       c.left -= (size_t)n;
       if (f != NULL) {
         if (f->max_items != 0 && res->count[f->num] >= f->max_items)
-          return HO_ERR_TOO_MANY_ITEMS; /* spec: MSG-8 */
+          return HO_ERR_TOO_MANY_ITEMS; /* spec: MSG-9 */
         rc = check_ld(f, v, (size_t)n);
         if (rc != HO_OK) return rc;
         res->last[f->num] = v;
@@ -151,11 +176,11 @@ int ho_scan(const ho_scan_schema *s, const uint8_t *buf, size_t len, ho_scan_res
       break;
     }
     default:
-      return HO_ERR_MALFORMED; /* groups (3, 4) and 6, 7 */
+      return HO_ERR_MALFORMED; /* unreachable: checked above */
     }
     if (f != NULL) res->count[f->num]++;
   }
-  /* Final values of token fields (last occurrence wins). spec: MSG-7 */
+  /* Final values of token fields (last occurrence wins). spec: MSG-2 MSG-8 */
   for (size_t i = 0; i < s->n; i++) {
     const ho_scan_field *f = &s->fields[i];
     size_t n = res->count[f->num] ? res->last_len[f->num] : 0;
@@ -240,7 +265,7 @@ SCHEMA(ho_schema_offer, offer_f);
 
 static const ho_scan_field ack_f[] = {
     F(1, HO_SK_TOKEN, 0, HO_TOKEN_BYTES, NULL),
-    F(2, HO_SK_U32, 0, 0, NULL),
+    F(2, HO_SK_BOOL, 0, 0, NULL),
     F(3, HO_SK_STRING, 0, HO_MAX_ERROR_DETAIL, NULL),
     F(4, HO_SK_U64, 0, 0, NULL),
     F(11, HO_SK_U64, 0, 0, NULL),

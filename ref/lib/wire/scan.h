@@ -4,7 +4,7 @@
  * ho_scan() walks a payload once, in stream order, and returns the first
  * defect it finds. Only input that passes the scan is handed to a generated
  * codec, so the two codecs see exactly the same accepted language and the
- * verdict never depends on which codec runs (spec: MSG-1).
+ * verdict never depends on which codec runs (spec: MSG-1 .. MSG-11).
  */
 #ifndef HO_WIRE_SCAN_H
 #define HO_WIRE_SCAN_H
@@ -14,7 +14,8 @@
 
 /* Field kinds of the schema tables. */
 enum {
-  HO_SK_U32 = 1,   /* uint32, enum, bool: varint whose value fits 32 bits */
+  HO_SK_U32 = 1,   /* uint32, enum: varint, the low 32 bits count */
+  HO_SK_BOOL,      /* bool: varint, any non-zero value is true */
   HO_SK_U64,       /* uint64: varint */
   HO_SK_STRING,    /* UTF-8, no NUL, <= cap bytes */
   HO_SK_BYTES,     /* <= cap bytes */
@@ -47,7 +48,19 @@ typedef struct ho_scan_result {
   uint32_t count[HO_SCAN_MAX_FIELD];
   const uint8_t *last[HO_SCAN_MAX_FIELD];
   size_t last_len[HO_SCAN_MAX_FIELD];
+  /* A 32-bit or bool field of this message (not of embedded messages)
+   * carries a varint above 2^32-1: nanopb would reject it, so its path
+   * reads the message through a normalising stream of norm_len bytes that
+   * re-encodes such varints as their protobuf value (spec: MSG-11). */
+  int needs_norm;
+  size_t norm_len;
 } ho_scan_result;
+
+/* Varint helpers shared with the nanopb normalising stream. */
+size_t ho_varint_put(uint8_t out[10], uint64_t v);
+/* The value a 32-bit / bool field of kind `kind` takes from varint `v`. */
+uint64_t ho_varint_narrow(uint8_t kind, uint64_t v);
+const ho_scan_field *ho_scan_find(const ho_scan_schema *s, uint64_t num);
 
 /* Scan `len` bytes of `buf` as a message of schema `s`. `res` may be NULL.
  * Returns HO_OK or the first defect in stream order: HO_ERR_MALFORMED,

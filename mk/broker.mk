@@ -24,3 +24,16 @@ $(ITEST_BIN): $(OBJ)/conformance/integration/test_integration.o $(HX_OBJS) $(LIB
 test-integration: $(ITEST_BIN) $(ALL_PROGS)
 	HO_BIN_DIR=$(BUILD)/bin $(ITEST_BIN)
 TEST_TARGETS += test-integration
+
+# ---- benchmark: handoff vs reconnect (conformance/bench) -------------------
+BENCH_BIN := $(BUILD)/bench/bench_handoff
+BENCH_ITERS ?= 2000
+
+$(BENCH_BIN): $(OBJ)/conformance/bench/bench_handoff.o $(HX_OBJS) $(LIB_A)
+	@mkdir -p $(@D)
+	$(CC) -o $@ $(filter %.o,$^) $(LIB_A) $(LDFLAGS) $(LIBDEPS) -lpthread
+
+.PHONY: bench bench-handoff
+bench: bench-handoff
+bench-handoff: $(BENCH_BIN) $(ALL_PROGS)
+	HO_BIN_DIR=$(BUILD)/bin $(BENCH_BIN) $(BENCH_ITERS)

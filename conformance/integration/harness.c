@@ -142,7 +142,7 @@ int hx_fd_settle(pid_t pid, int want) {
   int n = -1;
   for (int i = 0; i < 3000; i++) {
     n = hx_fd_count(pid);
-    if (n == want) return n;
+    if (n >= 0 && n <= want) return n;
     nap_ms(1);
   }
   return n;
@@ -303,6 +303,7 @@ int hx_client_run(const hx_client_opts *o, hx_client_result *out) {
     snprintf(out->why, sizeof out->why, "bad HelloReply");
     return -1;
   }
+  out->negotiated_ns = hx_now_ns() - t0;
   if (m.hello_reply.which == HO_REPLY_REFUSED) {
     out->route = HX_ROUTE_REFUSED;
     out->refused_code = m.hello_reply.refused.code;
@@ -338,6 +339,7 @@ int hx_client_run(const hx_client_opts *o, hx_client_result *out) {
     return reconnect(o, n.backend_pipe, out, t0);
   }
   out->route = HX_ROUTE_HANDOFF;
+  out->ready_ns = hx_now_ns() - t0;
   if (!out->backend_ready && write_all(fd, o->message, mlen) != 0) {
     close(fd);
     snprintf(out->why, sizeof out->why, "write after ready failed");

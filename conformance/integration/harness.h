@@ -34,8 +34,8 @@ int hx_stop(hx_proc *p);
 void hx_world_fini(hx_world *w);
 /* Open descriptors of pid (entries of /proc/PID/fd), -1 on error. */
 int hx_fd_count(pid_t pid);
-/* Wait (bounded, 3 s) until pid's descriptor count equals want. Returns the
- * last count seen. */
+/* Wait (bounded, 3 s) until pid's descriptor count is at most want. Returns
+ * the last count seen. */
 int hx_fd_settle(pid_t pid, int want);
 /* Does p->log contain `needle`? */
 bool hx_log_has(const hx_proc *p, const char *needle);
@@ -64,6 +64,8 @@ typedef struct hx_client_result {
   char why[128];         /* why the client reconnected */
   uint64_t first_byte_ns; /* connect start -> first echo byte */
   uint64_t total_ns;
+  uint64_t negotiated_ns; /* connect start -> Negotiated read */
+  uint64_t ready_ns;      /* connect start -> ready read */
 } hx_client_result;
 
 /* Run one client. Returns 0 if it ran to an end it can describe (also a

@@ -75,7 +75,7 @@ static hx_client_opts copts(const hx_world *w, uint64_t caps, const char *msg) {
 
 /* ---- tests ----------------------------------------------------------------------- */
 
-/* spec: READY-2 ACK-3 XFER-* — legacy handoff, echo on the adopted connection. */
+/* spec: READY-2 ACK-3 XFER-3 XFER-4 — legacy handoff, echo on the adopted connection. */
 static int t_success_legacy(hx_world *w) {
   CHECK(start(w, "legacy", NULL, NULL) == 0, "cannot start processes");
   hx_client_result r;
@@ -108,7 +108,7 @@ static int t_success_backend_ready(hx_world *w) {
   return 0;
 }
 
-/* spec: READY-6 CAP-* — learnt from HandoffAck.backend_capabilities. */
+/* spec: READY-6 CAP-5 — learnt from HandoffAck.backend_capabilities. */
 static int t_learn_backend_ready(hx_world *w) {
   const char *bk[] = {"--ready-mode", "backend", NULL};
   CHECK(start(w, "learn", bk, NULL) == 0, "cannot start processes");
@@ -235,7 +235,7 @@ static int t_client_not_opting_in(hx_world *w) {
   return 0;
 }
 
-/* spec: HELLO-* — negotiation refusals. */
+/* spec: HELLO-3 HELLO-6 HELLO-8 HELLO-10 — negotiation refusals. */
 static int t_refusals(hx_world *w) {
   CHECK(start(w, "refusals", NULL, NULL) == 0, "cannot start processes");
   hx_client_result r;
@@ -243,9 +243,10 @@ static int t_refusals(hx_world *w) {
   o.service = "other";
   CHECK(hx_client_run(&o, &r) == 0 && r.route == HX_ROUTE_REFUSED &&
             r.refused_code == HO_REFUSE_SERVICE_UNKNOWN, "unknown service: route %d", r.route);
-  o.service = "Bad_Name";
+  o.service = "Bad_Name"; /* spec: HELLO-6 */
   CHECK(hx_client_run(&o, &r) == 0 && r.route == HX_ROUTE_REFUSED &&
-            r.refused_code == HO_REFUSE_SERVICE_UNKNOWN, "bad name: route %d", r.route);
+            r.refused_code == HO_REFUSE_PEER_REJECTED && strstr(r.why, "SERVICE_NAME"),
+        "bad name: route %d code %u", r.route, r.refused_code);
   return 0;
 }
 

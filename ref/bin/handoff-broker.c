@@ -139,7 +139,7 @@ static void flush(conn *c) {
   while (c->qhead && !c->closed && !c->errored) {
     chunk *k = c->qhead;
     if (k->pass_fd >= 0) {
-      int rc = ho_xfer_send(c->fd, k->pass_fd, k->data, NULL); /* spec: XFER-* */
+      int rc = ho_xfer_send(c->fd, k->pass_fd, k->data, NULL); /* spec: XFER-3 XFER-6 */
       if (rc == HO_ERR_WOULD_BLOCK) break;
       if (rc != HO_OK) {
         slog(HO_BROKER_LOG_WARN, "descriptor transfer failed: %s", ho_errname(rc));
@@ -239,6 +239,15 @@ static void open_control(ho_broker_conn *h) {
   }
   c->fd = (int)fd;
   G.open_fds++;
+  /* spec: SEC-5 — the backend must pass our peer policy before it gets a
+   * descriptor. */
+  rc = ho_peer_check(fd, G.cfg.peer_policy, (uid_t)G.cfg.peer_uid, NULL);
+  if (rc != HO_OK) {
+    slog(HO_BROKER_LOG_WARN, "handoff endpoint %s fails the peer policy: %s", G.endpoint,
+         ho_errname(rc));
+    report_error(c, HO_ERR_PERMISSION);
+    return;
+  }
   update_interest(c);
   ho_broker_control_connected(G.b, h, now_ns());
 }

@@ -81,7 +81,7 @@ typedef enum ho_broker_action_type {
   HO_BACT_WRITE = 1,
   /* Append one sendmsg to control connection `conn` whose data is `bytes`
    * (the 16 sideband token bytes) and whose SCM_RIGHTS carries the
-   * descriptor of client connection `peer` (spec: XFER-*). */
+   * descriptor of client connection `peer` (spec: XFER-3). */
   HO_BACT_SEND_FD = 2,
   /* Open a control connection to the backend's handoff endpoint for the
    * new handle `conn`; report ho_broker_control_connected() or
@@ -118,6 +118,7 @@ typedef struct ho_broker_action {
   X(FD_PRESSURE, "fd_pressure")                                                \
   X(TOKEN_UNAVAILABLE, "token_unavailable")     /* pending cap, collisions */ \
   X(QUEUE_EXPIRED, "pending_expired")           /* no control conn in time */ \
+  X(PERMISSION, "permission_denied")            /* endpoint/transfer refused */ \
   X(BACKEND_UNAVAILABLE, "backend_unavailable") /* connect failed */          \
   X(CONTROL_CLOSED, "control_closed")           /* EOF/error before ACK */    \
   X(ACK_TIMEOUT, "ack_timeout")                                                \
@@ -178,7 +179,7 @@ int ho_broker_next_action(ho_broker *b, ho_broker_action *out);
 
 /* A client connection was accepted with these OS credentials (NULL: they
  * could not be read). Applies the peer policy: a rejected peer gets a CLOSE
- * and no reply (spec: BROKER-*).
+ * and no reply (spec: SEC-1).
  * Returns HO_OK (*out set, also when rejected: wait for its CLOSE),
  * HO_ERR_INVALID_ARGUMENT or HO_ERR_NOMEM (nothing created; the shell
  * closes the descriptor itself). */

@@ -147,7 +147,7 @@ int ho_broker_new(const ho_broker_config *cfg, uint64_t now, ho_broker **out) {
     return rc;
   }
   b->next_conn_id = 1;
-  b->next_correlation = 1; /* never 0 (spec: XFER-*) */
+  b->next_correlation = 1; /* never 0 (spec: ACK-12) */
   b->next_ctl_id = 1;
   (void)now;
   /* Dial the backend right away: the first handoff need not wait for it. */
@@ -248,8 +248,11 @@ int ho_broker_conn_error(ho_broker *b, ho_broker_conn *c, int err, uint64_t now)
   if (c->dead) return HO_OK;
   c->dead = true;
   if (c->control) {
-    bk_control_failed(b, c, c->state == KS_CONNECTING ? HO_BROKER_REASON_BACKEND_UNAVAILABLE
-                                                       : HO_BROKER_REASON_CONTROL_CLOSED, now);
+    /* spec: XFER-23 ACK-10 */
+    ho_broker_reason why = c->state != KS_CONNECTING ? HO_BROKER_REASON_CONTROL_CLOSED
+                           : err == HO_ERR_PERMISSION ? HO_BROKER_REASON_PERMISSION
+                                                      : HO_BROKER_REASON_BACKEND_UNAVAILABLE;
+    bk_control_failed(b, c, why, now);
     bk_log(b, HO_BROKER_LOG_INFO, "control=%llu closed: %s", (unsigned long long)c->id,
            ho_errname(err) ? ho_errname(err) : "?");
     bk_close(b, c, false);

@@ -42,9 +42,9 @@ static void inflight_unlink(ho_broker_conn *c) {
 
 /* ---- ending a handoff ------------------------------------------------------ */
 
-/* The attempt failed: the token is revoked exactly once (spec: ACK-*), the
+/* The attempt failed: the token is revoked exactly once (spec: TOKEN-7 FALLBACK-6), the
  * reason counted, the broker's copy closed; the client falls back to
- * backend_pipe (spec: FALLBACK-*). In legacy mode the socket is also shut
+ * backend_pipe (spec: FALLBACK-6 XFER-7 BROKER-4). In legacy mode the socket is also shut
  * down once the descriptor may have reached the backend: the client has
  * sent nothing (it waits for ready), so it sees EOF at once instead of
  * waiting for its ready timeout, and the backend can no longer use it. */
@@ -58,7 +58,7 @@ void bk_fail(ho_broker *b, ho_broker_conn *c, ho_broker_reason why, uint64_t now
   inflight_unlink(c);
   b->st.fallbacks[why]++;
   /* spec: FALLBACK-9 — one failure per attempt whose transfer began. */
-  if (why >= HO_BROKER_REASON_BACKEND_UNAVAILABLE && why <= HO_BROKER_REASON_ACK_CORRELATION)
+  if (why >= HO_BROKER_REASON_PERMISSION && why <= HO_BROKER_REASON_ACK_CORRELATION)
     (void)ho_fallback_record_failure(b->policy, BROKER_BACKEND_KEY, ns_to_ms(now));
   /* spec: FALLBACK-14 — reason name, backend, correlation id; no token. */
   bk_log(b, HO_BROKER_LOG_INFO,
@@ -86,7 +86,7 @@ static void succeed(ho_broker *b, ho_broker_conn *c, uint64_t now) {
          c->ready_mode ? "backend-ready" : "legacy",
          (unsigned long long)((now - c->opened_ns) / 1000u));
   if (c->ready_mode || c->dead) {
-    /* spec: READY-* — the backend wrote ready; the broker writes nothing. */
+    /* spec: ACK-3 READY-8 — the backend wrote ready; the broker writes nothing. */
     c->state = CS_DONE;
     bk_close(b, c, false);
     return;
@@ -140,7 +140,7 @@ static int encode_offer(const ho_offer *o, uint64_t deadline_unix_ms, uint8_t *o
 }
 
 /* Send the descriptor with the sideband token, then the framed offer, on
- * the current control connection (spec: XFER-*). */
+ * the current control connection (spec: XFER-3 XFER-4 ACK-1 TOKEN-6). */
 static void send_offer(ho_broker *b, ho_broker_conn *c, uint64_t now) {
   ho_broker_conn *k = b->ctl;
   if (c->ready_mode && !b->cfg.backend_ready && !k->backend_ready) {
@@ -218,7 +218,7 @@ void bk_dispatch(ho_broker *b, uint64_t now) {
 }
 
 /* Negotiated (with a token) is entirely written: in backend-ready mode the
- * descriptor may only leave now (spec: READY-*). */
+ * descriptor may only leave now (spec: READY-7 BROKER-5). */
 void bk_after_negotiated(ho_broker *b, ho_broker_conn *c, uint64_t now) {
   if (c->dead) {
     bk_fail(b, c, HO_BROKER_REASON_CLIENT_GONE, now, "client closed before the offer");
@@ -261,7 +261,7 @@ static ho_broker_conn *find_corr(ho_broker_conn *k, uint64_t corr) {
 /* One complete ACK frame body from control connection `k`. Returns false
  * when `k` was dropped. Checks in the original's order: envelope,
  * request_id == correlation_id, correlation, token, accepted, deadline
- * (spec: ACK-*). */
+ * (spec: ACK-2 ACK-11 ENV-4). */
 static bool handle_ack(ho_broker *b, ho_broker_conn *k, const uint8_t *body, size_t len,
                        uint64_t now) {
   ho_any_msg m;

@@ -26,7 +26,7 @@ static void send_reply(ho_broker *b, ho_broker_conn *c, const ho_hello_reply *r)
   }
 }
 
-/* Reply Refused and close once it is written (spec: HELLO-*). */
+/* Reply Refused and close once it is written (spec: HELLO-8 HELLO-10). */
 static void refuse(ho_broker *b, ho_broker_conn *c, uint32_t code, const char *reason) {
   ho_hello_reply r;
   memset(&r, 0, sizeof r);
@@ -57,7 +57,7 @@ static ho_broker_reason reason_of(ho_fallback_reason r) {
 }
 
 /* Decide whether a handoff will really be attempted for this Hello, and if
- * so issue its token (spec: TOKEN-* FALLBACK-*). Returns the reason not to,
+ * so issue its token (spec: TOKEN-2 FALLBACK-2 FALLBACK-11 TOKEN-13). Returns the reason not to,
  * or HO_BROKER_REASON_COUNT when the token is issued. */
 static int decide(ho_broker *b, ho_broker_conn *c, const ho_hello *h, uint64_t now) {
   /* spec: READY-6 — both declared: the client in its Hello, the backend by
@@ -77,7 +77,8 @@ static int decide(ho_broker *b, ho_broker_conn *c, const ho_hello *h, uint64_t n
   };
   ho_fallback_reason r = ho_fallback_decide(b->policy, &in, ns_to_ms(now), NULL);
   if (r != HO_FALLBACK_NONE) return reason_of(r);
-  /* A saturated pending queue means this one would have to wait too. */
+  /* spec: FALLBACK-11 — admission at Hello time: a saturated queue means
+   * this attempt would have to wait too. */
   if (ho_pending_queue_len(b->queue) >= HO_PENDING_DEFAULT_CAPACITY)
     return HO_BROKER_REASON_QUEUE_FULL;
   if (ho_token_issue(b->tokens, ns_to_ms(now), c->token) != HO_OK)
@@ -85,7 +86,7 @@ static int decide(ho_broker *b, ho_broker_conn *c, const ho_hello *h, uint64_t n
   c->has_token = true;
   c->token_live = true;
   c->ready_mode = ready;
-  c->correlation_id = b->next_correlation++; /* unique, never 0 (spec: XFER-*) */
+  c->correlation_id = b->next_correlation++; /* spec: ACK-12 */
   return HO_BROKER_REASON_COUNT;
 }
 
@@ -99,44 +100,46 @@ void bk_hello_complete(ho_broker *b, ho_broker_conn *c, int frame_err, uint64_t 
   free(c->hello_buf);
   c->hello_buf = NULL;
   if (rc != HO_OK) {
-    char why[128];
     switch (rc) {
-    case HO_ERR_FRAMING_VERSION:
-    case HO_ERR_ENVELOPE_VERSION:
-      snprintf(why, sizeof why, "unsupported framing or envelope version (%s)", ho_errname(rc));
-      refuse(b, c, HO_REFUSE_VERSION_UNSUPPORTED, why);
+    case HO_ERR_FRAMING_VERSION: /* spec: HELLO-4 */
+      refuse(b, c, HO_REFUSE_VERSION_UNSUPPORTED, "FRAMING_VERSION");
       break;
-    case HO_ERR_FRAME_TOO_LARGE: /* spec: FRAME-5 */
+    case HO_ERR_FRAME_TOO_LARGE: /* spec: FRAME-5 HELLO-5 */
       refuse(b, c, HO_REFUSE_PEER_REJECTED, "initial Hello frame exceeds 64 KiB");
       break;
-    default:
-      snprintf(why, sizeof why, "malformed Hello (%s)", ho_errname(rc) ? ho_errname(rc) : "?");
-      refuse(b, c, HO_REFUSE_PEER_REJECTED, why);
+    default: /* spec: HELLO-3 step 4 — reason = the error name */
+      refuse(b, c, HO_REFUSE_PEER_REJECTED, ho_errname(rc) ? ho_errname(rc) : "MALFORMED");
       break;
     }
     return;
   }
   const ho_hello *h = &m.hello;
-  /* spec: HELLO-* — negotiation checks, in order. */
+  /* spec: HELLO-3 — the checks in the order of the table; the first
+   * failing one decides the reply (HELLO-8: an error name or fixed phrase). */
   if (!(h->client_min_protocol <= HO_PROTOCOL_VERSION &&
         HO_PROTOCOL_VERSION <= h->client_max_protocol)) {
-    refuse(b, c, HO_REFUSE_VERSION_UNSUPPORTED, "no common protocol version (daemon speaks 1)");
+    refuse(b, c, HO_REFUSE_VERSION_UNSUPPORTED, "PROTOCOL_UNSUPPORTED");
     return;
   }
-  if (!bk_service_name_valid(h->service_name)) {
-    refuse(b, c, HO_REFUSE_SERVICE_UNKNOWN, "service_name is not [a-z0-9-]{1,64}");
+  if (!bk_service_name_valid(h->service_name)) { /* spec: HELLO-6 */
+    refuse(b, c, HO_REFUSE_PEER_REJECTED, "SERVICE_NAME");
+    return;
+  }
+  if (h->wanted_version[0] != '\0' && !bk_semver_valid(h->wanted_version)) { /* spec: HELLO-7 */
+    refuse(b, c, HO_REFUSE_PEER_REJECTED, "VERSION_SYNTAX");
+    return;
+  }
+  /* spec: SEC-3 — peer_pid must agree with the OS when both are known. */
+  if (h->peer_pid != 0 && c->peer.pid != 0 && (int32_t)h->peer_pid != (int32_t)c->peer.pid) {
+    refuse(b, c, HO_REFUSE_PEER_REJECTED, "PEER_REJECTED");
+    return;
+  }
+  if (b->shutting_down) { /* spec: BROKER-7 */
+    refuse(b, c, HO_REFUSE_SHUTTING_DOWN, "shutting down");
     return;
   }
   if (strcmp(h->service_name, b->service) != 0) {
-    refuse(b, c, HO_REFUSE_SERVICE_UNKNOWN, "unknown service");
-    return;
-  }
-  if (h->wanted_version[0] != '\0' && !bk_semver_valid(h->wanted_version)) {
-    refuse(b, c, HO_REFUSE_VERSION_UNSUPPORTED, "wanted_version is not semver");
-    return;
-  }
-  if (h->peer_pid != 0 && c->peer.pid != 0 && (int32_t)h->peer_pid != (int32_t)c->peer.pid) {
-    refuse(b, c, HO_REFUSE_PEER_REJECTED, "peer_pid differs from the OS credentials");
+    refuse(b, c, HO_REFUSE_SERVICE_UNKNOWN, "service not served by this broker");
     return;
   }
 
@@ -149,11 +152,12 @@ void bk_hello_complete(ho_broker *b, ho_broker_conn *c, int frame_err, uint64_t 
   snprintf(n->daemon_version, sizeof n->daemon_version, "handoff-broker/%s",
            HO_LIBRARY_VERSION_STRING);
   snprintf(n->backend_pipe, sizeof n->backend_pipe, "%s", b->backend_pipe); /* always */
-  n->server_capabilities = HO_CAP_EARLY_DATA; /* never reads past Hello (spec: CAP-*) */
-  n->connection_id = c->id;
+  n->server_capabilities = HO_CAP_EARLY_DATA; /* never reads past Hello (spec: CAP-6) */
+  n->connection_id = c->id; /* non-zero, unique per process */
+  n->keepalive_interval_secs = h->client_keepalive_secs ? h->client_keepalive_secs : 1800;
   if (c->has_token) {
-    n->server_capabilities |= HO_CAP_HANDLE_PASSING;
-    if (c->ready_mode) n->server_capabilities |= HO_CAP_BACKEND_READY;
+    n->server_capabilities |= HO_CAP_HANDLE_PASSING; /* spec: CAP-3 CAP-4 TOKEN-2 */
+    if (c->ready_mode) n->server_capabilities |= HO_CAP_BACKEND_READY; /* spec: CAP-5 READY-7 */
     memcpy(n->handle_passed_token, c->token, HO_TOKEN_BYTES);
     n->handle_passed_token_len = HO_TOKEN_BYTES;
     b->st.handoffs_attempted++;

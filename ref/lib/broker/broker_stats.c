@@ -27,6 +27,7 @@ const char *ho_broker_reason_spec_name(int reason) {
   case HO_BROKER_REASON_TOKEN_UNAVAILABLE: r = HO_FALLBACK_TOKEN_UNAVAILABLE; break;
   case HO_BROKER_REASON_QUEUE_EXPIRED: r = HO_FALLBACK_QUEUE_TIMEOUT; break;
   case HO_BROKER_REASON_ACK_REFUSED: r = HO_FALLBACK_BACKEND_REFUSED; break;
+  case HO_BROKER_REASON_PERMISSION: r = HO_FALLBACK_PERMISSION_DENIED; break;
   case HO_BROKER_REASON_CLIENT_GONE: return "CLIENT_GONE";
   case HO_BROKER_REASON_SHUTDOWN: return "SHUTDOWN";
   default:
@@ -83,7 +84,7 @@ size_t ho_broker_format_stats(const ho_broker_stats *s, char *out, size_t cap) {
   return used;
 }
 
-/* spec: HELLO-* — service_name is [a-z0-9-]{1,64}. */
+/* spec: HELLO-6 — service_name is [a-z0-9-]{1,64}. */
 int bk_service_name_valid(const char *s) {
   size_t n = strlen(s);
   if (n < 1 || n > HO_MAX_SERVICE_NAME) return 0;
@@ -125,7 +126,7 @@ static int idents(const char **p, int numeric_rule) {
   return 1;
 }
 
-/* spec: HELLO-* — wanted_version is a Semantic Versioning 2.0.0 version
+/* spec: HELLO-7 — wanted_version is a Semantic Versioning 2.0.0 version
  * (MAJOR.MINOR.PATCH[-pre][+build]), at most 64 bytes. */
 int bk_semver_valid(const char *v) {
   if (strlen(v) > HO_MAX_WANTED_VERSION) return 0;

@@ -339,7 +339,7 @@ def main(argv=None):
                     help="exceptions file (default SPEC/compliance-exceptions.txt)")
     ap.add_argument("--code", default="ref", help="comma-separated code dirs")
     ap.add_argument("--tests", default="conformance,fuzz", help="comma-separated test dirs")
-    ap.add_argument("--exclude", default="conformance/tools",
+    ap.add_argument("--exclude", default="conformance/tools/testdata",
                     help="comma-separated dirs (relative to root) not scanned")
     ap.add_argument("--json", default=None, help="write the machine-readable report here")
     ap.add_argument("--quiet", action="store_true", help="print only problems and the summary")

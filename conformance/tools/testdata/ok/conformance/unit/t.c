@@ -1,0 +1,2 @@
+/* spec: FRAME-1 — chunking */
+int x; /* spec: ERR-1 */

@@ -1,0 +1,21 @@
+# Requirement traceability (spec/README.md §4): every requirement of spec/,
+# its code sites (ref/) and its tests (conformance/, fuzz/, vectors).
+#   make compliance              full report + $(BUILD)/compliance.json
+#   make test-compliance         the same check, summary only (in make test)
+#   make test-compliance-tool    self-test of the extractor on fixture specs
+COMPLIANCE := conformance/tools/compliance.py
+COMPLIANCE_JSON := $(BUILD)/compliance.json
+
+.PHONY: compliance test-compliance test-compliance-tool
+compliance:
+	@mkdir -p $(BUILD)
+	$(PYTHON) $(COMPLIANCE) --root . --json $(COMPLIANCE_JSON)
+
+test-compliance: test-compliance-tool
+	@mkdir -p $(BUILD)
+	$(PYTHON) $(COMPLIANCE) --root . --quiet --json $(COMPLIANCE_JSON)
+
+test-compliance-tool:
+	$(PYTHON) conformance/tools/test_compliance.py
+
+TEST_TARGETS += test-compliance

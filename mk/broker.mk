@@ -37,3 +37,8 @@ $(BENCH_BIN): $(OBJ)/conformance/bench/bench_handoff.o $(HX_OBJS) $(LIB_A)
 bench: bench-handoff
 bench-handoff: $(BENCH_BIN) $(ALL_PROGS)
 	HO_BIN_DIR=$(BUILD)/bin $(BENCH_BIN) $(BENCH_ITERS)
+
+# ---- demo: a real handoff and forced fallbacks, traced (mk/demo.sh) --------
+.PHONY: demo
+demo: $(BUILD)/bin/handoff-broker $(BUILD)/bin/handoff-backend $(BUILD)/bin/handoff-client
+	@sh mk/demo.sh $(BUILD)/bin

@@ -1,0 +1,101 @@
+#!/bin/sh
+# make demo: run the reference broker, backend and client through a real
+# handoff and a forced fallback, in a private 0700 directory, and show what
+# happened. Usage: mk/demo.sh BINDIR
+set -eu
+BIN=${1:-build/bin}
+for p in handoff-broker handoff-backend handoff-client; do
+  [ -x "$BIN/$p" ] || { echo "demo: $BIN/$p missing (run: make demo)" >&2; exit 1; }
+done
+
+DIR=$(mktemp -d "${TMPDIR:-/tmp}/handoff-demo.XXXXXX")
+chmod 700 "$DIR"
+PIDS=""
+cleanup() {
+  for pid in $PIDS; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in $PIDS; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$DIR"
+}
+trap cleanup EXIT INT TERM
+
+bold() { printf '\n\033[1m%s\033[0m\n' "$*"; }
+# Wait until a socket path exists (the programs create them atomically).
+wait_for() {
+  i=0
+  while [ ! -S "$1" ]; do
+    i=$((i + 1)); [ $i -gt 500 ] && { echo "demo: $1 did not appear" >&2; exit 1; }
+    sleep 0.01
+  done
+}
+# Print the log lines added since mark $2 of file $1, indented.
+since() { tail -n +"$(( $2 + 1 ))" "$1" | sed 's/^/      /'; }
+lines() { wc -l < "$1" | tr -d ' '; }
+
+# start NAME BACKEND_ARGS -- BROKER_ARGS : a backend and a broker in $DIR/NAME
+start() {
+  name=$1; shift
+  d="$DIR/$name"; mkdir -p "$d"; chmod 700 "$d"
+  bargs=""; while [ "$1" != "--" ]; do bargs="$bargs $1"; shift; done; shift
+  # shellcheck disable=SC2086
+  "$BIN/handoff-backend" --handoff-endpoint "$d/handoff.sock" --backend-pipe "$d/backend.sock" \
+    --log-level info $bargs 2>"$d/backend.log" >"$d/backend.out" &
+  PIDS="$PIDS $!"; BACKEND_PID=$!
+  wait_for "$d/handoff.sock"; wait_for "$d/backend.sock"
+  # shellcheck disable=SC2086
+  "$BIN/handoff-broker" --listen "$d/broker.sock" --handoff-endpoint "$d/handoff.sock" \
+    --backend-pipe "$d/backend.sock" --log-level debug "$@" 2>"$d/broker.log" &
+  PIDS="$PIDS $!"; BROKER_PID=$!
+  wait_for "$d/broker.sock"
+}
+
+# route TITLE DIR CLIENT_ARGS...
+route() {
+  title=$1; d=$2; shift 2
+  bold "$title"
+  echo "   \$ handoff-client --connect $d/broker.sock --service echo $*"
+  mb=$(lines "$d/broker.log"); mk=$(lines "$d/backend.log")
+  out=$("$BIN/handoff-client" --connect "$d/broker.sock" --service echo "$@" 2>&1) || true
+  echo "   client : $out"
+  sleep 0.05 # let the broker log the ACK it reads after the client is done
+  echo "   broker :"; since "$d/broker.log" "$mb"
+  echo "   backend:"; since "$d/backend.log" "$mk"
+}
+
+echo "handoff demo — working directory $DIR (mode 0700), programs from $BIN"
+
+start ok --ready-mode backend -- --backend-ready
+route "1. Handoff, backend-ready mode + early data (the fast path)" "$DIR/ok" \
+  --handoff --backend-ready --early-data --message "hello through a handed-off connection"
+route "2. Handoff, legacy v1 ordering (the broker writes ready after the ACK)" "$DIR/ok" \
+  --handoff --message "hello, legacy"
+route "3. Client that does not opt in: Negotiated without token, reconnect" "$DIR/ok" \
+  --message "hello, plain"
+kill -TERM "$BROKER_PID"; wait "$BROKER_PID" 2>/dev/null || true
+bold "   broker counters at exit (route 1-3)"
+sed -n '/counters (exit)/,$p' "$DIR/ok/broker.log" | sed 's/^/      /'
+
+start refuse --fault refuse --
+route "4. Forced fallback: the backend refuses every offer (--fault refuse)" "$DIR/refuse" \
+  --handoff --message "served anyway, by backend_pipe"
+
+start crash --fault crash-before-ack --
+# The crashing backend takes its backend_pipe with it: point the broker at a
+# healthy backend for the fallback.
+mkdir -p "$DIR/healthy"
+"$BIN/handoff-backend" --handoff-endpoint "$DIR/healthy/handoff.sock" \
+  --backend-pipe "$DIR/healthy/backend.sock" 2>"$DIR/healthy/backend.log" >/dev/null &
+PIDS="$PIDS $!"
+wait_for "$DIR/healthy/backend.sock"
+kill -TERM "$BROKER_PID"; wait "$BROKER_PID" 2>/dev/null || true
+"$BIN/handoff-broker" --listen "$DIR/crash/broker2.sock" --handoff-endpoint "$DIR/crash/handoff.sock" \
+  --backend-pipe "$DIR/healthy/backend.sock" --log-level debug 2>"$DIR/crash/broker.log" &
+PIDS="$PIDS $!"; BROKER_PID=$!
+wait_for "$DIR/crash/broker2.sock"
+ln -s broker2.sock "$DIR/crash/broker.sock" 2>/dev/null || true
+route "5. Forced fallback: the backend dies before its ACK (--fault crash-before-ack)" \
+  "$DIR/crash" --handoff --message "served anyway, by another backend"
+
+bold "Stopping everything (SIGTERM; sockets unlinked, nothing left behind)"
+cleanup
+trap - EXIT INT TERM
+echo "   done: $DIR removed"

@@ -1,18 +1,18 @@
 /* Target functions: ho_token_issue ho_token_insert ho_token_consume_matching
  * ho_token_revoke ho_token_prune_expired ho_token_state ho_token_next_deadline
- * ho_ack_register ho_ack_acknowledge ho_ack_abandon ho_ack_expire_overdue
+ * ho_ack_register ho_ack_acknowledge ho_ack_refuse ho_ack_abandon ho_ack_expire_overdue
  * ho_ack_next_deadline (ref/lib/core/token.c, ack.c).
  *
  * Stateful fuzz target: the input is a configuration (TM_CFG_BYTES: cap,
  * collision attempts, token pool size, TTL, ACK deadline, random failure
  * rate, seed) followed by 3-byte operations (issue, insert, consume, revoke,
- * prune, register, ack, ack with a wrong token, abandon, advance the clock,
+ * prune, register, ack, ack with a wrong token, refused ACK, abandon, advance the clock,
  * sweep, replay a token that has left, step the clock back). Each operation
  * runs against the real store and a reference model
  * (conformance/model/token_model.h); any disagreement or broken invariant
  * aborts: a token consumed twice, an entry leaving twice or never, counts
  * above their caps, a wrong ACK exit. Leaks are ASan's.
- * spec: TOKEN-1 ACK-1 (invariants listed in token_model.h)
+ * spec: TOKEN-3 TOKEN-4 TOKEN-5 TOKEN-7 TOKEN-9 TOKEN-13 ACK-1 ACK-2 ACK-6
  *
  * Built two ways: with -fsanitize=fuzzer (make fuzz-token), and with
  * -DHO_FUZZ_REPLAY_MAIN as a plain program that runs every file or

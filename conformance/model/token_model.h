@@ -12,8 +12,8 @@
  * and logs its draws, and the model checks the store's use of them.
  * Everything is a linear scan over at most TM_POOL_MAX records.
  *
- * Invariants checked after every step (spec: TOKEN-1 ACK-1, see the spec
- * files for the full list cited in the tests):
+ * Invariants checked after every step (spec: TOKEN-3 TOKEN-4 TOKEN-5 TOKEN-7
+ * TOKEN-9 TOKEN-13 ACK-1 ACK-2 ACK-6):
  *   - every result, output and info record equals the model's;
  *   - pending counts, awaiting-ACK counts and next deadlines are equal;
  *   - the state of every token value is equal;
@@ -41,7 +41,7 @@
 
 enum tm_op {
   TM_ISSUE, TM_INSERT, TM_CONSUME, TM_REVOKE, TM_PRUNE, TM_REGISTER, TM_ACK, TM_ACK_WRONG,
-  TM_ABANDON, TM_ADVANCE, TM_SWEEP, TM_REPLAY, TM_STEP_BACK, TM_OP_COUNT
+  TM_ABANDON, TM_ADVANCE, TM_SWEEP, TM_REPLAY, TM_STEP_BACK, TM_REFUSE, TM_OP_COUNT
 };
 
 typedef struct tm_rec {
@@ -359,6 +359,26 @@ static inline int tm_step(tm_h *h, uint8_t op, uint8_t a, uint8_t b) {
     }
     if (tm_check_info(h, i, &info, exit, now)) return -1;
     if (rc == HO_OK && tm_consumed(h, i)) return -1;
+    tm_leave(h, i);
+    break;
+  }
+  case TM_REFUSE: { /* refused ACK; b selects the echo as for consume */
+    tm_token(i, t);
+    tm_presented(h, i, b, p, &same);
+    memset(&info, 0xA5, sizeof info);
+    ho_ack_info untouched = info;
+    rc = ho_ack_refuse(h->s, t, p, h->clock, &info);
+    now = tm_clamp(h);
+    ho_ack_exit exit = HO_ACK_ABANDONED;
+    if (h->m[i].state != HO_TOKEN_AWAITING_ACK) want = HO_ERR_TOKEN_NOT_PENDING;
+    else if (!same) want = HO_ERR_ACK_TOKEN_MISMATCH, exit = HO_ACK_MISMATCH;
+    else want = HO_ERR_ACK_REFUSED;
+    TM_CHECK(rc == want, "refuse %u b=%u: %s want %s", i, b, ho_errname(rc), ho_errname(want));
+    if (rc == HO_ERR_TOKEN_NOT_PENDING) {
+      TM_CHECK(memcmp(&info, &untouched, sizeof info) == 0, "refuse NOT_PENDING wrote info");
+      break;
+    }
+    if (tm_check_info(h, i, &info, exit, now)) return -1;
     tm_leave(h, i);
     break;
   }

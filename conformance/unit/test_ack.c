@@ -13,6 +13,7 @@ static ho_token_store *store(fx_rand *r, uint64_t ttl, uint64_t ackdl) {
 
 static int USER;
 
+/* spec: ACK-1 */
 Test(ack, register_moves_pending_to_awaiting) {
   fx_rand r = {0};
   ho_token_store *s = store(&r, 30000, 5000);
@@ -31,6 +32,7 @@ Test(ack, register_moves_pending_to_awaiting) {
   ho_token_store_del(s);
 }
 
+/* spec: ACK-1 TOKEN-5 */
 Test(ack, register_unknown_or_expired) {
   fx_rand r = {0};
   ho_token_store *s = store(&r, 100, 50);
@@ -43,6 +45,7 @@ Test(ack, register_unknown_or_expired) {
   ho_token_store_del(s);
 }
 
+/* spec: ACK-1 */
 Test(ack, deadline_never_outlives_ttl) {
   fx_rand r = {0};
   ho_token_store *s = store(&r, 3000, 5000);
@@ -55,6 +58,7 @@ Test(ack, deadline_never_outlives_ttl) {
   ho_token_store_del(s);
 }
 
+/* spec: ACK-2 ACK-7 TOKEN-7 */
 Test(ack, timely_ack_completes_and_revokes) {
   fx_rand r = {0};
   ho_token_store *s = store(&r, 30000, 5000);
@@ -81,6 +85,7 @@ Test(ack, timely_ack_completes_and_revokes) {
   ho_token_store_del(s);
 }
 
+/* spec: ACK-2 ACK-5 TOKEN-7 */
 Test(ack, ack_exactly_at_deadline_is_late_and_revokes) {
   fx_rand r = {0};
   ho_token_store *s = store(&r, 30000, 5000);
@@ -97,6 +102,7 @@ Test(ack, ack_exactly_at_deadline_is_late_and_revokes) {
   ho_token_store_del(s);
 }
 
+/* spec: ACK-2 ACK-5 TOKEN-7 TOKEN-8 */
 Test(ack, wrong_token_echo_is_an_exit) {
   fx_rand r = {0};
   ho_token_store *s = store(&r, 30000, 5000);
@@ -113,6 +119,7 @@ Test(ack, wrong_token_echo_is_an_exit) {
   ho_token_store_del(s);
 }
 
+/* spec: ACK-2 */
 Test(ack, mismatch_is_checked_before_lateness) {
   fx_rand r = {0};
   ho_token_store *s = store(&r, 30000, 5000);
@@ -124,6 +131,7 @@ Test(ack, mismatch_is_checked_before_lateness) {
   ho_token_store_del(s);
 }
 
+/* spec: ACK-7 */
 Test(ack, ack_of_a_token_not_awaiting_changes_nothing) {
   fx_rand r = {0};
   ho_token_store *s = store(&r, 30000, 5000);
@@ -134,6 +142,7 @@ Test(ack, ack_of_a_token_not_awaiting_changes_nothing) {
   ho_token_store_del(s);
 }
 
+/* spec: TOKEN-7 ACK-6 */
 Test(ack, awaiting_token_is_not_consumable_nor_revocable) {
   fx_rand r = {0};
   ho_token_store *s = store(&r, 30000, 5000);
@@ -148,6 +157,7 @@ Test(ack, awaiting_token_is_not_consumable_nor_revocable) {
   ho_token_store_del(s);
 }
 
+/* spec: ACK-10 TOKEN-7 */
 Test(ack, abandon_always_revokes) {
   fx_rand r = {0};
   ho_token_store *s = store(&r, 30000, 5000);
@@ -168,6 +178,7 @@ Test(ack, abandon_always_revokes) {
   ho_token_store_del(s);
 }
 
+/* spec: ACK-6 ACK-7 TOKEN-7 */
 Test(ack, expire_overdue_reports_each_once_earliest_first) {
   fx_rand r = {0};
   ho_token_store *s = store(&r, 30000, 100);
@@ -216,6 +227,7 @@ Test(ack, exit_names) {
 
 /* Every exit revokes exactly once: over many handoffs with every kind of
  * exit, the store ends empty and each token left once. */
+/* spec: TOKEN-7 */
 Test(ack, every_exit_revokes_exactly_once) {
   fx_rand r = {0};
   ho_token_store *s = fx_store(&r, 30000, 50, 1024);
@@ -254,5 +266,29 @@ Test(ack, every_exit_revokes_exactly_once) {
     cr_assert_eq(ho_ack_abandon(s, t[i], 70, NULL), HO_ERR_TOKEN_NOT_PENDING);
   }
   cr_assert_eq(ho_token_pending(s), 0);
+  ho_token_store_del(s);
+}
+
+/* spec: ACK-2 ACK-4 — a refused ACK: echo checked first, then ABANDONED. */
+Test(ack, refused_ack_checks_echo_then_abandons) {
+  fx_rand r = {0};
+  ho_token_store *s = store(&r, 30000, 5000);
+  uint8_t a[16], b[16], w[16];
+  cr_assert_eq(ho_token_issue(s, 0, a), HO_OK);
+  cr_assert_eq(ho_token_issue(s, 0, b), HO_OK);
+  cr_assert_eq(ho_ack_refuse(s, a, a, 1, NULL), HO_ERR_TOKEN_NOT_PENDING, "not registered yet");
+  cr_assert_eq(ho_token_state(s, a), HO_TOKEN_PENDING);
+  cr_assert_eq(ho_ack_register(s, a, 1, 11, NULL, 0), HO_OK);
+  cr_assert_eq(ho_ack_register(s, b, 1, 12, NULL, 0), HO_OK);
+  ho_ack_info in;
+  cr_assert_eq(ho_ack_refuse(s, a, a, 9000, &in), HO_ERR_ACK_REFUSED, "deadline does not matter");
+  cr_assert_eq(in.exit, HO_ACK_ABANDONED);
+  cr_assert_eq(in.correlation_id, 11);
+  memcpy(w, b, 16);
+  w[0] ^= 0x10;
+  cr_assert_eq(ho_ack_refuse(s, b, w, 9000, &in), HO_ERR_ACK_TOKEN_MISMATCH);
+  cr_assert_eq(in.exit, HO_ACK_MISMATCH);
+  cr_assert_eq(ho_token_pending(s), 0, "both revoked");
+  cr_assert_eq(ho_ack_refuse(s, a, a, 9000, &in), HO_ERR_TOKEN_NOT_PENDING);
   ho_token_store_del(s);
 }

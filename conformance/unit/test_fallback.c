@@ -28,6 +28,7 @@ static ho_fallback_policy *policy(uint32_t failures, uint64_t window, uint32_t b
   return p;
 }
 
+/* spec: FALLBACK-7 FALLBACK-11 */
 Test(fallback, config_defaults_are_the_originals) {
   ho_fallback_config c;
   ho_fallback_config_init(&c);
@@ -39,6 +40,7 @@ Test(fallback, config_defaults_are_the_originals) {
   cr_assert_eq(q.ttl_ms, 100);
 }
 
+/* spec: FALLBACK-14 */
 Test(fallback, reason_names_round_trip) {
   for (int i = 0; i < HO_FALLBACK_REASON_COUNT; i++) {
     const char *n = ho_fallback_reason_name(i);
@@ -54,6 +56,7 @@ Test(fallback, reason_names_round_trip) {
   cr_assert_eq(ho_fallback_reason_from_name(NULL), -1);
 }
 
+/* spec: FALLBACK-2 */
 Test(fallback, attempt_when_nothing_applies) {
   ho_fallback_policy *p = policy(8, 30000, 4);
   ho_fallback_input in = ok_input();
@@ -63,6 +66,7 @@ Test(fallback, attempt_when_nothing_applies) {
 
 /* Each check alone, then the fixed order: with every condition true the
  * earliest wins, and clearing it reveals the next. */
+/* spec: FALLBACK-2 */
 Test(fallback, checks_in_fixed_order) {
   ho_fallback_policy *p = policy(1, 30000, 4);
   cr_assert_eq(ho_fallback_record_failure(p, 1, 0), HO_OK); /* backend 1 rate-limited */
@@ -97,6 +101,7 @@ Test(fallback, checks_in_fixed_order) {
   ho_fallback_policy_del(p);
 }
 
+/* spec: FALLBACK-16 */
 Test(fallback, early_data_needs_backend_ready_only_when_asked) {
   ho_fallback_policy *p = policy(8, 30000, 4);
   ho_fallback_input in = ok_input();
@@ -115,6 +120,7 @@ Test(fallback, null_policy_or_input_fails_safe) {
   ho_fallback_policy_del(p);
 }
 
+/* spec: FALLBACK-7 */
 Test(fallback, rate_limit_after_max_failures_with_retry_after) {
   ho_fallback_policy *p = policy(8, 30000, 4);
   ho_fallback_input in = ok_input();
@@ -134,6 +140,7 @@ Test(fallback, rate_limit_after_max_failures_with_retry_after) {
   ho_fallback_policy_del(p);
 }
 
+/* spec: FALLBACK-7 */
 Test(fallback, count_saturates_and_window_restarts) {
   ho_fallback_policy *p = policy(3, 100, 4);
   for (int i = 0; i < 50; i++) cr_assert_eq(ho_fallback_record_failure(p, 9, 10), HO_OK);
@@ -144,6 +151,7 @@ Test(fallback, count_saturates_and_window_restarts) {
   ho_fallback_policy_del(p);
 }
 
+/* spec: FALLBACK-7 FALLBACK-8 */
 Test(fallback, success_clears_and_backends_are_independent) {
   ho_fallback_policy *p = policy(2, 30000, 4);
   ho_fallback_input in = ok_input();
@@ -159,6 +167,7 @@ Test(fallback, success_clears_and_backends_are_independent) {
   ho_fallback_policy_del(p);
 }
 
+/* spec: FALLBACK-10 */
 Test(fallback, full_table_fails_safe_until_a_window_ends) {
   ho_fallback_policy *p = policy(8, 1000, 2);
   cr_assert_eq(ho_fallback_record_failure(p, 1, 0), HO_OK);
@@ -179,6 +188,7 @@ Test(fallback, full_table_fails_safe_until_a_window_ends) {
   ho_fallback_policy_del(p);
 }
 
+/* spec: FALLBACK-7 FALLBACK-10 */
 Test(fallback, many_backends_churn) {
   ho_fallback_policy *p = policy(2, 10, 64);
   for (uint64_t t = 0; t < 2000; t++) {
@@ -191,6 +201,7 @@ Test(fallback, many_backends_churn) {
   ho_fallback_policy_del(p);
 }
 
+/* spec: FALLBACK-17 */
 Test(fallback, reason_from_err_mapping) {
   cr_assert_eq(ho_fallback_reason_from_err(HO_OK), HO_FALLBACK_NONE);
   cr_assert_eq(ho_fallback_reason_from_err(HO_ERR_PERMISSION), HO_FALLBACK_PERMISSION_DENIED);

@@ -17,7 +17,7 @@ static ho_pending_queue *queue(uint32_t cap, uint64_t ttl) {
   return q;
 }
 
-/* The original's load test: 100 enqueues into 8 slots → 92 overflows. */
+/* spec: FALLBACK-11 — The original's load test: 100 enqueues into 8 slots → 92 overflows. */
 Test(pending_queue, overflow_is_refused_never_evicts) {
   ho_pending_queue *q = queue(8, 100);
   int full = 0;
@@ -37,6 +37,7 @@ Test(pending_queue, overflow_is_refused_never_evicts) {
   ho_pending_queue_del(q);
 }
 
+/* spec: FALLBACK-12 */
 Test(pending_queue, expiry_exactly_at_ttl_frees_space) {
   ho_pending_queue *q = queue(2, 100);
   cr_assert_eq(ho_pending_queue_push(q, ITEM(1), 0, NULL), HO_OK);
@@ -58,6 +59,7 @@ Test(pending_queue, expiry_exactly_at_ttl_frees_space) {
   ho_pending_queue_del(q);
 }
 
+/* spec: FALLBACK-12 */
 Test(pending_queue, pop_reports_expired_entries) {
   ho_pending_queue *q = queue(4, 100);
   cr_assert_eq(ho_pending_queue_push(q, ITEM(1), 0, NULL), HO_OK);
@@ -76,6 +78,7 @@ Test(pending_queue, pop_reports_expired_entries) {
   ho_pending_queue_del(q);
 }
 
+/* spec: FALLBACK-12 */
 Test(pending_queue, remove_by_ticket_once) {
   ho_pending_queue *q = queue(3, 100);
   uint64_t t1, t2, t3;
@@ -102,6 +105,7 @@ Test(pending_queue, remove_by_ticket_once) {
   ho_pending_queue_del(q);
 }
 
+/* spec: FALLBACK-12 TOKEN-9 */
 Test(pending_queue, expire_in_chunks_and_clock_step_back) {
   ho_pending_queue *q = queue(8, 10);
   for (uintptr_t i = 0; i < 5; i++) cr_assert_eq(ho_pending_queue_push(q, ITEM(i + 1), 100, NULL), HO_OK);
@@ -120,6 +124,7 @@ Test(pending_queue, expire_in_chunks_and_clock_step_back) {
   ho_pending_queue_del(q);
 }
 
+/* spec: FALLBACK-11 FALLBACK-12 */
 Test(pending_queue, random_churn_against_a_fifo_model) {
   enum { CAP = 16 };
   ho_pending_queue *q = queue(CAP, 50);

@@ -7,6 +7,7 @@
 
 static const uint8_t ZERO[HO_TOKEN_BYTES];
 
+/* spec: TOKEN-10 */
 Test(token, config_defaults_are_the_originals) {
   ho_token_config c;
   ho_token_config_init(&c);
@@ -18,6 +19,7 @@ Test(token, config_defaults_are_the_originals) {
   cr_assert_null(c.allocator);
 }
 
+/* spec: TOKEN-1 */
 Test(token, issue_gives_distinct_os_random_tokens) {
   ho_token_store *s;
   cr_assert_eq(ho_token_store_new(&s, NULL), HO_OK);
@@ -32,6 +34,7 @@ Test(token, issue_gives_distinct_os_random_tokens) {
   ho_token_store_del(s);
 }
 
+/* spec: TOKEN-1 */
 Test(token, random_os_fills_buffer) {
   uint8_t a[64] = {0}, b[64] = {0};
   cr_assert_eq(ho_random_os(NULL, a, sizeof a), HO_OK);
@@ -39,6 +42,7 @@ Test(token, random_os_fills_buffer) {
   cr_assert_neq(memcmp(a, b, sizeof a), 0);
 }
 
+/* spec: TOKEN-1 */
 Test(token, new_with_failing_random_is_named_error) {
   ho_token_config c;
   ho_token_config_init(&c);
@@ -48,6 +52,7 @@ Test(token, new_with_failing_random_is_named_error) {
   cr_assert_eq(s, (ho_token_store *)0x1, "out untouched on failure");
 }
 
+/* spec: TOKEN-1 TOKEN-13 */
 Test(token, issue_with_failing_random_is_named_error_never_fallback) {
   fx_rand r = {.fail_at = 2}; /* call 1: hash key; call 2: the token */
   ho_token_store *s = fx_store(&r, 1000, 100, 4);
@@ -66,6 +71,7 @@ static const uint8_t T1[HO_TOKEN_BYTES] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12
 static const uint8_t T2[HO_TOKEN_BYTES] = {16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1};
 static const uint8_t KEY[HO_TOKEN_BYTES] = {0x42};
 
+/* spec: TOKEN-4 */
 Test(token, collision_retries_until_a_fresh_candidate) {
   const uint8_t script[][HO_TOKEN_BYTES] = {{0x42}, {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16},
                                             {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16},
@@ -90,6 +96,7 @@ Test(token, collision_retries_until_a_fresh_candidate) {
   (void)KEY;
 }
 
+/* spec: TOKEN-4 TOKEN-13 */
 Test(token, collision_exhausted_after_exactly_n_attempts) {
   const uint8_t script[][HO_TOKEN_BYTES] = {{0x42}, {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16},
                                             {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16},
@@ -114,6 +121,7 @@ Test(token, collision_exhausted_after_exactly_n_attempts) {
   ho_token_store_del(s);
 }
 
+/* spec: TOKEN-3 TOKEN-13 */
 Test(token, pending_limit_counts_and_frees) {
   fx_rand r = {0};
   ho_token_store *s = fx_store(&r, 1000, 100, 3);
@@ -132,6 +140,7 @@ Test(token, pending_limit_counts_and_frees) {
   ho_token_store_del(s);
 }
 
+/* spec: TOKEN-7 */
 Test(token, consume_once_then_not_pending) {
   fx_rand r = {0};
   ho_token_store *s = fx_store(&r, 1000, 100, 8);
@@ -144,6 +153,7 @@ Test(token, consume_once_then_not_pending) {
   ho_token_store_del(s);
 }
 
+/* spec: TOKEN-8 TOKEN-14 */
 Test(token, mismatch_does_not_consume) {
   fx_rand r = {0};
   ho_token_store *s = fx_store(&r, 1000, 100, 8);
@@ -159,6 +169,7 @@ Test(token, mismatch_does_not_consume) {
   ho_token_store_del(s);
 }
 
+/* spec: TOKEN-5 */
 Test(token, expiry_exactly_at_ttl) {
   fx_rand r = {0};
   ho_token_store *s = fx_store(&r, 1000, 100, 8);
@@ -171,6 +182,7 @@ Test(token, expiry_exactly_at_ttl) {
   ho_token_store_del(s);
 }
 
+/* spec: TOKEN-5 */
 Test(token, expired_wins_over_mismatch) {
   fx_rand r = {0};
   ho_token_store *s = fx_store(&r, 10, 5, 8);
@@ -181,6 +193,7 @@ Test(token, expired_wins_over_mismatch) {
   ho_token_store_del(s);
 }
 
+/* spec: TOKEN-3 TOKEN-5 */
 Test(token, consume_prunes_other_expired_tokens) {
   fx_rand r = {0};
   ho_token_store *s = fx_store(&r, 10, 5, 8);
@@ -193,6 +206,7 @@ Test(token, consume_prunes_other_expired_tokens) {
   ho_token_store_del(s);
 }
 
+/* spec: TOKEN-7 */
 Test(token, revoke_then_absent) {
   fx_rand r = {0};
   ho_token_store *s = fx_store(&r, 1000, 100, 8);
@@ -205,6 +219,7 @@ Test(token, revoke_then_absent) {
   ho_token_store_del(s);
 }
 
+/* spec: TOKEN-3 TOKEN-5 */
 Test(token, prune_expired_counts_at_boundary) {
   fx_rand r = {0};
   ho_token_store *s = fx_store(&r, 100, 10, 8);
@@ -219,6 +234,7 @@ Test(token, prune_expired_counts_at_boundary) {
   ho_token_store_del(s);
 }
 
+/* spec: TOKEN-9 */
 Test(token, clock_stepping_back_never_revives) {
   fx_rand r = {0};
   ho_token_store *s = fx_store(&r, 100, 10, 8);
@@ -234,6 +250,7 @@ Test(token, clock_stepping_back_never_revives) {
   ho_token_store_del(s);
 }
 
+/* spec: TOKEN-11 TOKEN-12 */
 Test(token, insert_and_already_pending) {
   fx_rand r = {0};
   ho_token_store *s = fx_store(&r, 100, 10, 2);
@@ -247,6 +264,7 @@ Test(token, insert_and_already_pending) {
   ho_token_store_del(s);
 }
 
+/* spec: ACK-1 ACK-6 */
 Test(token, next_deadline_tracks_earliest) {
   fx_rand r = {0};
   ho_token_store *s = fx_store(&r, 100, 10, 8);
@@ -264,6 +282,7 @@ Test(token, next_deadline_tracks_earliest) {
   ho_token_store_del(s);
 }
 
+/* spec: TOKEN-3 */
 Test(token, hundred_thousand_pending) {
   fx_rand r = {0};
   ho_token_store *s = fx_store(&r, 30000, 5000, 100000);
@@ -281,6 +300,7 @@ Test(token, hundred_thousand_pending) {
   ho_token_store_del(s);
 }
 
+/* spec: TOKEN-10 */
 Test(token, zero_config_values_clamp_to_one) {
   fx_rand r = {0};
   ho_token_config c;
@@ -360,6 +380,7 @@ Test(token, allocation_failure_at_every_step_leaks_nothing) {
   cr_assert_eq(a.frees, 5);
 }
 
+/* spec: TOKEN-8 */
 Test(token, equal_is_exact) {
   uint8_t a[16], b[16];
   memcpy(a, T1, 16);

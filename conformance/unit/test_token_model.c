@@ -21,7 +21,7 @@ static uint64_t next(uint64_t *x) {
   return *x;
 }
 
-/* spec: TOKEN-1 ACK-1 */
+/* spec: TOKEN-3 TOKEN-4 TOKEN-5 TOKEN-7 TOKEN-9 TOKEN-13 ACK-1 ACK-2 ACK-6 */
 Test(token_model, million_random_operations_agree_with_the_model, .timeout = 300) {
   static tm_h h;
   uint64_t rng = 0x5eed;
@@ -30,7 +30,7 @@ Test(token_model, million_random_operations_agree_with_the_model, .timeout = 300
   /* Weights: more issue/register/ack/advance than the rest. */
   static const uint8_t weighted[] = {TM_ISSUE, TM_ISSUE, TM_ISSUE, TM_INSERT, TM_CONSUME, TM_CONSUME,
                                      TM_REVOKE, TM_PRUNE, TM_REGISTER, TM_REGISTER, TM_REGISTER,
-                                     TM_ACK, TM_ACK, TM_ACK_WRONG, TM_ABANDON, TM_ADVANCE, TM_ADVANCE,
+                                     TM_ACK, TM_ACK, TM_ACK_WRONG, TM_REFUSE, TM_ABANDON, TM_ADVANCE, TM_ADVANCE,
                                      TM_ADVANCE, TM_SWEEP, TM_SWEEP, TM_REPLAY, TM_STEP_BACK};
   while (done < HO_MODEL_OPS) {
     uint8_t cfg[TM_CFG_BYTES];

@@ -216,10 +216,20 @@ int ho_ack_register(ho_token_store *s, const uint8_t token[HO_TOKEN_BYTES], uint
  *   HO_ERR_ACK_DEADLINE_EXCEEDED now >= deadline; exit LATE
  *   HO_OK                       exit COMPLETED
  * A refused ACK (accepted = false) is not an acknowledgement: use
- * ho_ack_abandon(). */
+ * ho_ack_refuse() (or ho_ack_abandon() once the echo is checked). */
 int ho_ack_acknowledge(ho_token_store *s, const uint8_t expected[HO_TOKEN_BYTES],
                        const uint8_t presented[HO_TOKEN_BYTES], uint64_t now_ms,
                        ho_ack_info *info);
+
+/* A refused ACK (accepted = false) arrived for the handoff whose token is
+ * `expected`, echoing `presented`: ACK-2 steps 2 and 3 in one call. Unless
+ * the result is TOKEN_NOT_PENDING or INVALID_ARGUMENT, the entry leaves
+ * AWAITING_ACK, the token is revoked and *info (if not NULL) describes it:
+ *   HO_ERR_TOKEN_NOT_PENDING   expected is not AWAITING_ACK: nothing changes
+ *   HO_ERR_ACK_TOKEN_MISMATCH  presented != expected; exit MISMATCH
+ *   HO_ERR_ACK_REFUSED         exit ABANDONED (the deadline does not matter) */
+int ho_ack_refuse(ho_token_store *s, const uint8_t expected[HO_TOKEN_BYTES],
+                  const uint8_t presented[HO_TOKEN_BYTES], uint64_t now_ms, ho_ack_info *info);
 
 /* Give up on a token: always revokes it. Returns 1 if it was AWAITING_ACK
  * (exit ABANDONED, *info filled if not NULL), 0 if it was only PENDING

@@ -19,7 +19,7 @@ static void fill_info(const ho_token_store *s, uint32_t e, uint64_t now, ho_ack_
   info->exit = exit;
 }
 
-/* spec: ACK-1 ACK-2 */
+/* spec: ACK-1 TOKEN-5 */
 int ho_ack_register(ho_token_store *s, const uint8_t token[HO_TOKEN_BYTES], uint64_t backend,
                     uint64_t correlation_id, void *user, uint64_t now_ms) {
   if (!s || !token) return HO_ERR_INVALID_ARGUMENT;
@@ -45,7 +45,7 @@ int ho_ack_register(ho_token_store *s, const uint8_t token[HO_TOKEN_BYTES], uint
   return HO_OK;
 }
 
-/* spec: ACK-3 ACK-4 ACK-5 */
+/* spec: ACK-2 ACK-5 TOKEN-7 TOKEN-8 */
 int ho_ack_acknowledge(ho_token_store *s, const uint8_t expected[HO_TOKEN_BYTES],
                        const uint8_t presented[HO_TOKEN_BYTES], uint64_t now_ms,
                        ho_ack_info *info) {
@@ -71,7 +71,21 @@ int ho_ack_acknowledge(ho_token_store *s, const uint8_t expected[HO_TOKEN_BYTES]
   return rc;
 }
 
-/* spec: ACK-6 */
+/* spec: ACK-2 ACK-4 TOKEN-7 */
+int ho_ack_refuse(ho_token_store *s, const uint8_t expected[HO_TOKEN_BYTES],
+                  const uint8_t presented[HO_TOKEN_BYTES], uint64_t now_ms, ho_ack_info *info) {
+  if (!s || !expected || !presented) return HO_ERR_INVALID_ARGUMENT;
+  uint64_t now = ho_ts_now(s, now_ms);
+  uint32_t slot;
+  uint32_t e = ho_ts_find(s, expected, &slot);
+  if (e == HO_NIL || !ho_is_awaiting(&s->entries[e])) return HO_ERR_TOKEN_NOT_PENDING;
+  int mismatch = !ho_token_equal(expected, presented);
+  fill_info(s, e, now, mismatch ? HO_ACK_MISMATCH : HO_ACK_ABANDONED, info);
+  ho_ts_remove(s, e, slot);
+  return mismatch ? HO_ERR_ACK_TOKEN_MISMATCH : HO_ERR_ACK_REFUSED;
+}
+
+/* spec: ACK-4 ACK-10 TOKEN-7 */
 int ho_ack_abandon(ho_token_store *s, const uint8_t token[HO_TOKEN_BYTES], uint64_t now_ms,
                    ho_ack_info *info) {
   if (!s || !token) return HO_ERR_INVALID_ARGUMENT;
@@ -85,7 +99,7 @@ int ho_ack_abandon(ho_token_store *s, const uint8_t token[HO_TOKEN_BYTES], uint6
   return awaiting ? 1 : 0;
 }
 
-/* spec: ACK-7 */
+/* spec: ACK-6 TOKEN-7 */
 int ho_ack_expire_overdue(ho_token_store *s, uint64_t now_ms, ho_ack_info *out, size_t cap,
                           size_t *n) {
   if (!s || !n || (!out && cap > 0)) return HO_ERR_INVALID_ARGUMENT;
@@ -105,6 +119,7 @@ int ho_ack_expire_overdue(ho_token_store *s, uint64_t now_ms, ho_ack_info *out, 
   return HO_OK;
 }
 
+/* spec: ACK-6 — one timer for the earliest deadline */
 int ho_ack_next_deadline(const ho_token_store *s, uint64_t *at_ms) {
   if (!s || !at_ms || s->ack.len == 0) return 0;
   *at_ms = s->entries[s->ack.idx[0]].due;

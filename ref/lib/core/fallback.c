@@ -37,7 +37,7 @@ int ho_fallback_reason_from_name(const char *name) {
   return -1;
 }
 
-/* spec: FALLBACK-2 */
+/* spec: FALLBACK-17 */
 ho_fallback_reason ho_fallback_reason_from_err(int err) {
   switch (err) {
   case HO_OK: return HO_FALLBACK_NONE;
@@ -199,7 +199,7 @@ static void rl_reclaim(ho_fallback_policy *p, uint64_t now) {
   }
 }
 
-/* spec: FALLBACK-1 FALLBACK-3 FALLBACK-4 */
+/* spec: FALLBACK-2 FALLBACK-7 FALLBACK-10 FALLBACK-16 TOKEN-9 */
 ho_fallback_reason ho_fallback_decide(ho_fallback_policy *p, const ho_fallback_input *in,
                                       uint64_t now_ms, uint64_t *retry_after_ms) {
   if (!p || !in) return HO_FALLBACK_SERVICE_POLICY_DISABLED;
@@ -239,7 +239,7 @@ ho_fallback_reason ho_fallback_decide(ho_fallback_policy *p, const ho_fallback_i
   return HO_FALLBACK_NONE;
 }
 
-/* spec: FALLBACK-3 */
+/* spec: FALLBACK-7 FALLBACK-10 */
 int ho_fallback_record_failure(ho_fallback_policy *p, uint64_t backend, uint64_t now_ms) {
   if (!p) return HO_ERR_INVALID_ARGUMENT;
   uint64_t now = clamp_now(p, now_ms);
@@ -268,6 +268,7 @@ int ho_fallback_record_failure(ho_fallback_policy *p, uint64_t backend, uint64_t
   return HO_OK;
 }
 
+/* spec: FALLBACK-8 */
 void ho_fallback_record_success(ho_fallback_policy *p, uint64_t backend) {
   if (!p) return;
   int found;

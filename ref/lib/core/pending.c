@@ -104,7 +104,7 @@ static void unlink_slot(ho_pending_queue *q, uint32_t i) {
   q->len--;
 }
 
-/* spec: FALLBACK-5 */
+/* spec: FALLBACK-11 TOKEN-9 */
 int ho_pending_queue_push(ho_pending_queue *q, void *item, uint64_t now_ms, uint64_t *ticket) {
   if (!q) return HO_ERR_INVALID_ARGUMENT;
   uint64_t now = clamp_now(q, now_ms);
@@ -127,6 +127,7 @@ int ho_pending_queue_push(ho_pending_queue *q, void *item, uint64_t now_ms, uint
   return HO_OK;
 }
 
+/* spec: FALLBACK-12 */
 int ho_pending_queue_pop(ho_pending_queue *q, uint64_t now_ms, void **item) {
   if (!q || !item) return HO_ERR_INVALID_ARGUMENT;
   uint64_t now = clamp_now(q, now_ms);
@@ -138,6 +139,7 @@ int ho_pending_queue_pop(ho_pending_queue *q, uint64_t now_ms, void **item) {
   return rc;
 }
 
+/* spec: FALLBACK-12 */
 int ho_pending_queue_expire(ho_pending_queue *q, uint64_t now_ms, void **out, size_t cap,
                             size_t *n) {
   if (!q || !n || (!out && cap > 0)) return HO_ERR_INVALID_ARGUMENT;
@@ -152,6 +154,7 @@ int ho_pending_queue_expire(ho_pending_queue *q, uint64_t now_ms, void **out, si
   return HO_OK;
 }
 
+/* spec: FALLBACK-12 */
 int ho_pending_queue_remove(ho_pending_queue *q, uint64_t ticket, void **item) {
   if (!q) return HO_ERR_INVALID_ARGUMENT;
   uint32_t i = (uint32_t)ticket, gen = (uint32_t)(ticket >> 32);

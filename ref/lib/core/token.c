@@ -1,5 +1,5 @@
-/* handoff — token store: issue, insert, consume_matching, revoke, prune.
- * spec: TOKEN-1 (see the citations at each function). The ACK registry
+/* handoff — token store: issue, insert, consume_matching, revoke, prune
+ * (spec/token-lifecycle.md; citations at each function). The ACK registry
  * functions, which work on the same store, are in ack.c. */
 #include <errno.h>
 #include <stdlib.h>
@@ -10,6 +10,7 @@
 
 /* ---- injected services ---------------------------------------------- */
 
+/* spec: TOKEN-1 */
 int ho_random_os(void *ctx, uint8_t *buf, size_t len) {
   (void)ctx;
   size_t have = 0;
@@ -34,7 +35,7 @@ static void default_free(void *ctx, void *p) {
   free(p);
 }
 
-/* Constant time: OR of the XORs of all 16 bytes, then a branch-free reduce. */
+/* spec: TOKEN-8 — constant time: OR of the XORs of all 16 bytes, then a branch-free reduce. */
 int ho_token_equal(const uint8_t a[HO_TOKEN_BYTES], const uint8_t b[HO_TOKEN_BYTES]) {
   const volatile uint8_t *va = a, *vb = b;
   uint32_t d = 0;
@@ -128,6 +129,7 @@ void ho_heap_delete(ho_token_store *s, ho_heap *h, uint32_t tag, uint32_t pos) {
 
 /* ---- table ------------------------------------------------------------ */
 
+/* spec: TOKEN-9 */
 uint64_t ho_ts_now(ho_token_store *s, uint64_t now_ms) {
   if (now_ms > s->now) s->now = now_ms;
   return s->now;
@@ -145,7 +147,7 @@ static uint32_t find_hashed(const ho_token_store *s, const uint8_t token[HO_TOKE
     const ho_tentry *t = &s->entries[v - 1];
     /* The hash is keyed by a secret, so neither the slot nor this test is
      * chosen by the token's bytes in a way a presenter can steer; the token
-     * comparison itself is constant-time. spec: TOKEN-5 */
+     * comparison itself is constant-time. spec: TOKEN-8 */
     if (t->hash == h && ho_token_equal(t->token, token)) {
       *slot = i;
       return v - 1;
@@ -210,7 +212,7 @@ static void add_entry(ho_token_store *s, const uint8_t token[HO_TOKEN_BYTES], ui
 static uint64_t add_sat(uint64_t a, uint64_t b) { return a > UINT64_MAX - b ? UINT64_MAX : a + b; }
 
 /* Remove PENDING tokens with due <= now; amortised O(1) per token over its
- * life (each is removed once). spec: TOKEN-4 */
+ * life (each is removed once). spec: TOKEN-3 TOKEN-5 */
 static int prune(ho_token_store *s, uint64_t now) {
   int n = 0;
   while (s->ttl.len > 0) {
@@ -250,7 +252,7 @@ int ho_token_store_new(ho_token_store **out, const ho_token_config *cfg) {
     if (!cfg->allocator->alloc || !cfg->allocator->free) return HO_ERR_INVALID_ARGUMENT;
     a = *cfg->allocator;
   }
-  /* Zero counts and durations are clamped to 1, as the original. */
+  /* Zero counts and durations are clamped to 1, as the original. spec: TOKEN-10 */
   uint32_t max = cfg->max_pending ? cfg->max_pending : 1;
   uint32_t nslots = 2;
   while (nslots < 2 * max) nslots <<= 1; /* load factor <= 1/2 */
@@ -306,7 +308,7 @@ void ho_token_store_del(ho_token_store *s) {
   a.free(a.ctx, s);
 }
 
-/* spec: TOKEN-1 TOKEN-2 TOKEN-3 */
+/* spec: TOKEN-1 TOKEN-3 TOKEN-4 TOKEN-5 TOKEN-13 */
 int ho_token_issue(ho_token_store *s, uint64_t now_ms, uint8_t out[HO_TOKEN_BYTES]) {
   if (!s || !out) return HO_ERR_INVALID_ARGUMENT;
   uint64_t now = ho_ts_now(s, now_ms);
@@ -329,6 +331,7 @@ int ho_token_issue(ho_token_store *s, uint64_t now_ms, uint8_t out[HO_TOKEN_BYTE
   return HO_ERR_COLLISION_EXHAUSTED;
 }
 
+/* A backend's replay cache: spec: TOKEN-11 TOKEN-12 */
 int ho_token_insert(ho_token_store *s, const uint8_t token[HO_TOKEN_BYTES], uint64_t now_ms) {
   if (!s || !token) return HO_ERR_INVALID_ARGUMENT;
   uint64_t now = ho_ts_now(s, now_ms);
@@ -340,7 +343,7 @@ int ho_token_insert(ho_token_store *s, const uint8_t token[HO_TOKEN_BYTES], uint
   return HO_OK;
 }
 
-/* spec: TOKEN-6 TOKEN-7 TOKEN-8 */
+/* spec: TOKEN-5 TOKEN-7 TOKEN-8 TOKEN-14 */
 int ho_token_consume_matching(ho_token_store *s, const uint8_t expected[HO_TOKEN_BYTES],
                               const uint8_t presented[HO_TOKEN_BYTES], uint64_t now_ms) {
   if (!s || !expected || !presented) return HO_ERR_INVALID_ARGUMENT;
@@ -365,6 +368,7 @@ int ho_token_consume_matching(ho_token_store *s, const uint8_t expected[HO_TOKEN
   return rc;
 }
 
+/* spec: TOKEN-7 */
 int ho_token_revoke(ho_token_store *s, const uint8_t token[HO_TOKEN_BYTES]) {
   if (!s || !token) return HO_ERR_INVALID_ARGUMENT;
   uint32_t slot;

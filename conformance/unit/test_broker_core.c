@@ -1,0 +1,361 @@
+/* Unit tests of the sans-I/O broker core (handoff/broker.h): events in,
+ * actions out, real codecs, injected clocks. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "handoff/broker.h"
+#include "handoff/msg.h"
+#include "handoff/token.h"
+
+#define MS 1000000ull
+#define MAXA 64
+
+static int dummy_client, dummy_ctl;
+static uint64_t wall_ms(void *u) {
+  (void)u;
+  return 1700000000000ull;
+}
+
+typedef struct acts {
+  int n;
+  ho_broker_action a[MAXA];
+  uint8_t bytes[MAXA][1024];
+} acts;
+
+static void drain(ho_broker *b, acts *out) {
+  ho_broker_action a;
+  out->n = 0;
+  while (ho_broker_next_action(b, &a)) {
+    if (a.type == HO_BACT_OPEN_CONTROL) ho_broker_conn_set_user(a.conn, &dummy_ctl);
+    cr_assert_lt(out->n, MAXA);
+    out->a[out->n] = a;
+    if (a.len) {
+      cr_assert_leq(a.len, sizeof out->bytes[0]);
+      memcpy(out->bytes[out->n], a.bytes, a.len);
+      out->a[out->n].bytes = out->bytes[out->n];
+    }
+    out->n++;
+  }
+}
+
+static int find(const acts *x, ho_broker_action_type t, int from) {
+  for (int i = from; i < x->n; i++)
+    if (x->a[i].type == t) return i;
+  return -1;
+}
+
+static ho_broker *mk(bool backend_ready, acts *x, ho_broker_conn **ctl) {
+  ho_broker_config cfg = {.service = "echo", .backend_pipe = "/tmp/x/backend.sock",
+                          .handoff_endpoint = true, .backend_ready = backend_ready,
+                          .ack_timeout_ns = 100 * MS, .peer_policy = HO_PEER_ANY,
+                          .unix_ms = wall_ms};
+  ho_broker *b = NULL;
+  cr_assert_eq(ho_broker_new(&cfg, 1 * MS, &b), HO_OK);
+  drain(b, x);
+  int i = find(x, HO_BACT_OPEN_CONTROL, 0);
+  cr_assert_geq(i, 0, "the broker dials the backend at start");
+  *ctl = x->a[i].conn;
+  cr_assert_eq(ho_broker_control_connected(b, *ctl, 2 * MS), HO_OK);
+  drain(b, x);
+  return b;
+}
+
+static size_t hello_frame(uint64_t caps, const char *service, uint8_t *buf, size_t cap) {
+  ho_any_msg m;
+  memset(&m, 0, sizeof m);
+  m.hello.client_min_protocol = 1;
+  m.hello.client_max_protocol = 1;
+  snprintf(m.hello.service_name, sizeof m.hello.service_name, "%s", service);
+  m.hello.client_capabilities = caps;
+  size_t len = 0;
+  cr_assert_eq(ho_frame_encode(HO_CODEC_PROTOBUF_C, HO_FT_HELLO, &m, buf, cap, &len), HO_OK);
+  return len;
+}
+
+/* Open a client and feed `wire` through ho_broker_client_wants(); returns
+ * how many bytes the core took (it never takes more than the Hello). */
+static size_t feed(ho_broker *b, ho_broker_conn **c, const uint8_t *wire, size_t len,
+                   uint64_t now) {
+  ho_peer_cred p = {.pid = 42, .uid = 0, .gid = 0};
+  cr_assert_eq(ho_broker_client_open(b, &dummy_client, &p, now, c), HO_OK);
+  size_t off = 0, want;
+  while ((want = ho_broker_client_wants(b, *c)) > 0 && off < len) {
+    size_t n = want < len - off ? want : len - off;
+    if (n > 3) n = 3 + (n - 3) / 2; /* uneven chunks */
+    cr_assert_eq(ho_broker_client_data(b, *c, wire + off, n, now), HO_OK);
+    off += n;
+  }
+  return off;
+}
+
+static ho_hello_reply reply_of(const acts *x, int i) {
+  ho_any_msg m;
+  cr_assert_eq(ho_frame_decode(HO_CODEC_PROTOBUF_C, HO_FT_HELLO_REPLY, x->a[i].bytes,
+                               x->a[i].len, NULL, &m), HO_OK);
+  return m.hello_reply;
+}
+
+/* spec: FRAME-6 HELLO-2 — the core takes the Hello and not one byte more. */
+Test(broker_core, reads_exactly_the_hello) {
+  acts x;
+  ho_broker_conn *ctl, *c;
+  ho_broker *b = mk(false, &x, &ctl);
+  uint8_t wire[512];
+  size_t len = hello_frame(HO_CAP_HANDLE_PASSING, "echo", wire, sizeof wire);
+  memcpy(wire + len, "EARLY-DATA", 10);
+  cr_assert_eq(feed(b, &c, wire, len + 10, 3 * MS), len);
+  cr_assert_eq(ho_broker_client_wants(b, c), 0);
+  ho_broker_shutdown(b, 4 * MS);
+  drain(b, &x);
+  ho_broker_free(b);
+}
+
+/* spec: SEC-1 — a rejected peer is closed without a reply. */
+Test(broker_core, peer_policy_rejects_silently) {
+  ho_broker_config cfg = {.service = "echo", .backend_pipe = "/p", .peer_policy = HO_PEER_UID,
+                          .peer_uid = 4242};
+  ho_broker *b;
+  cr_assert_eq(ho_broker_new(&cfg, 1, &b), HO_OK);
+  acts x;
+  drain(b, &x);
+  ho_peer_cred p = {.pid = 1, .uid = 1000};
+  ho_broker_conn *c;
+  cr_assert_eq(ho_broker_client_open(b, &dummy_client, &p, 2, &c), HO_OK);
+  drain(b, &x);
+  cr_assert_eq(find(&x, HO_BACT_WRITE, 0), -1);
+  cr_assert_geq(find(&x, HO_BACT_CLOSE, 0), 0);
+  ho_broker_free(b);
+}
+
+/* spec: HELLO-4 HELLO-6 HELLO-8 HELLO-10 */
+Test(broker_core, refusals) {
+  acts x;
+  ho_broker_conn *ctl, *c;
+  ho_broker *b = mk(false, &x, &ctl);
+  uint8_t bad[1] = {2};
+  feed(b, &c, bad, 1, 3 * MS);
+  drain(b, &x);
+  int w = find(&x, HO_BACT_WRITE, 0);
+  cr_assert_geq(w, 0);
+  ho_hello_reply r = reply_of(&x, w);
+  cr_assert_eq(r.which, HO_REPLY_REFUSED);
+  cr_assert_eq(r.refused.code, HO_REFUSE_VERSION_UNSUPPORTED);
+  cr_assert_eq(r.refused.daemon_min_protocol, 1);
+  cr_assert_eq(r.refused.daemon_max_protocol, 1);
+  cr_assert_eq(find(&x, HO_BACT_CLOSE, 0), -1, "closed only after the reply is written");
+  ho_broker_conn_flushed(b, c, 4 * MS);
+  drain(b, &x);
+  cr_assert_geq(find(&x, HO_BACT_CLOSE, 0), 0);
+
+  uint8_t wire[512];
+  size_t len = hello_frame(HO_CAP_HANDLE_PASSING, "Not_Valid", wire, sizeof wire);
+  feed(b, &c, wire, len, 5 * MS);
+  drain(b, &x);
+  r = reply_of(&x, find(&x, HO_BACT_WRITE, 0));
+  cr_assert_eq(r.refused.code, HO_REFUSE_PEER_REJECTED);
+  cr_assert_str_eq(r.refused.reason, "SERVICE_NAME");
+  ho_broker_shutdown(b, 6 * MS);
+  drain(b, &x);
+  ho_broker_free(b);
+}
+
+/* Run a Hello through to the offer. Returns the offer; *c the client. */
+static ho_offer run_to_offer(ho_broker *b, uint64_t caps, ho_broker_conn **c, acts *x,
+                             ho_negotiated *neg, ho_envelope *env, uint64_t now) {
+  uint8_t wire[512];
+  size_t len = hello_frame(caps, "echo", wire, sizeof wire);
+  feed(b, c, wire, len, now);
+  drain(b, x);
+  int w = find(x, HO_BACT_WRITE, 0);
+  cr_assert_geq(w, 0);
+  ho_hello_reply r = reply_of(x, w);
+  cr_assert_eq(r.which, HO_REPLY_NEGOTIATED);
+  *neg = r.negotiated;
+  cr_assert_eq(find(x, HO_BACT_SEND_FD, 0), -1, "no descriptor before Negotiated is written");
+  ho_broker_conn_flushed(b, *c, now);
+  drain(b, x);
+  int s = find(x, HO_BACT_SEND_FD, 0);
+  cr_assert_geq(s, 0);
+  cr_assert_eq(x->a[s].len, HO_TOKEN_BYTES);
+  cr_assert_eq(memcmp(x->a[s].bytes, neg->handle_passed_token, HO_TOKEN_BYTES), 0);
+  cr_assert_eq(x->a[s].peer, *c);
+  int o = find(x, HO_BACT_WRITE, s);
+  cr_assert_eq(o, s + 1, "the offer frame follows its sideband (XFER-4)");
+  ho_any_msg m;
+  cr_assert_eq(ho_frame_decode(HO_CODEC_PROTOBUF_C, HO_FT_OFFER, x->a[o].bytes, x->a[o].len,
+                               env, &m), HO_OK);
+  return m.offer;
+}
+
+static void send_ack(ho_broker *b, ho_broker_conn *ctl, const ho_offer *o, bool accepted,
+                     uint64_t caps, uint64_t now) {
+  ho_any_msg m;
+  memset(&m, 0, sizeof m);
+  memcpy(m.ack.token, o->token, HO_TOKEN_BYTES);
+  m.ack.accepted = accepted;
+  m.ack.correlation_id = o->correlation_id;
+  m.ack.backend_capabilities = caps;
+  uint8_t buf[256];
+  size_t len;
+  cr_assert_eq(ho_frame_encode(HO_CODEC_PROTOBUF_C, HO_FT_ACK, &m, buf, sizeof buf, &len), HO_OK);
+  cr_assert_eq(ho_broker_control_data(b, ctl, buf, len, now), HO_OK);
+}
+
+/* spec: TOKEN-2 CAP-4 ACK-12 XFER-3 XFER-4 ACK-3 READY-1 READY-2 */
+Test(broker_core, legacy_handoff_completes_with_ready) {
+  acts x;
+  ho_broker_conn *ctl, *c;
+  ho_broker *b = mk(false, &x, &ctl);
+  ho_negotiated n;
+  ho_envelope env;
+  ho_offer o = run_to_offer(b, HO_CAP_HANDLE_PASSING, &c, &x, &n, &env, 3 * MS);
+  cr_assert(n.server_capabilities & HO_CAP_HANDLE_PASSING);
+  cr_assert(n.server_capabilities & HO_CAP_EARLY_DATA);
+  cr_assert_not(n.server_capabilities & HO_CAP_BACKEND_READY);
+  cr_assert_neq(o.correlation_id, 0);
+  cr_assert_eq(env.request_id, o.correlation_id);
+  cr_assert_eq(o.offer_flags, 0);
+  cr_assert_eq(env.deadline_unix_ms, 0, "ENV-8: legacy offers carry no deadline");
+  send_ack(b, ctl, &o, true, 0, 4 * MS);
+  drain(&*b, &x);
+  int w = find(&x, HO_BACT_WRITE, 0);
+  cr_assert_geq(w, 0, "legacy: the broker writes ready");
+  cr_assert_eq(x.a[w].user, &dummy_client);
+  ho_any_msg m;
+  cr_assert_eq(ho_frame_decode(HO_CODEC_PROTOBUF_C, HO_FT_READY, x.a[w].bytes, x.a[w].len, NULL,
+                               &m), HO_OK);
+  cr_assert(m.ack.accepted);
+  cr_assert_eq(memcmp(m.ack.token, n.handle_passed_token, HO_TOKEN_BYTES), 0);
+  ho_broker_conn_flushed(b, c, 5 * MS);
+  drain(b, &x);
+  cr_assert_geq(find(&x, HO_BACT_CLOSE, 0), 0);
+  ho_broker_stats st;
+  ho_broker_get_stats(b, &st);
+  cr_assert_eq(st.handoffs_completed, 1);
+  cr_assert_eq(st.tokens_pending, 0, "TOKEN-7: every exit revokes");
+  ho_broker_shutdown(b, 6 * MS);
+  drain(b, &x);
+  ho_broker_free(b);
+}
+
+/* spec: READY-6 READY-7 READY-8 READY-10 CAP-5 — learnt per control
+ * connection from an ACK; the offer carries the ready deadline. */
+Test(broker_core, backend_ready_learnt_from_ack) {
+  acts x;
+  ho_broker_conn *ctl, *c;
+  ho_broker *b = mk(false, &x, &ctl);
+  uint64_t caps = HO_CAP_HANDLE_PASSING | HO_CAP_BACKEND_READY;
+  ho_negotiated n;
+  ho_envelope env;
+  ho_offer o = run_to_offer(b, caps, &c, &x, &n, &env, 3 * MS);
+  cr_assert_not(n.server_capabilities & HO_CAP_BACKEND_READY, "nothing declared yet");
+  send_ack(b, ctl, &o, true, HO_BACKEND_CAP_BACKEND_READY, 4 * MS);
+  drain(b, &x);
+  ho_broker_conn_flushed(b, c, 5 * MS);
+  drain(b, &x);
+  o = run_to_offer(b, caps, &c, &x, &n, &env, 6 * MS);
+  cr_assert(n.server_capabilities & HO_CAP_BACKEND_READY);
+  cr_assert_eq(o.offer_flags, HO_OFFER_FLAG_BACKEND_READY);
+  cr_assert_eq(env.deadline_unix_ms, wall_ms(NULL) + 1000);
+  send_ack(b, ctl, &o, true, HO_BACKEND_CAP_BACKEND_READY, 7 * MS);
+  drain(b, &x);
+  cr_assert_eq(find(&x, HO_BACT_WRITE, 0), -1, "READY-8: nothing after Negotiated");
+  cr_assert_geq(find(&x, HO_BACT_CLOSE, 0), 0);
+  ho_broker_shutdown(b, 8 * MS);
+  drain(b, &x);
+  ho_broker_free(b);
+}
+
+/* spec: ACK-4 FALLBACK-6 — refusal: close without writing, control kept. */
+Test(broker_core, refused_ack_falls_back) {
+  acts x;
+  ho_broker_conn *ctl, *c;
+  ho_broker *b = mk(false, &x, &ctl);
+  ho_negotiated n;
+  ho_envelope env;
+  ho_offer o = run_to_offer(b, HO_CAP_HANDLE_PASSING, &c, &x, &n, &env, 3 * MS);
+  send_ack(b, ctl, &o, false, 0, 4 * MS);
+  drain(b, &x);
+  cr_assert_eq(find(&x, HO_BACT_WRITE, 0), -1);
+  int k = find(&x, HO_BACT_CLOSE, 0);
+  cr_assert_geq(k, 0);
+  cr_assert_eq(x.a[k].user, &dummy_client);
+  cr_assert_eq(find(&x, HO_BACT_CLOSE, k + 1), -1, "the control connection stays");
+  ho_broker_stats st;
+  ho_broker_get_stats(b, &st);
+  cr_assert_eq(st.fallbacks[HO_BROKER_REASON_ACK_REFUSED], 1);
+  cr_assert_eq(st.tokens_pending, 0);
+  ho_broker_shutdown(b, 5 * MS);
+  drain(b, &x);
+  ho_broker_free(b);
+}
+
+/* spec: ACK-6 ACK-7 — the deadline from the timer; a late ACK discarded. */
+Test(broker_core, ack_deadline_then_late_ack) {
+  acts x;
+  ho_broker_conn *ctl, *c;
+  ho_broker *b = mk(false, &x, &ctl);
+  ho_negotiated n;
+  ho_envelope env;
+  ho_offer o = run_to_offer(b, HO_CAP_HANDLE_PASSING, &c, &x, &n, &env, 3 * MS);
+  cr_assert_geq(find(&x, HO_BACT_SET_TIMER, 0), 0);
+  ho_broker_timer(b, 3 * MS + 100 * MS);
+  drain(b, &x);
+  int k = find(&x, HO_BACT_CLOSE, 0);
+  cr_assert_geq(k, 0);
+  cr_assert(x.a[k].shutdown, "legacy: the socket is shut down so the client sees EOF");
+  send_ack(b, ctl, &o, true, 0, 200 * MS);
+  drain(b, &x);
+  cr_assert_eq(find(&x, HO_BACT_CLOSE, 0), -1, "ACK-7: the control connection stays");
+  ho_broker_stats st;
+  ho_broker_get_stats(b, &st);
+  cr_assert_eq(st.late_acks, 1);
+  cr_assert_eq(st.fallbacks[HO_BROKER_REASON_ACK_TIMEOUT], 1);
+  ho_broker_shutdown(b, 300 * MS);
+  drain(b, &x);
+  ho_broker_free(b);
+}
+
+/* spec: ACK-8 ACK-10 — a never-issued correlation id ends the control
+ * connection and every attempt on it. */
+Test(broker_core, unknown_correlation_drops_control) {
+  acts x;
+  ho_broker_conn *ctl, *c;
+  ho_broker *b = mk(false, &x, &ctl);
+  ho_negotiated n;
+  ho_envelope env;
+  ho_offer o = run_to_offer(b, HO_CAP_HANDLE_PASSING, &c, &x, &n, &env, 3 * MS);
+  o.correlation_id += 1000;
+  send_ack(b, ctl, &o, true, 0, 4 * MS);
+  drain(b, &x);
+  int closes = 0;
+  for (int i = 0; i < x.n; i++) closes += x.a[i].type == HO_BACT_CLOSE;
+  cr_assert_eq(closes, 2, "client copy and control connection");
+  ho_broker_shutdown(b, 5 * MS);
+  drain(b, &x);
+  ho_broker_free(b);
+}
+
+/* spec: READY-18 FALLBACK-16 FALLBACK-3 TOKEN-2 */
+Test(broker_core, early_data_without_backend_ready_gets_no_token) {
+  acts x;
+  ho_broker_conn *ctl, *c;
+  ho_broker *b = mk(false, &x, &ctl);
+  uint8_t wire[512];
+  size_t len = hello_frame(HO_CAP_HANDLE_PASSING | HO_CAP_EARLY_DATA, "echo", wire, sizeof wire);
+  feed(b, &c, wire, len, 3 * MS);
+  drain(b, &x);
+  ho_hello_reply r = reply_of(&x, find(&x, HO_BACT_WRITE, 0));
+  cr_assert_eq(r.which, HO_REPLY_NEGOTIATED);
+  cr_assert_eq(r.negotiated.handle_passed_token_len, 0);
+  cr_assert_not(r.negotiated.server_capabilities & HO_CAP_HANDLE_PASSING);
+  cr_assert_str_eq(r.negotiated.backend_pipe, "/tmp/x/backend.sock");
+  ho_broker_conn_flushed(b, c, 4 * MS);
+  drain(b, &x);
+  cr_assert_eq(find(&x, HO_BACT_SEND_FD, 0), -1);
+  cr_assert_geq(find(&x, HO_BACT_CLOSE, 0), 0);
+  ho_broker_shutdown(b, 5 * MS);
+  drain(b, &x);
+  ho_broker_free(b);
+}

@@ -135,8 +135,10 @@ static int echo_flush(echo_conn *c) {
       return -1;
     }
   }
-  memmove(c->out, c->out + off, c->out_len - off);
-  c->out_len -= off;
+  if (off > 0) {
+    memmove(c->out, c->out + off, c->out_len - off);
+    c->out_len -= off;
+  }
   return 0;
 }
 

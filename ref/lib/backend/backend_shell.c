@@ -150,8 +150,10 @@ static int flush_out(ctl_ent *e) {
     rc = HO_ERR_CLOSED;
     break;
   }
-  memmove(e->out, e->out + off, e->out_len - off);
-  e->out_len -= off;
+  if (off > 0) {
+    memmove(e->out, e->out + off, e->out_len - off);
+    e->out_len -= off;
+  }
   return rc;
 }
 
@@ -246,8 +248,10 @@ static int hand_back(ho_backend *b, ho_backend_adopted *adopted, size_t cap, siz
     adopted[k] = b->pend[k];
     k++;
   }
-  memmove(b->pend, b->pend + k, (b->npend - k) * sizeof *b->pend);
-  b->npend -= k;
+  if (k > 0) {
+    memmove(b->pend, b->pend + k, (b->npend - k) * sizeof *b->pend);
+    b->npend -= k;
+  }
   if (n != NULL) *n = k;
   return b->npend > 0 ? HO_BACKEND_MORE : 0;
 }

@@ -19,3 +19,10 @@ test-compliance-tool:
 	$(PYTHON) conformance/tools/test_compliance.py
 
 TEST_TARGETS += test-compliance
+
+# spec/ field tables, registries and error names against proto/, the nanopb
+# .options, wire.h and error.h; the v1 schema freeze (VER-3..VER-6).
+.PHONY: test-spec-schema
+test-spec-schema: | $(DEPS_STAMP)
+	$(PYTHON) conformance/schema/check_spec_schema.py
+TEST_TARGETS += test-spec-schema

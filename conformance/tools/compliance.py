@@ -24,7 +24,7 @@ keyword outside a tagged requirement (code spans and fenced blocks
 excepted).
 
 Standard library only. Usage:
-    compliance.py [--root DIR] [--json OUT] [--quiet]
+    compliance.py [--root DIR] [--json OUT] [--quiet] [--prune-stale]
 """
 
 import argparse
@@ -343,6 +343,9 @@ def main(argv=None):
                     help="comma-separated dirs (relative to root) not scanned")
     ap.add_argument("--json", default=None, help="write the machine-readable report here")
     ap.add_argument("--quiet", action="store_true", help="print only problems and the summary")
+    ap.add_argument("--prune-stale", action="store_true",
+                    help="remove from the exceptions file every listed ID that is now tested "
+                         "(never adds entries), then report")
     a = ap.parse_args(argv)
 
     root = a.root
@@ -375,6 +378,18 @@ def main(argv=None):
             errors.append("%s: cites %s, which is withdrawn" % (loc, rid))
         elif loc not in r.tests:
             r.tests.append(loc)
+
+    if a.prune_stale and os.path.exists(exc_path):
+        tested = {r.id for r in reqs.values() if r.tests}
+        with open(exc_path, encoding="utf-8") as f:
+            lines = f.readlines()
+        kept = [ln for ln in lines
+                if not (ln.strip() and not ln.lstrip().startswith("#")
+                        and ln.split(None, 1)[0] in tested)]
+        if len(kept) != len(lines):
+            with open(exc_path, "w", encoding="utf-8") as f:
+                f.writelines(kept)
+            print("compliance: pruned %d stale exceptions from %s" % (len(lines) - len(kept), exc_path))
 
     exc = read_exceptions(exc_path, reqs, errors)
 

@@ -130,6 +130,14 @@ def main():
     if not check:
         for n in stale:
             os.remove(os.path.join(OUT, n))
+    if not check:  # fuzz seeds: every vector's bytes, named by sha1
+        import hashlib
+        corpus = os.path.join(ROOT, "fuzz", "corpus", "fuzz_frame_decode")
+        os.makedirs(corpus, exist_ok=True)
+        for v in vectors:
+            b = bytes.fromhex(v["hex"])
+            with open(os.path.join(corpus, hashlib.sha1(b).hexdigest()), "wb") as fh:
+                fh.write(b)
     print("%d vectors (%d ok, %d error)" % (len(vectors),
           sum("ok" in v["expect"] for v in vectors), sum("error" in v["expect"] for v in vectors)))
 

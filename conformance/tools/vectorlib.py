@@ -111,7 +111,7 @@ def render_negotiated(n):
 
 def render_refused(r):
     return {"code": _u32(r.code), "daemon_max_protocol": _u32(r.daemon_max_protocol),
-            "daemon_min_protocol": _u32(r.daemon_min_protocol), "details": dict(r.details),
+            "daemon_min_protocol": _u32(r.daemon_min_protocol), "details": dict(sorted(r.details.items())),
             "reason": r.reason, "retry_after_ms": str(r.retry_after_ms)}
 
 

@@ -57,7 +57,7 @@ def build(g):
 
     # ---- HelloReply -----------------------------------------------------
     add("hello-reply-negotiated-typical", "Negotiated with a token and CAP_HANDLE_PASSING",
-        ["ENV-1"], D_REPLY, "hello_reply", reply_frame(M["HelloReply"](negotiated=NEG).SerializeToString()))
+        ["ENV-1"], D_REPLY, "hello_reply", reply_frame(M["HelloReply"](negotiated=NEG).SerializeToString(deterministic=True)))
     add("hello-reply-negotiated-minimal", "Negotiated with every field at its default (payload 0a 00)",
         ["MSG-3"], D_REPLY, "hello_reply", reply_frame(b"\x0a\x00"))
     neg_max = M["Negotiated"](negotiated_protocol=U32, daemon_version="d" * 128,
@@ -66,31 +66,33 @@ def build(g):
                               handle_passed_token=T2, connection_id=U64)
     add("hello-reply-negotiated-maximal", "Negotiated with every string at its cap and 8 warnings of 256 bytes",
         ["MSG-6", "MSG-9"], D_REPLY, "hello_reply",
-        reply_frame(M["HelloReply"](negotiated=neg_max).SerializeToString()))
+        reply_frame(M["HelloReply"](negotiated=neg_max).SerializeToString(deterministic=True)))
     add("hello-reply-negotiated-no-token", "Negotiated for a fallback: backend_pipe only, no token",
         ["MSG-8"], D_REPLY, "hello_reply",
         reply_frame(M["HelloReply"](negotiated=M["Negotiated"](
-            negotiated_protocol=1, backend_pipe="/run/handoff/echo.sock", connection_id=8)).SerializeToString()))
+            negotiated_protocol=1, backend_pipe="/run/handoff/echo.sock", connection_id=8)).SerializeToString(deterministic=True)))
     add("hello-reply-negotiated-empty-token", "handle_passed_token explicitly present and empty: no token",
         ["MSG-3", "MSG-8"], D_REPLY, "hello_reply",
         reply_frame(fb(1, fv(1, 1) + fb(3, "/run/e.sock") + fb(7, b""))), canonical=False)
     ref = M["Refused"](reason="SERVICE_NAME", daemon_min_protocol=1, daemon_max_protocol=1, code=2)
     ref.details["service"] = "Echo!"
     add("hello-reply-refused-typical", "Refused{ERROR_SERVICE_UNKNOWN} with one detail",
-        ["ENV-1"], D_REPLY, "hello_reply", reply_frame(M["HelloReply"](refused=ref).SerializeToString()))
+        ["ENV-1"], D_REPLY, "hello_reply", reply_frame(M["HelloReply"](refused=ref).SerializeToString(deterministic=True)))
     ref_max = M["Refused"](reason="r" * 256, daemon_min_protocol=U32, daemon_max_protocol=U32, code=9,
                            retry_after_ms=U64)
     for i in range(8):
         ref_max.details["k%d" % i + "k" * 62] = "v" * 256
     add("hello-reply-refused-maximal", "Refused with 8 details of maximal key and value, everything else at its maximum",
-        ["MSG-6", "MSG-9"], D_REPLY, "hello_reply", reply_frame(M["HelloReply"](refused=ref_max).SerializeToString()))
+        ["MSG-6", "MSG-9"], D_REPLY, "hello_reply", reply_frame(M["HelloReply"](refused=ref_max).SerializeToString(deterministic=True)))
     add("hello-reply-refused-unknown-code", "Refused with an ErrorCode value the schema does not name (open enum)",
         ["MSG-11"], D_REPLY, "hello_reply", reply_frame(fb(2, fb(1, "later") + fv(4, 42))))
+    add("hello-reply-refused-code-high", "Refused.code 2^32-1 in a 5-byte varint: kept as its 32 bits (protobuf reads it as int32 -1)",
+        ["MSG-11"], D_REPLY, "hello_reply", reply_frame(fb(2, fv(4, 0xFFFFFFFF))), canonical=False)
     add("hello-reply-empty", "HelloReply with neither member: decodes (the client rejects it)",
         ["MSG-3"], D_REPLY, "hello_reply", reply_frame(b""))
     add("hello-reply-oneof-last-wins", "negotiated then refused: the last member present decides",
         ["MSG-2"], D_REPLY, "hello_reply",
-        reply_frame(fb(1, NEG.SerializeToString()) + fb(2, fb(1, "RATE_LIMITED") + fv(4, 4) + fv(6, 250))),
+        reply_frame(fb(1, NEG.SerializeToString(deterministic=True)) + fb(2, fb(1, "RATE_LIMITED") + fv(4, 4) + fv(6, 250))),
         canonical=False)
     add("hello-reply-details-repeated-key", "A map key occurring twice: the last value wins",
         ["MSG-2"], D_REPLY, "hello_reply",

@@ -167,15 +167,18 @@ static bool payload_bytes_cb(pb_ostream_t *stream, const pb_field_t *field, void
 typedef struct payload_msg {
   const pb_msgdesc_t *desc;
   const void *msg;
+  size_t size; /* encoded size of msg, computed once */
 } payload_msg;
 
-/* Encodes the payload message straight into the envelope (no scratch). */
+/* Encodes the payload message straight into the envelope (no scratch); the
+ * size was computed once, so a sizing pass costs nothing more. */
 static bool payload_msg_cb(pb_ostream_t *stream, const pb_field_t *field, void *const *arg) {
   const payload_msg *pm = *arg;
-  size_t n = 0;
-  if (!pb_get_encoded_size(&n, pm->desc, pm->msg)) return false;
-  if (n == 0) return true;
-  return pb_encode_tag_for_field(stream, field) && pb_encode_submessage(stream, pm->desc, pm->msg);
+  if (pm->size == 0) return true; /* proto3: an empty bytes field is omitted */
+  if (!pb_encode_tag_for_field(stream, field) || !pb_encode_varint(stream, pm->size)) return false;
+  if (stream->callback == NULL) return pb_write(stream, NULL, pm->size); /* sizing stream */
+  size_t before = stream->bytes_written;
+  return pb_encode(stream, pm->desc, pm->msg) && stream->bytes_written - before == pm->size;
 }
 
 /* ---- generated -> neutral ---------------------------------------------- */
@@ -246,8 +249,7 @@ int ho_npb_decode(ho_mt mt, const uint8_t *buf, size_t len, const ho_scan_result
                   void *out) {
   const pb_msgdesc_t *d = desc_of(mt);
   if (d == NULL || mt == HO_MT_HELLO_REPLY) return HO_ERR_INVALID_ARGUMENT;
-  npb_any m;
-  memset(&m, 0, sizeof m);
+  npb_any m; /* pb_decode() sets every static field to its default */
   payload_view pv = {NULL, 0};
   if (mt == HO_MT_ENVELOPE) {
     m.frame.payload.funcs.decode = payload_decode_cb;
@@ -356,8 +358,21 @@ static void refused_out(handoff_v1_Refused *m, const ho_refused *r) {
 }
 
 /* Fill `m` from the neutral struct; `pv` backs an envelope's payload. */
+static size_t size_of(ho_mt mt) {
+  switch (mt) {
+  case HO_MT_ENVELOPE: return sizeof(handoff_v1_Frame);
+  case HO_MT_HELLO: return sizeof(handoff_v1_Hello);
+  case HO_MT_HELLO_REPLY: return sizeof(handoff_v1_HelloReply);
+  case HO_MT_NEGOTIATED: return sizeof(handoff_v1_Negotiated);
+  case HO_MT_REFUSED: return sizeof(handoff_v1_Refused);
+  case HO_MT_OFFER: return sizeof(handoff_v1_HandoffOffer);
+  case HO_MT_ACK: return sizeof(handoff_v1_HandoffAck);
+  }
+  return sizeof(npb_any);
+}
+
 static int fill(npb_any *m, ho_mt mt, const void *msg, payload_view *pv) {
-  memset(m, 0, sizeof *m);
+  memset(m, 0, size_of(mt)); /* only the member in use */
   switch (mt) {
   case HO_MT_ENVELOPE: {
     const ho_envelope *e = msg;
@@ -469,7 +484,8 @@ int ho_npb_frame_encode(const ho_envelope *env, ho_mt mt, const void *msg, uint8
   rc = fill(&fm, HO_MT_ENVELOPE, &e, &pv);
   if (rc != HO_OK) return rc;
   handoff_v1_Frame *f = &fm.frame;
-  payload_msg pmsg = {d, &pm};
+  payload_msg pmsg = {d, &pm, 0};
+  if (!pb_get_encoded_size(&pmsg.size, d, &pm)) return HO_ERR_INVALID_ARGUMENT;
   f->payload.funcs.encode = payload_msg_cb;
   f->payload.arg = &pmsg;
   size_t n = 0;

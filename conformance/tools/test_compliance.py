@@ -9,6 +9,7 @@ unknown exception, on a duplicate ID, on a tag without level or party, on a
 stray keyword, and on a citation of an unknown or withdrawn ID."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -27,9 +28,18 @@ def main():
             exp = json.load(f)
         with tempfile.TemporaryDirectory() as tmp:
             out_json = os.path.join(tmp, "report.json")
-            p = subprocess.run([sys.executable, TOOL, "--root", root, "--exclude", "",
-                                "--json", out_json], capture_output=True, text=True)
-            problems = []
+            tree = os.path.join(tmp, "tree")  # a copy: --prune-stale rewrites files
+            shutil.copytree(root, tree)
+            p = subprocess.run([sys.executable, TOOL, "--root", tree, "--exclude", "",
+                                "--json", out_json] + exp.get("args", []),
+                               capture_output=True, text=True)
+            for rel, text in exp.get("file_contains", {}).items():
+                with open(os.path.join(tree, rel), encoding="utf-8") as f:
+                    body = f.read()
+                if (text not in body) if not text.startswith("!") else (text[1:] in body):
+                    problems_pre = "file %s: expected %s %r" % (rel, "no" if text.startswith("!") else "", text)
+                    exp.setdefault("_pre", []).append(problems_pre)
+            problems = list(exp.get("_pre", []))
             if p.returncode != exp["exit"]:
                 problems.append("exit %d, expected %d" % (p.returncode, exp["exit"]))
             for text in exp.get("contains", []):

@@ -1,0 +1,1 @@
+/* spec: FRAME-1 ERR-1 */

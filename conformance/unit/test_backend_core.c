@@ -158,7 +158,7 @@ static void expect_refusal(fx_core *f, const char *name, uint64_t corr) {
   decode_ack(find(f, HO_BACKEND_ACT_WRITE_CONTROL), &ack);
   cr_assert_not(ack.accepted);
   cr_assert_eq(ack.correlation_id, corr, "refusals echo the correlation id");
-  cr_assert_eq(strncmp(ack.error_detail, name, strlen(name)), 0, "detail '%s'", ack.error_detail);
+  cr_assert_str_eq(ack.error_detail, name, "XFER-18: the error name and nothing else");
   cr_assert_null(find(f, HO_BACKEND_ACT_ADOPT));
   cr_assert_null(find(f, HO_BACKEND_ACT_WRITE_CLIENT));
   cr_assert_null(find(f, HO_BACKEND_ACT_CLOSE_CONTROL), "a refusal keeps the control connection");
@@ -257,47 +257,96 @@ Test(backend_core, replay_refused_until_ttl) {
   cr_assert_eq(fx_count_fds(), before);
 }
 
-/* The replay set is bounded: the oldest token is forgotten first. */
-Test(backend_core, replay_set_bounded) {
-  fx_core f;
-  core_up(&f, HO_READY_LEGACY, HO_FAULT_NONE, 0); /* capacity 4 */
-  uint8_t fr[256], tok[HO_TOKEN_BYTES];
-  for (int i = 0; i < 6; i++) {
-    int sv[2];
-    fx_socketpair(SOCK_STREAM, sv);
-    fx_token(tok, (uint8_t)(50 + i));
-    size_t flen = fx_offer_frame(fr, sizeof fr, tok, (uint64_t)i + 1, 0);
-    feed(&f, tok, sv[0], HO_OK, fr, flen, 1000);
-    drain(&f);
-    const ho_backend_action *ad = find(&f, HO_BACKEND_ACT_ADOPT);
-    cr_assert_not_null(ad);
-    close((int)ad->conn);
-    close(sv[1]);
-  }
+static void accept_one(fx_core *f, uint8_t seed, uint64_t corr, uint64_t now) {
   int sv[2];
   fx_socketpair(SOCK_STREAM, sv);
-  fx_token(tok, 55); /* the newest: still remembered */
-  size_t flen = fx_offer_frame(fr, sizeof fr, tok, 9, 0);
-  feed(&f, tok, sv[0], HO_OK, fr, flen, 1000);
-  expect_refusal(&f, "TOKEN_NOT_PENDING", 9);
+  uint8_t tok[HO_TOKEN_BYTES], all[512];
+  fx_token(tok, seed);
+  memcpy(all, tok, 16);
+  size_t flen = fx_offer_frame(all + 16, sizeof all - 16, tok, corr, 0);
+  cr_assert_eq(ho_backend_ctl_feed(f->ctl, now, all, 16 + flen, sv[0], HO_OK, NULL), HO_OK);
+  drain(f);
+  const ho_backend_action *ad = find(f, HO_BACKEND_ACT_ADOPT);
+  cr_assert_not_null(ad, "token %u accepted", seed);
+  close((int)ad->conn);
   close(sv[1]);
+}
+
+/* spec: TOKEN-12 ERR-42 — the replay cache never forgets a token younger
+ * than the TTL to make room: when full, offers are refused PENDING_LIMIT. */
+Test(backend_core, replay_cache_full_refuses) {
+  int before = fx_count_fds();
+  fx_core f;
+  core_up(&f, HO_READY_LEGACY, HO_FAULT_NONE, 0); /* capacity 4, TTL 1000 */
+  for (int i = 0; i < 4; i++) accept_one(&f, (uint8_t)(50 + i), (uint64_t)i + 1, 100 + (uint64_t)i);
+  int sv[2];
   fx_socketpair(SOCK_STREAM, sv);
-  fx_token(tok, 50); /* the oldest: evicted */
+  uint8_t tok[HO_TOKEN_BYTES], fr[256];
+  fx_token(tok, 60);
+  size_t flen = fx_offer_frame(fr, sizeof fr, tok, 9, 0);
+  feed(&f, tok, sv[0], HO_OK, fr, flen, 1000); /* now_ms 100 */
+  expect_refusal(&f, "PENDING_LIMIT", 9);
+  cr_assert_not(fx_fd_is_open(sv[0]));
+  close(sv[1]);
+  /* The oldest still counts as a replay while remembered... */
+  fx_socketpair(SOCK_STREAM, sv);
+  fx_token(tok, 50);
   flen = fx_offer_frame(fr, sizeof fr, tok, 10, 0);
   feed(&f, tok, sv[0], HO_OK, fr, flen, 1000);
+  expect_refusal(&f, "TOKEN_NOT_PENDING", 10);
+  close(sv[1]);
+  /* ...and once it has expired (100 + 1000) there is room again. */
+  accept_one(&f, 61, 11, 1100);
+  ho_backend_counters c;
+  ho_backend_core_counters(f.core, &c);
+  cr_assert_eq(c.refused_by[HO_REFUSAL_REPLAY_FULL], 1);
+  cr_assert_eq(c.refused_by[HO_REFUSAL_REPLAY], 1);
+  cr_assert_eq(c.accepted, 5);
+  core_down(&f);
+  cr_assert_eq(fx_count_fds(), before);
+}
+
+/* spec: XFER-14 — a non-empty other service is refused (SERVICE_NAME), an
+ * empty service_name never is. */
+Test(backend_core, service_name_check) {
+  int before = fx_count_fds();
+  ho_backend_config cfg;
+  ho_backend_config_init(&cfg);
+  cfg.service_name = "other";
+  fx_core f;
+  memset(&f, 0, sizeof f);
+  cr_assert_eq(ho_backend_core_new(&cfg, &f.core), HO_OK);
+  cr_assert_eq(ho_backend_ctl_new(f.core, &f.ctl), HO_OK);
+  int sv[2];
+  fx_socketpair(SOCK_STREAM, sv);
+  uint8_t tok[HO_TOKEN_BYTES], fr[256];
+  fx_token(tok, 70);
+  size_t flen = fx_offer_frame(fr, sizeof fr, tok, 3, 0); /* service "echo" */
+  feed(&f, tok, sv[0], HO_OK, fr, flen, 1000);
+  expect_refusal(&f, "SERVICE_NAME", 3);
+  close(sv[1]);
+  fx_socketpair(SOCK_STREAM, sv);
+  ho_any_msg m;
+  memset(&m, 0, sizeof m);
+  fx_token(m.offer.token, 71);
+  m.offer.correlation_id = 4; /* empty service_name */
+  cr_assert_eq(ho_frame_encode(HO_CODEC_PROTOBUF_C, HO_FT_OFFER, &m, fr, sizeof fr, &flen), HO_OK);
+  feed(&f, m.offer.token, sv[0], HO_OK, fr, flen, 1000);
   drain(&f);
   const ho_backend_action *ad = find(&f, HO_BACKEND_ACT_ADOPT);
   cr_assert_not_null(ad);
   close((int)ad->conn);
   close(sv[1]);
   core_down(&f);
+  cr_assert_eq(fx_count_fds(), before);
 }
 
-/* spec: BACKEND-4 — malformed offer / request_id != correlation_id: no ACK,
+/* spec: BACKEND-4 XFER-11 XFER-13 ERR-35 ERR-37 ERR-38 — malformed offer,
+ * request_id != correlation_id, correlation_id 0: no ACK,
  * the descriptor and the control connection are closed. */
 Test(backend_core, malformed_offer_closes_control) {
   int before = fx_count_fds();
-  for (int variant = 0; variant < 3; variant++) {
+  for (int variant = 0; variant < 4; variant++) {
     fx_core f;
     core_up(&f, HO_READY_LEGACY, HO_FAULT_NONE, 0);
     int sv[2];
@@ -311,9 +360,11 @@ Test(backend_core, malformed_offer_closes_control) {
       flen = sizeof bad;
     } else if (variant == 1) { /* request_id != correlation_id */
       flen = offer_with_deadline(fr, sizeof fr, tok, 5, 0, 0, 6);
-    } else { /* framing version 2 */
+    } else if (variant == 2) { /* framing version 2 */
       flen = fx_offer_frame(fr, sizeof fr, tok, 5, 0);
       fr[0] = 2;
+    } else { /* correlation_id 0 (spec: XFER-13) */
+      flen = fx_offer_frame(fr, sizeof fr, tok, 0, 0);
     }
     feed(&f, tok, sv[0], HO_OK, fr, variant == 2 ? 5 : flen, 1000);
     drain(&f);

@@ -60,12 +60,15 @@ typedef enum ho_backend_fault {
 
 typedef struct ho_backend_config {
   ho_ready_mode ready_mode;  /* default HO_READY_LEGACY */
-  const char *service_name;  /* NULL/"" = any; else offers for another
-                                service are refused (copied by _new) */
+  const char *service_name;  /* NULL/"" = any; else offers naming another
+                                service are refused (SERVICE_NAME); offers
+                                with an empty name are never refused for
+                                it (XFER-14); copied by _new */
   uint64_t token_ttl_ms;     /* how long an accepted token is remembered
                                 for replay rejection; default 30000 */
-  uint32_t replay_capacity;  /* most tokens remembered; default 65536; the
-                                oldest is forgotten first when full */
+  uint32_t replay_capacity;  /* most tokens remembered; default 65536;
+                                when full of tokens younger than the TTL,
+                                offers are refused (PENDING_LIMIT, TOKEN-12) */
   ho_codec codec;            /* default HO_CODEC_PROTOBUF_C */
   ho_backend_fault fault;    /* default HO_FAULT_NONE */
   uint32_t fault_ms;         /* for HO_FAULT_LATE_ACK */
@@ -104,6 +107,7 @@ typedef enum ho_backend_refusal {
   HO_REFUSAL_BAD_DESCRIPTOR,
   HO_REFUSAL_SIDEBAND_MISMATCH,
   HO_REFUSAL_REPLAY,
+  HO_REFUSAL_REPLAY_FULL,
   HO_REFUSAL_SERVICE,
   HO_REFUSAL_READY_MODE,
   HO_REFUSAL_READY_WRITE,

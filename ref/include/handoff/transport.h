@@ -102,14 +102,18 @@ enum {
 int ho_xfer_recv(ho_handle ctl, void *buf, size_t len, ho_xfer_rx *rx, unsigned flags);
 
 /* Accumulator for the 16 sideband bytes of one handoff, which may arrive in
- * several reads; the descriptor arrives with the first byte. */
+ * several reads; descriptors that arrive with any of these reads count for
+ * this handoff (spec: XFER-8). */
 typedef struct ho_sideband {
   uint8_t token[HO_TOKEN_BYTES];
   size_t have;      /* bytes collected so far, 0..16 */
   ho_handle conn;   /* the descriptor, or HO_NO_HANDLE */
-  int conn_status;  /* HO_OK, or CTRUNC / NO_DESCRIPTOR / EXTRA_DESCRIPTORS /
-                       BAD_DESCRIPTOR (first problem seen; every descriptor
-                       involved is closed and conn is HO_NO_HANDLE) */
+  int conn_status;  /* valid once have == 16: HO_OK, or the first failing
+                       check of XFER-10 in its order CTRUNC, NO_DESCRIPTOR,
+                       EXTRA_DESCRIPTORS, BAD_DESCRIPTOR (every descriptor
+                       involved is then closed and conn is HO_NO_HANDLE) */
+  unsigned ndesc;   /* internal: descriptors seen so far */
+  unsigned seen;    /* internal: problems seen so far */
 } ho_sideband;
 
 /* Reset `sb` to empty (does not close anything). */
@@ -121,7 +125,9 @@ void ho_sideband_init(ho_sideband *sb);
  *                      (the caller now owns it) or sb->conn_status says why
  *                      there is none;
  *   HO_ERR_WOULD_BLOCK more bytes are needed (state kept in `sb`);
- *   HO_ERR_CLOSED, HO_ERR_IO, HO_ERR_INVALID_ARGUMENT as ho_xfer_recv();
+ *   HO_ERR_CLOSED      EOF before the first byte;
+ *   HO_ERR_TRUNCATED   EOF after 1..15 bytes (spec: XFER-9);
+ *   HO_ERR_IO, HO_ERR_INVALID_ARGUMENT as ho_xfer_recv();
  *                      on these a descriptor held in `sb` is closed. */
 int ho_sideband_recv(ho_handle ctl, ho_sideband *sb);
 

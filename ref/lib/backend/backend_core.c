@@ -33,8 +33,10 @@ struct ho_backend_ctl {
   /* sideband of the current handoff */
   uint8_t sb[HO_TOKEN_BYTES];
   size_t sb_have;
-  ho_handle sb_conn;
-  int sb_status;
+  ho_handle sb_conn;  /* the first acceptable descriptor received */
+  unsigned sb_count;  /* descriptors seen with this sideband's reads */
+  bool sb_ctrunc;     /* MSG_CTRUNC on one of them */
+  bool sb_bad;        /* one had the wrong type (already closed) */
   /* offer frame */
   uint8_t hdr[HO_FRAME_HEADER_BYTES];
   size_t hdr_have;
@@ -97,9 +99,9 @@ int ho_backend_fault_parse(const char *s, ho_backend_fault *fault, uint32_t *fau
 }
 
 static const char *const refusal_names[HO_REFUSAL_COUNT_] = {
-    "CTRUNC", "NO_DESCRIPTOR", "EXTRA_DESCRIPTORS", "BAD_DESCRIPTOR", "SIDEBAND_MISMATCH",
-    "REPLAY", "SERVICE",       "READY_MODE",        "READY_WRITE",    "READY_DEADLINE",
-    "FAULT"};
+    "CTRUNC",     "NO_DESCRIPTOR", "EXTRA_DESCRIPTORS", "BAD_DESCRIPTOR", "SIDEBAND_MISMATCH",
+    "REPLAY",     "REPLAY_FULL",   "SERVICE",           "READY_MODE",     "READY_WRITE",
+    "READY_DEADLINE", "FAULT"};
 
 const char *ho_backend_refusal_name(ho_backend_refusal r) {
   return (unsigned)r < HO_REFUSAL_COUNT_ ? refusal_names[r] : "UNKNOWN";
@@ -224,7 +226,12 @@ static void close_control(ho_backend_ctl *ctl, int err) {
 }
 
 void ho_backend_ctl_eof(ho_backend_ctl *ctl) {
-  if (ctl != NULL) close_control(ctl, HO_ERR_CLOSED);
+  if (ctl == NULL) return;
+  /* spec: XFER-9 ERR-34 ERR-35 ERR-44 — inside a sideband or a frame the
+   * input was truncated; between handoffs the connection simply closed. */
+  bool mid = (ctl->state == ST_SIDEBAND && ctl->sb_have > 0) || ctl->state == ST_HEADER ||
+             ctl->state == ST_BODY;
+  close_control(ctl, mid ? HO_ERR_TRUNCATED : HO_ERR_CLOSED);
 }
 
 /* ---- ACK and ready frames ----------------------------------------------- */
@@ -241,9 +248,11 @@ static void queue_ack(ho_backend_ctl *ctl, const ho_offer *offer, bool accepted,
   if (cfg->ready_mode == HO_READY_BACKEND)
     m.ack.backend_capabilities = HO_BACKEND_CAP_BACKEND_READY; /* spec: READY-* */
   if (!accepted) {
+    /* spec: XFER-18 — error_detail is the error name and nothing else;
+     * `detail` only explains it in comments and logs. */
     const char *name = ho_errname(err);
-    (void)snprintf(m.ack.error_detail, sizeof m.ack.error_detail, "%s: %s",
-                                name ? name : "ERROR", detail ? detail : ho_strerror(err));
+    (void)detail;
+    (void)snprintf(m.ack.error_detail, sizeof m.ack.error_detail, "%s", name ? name : "IO");
   }
   if (accepted && cfg->fault == HO_FAULT_WRONG_TOKEN) m.ack.token[0] ^= 0xFF;
   if (accepted && cfg->fault == HO_FAULT_WRONG_CORRELATION) m.ack.correlation_id++;
@@ -306,21 +315,28 @@ static void process_offer(ho_backend_ctl *ctl, uint64_t now_ms) {
   ho_backend_core *core = ctl->core;
   const ho_backend_config *cfg = &core->cfg;
   ho_handle conn = ctl->sb_conn;
-  int status = ctl->sb_status;
+  /* spec: XFER-10 — in this order: CTRUNC, none, more than one, wrong type. */
+  int status = ctl->sb_ctrunc        ? HO_ERR_CTRUNC
+               : ctl->sb_count == 0  ? HO_ERR_NO_DESCRIPTOR
+               : ctl->sb_count > 1   ? HO_ERR_EXTRA_DESCRIPTORS
+               : ctl->sb_bad         ? HO_ERR_BAD_DESCRIPTOR
+                                     : HO_OK;
   ctl->sb_conn = HO_NO_HANDLE;
   core->counters.offers++;
   ho_envelope env;
   ho_any_msg m;
   memset(&m, 0, sizeof m);
   int rc = ho_frame_decode_body(cfg->codec, HO_FT_OFFER, ctl->body, ctl->body_len, &env, &m);
+  if (rc == HO_OK && m.offer.correlation_id == 0) rc = HO_ERR_MALFORMED; /* spec: XFER-13 */
   ho_backend_action *note = push(ctl, HO_BACKEND_ACT_OFFER);
   if (note != NULL) {
     note->err = rc;
     note->correlation_id = rc == HO_OK ? m.offer.correlation_id : 0;
   }
   if (rc != HO_OK) {
-    /* spec: BACKEND-4 — an offer we cannot ACK reliably closes the control
-     * connection; the descriptor received for it is closed too. */
+    /* spec: BACKEND-4 XFER-11 ERR-35 ERR-36 ERR-37 ERR-38 — an offer we
+     * cannot ACK reliably closes the control connection; the descriptor
+     * received for it is closed too. */
     core->counters.malformed++;
     queue_close_fd(ctl, conn);
     close_control(ctl, rc);
@@ -333,25 +349,28 @@ static void process_offer(ho_backend_ctl *ctl, uint64_t now_ms) {
     close_control(ctl, HO_ERR_CLOSED);
     return;
   }
-  /* spec: XFER-3 BACKEND-2 — descriptor problems found by the transport. */
-  if (status != HO_OK || conn < 0) {
+  /* spec: XFER-10 ERR-30 ERR-31 ERR-32 ERR-33 BACKEND-2 */
+  if (status != HO_OK) {
     ho_backend_refusal why;
-    int err = refusal_err(status != HO_OK ? status : HO_ERR_NO_DESCRIPTOR, &why);
+    int err = refusal_err(status, &why);
     refuse(ctl, offer, conn, why, err, NULL);
     return;
   }
-  /* spec: BACKEND-2 — the sideband token must equal the offer token. */
+  /* spec: XFER-12 ERR-39 BACKEND-2 — the sideband token must equal the offer token. */
   if (memcmp(ctl->sb, offer->token, HO_TOKEN_BYTES) != 0) {
     refuse(ctl, offer, conn, HO_REFUSAL_SIDEBAND_MISMATCH, HO_ERR_SIDEBAND_MISMATCH, NULL);
     return;
   }
-  /* spec: BACKEND-5 — a token accepted before is a replay. */
+  /* spec: XFER-15 TOKEN-11 ERR-40 — a token accepted before is a replay. */
   if (ho_replay_contains(&core->replay, offer->token, now_ms)) {
     refuse(ctl, offer, conn, HO_REFUSAL_REPLAY, HO_ERR_TOKEN_NOT_PENDING,
            "token was already accepted (replay)");
     return;
   }
-  if (core->service[0] != '\0' && strcmp(core->service, offer->service_name) != 0) {
+  /* spec: XFER-14 — a non-empty service_name we do not serve MAY be
+   * refused; an empty one never is. */
+  if (core->service[0] != '\0' && offer->service_name[0] != '\0' &&
+      strcmp(core->service, offer->service_name) != 0) {
     refuse(ctl, offer, conn, HO_REFUSAL_SERVICE, HO_ERR_SERVICE_NAME,
            "offer is for another service");
     return;
@@ -382,6 +401,13 @@ static void process_offer(ho_backend_ctl *ctl, uint64_t now_ms) {
                                      : "ready deadline passed");
     return;
   }
+  /* spec: TOKEN-12 ERR-42 — never forget a young token to make room. */
+  if (ho_replay_full(&core->replay, now_ms)) {
+    refuse(ctl, offer, conn, HO_REFUSAL_REPLAY_FULL, HO_ERR_PENDING_LIMIT, "replay cache full");
+    return;
+  }
+  /* spec: BACKEND-5 TOKEN-14 — recorded before the ready write and the
+   * accepting ACK; refused offers are never recorded. */
   ho_replay_add(&core->replay, offer->token, now_ms);
   if (!ready_first) {
     adopt(ctl, offer, conn, false);
@@ -466,25 +492,29 @@ int ho_backend_ctl_feed(ho_backend_ctl *ctl, uint64_t now_ms, const uint8_t *dat
     queue_close_fd(ctl, conn);
     return HO_ERR_STATE;
   }
-  /* A descriptor (or a refused one) arrived with data[0]. spec: XFER-3 */
+  /* Descriptors (or the transport's verdict on ones it already closed)
+   * arrived with data[0]. spec: XFER-8 — during the sideband they count for
+   * this handoff, whichever of its reads brought them. */
   if (conn >= 0 || conn_status != HO_OK) {
-    if (ctl->state == ST_SIDEBAND && ctl->sb_have == 0) {
-      ctl->sb_conn = conn;
-      ctl->sb_status = conn_status;
-    } else if (ctl->state == ST_SIDEBAND) {
-      /* On a later sideband byte: not where any descriptor belongs. */
-      queue_close_fd(ctl, conn);
-      queue_close_fd(ctl, ctl->sb_conn);
-      ctl->sb_conn = HO_NO_HANDLE;
-      if (ctl->sb_status == HO_OK) ctl->sb_status = HO_ERR_EXTRA_DESCRIPTORS;
+    if (ctl->state == ST_SIDEBAND) {
+      if (conn_status == HO_ERR_CTRUNC) {
+        ctl->sb_ctrunc = true;
+      } else if (conn_status == HO_ERR_EXTRA_DESCRIPTORS) {
+        ctl->sb_count += 2;
+      } else if (conn_status != HO_OK) {
+        ctl->sb_count++;
+        ctl->sb_bad = true;
+      } else {
+        ctl->sb_count++;
+        if (ctl->sb_conn < 0) ctl->sb_conn = conn;
+        else queue_close_fd(ctl, conn);
+      }
     } else {
-      /* Inside a frame: the stream no longer lines up with handoffs. */
+      /* spec: XFER-22 — inside a frame: the stream no longer lines up. */
       queue_close_fd(ctl, conn);
       close_control(ctl, HO_ERR_EXTRA_DESCRIPTORS);
       return HO_OK;
     }
-  } else if (ctl->state == ST_SIDEBAND && ctl->sb_have == 0 && len > 0) {
-    ctl->sb_status = HO_ERR_NO_DESCRIPTOR; /* the first byte came alone */
   }
   size_t off = 0;
   while (off < len && ctl->state != ST_CLOSED && ctl->state != ST_WAIT_READY) {
@@ -492,7 +522,6 @@ int ho_backend_ctl_feed(ho_backend_ctl *ctl, uint64_t now_ms, const uint8_t *dat
     if (ctl->state == ST_SIDEBAND) {
       size_t take = HO_TOKEN_BYTES - ctl->sb_have;
       if (take > avail) take = avail;
-      if (ctl->sb_have == 0 && off > 0) ctl->sb_status = HO_ERR_NO_DESCRIPTOR;
       memcpy(ctl->sb + ctl->sb_have, data + off, take);
       ctl->sb_have += take;
       off += take;
@@ -535,7 +564,8 @@ int ho_backend_ctl_feed(ho_backend_ctl *ctl, uint64_t now_ms, const uint8_t *dat
       ctl->state = ST_SIDEBAND;
       process_offer(ctl, now_ms); /* may move to ST_WAIT_READY or ST_CLOSED */
       ctl->sb_have = 0;
-      ctl->sb_status = HO_OK;
+      ctl->sb_count = 0;
+      ctl->sb_ctrunc = ctl->sb_bad = false;
       shrink_body(ctl);
     }
   }

@@ -1,5 +1,5 @@
 /* handoff — replay guard of the backend: a bounded, expiring token set.
- * spec: BACKEND-5 */
+ * spec: TOKEN-11 TOKEN-12 */
 #include "backend/replay.h"
 
 #include <stdlib.h>
@@ -91,6 +91,11 @@ bool ho_replay_contains(ho_replay *r, const uint8_t token[HO_TOKEN_BYTES], uint6
   bool found;
   (void)find_slot(r, token, &found);
   return found;
+}
+
+bool ho_replay_full(ho_replay *r, uint64_t now_ms) {
+  ho_replay_prune(r, now_ms);
+  return r->count == r->cap;
 }
 
 void ho_replay_add(ho_replay *r, const uint8_t token[HO_TOKEN_BYTES], uint64_t now_ms) {

@@ -31,7 +31,10 @@ void ho_replay_free(ho_replay *r);
 void ho_replay_prune(ho_replay *r, uint64_t now_ms);
 /* Is `token` remembered (and unexpired at now)? */
 bool ho_replay_contains(ho_replay *r, const uint8_t token[HO_TOKEN_BYTES], uint64_t now_ms);
-/* Remember `token` until now + ttl; forgets the oldest entry when full. */
+/* After pruning: is every slot taken by an unexpired token? */
+bool ho_replay_full(ho_replay *r, uint64_t now_ms);
+/* Remember `token` until now + ttl. The caller checks ho_replay_full()
+ * first (TOKEN-12); if it did not, the oldest entry is forgotten. */
 void ho_replay_add(ho_replay *r, const uint8_t token[HO_TOKEN_BYTES], uint64_t now_ms);
 
 #endif

@@ -184,31 +184,44 @@ void ho_sideband_clear(ho_sideband *sb) {
   ho_sideband_init(sb);
 }
 
+enum { SEEN_CTRUNC = 1, SEEN_BAD = 2 };
+
 int ho_sideband_recv(ho_handle ctl, ho_sideband *sb) {
   if (sb == NULL || sb->have >= HO_TOKEN_BYTES) return HO_ERR_INVALID_ARGUMENT;
   ho_xfer_rx rx;
-  /* Never read past the 16th byte: the framed offer follows. */
+  /* spec: XFER-8 — never read past the 16th byte: the framed offer follows. */
   int rc = ho_xfer_recv(ctl, sb->token + sb->have, HO_TOKEN_BYTES - sb->have, &rx, 0);
   if (rc != HO_OK) {
-    if (rc != HO_ERR_WOULD_BLOCK && sb->conn >= 0) {
+    if (rc != HO_ERR_WOULD_BLOCK && sb->conn >= 0) { /* spec: XFER-9 */
       close_fd((int)sb->conn);
       sb->conn = HO_NO_HANDLE;
     }
+    if (rc == HO_ERR_CLOSED && sb->have > 0) rc = HO_ERR_TRUNCATED;
     return rc;
   }
-  bool first = sb->have == 0;
   sb->have += rx.len;
-  /* spec: XFER-3 — the descriptor travels with the first byte. */
-  if (first) {
-    if (rx.conn_status != HO_OK) sb->conn_status = rx.conn_status;
-    else if (rx.conn < 0) sb->conn_status = HO_ERR_NO_DESCRIPTOR;
-    else sb->conn = rx.conn;
-  } else if (rx.conn >= 0 || rx.conn_status != HO_OK) {
-    /* A descriptor on a later byte: belongs to nothing we expect. */
-    close_fd((int)rx.conn);
-    if (sb->conn >= 0) close_fd((int)sb->conn);
-    sb->conn = HO_NO_HANDLE;
-    if (sb->conn_status == HO_OK) sb->conn_status = HO_ERR_EXTRA_DESCRIPTORS;
+  if (rx.conn_status == HO_ERR_CTRUNC) {
+    sb->seen |= SEEN_CTRUNC;
+  } else if (rx.conn_status == HO_ERR_EXTRA_DESCRIPTORS) {
+    sb->ndesc += 2;
+  } else if (rx.conn_status != HO_OK) {
+    sb->ndesc++;
+    sb->seen |= SEEN_BAD;
+  } else if (rx.conn >= 0) {
+    sb->ndesc++;
+    if (sb->conn < 0) sb->conn = rx.conn;
+    else close_fd((int)rx.conn);
   }
-  return sb->have == HO_TOKEN_BYTES ? HO_OK : HO_ERR_WOULD_BLOCK;
+  if (sb->have < HO_TOKEN_BYTES) return HO_ERR_WOULD_BLOCK;
+  /* spec: XFER-10 — checks in order. */
+  sb->conn_status = (sb->seen & SEEN_CTRUNC) ? HO_ERR_CTRUNC
+                    : sb->ndesc == 0        ? HO_ERR_NO_DESCRIPTOR
+                    : sb->ndesc > 1         ? HO_ERR_EXTRA_DESCRIPTORS
+                    : (sb->seen & SEEN_BAD) ? HO_ERR_BAD_DESCRIPTOR
+                                            : HO_OK;
+  if (sb->conn_status != HO_OK && sb->conn >= 0) {
+    close_fd((int)sb->conn);
+    sb->conn = HO_NO_HANDLE;
+  }
+  return HO_OK;
 }

@@ -17,11 +17,13 @@
    ids of spec/envelope.md are wire.h's and no id used by this spec lies in
    a range the original reserves.
 5. Error names: the names of spec/errors.md are exactly those of
-   HO_ERROR_LIST in error.h.
+   HO_ERROR_LIST in error.h, and every golden vector expects one of them
+   and names the requirements it exercises.
 
     /usr/bin/python3 conformance/schema/check_spec_schema.py [ROOT]
 Exit status 0 when everything agrees; every disagreement is printed.
 """
+import json
 import os
 import re
 import subprocess
@@ -377,6 +379,18 @@ def check_error_names():
     if spec != code:
         err("errors: names only in spec/errors.md %s; only in error.h %s"
             % (sorted(spec - code), sorted(code - spec)))
+    # Every golden vector names an error of that table and at least one requirement.
+    vdir = os.path.join(ROOT, "conformance", "vectors")
+    for fn in sorted(os.listdir(vdir)) if os.path.isdir(vdir) else []:
+        if not fn.endswith(".json"):
+            continue
+        with open(os.path.join(vdir, fn), encoding="utf-8") as f:
+            v = json.load(f)
+        e = (v.get("expect") or {}).get("error")
+        if e is not None and e not in spec:
+            err("vectors: %s expects error %r, not an error name of spec/errors.md" % (fn, e))
+        if not v.get("requirements"):
+            err("vectors: %s names no requirement IDs" % fn)
 
 
 def main():

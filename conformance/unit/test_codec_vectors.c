@@ -77,7 +77,7 @@ Test(codec_vectors, canonical_vectors_reencode_to_the_same_bytes) {
       default: rc = ho_ack_encode(codecs[c], &msg.ack, buf, sizeof buf, &n); break;
       }
       cr_assert_eq(rc, HO_OK, "%s [%s]: %s", v->id, codec_name[c], ho_errname(rc));
-      cr_expect(n == env.payload_len && memcmp(buf, env.payload, n) == 0,
+      cr_expect(n == env.payload_len && (n == 0 || memcmp(buf, env.payload, n) == 0),
                 "%s [%s]: payload re-encodes differently", v->id, codec_name[c]);
       cr_assert_eq(ho_envelope_encode(codecs[c], &env, buf, sizeof buf, &n), HO_OK, "%s", v->id);
       cr_expect(n + 5 == v->len && memcmp(buf, v->wire + 5, n) == 0,

@@ -142,7 +142,7 @@ static int t_backend_refuses(hx_world *w) {
   return 0;
 }
 
-/* spec: ACK-10 — the backend dies before its ACK; a second, healthy
+/* spec: ACK-10 ERR-60 XFER-2 — the backend dies before its ACK; a second, healthy
  * backend serves backend_pipe. */
 static int t_backend_dies(hx_world *w) {
   if (hx_world_init(w, "crash") != 0) return -1;
@@ -181,7 +181,7 @@ static int t_backend_dies(hx_world *w) {
   return 0;
 }
 
-/* spec: ACK-6 ACK-7 TOKEN-7 — ACK after the deadline: revoked, fallback,
+/* spec: ACK-6 ACK-7 TOKEN-7 ERR-58 ERR-59 — ACK after the deadline: revoked, fallback,
  * the late ACK discarded and the control connection kept. */
 static int t_ack_late(hx_world *w) {
   const char *bk[] = {"--fault", "late-ack:600", NULL};
@@ -211,7 +211,7 @@ static int t_wrong_ack(hx_world *w, const char *fault, const char *detail) {
   CHECK(hx_log_has(&w->broker, detail), "'%s' not logged", detail);
   return 0;
 }
-/* spec: ACK-2 ACK-5 ACK-13 */
+/* spec: ACK-2 ACK-5 ACK-13 ERR-56 */
 static int t_wrong_token(hx_world *w) { return t_wrong_ack(w, "wrong-token", "detail=ack_token_mismatch"); }
 /* spec: ACK-7 ACK-8 */
 static int t_wrong_correlation(hx_world *w) {
@@ -250,7 +250,7 @@ static int t_refusals(hx_world *w) {
   return 0;
 }
 
-/* Client closes right after its Hello (before and during handoffs): the
+/* spec: BROKER-5 ERR-18 — client closes right after its Hello (before and during handoffs): the
  * broker and backend keep serving and leak nothing. */
 static int t_client_disconnects(hx_world *w) {
   const char *bk[] = {"--ready-mode", "backend", NULL};
@@ -274,7 +274,8 @@ static int t_client_disconnects(hx_world *w) {
   return 0;
 }
 
-/* Many clients, each served exactly once, no descriptor growth. */
+/* spec: BROKER-3 BROKER-4 — many clients, each served exactly once, no
+ * descriptor growth. */
 static int t_sequential_1000(hx_world *w) {
   const char *bk[] = {"--ready-mode", "backend", "--log-level", "warn", NULL};
   const char *br[] = {"--backend-ready", "--log-level", "warn", NULL};
@@ -350,7 +351,7 @@ static int t_concurrent_200(hx_world *w) {
   return 0;
 }
 
-/* SIGTERM: exit 0, sockets unlinked. */
+/* spec: BROKER-7 BROKER-8 — SIGTERM: exit 0, sockets unlinked; counters. */
 static int t_clean_shutdown(hx_world *w) {
   CHECK(start(w, "term", NULL, NULL) == 0, "cannot start processes");
   hx_client_result r;

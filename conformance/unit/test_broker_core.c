@@ -8,95 +8,9 @@
 #include "handoff/msg.h"
 #include "handoff/token.h"
 
-#define MS 1000000ull
-#define MAXA 64
+#include "broker_test_util.h"
 
-static int dummy_client, dummy_ctl;
-static uint64_t wall_ms(void *u) {
-  (void)u;
-  return 1700000000000ull;
-}
-
-typedef struct acts {
-  int n;
-  ho_broker_action a[MAXA];
-  uint8_t bytes[MAXA][1024];
-} acts;
-
-static void drain(ho_broker *b, acts *out) {
-  ho_broker_action a;
-  out->n = 0;
-  while (ho_broker_next_action(b, &a)) {
-    if (a.type == HO_BACT_OPEN_CONTROL) ho_broker_conn_set_user(a.conn, &dummy_ctl);
-    cr_assert_lt(out->n, MAXA);
-    out->a[out->n] = a;
-    if (a.len) {
-      cr_assert_leq(a.len, sizeof out->bytes[0]);
-      memcpy(out->bytes[out->n], a.bytes, a.len);
-      out->a[out->n].bytes = out->bytes[out->n];
-    }
-    out->n++;
-  }
-}
-
-static int find(const acts *x, ho_broker_action_type t, int from) {
-  for (int i = from; i < x->n; i++)
-    if (x->a[i].type == t) return i;
-  return -1;
-}
-
-static ho_broker *mk(bool backend_ready, acts *x, ho_broker_conn **ctl) {
-  ho_broker_config cfg = {.service = "echo", .backend_pipe = "/tmp/x/backend.sock",
-                          .handoff_endpoint = true, .backend_ready = backend_ready,
-                          .ack_timeout_ns = 100 * MS, .peer_policy = HO_PEER_ANY,
-                          .unix_ms = wall_ms};
-  ho_broker *b = NULL;
-  cr_assert_eq(ho_broker_new(&cfg, 1 * MS, &b), HO_OK);
-  drain(b, x);
-  int i = find(x, HO_BACT_OPEN_CONTROL, 0);
-  cr_assert_geq(i, 0, "the broker dials the backend at start");
-  *ctl = x->a[i].conn;
-  cr_assert_eq(ho_broker_control_connected(b, *ctl, 2 * MS), HO_OK);
-  drain(b, x);
-  return b;
-}
-
-static size_t hello_frame(uint64_t caps, const char *service, uint8_t *buf, size_t cap) {
-  ho_any_msg m;
-  memset(&m, 0, sizeof m);
-  m.hello.client_min_protocol = 1;
-  m.hello.client_max_protocol = 1;
-  snprintf(m.hello.service_name, sizeof m.hello.service_name, "%s", service);
-  m.hello.client_capabilities = caps;
-  size_t len = 0;
-  cr_assert_eq(ho_frame_encode(HO_CODEC_PROTOBUF_C, HO_FT_HELLO, &m, buf, cap, &len), HO_OK);
-  return len;
-}
-
-/* Open a client and feed `wire` through ho_broker_client_wants(); returns
- * how many bytes the core took (it never takes more than the Hello). */
-static size_t feed(ho_broker *b, ho_broker_conn **c, const uint8_t *wire, size_t len,
-                   uint64_t now) {
-  ho_peer_cred p = {.pid = 42, .uid = 0, .gid = 0};
-  cr_assert_eq(ho_broker_client_open(b, &dummy_client, &p, now, c), HO_OK);
-  size_t off = 0, want;
-  while ((want = ho_broker_client_wants(b, *c)) > 0 && off < len) {
-    size_t n = want < len - off ? want : len - off;
-    if (n > 3) n = 3 + (n - 3) / 2; /* uneven chunks */
-    cr_assert_eq(ho_broker_client_data(b, *c, wire + off, n, now), HO_OK);
-    off += n;
-  }
-  return off;
-}
-
-static ho_hello_reply reply_of(const acts *x, int i) {
-  ho_any_msg m;
-  cr_assert_eq(ho_frame_decode(HO_CODEC_PROTOBUF_C, HO_FT_HELLO_REPLY, x->a[i].bytes,
-                               x->a[i].len, NULL, &m), HO_OK);
-  return m.hello_reply;
-}
-
-/* spec: FRAME-6 HELLO-2 — the core takes the Hello and not one byte more. */
+/* spec: FRAME-6 HELLO-2 ERR-16 — the core takes the Hello and not one byte more. */
 Test(broker_core, reads_exactly_the_hello) {
   acts x;
   ho_broker_conn *ctl, *c;
@@ -111,7 +25,7 @@ Test(broker_core, reads_exactly_the_hello) {
   ho_broker_free(b);
 }
 
-/* spec: SEC-1 — a rejected peer is closed without a reply. */
+/* spec: SEC-1 ERR-17 — a rejected peer is closed without a reply. */
 Test(broker_core, peer_policy_rejects_silently) {
   ho_broker_config cfg = {.service = "echo", .backend_pipe = "/p", .peer_policy = HO_PEER_UID,
                           .peer_uid = 4242};
@@ -160,49 +74,7 @@ Test(broker_core, refusals) {
   ho_broker_free(b);
 }
 
-/* Run a Hello through to the offer. Returns the offer; *c the client. */
-static ho_offer run_to_offer(ho_broker *b, uint64_t caps, ho_broker_conn **c, acts *x,
-                             ho_negotiated *neg, ho_envelope *env, uint64_t now) {
-  uint8_t wire[512];
-  size_t len = hello_frame(caps, "echo", wire, sizeof wire);
-  feed(b, c, wire, len, now);
-  drain(b, x);
-  int w = find(x, HO_BACT_WRITE, 0);
-  cr_assert_geq(w, 0);
-  ho_hello_reply r = reply_of(x, w);
-  cr_assert_eq(r.which, HO_REPLY_NEGOTIATED);
-  *neg = r.negotiated;
-  cr_assert_eq(find(x, HO_BACT_SEND_FD, 0), -1, "no descriptor before Negotiated is written");
-  ho_broker_conn_flushed(b, *c, now);
-  drain(b, x);
-  int s = find(x, HO_BACT_SEND_FD, 0);
-  cr_assert_geq(s, 0);
-  cr_assert_eq(x->a[s].len, HO_TOKEN_BYTES);
-  cr_assert_eq(memcmp(x->a[s].bytes, neg->handle_passed_token, HO_TOKEN_BYTES), 0);
-  cr_assert_eq(x->a[s].peer, *c);
-  int o = find(x, HO_BACT_WRITE, s);
-  cr_assert_eq(o, s + 1, "the offer frame follows its sideband (XFER-4)");
-  ho_any_msg m;
-  cr_assert_eq(ho_frame_decode(HO_CODEC_PROTOBUF_C, HO_FT_OFFER, x->a[o].bytes, x->a[o].len,
-                               env, &m), HO_OK);
-  return m.offer;
-}
-
-static void send_ack(ho_broker *b, ho_broker_conn *ctl, const ho_offer *o, bool accepted,
-                     uint64_t caps, uint64_t now) {
-  ho_any_msg m;
-  memset(&m, 0, sizeof m);
-  memcpy(m.ack.token, o->token, HO_TOKEN_BYTES);
-  m.ack.accepted = accepted;
-  m.ack.correlation_id = o->correlation_id;
-  m.ack.backend_capabilities = caps;
-  uint8_t buf[256];
-  size_t len;
-  cr_assert_eq(ho_frame_encode(HO_CODEC_PROTOBUF_C, HO_FT_ACK, &m, buf, sizeof buf, &len), HO_OK);
-  cr_assert_eq(ho_broker_control_data(b, ctl, buf, len, now), HO_OK);
-}
-
-/* spec: TOKEN-2 CAP-4 ACK-12 XFER-3 XFER-4 ACK-3 READY-1 READY-2 */
+/* spec: TOKEN-2 CAP-4 ACK-1 ACK-2 ACK-12 XFER-3 XFER-4 XFER-7 ACK-3 READY-1 READY-2 FALLBACK-8 */
 Test(broker_core, legacy_handoff_completes_with_ready) {
   acts x;
   ho_broker_conn *ctl, *c;
@@ -267,7 +139,7 @@ Test(broker_core, backend_ready_learnt_from_ack) {
   ho_broker_free(b);
 }
 
-/* spec: ACK-4 FALLBACK-6 — refusal: close without writing, control kept. */
+/* spec: ACK-4 FALLBACK-6 ERR-57 — refusal: close without writing, control kept. */
 Test(broker_core, refused_ack_falls_back) {
   acts x;
   ho_broker_conn *ctl, *c;
@@ -291,7 +163,7 @@ Test(broker_core, refused_ack_falls_back) {
   ho_broker_free(b);
 }
 
-/* spec: ACK-6 ACK-7 — the deadline from the timer; a late ACK discarded. */
+/* spec: ACK-6 ACK-7 ERR-55 ERR-59 TOKEN-7 — the deadline from the timer; a late ACK discarded. */
 Test(broker_core, ack_deadline_then_late_ack) {
   acts x;
   ho_broker_conn *ctl, *c;
@@ -317,7 +189,7 @@ Test(broker_core, ack_deadline_then_late_ack) {
   ho_broker_free(b);
 }
 
-/* spec: ACK-8 ACK-10 — a never-issued correlation id ends the control
+/* spec: ACK-8 ACK-10 ERR-54 — a never-issued correlation id ends the control
  * connection and every attempt on it. */
 Test(broker_core, unknown_correlation_drops_control) {
   acts x;

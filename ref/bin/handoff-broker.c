@@ -32,6 +32,7 @@ typedef struct chunk {
   uint8_t *data;
   size_t len, off;
   int pass_fd; /* SCM_RIGHTS: our dup of the client descriptor, or -1 */
+  uint64_t corr; /* SEND_FD and offer chunks: the attempt's correlation id */
 } chunk;
 
 typedef enum { K_LISTEN = 1, K_TIMER, K_SIGNAL, K_CLIENT, K_CONTROL } kind;
@@ -140,7 +141,24 @@ static void flush(conn *c) {
     chunk *k = c->qhead;
     if (k->pass_fd >= 0) {
       int rc = ho_xfer_send(c->fd, k->pass_fd, k->data, NULL); /* spec: XFER-3 XFER-6 */
-      if (rc == HO_ERR_WOULD_BLOCK) break;
+      if (rc == HO_ERR_WOULD_BLOCK) break; /* retried when writable */
+      if (rc == HO_ERR_PERMISSION || rc == HO_ERR_FD_EXHAUSTED || rc == HO_ERR_INVALID_ARGUMENT) {
+        /* Nothing was sent: drop this attempt's sideband and offer only. */
+        uint64_t corr = k->corr;
+        c->qhead = k->next;
+        chunk_free(k);
+        if (c->qhead && c->qhead->corr == corr && c->qhead->pass_fd < 0) {
+          chunk *o = c->qhead;
+          c->qhead = o->next;
+          chunk_free(o);
+        }
+        if (c->qhead == NULL) c->qtail = NULL;
+        slog(HO_BROKER_LOG_WARN, "descriptor transfer for corr=%llu failed: %s",
+             (unsigned long long)corr, ho_errname(rc));
+        ho_broker_transfer_failed(G.b, c->h, corr, rc, now_ns());
+        wrote = true;
+        continue;
+      }
       if (rc != HO_OK) {
         slog(HO_BROKER_LOG_WARN, "descriptor transfer failed: %s", ho_errname(rc));
         report_error(c, rc);
@@ -168,7 +186,7 @@ static void flush(conn *c) {
   if (wrote && c->qhead == NULL && !c->errored) ho_broker_conn_flushed(G.b, c->h, now_ns());
 }
 
-static void enqueue(conn *c, const uint8_t *bytes, size_t len, int pass_fd) {
+static void enqueue(conn *c, const uint8_t *bytes, size_t len, int pass_fd, uint64_t corr) {
   chunk *k = calloc(1, sizeof *k);
   if (k) k->data = malloc(len ? len : 1);
   if (k == NULL || k->data == NULL) {
@@ -180,6 +198,7 @@ static void enqueue(conn *c, const uint8_t *bytes, size_t len, int pass_fd) {
   memcpy(k->data, bytes, len);
   k->len = len;
   k->pass_fd = pass_fd;
+  k->corr = corr;
   if (pass_fd >= 0) G.open_fds++;
   if (c->qtail) c->qtail->next = k; else c->qhead = k;
   c->qtail = k;
@@ -254,21 +273,25 @@ static void open_control(ho_broker_conn *h) {
 
 static void run_actions(void) {
   ho_broker_action a;
+  uint64_t dropped = 0; /* offer of a SEND_FD that failed right away */
   while (ho_broker_next_action(G.b, &a)) {
     conn *c = a.user;
     switch (a.type) {
     case HO_BACT_WRITE:
-      if (c && !c->closed && !c->errored) enqueue(c, a.bytes, a.len, -1);
+      if (a.correlation_id != 0 && a.correlation_id == dropped) break; /* spec: XFER-4 */
+      if (c && !c->closed && !c->errored) enqueue(c, a.bytes, a.len, -1, a.correlation_id);
       break;
     case HO_BACT_SEND_FD: {
       conn *cl = a.peer_user;
       if (c == NULL || c->closed || c->errored || cl == NULL || cl->fd < 0) break;
       int dupfd = fcntl(cl->fd, F_DUPFD_CLOEXEC, 0);
       if (dupfd < 0) {
-        report_error(c, ho_err_from_errno(errno));
+        /* spec: FALLBACK-18 — EMFILE fails this attempt only. */
+        dropped = a.correlation_id;
+        ho_broker_transfer_failed(G.b, c->h, a.correlation_id, ho_err_from_errno(errno), now_ns());
         break;
       }
-      enqueue(c, a.bytes, a.len, dupfd);
+      enqueue(c, a.bytes, a.len, dupfd, a.correlation_id);
       break;
     }
     case HO_BACT_OPEN_CONTROL:

@@ -103,6 +103,7 @@ typedef struct ho_broker_action {
   void *peer_user;      /* SEND_FD: its user pointer */
   const uint8_t *bytes; /* WRITE, SEND_FD */
   size_t len;
+  uint64_t correlation_id; /* SEND_FD and the offer WRITE that follows it */
   bool shutdown;        /* CLOSE */
   uint64_t deadline;    /* SET_TIMER */
 } ho_broker_action;
@@ -119,6 +120,7 @@ typedef struct ho_broker_action {
   X(TOKEN_UNAVAILABLE, "token_unavailable")     /* pending cap, collisions */ \
   X(QUEUE_EXPIRED, "pending_expired")           /* no control conn in time */ \
   X(PERMISSION, "permission_denied")            /* endpoint/transfer refused */ \
+  X(TRANSFER_FD_EXHAUSTED, "fd_exhausted")      /* EMFILE/ETOOMANYREFS */     \
   X(BACKEND_UNAVAILABLE, "backend_unavailable") /* connect failed */          \
   X(CONTROL_CLOSED, "control_closed")           /* EOF/error before ACK */    \
   X(ACK_TIMEOUT, "ack_timeout")                                                \
@@ -203,6 +205,17 @@ int ho_broker_control_connected(ho_broker *b, ho_broker_conn *c, uint64_t now);
 /* Bytes read from control connection `c` (any amount). */
 int ho_broker_control_data(ho_broker *b, ho_broker_conn *c, const uint8_t *data, size_t len,
                            uint64_t now);
+
+/* The sendmsg of SEND_FD `correlation_id` on control connection `k` failed
+ * with `err` and sent nothing (HO_ERR_PERMISSION, HO_ERR_FD_EXHAUSTED,
+ * HO_ERR_INVALID_ARGUMENT): that attempt fails (spec: XFER-6 FALLBACK-17
+ * FALLBACK-18) and the shell drops the offer WRITE with the same
+ * correlation id; the control connection stays. A connection error
+ * (CLOSED, PARTIAL_SEND, IO) is reported with ho_broker_conn_error()
+ * instead. Returns HO_OK (also when the attempt has already ended) or
+ * HO_ERR_INVALID_ARGUMENT. */
+int ho_broker_transfer_failed(ho_broker *b, ho_broker_conn *k, uint64_t correlation_id, int err,
+                              uint64_t now);
 
 /* `c` reached EOF or failed (`err` is an HO_ERR_* code, e.g. HO_ERR_CLOSED,
  * HO_ERR_IO); the shell stops watching it and waits for its CLOSE. */

@@ -181,8 +181,11 @@ static void send_offer(ho_broker *b, ho_broker_conn *c, uint64_t now) {
   action_item *it = &b->q[(b->qhead + b->qlen - 1) % b->qcap];
   it->a.peer = c;
   it->a.peer_user = c->user;
+  it->a.correlation_id = c->correlation_id;
   c->fd_sent = true; /* from here the backend may own it */
-  if (bk_write(b, k, buf, len) != HO_OK) {
+  if (bk_write(b, k, buf, len) == HO_OK)
+    b->q[(b->qhead + b->qlen - 1) % b->qcap].a.correlation_id = c->correlation_id;
+  else {
     /* The stream would be out of step: drop the control connection. */
     c->ctl = NULL;
     bk_fail(b, c, HO_BROKER_REASON_CONTROL_CLOSED, now, "out of memory");
@@ -357,6 +360,21 @@ int bk_control_data(ho_broker *b, ho_broker_conn *k, const uint8_t *data, size_t
     bk_close(b, k, false);
     return HO_OK;
   }
+  return HO_OK;
+}
+
+int ho_broker_transfer_failed(ho_broker *b, ho_broker_conn *k, uint64_t correlation_id, int err,
+                              uint64_t now) {
+  if (b == NULL || k == NULL || !k->control) return HO_ERR_INVALID_ARGUMENT;
+  ho_broker_conn *c = find_corr(k, correlation_id);
+  if (c != NULL) {
+    ho_broker_reason why = err == HO_ERR_PERMISSION      ? HO_BROKER_REASON_PERMISSION
+                           : err == HO_ERR_FD_EXHAUSTED ? HO_BROKER_REASON_TRANSFER_FD_EXHAUSTED
+                                                        : HO_BROKER_REASON_CONTROL_CLOSED;
+    c->fd_sent = false; /* nothing left: the backend never got it */
+    bk_fail(b, c, why, now, ho_errname(err) ? ho_errname(err) : "transfer failed");
+  }
+  bk_rearm(b);
   return HO_OK;
 }
 

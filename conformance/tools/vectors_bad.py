@@ -194,9 +194,13 @@ def build(g):
         D_REPLY, "hello_reply", reply_frame(fb(1, b"\x1a\x05ab")), "MALFORMED")
     add("offer-fixed64-truncated", "Unknown 64-bit field with 4 bytes left", ["MSG-10"], D_OFFER, "offer",
         frame(env(OFFER + tag(12, 1) + b"\x00" * 4, REQ, P_HANDOFF, 1)), "MALFORMED")
-    add("hello-varint-10th-byte-overflow", "A 10-byte varint whose last byte carries bits beyond 64",
+    add("hello-varint-10th-byte-overflow", "A 10-byte varint whose last byte carries bits beyond 64 (as the original's prost decoder, Go and nanopb: rejected)",
         ["MSG-4", "MSG-10"], D_HELLO, "hello", hello_frame(b"\x30" + b"\xff" * 9 + b"\x02"), "MALFORMED")
-    add("hello-tag-6-bytes", "A tag varint padded to 6 bytes (tags and lengths take at most 5)",
+    add("hello-tag-6-bytes", "A tag varint padded to 6 bytes: tags and length prefixes are 32-bit varints of at most 5 bytes (as Google's protobuf and protobuf-c read them)",
         ["MSG-4", "MSG-10"], D_HELLO, "hello", hello_frame(tag(10, 0, width=6) + b"\x01"), "MALFORMED")
+    add("envelope-length-6-bytes", "The payload's length prefix padded to 6 bytes (at most 5)",
+        ["MSG-4", "MSG-10"], D_HELLO, "hello", frame(fv(1, 1) + tag(4, 2) + varint(len(HELLO), width=6) + HELLO),
+        "MALFORMED")
+
     add("hello-field-number-too-large", "Field number 2^29 (tag above 2^32-1)", ["MSG-10"], D_HELLO, "hello",
         hello_frame(varint(1 << 32) + b"\x01"), "MALFORMED")

@@ -38,6 +38,9 @@ def build(g):
               + tag(10, 0, width=2) + varint(4242, width=3))
     add("hello-nonminimal-varints", "Non-minimal varints: padded to 5 and 10 bytes, and a 2-byte tag",
         ["MSG-4"], D_HELLO, "hello", hello_frame(nonmin), canonical=False)
+    add("hello-tag-and-length-5-bytes", "A tag and a length prefix padded to 5 bytes, the longest accepted",
+        ["MSG-4"], D_HELLO, "hello",
+        frame(fv(1, 1) + tag(4, 2, width=5) + varint(len(HELLO), width=5) + HELLO), canonical=False)
     lastwins = (fb(3, "first") + fv(10, 1) + HELLO + fv(10, 99) + fb(3, "echo"))
     add("hello-last-one-wins", "service_name and peer_pid occur twice: the last occurrence wins",
         ["MSG-2"], D_HELLO, "hello", hello_frame(lastwins), canonical=False)

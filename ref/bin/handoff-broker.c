@@ -41,7 +41,8 @@ typedef struct conn {
   kind kind;
   int fd;
   ho_broker_conn *h;
-  uint32_t ev;       /* events registered (0: not in the epoll set) */
+  uint32_t ev;       /* events registered/armed (0: none) */
+  bool registered;   /* clients: in the epoll set (armed or not) */
   bool closed;       /* CLOSE taken: memory freed after this loop turn */
   bool errored;      /* EOF/error reported to the core */
   chunk *qhead, *qtail;
@@ -96,6 +97,8 @@ static void slog(int level, const char *fmt, ...) {
   log_line(NULL, level, line);
 }
 
+/* Level-triggered registration (listener, timer, signals, control
+ * connections): c->ev is the registered mask, 0 = not in the set. */
 static void set_interest(conn *c, uint32_t ev) {
   if (c->fd < 0 || c->closed || ev == c->ev) return;
   struct epoll_event e = {.events = ev, .data.ptr = c};
@@ -103,16 +106,42 @@ static void set_interest(conn *c, uint32_t ev) {
   if (epoll_ctl(G.ep, op, c->fd, &e) == 0) c->ev = ev;
 }
 
-/* Clients are watched only while the core wants Hello bytes or output is
- * queued: after the Hello the socket's receive queue belongs to whoever
- * adopts the connection (spec: FRAME-6). */
+/* Clients are registered EPOLLONESHOT, and only once they must wait (the
+ * Hello is usually read right after accept): an event disarms them, so
+ * nothing is spent on the critical path to stop watching a connection
+ * whose receive queue now belongs to whoever adopts it (spec: FRAME-6).
+ * c->ev is the armed mask (0: disarmed or never registered). */
+static void arm_client(conn *c, uint32_t ev) {
+  if (c->fd < 0 || c->closed || ev == c->ev) return;
+  struct epoll_event e = {.events = ev ? ev | EPOLLONESHOT : 0, .data.ptr = c};
+  if (epoll_ctl(G.ep, c->registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, c->fd, &e) == 0) {
+    c->registered = true;
+    c->ev = ev;
+  }
+}
+
 static void update_interest(conn *c) {
   if (c->closed || c->fd < 0) return;
   uint32_t ev = c->qhead ? EPOLLOUT : 0;
-  if (c->kind == K_CONTROL && !c->errored) ev |= EPOLLIN;
-  if (c->kind == K_CLIENT && !c->errored && ho_broker_client_wants(G.b, c->h) > 0) ev |= EPOLLIN;
-  if (c->errored) ev = c->qhead ? EPOLLOUT : 0;
+  if (c->kind == K_CLIENT) {
+    if (!c->errored && ho_broker_client_wants(G.b, c->h) > 0) ev |= EPOLLIN;
+    arm_client(c, ev);
+    return;
+  }
+  if (!c->errored) ev |= EPOLLIN;
   set_interest(c, ev);
+}
+
+/* Remove `c` from the epoll set, whatever the way it was registered. */
+static void unwatch(conn *c) {
+  if (c->fd < 0) return;
+  if (c->kind == K_CLIENT) {
+    if (c->registered) epoll_ctl(G.ep, EPOLL_CTL_DEL, c->fd, NULL);
+    c->registered = false;
+    c->ev = 0;
+    return;
+  }
+  set_interest(c, 0);
 }
 
 static void chunk_free(chunk *k) {
@@ -129,7 +158,7 @@ static void run_actions(void);
 static void report_error(conn *c, int err) {
   if (c->errored || c->closed) return;
   c->errored = true;
-  set_interest(c, 0);
+  unwatch(c);
   ho_broker_conn_error(G.b, c->h, err, now_ns());
 }
 
@@ -212,7 +241,7 @@ static void pressure_update(void) {
 
 static void close_conn(conn *c, bool shut) {
   if (c->closed) return;
-  set_interest(c, 0); /* before close: the file may live on in the backend */
+  unwatch(c); /* before close: the file may live on in the backend */
   if (c->fd >= 0) {
     if (shut) shutdown(c->fd, SHUT_RDWR);
     close(c->fd);
@@ -284,6 +313,21 @@ static void run_actions(void) {
     case HO_BACT_SEND_FD: {
       conn *cl = a.peer_user;
       if (c == NULL || c->closed || c->errored || cl == NULL || cl->fd < 0) break;
+      if (c->qhead == NULL) {
+        /* Nothing queued ahead: send now, no dup needed (spec: XFER-3). */
+        int rc = ho_xfer_send(c->fd, cl->fd, a.bytes, NULL);
+        if (rc == HO_OK) break;
+        if (rc == HO_ERR_PERMISSION || rc == HO_ERR_FD_EXHAUSTED ||
+            rc == HO_ERR_INVALID_ARGUMENT) {
+          dropped = a.correlation_id;
+          ho_broker_transfer_failed(G.b, c->h, a.correlation_id, rc, now_ns());
+          break;
+        }
+        if (rc != HO_ERR_WOULD_BLOCK) {
+          report_error(c, rc);
+          break;
+        }
+      }
       int dupfd = fcntl(cl->fd, F_DUPFD_CLOEXEC, 0);
       if (dupfd < 0) {
         /* spec: FALLBACK-18 — EMFILE fails this attempt only. */
@@ -430,6 +474,7 @@ static void dispatch(conn *c, uint32_t ev) {
     on_signal();
     break;
   case K_CLIENT:
+    c->ev = 0; /* EPOLLONESHOT: disarmed by this event */
     if (ev & EPOLLOUT) {
       flush(c);
       run_actions();

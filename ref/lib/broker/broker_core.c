@@ -106,13 +106,17 @@ int ho_broker_next_action(ho_broker *b, ho_broker_action *out) {
   return 1;
 }
 
+/* One timer for everything. Deadlines are added in increasing order
+ * (now + a constant), so the timer is re-armed only when the earliest
+ * deadline moves earlier; a fire that finds nothing due just re-arms at the
+ * next deadline. This keeps timerfd_settime off the per-handoff path. */
 void bk_rearm(ho_broker *b) {
   uint64_t at = bk_next_deadline_ns(b);
-  if (at == b->timer_armed) return;
-  ho_broker_action *a;
+  if (at == 0 && !b->shutting_down) return; /* a later spurious fire is harmless */
+  if (at != 0 && b->timer_armed != 0 && b->timer_armed <= at) return;
+  if (at == 0 && b->timer_armed == 0) return;
   if (bk_push(b, HO_BACT_SET_TIMER, NULL, NULL, 0) != HO_OK) return;
-  a = &b->q[(b->qhead + b->qlen - 1) % b->qcap].a;
-  a->deadline = at;
+  b->q[(b->qhead + b->qlen - 1) % b->qcap].a.deadline = at;
   b->timer_armed = at;
 }
 
@@ -364,8 +368,7 @@ int ho_broker_shutdown(ho_broker *b, uint64_t now) {
       bk_close(b, c, false);
     }
   }
-  b->timer_armed = 1; /* force a disarm */
-  bk_rearm(b);
+  bk_rearm(b); /* disarms */
   return HO_OK;
 }
 

@@ -58,7 +58,7 @@ Test(ack, deadline_never_outlives_ttl) {
   ho_token_store_del(s);
 }
 
-/* spec: ACK-2 ACK-7 TOKEN-7 */
+/* spec: ERR-55 ACK-2 ACK-7 TOKEN-7 */
 Test(ack, timely_ack_completes_and_revokes) {
   fx_rand r = {0};
   ho_token_store *s = store(&r, 30000, 5000);
@@ -85,7 +85,7 @@ Test(ack, timely_ack_completes_and_revokes) {
   ho_token_store_del(s);
 }
 
-/* spec: ACK-2 ACK-5 TOKEN-7 */
+/* spec: ERR-58 ACK-2 ACK-5 TOKEN-7 */
 Test(ack, ack_exactly_at_deadline_is_late_and_revokes) {
   fx_rand r = {0};
   ho_token_store *s = store(&r, 30000, 5000);
@@ -102,7 +102,7 @@ Test(ack, ack_exactly_at_deadline_is_late_and_revokes) {
   ho_token_store_del(s);
 }
 
-/* spec: ACK-2 ACK-5 TOKEN-7 TOKEN-8 */
+/* spec: ERR-56 ACK-2 ACK-5 TOKEN-7 TOKEN-8 */
 Test(ack, wrong_token_echo_is_an_exit) {
   fx_rand r = {0};
   ho_token_store *s = store(&r, 30000, 5000);
@@ -178,7 +178,7 @@ Test(ack, abandon_always_revokes) {
   ho_token_store_del(s);
 }
 
-/* spec: ACK-6 ACK-7 TOKEN-7 */
+/* spec: ERR-59 ACK-6 ACK-7 TOKEN-7 */
 Test(ack, expire_overdue_reports_each_once_earliest_first) {
   fx_rand r = {0};
   ho_token_store *s = store(&r, 30000, 100);
@@ -269,7 +269,7 @@ Test(ack, every_exit_revokes_exactly_once) {
   ho_token_store_del(s);
 }
 
-/* spec: ACK-2 ACK-4 — a refused ACK: echo checked first, then ABANDONED. */
+/* spec: ERR-57 ACK-2 ACK-4 — a refused ACK: echo checked first, then ABANDONED. */
 Test(ack, refused_ack_checks_echo_then_abandons) {
   fx_rand r = {0};
   ho_token_store *s = store(&r, 30000, 5000);

@@ -54,8 +54,9 @@ static void broker_ack(fx_shell *s, ho_ack *ack) {
 }
 
 
-/* spec: XFER-1 BACKEND-1 BACKEND-6 — several offers in flight on one
- * control connection: every descriptor adopted, every ACK matched. */
+/* spec: XFER-1 XFER-17 BACKEND-6 XFER-21 — several offers in flight on one
+ * control connection: every descriptor adopted, every ACK whole and
+ * matched, nothing but ACK frames on the control connection. */
 Test(backend, three_offers_in_flight_one_control) {
   int before = fx_count_fds();
   fx_shell s;
@@ -117,7 +118,7 @@ static void refusal_case(const int *fds, size_t nfds, const char *name) {
   shell_down(&s);
 }
 
-/* spec: XFER-3 BACKEND-2 */
+/* spec: XFER-10 ERR-30 ERR-31 ERR-32 ERR-33 ERR-1 BACKEND-3 */
 Test(backend, bad_descriptors_refused_without_leak) {
   int before = fx_count_fds();
   int p[2], d[2], a[2], b[2];
@@ -140,8 +141,8 @@ Test(backend, bad_descriptors_refused_without_leak) {
   cr_assert_eq(fx_count_fds(), before);
 }
 
-/* spec: XFER-3 — at RLIMIT_NOFILE the descriptor is dropped (MSG_CTRUNC):
- * refused ACK, no leak, the control connection keeps working. */
+/* spec: XFER-10 ERR-30 — at RLIMIT_NOFILE the descriptor is dropped
+ * (MSG_CTRUNC): refused ACK, no leak, the control connection keeps working. */
 Test(backend, ctrunc_at_rlimit_refused) {
   fx_shell s;
   shell_up(&s, HO_READY_LEGACY, HO_FAULT_NONE, 0);
@@ -191,9 +192,9 @@ Test(backend, ctrunc_at_rlimit_refused) {
   shell_down(&s);
 }
 
-/* spec: READY-9 — backend-ready: the client wrote its request before the
- * handoff; on the client side the ready frame's bytes come before any
- * service byte, even though the request was already waiting. */
+/* spec: READY-9 BACKEND-1 — backend-ready: the client wrote its request
+ * before the handoff; on the client side the ready frame's bytes come before
+ * any service byte, even though the request was already waiting. */
 Test(backend, backend_ready_frame_precedes_service_bytes) {
   int before = fx_count_fds();
   fx_shell s;
@@ -290,7 +291,8 @@ Test(backend, legacy_writes_nothing_before_reading) {
   cr_assert_eq(fx_count_fds(), before);
 }
 
-/* A late-ACK fault holds the ACK until the timer; EOF is reported. */
+/* A late-ACK fault holds the ACK until the timer; EOF closes the control
+ * connection (spec: XFER-20 ERR-44). */
 Test(backend, late_ack_then_eof) {
   int before = fx_count_fds();
   fx_shell s;
@@ -323,5 +325,31 @@ Test(backend, late_ack_then_eof) {
   cr_assert_eq(ho_backend_on_control_readable(s.b, s.ctl, t0, ad, 2, &n), HO_ERR_INVALID_ARGUMENT);
   close((int)ad[0].conn), close(cl[1]);
   ho_backend_del(s.b);
+  cr_assert_eq(fx_count_fds(), before);
+}
+
+/* spec: SEC-4 — control connections are accepted only from peers allowed
+ * by the policy, checked before anything is read; a rejected descriptor
+ * stays the caller's. */
+Test(backend, control_peer_policy) {
+  int before = fx_count_fds();
+  ho_backend_config cfg;
+  ho_backend_config_init(&cfg);
+  cr_assert_eq(cfg.peer_policy, HO_PEER_SAME_UID, "default: same user");
+  cfg.peer_policy = HO_PEER_UID;
+  cfg.peer_uid = geteuid() + 1;
+  ho_backend *b;
+  cr_assert_eq(ho_backend_new(&cfg, NULL, NULL, &b), HO_OK);
+  int sv[2];
+  fx_socketpair(SOCK_STREAM, sv);
+  cr_assert_eq(ho_backend_add_control(b, sv[1]), HO_ERR_PEER_REJECTED);
+  cr_assert(fx_fd_is_open(sv[1]));
+  ho_backend_del(b);
+  cfg.peer_uid = geteuid();
+  cr_assert_eq(ho_backend_new(&cfg, NULL, NULL, &b), HO_OK);
+  cr_assert_eq(ho_backend_add_control(b, sv[1]), HO_OK);
+  ho_backend_del(b); /* closes sv[1] */
+  cr_assert_not(fx_fd_is_open(sv[1]));
+  close(sv[0]);
   cr_assert_eq(fx_count_fds(), before);
 }

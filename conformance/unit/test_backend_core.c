@@ -115,8 +115,9 @@ static void decode_ack(const ho_backend_action *a, ho_ack *ack) {
   *ack = m.ack;
 }
 
-/* spec: BACKEND-6 ACK-1 — legacy accept: ACK echoes token and
- * correlation id, no capability, the descriptor is adopted; any chunking. */
+/* spec: XFER-16 XFER-17 XFER-22 ERR-4 — legacy accept: ACK echoes token
+ * and correlation id, no capability, the descriptor is adopted; the stream
+ * is parsed the same in any split into reads. */
 Test(backend_core, accept_legacy_any_chunking) {
   int before = fx_count_fds();
   for (size_t chunk = 1; chunk <= 80; chunk += 7) {
@@ -150,8 +151,8 @@ Test(backend_core, accept_legacy_any_chunking) {
   cr_assert_eq(fx_count_fds(), before);
 }
 
-/* Refusal helper: expect a refused ACK whose error_detail starts with
- * `name`, the descriptor closed, nothing adopted or written. */
+/* Refusal helper: expect a refused ACK whose error_detail is exactly
+ * `name`, nothing adopted or written (spec: XFER-18 ERR-2 BACKEND-3). */
 static void expect_refusal(fx_core *f, const char *name, uint64_t corr) {
   drain(f);
   ho_ack ack;
@@ -164,7 +165,7 @@ static void expect_refusal(fx_core *f, const char *name, uint64_t corr) {
   cr_assert_null(find(f, HO_BACKEND_ACT_CLOSE_CONTROL), "a refusal keeps the control connection");
 }
 
-/* spec: BACKEND-2 — sideband token != offer token. */
+/* spec: XFER-12 ERR-39 BACKEND-2 — sideband token != offer token. */
 Test(backend_core, sideband_mismatch_refused) {
   int before = fx_count_fds();
   fx_core f;
@@ -189,8 +190,9 @@ Test(backend_core, sideband_mismatch_refused) {
   cr_assert_eq(fx_count_fds(), before);
 }
 
-/* spec: XFER-3 BACKEND-2 — descriptor problems reported by the transport,
- * and no descriptor at all, are refused once the offer is read. */
+/* spec: XFER-10 ERR-30 ERR-31 ERR-32 ERR-33 CAP-7 BACKEND-2 — descriptor
+ * problems reported by the transport, and no descriptor at all, are refused
+ * once the offer is read. */
 Test(backend_core, descriptor_problems_refused) {
   int before = fx_count_fds();
   static const struct {
@@ -217,8 +219,8 @@ Test(backend_core, descriptor_problems_refused) {
   cr_assert_eq(fx_count_fds(), before);
 }
 
-/* spec: BACKEND-5 — a token accepted before is refused (replay); it is
- * forgotten after its TTL. */
+/* spec: XFER-15 ERR-40 TOKEN-11 TOKEN-14 BACKEND-5 — a token accepted
+ * before is refused (replay) for at least the TTL, then forgotten. */
 Test(backend_core, replay_refused_until_ttl) {
   int before = fx_count_fds();
   fx_core f;
@@ -341,12 +343,13 @@ Test(backend_core, service_name_check) {
   cr_assert_eq(fx_count_fds(), before);
 }
 
-/* spec: BACKEND-4 XFER-11 XFER-13 ERR-35 ERR-37 ERR-38 — malformed offer,
- * request_id != correlation_id, correlation_id 0: no ACK,
+/* spec: BACKEND-4 XFER-11 XFER-13 ERR-35 ERR-36 ERR-37 ERR-38 FRAME-10 —
+ * malformed offer, request_id != correlation_id, correlation_id 0, wrong
+ * kind: no ACK,
  * the descriptor and the control connection are closed. */
 Test(backend_core, malformed_offer_closes_control) {
   int before = fx_count_fds();
-  for (int variant = 0; variant < 4; variant++) {
+  for (int variant = 0; variant < 5; variant++) {
     fx_core f;
     core_up(&f, HO_READY_LEGACY, HO_FAULT_NONE, 0);
     int sv[2];
@@ -363,8 +366,14 @@ Test(backend_core, malformed_offer_closes_control) {
     } else if (variant == 2) { /* framing version 2 */
       flen = fx_offer_frame(fr, sizeof fr, tok, 5, 0);
       fr[0] = 2;
-    } else { /* correlation_id 0 (spec: XFER-13) */
+    } else if (variant == 3) { /* correlation_id 0 (spec: XFER-13) */
       flen = fx_offer_frame(fr, sizeof fr, tok, 0, 0);
+    } else { /* an ACK (RESPONSE) where an offer (REQUEST) belongs */
+      ho_any_msg m;
+      memset(&m, 0, sizeof m);
+      memcpy(m.ack.token, tok, 16);
+      m.ack.correlation_id = 5;
+      cr_assert_eq(ho_frame_encode(HO_CODEC_PROTOBUF_C, HO_FT_ACK, &m, fr, sizeof fr, &flen), HO_OK);
     }
     feed(&f, tok, sv[0], HO_OK, fr, variant == 2 ? 5 : flen, 1000);
     drain(&f);
@@ -409,8 +418,9 @@ Test(backend_core, descriptor_inside_frame_closes_control) {
   cr_assert_eq(fx_count_fds(), before);
 }
 
-/* spec: READY-9 — backend-ready: the ready frame is written first (before
- * the ACK and before adoption), then ACK accepted with the capability. */
+/* spec: READY-9 READY-1 CAP-7 — backend-ready: the ready frame is written
+ * first (before the ACK and before adoption), then ACK accepted with the
+ * capability. */
 Test(backend_core, backend_ready_writes_ready_first) {
   int before = fx_count_fds();
   fx_core f;
@@ -475,9 +485,9 @@ Test(backend_core, backend_ready_write_failure_refuses) {
   cr_assert_eq(fx_count_fds(), before);
 }
 
-/* spec: READY-11 — no deadline, or the deadline reached: refuse, write
- * nothing. spec: READY-16 — unflagged offer to a backend-ready backend is
- * legacy. A legacy backend refuses a flagged offer. */
+/* spec: READY-11 ERR-41 READY-16 — no deadline, or the deadline reached:
+ * refuse, write nothing; an unflagged offer to a backend-ready backend is
+ * legacy; a legacy backend refuses a flagged offer. */
 Test(backend_core, backend_ready_deadline_and_modes) {
   int before = fx_count_fds();
   struct {
@@ -597,8 +607,10 @@ Test(backend_core, fault_names) {
   cr_assert_eq(ho_backend_fault_parse("explode", &f, &ms), HO_ERR_INVALID_ARGUMENT);
 }
 
-/* EOF on the control connection: a held descriptor comes back as CLOSE_FD;
- * deleting the ctl with undrained actions closes them too. */
+/* spec: XFER-9 XFER-20 ERR-34 ERR-44 FRAME-9 — EOF on the control
+ * connection: a held descriptor comes back as CLOSE_FD (TRUNCATED inside a
+ * handoff, CLOSED at a boundary); deleting the ctl with undrained actions
+ * closes them too. */
 Test(backend_core, eof_and_delete_close_held_descriptors) {
   int before = fx_count_fds();
   fx_core f;
@@ -611,6 +623,7 @@ Test(backend_core, eof_and_delete_close_held_descriptors) {
   ho_backend_ctl_eof(f.ctl);
   drain(&f);
   cr_assert_not_null(find(&f, HO_BACKEND_ACT_CLOSE_CONTROL));
+  cr_assert_eq(find(&f, HO_BACKEND_ACT_CLOSE_CONTROL)->err, HO_ERR_TRUNCATED);
   cr_assert_not(fx_fd_is_open(sv[0]));
   close(sv[1]);
   core_down(&f);
@@ -623,5 +636,127 @@ Test(backend_core, eof_and_delete_close_held_descriptors) {
   core_down(&f);
   cr_assert_not(fx_fd_is_open(sv[0]));
   close(sv[1]);
+  /* At a boundary: a plain close. */
+  core_up(&f, HO_READY_LEGACY, HO_FAULT_NONE, 0);
+  ho_backend_ctl_eof(f.ctl);
+  drain(&f);
+  cr_assert_eq(find(&f, HO_BACKEND_ACT_CLOSE_CONTROL)->err, HO_ERR_CLOSED);
+  core_down(&f);
+  cr_assert_eq(fx_count_fds(), before);
+}
+
+/* spec: ERR-43 CAP-1 XFER-14 — unknown offer_flags bits and a non-zero
+ * handle_value on Unix are ignored. */
+Test(backend_core, unknown_flags_and_handle_value_ignored) {
+  int before = fx_count_fds();
+  fx_core f;
+  core_up(&f, HO_READY_LEGACY, HO_FAULT_NONE, 0);
+  int sv[2];
+  fx_socketpair(SOCK_STREAM, sv);
+  ho_any_msg m;
+  memset(&m, 0, sizeof m);
+  fx_token(m.offer.token, 80);
+  strcpy(m.offer.service_name, "echo");
+  m.offer.correlation_id = 5;
+  m.offer.handle_value = 1234;
+  m.offer.offer_flags = UINT64_C(1) << 9;
+  uint8_t fr[256];
+  size_t flen;
+  cr_assert_eq(ho_frame_encode(HO_CODEC_PROTOBUF_C, HO_FT_OFFER, &m, fr, sizeof fr, &flen), HO_OK);
+  feed(&f, m.offer.token, sv[0], HO_OK, fr, flen, 1000);
+  drain(&f);
+  const ho_backend_action *ad = find(&f, HO_BACKEND_ACT_ADOPT);
+  cr_assert_not_null(ad);
+  cr_assert_eq(ad->conn, sv[0]);
+  close((int)ad->conn), close(sv[1]);
+  core_down(&f);
+  cr_assert_eq(fx_count_fds(), before);
+}
+
+/* spec: XFER-8 XFER-10 — descriptors count for the handoff whichever
+ * sideband read brought them: one on a later read is accepted, one on each
+ * of two reads is EXTRA_DESCRIPTORS (both closed). */
+Test(backend_core, descriptors_across_sideband_reads) {
+  int before = fx_count_fds();
+  for (int two = 0; two < 2; two++) {
+    fx_core f;
+    core_up(&f, HO_READY_LEGACY, HO_FAULT_NONE, 0);
+    int a[2], b[2];
+    fx_socketpair(SOCK_STREAM, a);
+    fx_socketpair(SOCK_STREAM, b);
+    uint8_t tok[HO_TOKEN_BYTES], fr[256];
+    fx_token(tok, (uint8_t)(90 + two));
+    size_t flen = fx_offer_frame(fr, sizeof fr, tok, 6, 0);
+    cr_assert_eq(ho_backend_ctl_feed(f.ctl, 1, tok, 5, two ? a[0] : HO_NO_HANDLE, HO_OK, NULL), HO_OK);
+    cr_assert_eq(ho_backend_ctl_wanted(f.ctl), 11);
+    cr_assert_eq(ho_backend_ctl_feed(f.ctl, 1, tok + 5, 11, b[0], HO_OK, NULL), HO_OK);
+    cr_assert_eq(ho_backend_ctl_feed(f.ctl, 1, fr, flen, HO_NO_HANDLE, HO_OK, NULL), HO_OK);
+    if (two) {
+      expect_refusal(&f, "EXTRA_DESCRIPTORS", 6);
+      cr_assert_not(fx_fd_is_open(a[0]));
+      cr_assert_not(fx_fd_is_open(b[0]));
+    } else {
+      drain(&f);
+      const ho_backend_action *ad = find(&f, HO_BACKEND_ACT_ADOPT);
+      cr_assert_not_null(ad);
+      cr_assert_eq(ad->conn, b[0]);
+      close((int)ad->conn);
+      close(a[0]);
+    }
+    close(a[1]), close(b[1]);
+    core_down(&f);
+  }
+  cr_assert_eq(fx_count_fds(), before);
+}
+
+static uint32_t lcg(uint32_t *s) {
+  *s = *s * 1103515245u + 12345u;
+  return (*s >> 16) & 0x7fff;
+}
+
+/* spec: ERR-4 ERR-1 — arbitrary input in arbitrary splits, with real
+ * descriptors attached at random: never a crash (ASan/UBSan under SAN=1),
+ * never a leaked descriptor. Deterministic (fixed seed). */
+Test(backend_core, random_input_never_leaks) {
+  int before = fx_count_fds();
+  uint32_t seed = 12345;
+#define RND() lcg(&seed)
+  for (int round = 0; round < 300; round++) {
+    fx_core f;
+    core_up(&f, round % 2 ? HO_READY_BACKEND : HO_READY_LEGACY, HO_FAULT_NONE, 0);
+    uint8_t buf[600];
+    size_t len = 0;
+    /* Mostly-valid streams with random corruption. */
+    while (len < 400) {
+      uint8_t tok[HO_TOKEN_BYTES];
+      fx_token(tok, (uint8_t)RND());
+      memcpy(buf + len, tok, 16);
+      len += 16;
+      uint64_t corr = RND() % 3;
+      uint64_t flags = RND() % 2 ? HO_OFFER_FLAG_BACKEND_READY : 0;
+      len += fx_offer_frame(buf + len, sizeof buf - len, tok, corr, flags);
+    }
+    for (int k = RND() % 6; k > 0; k--) buf[RND() % len] = (uint8_t)RND();
+    size_t off = 0;
+    while (off < len) {
+      size_t n = 1 + RND() % 40;
+      if (n > len - off) n = len - off;
+      int sv[2] = {-1, -1};
+      if (RND() % 3 == 0) fx_socketpair(SOCK_STREAM, sv);
+      size_t used = 0;
+      (void)ho_backend_ctl_feed(f.ctl, 100, buf + off, n, sv[0], HO_OK, &used);
+      if (sv[1] >= 0) close(sv[1]);
+      ho_backend_action a;
+      while (ho_backend_ctl_next_action(f.ctl, &a)) {
+        if (a.type == HO_BACKEND_ACT_CLOSE_FD || a.type == HO_BACKEND_ACT_ADOPT) close((int)a.conn);
+        if (a.type == HO_BACKEND_ACT_WRITE_CLIENT)
+          (void)ho_backend_ctl_client_written(f.ctl, 100, RND() % 2 ? HO_OK : HO_ERR_CLOSED);
+      }
+      off += used > 0 ? used : n;
+    }
+    if (RND() % 2) ho_backend_ctl_eof(f.ctl);
+    core_down(&f); /* closes whatever is still held */
+  }
+#undef RND
   cr_assert_eq(fx_count_fds(), before);
 }

@@ -21,7 +21,13 @@ enum scenario {
   SC_BR_OK,
   SC_EARLY_OK,
   SC_EARLY_LEGACY,
-  SC_REFUSED_HELLO
+  SC_REFUSED_HELLO,
+  SC_BAD_PROTOCOL,
+  SC_EMPTY_PIPE,
+  SC_REPLY_WRONG_KIND,
+  SC_TOKEN_NO_BIT,
+  SC_BR_SLOW_READY,
+  SC_EARLY_RESET
 };
 
 typedef struct fx_net {
@@ -88,7 +94,7 @@ static void run_child(fx_net *n, enum scenario sc) {
   CHILD_CHECK(ho_frame_decode_body(HO_CODEC_PROTOBUF_C, HO_FT_HELLO, body, len, NULL, &hm) == HO_OK);
   uint64_t caps = hm.hello.client_capabilities;
   CHILD_CHECK(strcmp(hm.hello.service_name, "echo") == 0);
-  bool early = sc == SC_EARLY_OK || sc == SC_EARLY_LEGACY;
+  bool early = sc == SC_EARLY_OK || sc == SC_EARLY_LEGACY || sc == SC_EARLY_RESET;
   if (early) {
     CHILD_CHECK(caps & HO_CAP_EARLY_DATA);
     char req[4];
@@ -107,19 +113,33 @@ static void run_child(fx_net *n, enum scenario sc) {
     close(c);
     _exit(0);
   }
+  if (sc == SC_REPLY_WRONG_KIND) { /* a ready frame where the HelloReply belongs */
+    child_ready(c, k_token, true);
+    close(c);
+    _exit(0);
+  }
   r.hello_reply.which = HO_REPLY_NEGOTIATED;
   ho_negotiated *ng = &r.hello_reply.negotiated;
-  ng->negotiated_protocol = 1;
-  strcpy(ng->backend_pipe, n->pipe);
-  ng->server_capabilities = HO_CAP_EARLY_DATA;
+  ng->negotiated_protocol = sc == SC_BAD_PROTOCOL ? 2 : 1;
+  if (sc != SC_EMPTY_PIPE) strcpy(ng->backend_pipe, n->pipe);
+  /* An unassigned bit the client must ignore (spec: CAP-1). */
+  ng->server_capabilities = HO_CAP_EARLY_DATA | (UINT64_C(1) << 40);
   if (sc != SC_NO_TOKEN) {
     CHILD_CHECK(caps & HO_CAP_HANDLE_PASSING);
     memcpy(ng->handle_passed_token, k_token, HO_TOKEN_BYTES);
     ng->handle_passed_token_len = HO_TOKEN_BYTES;
-    ng->server_capabilities |= HO_CAP_HANDLE_PASSING;
-    if (sc == SC_BR_OK || sc == SC_EARLY_OK) ng->server_capabilities |= HO_CAP_BACKEND_READY;
+    if (sc != SC_TOKEN_NO_BIT) ng->server_capabilities |= HO_CAP_HANDLE_PASSING;
+    if (sc == SC_BR_OK || sc == SC_EARLY_OK || sc == SC_BR_SLOW_READY || sc == SC_EARLY_RESET)
+      ng->server_capabilities |= HO_CAP_BACKEND_READY;
   }
   child_write_frame(c, HO_FT_HELLO_REPLY, &r);
+  if (sc == SC_BAD_PROTOCOL || sc == SC_EMPTY_PIPE) {
+    char x;
+    struct pollfd p = {.fd = c, .events = POLLIN};
+    CHILD_CHECK(poll(&p, 1, 5000) == 1 && recv(c, &x, 1, 0) == 0); /* client gives up */
+    close(c);
+    _exit(0);
+  }
   bool fallback = true;
   switch (sc) {
   case SC_LEGACY_OK:
@@ -142,6 +162,19 @@ static void run_child(fx_net *n, enum scenario sc) {
     child_ready(c, k_token, true);
     child_echo(c);
     fallback = false;
+    break;
+  case SC_BR_SLOW_READY: {
+    char req[4];
+    CHILD_CHECK(recv(c, req, 4, MSG_WAITALL | MSG_PEEK) == 4);
+    usleep(800 * 1000); /* later than the configured 200 ms, within 2000 */
+    child_ready(c, k_token, true);
+    child_echo(c);
+    fallback = false;
+    break;
+  }
+  case SC_EARLY_RESET:
+    /* Closing with the early request unread: Linux reports ECONNRESET to
+     * the client after Negotiated (spec: CLIENT-5). */
     break;
   case SC_WRONG_TOKEN: {
     uint8_t other[HO_TOKEN_BYTES];
@@ -230,14 +263,53 @@ static void run(enum scenario sc, bool backend_ready, bool early, ho_client_rout
   cr_assert_eq(fx_count_fds(), before);
 }
 
-/* spec: FALLBACK-4 */
+/* spec: FALLBACK-4 CAP-1 HELLO-1 */
 Test(client, no_token_reconnects) { run(SC_NO_TOKEN, false, false, HO_ROUTE_RECONNECT, HO_CLIENT_NOT_OFFERED); }
-/* spec: READY-4 READY-5 */
+/* spec: ERR-23 CAP-9 — a token without CAP_HANDLE_PASSING is not an offer. */
+Test(client, token_without_bit_reconnects) {
+  run(SC_TOKEN_NO_BIT, false, false, HO_ROUTE_RECONNECT, HO_CLIENT_NOT_OFFERED);
+}
+/* spec: READY-4 READY-5 CLIENT-1 CLIENT-6 CAP-8 — the legacy client writes
+ * nothing before ready (the scripted broker checks), then talks on the same
+ * connection. */
 Test(client, legacy_handoff_waits_for_ready) { run(SC_LEGACY_OK, false, false, HO_ROUTE_HANDOFF, HO_OK); }
-/* spec: FALLBACK-5 */
+/* spec: FALLBACK-5 ERR-24 */
 Test(client, eof_before_ready_reconnects) { run(SC_EOF, false, false, HO_ROUTE_RECONNECT, HO_ERR_CLOSED); }
+/* spec: READY-4 ERR-26 — correlation_id is not checked, the token is. */
 Test(client, wrong_token_reconnects) { run(SC_WRONG_TOKEN, false, false, HO_ROUTE_RECONNECT, HO_ERR_TOKEN_MISMATCH); }
+/* spec: ERR-26 */
 Test(client, refused_ready_reconnects) { run(SC_READY_REFUSED, false, false, HO_ROUTE_RECONNECT, HO_ERR_ACK_REFUSED); }
+/* spec: READY-14 — backend-ready: at least 2000 ms even if 200 were asked. */
+Test(client, backend_ready_waits_at_least_two_seconds) {
+  run(SC_BR_SLOW_READY, true, false, HO_ROUTE_HANDOFF, HO_OK);
+}
+/* spec: CLIENT-5 ERR-24 — a reset before ready is EOF: fall back, resend. */
+Test(client, reset_before_ready_reconnects) {
+  run(SC_EARLY_RESET, true, true, HO_ROUTE_RECONNECT, HO_ERR_CLOSED);
+}
+
+/* spec: CLIENT-2 CLIENT-4 ERR-20 ERR-21 — a bad HelloReply is an error
+ * (there is no backend_pipe to fall back to). */
+static void reply_error(enum scenario sc, int expected) {
+  int before = fx_count_fds();
+  fx_net n;
+  net_up(&n, sc);
+  ho_client_config cfg;
+  ho_client_config_init(&cfg);
+  cfg.connect_path = n.broker;
+  cfg.service_name = "echo";
+  cfg.handoff = true;
+  ho_client_result r;
+  int rc = ho_client_connect(&cfg, &r);
+  cr_assert_eq(rc, expected, "got %s", ho_errname(rc));
+  cr_assert_eq(r.conn, HO_NO_HANDLE);
+  net_down(&n);
+  cr_assert_eq(fx_count_fds(), before);
+}
+Test(client, negotiated_protocol_2_is_an_error) { reply_error(SC_BAD_PROTOCOL, HO_ERR_PROTOCOL_UNSUPPORTED); }
+Test(client, empty_backend_pipe_is_an_error) { reply_error(SC_EMPTY_PIPE, HO_ERR_MALFORMED); }
+Test(client, wrong_kind_reply_is_an_error) { reply_error(SC_REPLY_WRONG_KIND, HO_ERR_WRONG_KIND); }
+/* spec: ERR-25 */
 Test(client, malformed_ready_reconnects) {
   int before = fx_count_fds();
   fx_net n;
@@ -259,7 +331,7 @@ Test(client, malformed_ready_reconnects) {
   net_down(&n);
   cr_assert_eq(fx_count_fds(), before);
 }
-/* spec: READY-5 — bounded wait (200 ms here, legacy mode). */
+/* spec: READY-5 ERR-27 — bounded wait (200 ms here, legacy mode). */
 Test(client, silent_broker_times_out) { run(SC_SILENT, false, false, HO_ROUTE_RECONNECT, HO_ERR_TIMEOUT); }
 /* spec: READY-13 — backend-ready: request right after Negotiated. */
 Test(client, backend_ready_sends_request_before_ready) { run(SC_BR_OK, true, false, HO_ROUTE_HANDOFF, HO_OK); }
@@ -270,7 +342,7 @@ Test(client, early_data_with_legacy_token_reconnects) {
   run(SC_EARLY_LEGACY, true, true, HO_ROUTE_RECONNECT, HO_CLIENT_EARLY_LEGACY);
 }
 
-/* Refused is an error, not a fallback. */
+/* spec: CLIENT-3 — Refused is an error, not a fallback. */
 Test(client, refused_hello_is_an_error) {
   int before = fx_count_fds();
   fx_net n;
@@ -283,6 +355,8 @@ Test(client, refused_hello_is_an_error) {
   ho_client_result r;
   cr_assert_eq(ho_client_connect(&cfg, &r), HO_ERR_REFUSED);
   cr_assert_eq(r.conn, HO_NO_HANDLE);
+  cr_assert_eq(r.refused.code, HO_REFUSE_SERVICE_UNKNOWN, "spec: CLIENT-3");
+  cr_assert_str_eq(r.refused.reason, "no");
   net_down(&n);
   cr_assert_eq(fx_count_fds(), before);
 }

@@ -10,8 +10,9 @@
 #include "net/xfer_internal.h"
 #include "xfer_fixtures.h"
 
-/* spec: XFER-1 — one sendmsg: 16 token bytes + exactly one descriptor; the
- * received descriptor is the same connection (bytes flow through it). */
+/* spec: XFER-3 XFER-8 BACKEND-8 — one sendmsg: 16 token bytes + exactly one
+ * descriptor; received with MSG_CMSG_CLOEXEC; it is the same connection
+ * (bytes flow through it). */
 Test(transport, send_recv_round_trip) {
   int before = fx_count_fds();
   int ctl[2], conn[2];
@@ -64,7 +65,7 @@ Test(transport, sideband_short_reads_accumulate) {
   cr_assert_eq(fx_count_fds(), before);
 }
 
-/* spec: XFER-3 — reading the sideband never consumes the offer behind it. */
+/* spec: XFER-8 — reading the sideband never consumes the offer behind it. */
 Test(transport, sideband_never_reads_past_16_bytes) {
   int before = fx_count_fds();
   int ctl[2], conn[2];
@@ -103,14 +104,14 @@ static void expect_refused(const int *fds, size_t nfds, int status) {
   close(ctl[0]), close(ctl[1]);
 }
 
-/* spec: XFER-3 BACKEND-2 */
+/* spec: XFER-10 ERR-31 */
 Test(transport, missing_descriptor) {
   int before = fx_count_fds();
   expect_refused(NULL, 0, HO_ERR_NO_DESCRIPTOR);
   cr_assert_eq(fx_count_fds(), before);
 }
 
-/* spec: XFER-3 BACKEND-2 */
+/* spec: XFER-10 ERR-32 */
 Test(transport, two_descriptors_both_closed) {
   int before = fx_count_fds();
   int a[2], b[2];
@@ -122,7 +123,7 @@ Test(transport, two_descriptors_both_closed) {
   cr_assert_eq(fx_count_fds(), before);
 }
 
-/* spec: XFER-3 BACKEND-2 — not a connected SOCK_STREAM socket. */
+/* spec: XFER-10 ERR-33 — not a connected SOCK_STREAM socket. */
 Test(transport, pipe_descriptor_refused) {
   int before = fx_count_fds();
   int p[2];
@@ -162,8 +163,8 @@ Test(transport, unconnected_stream_socket_refused) {
   cr_assert_eq(fx_count_fds(), before);
 }
 
-/* spec: XFER-3 — MSG_CTRUNC with a control buffer too small for the
- * descriptor: error, bytes kept, nothing leaked. */
+/* spec: XFER-10 ERR-30 — MSG_CTRUNC with a control buffer too small for
+ * the descriptor: error, bytes kept, nothing leaked. */
 Test(transport, ctrunc_small_control_buffer) {
   int before = fx_count_fds();
   int ctl[2], conn[2];
@@ -184,8 +185,8 @@ Test(transport, ctrunc_small_control_buffer) {
   cr_assert_eq(fx_count_fds(), before);
 }
 
-/* spec: XFER-3 — at RLIMIT_NOFILE Linux delivers the bytes and drops the
- * descriptor with MSG_CTRUNC; we report CTRUNC and leak nothing. */
+/* spec: XFER-10 ERR-30 — at RLIMIT_NOFILE Linux delivers the bytes and
+ * drops the descriptor with MSG_CTRUNC; we report CTRUNC and leak nothing. */
 Test(transport, ctrunc_at_rlimit_nofile) {
   int ctl[2], conn[2];
   fx_socketpair(SOCK_STREAM, ctl);
@@ -269,7 +270,8 @@ Test(transport, descriptors_on_two_reads_are_extra) {
   cr_assert_eq(fx_count_fds(), before);
 }
 
-/* EOF in the middle of a sideband closes what was received. */
+/* spec: XFER-9 ERR-34 — EOF in the middle of a sideband closes what was
+ * received. */
 Test(transport, eof_mid_sideband_closes_descriptor) {
   int before = fx_count_fds();
   int ctl[2], conn[2];
@@ -289,7 +291,8 @@ Test(transport, eof_mid_sideband_closes_descriptor) {
   cr_assert_eq(fx_count_fds(), before);
 }
 
-/* spec: XFER-2 — send errors map to named codes. */
+/* spec: XFER-6 ERR-3 — send errors map to named codes; a gone peer does
+ * not kill the process (MSG_NOSIGNAL). */
 Test(transport, send_to_closed_peer_is_closed) {
   int before = fx_count_fds();
   int ctl[2], conn[2];
@@ -343,7 +346,7 @@ Test(transport, bad_arguments) {
   cr_assert_eq(ho_xfer_check_stream(-1), HO_ERR_BAD_DESCRIPTOR);
 }
 
-/* spec: SEC-1 — peer credentials and policies. */
+/* spec: SEC-1 SEC-4 — peer credentials and policies. */
 Test(transport, peer_credentials_policy) {
   int before = fx_count_fds();
   int sv[2];

@@ -5,7 +5,7 @@
  *
  * Protocol logic lives in the library (ref/lib/backend/): this file is only
  * the event loop, the echo service, signals, logging and flags.
- * spec: BACKEND-1 READY-5 */
+ * spec: BACKEND-1 XFER-1 READY-3 SEC-2 SEC-8 */
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -276,18 +276,15 @@ static void accept_all(app *a, ho_listener *l, int kind) {
       echo_add(a, fd, 0, 0);
       continue;
     }
-    /* spec: SEC-* — only brokers of our own user may hand us connections. */
+    /* spec: SEC-4 — only brokers of our own user may hand us connections;
+     * ho_backend_add_control() checks before any byte is read. */
     ho_peer_cred pc = {0};
-    rc = ho_peer_check(h, HO_PEER_SAME_UID, 0, &pc);
+    (void)ho_peer_cred_get(h, &pc);
+    if (grow_ptrs((void ***)&a->is_ctl, &a->ctl_cap, (size_t)fd, 1) != 0) rc = HO_ERR_NOMEM;
+    else rc = ho_backend_add_control(a->b, h);
     if (rc != HO_OK) {
       logf_(LOG_WARN, "control-rejected", "fd=%d pid=%ld uid=%ld reason=%s", fd, (long)pc.pid,
-            (long)pc.uid, ho_errname(rc));
-      close(fd);
-      continue;
-    }
-    if (grow_ptrs((void ***)&a->is_ctl, &a->ctl_cap, (size_t)fd, 1) != 0 ||
-        ho_backend_add_control(a->b, h) != HO_OK) {
-      logf_(LOG_ERROR, "control-dropped", "fd=%d", fd);
+            (long)pc.uid, ho_errname(rc) ? ho_errname(rc) : "?");
       close(fd);
       continue;
     }

@@ -1,7 +1,7 @@
 /* handoff-client — the reference client: connects to a broker, takes a
  * handoff when offered (opt-in), falls back silently to backend_pipe
  * otherwise, then talks to the echo service and reports the route taken,
- * the fallback reason and timings. spec: CLIENT-* FALLBACK-5 */
+ * the fallback reason and timings. spec: CLIENT-8 FALLBACK-5 */
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -105,10 +105,20 @@ int main(int argc, char **argv) {
   ho_client_result r;
   int rc = ho_client_connect(&cfg, &r);
   if (rc != HO_OK) {
-    if (json)
-      printf("{\"ok\":false,\"error\":\"%s\"}\n", ho_errname(rc) ? ho_errname(rc) : "UNKNOWN");
-    else
-      printf("route=none error=%s\n", ho_errname(rc) ? ho_errname(rc) : "UNKNOWN");
+    const char *name = ho_errname(rc) ? ho_errname(rc) : "UNKNOWN";
+    if (rc == HO_ERR_REFUSED) { /* spec: CLIENT-3 — with its code and reason */
+      for (char *p = r.refused.reason; *p; p++)
+        if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20) *p = '?';
+      if (json)
+        printf("{\"ok\":false,\"error\":\"REFUSED\",\"code\":%u,\"reason\":\"%s\"}\n",
+               r.refused.code, r.refused.reason);
+      else
+        printf("route=none error=REFUSED code=%u reason=\"%s\"\n", r.refused.code, r.refused.reason);
+    } else if (json) {
+      printf("{\"ok\":false,\"error\":\"%s\"}\n", name);
+    } else {
+      printf("route=none error=%s\n", name);
+    }
     fprintf(stderr, "handoff-client: %s\n", ho_strerror(rc));
     return 1;
   }

@@ -8,7 +8,9 @@
  *    injected (now_ms, any monotonic millisecond clock). The core parses
  *    offers (framing + envelope + HandoffOffer), checks the sideband token
  *    against the offer token, rejects replays and bad descriptors, and
- *    builds every ACK (spec: BACKEND-* XFER-* READY-*).
+ *    builds every ACK (spec: XFER-10 XFER-11 XFER-12 XFER-15 XFER-17 XFER-18
+ *    BACKEND-2 BACKEND-3 BACKEND-4 BACKEND-5
+ *    READY-9 READY-11 READY-12 TOKEN-11).
  *
  * 2. A small I/O shell (ho_backend) for programs that embed the backend
  *    side: give it each accepted control connection, call
@@ -76,6 +78,10 @@ typedef struct ho_backend_config {
    * offers (spec: READY-11); NULL → CLOCK_REALTIME. */
   uint64_t (*wall_clock_ms)(void *ctx);
   void *wall_clock_ctx;
+  /* Who may open control connections (checked by ho_backend_add_control()
+   * before anything is read, spec: SEC-4); default HO_PEER_SAME_UID. */
+  ho_peer_policy peer_policy;
+  uid_t peer_uid; /* for HO_PEER_UID */
 } ho_backend_config;
 
 /* Fill `cfg` with the defaults above. */
@@ -231,8 +237,10 @@ void ho_backend_del(ho_backend *b);
 ho_backend_core *ho_backend_get_core(ho_backend *b);
 
 /* Take ownership of an accepted, connected control connection (made
- * non-blocking here). Codes: HO_ERR_INVALID_ARGUMENT, HO_ERR_NOMEM (fd not
- * taken: the caller still owns it). */
+ * non-blocking here) after checking its peer credentials against the
+ * configured policy (spec: SEC-4). Codes: HO_ERR_PEER_REJECTED,
+ * HO_ERR_PEER_CREDENTIALS, HO_ERR_INVALID_ARGUMENT, HO_ERR_NOMEM (on every
+ * error the fd is not taken: the caller still owns it and closes it). */
 int ho_backend_add_control(ho_backend *b, ho_handle ctl_fd);
 
 /* What ho_backend_on_control_readable() hands back. */

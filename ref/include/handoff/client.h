@@ -82,6 +82,8 @@ typedef struct ho_client_result {
   bool request_sent;     /* cfg->request was written on conn already */
   bool backend_ready;    /* the handoff used backend-ready mode */
   ho_negotiated negotiated;
+  ho_refused refused;    /* filled when ho_client_connect() returns
+                            HO_ERR_REFUSED (code and reason, CLIENT-3) */
   /* Timings in microseconds since the start of ho_client_connect(). */
   uint64_t us_negotiated; /* Negotiated fully read */
   uint64_t us_ready;      /* ready read (0 if none) */
@@ -92,7 +94,11 @@ typedef struct ho_client_result {
 /* Connect, negotiate, and end on a service connection.
  * Returns HO_OK with *out filled (route, conn, ...), or:
  *   HO_ERR_INVALID_ARGUMENT  bad config;
- *   HO_ERR_REFUSED           the broker sent Refused (out->negotiated unset);
+ *   HO_ERR_REFUSED           the broker sent Refused (out->refused holds its
+ *                            code and reason; spec: CLIENT-3);
+ *   HO_ERR_PROTOCOL_UNSUPPORTED  Negotiated with negotiated_protocol != 1;
+ *   HO_ERR_MALFORMED         HelloReply without result, or an empty
+ *                            backend_pipe (spec: CLIENT-2 CLIENT-4);
  *   HO_ERR_CLOSED/TIMEOUT/IO/PERMISSION/FD_EXHAUSTED  the broker or
  *                            backend_pipe could not be reached or the broker
  *                            failed before Negotiated;

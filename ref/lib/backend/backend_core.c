@@ -2,7 +2,7 @@
  * descriptors in, actions out. No system call here except close(2) as a
  * last resort in ho_backend_ctl_del().
  *
- * Control stream layout (spec: XFER-1): for every handoff, 16 raw token
+ * Control stream layout (spec: XFER-1 XFER-22): for every handoff, 16 raw token
  * bytes (the descriptor travels with the first one), then one framed
  * HandoffOffer. The core reads both strictly in sequence and tells the
  * shell how many bytes to read next, so a read never crosses a boundary.
@@ -67,6 +67,7 @@ void ho_backend_config_init(ho_backend_config *cfg) {
   cfg->replay_capacity = 65536;
   cfg->codec = HO_CODEC_PROTOBUF_C;
   cfg->fault = HO_FAULT_NONE;
+  cfg->peer_policy = HO_PEER_SAME_UID;
 }
 
 int ho_backend_fault_parse(const char *s, ho_backend_fault *fault, uint32_t *fault_ms) {
@@ -236,7 +237,8 @@ void ho_backend_ctl_eof(ho_backend_ctl *ctl) {
 
 /* ---- ACK and ready frames ----------------------------------------------- */
 
-/* Queue the ACK for `offer`. spec: BACKEND-6 ACK-1 */
+/* Queue the ACK for `offer`: exactly one per offer that passed XFER-11,
+ * echoing token and correlation id. spec: XFER-16 XFER-17 XFER-18 */
 static void queue_ack(ho_backend_ctl *ctl, const ho_offer *offer, bool accepted, int err,
                       const char *detail) {
   const ho_backend_config *cfg = &ctl->core->cfg;
@@ -246,7 +248,7 @@ static void queue_ack(ho_backend_ctl *ctl, const ho_offer *offer, bool accepted,
   m.ack.accepted = accepted;
   m.ack.correlation_id = offer->correlation_id;
   if (cfg->ready_mode == HO_READY_BACKEND)
-    m.ack.backend_capabilities = HO_BACKEND_CAP_BACKEND_READY; /* spec: READY-* */
+    m.ack.backend_capabilities = HO_BACKEND_CAP_BACKEND_READY; /* spec: XFER-17 READY-9 */
   if (!accepted) {
     /* spec: XFER-18 — error_detail is the error name and nothing else;
      * `detail` only explains it in comments and logs. */
@@ -277,7 +279,8 @@ static void queue_ack(ho_backend_ctl *ctl, const ho_offer *offer, bool accepted,
 
 static void refuse(ho_backend_ctl *ctl, const ho_offer *offer, ho_handle conn,
                    ho_backend_refusal why, int err, const char *detail) {
-  /* spec: BACKEND-3 READY-* — nothing is written on a refused connection. */
+  /* spec: BACKEND-3 READY-12 XFER-18 — nothing is read or written on a
+   * refused connection, and it is closed before the refusing ACK. */
   queue_close_fd(ctl, conn);
   ctl->core->counters.refused_by[why]++;
   queue_ack(ctl, offer, false, err, detail);
@@ -413,7 +416,7 @@ static void process_offer(ho_backend_ctl *ctl, uint64_t now_ms) {
     adopt(ctl, offer, conn, false);
     return;
   }
-  /* spec: READY-* — the ready frame is the very first thing on the adopted
+  /* spec: READY-9 READY-1 — the ready frame is the very first thing on the adopted
    * connection, written before any client byte is read and before the ACK. */
   ho_any_msg r;
   memset(&r, 0, sizeof r);

@@ -2,7 +2,9 @@
  * reads control connections with the Unix transport, executes the core's
  * actions (ready writes, ACK writes, closes) and hands adopted client
  * connections back to the caller. Non-blocking throughout; the caller owns
- * the poller (epoll, poll, ...). spec: BACKEND-1 */
+ * the poller (epoll, poll, ...). ACK frames are queued whole and written in
+ * order (spec: BACKEND-6); a control connection that ends has every
+ * descriptor it brought and that was not adopted closed (spec: XFER-20). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -31,6 +33,8 @@ typedef struct delayed_ack {
 
 struct ho_backend {
   ho_backend_core *core;
+  ho_peer_policy peer_policy;
+  uid_t peer_uid;
   ho_backend_event_fn on_event;
   void *user;
   ctl_ent **by_fd;
@@ -62,6 +66,12 @@ int ho_backend_new(const ho_backend_config *cfg, ho_backend_event_fn on_event, v
   }
   b->on_event = on_event;
   b->user = user;
+  if (cfg != NULL) {
+    b->peer_policy = cfg->peer_policy;
+    b->peer_uid = cfg->peer_uid;
+  } else {
+    b->peer_policy = HO_PEER_SAME_UID;
+  }
   *out = b;
   return HO_OK;
 }
@@ -75,6 +85,9 @@ static ctl_ent *lookup(const ho_backend *b, ho_handle fd) {
 
 int ho_backend_add_control(ho_backend *b, ho_handle ctl_fd) {
   if (b == NULL || ctl_fd < 0 || lookup(b, ctl_fd) != NULL) return HO_ERR_INVALID_ARGUMENT;
+  /* spec: SEC-4 — before any byte of the control connection is read. */
+  int prc = ho_peer_check(ctl_fd, b->peer_policy, b->peer_uid, NULL);
+  if (prc != HO_OK) return prc;
   if ((size_t)ctl_fd >= b->by_fd_cap) {
     size_t ncap = b->by_fd_cap ? b->by_fd_cap : 64;
     while (ncap <= (size_t)ctl_fd) ncap *= 2;

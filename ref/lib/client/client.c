@@ -1,7 +1,7 @@
 /* handoff — client side of the protocol: Hello, Negotiated, the ready frame
  * and the silent fallback to backend_pipe.
- * spec: CLIENT-* FALLBACK-4 FALLBACK-5 FALLBACK-15 READY-4 READY-5 READY-13
- *       READY-14 READY-17 READY-19 */
+ * spec: CLIENT-1 CLIENT-5 CLIENT-6 CLIENT-8 FALLBACK-4 FALLBACK-5 FALLBACK-15
+ *       READY-4 READY-5 READY-13 READY-14 READY-17 READY-19 ERR-24 ERR-27 */
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -232,7 +232,7 @@ int ho_client_connect(const ho_client_config *cfg, ho_client_result *out) {
   if (rc != HO_OK) goto fail;
   out->request_sent = early;
 
-  /* Exactly one frame: the HelloReply. */
+  /* spec: CLIENT-1 — exactly one frame: the HelloReply, bounded in time. */
   uint8_t *body = NULL;
   size_t len = 0;
   rc = read_frame(fd, io_deadline, HO_MAX_FRAME_BYTES, &body, &len, 0);
@@ -242,12 +242,18 @@ int ho_client_connect(const ho_client_config *cfg, ho_client_result *out) {
   rc = ho_frame_decode_body(cfg->codec, HO_FT_HELLO_REPLY, body, len, NULL, &m);
   free(body);
   if (rc != HO_OK) goto fail;
-  if (m.hello_reply.which == HO_REPLY_REFUSED) {
+  if (m.hello_reply.which == HO_REPLY_REFUSED) { /* spec: CLIENT-3 */
+    out->refused = m.hello_reply.refused;
     rc = HO_ERR_REFUSED;
     goto fail;
   }
+  /* spec: CLIENT-2 CLIENT-4 ERR-21 — no backend_pipe to fall back to. */
   if (m.hello_reply.which != HO_REPLY_NEGOTIATED || m.hello_reply.negotiated.backend_pipe[0] == 0) {
     rc = HO_ERR_MALFORMED;
+    goto fail;
+  }
+  if (m.hello_reply.negotiated.negotiated_protocol != HO_PROTOCOL_VERSION) {
+    rc = HO_ERR_PROTOCOL_UNSUPPORTED;
     goto fail;
   }
   out->negotiated = m.hello_reply.negotiated;

@@ -1,4 +1,6 @@
-/* handoff — Unix listener, dialer and peer credentials. spec: SEC-1 */
+/* handoff — Unix listener, dialer and peer credentials.
+ * spec: SEC-1 SEC-2 SEC-4 — sockets appear at their path already 0600 in a
+ * 0700 directory (bound under a temporary name with umask 0177, renamed). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>

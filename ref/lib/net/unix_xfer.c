@@ -4,7 +4,7 @@
  * descriptor. Backend side: recvmsg with MSG_CMSG_CLOEXEC into a bounded
  * buffer; every descriptor that is not the single expected connected
  * stream socket is closed before returning, so no error path leaks one.
- * spec: XFER-1 XFER-2 XFER-3
+ * spec: XFER-3 XFER-6 XFER-8 XFER-10 BACKEND-8
  */
 #include <errno.h>
 #include <stdbool.h>

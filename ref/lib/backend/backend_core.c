@@ -228,7 +228,7 @@ static void close_control(ho_backend_ctl *ctl, int err) {
 
 void ho_backend_ctl_eof(ho_backend_ctl *ctl) {
   if (ctl == NULL) return;
-  /* spec: XFER-9 ERR-34 ERR-35 ERR-44 — inside a sideband or a frame the
+  /* spec: XFER-9 ERR-34 ERR-35 ERR-44 FRAME-9 — inside a sideband or a frame the
    * input was truncated; between handoffs the connection simply closed. */
   bool mid = (ctl->state == ST_SIDEBAND && ctl->sb_have > 0) || ctl->state == ST_HEADER ||
              ctl->state == ST_BODY;
@@ -247,10 +247,10 @@ static void queue_ack(ho_backend_ctl *ctl, const ho_offer *offer, bool accepted,
   memcpy(m.ack.token, offer->token, HO_TOKEN_BYTES); /* echo verbatim */
   m.ack.accepted = accepted;
   m.ack.correlation_id = offer->correlation_id;
-  if (cfg->ready_mode == HO_READY_BACKEND)
-    m.ack.backend_capabilities = HO_BACKEND_CAP_BACKEND_READY; /* spec: XFER-17 READY-9 */
+  if (cfg->ready_mode == HO_READY_BACKEND) /* spec: XFER-17 READY-9 CAP-7 CAP-2 */
+    m.ack.backend_capabilities = HO_BACKEND_CAP_BACKEND_READY;
   if (!accepted) {
-    /* spec: XFER-18 — error_detail is the error name and nothing else;
+    /* spec: XFER-18 ERR-2 — error_detail is the error name and nothing else;
      * `detail` only explains it in comments and logs. */
     const char *name = ho_errname(err);
     (void)detail;
@@ -378,6 +378,8 @@ static void process_offer(ho_backend_ctl *ctl, uint64_t now_ms) {
            "offer is for another service");
     return;
   }
+  /* spec: READY-16 ERR-43 CAP-1 — only this bit matters; others, and
+   * handle_value on Unix (XFER-14), are ignored. */
   bool ready_first = (offer->offer_flags & HO_OFFER_FLAG_BACKEND_READY) != 0;
   if (ready_first && cfg->ready_mode != HO_READY_BACKEND) {
     /* We cannot honour ready-first: adopting would let the client's early
@@ -395,7 +397,7 @@ static void process_offer(ho_backend_ctl *ctl, uint64_t now_ms) {
     close_control(ctl, HO_ERR_CLOSED);
     return;
   }
-  /* spec: READY-11 — past the broker's ready deadline (or none given) the
+  /* spec: READY-11 ERR-41 — past the broker's ready deadline (or none given) the
    * client may already be re-sending elsewhere: refuse, write nothing. */
   if (ready_first &&
       (env.deadline_unix_ms == 0 || cfg->wall_clock_ms(cfg->wall_clock_ctx) >= env.deadline_unix_ms)) {
@@ -487,6 +489,9 @@ static void shrink_body(ho_backend_ctl *ctl) {
   }
 }
 
+/* spec: ERR-4 ERR-1 — any input, in any split, ends in actions that
+ * release every descriptor (ADOPT or CLOSE_FD); nothing is assumed about
+ * the bytes beyond what is checked. */
 int ho_backend_ctl_feed(ho_backend_ctl *ctl, uint64_t now_ms, const uint8_t *data, size_t len,
                         ho_handle conn, int conn_status, size_t *consumed) {
   if (consumed != NULL) *consumed = 0;
@@ -543,6 +548,8 @@ int ho_backend_ctl_feed(ho_backend_ctl *ctl, uint64_t now_ms, const uint8_t *dat
       uint32_t n = (uint32_t)ctl->hdr[1] | (uint32_t)ctl->hdr[2] << 8 |
                    (uint32_t)ctl->hdr[3] << 16 | (uint32_t)ctl->hdr[4] << 24;
       int err = HO_OK;
+      /* spec: FRAME-10 — after a framing error no resynchronisation: the
+       * control connection closes. */
       if (ctl->hdr[0] != HO_FRAMING_VERSION) err = HO_ERR_FRAMING_VERSION;
       else if (n > HO_MAX_FRAME_BYTES) err = HO_ERR_FRAME_TOO_LARGE;
       else err = grow_body(ctl, n);

@@ -149,6 +149,7 @@ static int append_out(ctl_ent *e, const uint8_t *p, size_t n) {
 
 /* Write queued ACK bytes. Returns HO_OK (all or some written) or an error
  * that means the control connection is unusable. */
+/* spec: XFER-21 — only ACK frames are ever written here. spec: ERR-3 */
 static int flush_out(ctl_ent *e) {
   size_t off = 0;
   int rc = HO_OK;

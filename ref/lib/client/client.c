@@ -63,6 +63,8 @@ static int wait_fd(int fd, short events, uint64_t deadline_ns) {
   }
 }
 
+/* spec: ERR-3 CLIENT-5 — MSG_NOSIGNAL: a gone peer is an error code
+ * (EPIPE → CLOSED), never a signal. */
 static int write_all_until(int fd, const uint8_t *p, size_t n, uint64_t deadline_ns) {
   size_t off = 0;
   while (off < n) {
@@ -159,6 +161,8 @@ static int read_frame(int fd, uint64_t deadline_ns, uint32_t cap, uint8_t **body
   return HO_OK;
 }
 
+/* One Hello first, capability bits only for what this client will really
+ * do; the token travels nowhere else. spec: HELLO-1 CAP-8 CAP-2 SEC-6 */
 static int send_hello(const ho_client_config *cfg, int fd, bool early, uint64_t deadline_ns) {
   ho_any_msg m;
   memset(&m, 0, sizeof m);
@@ -186,7 +190,8 @@ static int send_hello(const ho_client_config *cfg, int fd, bool early, uint64_t 
   return rc;
 }
 
-/* Read and check the ready frame (spec: READY-4). */
+/* Read and check the ready frame; EOF or a reset before it is complete is
+ * "not adopted". spec: READY-4 ERR-24 ERR-25 ERR-26 CLIENT-5 */
 static int read_ready(const ho_client_config *cfg, int fd, const ho_negotiated *neg,
                       uint64_t deadline_ns) {
   uint8_t *body = NULL;
@@ -241,6 +246,8 @@ int ho_client_connect(const ho_client_config *cfg, ho_client_result *out) {
   memset(&m, 0, sizeof m);
   rc = ho_frame_decode_body(cfg->codec, HO_FT_HELLO_REPLY, body, len, NULL, &m);
   free(body);
+  /* spec: ERR-20 ERR-22 — a bad reply (or a token that is not 0 or 16
+   * bytes) is a failure of the connection, reported with its name. */
   if (rc != HO_OK) goto fail;
   if (m.hello_reply.which == HO_REPLY_REFUSED) { /* spec: CLIENT-3 */
     out->refused = m.hello_reply.refused;
@@ -265,8 +272,10 @@ int ho_client_connect(const ho_client_config *cfg, ho_client_result *out) {
     reason = HO_CLIENT_NOT_REQUESTED;
   } else if (neg->handle_passed_token_len != HO_TOKEN_BYTES ||
              !(neg->server_capabilities & HO_CAP_HANDLE_PASSING)) {
-    reason = HO_CLIENT_NOT_OFFERED; /* spec: FALLBACK-4 */
+    reason = HO_CLIENT_NOT_OFFERED; /* spec: FALLBACK-4 ERR-23 CAP-9 */
   } else {
+    /* spec: CAP-9 CAP-1 — in effect only if both sides set it; other bits
+     * of server_capabilities are ignored. */
     bool br = cfg->backend_ready && (neg->server_capabilities & HO_CAP_BACKEND_READY);
     if (early && !br) {
       reason = HO_CLIENT_EARLY_LEGACY; /* spec: READY-19 */
@@ -280,7 +289,7 @@ int ho_client_connect(const ho_client_config *cfg, ho_client_result *out) {
       uint32_t wait = cfg->ready_timeout_ms ? cfg->ready_timeout_ms
                                              : HO_CLIENT_DEFAULT_READY_TIMEOUT_MS;
       if (br && wait < HO_CLIENT_MIN_BACKEND_READY_WAIT_MS)
-        wait = HO_CLIENT_MIN_BACKEND_READY_WAIT_MS; /* spec: READY-14 */
+        wait = HO_CLIENT_MIN_BACKEND_READY_WAIT_MS; /* spec: READY-14 ERR-27 */
       if (rc2 == HO_OK)
         rc2 = read_ready(cfg, fd, neg, deadline_after((int)(wait > 0x7fffffffu ? 0x7fffffffu : wait)));
       if (rc2 == HO_OK) {

@@ -237,7 +237,12 @@ static void ctl_mask(app *a, int fd, int mask, ho_backend_adopted *ad, size_t n)
     logf_(LOG_INFO, "adopted", "ctl=%d corr=%llu fd=%ld mode=%s", fd,
           (unsigned long long)ad[i].correlation_id, (long)ad[i].conn,
           ad[i].ready_written ? "backend-ready" : "legacy");
-    echo_add(a, (int)ad[i].conn, 1, ad[i].correlation_id);
+    int cfd = (int)ad[i].conn;
+    echo_add(a, cfd, 1, ad[i].correlation_id);
+    /* A request that travelled with the descriptor (backend-ready, early
+     * data) is served now, without another trip through epoll_wait. Reading
+     * first is always allowed; the echo writes only what it read (READY-3). */
+    if ((size_t)cfd < a->echo_cap && a->echo[cfd] != NULL) echo_io(a, a->echo[cfd], EPOLLIN);
   }
   if (mask & HO_BACKEND_CLOSED) ctl_forget(a, fd);
   else ep_mod(a, fd, K_CONTROL, EPOLLIN | EPOLLRDHUP | ((mask & HO_BACKEND_WANT_WRITE) ? EPOLLOUT : 0));

@@ -10,7 +10,6 @@
 #include <stdbool.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -86,15 +85,13 @@ int ho_xfer_send(ho_handle ctl, ho_handle conn, const uint8_t token[HO_TOKEN_BYT
 int ho_xfer_check_stream(ho_handle conn) {
   if (conn < 0) return HO_ERR_BAD_DESCRIPTOR;
   int fd = (int)conn;
-  struct stat st;
-  if (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode)) return HO_ERR_BAD_DESCRIPTOR;
-  int type = 0, acc = 0;
+  /* spec: XFER-10 — a socket (SO_TYPE fails with ENOTSOCK on anything else),
+   * of type SOCK_STREAM, with a peer (getpeername fails with ENOTCONN on a
+   * listening or unconnected socket): two system calls on the hot path. */
+  int type = 0;
   socklen_t sl = sizeof type;
   if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &sl) != 0 || type != SOCK_STREAM)
     return HO_ERR_BAD_DESCRIPTOR;
-  sl = sizeof acc;
-  if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &sl) != 0 || acc != 0)
-    return HO_ERR_BAD_DESCRIPTOR; /* a listening socket is not a connection */
   struct sockaddr_storage ss;
   sl = sizeof ss;
   if (getpeername(fd, (struct sockaddr *)&ss, &sl) != 0) return HO_ERR_BAD_DESCRIPTOR;

@@ -152,6 +152,24 @@ def build(g):
         ["MSG-9"], D_REPLY, "hello_reply",
         reply_frame(fb(2, b"".join(fb(5, fb(1, "k") + fb(2, str(i))) for i in range(9)))), "TOO_MANY_ITEMS")
 
+    add("hello-reply-merged-too-many-warnings", "negotiated twice with 5 + 4 warnings: the merged field exceeds 8 at the 9th",
+        ["MSG-2", "MSG-9", "MSG-15"], D_REPLY, "hello_reply",
+        reply_frame(fb(1, b"".join(fb(4, "a") for _ in range(5))) + fb(1, b"".join(fb(4, "b") for _ in range(4)))),
+        "TOO_MANY_ITEMS")
+    add("hello-reply-merged-token-15", "negotiated twice: a 16-byte token, then a 15-byte one (the merged final value)",
+        ["MSG-2", "MSG-8"], D_REPLY, "hello_reply",
+        reply_frame(fb(1, fb(3, "/e") + fb(7, T)) + fb(1, fb(7, T[:15]))), "TOKEN_LENGTH")
+    add("hello-reply-error-order", "A too-long reason in refused, then a malformed negotiated: the first defect in stream order",
+        ["MSG-15"], D_REPLY, "hello_reply", reply_frame(fb(2, fb(1, "r" * 257)) + fb(1, b"\x1a\x09ab")),
+        "STRING_TOO_LONG")
+    add("refused-items-cap-before-contents", "The 9th details entry is itself invalid: the item cap is reported (MSG-15)",
+        ["MSG-9", "MSG-15"], D_REPLY, "hello_reply",
+        reply_frame(fb(2, b"".join(fb(5, fb(1, "k%d" % i)) for i in range(8)) + fb(5, fb(1, b"\xff")))),
+        "TOO_MANY_ITEMS")
+    add("offer-token-final-check-last", "A 15-byte token (final value) and a later malformed field: MALFORMED, the token check comes last",
+        ["MSG-8", "MSG-15"], D_OFFER, "offer", frame(env(fb(2, T[:15]) + fv(4, 1) + b"\x1a\x09ab", REQ, P_HANDOFF, 1)),
+        "MALFORMED")
+
     # ---- wire types ----------------------------------------------------------------
     add("offer-token-as-varint", "Offer token sent with wire type varint", ["MSG-5"], D_OFFER, "offer",
         offer_frame(fv(2, 16) + fv(4, 1), 1), "WIRE_TYPE")

@@ -97,6 +97,18 @@ def build(g):
         ["MSG-2"], D_REPLY, "hello_reply",
         reply_frame(fb(1, NEG.SerializeToString(deterministic=True)) + fb(2, fb(1, "RATE_LIMITED") + fv(4, 4) + fv(6, 250))),
         canonical=False)
+    n1 = fb(3, "/run/e.sock") + fb(4, "w1") + fb(4, "w2") + fb(7, T[:15]) + fv(8, 5)
+    n2 = fb(4, "w3") + fb(7, T) + fv(1, 1) + fv(8, 6)
+    add("hello-reply-negotiated-merged", "negotiated occurs twice: merged as protobuf merges messages (scalars and the token: last wins; warnings: appended)",
+        ["MSG-2", "MSG-8"], D_REPLY, "hello_reply", reply_frame(fb(1, n1) + fb(1, n2)), canonical=False)
+    add("hello-reply-refused-merged", "refused occurs twice: reason kept, details merged (a repeated key keeps its last value)",
+        ["MSG-2"], D_REPLY, "hello_reply",
+        reply_frame(fb(2, fb(1, "first") + fv(4, 6) + fb(5, fb(1, "a") + fb(2, "1")) + fb(5, fb(1, "b") + fb(2, "2")))
+                    + fb(2, fb(5, fb(1, "a") + fb(2, "3")) + fv(6, 9))), canonical=False)
+    five = b"".join(fb(4, "w%d" % i) for i in range(5))
+    add("hello-reply-oneof-switch-back", "negotiated, refused, negotiated: only the last run of the member counts (no merge across the switch)",
+        ["MSG-2", "MSG-9"], D_REPLY, "hello_reply",
+        reply_frame(fb(1, five + fb(3, "/old")) + fb(2, fb(1, "x")) + fb(1, five + fv(1, 1))), canonical=False)
     add("hello-reply-details-repeated-key", "A map key occurring twice: the last value wins",
         ["MSG-2"], D_REPLY, "hello_reply",
         reply_frame(fb(2, fv(4, 6) + fb(5, fb(1, "a") + fb(2, "1")) + fb(5, fb(1, "b") + fb(2, "2"))

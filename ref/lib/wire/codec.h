@@ -29,6 +29,10 @@ typedef enum ho_mt {
  * `sr` (protobuf-c copies bytes fields; msg.h promises a view into the
  * input) after checking protobuf-c saw the same length. */
 int ho_pbc_decode(ho_mt mt, const uint8_t *buf, size_t len, const ho_scan_result *sr, void *out);
+/* The merged value of a oneof member (HelloReply.result): every occurrence
+ * of field `which` from `off` (ho_scan_result.oneof_run) on, merged. */
+int ho_pbc_decode_member(ho_mt mt, const uint8_t *reply, size_t len, size_t off, uint32_t which,
+                         void *out);
 int ho_pbc_encode(ho_mt mt, const void *msg, uint8_t *out, size_t cap, size_t *len);
 int ho_pbc_frame_encode(const ho_envelope *env, ho_mt mt, const void *msg, uint8_t *out,
                         size_t cap, size_t *len);
@@ -37,6 +41,8 @@ int ho_pbc_frame_encode(const ho_envelope *env, ho_mt mt, const void *msg, uint8
  * FT_CALLBACK that records pointer and length into the input. */
 int ho_npb_decode(ho_mt mt, const uint8_t *buf, size_t len, const ho_scan_result *sr,
                   void *out);
+int ho_npb_decode_member(ho_mt mt, const uint8_t *reply, size_t len, size_t off, uint32_t which,
+                         void *out);
 int ho_npb_encode(ho_mt mt, const void *msg, uint8_t *out, size_t cap, size_t *len);
 int ho_npb_frame_encode(const ho_envelope *env, ho_mt mt, const void *msg, uint8_t *out,
                         size_t cap, size_t *len);

@@ -245,16 +245,10 @@ static const ho_scan_schema *schema_of(ho_mt mt) {
   }
 }
 
-int ho_npb_decode(ho_mt mt, const uint8_t *buf, size_t len, const ho_scan_result *sr,
-                  void *out) {
-  const pb_msgdesc_t *d = desc_of(mt);
-  if (d == NULL || mt == HO_MT_HELLO_REPLY) return HO_ERR_INVALID_ARGUMENT;
-  npb_any m; /* pb_decode() sets every static field to its default */
-  payload_view pv = {NULL, 0};
-  if (mt == HO_MT_ENVELOPE) {
-    m.frame.payload.funcs.decode = payload_decode_cb;
-    m.frame.payload.arg = &pv;
-  }
+/* One pb_decode_ex() over scanned input, through the normalising stream
+ * when the scan asks for it. */
+static int npb_run(ho_mt mt, const uint8_t *buf, size_t len, const ho_scan_result *sr, void *m,
+                   unsigned flags) {
   pb_istream_t s = pb_istream_from_buffer(len ? buf : (const pb_byte_t *)"", len);
   norm_src ns;
   if (sr != NULL && sr->needs_norm) {
@@ -266,11 +260,51 @@ int ho_npb_decode(ho_mt mt, const uint8_t *buf, size_t len, const ho_scan_result
     s.state = &ns;
     s.bytes_left = sr->norm_len;
   }
-  if (!pb_decode(&s, d, &m)) return HO_ERR_MALFORMED; /* scanned: a codec disagreement */
+  /* Scanned input: a failure here is a codec disagreement. */
+  return pb_decode_ex(&s, desc_of(mt), m, flags) ? HO_OK : HO_ERR_MALFORMED;
+}
+
+static int npb_to_neutral(ho_mt mt, const npb_any *mp, const payload_view *pvp, void *out);
+
+int ho_npb_decode(ho_mt mt, const uint8_t *buf, size_t len, const ho_scan_result *sr,
+                  void *out) {
+  if (desc_of(mt) == NULL || mt == HO_MT_HELLO_REPLY) return HO_ERR_INVALID_ARGUMENT;
+  npb_any m; /* pb_decode() sets every static field to its default */
+  payload_view pv = {NULL, 0};
+  if (mt == HO_MT_ENVELOPE) {
+    m.frame.payload.funcs.decode = payload_decode_cb;
+    m.frame.payload.arg = &pv;
+  }
+  int rc = npb_run(mt, buf, len, sr, &m, 0);
+  return rc != HO_OK ? rc : npb_to_neutral(mt, &m, &pv, out);
+}
+
+int ho_npb_decode_member(ho_mt mt, const uint8_t *reply, size_t len, size_t off, uint32_t which,
+                         void *out) {
+  if (mt != HO_MT_NEGOTIATED && mt != HO_MT_REFUSED) return HO_ERR_INVALID_ARGUMENT;
+  npb_any m;
+  unsigned flags = 0; /* the first occurrence initialises, later ones merge */
+  uint32_t num;
+  const uint8_t *val;
+  size_t vlen;
+  while (ho_wire_next(reply, len, &off, &num, &val, &vlen)) {
+    if (num != which) continue;
+    ho_scan_result part;
+    if (ho_scan_part(schema_of(mt), val, vlen, &part) != HO_OK) return HO_ERR_MALFORMED;
+    int rc = npb_run(mt, val, vlen, &part, &m, flags);
+    if (rc != HO_OK) return rc;
+    flags = PB_DECODE_NOINIT;
+  }
+  if (flags == 0) return HO_ERR_MALFORMED; /* no occurrence: the caller's bug */
+  return npb_to_neutral(mt, &m, NULL, out);
+}
+
+static int npb_to_neutral(ho_mt mt, const npb_any *mp, const payload_view *pvp, void *out) {
+  payload_view pv = pvp != NULL ? *pvp : (payload_view){NULL, 0};
   switch (mt) {
   case HO_MT_ENVELOPE: {
     ho_envelope *o = out;
-    const handoff_v1_Frame *f = &m.frame;
+    const handoff_v1_Frame *f = &mp->frame;
     o->envelope_version = f->envelope_version;
     o->kind = (uint32_t)f->kind;
     o->payload_protocol = f->payload_protocol;
@@ -285,7 +319,7 @@ int ho_npb_decode(ho_mt mt, const uint8_t *buf, size_t len, const ho_scan_result
   }
   case HO_MT_HELLO: {
     ho_hello *o = out;
-    const handoff_v1_Hello *h = &m.hello;
+    const handoff_v1_Hello *h = &mp->hello;
     o->client_min_protocol = h->client_min_protocol;
     o->client_max_protocol = h->client_max_protocol;
     STRCPY(o->service_name, h->service_name);
@@ -304,26 +338,26 @@ int ho_npb_decode(ho_mt mt, const uint8_t *buf, size_t len, const ho_scan_result
     o->client_keepalive_secs = h->client_keepalive_secs;
     return HO_OK;
   }
-  case HO_MT_NEGOTIATED: negotiated_in(out, &m.neg); return HO_OK;
-  case HO_MT_REFUSED: refused_in(out, &m.ref); return HO_OK;
+  case HO_MT_NEGOTIATED: negotiated_in(out, &mp->neg); return HO_OK;
+  case HO_MT_REFUSED: refused_in(out, &mp->ref); return HO_OK;
   case HO_MT_OFFER: {
     ho_offer *o = out;
-    if (m.offer.token.size != HO_TOKEN_BYTES) return HO_ERR_MALFORMED;
-    o->handle_value = m.offer.handle_value;
-    memcpy(o->token, m.offer.token.bytes, HO_TOKEN_BYTES);
-    STRCPY(o->service_name, m.offer.service_name);
-    o->correlation_id = m.offer.correlation_id;
-    o->offer_flags = m.offer.offer_flags;
+    if (mp->offer.token.size != HO_TOKEN_BYTES) return HO_ERR_MALFORMED;
+    o->handle_value = mp->offer.handle_value;
+    memcpy(o->token, mp->offer.token.bytes, HO_TOKEN_BYTES);
+    STRCPY(o->service_name, mp->offer.service_name);
+    o->correlation_id = mp->offer.correlation_id;
+    o->offer_flags = mp->offer.offer_flags;
     return HO_OK;
   }
   case HO_MT_ACK: {
     ho_ack *o = out;
-    if (m.ack.token.size != HO_TOKEN_BYTES) return HO_ERR_MALFORMED;
-    memcpy(o->token, m.ack.token.bytes, HO_TOKEN_BYTES);
-    o->accepted = m.ack.accepted;
-    STRCPY(o->error_detail, m.ack.error_detail);
-    o->correlation_id = m.ack.correlation_id;
-    o->backend_capabilities = m.ack.backend_capabilities;
+    if (mp->ack.token.size != HO_TOKEN_BYTES) return HO_ERR_MALFORMED;
+    memcpy(o->token, mp->ack.token.bytes, HO_TOKEN_BYTES);
+    o->accepted = mp->ack.accepted;
+    STRCPY(o->error_detail, mp->ack.error_detail);
+    o->correlation_id = mp->ack.correlation_id;
+    o->backend_capabilities = mp->ack.backend_capabilities;
     return HO_OK;
   }
   default: return HO_ERR_INVALID_ARGUMENT;

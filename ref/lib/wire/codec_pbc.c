@@ -155,6 +155,30 @@ int ho_pbc_decode(ho_mt mt, const uint8_t *buf, size_t len, const ho_scan_result
   return rc;
 }
 
+int ho_pbc_decode_member(ho_mt mt, const uint8_t *reply, size_t len, size_t off, uint32_t which,
+                         void *out) {
+  if (mt != HO_MT_NEGOTIATED && mt != HO_MT_REFUSED) return HO_ERR_INVALID_ARGUMENT;
+  /* Merging protobuf messages is parsing their concatenation: copy the
+   * run's occurrences together and unpack once. */
+  size_t total = 0, o = off;
+  uint32_t num;
+  const uint8_t *val;
+  size_t vlen;
+  while (ho_wire_next(reply, len, &o, &num, &val, &vlen))
+    if (num == which) total += vlen;
+  uint8_t *cat = malloc(total ? total : 1);
+  if (cat == NULL) return HO_ERR_NOMEM;
+  size_t at = 0;
+  while (ho_wire_next(reply, len, &off, &num, &val, &vlen)) {
+    if (num != which) continue;
+    if (vlen) memcpy(cat + at, val, vlen);
+    at += vlen;
+  }
+  int rc = ho_pbc_decode(mt, cat, total, NULL, out);
+  free(cat);
+  return rc;
+}
+
 /* ---- neutral -> generated ---------------------------------------------- */
 
 /* Every generated struct an encode may need, on the caller's stack: the

@@ -78,25 +78,16 @@ int ho_hello_reply_decode(ho_codec codec, const uint8_t *buf, size_t len, ho_hel
   int rc = ho_scan(&ho_schema_hello_reply, buf, len, &sr);
   if (rc != HO_OK) return rc;
   memset(out, 0, sizeof *out);
-  /* The oneof: the last occurrence of either member replaces everything
-   * before it (spec: MSG-2); each occurrence was scanned. */
-  int which = HO_REPLY_NONE;
-  if (sr.count[1] && (!sr.count[2] || sr.last[1] > sr.last[2])) which = HO_REPLY_NEGOTIATED;
-  else if (sr.count[2]) which = HO_REPLY_REFUSED;
+  /* The oneof (spec: MSG-2): the member present last decides; its value
+   * is the merge of its occurrences since the other member last occurred,
+   * as protobuf merges a message field that occurs more than once. */
+  int which = (int)sr.oneof_which; /* field numbers equal HO_REPLY_* */
   if (which == HO_REPLY_NONE) return HO_OK;
   ho_mt mt = which == HO_REPLY_NEGOTIATED ? HO_MT_NEGOTIATED : HO_MT_REFUSED;
   void *dst = which == HO_REPLY_NEGOTIATED ? (void *)&out->negotiated : (void *)&out->refused;
-  const uint8_t *sub = sr.last[which];
-  size_t sublen = sr.last_len[which];
-  if (codec == HO_CODEC_PROTOBUF_C) {
-    rc = ho_pbc_decode(mt, sub, sublen, NULL, dst);
-  } else {
-    /* The member's own top-level facts (normalisation) for nanopb. */
-    ho_scan_result sub_sr;
-    rc = ho_scan(which == HO_REPLY_NEGOTIATED ? &ho_schema_negotiated : &ho_schema_refused, sub,
-                 sublen, &sub_sr);
-    if (rc == HO_OK) rc = ho_npb_decode(mt, sub, sublen, &sub_sr, dst);
-  }
+  size_t off = (size_t)(sr.oneof_run - buf);
+  rc = codec == HO_CODEC_PROTOBUF_C ? ho_pbc_decode_member(mt, buf, len, off, sr.oneof_which, dst)
+                                    : ho_npb_decode_member(mt, buf, len, off, sr.oneof_which, dst);
   if (rc == HO_OK) out->which = which;
   return rc;
 }

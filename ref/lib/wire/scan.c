@@ -1,7 +1,7 @@
 /* handoff — schema-driven protobuf wire pre-scanner (see scan.h).
  *
  * The accepted language is spec/messages.md §1 within what protobuf-c 1.4
- * and nanopb 0.4 can decode (spec: MSG-1 MSG-4 MSG-5 MSG-10 MSG-11):
+ * and nanopb 0.4 can decode (spec: MSG-1 MSG-4 MSG-5 MSG-10 MSG-11 MSG-15):
  *   - a tag is a varint of at most 5 bytes whose value fits 32 bits, with a
  *     field number >= 1 (so <= 2^29-1) and a wire type of 0, 1, 2 or 5
  *     (groups 3/4 and 6/7 are malformed);
@@ -116,17 +116,33 @@ static int check_ld(const ho_scan_field *f, const uint8_t *v, size_t n) {
   }
 }
 
-int ho_scan(const ho_scan_schema *s, const uint8_t *buf, size_t len, ho_scan_result *res) {
-  ho_scan_result local;
-  if (res == NULL) res = &local;
-  memset(res, 0, sizeof *res);
-  if (buf == NULL && len > 0) return HO_ERR_INVALID_ARGUMENT;
+/* Token fields: check their final values (last occurrence wins).
+ * spec: MSG-2 MSG-8 MSG-15 */
+static int final_check(const ho_scan_schema *s, const ho_scan_result *res) {
+  for (size_t i = 0; i < s->n; i++) {
+    const ho_scan_field *f = &s->fields[i];
+    size_t n = res->count[f->num] ? res->last_len[f->num] : 0;
+    if (f->kind == HO_SK_TOKEN && n != HO_TOKEN_BYTES) return HO_ERR_TOKEN_LENGTH;
+    if (f->kind == HO_SK_TOKEN_OPT && n != 0 && n != HO_TOKEN_BYTES) return HO_ERR_TOKEN_LENGTH;
+  }
+  return HO_OK;
+}
+
+/* Walk the fields of `buf` into `res` (not reset: merged oneof occurrences
+ * accumulate into one result). The first defect in stream order wins
+ * (spec: MSG-15). */
+static int scan_body(const ho_scan_schema *s, const uint8_t *buf, size_t len, ho_scan_result *res) {
   cursor c = {buf, len};
-  res->norm_len = len;
+  /* The oneof member being merged (spec: MSG-2): occurrences of the same
+   * member merge like protobuf (counts accumulate, last values win); an
+   * occurrence of the other member starts afresh. */
+  const ho_scan_field *member = NULL;
+  ho_scan_result member_res;
   while (c.left > 0) {
+    const uint8_t *field_start = c.p;
     uint64_t tag = 0;
     int rc = read_varint(&c, 5, &tag);
-    if (rc != HO_OK || tag > UINT32_MAX) return HO_ERR_MALFORMED;
+    if (rc != HO_OK || tag > UINT32_MAX) return HO_ERR_MALFORMED; /* spec: MSG-4 MSG-10 */
     uint64_t num = tag >> 3;
     unsigned wt = (unsigned)(tag & 7u);
     if (num == 0) return HO_ERR_MALFORMED;
@@ -158,36 +174,70 @@ int ho_scan(const ho_scan_schema *s, const uint8_t *buf, size_t len, ho_scan_res
       c.left -= n;
       break;
     }
-    case 2: {
+    default: {
       uint64_t n = 0;
-      if (read_varint(&c, 5, &n) != HO_OK) return HO_ERR_MALFORMED;
+      if (read_varint(&c, 5, &n) != HO_OK) return HO_ERR_MALFORMED; /* spec: MSG-4 */
       if (n > c.left) return HO_ERR_MALFORMED; /* ends inside the field; spec: MSG-10 */
       const uint8_t *v = c.p;
       c.p += n;
       c.left -= (size_t)n;
-      if (f != NULL) {
-        if (f->max_items != 0 && res->count[f->num] >= f->max_items)
-          return HO_ERR_TOO_MANY_ITEMS; /* spec: MSG-9 */
+      if (f == NULL) break;
+      if (f->max_items != 0 && res->count[f->num] >= f->max_items)
+        return HO_ERR_TOO_MANY_ITEMS; /* spec: MSG-9 MSG-15 */
+      if (f->kind == HO_SK_ONEOF) {
+        if (member != f) {
+          member = f;
+          memset(&member_res, 0, sizeof member_res);
+          res->oneof_which = f->num;
+          res->oneof_run = field_start;
+        }
+        rc = scan_body(f->sub, v, (size_t)n, &member_res);
+      } else {
         rc = check_ld(f, v, (size_t)n);
-        if (rc != HO_OK) return rc;
-        res->last[f->num] = v;
-        res->last_len[f->num] = (size_t)n;
       }
-      break;
+      if (rc != HO_OK) return rc;
+      res->last[f->num] = v;
+      res->last_len[f->num] = (size_t)n;
     }
-    default:
-      return HO_ERR_MALFORMED; /* unreachable: checked above */
     }
     if (f != NULL) res->count[f->num]++;
   }
-  /* Final values of token fields (last occurrence wins). spec: MSG-2 MSG-8 */
-  for (size_t i = 0; i < s->n; i++) {
-    const ho_scan_field *f = &s->fields[i];
-    size_t n = res->count[f->num] ? res->last_len[f->num] : 0;
-    if (f->kind == HO_SK_TOKEN && n != HO_TOKEN_BYTES) return HO_ERR_TOKEN_LENGTH;
-    if (f->kind == HO_SK_TOKEN_OPT && n != 0 && n != HO_TOKEN_BYTES) return HO_ERR_TOKEN_LENGTH;
+  /* The merged oneof member is complete only now. */
+  return member != NULL ? final_check(member->sub, &member_res) : HO_OK;
+}
+
+int ho_scan(const ho_scan_schema *s, const uint8_t *buf, size_t len, ho_scan_result *res) {
+  ho_scan_result local;
+  if (res == NULL) res = &local;
+  memset(res, 0, sizeof *res);
+  if (buf == NULL && len > 0) return HO_ERR_INVALID_ARGUMENT;
+  res->norm_len = len;
+  int rc = scan_body(s, buf, len, res);
+  return rc != HO_OK ? rc : final_check(s, res);
+}
+
+int ho_scan_part(const ho_scan_schema *s, const uint8_t *buf, size_t len, ho_scan_result *res) {
+  memset(res, 0, sizeof *res);
+  res->norm_len = len;
+  return scan_body(s, buf, len, res);
+}
+
+int ho_wire_next(const uint8_t *buf, size_t len, size_t *off, uint32_t *num, const uint8_t **val,
+                 size_t *vlen) {
+  if (*off >= len) return 0;
+  cursor c = {buf + *off, len - *off};
+  uint64_t tag = 0, v = 0;
+  read_varint(&c, 5, &tag);
+  *num = (uint32_t)(tag >> 3);
+  const uint8_t *vs = c.p;
+  switch (tag & 7) {
+  case 0: read_varint(&c, 10, &v); *val = vs; *vlen = (size_t)(c.p - vs); break;
+  case 1: *val = c.p, *vlen = 8, c.p += 8; break;
+  case 5: *val = c.p, *vlen = 4, c.p += 4; break;
+  default: read_varint(&c, 5, &v); *val = c.p, *vlen = (size_t)v, c.p += v; break;
   }
-  return HO_OK;
+  *off = (size_t)(c.p - buf);
+  return 1;
 }
 
 /* ---- schemas (caps from wire.h) ------------------------------------- */
@@ -249,8 +299,8 @@ static const ho_scan_field refused_f[] = {
 SCHEMA(ho_schema_refused, refused_f);
 
 static const ho_scan_field hello_reply_f[] = {
-    F(1, HO_SK_MSG, 0, 0, &ho_schema_negotiated),
-    F(2, HO_SK_MSG, 0, 0, &ho_schema_refused),
+    F(1, HO_SK_ONEOF, 0, 0, &ho_schema_negotiated),
+    F(2, HO_SK_ONEOF, 0, 0, &ho_schema_refused),
 };
 SCHEMA(ho_schema_hello_reply, hello_reply_f);
 

@@ -22,6 +22,8 @@ enum {
   HO_SK_TOKEN,     /* bytes, exactly HO_TOKEN_BYTES in the final value */
   HO_SK_TOKEN_OPT, /* bytes, 0 or HO_TOKEN_BYTES in the final value */
   HO_SK_MSG,       /* embedded message, scanned with `sub` */
+  HO_SK_ONEOF,     /* member of a oneof of messages: repeated occurrences
+                      of the same member merge (protobuf), `sub` */
   HO_SK_RAW        /* bytes without a cap of their own (Frame.payload) */
 };
 
@@ -54,7 +56,23 @@ typedef struct ho_scan_result {
    * re-encodes such varints as their protobuf value (spec: MSG-11). */
   int needs_norm;
   size_t norm_len;
+  /* Oneof of messages (HelloReply.result): the member in effect at the end
+   * (0 if none) and where its run of merged occurrences starts (the tag of
+   * its first occurrence after the last occurrence of another member). */
+  uint32_t oneof_which;
+  const uint8_t *oneof_run;
 } ho_scan_result;
+
+/* Like ho_scan() on one occurrence of a merged message: every check except
+ * the final-value check of token fields (the merge decides those). */
+int ho_scan_part(const ho_scan_schema *s, const uint8_t *buf, size_t len, ho_scan_result *res);
+
+/* Iterate the top-level fields of input that passed ho_scan(): from *off,
+ * sets the field number and the value bytes (a varint's bytes, a fixed
+ * field's bytes, or a length-delimited field's contents) and advances
+ * *off. Returns 1, or 0 at the end. */
+int ho_wire_next(const uint8_t *buf, size_t len, size_t *off, uint32_t *num, const uint8_t **val,
+                 size_t *vlen);
 
 /* Varint helpers shared with the nanopb normalising stream. */
 size_t ho_varint_put(uint8_t out[10], uint64_t v);

@@ -1,0 +1,133 @@
+/* Shared fixtures of the backend core unit tests: a core and one control
+ * connection driven with bytes and real descriptors. */
+#ifndef HANDOFF_TEST_BACKEND_CORE_FIXTURES_H
+#define HANDOFF_TEST_BACKEND_CORE_FIXTURES_H
+
+#include "handoff/backend.h"
+#include "handoff/frame.h"
+#include "xfer_fixtures.h"
+
+typedef struct fx_core {
+  ho_backend_core *core;
+  ho_backend_ctl *ctl;
+  uint64_t wall;
+  ho_backend_action acts[32];
+  size_t nacts;
+} fx_core;
+
+static inline uint64_t fake_wall(void *ctx) { return *(const uint64_t *)ctx; }
+
+static inline void core_up(fx_core *f, ho_ready_mode mode, ho_backend_fault fault, uint32_t fault_ms) {
+  memset(f, 0, sizeof *f);
+  f->wall = 1000000;
+  ho_backend_config cfg;
+  ho_backend_config_init(&cfg);
+  cfg.ready_mode = mode;
+  cfg.fault = fault;
+  cfg.fault_ms = fault_ms;
+  cfg.token_ttl_ms = 1000;
+  cfg.replay_capacity = 4;
+  cfg.wall_clock_ms = fake_wall;
+  cfg.wall_clock_ctx = &f->wall;
+  cr_assert_eq(ho_backend_core_new(&cfg, &f->core), HO_OK);
+  cr_assert_eq(ho_backend_ctl_new(f->core, &f->ctl), HO_OK);
+}
+
+static inline void core_down(fx_core *f) {
+  ho_backend_ctl_del(f->ctl);
+  ho_backend_core_del(f->core);
+}
+
+/* Pop every action; close descriptors of CLOSE_FD (as a shell would). */
+static inline void drain(fx_core *f) {
+  ho_backend_action a;
+  f->nacts = 0;
+  while (ho_backend_ctl_next_action(f->ctl, &a)) {
+    cr_assert_lt(f->nacts, 32);
+    f->acts[f->nacts++] = a;
+    if (a.type == HO_BACKEND_ACT_CLOSE_FD) close((int)a.conn);
+  }
+}
+
+static inline const ho_backend_action *find(const fx_core *f, ho_backend_act_type t) {
+  for (size_t i = 0; i < f->nacts; i++)
+    if (f->acts[i].type == t) return &f->acts[i];
+  return NULL;
+}
+
+static inline size_t index_of(const fx_core *f, ho_backend_act_type t) {
+  for (size_t i = 0; i < f->nacts; i++)
+    if (f->acts[i].type == t) return i;
+  return (size_t)-1;
+}
+
+/* An offer frame whose envelope carries `deadline` (backend-ready offers). */
+static inline size_t offer_with_deadline(uint8_t *out, size_t cap, const uint8_t tok[HO_TOKEN_BYTES],
+                                  uint64_t corr, uint64_t flags, uint64_t deadline,
+                                  uint64_t request_id) {
+  ho_offer o;
+  memset(&o, 0, sizeof o);
+  memcpy(o.token, tok, HO_TOKEN_BYTES);
+  strcpy(o.service_name, "echo");
+  o.correlation_id = corr;
+  o.offer_flags = flags;
+  uint8_t payload[256];
+  size_t plen = 0;
+  cr_assert_eq(ho_offer_encode(HO_CODEC_PROTOBUF_C, &o, payload, sizeof payload, &plen), HO_OK);
+  ho_envelope env;
+  memset(&env, 0, sizeof env);
+  env.envelope_version = 1;
+  env.kind = HO_KIND_REQUEST;
+  env.payload_protocol = HO_PAYLOAD_HANDOFF;
+  env.payload = payload;
+  env.payload_len = plen;
+  env.request_id = request_id;
+  env.deadline_unix_ms = deadline;
+  size_t blen = 0;
+  cr_assert_eq(ho_envelope_encode(HO_CODEC_PROTOBUF_C, &env, out + 5, cap - 5, &blen), HO_OK);
+  cr_assert_eq(ho_frame_write_header(out, blen), HO_OK);
+  return blen + 5;
+}
+
+/* Feed a sideband (with `conn`) and `frame`, in chunks of `chunk` bytes. */
+static inline void feed(fx_core *f, const uint8_t tok[HO_TOKEN_BYTES], ho_handle conn, int status,
+                 const uint8_t *frame, size_t flen, size_t chunk) {
+  uint8_t all[1024];
+  memcpy(all, tok, HO_TOKEN_BYTES);
+  memcpy(all + HO_TOKEN_BYTES, frame, flen);
+  size_t total = HO_TOKEN_BYTES + flen, off = 0;
+  while (off < total) {
+    size_t n = total - off < chunk ? total - off : chunk;
+    size_t used = 0;
+    int rc = ho_backend_ctl_feed(f->ctl, 100, all + off, n, off == 0 ? conn : HO_NO_HANDLE,
+                                 off == 0 ? status : HO_OK, &used);
+    cr_assert_eq(rc, HO_OK);
+    cr_assert_eq(used, n);
+    off += n;
+  }
+}
+
+static inline void decode_ack(const ho_backend_action *a, ho_ack *ack) {
+  cr_assert_not_null(a);
+  ho_any_msg m;
+  ho_envelope env;
+  cr_assert_eq(ho_frame_decode(HO_CODEC_PROTOBUF_C, HO_FT_ACK, a->bytes, a->len, &env, &m), HO_OK);
+  cr_assert_eq(env.request_id, m.ack.correlation_id, "ACK request_id = correlation_id");
+  *ack = m.ack;
+}
+
+/* Refusal helper: expect a refused ACK whose error_detail is exactly
+ * `name`, nothing adopted or written (spec: XFER-18 ERR-2 BACKEND-3). */
+static inline void expect_refusal(fx_core *f, const char *name, uint64_t corr) {
+  drain(f);
+  ho_ack ack;
+  decode_ack(find(f, HO_BACKEND_ACT_WRITE_CONTROL), &ack);
+  cr_assert_not(ack.accepted);
+  cr_assert_eq(ack.correlation_id, corr, "refusals echo the correlation id");
+  cr_assert_str_eq(ack.error_detail, name, "XFER-18: the error name and nothing else");
+  cr_assert_null(find(f, HO_BACKEND_ACT_ADOPT));
+  cr_assert_null(find(f, HO_BACKEND_ACT_WRITE_CLIENT));
+  cr_assert_null(find(f, HO_BACKEND_ACT_CLOSE_CONTROL), "a refusal keeps the control connection");
+}
+
+#endif

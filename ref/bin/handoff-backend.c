@@ -67,6 +67,7 @@ typedef struct app {
   unsigned char *is_ctl; /* by fd */
   size_t ctl_cap;
   uint64_t reconnected;
+  uint64_t paused_until; /* listeners paused after EMFILE/ENFILE (0: not) */
   ho_ready_mode mode;
   ho_backend_fault fault;
 } app;
@@ -272,6 +273,13 @@ static void accept_all(app *a, ho_listener *l, int kind) {
     if (rc == HO_ERR_WOULD_BLOCK) return;
     if (rc != HO_OK) {
       logf_(LOG_WARN, "accept-failed", "listener=%s reason=%s", l->path, ho_errname(rc));
+      if (rc == HO_ERR_FD_EXHAUSTED) {
+        /* Out of descriptors: stop accepting for 100 ms instead of spinning
+         * on a listener that stays readable (spec: BACKEND-7). */
+        ep_mod(a, (int)a->handoff.fd, K_HANDOFF_LISTENER, 0);
+        ep_mod(a, (int)a->pipe.fd, K_PIPE_LISTENER, 0);
+        a->paused_until = ho_monotonic_ms() + 100;
+      }
       return;
     }
     int fd = (int)h;
@@ -444,7 +452,18 @@ int main(int argc, char **argv) {
   int running = 1;
   while (running) {
     struct epoll_event evs[64];
-    int timeout = ho_backend_next_timeout_ms(a.b, ho_monotonic_ms());
+    uint64_t now0 = ho_monotonic_ms();
+    int timeout = ho_backend_next_timeout_ms(a.b, now0);
+    if (a.paused_until != 0) {
+      if (now0 >= a.paused_until) {
+        ep_mod(&a, (int)a.handoff.fd, K_HANDOFF_LISTENER, EPOLLIN);
+        ep_mod(&a, (int)a.pipe.fd, K_PIPE_LISTENER, EPOLLIN);
+        a.paused_until = 0;
+      } else {
+        int left = (int)(a.paused_until - now0);
+        if (timeout < 0 || left < timeout) timeout = left;
+      }
+    }
     int n = epoll_wait(a.ep, evs, 64, timeout);
     if (n < 0 && errno != EINTR) {
       logf_(LOG_ERROR, "epoll-failed", "errno=%d", errno);

@@ -15,7 +15,19 @@
  * 2. A small I/O shell (ho_backend) for programs that embed the backend
  *    side: give it each accepted control connection, call
  *    ho_backend_on_control_readable() when it polls readable, and take the
- *    adopted client connections it hands back.
+ *    adopted client connections it hands back:
+ *
+ *      ho_backend_config cfg;  ho_backend_config_init(&cfg);
+ *      ho_backend *b;          ho_backend_new(&cfg, NULL, NULL, &b);
+ *      ho_listener l;          ho_listener_open(&l, "/run/svc/handoff.sock", 0);
+ *      // on l readable:       ho_listener_accept(&l, &ctl); ho_backend_add_control(b, ctl);
+ *      // on ctl readable:
+ *      ho_backend_adopted ad[16]; size_t n;
+ *      int m = ho_backend_on_control_readable(b, ctl, ho_monotonic_ms(), ad, 16, &n);
+ *      for (size_t i = 0; i < n; i++) serve(ad[i].conn);   // yours now
+ *      if (m & HO_BACKEND_CLOSED) forget(ctl);              // already closed
+ *      ...
+ *      ho_backend_del(b);      ho_listener_close(&l);
  *
  * All functions return HO_OK (0) or a negative HO_ERR_* code unless said
  * otherwise.

@@ -70,11 +70,18 @@ Test(backend, three_offers_in_flight_one_control) {
     close(cl[i][0]); /* the broker closes its copy */
   }
   ho_backend_adopted ad[8];
-  size_t n = 0;
-  int mask = ho_backend_on_control_readable(s.b, s.ctl, ho_monotonic_ms(), ad, 8, &n);
-  cr_assert_geq(mask, 0);
-  cr_assert_eq(mask & HO_BACKEND_CLOSED, 0);
+  size_t n = 0, got;
+  int mask, calls = 0;
+  do { /* one offer per call (HO_BACKEND_READ_AGAIN), as edge-triggered users do */
+    got = 0;
+    mask = ho_backend_on_control_readable(s.b, s.ctl, ho_monotonic_ms(), ad + n, 8 - n, &got);
+    cr_assert_geq(mask, 0);
+    cr_assert_eq(mask & HO_BACKEND_CLOSED, 0);
+    n += got;
+    calls++;
+  } while ((mask & HO_BACKEND_READ_AGAIN) && calls < 10);
   cr_assert_eq(n, 3);
+  cr_assert_eq(calls, 4, "three offers, then a call that finds nothing more");
   for (int i = 0; i < 3; i++) {
     ho_ack ack;
     broker_ack(&s, &ack);
@@ -351,5 +358,43 @@ Test(backend, control_peer_policy) {
   ho_backend_del(b); /* closes sv[1] */
   cr_assert_not(fx_fd_is_open(sv[1]));
   close(sv[0]);
+  cr_assert_eq(fx_count_fds(), before);
+}
+
+/* defer_ack_flush: adopted connections come back before their ACKs are
+ * written; ho_backend_flush_control() then writes them (spec: XFER-19). */
+Test(backend, deferred_ack_flush) {
+  int before = fx_count_fds();
+  ho_backend_config cfg;
+  ho_backend_config_init(&cfg);
+  cfg.defer_ack_flush = true;
+  fx_shell s;
+  cr_assert_eq(ho_backend_new(&cfg, NULL, NULL, &s.b), HO_OK);
+  int sv[2];
+  fx_socketpair(SOCK_STREAM, sv);
+  s.broker = sv[0];
+  s.ctl = sv[1];
+  cr_assert_eq(ho_backend_add_control(s.b, s.ctl), HO_OK);
+  int cl[2];
+  fx_socketpair(SOCK_STREAM, cl);
+  uint8_t tok[HO_TOKEN_BYTES];
+  fx_token(tok, 31);
+  broker_offer(&s, cl[0], tok, 41, 0);
+  close(cl[0]);
+  ho_backend_adopted ad[2];
+  size_t n = 0;
+  int mask = ho_backend_on_control_readable(s.b, s.ctl, ho_monotonic_ms(), ad, 2, &n);
+  cr_assert_eq(n, 1);
+  cr_assert(mask & HO_BACKEND_ACK_PENDING);
+  struct pollfd p = {.fd = s.broker, .events = POLLIN};
+  cr_assert_eq(poll(&p, 1, 0), 0, "ACK not written yet");
+  mask = ho_backend_flush_control(s.b, s.ctl, ho_monotonic_ms());
+  cr_assert_eq(mask & (HO_BACKEND_CLOSED | HO_BACKEND_WANT_WRITE), 0);
+  ho_ack ack;
+  broker_ack(&s, &ack);
+  cr_assert(ack.accepted);
+  cr_assert_eq(ack.correlation_id, 41);
+  close((int)ad[0].conn), close(cl[1]);
+  shell_down(&s);
   cr_assert_eq(fx_count_fds(), before);
 }

@@ -55,6 +55,7 @@ typedef struct echo_conn {
   uint8_t *out;
   size_t out_len, out_cap;
   int eof;
+  uint32_t events; /* current epoll interest */
 } echo_conn;
 
 typedef struct app {
@@ -116,6 +117,7 @@ static void echo_add(app *a, int fd, int adopted, uint64_t corr) {
     return;
   }
   c->fd = fd;
+  c->events = EPOLLIN | EPOLLRDHUP;
   c->adopted = adopted;
   c->corr = corr;
   a->echo[fd] = c;
@@ -176,13 +178,18 @@ static void echo_io(app *a, echo_conn *c, uint32_t events) {
       memcpy(c->out, buf, (size_t)n);
       c->out_len = (size_t)n;
       if (echo_flush(c) != 0) return echo_close(a, c, "write-error");
+      if ((size_t)n < sizeof buf) break; /* drained: epoll says when more comes */
     }
   }
   if (c->eof && c->out_len == 0) return echo_close(a, c, "eof");
   if (!c->eof && (events & (EPOLLHUP | EPOLLERR)) && c->out_len == 0 && !(events & EPOLLIN))
     return echo_close(a, c, "hangup");
   /* Back-pressure: stop reading while output waits. */
-  ep_mod(a, c->fd, K_ECHO, c->out_len ? EPOLLOUT : (EPOLLIN | EPOLLRDHUP));
+  uint32_t want = c->out_len ? EPOLLOUT : (EPOLLIN | EPOLLRDHUP);
+  if (want != c->events) { /* one epoll_ctl only when the interest changes */
+    ep_mod(a, c->fd, K_ECHO, want);
+    c->events = want;
+  }
 }
 
 /* ---- control connections --------------------------------------------- */
@@ -234,6 +241,16 @@ static void ctl_forget(app *a, int fd) {
 }
 
 static void ctl_mask(app *a, int fd, int mask, ho_backend_adopted *ad, size_t n) {
+  /* Legacy adoptions: the broker's ready frame (the client's next step)
+   * waits for our ACK, so it goes first. Backend-ready adoptions: the
+   * client already has ready and its request is here, so serve it first
+   * and ACK right after (spec: XFER-19 — microseconds later). */
+  bool any_ready = false;
+  for (size_t i = 0; i < n; i++) any_ready |= ad[i].ready_written;
+  if ((mask & HO_BACKEND_ACK_PENDING) && !any_ready) {
+    mask = ho_backend_flush_control(a->b, fd, ho_monotonic_ms()) | (mask & HO_BACKEND_MORE);
+    if (mask & HO_BACKEND_CLOSED) ctl_forget(a, fd);
+  }
   for (size_t i = 0; i < n; i++) {
     logf_(LOG_INFO, "adopted", "ctl=%d corr=%llu fd=%ld mode=%s", fd,
           (unsigned long long)ad[i].correlation_id, (long)ad[i].conn,
@@ -245,8 +262,16 @@ static void ctl_mask(app *a, int fd, int mask, ho_backend_adopted *ad, size_t n)
      * first is always allowed; the echo writes only what it read (READY-3). */
     if ((size_t)cfd < a->echo_cap && a->echo[cfd] != NULL) echo_io(a, a->echo[cfd], EPOLLIN);
   }
+  if ((mask & HO_BACKEND_ACK_PENDING) && any_ready)
+    mask = ho_backend_flush_control(a->b, fd, ho_monotonic_ms()) | (mask & HO_BACKEND_MORE);
   if (mask & HO_BACKEND_CLOSED) ctl_forget(a, fd);
-  else ep_mod(a, fd, K_CONTROL, EPOLLIN | EPOLLRDHUP | ((mask & HO_BACKEND_WANT_WRITE) ? EPOLLOUT : 0));
+  else {
+    uint8_t want = (mask & HO_BACKEND_WANT_WRITE) ? 2 : 1;
+    if (a->is_ctl[fd] != want) { /* epoll_ctl only when the interest changes */
+      ep_mod(a, fd, K_CONTROL, EPOLLIN | EPOLLRDHUP | (want == 2 ? EPOLLOUT : 0));
+      a->is_ctl[fd] = want;
+    }
+  }
 }
 
 static void control_io(app *a, int fd, uint32_t events) {
@@ -415,6 +440,7 @@ int main(int argc, char **argv) {
     return 2;
   }
   cfg.service_name = service;
+  cfg.defer_ack_flush = true; /* see ctl_mask() */
 
   app a;
   memset(&a, 0, sizeof a);

@@ -94,6 +94,15 @@ typedef struct ho_backend_config {
    * before anything is read, spec: SEC-4); default HO_PEER_SAME_UID. */
   ho_peer_policy peer_policy;
   uid_t peer_uid; /* for HO_PEER_UID */
+  /* Shell only: when ho_backend_on_control_readable() hands back adopted
+   * connections, leave their ACKs queued (HO_BACKEND_ACK_PENDING) so the
+   * caller can first serve a request that travelled with the descriptor and
+   * then call ho_backend_flush_control(). Serving before the broker wakes
+   * for the ACK keeps the broker off the CPUs in the client's critical
+   * path. The caller MUST flush right after that first service step, never
+   * after long work (the broker's ACK deadline, spec: XFER-19). Default
+   * false: ACKs are written before the call returns. */
+  bool defer_ack_flush;
 } ho_backend_config;
 
 /* Fill `cfg` with the defaults above. */
@@ -267,10 +276,17 @@ enum {
   HO_BACKEND_CLOSED = 1 << 0,     /* the control connection is gone (fd closed
                                      and forgotten: remove it from your poller) */
   HO_BACKEND_WANT_WRITE = 1 << 1, /* ACK bytes wait: poll for writability */
-  HO_BACKEND_MORE = 1 << 2        /* adopted[] was full: call again */
+  HO_BACKEND_MORE = 1 << 2,       /* adopted[] was full: call again */
+  HO_BACKEND_ACK_PENDING = 1 << 3, /* defer_ack_flush: ACKs are queued; call
+                                      ho_backend_flush_control() soon */
+  HO_BACKEND_READ_AGAIN = 1 << 4   /* stopped after a complete offer without
+                                      reading to EAGAIN: a level-triggered
+                                      poller will report more input; with
+                                      edge-triggered polling call again */
 };
 
-/* Read everything available on control connection `ctl_fd`, run the core,
+/* Read what is available on control connection `ctl_fd` (up to EAGAIN, or
+ * up to the end of the first complete offer: HO_BACKEND_READ_AGAIN), run the core,
  * write ready frames and ACKs (ACKs delayed by a fault wait for
  * ho_backend_on_timer()), close refused descriptors, and store up to `cap`
  * adopted connections in adopted[] (*n set). Returns a mask of the bits
@@ -278,9 +294,12 @@ enum {
 int ho_backend_on_control_readable(ho_backend *b, ho_handle ctl_fd, uint64_t now_ms,
                                    ho_backend_adopted *adopted, size_t cap, size_t *n);
 
-/* Flush pending ACK bytes of `ctl_fd`. Returns the mask or
- * HO_ERR_INVALID_ARGUMENT. */
+/* Flush pending ACK bytes of `ctl_fd` (when it polls writable, or after
+ * HO_BACKEND_ACK_PENDING). Returns the mask (HO_BACKEND_CLOSED if writing
+ * failed and the connection was closed, HO_BACKEND_WANT_WRITE if bytes are
+ * still queued) or HO_ERR_INVALID_ARGUMENT. */
 int ho_backend_on_control_writable(ho_backend *b, ho_handle ctl_fd, uint64_t now_ms);
+int ho_backend_flush_control(ho_backend *b, ho_handle ctl_fd, uint64_t now_ms);
 
 /* Milliseconds until the next delayed ACK is due (-1: none). */
 int ho_backend_next_timeout_ms(const ho_backend *b, uint64_t now_ms);

@@ -35,6 +35,7 @@ struct ho_backend {
   ho_backend_core *core;
   ho_peer_policy peer_policy;
   uid_t peer_uid;
+  bool defer_ack_flush;
   ho_backend_event_fn on_event;
   void *user;
   ctl_ent **by_fd;
@@ -69,6 +70,7 @@ int ho_backend_new(const ho_backend_config *cfg, ho_backend_event_fn on_event, v
   if (cfg != NULL) {
     b->peer_policy = cfg->peer_policy;
     b->peer_uid = cfg->peer_uid;
+    b->defer_ack_flush = cfg->defer_ack_flush;
   } else {
     b->peer_policy = HO_PEER_SAME_UID;
   }
@@ -289,7 +291,21 @@ int ho_backend_on_control_readable(ho_backend *b, ho_handle ctl_fd, uint64_t now
   if (e == NULL || (adopted == NULL && cap > 0)) return HO_ERR_INVALID_ARGUMENT;
   uint8_t buf[16384];
   int close_it = 0;
+  ho_backend_counters c0;
+  ho_backend_core_counters(b->core, &c0);
+  int read_again = 0;
   for (int rounds = 0; rounds < 256 && !close_it; rounds++) {
+    /* After a complete offer, stop: a level-triggered poller wakes us again
+     * if more is queued, and the handed-off client does not wait for a read
+     * that would only say EAGAIN. */
+    if (rounds > 0 && ho_backend_ctl_at_sideband(e->ctl)) {
+      ho_backend_counters c1;
+      ho_backend_core_counters(b->core, &c1);
+      if (c1.offers != c0.offers) {
+        read_again = HO_BACKEND_READ_AGAIN;
+        break;
+      }
+    }
     size_t want = ho_backend_ctl_wanted(e->ctl);
     if (want == 0) {
       close_it = 1; /* the core closed the connection */
@@ -306,8 +322,18 @@ int ho_backend_on_control_readable(ho_backend *b, ho_handle ctl_fd, uint64_t now
     (void)ho_backend_ctl_feed(e->ctl, now_ms, buf, rx.len, rx.conn, rx.conn_status, NULL);
     close_it = run_actions(b, e, now_ms);
   }
+  if (!close_it && b->defer_ack_flush && b->npend > 0 && e->out_len > 0) {
+    /* The caller serves the adopted connections first, then flushes. */
+    return hand_back(b, adopted, cap, n) | HO_BACKEND_ACK_PENDING | HO_BACKEND_WANT_WRITE |
+           read_again;
+  }
   int mask = finish(b, e, close_it);
+  if (!(mask & HO_BACKEND_CLOSED)) mask |= read_again;
   return mask | hand_back(b, adopted, cap, n);
+}
+
+int ho_backend_flush_control(ho_backend *b, ho_handle ctl_fd, uint64_t now_ms) {
+  return ho_backend_on_control_writable(b, ctl_fd, now_ms);
 }
 
 int ho_backend_on_control_writable(ho_backend *b, ho_handle ctl_fd, uint64_t now_ms) {

@@ -43,9 +43,12 @@ typedef struct route {
   int want; /* expected route */
   uint64_t *s;
   size_t n;
+  uint64_t *neg, *rdy; /* connect -> Negotiated read, -> ready read */
 } route;
 
 static hx_world W;
+
+static uint64_t g_neg, g_rdy;
 
 static int run_once(route *r, const char *msg, uint64_t *ns) {
   hx_client_opts o = {.broker = W.listen, .service = "echo", .caps = r->caps,
@@ -57,7 +60,8 @@ static int run_once(route *r, const char *msg, uint64_t *ns) {
     return -1;
   }
   *ns = res.first_byte_ns;
-  if (getenv("BENCH_TRACE")) fprintf(stderr, "%s neg=%llu ready=%llu first=%llu\n", r->name, (unsigned long long)res.negotiated_ns/1000, (unsigned long long)res.ready_ns/1000, (unsigned long long)res.first_byte_ns/1000);
+  g_neg = res.negotiated_ns;
+  g_rdy = res.ready_ns;
   return 0;
 }
 
@@ -69,7 +73,7 @@ typedef struct tput_arg {
 static void *tput_worker(void *p) {
   tput_arg *a = p;
   route r = {"handoff", HO_CAP_HANDLE_PASSING | HO_CAP_BACKEND_READY | HO_CAP_EARLY_DATA, true,
-             HX_ROUTE_HANDOFF, NULL, 0};
+             HX_ROUTE_HANDOFF, NULL, 0, NULL, NULL};
   for (int i = 0; i < a->count; i++) {
     uint64_t ns;
     if (run_once(&r, "throughput", &ns) != 0) a->failures++;
@@ -124,25 +128,34 @@ int main(int argc, char **argv) {
   route routes[3] = {
       {"handoff, backend-ready + early data",
        HO_CAP_HANDLE_PASSING | HO_CAP_BACKEND_READY | HO_CAP_EARLY_DATA, true, HX_ROUTE_HANDOFF,
-       NULL, 0},
-      {"reconnect (no handoff)", 0, false, HX_ROUTE_RECONNECT, NULL, 0},
-      {"handoff, legacy v1 ordering", HO_CAP_HANDLE_PASSING, false, HX_ROUTE_HANDOFF, NULL, 0},
+       NULL, 0, NULL, NULL},
+      {"reconnect (no handoff)", 0, false, HX_ROUTE_RECONNECT, NULL, 0, NULL, NULL},
+      {"handoff, legacy v1 ordering", HO_CAP_HANDLE_PASSING, false, HX_ROUTE_HANDOFF, NULL, 0,
+       NULL, NULL},
   };
   int rc = 0;
-  for (int k = 0; k < 3; k++) routes[k].s = calloc(iters, sizeof(uint64_t));
+  for (int k = 0; k < 3; k++) {
+    routes[k].s = calloc(iters, sizeof(uint64_t));
+    routes[k].neg = calloc(iters, sizeof(uint64_t));
+    routes[k].rdy = calloc(iters, sizeof(uint64_t));
+  }
   for (size_t i = 0; i < WARMUP + iters && rc == 0; i++) {
     for (int k = 0; k < 3 && rc == 0; k++) {
       int kk = (int)((i + (size_t)k) % 3); /* rotate the order too */
       uint64_t ns;
       if (run_once(&routes[kk], "ping", &ns) != 0) rc = 1;
-      else if (i >= WARMUP) routes[kk].s[routes[kk].n++] = ns;
+      else if (i >= WARMUP) {
+        routes[kk].neg[routes[kk].n] = g_neg;
+        routes[kk].rdy[routes[kk].n] = g_rdy;
+        routes[kk].s[routes[kk].n++] = ns;
+      }
     }
   }
   if (rc == 0) {
     printf("\nhandoff vs reconnect: connect() -> first echo byte, %zu iterations per route,\n"
            "alternating, %d warm-up each (us, nearest-rank)\n\n", iters, WARMUP);
-    printf("| route                                 |     P50 |     P99 |    mean |\n");
-    printf("|---------------------------------------|--------:|--------:|--------:|\n");
+    printf("| route                                 |     P50 |     P99 |    mean | Negotiated P50 | ready P50 |\n");
+    printf("|---------------------------------------|--------:|--------:|--------:|---------------:|----------:|\n");
     double p50[3], p99[3];
     for (int k = 0; k < 3; k++) {
       qsort(routes[k].s, routes[k].n, sizeof(uint64_t), cmp_u64);
@@ -150,8 +163,14 @@ int main(int argc, char **argv) {
       for (size_t j = 0; j < routes[k].n; j++) sum += (double)routes[k].s[j];
       p50[k] = pct_us(routes[k].s, routes[k].n, 50);
       p99[k] = pct_us(routes[k].s, routes[k].n, 99);
-      printf("| %-37s | %7.1f | %7.1f | %7.1f |\n", routes[k].name, p50[k], p99[k],
-             sum / (double)routes[k].n / 1000.0);
+      qsort(routes[k].neg, routes[k].n, sizeof(uint64_t), cmp_u64);
+      qsort(routes[k].rdy, routes[k].n, sizeof(uint64_t), cmp_u64);
+      double rdy = pct_us(routes[k].rdy, routes[k].n, 50);
+      char rbuf[32];
+      if (rdy > 0) snprintf(rbuf, sizeof rbuf, "%9.1f", rdy);
+      else snprintf(rbuf, sizeof rbuf, "%9s", "-");
+      printf("| %-37s | %7.1f | %7.1f | %7.1f | %14.1f | %s |\n", routes[k].name, p50[k], p99[k],
+             sum / (double)routes[k].n / 1000.0, pct_us(routes[k].neg, routes[k].n, 50), rbuf);
     }
     printf("\nratio handoff(backend-ready)/reconnect: P50 %.2f, P99 %.2f  (< 1 = handoff faster)\n",
            p50[0] / p50[1], p99[0] / p99[1]);
@@ -163,7 +182,11 @@ int main(int argc, char **argv) {
     printf("\nhandoffs per second (backend-ready + early data, full session incl. close):\n"
            "  1 client in flight:  %8.0f /s\n  8 clients in flight: %8.0f /s\n", t1, t8);
   }
-  for (int k = 0; k < 3; k++) free(routes[k].s);
+  for (int k = 0; k < 3; k++) {
+    free(routes[k].s);
+    free(routes[k].neg);
+    free(routes[k].rdy);
+  }
   hx_world_fini(&W);
   return rc;
 }

@@ -23,6 +23,7 @@
 #include <fcntl.h>
 
 #include "handoff/broker.h"
+#include "handoff/token.h"
 #include "handoff/transport.h"
 
 /* ---- connections ----------------------------------------------------------- */
@@ -75,6 +76,33 @@ static uint64_t unix_ms(void *u) {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Token randomness: bytes read from the OS CSPRNG (getrandom, through
+ * ho_random_os) 1 KiB at a time, so that a Hello does not pay a system call
+ * for its 16 bytes; every byte handed out is wiped from the pool, and a
+ * failing OS source fails the issue (no weaker fallback; spec: TOKEN-1). */
+static struct {
+  uint8_t buf[1024];
+  size_t left;
+} RP;
+
+static int pooled_random(void *ctx, uint8_t *out, size_t len) {
+  (void)ctx;
+  while (len > 0) {
+    if (RP.left == 0) {
+      if (ho_random_os(NULL, RP.buf, sizeof RP.buf) != HO_OK) return HO_ERR_RANDOM;
+      RP.left = sizeof RP.buf;
+    }
+    size_t take = len < RP.left ? len : RP.left;
+    uint8_t *src = RP.buf + sizeof RP.buf - RP.left;
+    memcpy(out, src, take);
+    explicit_bzero(src, take);
+    RP.left -= take;
+    out += take;
+    len -= take;
+  }
+  return 0;
 }
 
 static void log_line(void *u, int level, const char *line) {
@@ -607,6 +635,7 @@ int main(int argc, char **argv) {
   G.cfg.self_uid = (uint32_t)geteuid();
   G.cfg.log = log_line;
   G.cfg.unix_ms = unix_ms;
+  G.cfg.random = pooled_random;
   G.cfg.endpoint_name = G.endpoint;
 
   struct rlimit rl;
@@ -679,6 +708,7 @@ int main(int argc, char **argv) {
   }
   print_stats("exit");
   ho_broker_free(G.b);
+  explicit_bzero(&RP, sizeof RP);
   ho_listener_close(&G.lst);
   close(G.ep);
   close(G.tfd);

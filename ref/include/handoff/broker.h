@@ -70,6 +70,10 @@ typedef struct ho_broker_config {
    * backend-ready offer is made (legacy mode only). */
   uint64_t (*unix_ms)(void *clock_user);
   void *clock_user;
+  /* Token randomness, passed to the token store (NULL: ho_random_os). It
+   * must be the OS CSPRNG or bytes read from it (spec: TOKEN-1). */
+  int (*random)(void *random_ctx, uint8_t *buf, size_t len);
+  void *random_ctx;
   int log_level;            /* HO_BROKER_LOG_*; lines above it are not built */
   ho_broker_log_fn log;     /* may be NULL */
   void *log_user;

@@ -143,6 +143,10 @@ int ho_broker_new(const ho_broker_config *cfg, uint64_t now, ho_broker **out) {
   if (cfg->ack_timeout_ns) tc.ack_deadline_ms = ns_to_ms(cfg->ack_timeout_ns);
   if (cfg->token_ttl_ns) tc.ttl_ms = ns_to_ms(cfg->token_ttl_ns);
   if (cfg->max_pending) tc.max_pending = cfg->max_pending;
+  if (cfg->random) {
+    tc.random = cfg->random;
+    tc.random_ctx = cfg->random_ctx;
+  }
   int rc = ho_token_store_new(&b->tokens, &tc);
   if (rc == HO_OK) rc = ho_fallback_policy_new(&b->policy, NULL);
   if (rc == HO_OK) rc = ho_pending_queue_new(&b->queue, NULL);

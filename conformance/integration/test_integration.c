@@ -351,6 +351,32 @@ static int t_concurrent_200(hx_world *w) {
   return 0;
 }
 
+/* spec: XFER-2 ACK-10 — the backend restarts: the broker notices the dead
+ * control connection, dials a new one for the next handoff (through the
+ * pending queue), and the client after the restart is handed off again. */
+static int t_backend_restart(hx_world *w) {
+  CHECK(start(w, "restart", NULL, NULL) == 0, "cannot start processes");
+  hx_client_result r;
+  hx_client_opts o = copts(w, CAP_HP, "before");
+  CHECK(hx_client_run(&o, &r) == 0 && r.route == HX_ROUTE_HANDOFF, "before: %s", r.why);
+  CHECK(hx_stop(&w->backend) == 0, "backend did not stop cleanly");
+  char bin[512], log[600];
+  hx_bin("handoff-backend", bin, sizeof bin);
+  const char *a[] = {bin, "--handoff-endpoint", w->endpoint, "--backend-pipe", w->pipe, NULL};
+  const char *wp[] = {w->endpoint, w->pipe, NULL};
+  snprintf(log, sizeof log, "%s/backend-2.log", w->dir);
+  CHECK(hx_spawn(&w->backend, log, (char *const *)a, wp) == 0, "backend restart");
+  /* The first client may race the broker's notice of the dead connection
+   * (then it falls back, served all the same); the next one is handed off. */
+  o.message = "after";
+  CHECK(hx_client_run(&o, &r) == 0 && r.echo_ok, "after: route %d %s", r.route, r.why);
+  if (r.route != HX_ROUTE_HANDOFF)
+    CHECK(hx_client_run(&o, &r) == 0 && r.echo_ok, "after (2): route %d %s", r.route, r.why);
+  CHECK(r.route == HX_ROUTE_HANDOFF, "not handed off after the restart: %s", r.why);
+  CHECK(hx_log_has(&w->broker, "control=2 connected"), "no new control connection");
+  return 0;
+}
+
 /* spec: BROKER-7 BROKER-8 — SIGTERM: exit 0, sockets unlinked; counters. */
 static int t_clean_shutdown(hx_world *w) {
   CHECK(start(w, "term", NULL, NULL) == 0, "cannot start processes");
@@ -384,6 +410,7 @@ static const struct {
     {"client_disconnects_mid_handoff", t_client_disconnects},
     {"sequential_1000", t_sequential_1000},
     {"concurrent_200", t_concurrent_200},
+    {"backend_restart", t_backend_restart},
     {"clean_shutdown", t_clean_shutdown},
 };
 

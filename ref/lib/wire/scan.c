@@ -12,7 +12,13 @@
  *     for these, hence ho_scan_result.needs_norm);
  *   - a length prefix is a varint of at most 5 bytes, not beyond the end;
  *   - a known field with another wire type is HO_ERR_WIRE_TYPE;
- *   - caps and string validity are checked for every occurrence.
+ *   - caps and string validity are checked for every occurrence;
+ *   - a repeated occurrence of a oneof member of message type merges with
+ *     the previous ones (protobuf semantics: item caps count across the
+ *     merge, token lengths are checked on the merged final value), an
+ *     occurrence of the other member starts afresh (spec: MSG-2);
+ *   - the first defect in stream order is the one reported, token
+ *     final-value checks last (spec: MSG-15).
  */
 #include "wire/scan.h"
 

@@ -172,6 +172,7 @@ Test(broker_core, ack_deadline_then_late_ack) {
   ho_envelope env;
   ho_offer o = run_to_offer(b, HO_CAP_HANDLE_PASSING, &c, &x, &n, &env, 3 * MS);
   cr_assert_geq(find(&x, HO_BACT_SET_TIMER, 0), 0);
+  ho_broker_conn_flushed(b, ctl, 3 * MS); /* the offer left */
   ho_broker_timer(b, 3 * MS + 100 * MS);
   drain(b, &x);
   int k = find(&x, HO_BACT_CLOSE, 0);
@@ -184,6 +185,25 @@ Test(broker_core, ack_deadline_then_late_ack) {
   ho_broker_get_stats(b, &st);
   cr_assert_eq(st.late_acks, 1);
   cr_assert_eq(st.fallbacks[HO_BROKER_REASON_ACK_TIMEOUT], 1);
+  ho_broker_shutdown(b, 300 * MS);
+  drain(b, &x);
+  ho_broker_free(b);
+}
+
+/* spec: BROKER-1 ACK-10 — an offer never written by its ACK deadline: the
+ * backend stopped reading; the control connection is dropped. */
+Test(broker_core, unwritable_control_dropped_at_deadline) {
+  acts x;
+  ho_broker_conn *ctl, *c;
+  ho_broker *b = mk(false, &x, &ctl);
+  ho_negotiated n;
+  ho_envelope env;
+  (void)run_to_offer(b, HO_CAP_HANDLE_PASSING, &c, &x, &n, &env, 3 * MS);
+  ho_broker_timer(b, 3 * MS + 100 * MS); /* no flushed event for ctl */
+  drain(b, &x);
+  int closes = 0;
+  for (int i = 0; i < x.n; i++) closes += x.a[i].type == HO_BACT_CLOSE;
+  cr_assert_eq(closes, 2, "client copy and the wedged control connection");
   ho_broker_shutdown(b, 300 * MS);
   drain(b, &x);
   ho_broker_free(b);

@@ -308,3 +308,38 @@ Test(broker_errors, shutdown_abandons_attempts) {
   cr_assert_eq(find(&x, HO_BACT_WRITE, 0), -1, "no Hello served while shutting down");
   done(b, &x);
 }
+
+/* spec: SEC-7 — a bound on clients still sending their Hello. */
+Test(broker_errors, hello_waiting_bound) {
+  ho_broker_config cfg = {.service = "echo", .backend_pipe = "/p", .peer_policy = HO_PEER_ANY,
+                          .max_hello_waiting = 2};
+  ho_broker *b;
+  cr_assert_eq(ho_broker_new(&cfg, 1, &b), HO_OK);
+  acts x;
+  drain(b, &x);
+  ho_peer_cred p = {.pid = 1};
+  ho_broker_conn *c[3];
+  for (int i = 0; i < 3; i++) cr_assert_eq(ho_broker_client_open(b, &dummy_client, &p, 2, &c[i]), HO_OK);
+  drain(b, &x);
+  int closes = 0;
+  for (int i = 0; i < x.n; i++) closes += x.a[i].type == HO_BACT_CLOSE;
+  cr_assert_eq(closes, 1, "the third is closed at once");
+  ho_broker_stats st;
+  ho_broker_get_stats(b, &st);
+  cr_assert_eq(st.hello_overflow, 1);
+  /* One completes its Hello: room for a new one. */
+  uint8_t wire[512];
+  size_t len = hello_frame(0, "echo", wire, sizeof wire);
+  size_t off = 0, want;
+  while ((want = ho_broker_client_wants(b, c[0])) > 0) {
+    ho_broker_client_data(b, c[0], wire + off, want, 3);
+    off += want;
+  }
+  cr_assert_eq(off, len);
+  ho_broker_conn *d;
+  cr_assert_eq(ho_broker_client_open(b, &dummy_client, &p, 4, &d), HO_OK);
+  drain(b, &x);
+  ho_broker_get_stats(b, &st);
+  cr_assert_eq(st.hello_overflow, 1);
+  done(b, &x);
+}

@@ -60,6 +60,8 @@ typedef struct ho_broker_config {
   uint64_t token_ttl_ns;    /* 0: 30 s */
   uint64_t hello_timeout_ns; /* 0: 30 s */
   uint32_t max_pending;     /* pending tokens; 0: 1024 */
+  uint32_t max_hello_waiting; /* clients still sending their Hello; 0: 4096
+                                 (more are closed at once, spec: SEC-7) */
   ho_peer_policy peer_policy; /* HO_PEER_SAME_UID is the usual choice */
   uint32_t self_uid;        /* the broker's uid (for HO_PEER_SAME_UID) */
   uint32_t peer_uid;        /* for HO_PEER_UID */
@@ -156,6 +158,7 @@ const char *ho_broker_reason_spec_name(int reason);
 typedef struct ho_broker_stats {
   uint64_t clients_accepted;
   uint64_t peers_rejected;   /* closed without reply (peer policy) */
+  uint64_t hello_overflow;   /* closed at once: too many Hellos pending */
   uint64_t hellos_refused;   /* Refused replies */
   uint64_t negotiated;       /* Negotiated replies */
   uint64_t handoffs_attempted; /* tokens issued */

@@ -58,6 +58,8 @@ int bk_write(ho_broker *b, ho_broker_conn *c, const uint8_t *bytes, size_t len) 
 }
 
 static void hello_unlink(ho_broker *b, ho_broker_conn *c) {
+  if (c->hprev == NULL && b->hhead != c) return; /* not in the FIFO */
+  b->hello_waiting--;
   if (c->hprev) c->hprev->hnext = c->hnext; else if (b->hhead == c) b->hhead = c->hnext;
   if (c->hnext) c->hnext->hprev = c->hprev; else if (b->htail == c) b->htail = c->hprev;
   c->hnext = c->hprev = NULL;
@@ -219,7 +221,17 @@ int ho_broker_client_open(ho_broker *b, void *user, const ho_peer_cred *peer, ui
     bk_close(b, c, false);
     return HO_OK;
   }
+  uint32_t cap = b->cfg.max_hello_waiting ? b->cfg.max_hello_waiting : 4096u;
+  if (b->hello_waiting >= cap) { /* spec: SEC-7 */
+    b->st.hello_overflow++;
+    bk_log(b, HO_BROKER_LOG_WARN, "conn=%llu closed: %u clients already sending their Hello",
+           (unsigned long long)c->id, (unsigned)cap);
+    c->state = CS_DONE;
+    bk_close(b, c, false);
+    return HO_OK;
+  }
   c->state = CS_HELLO;
+  b->hello_waiting++;
   c->hello_deadline_ns = now + b->cfg.hello_timeout_ns;
   c->hprev = b->htail;
   if (b->htail) b->htail->hnext = c; else b->hhead = c;

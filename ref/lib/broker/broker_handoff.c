@@ -389,8 +389,19 @@ void bk_timer(ho_broker *b, uint64_t now) {
     if (ho_ack_expire_overdue(b->tokens, ms, infos, 16, &n) != HO_OK) break;
     for (size_t i = 0; i < n; i++) {
       ho_broker_conn *c = infos[i].user;
+      ho_broker_conn *k = c->ctl;
       c->token_live = false; /* the exit revoked it */
       bk_fail(b, c, HO_BROKER_REASON_ACK_TIMEOUT, now, "no ACK before the deadline");
+      /* spec: BROKER-1 — an offer still unwritten at its ACK deadline means
+       * the backend stopped reading: drop the connection (ACK-10) and with
+       * it every queued sideband, descriptor and offer. */
+      if (k != NULL && k->write_pending && !k->dead) {
+        bk_log(b, HO_BROKER_LOG_WARN, "control=%llu not writable for a whole ACK deadline",
+               (unsigned long long)k->id);
+        k->dead = true;
+        bk_control_failed(b, k, HO_BROKER_REASON_CONTROL_CLOSED, now);
+        bk_close(b, k, false);
+      }
     }
   } while (n == 16);
   void *items[16];

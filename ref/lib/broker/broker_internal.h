@@ -80,6 +80,7 @@ struct ho_broker {
   ho_broker_conn *ctl;       /* the current control connection, or NULL */
   ho_broker_conn *hhead, *htail; /* clients reading their Hello */
   ho_broker_conn *ahead;         /* every open handle */
+  size_t hello_waiting;          /* clients in the Hello FIFO */
   /* actions */
   action_item *q;
   size_t qcap, qhead, qlen;

@@ -60,6 +60,7 @@ size_t ho_broker_format_stats(const ho_broker_stats *s, char *out, size_t cap) {
   if (s == NULL) return 0;
   APPEND("clients_accepted %llu\n", (unsigned long long)s->clients_accepted);
   APPEND("peers_rejected %llu\n", (unsigned long long)s->peers_rejected);
+  APPEND("hello_overflow %llu\n", (unsigned long long)s->hello_overflow);
   APPEND("hellos_refused %llu\n", (unsigned long long)s->hellos_refused);
   APPEND("negotiated %llu\n", (unsigned long long)s->negotiated);
   APPEND("handoffs_attempted %llu\n", (unsigned long long)s->handoffs_attempted);

@@ -4,9 +4,11 @@
 BROKER_BIN := $(BUILD)/bin/handoff-broker
 BINS += $(BROKER_BIN)
 
-$(BROKER_BIN): $(OBJ)/ref/bin/handoff-broker.o $(LIB_A)
+BROKER_OBJS := $(OBJ)/ref/bin/handoff-broker.o $(OBJ)/ref/bin/handoff-broker-loop.o
+
+$(BROKER_BIN): $(BROKER_OBJS) $(LIB_A)
 	@mkdir -p $(@D)
-	$(CC) -o $@ $< $(LIB_A) $(LDFLAGS) $(LIBDEPS)
+	$(CC) -o $@ $(BROKER_OBJS) $(LIB_A) $(LDFLAGS) $(LIBDEPS)
 
 .PHONY: broker-bins
 broker-bins: $(BROKER_BIN)

@@ -27,8 +27,15 @@ wait_for() {
     sleep 0.01
   done
 }
-# Print the log lines added since mark $2 of file $1, indented.
-since() { tail -n +"$(( $2 + 1 ))" "$1" | sed 's/^/      /'; }
+# The log lines added since marks $2 (broker log $1) and $4 (backend log
+# $3), merged in time order, as "+MICROSECONDS  who: event".
+since() {
+  { tail -n +"$(( $2 + 1 ))" "$1"; tail -n +"$(( $4 + 1 ))" "$3"; } |
+    grep -E '^[0-9]+\.[0-9]{6} ' | sort -n -k1,1 |
+    awk '{ split($1, t, "."); us = t[1] * 1000000 + t[2]; if (NR == 1) t0 = us;
+           who = $2; sub(/\[[0-9]+\]$/, "", who); $1 = ""; $2 = "";
+           sub(/^ +/, ""); sub(/^level=[a-z]+ /, ""); printf "      +%6d us  %-15s %s\n", us - t0, who, $0 }'
+}
 lines() { wc -l < "$1" | tr -d ' '; }
 
 # start NAME BACKEND_ARGS -- BROKER_ARGS : a backend and a broker in $DIR/NAME
@@ -57,8 +64,8 @@ route() {
   out=$("$BIN/handoff-client" --connect "$d/broker.sock" --service echo "$@" 2>&1) || true
   echo "   client : $out"
   sleep 0.05 # let the broker log the ACK it reads after the client is done
-  echo "   broker :"; since "$d/broker.log" "$mb"
-  echo "   backend:"; since "$d/backend.log" "$mk"
+  echo "   trace (broker and backend logs, merged):"
+  since "$d/broker.log" "$mb" "$d/backend.log" "$mk"
 }
 
 echo "handoff demo — working directory $DIR (mode 0700), programs from $BIN"

@@ -68,12 +68,13 @@ void pooled_random_wipe(void) { explicit_bzero(&RP, sizeof RP); }
 
 void log_line(void *u, int level, const char *line) {
   (void)u;
+  /* Same prefix as handoff-backend, so that merged logs sort by time. */
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
-  struct tm tm;
-  gmtime_r(&ts.tv_sec, &tm);
-  fprintf(stderr, "%02d:%02d:%02d.%06ld handoff-broker %s: %s\n", tm.tm_hour, tm.tm_min,
-          tm.tm_sec, ts.tv_nsec / 1000, level_names[level & 3], line);
+  static long pid;
+  if (pid == 0) pid = (long)getpid();
+  fprintf(stderr, "%lld.%06ld handoff-broker[%ld] level=%s %s\n", (long long)ts.tv_sec,
+          ts.tv_nsec / 1000, pid, level_names[level & 3], line);
 }
 
 void slog(int level, const char *fmt, ...) {

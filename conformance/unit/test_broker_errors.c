@@ -39,6 +39,7 @@ static void done(ho_broker *b, acts *x) {
   ho_broker_get_stats(b, &st);
   cr_assert_eq(st.open_conns, 0, "BROKER-4: every handle closed");
   cr_assert_eq(st.tokens_pending, 0, "BROKER-4: no token left");
+  cr_assert_eq(st.in_flight, 0, "every attempt ended");
   ho_broker_free(b);
 }
 

@@ -168,14 +168,17 @@ typedef struct ho_broker_stats {
   uint64_t late_acks;        /* ACKs for handoffs already ended */
   uint64_t control_connects;
   uint64_t tokens_pending;   /* token store, now */
-  uint64_t in_flight;        /* handoffs between token issue and their end */
+  uint64_t in_flight;        /* attempts between token issue and their end */
   uint64_t open_conns;       /* handles not yet closed */
   uint64_t latency_us[HO_BROKER_LATENCY_BUCKETS]; /* accept -> ACK accepted */
 } ho_broker_stats;
 
-/* Create a broker core. Returns HO_OK, HO_ERR_INVALID_ARGUMENT (NULL
- * pointers, missing service/backend_pipe, service not [a-z0-9-]{1,64}) or
- * HO_ERR_NOMEM; *out untouched on failure. */
+/* Create a broker core. With a handoff endpoint configured, its first
+ * action is OPEN_CONTROL (the first handoff need not wait for a dial).
+ * Returns HO_OK, HO_ERR_INVALID_ARGUMENT (NULL pointers, missing
+ * service/backend_pipe, service not [a-z0-9-]{1,64}, backend_pipe longer
+ * than 256 bytes), HO_ERR_NOMEM or HO_ERR_RANDOM (token store); *out
+ * untouched and nothing allocated on failure. */
 int ho_broker_new(const ho_broker_config *cfg, uint64_t now, ho_broker **out);
 
 /* Free the core and everything it holds. Handles not yet closed become
@@ -206,10 +209,16 @@ size_t ho_broker_client_wants(const ho_broker *b, const ho_broker_conn *c);
 int ho_broker_client_data(ho_broker *b, ho_broker_conn *c, const uint8_t *data, size_t len,
                           uint64_t now);
 
-/* Control connection `c` (from OPEN_CONTROL) is connected. */
+/* Control connection `c` (from OPEN_CONTROL) is connected: queued
+ * handoffs are offered on it. Returns HO_OK, or HO_ERR_INVALID_ARGUMENT
+ * (NULL, not a control connection, or not connecting; nothing changes). */
 int ho_broker_control_connected(ho_broker *b, ho_broker_conn *c, uint64_t now);
 
-/* Bytes read from control connection `c` (any amount). */
+/* Bytes read from control connection `c` (any amount): ACK frames are
+ * matched and acted on (spec: ACK-2); a frame that fails its checks drops
+ * the connection (ACK-9). Returns HO_OK, HO_ERR_STATE (not connected yet;
+ * bytes ignored), HO_ERR_NOMEM (the connection is dropped) or
+ * HO_ERR_INVALID_ARGUMENT (nothing changes). */
 int ho_broker_control_data(ho_broker *b, ho_broker_conn *c, const uint8_t *data, size_t len,
                            uint64_t now);
 
@@ -225,21 +234,29 @@ int ho_broker_transfer_failed(ho_broker *b, ho_broker_conn *k, uint64_t correlat
                               uint64_t now);
 
 /* `c` reached EOF or failed (`err` is an HO_ERR_* code, e.g. HO_ERR_CLOSED,
- * HO_ERR_IO); the shell stops watching it and waits for its CLOSE. */
+ * HO_ERR_IO, HO_ERR_PERMISSION for a refused dial); the shell stops watching
+ * it and waits for its CLOSE (which may come at once, or, for a client
+ * whose descriptor went to the backend, when its attempt ends). A second
+ * report is ignored. Returns HO_OK or HO_ERR_INVALID_ARGUMENT. */
 int ho_broker_conn_error(ho_broker *b, ho_broker_conn *c, int err, uint64_t now);
 
-/* Every byte queued on `c` has been written. */
+/* Every byte queued on `c` has been written. Returns HO_OK or
+ * HO_ERR_INVALID_ARGUMENT. */
 int ho_broker_conn_flushed(ho_broker *b, ho_broker_conn *c, uint64_t now);
 
-/* The timer fired (or any time: expired deadlines are handled). */
+/* The timer fired (calling it at any other time is harmless): expired ACK
+ * deadlines, pending-queue entries and Hello deadlines are handled, then
+ * the timer is re-armed. Returns HO_OK or HO_ERR_INVALID_ARGUMENT. */
 int ho_broker_timer(ho_broker *b, uint64_t now);
 
 /* The shell is short of descriptors (true) or no longer (false): while
  * set, no handoff is attempted (reason fd_pressure). */
 void ho_broker_set_fd_pressure(ho_broker *b, bool pressure);
 
-/* Stop: every handoff in flight ends (reason shutdown, token revoked) and
- * every handle gets its CLOSE action. Returns HO_OK. */
+/* Stop (spec: BROKER-7): every handoff in flight ends (reason shutdown,
+ * token revoked), every handle gets its CLOSE action, the timer is
+ * disarmed; clients opened afterwards are closed at once. Returns HO_OK or
+ * HO_ERR_INVALID_ARGUMENT. */
 int ho_broker_shutdown(ho_broker *b, uint64_t now);
 
 /* The user pointer of a handle, and setting it (for OPEN_CONTROL). */

@@ -56,6 +56,7 @@ void bk_fail(ho_broker *b, ho_broker_conn *c, ho_broker_reason why, uint64_t now
   }
   if (c->state == CS_QUEUED) (void)ho_pending_queue_remove(b->queue, c->ticket, NULL);
   inflight_unlink(c);
+  b->st.in_flight--;
   b->st.fallbacks[why]++;
   /* spec: FALLBACK-9 — one failure per attempt whose transfer began. */
   if (why >= HO_BROKER_REASON_PERMISSION && why <= HO_BROKER_REASON_ACK_CORRELATION)
@@ -77,6 +78,7 @@ void bk_fail(ho_broker *b, ho_broker_conn *c, ho_broker_reason why, uint64_t now
 static void succeed(ho_broker *b, ho_broker_conn *c, uint64_t now) {
   inflight_unlink(c);
   c->token_live = false;
+  b->st.in_flight--;
   b->st.handoffs_completed++;
   if (c->ready_mode) b->st.handoffs_backend_ready++;
   bk_latency_record(b, now - c->opened_ns);

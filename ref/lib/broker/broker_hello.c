@@ -161,6 +161,7 @@ void bk_hello_complete(ho_broker *b, ho_broker_conn *c, int frame_err, uint64_t 
     memcpy(n->handle_passed_token, c->token, HO_TOKEN_BYTES);
     n->handle_passed_token_len = HO_TOKEN_BYTES;
     b->st.handoffs_attempted++;
+    b->st.in_flight++;
     c->state = CS_NEGOTIATED;
     bk_log(b, HO_BROKER_LOG_DEBUG, "conn=%llu negotiated: handoff corr=%llu mode=%s caps=0x%llx",
            (unsigned long long)c->id, (unsigned long long)c->correlation_id,

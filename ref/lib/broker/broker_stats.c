@@ -74,6 +74,7 @@ size_t ho_broker_format_stats(const ho_broker_stats *s, char *out, size_t cap) {
   APPEND("late_acks %llu\n", (unsigned long long)s->late_acks);
   APPEND("control_connects %llu\n", (unsigned long long)s->control_connects);
   APPEND("tokens_pending %llu\n", (unsigned long long)s->tokens_pending);
+  APPEND("handoffs_in_flight %llu\n", (unsigned long long)s->in_flight);
   APPEND("open_conns %llu\n", (unsigned long long)s->open_conns);
   for (int i = 0; i < HO_BROKER_LATENCY_BUCKETS; i++) {
     if (!s->latency_us[i]) continue;

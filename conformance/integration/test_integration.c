@@ -218,6 +218,18 @@ static int t_wrong_correlation(hx_world *w) {
   return t_wrong_ack(w, "wrong-correlation", "route=reconnect reason=BACKEND_ACK_TIMEOUT");
 }
 
+/* spec: ACK-10 ERR-60 XFER-2 — the backend closes the control connection
+ * instead of answering: fallback, and a new control connection next time. */
+static int t_close_control(hx_world *w) {
+  int rc = t_wrong_ack(w, "close-control", "detail=control_closed");
+  if (rc != 0) return rc;
+  hx_client_result r;
+  hx_client_opts o = copts(w, CAP_HP, "again");
+  CHECK(hx_client_run(&o, &r) == 0 && r.echo_ok, "second client: %s", r.why);
+  CHECK(hx_log_has(&w->broker, "control=2"), "no new control connection");
+  return 0;
+}
+
 /* spec: TOKEN-2 FALLBACK-2 FALLBACK-3 — no opt-in: no token, reconnect. */
 static int t_client_not_opting_in(hx_world *w) {
   CHECK(start(w, "optout", NULL, NULL) == 0, "cannot start processes");
@@ -405,6 +417,7 @@ static const struct {
     {"ack_after_deadline", t_ack_late},
     {"ack_wrong_token", t_wrong_token},
     {"ack_wrong_correlation", t_wrong_correlation},
+    {"ack_never_control_closed", t_close_control},
     {"client_not_opting_in", t_client_not_opting_in},
     {"hello_refusals", t_refusals},
     {"client_disconnects_mid_handoff", t_client_disconnects},

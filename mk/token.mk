@@ -27,7 +27,6 @@ test-token: $(BUILD)/test/token
 # ---- fuzz target: plain replay binary (gcc or clang, no libFuzzer) ------
 FUZZ_TOKEN_REPLAY := $(BUILD)/fuzz/fuzz_token_replay
 FUZZ_TOKEN_CORPUS := fuzz/corpus/fuzz_token
-BINS += $(FUZZ_TOKEN_REPLAY)
 
 $(OBJ)/fuzz/fuzz_token_replay.o: fuzz/fuzz_token.c conformance/model/token_model.h | $(DEPS_STAMP)
 	@mkdir -p $(@D)

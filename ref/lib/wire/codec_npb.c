@@ -522,14 +522,21 @@ int ho_npb_frame_encode(const ho_envelope *env, ho_mt mt, const void *msg, uint8
   if (!pb_get_encoded_size(&pmsg.size, d, &pm)) return HO_ERR_INVALID_ARGUMENT;
   f->payload.funcs.encode = payload_msg_cb;
   f->payload.arg = &pmsg;
+  /* One pass straight into the caller's buffer; only when it fails does a
+   * sizing pass tell "too small" from anything else. */
   size_t n = 0;
-  if (!pb_get_encoded_size(&n, &handoff_v1_Frame_msg, f)) return HO_ERR_INVALID_ARGUMENT;
-  if (n > HO_MAX_FRAME_BYTES) return HO_ERR_FRAME_TOO_LARGE;
-  if (cap < HO_FRAME_HEADER_BYTES || n > cap - HO_FRAME_HEADER_BYTES)
+  int fits = cap >= HO_FRAME_HEADER_BYTES;
+  if (fits) {
+    pb_ostream_t s = pb_ostream_from_buffer(out + HO_FRAME_HEADER_BYTES, cap - HO_FRAME_HEADER_BYTES);
+    fits = pb_encode(&s, &handoff_v1_Frame_msg, f);
+    n = s.bytes_written;
+  }
+  if (!fits) {
+    if (!pb_get_encoded_size(&n, &handoff_v1_Frame_msg, f)) return HO_ERR_INVALID_ARGUMENT;
+    if (n > HO_MAX_FRAME_BYTES) return HO_ERR_FRAME_TOO_LARGE;
     return HO_ERR_BUFFER_TOO_SMALL;
-  pb_ostream_t s = pb_ostream_from_buffer(out + HO_FRAME_HEADER_BYTES, n);
-  if (!pb_encode(&s, &handoff_v1_Frame_msg, f) || s.bytes_written != n)
-    return HO_ERR_INVALID_ARGUMENT;
+  }
+  if (n > HO_MAX_FRAME_BYTES) return HO_ERR_FRAME_TOO_LARGE;
   out[0] = HO_FRAMING_VERSION;
   out[1] = (uint8_t)n;
   out[2] = (uint8_t)(n >> 8);

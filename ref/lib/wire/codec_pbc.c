@@ -1,6 +1,6 @@
 /* handoff — protobuf-c back end of msg.h (heap codec of the reference
  * programs). Every allocation protobuf-c makes while unpacking is freed
- * before returning; nothing is kept. spec: MSG-1 */
+ * before returning; nothing is kept. spec: MSG-1 MSG-12 */
 #include <stdlib.h>
 #include <string.h>
 

@@ -17,7 +17,7 @@ static int decode_mt(ho_codec codec, ho_mt mt, const ho_scan_schema *schema, con
   if (!codec_ok(codec) || out == NULL || (buf == NULL && len > 0)) return HO_ERR_INVALID_ARGUMENT;
   ho_scan_result sr;
   int rc = ho_scan(schema, buf, len, &sr);
-  if (rc != HO_OK) return rc; /* `out` untouched */
+  if (rc != HO_OK) return rc; /* `out` untouched; spec: MSG-12 */
   memset(out, 0, outsize);
   if (codec == HO_CODEC_PROTOBUF_C) return ho_pbc_decode(mt, buf, len, &sr, out);
   return ho_npb_decode(mt, buf, len, &sr, out);
@@ -27,9 +27,11 @@ static int encode_mt(ho_codec codec, ho_mt mt, const void *msg, uint8_t *out, si
                      size_t *len) {
   if (!codec_ok(codec) || msg == NULL || len == NULL || (out == NULL && cap > 0))
     return HO_ERR_INVALID_ARGUMENT;
-  int rc = ho_msg_check(mt, msg);
+  int rc = ho_msg_check(mt, msg); /* spec: MSG-13 */
   if (rc != HO_OK) return rc;
   size_t n = 0;
+  /* Both generated encoders write fields in number order and omit proto3
+   * defaults: the canonical encoding, byte-identical. spec: MSG-14 */
   rc = codec == HO_CODEC_PROTOBUF_C ? ho_pbc_encode(mt, msg, out, cap, &n)
                                     : ho_npb_encode(mt, msg, out, cap, &n);
   if (rc == HO_OK) *len = n;
@@ -165,7 +167,10 @@ int ho_frame_encode(ho_codec codec, ho_frame_type type, const ho_any_msg *msg, u
   rc = codec == HO_CODEC_PROTOBUF_C ? ho_pbc_frame_encode(&env, s.mt, msg, out, cap, &n)
                                     : ho_npb_frame_encode(&env, s.mt, msg, out, cap, &n);
   if (rc != HO_OK) return rc;
-  if (n - HO_FRAME_HEADER_BYTES > s.max_body) return HO_ERR_FRAME_TOO_LARGE;
+  /* spec: FRAME-7 — within the cap of the context; offer, ACK and ready
+   * frames within 64 KiB so that a static-memory peer can read them. */
+  uint32_t send_cap = type == HO_FT_HELLO_REPLY ? HO_MAX_FRAME_BYTES : HO_MAX_HELLO_BYTES;
+  if (n - HO_FRAME_HEADER_BYTES > send_cap) return HO_ERR_FRAME_TOO_LARGE;
   *len = n;
   return HO_OK;
 }

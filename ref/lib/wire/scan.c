@@ -6,7 +6,8 @@
  *     field number >= 1 (so <= 2^29-1) and a wire type of 0, 1, 2 or 5
  *     (groups 3/4 and 6/7 are malformed);
  *   - a value varint has at most 10 bytes, and a 10-byte varint ends in
- *     0x00 or 0x01 (no bits beyond 64); non-minimal forms are accepted;
+ *     0x00 or 0x01 (no bits beyond 64); non-minimal forms and explicitly
+ *     encoded defaults (the original's `08 00`) are accepted (spec: MSG-3);
  *   - a uint32/enum field takes the low 32 bits of its varint, a bool is
  *     true for any non-zero varint (nanopb rejects varints above 2^32-1
  *     for these, hence ho_scan_result.needs_norm);

@@ -7,7 +7,7 @@
  *   ho_xfer_recv()  backend side: read control-connection bytes, collecting
  *                   any descriptor that arrives with them, checked and
  *                   closed on every error so nothing leaks.
- * Implemented today: Unix SCM_RIGHTS (spec: XFER-*). A Windows
+ * Implemented today: Unix SCM_RIGHTS (spec: XFER-3 XFER-8). A Windows
  * DuplicateHandle transport fits the same two calls: there ho_xfer_send()
  * duplicates the handle into the backend and returns it in *handle_value
  * (sent in HandoffOffer.handle_value), and ho_xfer_recv() is a plain read
@@ -41,7 +41,7 @@ typedef intptr_t ho_handle;
 
 /* Send `conn` to the peer of the connected control socket `ctl` with the
  * 16 raw `token` bytes as data: one sendmsg(MSG_DONTWAIT|MSG_NOSIGNAL)
- * whose SCM_RIGHTS control message carries exactly `conn` (spec: XFER-*).
+ * whose SCM_RIGHTS control message carries exactly `conn` (spec: XFER-3).
  * The caller keeps its own copy of `conn` and stays responsible for closing
  * it. *handle_value (may be NULL) receives the value to put in
  * HandoffOffer.handle_value: always 0 on Unix.
@@ -83,7 +83,7 @@ enum {
 
 /* Read at most `len` (> 0) bytes from the control socket `ctl` into `buf`
  * with one recvmsg(MSG_CMSG_CLOEXEC|MSG_DONTWAIT), collecting descriptors
- * passed with those bytes (spec: XFER-*). Exactly one descriptor is
+ * passed with those bytes (spec: XFER-8 XFER-10). Exactly one descriptor is
  * accepted; MSG_CTRUNC, two or more descriptors, or a descriptor that is
  * not a connected SOCK_STREAM socket (a pipe, a datagram socket, a listening
  * or unconnected socket) close EVERY received descriptor and set
@@ -157,7 +157,7 @@ typedef struct ho_peer_cred {
 int ho_peer_cred_get(ho_handle sock, ho_peer_cred *out);
 
 /* Apply `policy` (with `uid` for HO_PEER_UID) to the peer of `sock`
- * (spec: SEC-*). *out (may be NULL) receives the credentials when read.
+ * (spec: SEC-1 SEC-4). *out (may be NULL) receives the credentials when read.
  * Returns HO_OK, HO_ERR_PEER_REJECTED (policy says no) or
  * HO_ERR_PEER_CREDENTIALS (could not read them). */
 int ho_peer_check(ho_handle sock, ho_peer_policy policy, uid_t uid, ho_peer_cred *out);

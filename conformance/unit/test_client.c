@@ -27,7 +27,8 @@ enum scenario {
   SC_REPLY_WRONG_KIND,
   SC_TOKEN_NO_BIT,
   SC_BR_SLOW_READY,
-  SC_EARLY_RESET
+  SC_EARLY_RESET,
+  SC_BAD_TOKEN_LEN
 };
 
 typedef struct fx_net {
@@ -94,6 +95,32 @@ static void run_child(fx_net *n, enum scenario sc) {
   CHILD_CHECK(ho_frame_decode_body(HO_CODEC_PROTOBUF_C, HO_FT_HELLO, body, len, NULL, &hm) == HO_OK);
   uint64_t caps = hm.hello.client_capabilities;
   CHILD_CHECK(strcmp(hm.hello.service_name, "echo") == 0);
+  /* spec: CAP-2 — only assigned bits. */
+  CHILD_CHECK((caps & ~(HO_CAP_HANDLE_PASSING | HO_CAP_BACKEND_READY | HO_CAP_EARLY_DATA)) == 0);
+  if (sc == SC_BAD_TOKEN_LEN) {
+    /* Hand-built: Negotiated{negotiated_protocol 1, backend_pipe "p",
+     * handle_passed_token of 5 bytes} in a RESPONSE on 0x0000. */
+    static const uint8_t neg[] = {0x08, 0x01, 0x1a, 0x01, 'p', 0x3a, 0x05, 1, 2, 3, 4, 5};
+    uint8_t reply[64], env[96], wire[128];
+    size_t rl = 0, el = 0;
+    reply[rl++] = 0x0a;
+    reply[rl++] = (uint8_t)sizeof neg;
+    memcpy(reply + rl, neg, sizeof neg);
+    rl += sizeof neg;
+    env[el++] = 0x08, env[el++] = 0x01; /* envelope_version 1 */
+    env[el++] = 0x10, env[el++] = 0x01; /* kind RESPONSE */
+    env[el++] = 0x22, env[el++] = (uint8_t)rl;
+    memcpy(env + el, reply, rl);
+    el += rl;
+    CHILD_CHECK(ho_frame_write_header(wire, el) == HO_OK);
+    memcpy(wire + 5, env, el);
+    CHILD_CHECK(send(c, wire, el + 5, MSG_NOSIGNAL) == (ssize_t)(el + 5));
+    char x;
+    struct pollfd p = {.fd = c, .events = POLLIN};
+    CHILD_CHECK(poll(&p, 1, 5000) == 1 && recv(c, &x, 1, 0) == 0);
+    close(c);
+    _exit(0);
+  }
   bool early = sc == SC_EARLY_OK || sc == SC_EARLY_LEGACY || sc == SC_EARLY_RESET;
   if (early) {
     CHILD_CHECK(caps & HO_CAP_EARLY_DATA);
@@ -309,6 +336,8 @@ static void reply_error(enum scenario sc, int expected) {
 Test(client, negotiated_protocol_2_is_an_error) { reply_error(SC_BAD_PROTOCOL, HO_ERR_PROTOCOL_UNSUPPORTED); }
 Test(client, empty_backend_pipe_is_an_error) { reply_error(SC_EMPTY_PIPE, HO_ERR_MALFORMED); }
 Test(client, wrong_kind_reply_is_an_error) { reply_error(SC_REPLY_WRONG_KIND, HO_ERR_WRONG_KIND); }
+/* spec: ERR-22 — a token that is neither 0 nor 16 bytes is a failure. */
+Test(client, bad_token_length_is_an_error) { reply_error(SC_BAD_TOKEN_LEN, HO_ERR_TOKEN_LENGTH); }
 /* spec: ERR-25 */
 Test(client, malformed_ready_reconnects) {
   int before = fx_count_fds();

@@ -32,3 +32,10 @@ TEST_TARGETS += test-spec-schema
 .PHONY: compliance-prune
 compliance-prune:
 	$(PYTHON) $(COMPLIANCE) --root . --quiet --prune-stale
+
+# System check against the reference programs: tokens never in logs (SEC-8),
+# Negotiated independent of the client's version strings (VER-2), CAP-6.
+.PHONY: test-token-secrecy
+test-token-secrecy: $(BUILD)/bin/handoff-broker $(BUILD)/bin/handoff-backend
+	$(PYTHON) conformance/system/test_token_secrecy.py $(BUILD)/bin
+TEST_TARGETS += test-token-secrecy

@@ -92,7 +92,7 @@ def build(g):
     add("hello-reply-refused-code-high", "Refused.code 2^32-1 in a 5-byte varint: kept as its 32 bits (protobuf reads it as int32 -1)",
         ["MSG-11"], D_REPLY, "hello_reply", reply_frame(fb(2, fv(4, 0xFFFFFFFF))), canonical=False)
     add("hello-reply-empty", "HelloReply with neither member: decodes (the client rejects it)",
-        ["MSG-3"], D_REPLY, "hello_reply", reply_frame(b""))
+        ["MSG-16"], D_REPLY, "hello_reply", reply_frame(b""))
     add("hello-reply-oneof-last-wins", "negotiated then refused: the last member present decides",
         ["MSG-2"], D_REPLY, "hello_reply",
         reply_frame(fb(1, NEG.SerializeToString(deterministic=True)) + fb(2, fb(1, "RATE_LIMITED") + fv(4, 4) + fv(6, 250))),

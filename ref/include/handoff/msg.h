@@ -10,10 +10,13 @@
  * is accepted by both with equal decoded structs, or rejected by both with
  * the same error code.
  *
- * Decoding rules (spec: MSG-*): unknown fields are skipped; for a repeated
+ * Decoding rules (spec: MSG-1 MSG-2 MSG-3 MSG-4 MSG-5 MSG-6 MSG-7 MSG-8
+ * MSG-9 MSG-10 MSG-15): unknown fields are skipped; for a repeated
  * occurrence of a scalar or string field the last one wins; an explicitly
  * encoded default (for example `08 00`) is accepted; non-minimal varints
- * (up to 10 bytes) are accepted; a known field with the wrong wire type is
+ * are accepted (values up to 10 bytes, tags and lengths up to 5 bytes, as
+ * spec/messages.md fixes); when a message has several defects the first
+ * in stream order is reported; a known field with the wrong wire type is
  * HO_ERR_WIRE_TYPE; a string or bytes field longer than its cap (wire.h) in
  * any occurrence is HO_ERR_STRING_TOO_LONG; a string that is not UTF-8 or
  * contains NUL is HO_ERR_STRING_INVALID; a token field whose length is not

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "handoff/fallback.h"
 
 /* ---- reasons ---------------------------------------------------------- */
@@ -79,15 +80,6 @@ struct ho_fallback_policy {
   uint32_t mask;
 };
 
-static void *default_alloc(void *ctx, size_t n) {
-  (void)ctx;
-  return malloc(n);
-}
-static void default_free(void *ctx, void *p) {
-  (void)ctx;
-  free(p);
-}
-
 /* Backend keys are chosen by the broker's configuration, not by peers, so
  * an unkeyed mixer is enough here. */
 static uint32_t mix(uint64_t x) {
@@ -115,11 +107,8 @@ int ho_fallback_policy_new(ho_fallback_policy **out, const ho_fallback_config *c
     cfg = &def;
   }
   if (cfg->max_backends > (1u << 20)) return HO_ERR_INVALID_ARGUMENT;
-  ho_allocator a = {default_alloc, default_free, NULL};
-  if (cfg->allocator) {
-    if (!cfg->allocator->alloc || !cfg->allocator->free) return HO_ERR_INVALID_ARGUMENT;
-    a = *cfg->allocator;
-  }
+  ho_allocator a;
+  if (ho_core_allocator(cfg->allocator, &a) != HO_OK) return HO_ERR_INVALID_ARGUMENT;
   uint32_t maxb = cfg->max_backends ? cfg->max_backends : 1;
   uint32_t n = 2;
   while (n < 2 * maxb) n <<= 1;

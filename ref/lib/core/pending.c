@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "handoff/fallback.h"
 
 #define NIL 0xFFFFFFFFu
@@ -27,15 +28,6 @@ struct ho_pending_queue {
   pq_slot *slots;
 };
 
-static void *default_alloc(void *ctx, size_t n) {
-  (void)ctx;
-  return malloc(n);
-}
-static void default_free(void *ctx, void *p) {
-  (void)ctx;
-  free(p);
-}
-
 void ho_pending_config_init(ho_pending_config *cfg) {
   if (!cfg) return;
   memset(cfg, 0, sizeof *cfg);
@@ -51,11 +43,8 @@ int ho_pending_queue_new(ho_pending_queue **out, const ho_pending_config *cfg) {
     cfg = &def;
   }
   if (cfg->capacity > (1u << 24)) return HO_ERR_INVALID_ARGUMENT;
-  ho_allocator a = {default_alloc, default_free, NULL};
-  if (cfg->allocator) {
-    if (!cfg->allocator->alloc || !cfg->allocator->free) return HO_ERR_INVALID_ARGUMENT;
-    a = *cfg->allocator;
-  }
+  ho_allocator a;
+  if (ho_core_allocator(cfg->allocator, &a) != HO_OK) return HO_ERR_INVALID_ARGUMENT;
   uint32_t cap = cfg->capacity ? cfg->capacity : 1;
   ho_pending_queue *q = a.alloc(a.ctx, sizeof *q);
   if (!q) return HO_ERR_NOMEM;

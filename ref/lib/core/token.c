@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "core/alloc.h"
 #include "core/token_internal.h"
 
 /* ---- injected services ---------------------------------------------- */
@@ -24,15 +25,6 @@ int ho_random_os(void *ctx, uint8_t *buf, size_t len) {
     have += (size_t)n;
   }
   return HO_OK;
-}
-
-static void *default_alloc(void *ctx, size_t n) {
-  (void)ctx;
-  return malloc(n);
-}
-static void default_free(void *ctx, void *p) {
-  (void)ctx;
-  free(p);
 }
 
 /* spec: TOKEN-8 — constant time: OR of the XORs of all 16 bytes, then a branch-free reduce. */
@@ -247,11 +239,8 @@ int ho_token_store_new(ho_token_store **out, const ho_token_config *cfg) {
     cfg = &def;
   }
   if (cfg->max_pending > HO_TOKEN_MAX_PENDING_LIMIT) return HO_ERR_INVALID_ARGUMENT;
-  ho_allocator a = {default_alloc, default_free, NULL};
-  if (cfg->allocator) {
-    if (!cfg->allocator->alloc || !cfg->allocator->free) return HO_ERR_INVALID_ARGUMENT;
-    a = *cfg->allocator;
-  }
+  ho_allocator a;
+  if (ho_core_allocator(cfg->allocator, &a) != HO_OK) return HO_ERR_INVALID_ARGUMENT;
   /* Zero counts and durations are clamped to 1, as the original. spec: TOKEN-10 */
   uint32_t max = cfg->max_pending ? cfg->max_pending : 1;
   uint32_t nslots = 2;

@@ -158,7 +158,7 @@ static void flush(conn *c) {
   while (c->qhead && !c->closed && !c->errored) {
     chunk *k = c->qhead;
     if (k->pass_fd >= 0) {
-      int rc = ho_xfer_send(c->fd, k->pass_fd, k->data, NULL); /* spec: XFER-3 XFER-6 */
+      int rc = ho_xfer_send(c->fd, k->pass_fd, k->data, NULL); /* spec: XFER-3 XFER-6 ERR-61 */
       if (rc == HO_ERR_WOULD_BLOCK) break; /* retried when writable */
       if (rc == HO_ERR_PERMISSION || rc == HO_ERR_FD_EXHAUSTED || rc == HO_ERR_INVALID_ARGUMENT) {
         /* Nothing was sent: drop this attempt's sideband and offer only. */

@@ -9,8 +9,8 @@
  *    offers (framing + envelope + HandoffOffer), checks the sideband token
  *    against the offer token, rejects replays and bad descriptors, and
  *    builds every ACK (spec: XFER-10 XFER-11 XFER-12 XFER-15 XFER-17 XFER-18
- *    BACKEND-2 BACKEND-3 BACKEND-4 BACKEND-5
- *    READY-9 READY-11 READY-12 TOKEN-11).
+ *    spec: BACKEND-2 BACKEND-3 BACKEND-4 BACKEND-5
+ *    spec: READY-9 READY-11 READY-12 TOKEN-11).
  *
  * 2. A small I/O shell (ho_backend) for programs that embed the backend
  *    side: give it each accepted control connection, call

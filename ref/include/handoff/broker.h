@@ -224,8 +224,8 @@ int ho_broker_control_data(ho_broker *b, ho_broker_conn *c, const uint8_t *data,
 
 /* The sendmsg of SEND_FD `correlation_id` on control connection `k` failed
  * with `err` and sent nothing (HO_ERR_PERMISSION, HO_ERR_FD_EXHAUSTED,
- * HO_ERR_INVALID_ARGUMENT): that attempt fails (spec: XFER-6 FALLBACK-17
- * FALLBACK-18) and the shell drops the offer WRITE with the same
+ * HO_ERR_INVALID_ARGUMENT): that attempt fails (spec: XFER-6 FALLBACK-17;
+ * spec: FALLBACK-18) and the shell drops the offer WRITE with the same
  * correlation id; the control connection stays. A connection error
  * (CLOSED, PARTIAL_SEND, IO) is reported with ho_broker_conn_error()
  * instead. Returns HO_OK (also when the attempt has already ended) or

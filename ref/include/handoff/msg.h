@@ -10,8 +10,8 @@
  * is accepted by both with equal decoded structs, or rejected by both with
  * the same error code.
  *
- * Decoding rules (spec: MSG-1 MSG-2 MSG-3 MSG-4 MSG-5 MSG-6 MSG-7 MSG-8
- * MSG-9 MSG-10 MSG-15): unknown fields are skipped; for a repeated
+ * Decoding rules (spec: MSG-1 MSG-2 MSG-3 MSG-4 MSG-5 MSG-6 MSG-7 MSG-8;
+ * spec: MSG-9 MSG-10 MSG-15): unknown fields are skipped; for a repeated
  * occurrence of a scalar or string field the last one wins; an explicitly
  * encoded default (for example `08 00`) is accepted; non-minimal varints
  * are accepted (values up to 10 bytes, tags and lengths up to 5 bytes, as

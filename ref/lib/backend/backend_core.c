@@ -397,7 +397,7 @@ static void process_offer(ho_backend_ctl *ctl, uint64_t now_ms) {
     close_control(ctl, HO_ERR_CLOSED);
     return;
   }
-  /* spec: READY-11 ERR-41 — past the broker's ready deadline (or none given) the
+  /* spec: READY-11 ERR-41 ENV-6 — past the broker's ready deadline (or none given) the
    * client may already be re-sending elsewhere: refuse, write nothing. */
   if (ready_first &&
       (env.deadline_unix_ms == 0 || cfg->wall_clock_ms(cfg->wall_clock_ctx) >= env.deadline_unix_ms)) {

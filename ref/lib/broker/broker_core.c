@@ -204,7 +204,7 @@ int ho_broker_client_open(ho_broker *b, void *user, const ho_peer_cred *peer, ui
   }
   b->st.clients_accepted++;
   *out = c;
-  /* spec: SEC-1 — a peer the policy rejects is closed without a reply. */
+  /* spec: SEC-1 ERR-17 — a peer the policy rejects is closed without a reply. */
   if (b->shutting_down || !peer_allowed(b, peer)) {
     b->st.peers_rejected++;
     bk_log(b, HO_BROKER_LOG_WARN, "conn=%llu peer rejected pid=%d uid=%d policy=%d",
@@ -244,6 +244,7 @@ int ho_broker_client_open(ho_broker *b, void *user, const ho_peer_cred *peer, ui
 
 size_t ho_broker_client_wants(const ho_broker *b, const ho_broker_conn *c) {
   (void)b;
+  /* spec: HELLO-2 ERR-16 — nothing more is read once the Hello is complete. */
   if (c == NULL || c->control || c->state != CS_HELLO || c->dead) return 0;
   /* spec: FRAME-6 — exactly the bytes that complete the current part. */
   return ho_frame_reader_needed(&c->rd);
@@ -257,6 +258,7 @@ int ho_broker_client_data(ho_broker *b, ho_broker_conn *c, const uint8_t *data, 
   size_t used = 0;
   int rc = ho_frame_reader_feed(&c->rd, data, len, &used);
   if (rc == HO_OK) return HO_OK; /* more needed */
+  /* spec: HELLO-2 — one Hello, one reply: the state leaves CS_HELLO here. */
   hello_unlink(b, c);
   bk_hello_complete(b, c, rc == 1 ? HO_OK : rc, now);
   bk_rearm(b);
@@ -268,7 +270,7 @@ int ho_broker_conn_error(ho_broker *b, ho_broker_conn *c, int err, uint64_t now)
   if (c->dead) return HO_OK;
   c->dead = true;
   if (c->control) {
-    /* spec: XFER-23 ACK-10 */
+    /* spec: XFER-23 ACK-10 ERR-60 ERR-62 */
     ho_broker_reason why = c->state != KS_CONNECTING ? HO_BROKER_REASON_CONTROL_CLOSED
                            : err == HO_ERR_PERMISSION ? HO_BROKER_REASON_PERMISSION
                                                       : HO_BROKER_REASON_BACKEND_UNAVAILABLE;
@@ -276,14 +278,14 @@ int ho_broker_conn_error(ho_broker *b, ho_broker_conn *c, int err, uint64_t now)
     bk_log(b, HO_BROKER_LOG_INFO, "control=%llu closed: %s", (unsigned long long)c->id,
            ho_errname(err) ? ho_errname(err) : "?");
     bk_close(b, c, false);
-    bk_dispatch(b, now); /* reconnects if offers are waiting */
+    bk_dispatch(b, now); /* reconnects if offers are waiting; spec: XFER-2 */
     bk_rearm(b);
     return HO_OK;
   }
   bk_log(b, HO_BROKER_LOG_DEBUG, "conn=%llu peer closed (%s) in state %d",
          (unsigned long long)c->id, ho_errname(err) ? ho_errname(err) : "?", c->state);
   switch (c->state) {
-  case CS_HELLO:
+  case CS_HELLO: /* spec: ERR-12 ERR-13 — close, no reply, no token issued */
     if (ho_frame_reader_needed(&c->rd) > 0 && ho_frame_reader_finish(&c->rd) != HO_OK)
       bk_log(b, HO_BROKER_LOG_DEBUG, "conn=%llu Hello truncated", (unsigned long long)c->id);
     c->state = CS_DONE;
@@ -291,12 +293,16 @@ int ho_broker_conn_error(ho_broker *b, ho_broker_conn *c, int err, uint64_t now)
     break;
   case CS_NEGOTIATED:
   case CS_QUEUED:
+    /* spec: BROKER-5 ERR-18 — token revoked, no offer; CLIENT_GONE does not
+     * count against the backend (FALLBACK-9). */
     bk_fail(b, c, HO_BROKER_REASON_CLIENT_GONE, now, "client closed before the offer");
     break;
   case CS_OFFERED:
     /* The backend may hold the connection now: wait for its ACK. */
     break;
   default:
+    /* spec: READY-15 — e.g. the ready write failed: the backend owns the
+     * connection; no retry, the attempt stays completed. */
     c->state = CS_DONE;
     bk_close(b, c, false);
     break;
@@ -349,6 +355,7 @@ int ho_broker_control_data(ho_broker *b, ho_broker_conn *c, const uint8_t *data,
 int ho_broker_timer(ho_broker *b, uint64_t now) {
   if (b == NULL) return HO_ERR_INVALID_ARGUMENT;
   b->timer_armed = 0; /* fired */
+  /* spec: BROKER-2 ERR-13 — no complete Hello in HELLO_TIMEOUT: close, no reply. */
   while (b->hhead && b->hhead->hello_deadline_ns <= now) {
     ho_broker_conn *c = b->hhead;
     bk_log(b, HO_BROKER_LOG_INFO, "conn=%llu Hello timeout", (unsigned long long)c->id);

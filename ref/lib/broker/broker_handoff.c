@@ -8,6 +8,8 @@
 
 /* ---- control connections ------------------------------------------------ */
 
+/* Dial a control connection when there is none: the one that ended (even
+ * an idle one the backend closed) is simply replaced (spec: XFER-2). */
 void bk_ensure_control(ho_broker *b) {
   if (b->ctl != NULL || !b->cfg.handoff_endpoint || b->shutting_down) return;
   ho_broker_conn *k = calloc(1, sizeof *k);
@@ -93,7 +95,8 @@ static void succeed(ho_broker *b, ho_broker_conn *c, uint64_t now) {
     bk_close(b, c, false);
     return;
   }
-  /* Legacy: the broker writes the ready EVENT, then closes its copy. */
+  /* Legacy: the broker writes the ready EVENT, then closes its copy; only
+   * this exit (COMPLETED) writes one. spec: READY-2 */
   ho_any_msg m;
   memset(&m, 0, sizeof m);
   memcpy(m.ack.token, c->token, HO_TOKEN_BYTES);
@@ -113,8 +116,8 @@ static void succeed(ho_broker *b, ho_broker_conn *c, uint64_t now) {
 /* ---- offers ----------------------------------------------------------------- */
 
 /* Frame an offer: like ho_frame_encode(HO_FT_OFFER) but with the envelope's
- * deadline_unix_ms, which a backend-ready offer carries (spec: READY-10
- * ENV-8). */
+ * deadline_unix_ms, which a backend-ready offer carries; 0 otherwise.
+ * REQUEST, never compressed. spec: READY-10 ENV-8 ENV-2 */
 static int encode_offer(const ho_offer *o, uint64_t deadline_unix_ms, uint8_t *out, size_t cap,
                         size_t *len) {
   uint8_t payload[256];
@@ -272,6 +275,8 @@ static bool handle_ack(ho_broker *b, ho_broker_conn *k, const uint8_t *body, siz
   ho_any_msg m;
   int rc = ho_frame_decode_body(HO_CODEC_PROTOBUF_C, HO_FT_ACK, body, len, NULL, &m);
   if (rc != HO_OK) {
+    /* spec: ACK-9 ERR-51 ERR-52 ERR-53 — envelope, payload or request_id
+     * check failed: a protocol violation, every entry on `k` abandoned. */
     bk_log(b, HO_BROKER_LOG_WARN, "control=%llu malformed ACK (%s): dropping the connection",
            (unsigned long long)k->id, ho_errname(rc) ? ho_errname(rc) : "?");
     k->dead = true;
@@ -283,7 +288,7 @@ static bool handle_ack(ho_broker *b, ho_broker_conn *k, const uint8_t *body, siz
   ho_broker_conn *c = find_corr(k, a->correlation_id);
   if (c == NULL) {
     if (a->correlation_id == 0 || a->correlation_id >= b->next_correlation) {
-      /* spec: ACK-8 — never issued: a protocol violation. */
+      /* spec: ACK-8 ERR-54 — never issued: a protocol violation. */
       bk_log(b, HO_BROKER_LOG_WARN,
              "control=%llu ACK for corr=%llu never issued: dropping the connection",
              (unsigned long long)k->id, (unsigned long long)a->correlation_id);
@@ -292,7 +297,7 @@ static bool handle_ack(ho_broker *b, ho_broker_conn *k, const uint8_t *body, siz
       bk_close(b, k, false);
       return false;
     }
-    /* spec: ACK-7 — issued, no longer awaited here: discarded. */
+    /* spec: ACK-7 ERR-55 — issued, no longer awaited here: discarded. */
     b->st.late_acks++;
     bk_log(b, HO_BROKER_LOG_INFO, "control=%llu ACK for corr=%llu discarded: TOKEN_NOT_PENDING",
            (unsigned long long)k->id, (unsigned long long)a->correlation_id);
@@ -302,7 +307,7 @@ static bool handle_ack(ho_broker *b, ho_broker_conn *k, const uint8_t *body, siz
   if (token_ok) /* spec: READY-6 — learnt per control connection */
     k->backend_ready = (a->backend_capabilities & HO_BACKEND_CAP_BACKEND_READY) != 0;
   if (!token_ok) {
-    /* spec: ACK-2 ACK-5 ACK-13 — exit MISMATCH, then drop the connection. */
+    /* spec: ACK-2 ACK-5 ACK-13 ERR-56 — exit MISMATCH, then drop the connection. */
     (void)ho_ack_acknowledge(b->tokens, c->token, a->token, ns_to_ms(now), NULL);
     c->token_live = false;
     bk_fail(b, c, HO_BROKER_REASON_ACK_TOKEN_MISMATCH, now, "ACK token echo differs");
@@ -311,7 +316,7 @@ static bool handle_ack(ho_broker *b, ho_broker_conn *k, const uint8_t *body, siz
     bk_close(b, k, false);
     return false;
   }
-  if (!a->accepted) {
+  if (!a->accepted) { /* spec: ACK-4 ERR-57 — the control connection stays */
     char detail[HO_MAX_ERROR_DETAIL + 3];
     snprintf(detail, sizeof detail, "'%s'", a->error_detail);
     bk_fail(b, c, HO_BROKER_REASON_ACK_REFUSED, now, detail);
@@ -323,7 +328,7 @@ static bool handle_ack(ho_broker *b, ho_broker_conn *k, const uint8_t *body, siz
     return true;
   }
   if (rc != HO_ERR_TOKEN_NOT_PENDING) c->token_live = false;
-  bk_fail(b, c, HO_BROKER_REASON_ACK_LATE, now, "ACK after its deadline");
+  bk_fail(b, c, HO_BROKER_REASON_ACK_LATE, now, "ACK after its deadline"); /* spec: ACK-5 ERR-58 */
   return true;
 }
 
@@ -355,6 +360,7 @@ int bk_control_data(ho_broker *b, ho_broker_conn *k, const uint8_t *data, size_t
       (void)ho_frame_reader_next(&k->ard);
       continue;
     }
+    /* spec: ACK-9 ERR-50 — a framing error: close, abandon every entry. */
     bk_log(b, HO_BROKER_LOG_WARN, "control=%llu bad frame (%s): dropping the connection",
            (unsigned long long)k->id, ho_errname(rc) ? ho_errname(rc) : "?");
     k->dead = true;
@@ -369,7 +375,7 @@ int ho_broker_transfer_failed(ho_broker *b, ho_broker_conn *k, uint64_t correlat
                               uint64_t now) {
   if (b == NULL || k == NULL || !k->control) return HO_ERR_INVALID_ARGUMENT;
   ho_broker_conn *c = find_corr(k, correlation_id);
-  if (c != NULL) {
+  if (c != NULL) { /* spec: ERR-61 — this attempt fails, mapped per FALLBACK-17 */
     ho_broker_reason why = err == HO_ERR_PERMISSION      ? HO_BROKER_REASON_PERMISSION
                            : err == HO_ERR_FD_EXHAUSTED ? HO_BROKER_REASON_TRANSFER_FD_EXHAUSTED
                                                         : HO_BROKER_REASON_CONTROL_CLOSED;
@@ -393,6 +399,7 @@ void bk_timer(ho_broker *b, uint64_t now) {
       ho_broker_conn *c = infos[i].user;
       ho_broker_conn *k = c->ctl;
       c->token_live = false; /* the exit revoked it */
+      /* spec: ACK-6 ERR-59 — EXPIRED from the broker's own timer. */
       bk_fail(b, c, HO_BROKER_REASON_ACK_TIMEOUT, now, "no ACK before the deadline");
       /* spec: BROKER-1 — an offer still unwritten at its ACK deadline means
        * the backend stopped reading: drop the connection (ACK-10) and with

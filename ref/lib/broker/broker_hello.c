@@ -60,7 +60,7 @@ static ho_broker_reason reason_of(ho_fallback_reason r) {
  * so issue its token (spec: TOKEN-2 FALLBACK-2 FALLBACK-11 TOKEN-13). Returns the reason not to,
  * or HO_BROKER_REASON_COUNT when the token is issued. */
 static int decide(ho_broker *b, ho_broker_conn *c, const ho_hello *h, uint64_t now) {
-  /* spec: READY-6 — both declared: the client in its Hello, the backend by
+  /* spec: READY-6 VER-5 — both declared: the client in its Hello, the backend by
    * configuration or in an ACK on the control connection that will carry
    * the offer. */
   bool ready = (h->client_capabilities & HO_CAP_HANDLE_PASSING) &&
@@ -75,6 +75,8 @@ static int decide(ho_broker *b, ho_broker_conn *c, const ho_hello *h, uint64_t n
       .adopted_backend = false,
       .backend_ready = ready,
   };
+  /* spec: READY-18 — an early-data Hello gets a token only in backend-ready
+   * mode (ho_fallback_decide answers EARLY_DATA_UNSUPPORTED otherwise). */
   ho_fallback_reason r = ho_fallback_decide(b->policy, &in, ns_to_ms(now), NULL);
   if (r != HO_FALLBACK_NONE) return reason_of(r);
   /* spec: FALLBACK-11 — admission at Hello time: a saturated queue means
@@ -101,13 +103,13 @@ void bk_hello_complete(ho_broker *b, ho_broker_conn *c, int frame_err, uint64_t 
   c->hello_buf = NULL;
   if (rc != HO_OK) {
     switch (rc) {
-    case HO_ERR_FRAMING_VERSION: /* spec: HELLO-4 */
+    case HO_ERR_FRAMING_VERSION: /* spec: HELLO-4 ERR-10 */
       refuse(b, c, HO_REFUSE_VERSION_UNSUPPORTED, "FRAMING_VERSION");
       break;
-    case HO_ERR_FRAME_TOO_LARGE: /* spec: FRAME-5 HELLO-5 */
+    case HO_ERR_FRAME_TOO_LARGE: /* spec: FRAME-5 HELLO-5 ERR-11 */
       refuse(b, c, HO_REFUSE_PEER_REJECTED, "initial Hello frame exceeds 64 KiB");
       break;
-    default: /* spec: HELLO-3 step 4 — reason = the error name */
+    default: /* spec: HELLO-3 ERR-14 ERR-15 — step 4: reason = the error name */
       refuse(b, c, HO_REFUSE_PEER_REJECTED, ho_errname(rc) ? ho_errname(rc) : "MALFORMED");
       break;
     }
@@ -115,7 +117,12 @@ void bk_hello_complete(ho_broker *b, ho_broker_conn *c, int frame_err, uint64_t 
   }
   const ho_hello *h = &m.hello;
   /* spec: HELLO-3 — the checks in the order of the table; the first
-   * failing one decides the reply (HELLO-8: an error name or fixed phrase). */
+   * failing one decides the reply (HELLO-8: an error name or fixed phrase).
+   * No check, and nothing in decide(), reads auth_token,
+   * peer_attestation_nonce, capability_token, client_version, request_id,
+   * connection_id, client_lib_name or client_lib_version of the Hello.
+   * spec: HELLO-12 VER-2 */
+  /* spec: VER-1 — protocol version 1 only. */
   if (!(h->client_min_protocol <= HO_PROTOCOL_VERSION &&
         HO_PROTOCOL_VERSION <= h->client_max_protocol)) {
     refuse(b, c, HO_REFUSE_VERSION_UNSUPPORTED, "PROTOCOL_UNSUPPORTED");
@@ -143,14 +150,22 @@ void bk_hello_complete(ho_broker *b, ho_broker_conn *c, int frame_err, uint64_t 
     return;
   }
 
+  /* spec: FALLBACK-1 — from here on the Hello is accepted: whatever
+   * decide() says about the handoff, the reply is a Negotiated with
+   * backend_pipe. */
   int why = decide(b, c, h, now);
   ho_hello_reply r;
   memset(&r, 0, sizeof r);
   r.which = HO_REPLY_NEGOTIATED;
   ho_negotiated *n = &r.negotiated;
+  /* spec: HELLO-9 VER-1 — protocol 1, backend_pipe always, the capabilities
+   * below, a token of 16 bytes or none, a non-zero connection id unique in
+   * this process, the keepalive echoed (0 → 1800). */
   n->negotiated_protocol = HO_PROTOCOL_VERSION;
   snprintf(n->daemon_version, sizeof n->daemon_version, "handoff-broker/%s",
            HO_LIBRARY_VERSION_STRING);
+  /* spec: BROKER-6 — one broker serves one backend: backend_pipe and the
+   * handoff endpoint the offer goes to come from the same configuration. */
   snprintf(n->backend_pipe, sizeof n->backend_pipe, "%s", b->backend_pipe); /* always */
   n->server_capabilities = HO_CAP_EARLY_DATA; /* never reads past Hello (spec: CAP-6) */
   n->connection_id = c->id; /* non-zero, unique per process */

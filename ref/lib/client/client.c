@@ -1,7 +1,7 @@
 /* handoff — client side of the protocol: Hello, Negotiated, the ready frame
  * and the silent fallback to backend_pipe.
  * spec: CLIENT-1 CLIENT-5 CLIENT-6 CLIENT-8 FALLBACK-4 FALLBACK-5 FALLBACK-15
- *       READY-4 READY-5 READY-13 READY-14 READY-17 READY-19 ERR-24 ERR-27 */
+ * spec: READY-4 READY-5 READY-13 READY-14 READY-17 READY-19 ERR-24 ERR-27 */
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -259,6 +259,7 @@ int ho_client_connect(const ho_client_config *cfg, ho_client_result *out) {
     rc = HO_ERR_MALFORMED;
     goto fail;
   }
+  /* spec: VER-1 VER-2 — protocol 1 only; daemon_version plays no part. */
   if (m.hello_reply.negotiated.negotiated_protocol != HO_PROTOCOL_VERSION) {
     rc = HO_ERR_PROTOCOL_UNSUPPORTED;
     goto fail;

@@ -197,7 +197,7 @@ ho_fallback_reason ho_fallback_decide(ho_fallback_policy *p, const ho_fallback_i
   if (!in->service_enabled) return HO_FALLBACK_SERVICE_POLICY_DISABLED;
   if (in->fd_pressure) return HO_FALLBACK_FD_PRESSURE;
   if (in->adopted_backend) return HO_FALLBACK_ADOPTED_BACKEND;
-  if ((in->client_capabilities & HO_CAP_EARLY_DATA) && !in->backend_ready)
+  if ((in->client_capabilities & HO_CAP_EARLY_DATA) && !in->backend_ready) /* spec: READY-18 */
     return HO_FALLBACK_EARLY_DATA_UNSUPPORTED;
   uint64_t now = clamp_now(p, now_ms);
   int found;

@@ -125,7 +125,7 @@ int ho_frame_write_header(uint8_t out[HO_FRAME_HEADER_BYTES], size_t body_len) {
   if (out == NULL) return HO_ERR_INVALID_ARGUMENT;
   if (body_len > HO_MAX_FRAME_BYTES) return HO_ERR_FRAME_TOO_LARGE;
   uint32_t n = (uint32_t)body_len;
-  out[0] = HO_FRAMING_VERSION;
+  out[0] = HO_FRAMING_VERSION; /* spec: VER-1 */
   out[1] = (uint8_t)n;
   out[2] = (uint8_t)(n >> 8);
   out[3] = (uint8_t)(n >> 16);

@@ -84,7 +84,7 @@ int ho_hello_reply_decode(ho_codec codec, const uint8_t *buf, size_t len, ho_hel
    * is the merge of its occurrences since the other member last occurred,
    * as protobuf merges a message field that occurs more than once. */
   int which = (int)sr.oneof_which; /* field numbers equal HO_REPLY_* */
-  if (which == HO_REPLY_NONE) return HO_OK;
+  if (which == HO_REPLY_NONE) return HO_OK; /* spec: MSG-16 — valid, which = NONE */
   ho_mt mt = which == HO_REPLY_NEGOTIATED ? HO_MT_NEGOTIATED : HO_MT_REFUSED;
   void *dst = which == HO_REPLY_NEGOTIATED ? (void *)&out->negotiated : (void *)&out->refused;
   size_t off = (size_t)(sr.oneof_run - buf);
@@ -154,6 +154,10 @@ int ho_frame_encode(ho_codec codec, ho_frame_type type, const ho_any_msg *msg, u
     return HO_ERR_INVALID_ARGUMENT;
   int rc = ho_msg_check(s.mt, msg);
   if (rc != HO_OK) return rc;
+  /* The kind and payload protocol come from shape_of (never CANCEL), the
+   * payload is never compressed, deadline_unix_ms stays 0 (a backend-ready
+   * offer is framed by the broker itself) and the versions are 1.
+   * spec: ENV-2 ENV-8 VER-1 */
   ho_envelope env;
   memset(&env, 0, sizeof env);
   env.envelope_version = HO_ENVELOPE_VERSION;
@@ -188,6 +192,9 @@ int ho_frame_decode_body(ho_codec codec, ho_frame_type type, const uint8_t *body
   if (rc != HO_OK) return rc;
   rc = ho_envelope_validate(e, s.kind, s.protocol);
   if (rc != HO_OK) return rc;
+  /* Only the handoff frames check request_id; traceparent, tracestate and
+   * deadline_unix_ms are left to the caller, which ignores them except a
+   * backend-ready offer's deadline. spec: ENV-6 */
   switch (type) {
   case HO_FT_HELLO: return ho_hello_decode(codec, e->payload, e->payload_len, &out->hello);
   case HO_FT_HELLO_REPLY:

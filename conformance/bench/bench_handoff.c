@@ -110,7 +110,9 @@ static int start(void) {
   snprintf(log, sizeof log, "%s/backend.log", W.dir);
   if (hx_spawn(&W.backend, log, (char *const *)a1, w1) != 0) return -1;
   const char *a2[] = {br, "--listen", W.listen, "--handoff-endpoint", W.endpoint,
-                      "--backend-pipe", W.pipe, "--backend-ready", "--log-level", "error", NULL};
+                      "--backend-pipe", W.pipe, "--backend-ready", "--log-level", "error",
+                      /* every client is this process: no per-pid Hello rate (HELLO-14) */
+                      "--hello-rate", "0", NULL};
   const char *w2[] = {W.listen, NULL};
   snprintf(log, sizeof log, "%s/broker.log", W.dir);
   return hx_spawn(&W.broker, log, (char *const *)a2, w2);

@@ -60,6 +60,11 @@ static int start(hx_world *w, const char *tag, const char *const *bk, const char
   argv[n++] = w->pipe;
   argv[n++] = "--log-level";
   argv[n++] = "debug";
+  /* Every client here is this one test process: its thousands of Hellos
+   * would hit the per-pid Hello rate (spec: HELLO-14), tested in
+   * test_broker_rate.c. */
+  argv[n++] = "--hello-rate";
+  argv[n++] = "0";
   for (int i = 0; br && br[i]; i++) argv[n++] = br[i];
   argv[n] = NULL;
   const char *wl[] = {w->listen, NULL};
@@ -162,7 +167,8 @@ static int t_backend_dies(hx_world *w) {
   snprintf(log, sizeof log, "%s/backend2.log", w->dir);
   CHECK(hx_spawn(&w->backend2, log, (char *const *)a2, w2) == 0, "backend2");
   const char *a3[] = {bin[1], "--listen", w->listen, "--handoff-endpoint", w->endpoint,
-                      "--backend-pipe", w->pipe, "--log-level", "debug", NULL};
+                      "--backend-pipe", w->pipe, "--log-level", "debug",
+                      "--hello-rate", "0", NULL}; /* one client pid: see start() */
   const char *w3[] = {w->listen, NULL};
   snprintf(log, sizeof log, "%s/broker.log", w->dir);
   CHECK(hx_spawn(&w->broker, log, (char *const *)a3, w3) == 0, "broker");

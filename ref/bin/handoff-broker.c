@@ -25,7 +25,7 @@ static void usage(FILE *f) {
       "usage: handoff-broker --listen PATH --handoff-endpoint PATH --backend-pipe PATH\n"
       "                      [--service NAME] [--ack-timeout-ms N] [--token-ttl-ms N]\n"
       "                      [--max-pending N] [--backend-ready] [--peer-uid any|same|UID]\n"
-      "                      [--log-level error|warn|info|debug]\n"
+      "                      [--hello-rate N] [--log-level error|warn|info|debug]\n"
       "\n"
       "Accept clients on a Unix socket, negotiate (Hello -> Negotiated/Refused) and hand\n"
       "each opted-in client connection to the backend with SCM_RIGHTS; on any failure\n"
@@ -42,6 +42,9 @@ static void usage(FILE *f) {
       "  --backend-ready          the backend is known to write the ready frame itself\n"
       "                           (otherwise learnt from HandoffAck.backend_capabilities)\n"
       "  --peer-uid any|same|UID  which local users may connect (default: same)\n"
+      "  --hello-rate N           Hellos per second per client process (OS pid); more are\n"
+      "                           refused with ERROR_RATE_LIMITED and retry_after_ms\n"
+      "                           (default 256; 0 = unlimited)\n"
       "  --log-level LEVEL        error, warn, info (default) or debug; one line per event\n"
       "  --help                   this text\n"
       "\n"
@@ -65,7 +68,8 @@ int main(int argc, char **argv) {
       {"ack-timeout-ms", 1, 0, 'a'}, {"token-ttl-ms", 1, 0, 't'},
       {"max-pending", 1, 0, 'm'},   {"backend-ready", 0, 0, 'r'},
       {"peer-uid", 1, 0, 'u'},      {"log-level", 1, 0, 'v'},
-      {"help", 0, 0, 'h'},          {0, 0, 0, 0}};
+      {"hello-rate", 1, 0, 'R'},    {"help", 0, 0, 'h'},
+      {0, 0, 0, 0}};
   G.service = "echo";
   G.cfg.log_level = HO_BROKER_LOG_INFO;
   G.cfg.peer_policy = HO_PEER_SAME_UID;
@@ -90,6 +94,13 @@ int main(int argc, char **argv) {
       if (o == 'm') G.cfg.max_pending = (uint32_t)v;
       break;
     case 'r': G.cfg.backend_ready = true; break;
+    case 'R': /* spec: HELLO-14 */
+      if (parse_u64(optarg, &v) || v >= HO_BROKER_HELLO_RATE_UNLIMITED) {
+        fprintf(stderr, "handoff-broker: bad number for --hello-rate: %s\n", optarg);
+        return 2;
+      }
+      G.cfg.hello_rate = v == 0 ? HO_BROKER_HELLO_RATE_UNLIMITED : (uint32_t)v;
+      break;
     case 'u': {
       ho_peer_policy pol;
       uid_t uid = 0;

@@ -51,6 +51,10 @@ enum { HO_BROKER_LOG_ERROR = 0, HO_BROKER_LOG_WARN = 1, HO_BROKER_LOG_INFO = 2,
 
 typedef void (*ho_broker_log_fn)(void *log_user, int level, const char *line);
 
+#define HO_BROKER_DEFAULT_HELLO_RATE 256u        /* per second per pid, as the original */
+#define HO_BROKER_HELLO_RATE_UNLIMITED UINT32_MAX
+#define HO_BROKER_DEFAULT_HELLO_RATE_PIDS 4096u
+
 typedef struct ho_broker_config {
   const char *service;      /* required: the one service name served */
   const char *backend_pipe; /* required: Negotiated.backend_pipe */
@@ -62,6 +66,15 @@ typedef struct ho_broker_config {
   uint32_t max_pending;     /* pending tokens; 0: 1024 */
   uint32_t max_hello_waiting; /* clients still sending their Hello; 0: 4096
                                  (more are closed at once, spec: SEC-7) */
+  /* Hellos per second per peer process, keyed by the OS-reported pid
+   * (spec: HELLO-14); the excess is refused with ERROR_RATE_LIMITED and a
+   * retry_after_ms. 0: HO_BROKER_DEFAULT_HELLO_RATE;
+   * HO_BROKER_HELLO_RATE_UNLIMITED: no limit. */
+  uint32_t hello_rate;
+  /* Peer pids tracked at once; 0: HO_BROKER_DEFAULT_HELLO_RATE_PIDS. When
+   * every one has a live window, Hellos of other pids are refused until the
+   * oldest window ends (fail-safe). */
+  uint32_t hello_rate_pids;
   ho_peer_policy peer_policy; /* HO_PEER_SAME_UID is the usual choice */
   uint32_t self_uid;        /* the broker's uid (for HO_PEER_SAME_UID) */
   uint32_t peer_uid;        /* for HO_PEER_UID */
@@ -160,6 +173,7 @@ typedef struct ho_broker_stats {
   uint64_t peers_rejected;   /* closed without reply (peer policy) */
   uint64_t hello_overflow;   /* closed at once: too many Hellos pending */
   uint64_t hellos_refused;   /* Refused replies */
+  uint64_t hellos_rate_limited; /* of which ERROR_RATE_LIMITED (spec: HELLO-14) */
   uint64_t negotiated;       /* Negotiated replies */
   uint64_t handoffs_attempted; /* tokens issued */
   uint64_t handoffs_completed;
@@ -177,7 +191,7 @@ typedef struct ho_broker_stats {
  * action is OPEN_CONTROL (the first handoff need not wait for a dial).
  * Returns HO_OK, HO_ERR_INVALID_ARGUMENT (NULL pointers, missing
  * service/backend_pipe, service not [a-z0-9-]{1,64}, backend_pipe longer
- * than 256 bytes), HO_ERR_NOMEM or HO_ERR_RANDOM (token store); *out
+ * than 256 bytes, hello_rate_pids above 2^24), HO_ERR_NOMEM or HO_ERR_RANDOM (token store); *out
  * untouched and nothing allocated on failure. */
 int ho_broker_new(const ho_broker_config *cfg, uint64_t now, ho_broker **out);
 

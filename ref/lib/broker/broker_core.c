@@ -150,6 +150,12 @@ int ho_broker_new(const ho_broker_config *cfg, uint64_t now, ho_broker **out) {
     tc.random_ctx = cfg->random_ctx;
   }
   int rc = ho_token_store_new(&b->tokens, &tc);
+  /* spec: HELLO-14 — default 256 Hellos per second per pid, as the original. */
+  uint32_t rate = cfg->hello_rate == 0                                ? HO_BROKER_DEFAULT_HELLO_RATE
+                  : cfg->hello_rate == HO_BROKER_HELLO_RATE_UNLIMITED ? 0
+                                                                      : cfg->hello_rate;
+  uint32_t pids = cfg->hello_rate_pids ? cfg->hello_rate_pids : HO_BROKER_DEFAULT_HELLO_RATE_PIDS;
+  if (rc == HO_OK) rc = bk_rate_init(&b->hello_rate, rate, pids);
   if (rc == HO_OK) rc = ho_fallback_policy_new(&b->policy, NULL);
   if (rc == HO_OK) rc = ho_pending_queue_new(&b->queue, NULL);
   if (rc != HO_OK) {
@@ -174,6 +180,7 @@ void ho_broker_free(ho_broker *b) {
   ho_pending_queue_del(b->queue);
   ho_fallback_policy_del(b->policy);
   ho_token_store_del(b->tokens);
+  bk_rate_free(&b->hello_rate);
   free(b);
 }
 

@@ -26,20 +26,27 @@ static void send_reply(ho_broker *b, ho_broker_conn *c, const ho_hello_reply *r)
   }
 }
 
-/* Reply Refused and close once it is written (spec: HELLO-8 HELLO-10). */
-static void refuse(ho_broker *b, ho_broker_conn *c, uint32_t code, const char *reason) {
+/* Reply Refused and close once it is written (spec: HELLO-8 HELLO-10);
+ * retry_after_ms only with ERROR_RATE_LIMITED. */
+static void refuse_retry(ho_broker *b, ho_broker_conn *c, uint32_t code, const char *reason,
+                         uint64_t retry_after_ms) {
   ho_hello_reply r;
   memset(&r, 0, sizeof r);
   r.which = HO_REPLY_REFUSED;
   r.refused.code = code;
   r.refused.daemon_min_protocol = HO_PROTOCOL_VERSION;
   r.refused.daemon_max_protocol = HO_PROTOCOL_VERSION;
+  if (code == HO_REFUSE_RATE_LIMITED) r.refused.retry_after_ms = retry_after_ms;
   snprintf(r.refused.reason, sizeof r.refused.reason, "%s", reason);
   b->st.hellos_refused++;
   bk_log(b, HO_BROKER_LOG_INFO, "conn=%llu refused code=%u: %s", (unsigned long long)c->id,
          (unsigned)code, reason);
   c->state = CS_REPLY_CLOSE;
   send_reply(b, c, &r);
+}
+
+static void refuse(ho_broker *b, ho_broker_conn *c, uint32_t code, const char *reason) {
+  refuse_retry(b, c, code, reason, 0);
 }
 
 /* Map a fallback-policy answer to the broker's reason. */
@@ -139,6 +146,14 @@ void bk_hello_complete(ho_broker *b, ho_broker_conn *c, int frame_err, uint64_t 
   /* spec: SEC-3 — peer_pid must agree with the OS when both are known. */
   if (h->peer_pid != 0 && c->peer.pid != 0 && (int32_t)h->peer_pid != (int32_t)c->peer.pid) {
     refuse(b, c, HO_REFUSE_PEER_REJECTED, "PEER_REJECTED");
+    return;
+  }
+  /* spec: HELLO-14 — step 9: Hellos per second of this peer process, keyed
+   * by the OS-reported pid (never the self-reported peer_pid, SEC-3). */
+  uint64_t retry_after = 0;
+  if (c->have_peer && !bk_rate_admit(&b->hello_rate, (int32_t)c->peer.pid, now, &retry_after)) {
+    b->st.hellos_rate_limited++;
+    refuse_retry(b, c, HO_REFUSE_RATE_LIMITED, "RATE_LIMITED", retry_after);
     return;
   }
   if (b->shutting_down) { /* spec: BROKER-7 */

@@ -59,6 +59,24 @@ struct ho_broker_conn {
   size_t in_flight;
 };
 
+/* Hello rate per peer pid (broker_rate.c, spec: HELLO-14). */
+typedef struct bk_rate_entry {
+  int32_t pid;
+  uint32_t hellos; /* Hellos let through in this window */
+  uint64_t start;  /* window start, monotonic ns */
+} bk_rate_entry;
+
+typedef struct bk_rate {
+  uint32_t limit;        /* Hellos per window; 0: unlimited (no table) */
+  uint32_t cap;          /* live windows at most */
+  uint32_t mask;         /* index size - 1 */
+  uint32_t head, count;  /* ring of live windows, oldest first */
+  bk_rate_entry *ring;
+  uint32_t *index;       /* open addressing by pid: ring position + 1, 0 empty */
+  uint64_t last;         /* latest time seen (the clock is clamped to it) */
+  uint64_t full_refusals; /* pids refused because every slot was live */
+} bk_rate;
+
 typedef struct action_item {
   ho_broker_action a;
   uint8_t *owned; /* bytes copy, freed after the action is taken */
@@ -77,6 +95,7 @@ struct ho_broker {
   uint64_t next_conn_id;
   uint64_t next_correlation;
   uint64_t next_ctl_id;
+  bk_rate hello_rate;        /* spec: HELLO-14 */
   ho_broker_conn *ctl;       /* the current control connection, or NULL */
   ho_broker_conn *hhead, *htail; /* clients reading their Hello */
   ho_broker_conn *ahead;         /* every open handle */
@@ -120,6 +139,14 @@ int bk_control_data(ho_broker *b, ho_broker_conn *k, const uint8_t *data, size_t
 void bk_timer(ho_broker *b, uint64_t now);
 void bk_ensure_control(ho_broker *b);
 uint64_t bk_next_deadline_ns(const ho_broker *b);
+
+/* broker_rate.c */
+int bk_rate_init(bk_rate *r, uint32_t limit, uint32_t cap);
+void bk_rate_free(bk_rate *r);
+/* true: let this Hello of `pid` through (and count it); false: refuse it,
+ * *retry_after_ms (>= 1) says when the window ends. pid <= 0 is never
+ * limited (no OS-reported pid to key on). */
+bool bk_rate_admit(bk_rate *r, int32_t pid, uint64_t now, uint64_t *retry_after_ms);
 
 /* broker_stats.c */
 void bk_latency_record(ho_broker *b, uint64_t ns);

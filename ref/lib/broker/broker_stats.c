@@ -62,6 +62,7 @@ size_t ho_broker_format_stats(const ho_broker_stats *s, char *out, size_t cap) {
   APPEND("peers_rejected %llu\n", (unsigned long long)s->peers_rejected);
   APPEND("hello_overflow %llu\n", (unsigned long long)s->hello_overflow);
   APPEND("hellos_refused %llu\n", (unsigned long long)s->hellos_refused);
+  APPEND("hellos_rate_limited %llu\n", (unsigned long long)s->hellos_rate_limited);
   APPEND("negotiated %llu\n", (unsigned long long)s->negotiated);
   APPEND("handoffs_attempted %llu\n", (unsigned long long)s->handoffs_attempted);
   APPEND("handoffs_completed %llu\n", (unsigned long long)s->handoffs_completed);

@@ -61,8 +61,8 @@ static int start(hx_world *w, const char *tag, const char *const *bk, const char
   argv[n++] = "--log-level";
   argv[n++] = "debug";
   /* Every client here is this one test process: its thousands of Hellos
-   * would hit the per-pid Hello rate (spec: HELLO-14), tested in
-   * test_broker_rate.c. */
+   * would hit the per-pid Hello rate (HELLO-14, tested in
+   * test_broker_rate.c). */
   argv[n++] = "--hello-rate";
   argv[n++] = "0";
   for (int i = 0; br && br[i]; i++) argv[n++] = br[i];

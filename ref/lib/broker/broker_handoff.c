@@ -395,6 +395,8 @@ void bk_timer(ho_broker *b, uint64_t now) {
   do {
     n = 0;
     if (ho_ack_expire_overdue(b->tokens, ms, infos, 16, &n) != HO_OK) break;
+    ho_broker_conn *stuck[16];
+    size_t nstuck = 0;
     for (size_t i = 0; i < n; i++) {
       ho_broker_conn *c = infos[i].user;
       ho_broker_conn *k = c->ctl;
@@ -403,14 +405,19 @@ void bk_timer(ho_broker *b, uint64_t now) {
       bk_fail(b, c, HO_BROKER_REASON_ACK_TIMEOUT, now, "no ACK before the deadline");
       /* spec: BROKER-1 — an offer still unwritten at its ACK deadline means
        * the backend stopped reading: drop the connection (ACK-10) and with
-       * it every queued sideband, descriptor and offer. */
+       * it every queued sideband, descriptor and offer. Only after this
+       * batch: dropping it now would free clients later in infos[]. */
       if (k != NULL && k->write_pending && !k->dead) {
-        bk_log(b, HO_BROKER_LOG_WARN, "control=%llu not writable for a whole ACK deadline",
-               (unsigned long long)k->id);
         k->dead = true;
-        bk_control_failed(b, k, HO_BROKER_REASON_CONTROL_CLOSED, now);
-        bk_close(b, k, false);
+        stuck[nstuck++] = k;
       }
+    }
+    for (size_t i = 0; i < nstuck; i++) {
+      ho_broker_conn *k = stuck[i];
+      bk_log(b, HO_BROKER_LOG_WARN, "control=%llu not writable for a whole ACK deadline",
+             (unsigned long long)k->id);
+      bk_control_failed(b, k, HO_BROKER_REASON_CONTROL_CLOSED, now);
+      bk_close(b, k, false);
     }
   } while (n == 16);
   void *items[16];

@@ -178,8 +178,14 @@ int main(int argc, char **argv) {
     ho_listener_close(&G.lst);
     return 1;
   }
-  slog(HO_BROKER_LOG_INFO, "listening on %s service=%s endpoint=%s backend_pipe=%s%s", G.listen,
-       G.service, G.endpoint ? G.endpoint : "(none)", G.backend_pipe,
+  char rate[24];
+  if (G.cfg.hello_rate == HO_BROKER_HELLO_RATE_UNLIMITED)
+    snprintf(rate, sizeof rate, "unlimited");
+  else
+    snprintf(rate, sizeof rate, "%u/s",
+             (unsigned)(G.cfg.hello_rate ? G.cfg.hello_rate : HO_BROKER_DEFAULT_HELLO_RATE));
+  slog(HO_BROKER_LOG_INFO, "listening on %s service=%s endpoint=%s backend_pipe=%s hello_rate=%s%s",
+       G.listen, G.service, G.endpoint ? G.endpoint : "(none)", G.backend_pipe, rate,
        G.cfg.backend_ready ? " backend-ready" : "");
   run_actions();
 

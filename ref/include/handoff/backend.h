@@ -119,7 +119,8 @@ typedef struct ho_backend_core ho_backend_core; /* shared: config, replay set, c
 typedef struct ho_backend_ctl ho_backend_ctl;   /* one control connection */
 
 /* Create a core. On success *out is set; on failure (HO_ERR_INVALID_ARGUMENT,
- * HO_ERR_NOMEM) *out is untouched. */
+ * HO_ERR_NOMEM, HO_ERR_RANDOM — the OS random source keying the replay
+ * set failed) *out is untouched. */
 int ho_backend_core_new(const ho_backend_config *cfg, ho_backend_core **out);
 
 /* Free the core. Every ho_backend_ctl must have been deleted first. */

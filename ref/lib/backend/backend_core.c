@@ -359,8 +359,9 @@ static void process_offer(ho_backend_ctl *ctl, uint64_t now_ms) {
     refuse(ctl, offer, conn, why, err, NULL);
     return;
   }
-  /* spec: XFER-12 ERR-39 BACKEND-2 — the sideband token must equal the offer token. */
-  if (memcmp(ctl->sb, offer->token, HO_TOKEN_BYTES) != 0) {
+  /* spec: XFER-12 ERR-39 BACKEND-2 TOKEN-8 — the sideband token must equal
+   * the offer token, compared in constant time. */
+  if (!ho_token_equal(ctl->sb, offer->token)) {
     refuse(ctl, offer, conn, HO_REFUSAL_SIDEBAND_MISMATCH, HO_ERR_SIDEBAND_MISMATCH, NULL);
     return;
   }
@@ -413,7 +414,12 @@ static void process_offer(ho_backend_ctl *ctl, uint64_t now_ms) {
   }
   /* spec: BACKEND-5 TOKEN-14 — recorded before the ready write and the
    * accepting ACK; refused offers are never recorded. */
-  ho_replay_add(&core->replay, offer->token, now_ms);
+  if (ho_replay_add(&core->replay, offer->token, now_ms) != HO_OK) {
+    /* Unreachable after the two checks above; refuse rather than adopt
+     * a token we could not remember. */
+    refuse(ctl, offer, conn, HO_REFUSAL_REPLAY_FULL, HO_ERR_PENDING_LIMIT, "replay cache full");
+    return;
+  }
   if (!ready_first) {
     adopt(ctl, offer, conn, false);
     return;

@@ -1,5 +1,9 @@
 /* handoff — bounded set of recently accepted tokens (backend replay guard).
- * Internal to ref/lib/backend. spec: BACKEND-5 */
+ * Internal to ref/lib/backend. A thin layer over the token core's store
+ * (handoff/token.h), which already gives keyed-hash lookups, expiry by a
+ * timer heap and a fixed footprint, so a presented token never steers a
+ * lookup (spec: TOKEN-8) and a full set refuses instead of forgetting a
+ * young token (spec: TOKEN-12). spec: BACKEND-5 */
 #ifndef HANDOFF_BACKEND_REPLAY_H
 #define HANDOFF_BACKEND_REPLAY_H
 
@@ -7,34 +11,26 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "handoff/token.h"
 #include "handoff/wire.h"
 
-typedef struct ho_replay_entry {
-  uint8_t token[HO_TOKEN_BYTES];
-  uint64_t expires_ms;
-} ho_replay_entry;
-
-/* A FIFO ring (entries in acceptance order, so expiry order too, for a
- * monotonic clock) indexed by an open-addressing hash table. */
 typedef struct ho_replay {
-  ho_replay_entry *ring;
-  uint32_t *table; /* ring index + 1; 0 = empty slot */
-  size_t cap, mask, head, count;
-  uint64_t ttl_ms;
+  ho_token_store *store; /* accepted tokens, PENDING until accepted_at + ttl */
+  size_t cap;
 } ho_replay;
 
-/* Returns HO_OK or HO_ERR_NOMEM / HO_ERR_INVALID_ARGUMENT (cap 0 or above
- * 1<<24); *r untouched on error. */
+/* Returns HO_OK, HO_ERR_INVALID_ARGUMENT (cap 0 or above
+ * HO_TOKEN_MAX_PENDING_LIMIT), HO_ERR_NOMEM, or HO_ERR_RANDOM (the OS random
+ * source that keys the lookup hash failed); *r untouched on error. */
 int ho_replay_init(ho_replay *r, size_t cap, uint64_t ttl_ms);
 void ho_replay_free(ho_replay *r);
-/* Forget entries with expires <= now. */
-void ho_replay_prune(ho_replay *r, uint64_t now_ms);
-/* Is `token` remembered (and unexpired at now)? */
+/* Is `token` remembered (and unexpired at now)? Prunes expired tokens. */
 bool ho_replay_contains(ho_replay *r, const uint8_t token[HO_TOKEN_BYTES], uint64_t now_ms);
 /* After pruning: is every slot taken by an unexpired token? */
 bool ho_replay_full(ho_replay *r, uint64_t now_ms);
-/* Remember `token` until now + ttl. The caller checks ho_replay_full()
- * first (TOKEN-12); if it did not, the oldest entry is forgotten. */
-void ho_replay_add(ho_replay *r, const uint8_t token[HO_TOKEN_BYTES], uint64_t now_ms);
+/* Remember `token` until now + ttl. Returns HO_OK, HO_ERR_ALREADY_PENDING
+ * (already remembered) or HO_ERR_PENDING_LIMIT (full: the caller checks
+ * ho_replay_full() first; nothing is forgotten to make room). */
+int ho_replay_add(ho_replay *r, const uint8_t token[HO_TOKEN_BYTES], uint64_t now_ms);
 
 #endif

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "handoff/client.h"
+#include "handoff/token.h"
 #include "handoff/frame.h"
 
 uint64_t ho_client_now_ns(void) {
@@ -204,8 +205,8 @@ static int read_ready(const ho_client_config *cfg, int fd, const ho_negotiated *
   free(body);
   if (rc != HO_OK) return rc;
   /* correlation_id is deliberately not checked: the client never knew it. */
-  if (memcmp(m.ack.token, neg->handle_passed_token, HO_TOKEN_BYTES) != 0)
-    return HO_ERR_TOKEN_MISMATCH;
+  /* spec: TOKEN-8 — constant-time comparison of the token echo. */
+  if (!ho_token_equal(m.ack.token, neg->handle_passed_token)) return HO_ERR_TOKEN_MISMATCH;
   if (!m.ack.accepted) return HO_ERR_ACK_REFUSED;
   return HO_OK;
 }

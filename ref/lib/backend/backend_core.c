@@ -510,6 +510,13 @@ int ho_backend_ctl_feed(ho_backend_ctl *ctl, uint64_t now_ms, const uint8_t *dat
    * arrived with data[0]. spec: XFER-8 — during the sideband they count for
    * this handoff, whichever of its reads brought them. */
   if (conn >= 0 || conn_status != HO_OK) {
+    /* The core owns `conn` in every case: one passed together with a
+     * refusal status (a transport normally closes it itself and passes
+     * HO_NO_HANDLE) is closed here and counts only as that status. */
+    if (conn >= 0 && conn_status != HO_OK) {
+      queue_close_fd(ctl, conn);
+      conn = HO_NO_HANDLE;
+    }
     if (ctl->state == ST_SIDEBAND) {
       if (conn_status == HO_ERR_CTRUNC) {
         ctl->sb_ctrunc = true;

@@ -9,7 +9,8 @@ golden vectors included), then a summary line per level:
     N MUST: N tested, N untested
 
 Citations: `spec: ID ID ...` anywhere in a source file (inside a comment by
-convention), and the "requirements" arrays of JSON files (golden vectors).
+convention; a citation that ends its line continues on following comment
+lines that hold only IDs), and the "requirements" arrays of JSON files (golden vectors).
 
 The run FAILS (exit 1) when
   - an untested MUST / MUST NOT requirement is not listed in the exceptions
@@ -48,6 +49,8 @@ KEYWORD_RE = re.compile(
     r"REQUIRED|RECOMMENDED|MAY|OPTIONAL)(?![A-Za-z0-9_])")
 TAG_RE = re.compile(r"^\*\*\[([A-Z][A-Z0-9]*)-([0-9]+)\]\*\*\s*\*\(([^)]*)\)\*\s*(.*)$", re.S)
 TAG_ANYWHERE_RE = re.compile(r"\*\*\[[A-Z][A-Z0-9]*-[0-9]+\]\*\*")
+# The continuation of a wrapped citation: a comment line that starts with IDs.
+CONT_RE = re.compile(r"^[ \t]*(?:\*|//|#)?((?:[ \t]*,?[ \t]*[A-Z][A-Z0-9]*-[0-9]+(?![A-Za-z0-9_]))+)(.*)$")
 CITE_RE = re.compile(r"spec:((?:[ \t]*,?[ \t]*[A-Z][A-Z0-9]*-[0-9]+(?![A-Za-z0-9_]))+)")
 ID_RE = re.compile(r"[A-Z][A-Z0-9]*-[0-9]+")
 ANCHOR_RE = re.compile(r'<a id="([^"]+)"></a>')
@@ -286,12 +289,27 @@ def find_citations(root, subdirs, exclude, errors):
                             continue
                         cites.append(("%s[%s]" % (rel, label), rid))
                 continue
-            for n, line in enumerate(text.split("\n"), 1):
+            lines = text.split("\n")
+            for n, line in enumerate(lines, 1):
                 if "spec:" not in line:
                     continue
+                last = None
                 for m in CITE_RE.finditer(line):
+                    last = m
                     for rid in ID_RE.findall(m.group(1)):
                         cites.append(("%s:%d" % (rel, n), rid))
+                # A citation that runs to the end of its line may go on in
+                # the next comment lines: " * TOKEN-8 TOKEN-9" continues it.
+                more = last is not None and line[last.end():].strip() == ""
+                k = n
+                while more and k < len(lines):
+                    c = CONT_RE.match(lines[k])
+                    if c is None:
+                        break
+                    k += 1
+                    for rid in ID_RE.findall(c.group(1)):
+                        cites.append(("%s:%d" % (rel, k), rid))
+                    more = c.group(2).strip() == ""
     return cites
 
 

@@ -1,0 +1,1 @@
+/* spec: FRAME-1 FRAME-2 FRAME-3 */

@@ -21,7 +21,8 @@
 #define BF_CFG_BYTES 8
 #define BF_OP_BYTES 4
 #define MAX_OPS 2048
-#define MAX_RECS (MAX_OPS + 8)     /* at most one client and one control per event */
+#define CTL_RESERVE (MAX_OPS + 8)  /* at most one control connection per event */
+#define MAX_RECS (2 * CTL_RESERVE)
 #define MAX_OFFERS MAX_OPS
 #define MAX_OUT (2 * 128 + 8)      /* SEND_FD + offer per offer in flight (128) */
 #define IN_CAP 512
@@ -132,7 +133,7 @@ static rec *rec_of(bf *f, void *user) {
 }
 
 static int new_rec(bf *f, bool control) {
-  if (f->nrec >= MAX_RECS) return -1;
+  if (f->nrec >= (control ? MAX_RECS : MAX_RECS - CTL_RESERVE)) return -1;
   int i = f->nrec++;
   rec *x = &f->r[i];
   memset(x, 0, sizeof *x);
@@ -259,10 +260,10 @@ static void take_actions(bf *f) {
       CHECK(k->control && !k->closed && !k->dead && k->connected,
             "SEND_FD on a control connection that is not up");
       CHECK(!c->control && !c->closed, "SEND_FD of a closed or control fd %d", c->fd);
-      CHECK(!c->dead, "SEND_FD of client fd %d after its EOF", c->fd);
+      CHECK(!c->dead, "SEND_FD of client fd %d after its EOF (spec: BROKER-5)", c->fd);
       CHECK(!c->fd_sent, "client fd %d passed twice", c->fd);
       CHECK(c->negotiated_token, "SEND_FD for a client without a token");
-      /* spec: READY-7 BROKER-5 — Negotiated entirely written first. */
+      /* spec: READY-7 — Negotiated entirely written first. */
       CHECK(c->nout == 0 && c->reply_flushed, "SEND_FD before Negotiated was written");
       CHECK(a.len == HO_TOKEN_BYTES && memcmp(a.bytes, c->token, HO_TOKEN_BYTES) == 0,
             "sideband is not the negotiated token (spec: XFER-3)");

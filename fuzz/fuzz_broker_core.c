@@ -22,7 +22,8 @@
  *    closed, and once a batch of actions is taken no open control connection
  *    still queues a SEND_FD of a closed client (spec: BROKER-7 ERR-4);
  *  - a client's descriptor is passed at most once, only after its Negotiated
- *    frame is entirely written (spec: READY-7 BROKER-5), with the sideband
+ *    frame is entirely written (spec: READY-7), never once the client's EOF
+ *    was reported (spec: BROKER-5), with the sideband
  *    token of its Negotiated and followed at once by the offer frame with the
  *    same correlation id and token (spec: XFER-3 XFER-4 ACK-12 TOKEN-6);
  *  - nothing is written to a client after its offer in backend-ready mode
@@ -82,9 +83,13 @@ static void in_append(rec *c, const uint8_t *p, size_t n) {
 static const char *const services[] = {"echo", "other", "Bad_Name", "", "echo-2"};
 static const char *const versions[] = {"", "1.2.3", "1.x", "0.0.1-rc.1+b"};
 
+static void hello_on(rec *x, uint8_t b, uint8_t c);
 static void ev_hello(bf *f, uint8_t a, uint8_t b, uint8_t c) {
   rec *x = pick(f, a, 0);
-  if (x == NULL) return;
+  if (x != NULL) hello_on(x, b, c);
+}
+
+static void hello_on(rec *x, uint8_t b, uint8_t c) {
   ho_any_msg m;
   memset(&m, 0, sizeof m);
   m.hello.client_min_protocol = (b & 0x80) ? 2 : 1;
@@ -122,9 +127,14 @@ static void ev_garbage(bf *f, uint8_t a, uint8_t b, uint8_t c) {
   in_append(x, g, 1 + (size_t)(c & 7));
 }
 
+static void bytes_on(bf *f, rec *x, uint8_t b);
 static void ev_client_bytes(bf *f, uint8_t a, uint8_t b) {
   rec *x = pick(f, a, 0);
-  if (x == NULL || x->dead) return;
+  if (x != NULL) bytes_on(f, x, b);
+}
+
+static void bytes_on(bf *f, rec *x, uint8_t b) {
+  if (x->dead) return;
   size_t want = ho_broker_client_wants(f->b, x->h);
   size_t avail = x->in_len - x->in_off;
   if (want == 0) {
@@ -174,16 +184,18 @@ static void deliver(bf *f, rec *x, int n) {
   out_pop(x, n);
 }
 
+static void send_on(bf *f, rec *x, uint8_t b);
 static void ev_send(bf *f, uint8_t a, uint8_t b) {
-  rec *x = NULL;
   for (int n = 0; n < f->nrec; n++) {
     rec *y = &f->r[(a + n) % f->nrec];
     if (!y->closed && !y->dead && y->nout > 0) {
-      x = y;
-      break;
+      send_on(f, y, b);
+      return;
     }
   }
-  if (x == NULL) return;
+}
+
+static void send_on(bf *f, rec *x, uint8_t b) {
   switch (b % 8) {
   case 0:
   case 1: /* everything written */
@@ -342,7 +354,30 @@ static void ev_advance(bf *f, uint8_t a, uint8_t b) {
     break;
   }
   f->now += step;
-  fire_if_due(f);
+  /* (a & 4): the shell handles other events before its timer (a late fire):
+   * an ACK can then arrive after its deadline, before the expiry ran. */
+  if (!(a & 4)) fire_if_due(f);
+}
+
+/* Many clients at once, each with a whole Hello asking for a handoff and
+ * its reply written: fills the pending queue while no control connection
+ * is up (FALLBACK-11 admission, queue full). */
+static void ev_burst(bf *f, uint8_t n, uint8_t caps) {
+  for (int i = 0; i < (n & 127); i++) {
+    int before = f->nrec;
+    ev_open(f, (uint8_t)(caps & 4 ? 0 : 1), 0);
+    take_actions(f);
+    if (f->nrec == before) return;
+    rec *x = &f->r[f->nrec - 1];
+    if (x->closed) continue;
+    hello_on(x, (uint8_t)(1 | (caps & 2)), 0);
+    for (int j = 0; j < 4 && !x->closed; j++) {
+      bytes_on(f, x, 0);
+      take_actions(f);
+    }
+    if (!x->closed && !x->dead && x->nout > 0) send_on(f, x, 0);
+    take_actions(f);
+  }
 }
 
 static void step(bf *f, uint8_t op, uint8_t a, uint8_t b, uint8_t c) {
@@ -371,6 +406,8 @@ static void step(bf *f, uint8_t op, uint8_t a, uint8_t b, uint8_t c) {
     if (a == 0xA5 && b == 0x5A && !f->shut) {
       f->shut = true;
       ho_broker_shutdown(f->b, f->now);
+    } else if ((a & 0xC0) == 0x40) {
+      ev_burst(f, b, c);
     }
     break;
   }
@@ -465,6 +502,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   cfg->log = log_fn;
   cfg->log_user = f;
   cfg->endpoint_name = (g[5] & 1) ? "echo-backend" : NULL;
+  cfg->hello_rate = (g[5] >> 1) & 3; /* 0: the default (256/s per pid) */
   int rc = ho_broker_new(cfg, f->now, &f->b);
   if (rc != HO_OK) {
     CHECK(rc == HO_ERR_RANDOM, "ho_broker_new: %d", rc);

@@ -7,6 +7,10 @@
 #   make fuzz-broker               libFuzzer campaign, FUZZ_SECONDS
 #   make fuzz-backend              libFuzzer campaign, FUZZ_SECONDS
 #   make fuzz-broker-merge / fuzz-backend-merge   merge new inputs (-merge=1)
+#
+# FUZZ_SECONDS takes its default from the first fragment that sets it
+# (mk/codec.mk: 60); the campaigns behind the committed corpora ran
+# FUZZ_SECONDS=720.
 
 FUZZ_SECONDS ?= 600
 FUZZ_CLANG ?= clang

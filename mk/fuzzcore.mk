@@ -67,7 +67,8 @@ $(FUZZ_BACKEND_BIN): fuzz/fuzz_backend_core.c fuzz/backend_shell_model.h fuzz/fu
 
 .PHONY: fuzz-broker fuzz-broker-merge fuzz-backend fuzz-backend-merge
 # New inputs go to $(FUZZ_*_DIR)/new; merge the interesting ones into the
-# committed corpus with `make fuzz-*-merge` (libFuzzer -merge=1).
+# committed corpus with `make fuzz-*-merge` (libFuzzer -merge=1 by edge
+# coverage, -use_counters=0: hit counts would keep thousands of files).
 fuzz-broker: $(FUZZ_BROKER_BIN)
 	@mkdir -p $(FUZZ_BROKER_DIR)/new $(FUZZ_BROKER_DIR)/artifacts
 	$(FUZZ_BROKER_BIN) -max_total_time=$(FUZZ_SECONDS) \
@@ -75,7 +76,7 @@ fuzz-broker: $(FUZZ_BROKER_BIN)
 	  -artifact_prefix=$(FUZZ_BROKER_DIR)/artifacts/ $(FUZZ_BROKER_DIR)/new $(FUZZ_BROKER_CORPUS)
 
 fuzz-broker-merge: $(FUZZ_BROKER_BIN)
-	$(FUZZ_BROKER_BIN) -merge=1 $(FUZZ_BROKER_CORPUS) $(FUZZ_BROKER_DIR)/new
+	$(FUZZ_BROKER_BIN) -merge=1 -use_counters=0 $(FUZZ_BROKER_CORPUS) $(FUZZ_BROKER_DIR)/new
 
 fuzz-backend: $(FUZZ_BACKEND_BIN)
 	@mkdir -p $(FUZZ_BACKEND_DIR)/new $(FUZZ_BACKEND_DIR)/artifacts
@@ -84,4 +85,4 @@ fuzz-backend: $(FUZZ_BACKEND_BIN)
 	  -artifact_prefix=$(FUZZ_BACKEND_DIR)/artifacts/ $(FUZZ_BACKEND_DIR)/new $(FUZZ_BACKEND_CORPUS)
 
 fuzz-backend-merge: $(FUZZ_BACKEND_BIN)
-	$(FUZZ_BACKEND_BIN) -merge=1 $(FUZZ_BACKEND_CORPUS) $(FUZZ_BACKEND_DIR)/new
+	$(FUZZ_BACKEND_BIN) -merge=1 -use_counters=0 $(FUZZ_BACKEND_CORPUS) $(FUZZ_BACKEND_DIR)/new

@@ -34,6 +34,10 @@ CRITERION := -lcriterion
 
 DEPS_STAMP := $(BUILD)/.deps-ok
 
+# libFuzzer campaigns (make fuzz-*): compiler and length of one campaign.
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 600
+
 # ---- generated codecs ------------------------------------------------------
 PROTOS := $(wildcard proto/handoff/v1/*.proto)
 PBC_C := $(PROTOS:proto/%.proto=$(GEN)/%.pb-c.c)

@@ -43,7 +43,6 @@ FUZZ_FRAME_SRC := fuzz/fuzz_frame_decode.c
 FUZZ_FRAME_CORPUS := fuzz/corpus/fuzz_frame_decode
 FUZZ_FRAME_REPLAY := $(BUILD)/fuzz/fuzz_frame_decode_replay
 FUZZ_FRAME_BIN := $(BUILD)/fuzz/fuzz_frame_decode
-FUZZ_SECONDS ?= 60
 $(FUZZ_FRAME_REPLAY): $(OBJ)/fuzz/fuzz_frame_decode_replay.o $(LIB_A)
 	@mkdir -p $(@D)
 	$(CC) -o $@ $< $(LIB_A) $(LDFLAGS) $(LIBDEPS)
@@ -55,7 +54,6 @@ test-fuzz-frame-replay: $(FUZZ_FRAME_REPLAY)
 	$(FUZZ_FRAME_REPLAY) $(FUZZ_FRAME_CORPUS)
 TEST_TARGETS += test-fuzz-frame-replay
 
-FUZZ_CC ?= clang
 FUZZ_FLAGS := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -g -O1
 $(FUZZ_FRAME_BIN): $(FUZZ_FRAME_SRC) $(filter ref/lib/wire/%,$(LIB_SRCS)) $(PBC_C) $(NPB_C) $(GEN_HDRS)
 	@mkdir -p $(@D)

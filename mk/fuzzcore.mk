@@ -8,12 +8,9 @@
 #   make fuzz-backend              libFuzzer campaign, FUZZ_SECONDS
 #   make fuzz-broker-merge / fuzz-backend-merge   merge new inputs (-merge=1)
 #
-# FUZZ_SECONDS takes its default from the first fragment that sets it
-# (mk/codec.mk: 60); the campaigns behind the committed corpora ran
-# FUZZ_SECONDS=720.
+# FUZZ_SECONDS and FUZZ_CC are set in the top-level Makefile; the campaigns
+# behind the committed corpora ran FUZZ_SECONDS=720.
 
-FUZZ_SECONDS ?= 600
-FUZZ_CLANG ?= clang
 
 # ---- plain replay binaries (gcc or clang, no libFuzzer) ------------------
 FUZZ_BROKER_REPLAY := $(BUILD)/fuzz/fuzz_broker_core_replay
@@ -58,12 +55,12 @@ FUZZ_BACKEND_BIN := $(FUZZ_BACKEND_DIR)/fuzz_backend_core
 $(FUZZ_BROKER_BIN): fuzz/fuzz_broker_core.c fuzz/broker_shell_model.h fuzz/fuzz_replay_main.h $(FUZZCORE_SRCS) $(GEN_HDRS) \
                     $(wildcard ref/lib/*/*.h ref/include/handoff/*.h) | $(DEPS_STAMP)
 	@mkdir -p $(@D)
-	$(FUZZ_CLANG) $(CPPFLAGS) $(FUZZCORE_CFLAGS) -o $@ fuzz/fuzz_broker_core.c $(FUZZCORE_SRCS) $(LIBDEPS)
+	$(FUZZ_CC) $(CPPFLAGS) $(FUZZCORE_CFLAGS) -o $@ fuzz/fuzz_broker_core.c $(FUZZCORE_SRCS) $(LIBDEPS)
 
 $(FUZZ_BACKEND_BIN): fuzz/fuzz_backend_core.c fuzz/backend_shell_model.h fuzz/fuzz_replay_main.h $(FUZZCORE_SRCS) $(GEN_HDRS) \
                      $(wildcard ref/lib/*/*.h ref/include/handoff/*.h) | $(DEPS_STAMP)
 	@mkdir -p $(@D)
-	$(FUZZ_CLANG) $(CPPFLAGS) $(FUZZCORE_CFLAGS) -o $@ fuzz/fuzz_backend_core.c $(FUZZCORE_SRCS) $(LIBDEPS)
+	$(FUZZ_CC) $(CPPFLAGS) $(FUZZCORE_CFLAGS) -o $@ fuzz/fuzz_backend_core.c $(FUZZCORE_SRCS) $(LIBDEPS)
 
 .PHONY: fuzz-broker fuzz-broker-merge fuzz-backend fuzz-backend-merge
 # New inputs go to $(FUZZ_*_DIR)/new; merge the interesting ones into the

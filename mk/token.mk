@@ -42,8 +42,6 @@ test-fuzz-token-replay: $(FUZZ_TOKEN_REPLAY)
 TEST_TARGETS += test-fuzz-token-replay
 
 # ---- libFuzzer campaign ---------------------------------------------------
-FUZZ_SECONDS ?= 600
-FUZZ_CLANG ?= clang
 FUZZ_TOKEN_DIR := $(BUILD)/libfuzzer-token
 FUZZ_TOKEN_BIN := $(FUZZ_TOKEN_DIR)/fuzz_token
 FUZZ_TOKEN_CFLAGS := -std=c11 -O1 -g -fno-omit-frame-pointer $(WARN) \
@@ -53,7 +51,7 @@ $(FUZZ_TOKEN_BIN): fuzz/fuzz_token.c conformance/model/token_model.h $(TOKEN_COR
                    $(wildcard ref/lib/core/*.h) \
                    ref/include/handoff/token.h ref/include/handoff/fallback.h | $(DEPS_STAMP)
 	@mkdir -p $(@D)
-	$(FUZZ_CLANG) $(CPPFLAGS) $(FUZZ_TOKEN_CFLAGS) -o $@ fuzz/fuzz_token.c $(TOKEN_CORE_SRCS)
+	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_TOKEN_CFLAGS) -o $@ fuzz/fuzz_token.c $(TOKEN_CORE_SRCS)
 
 .PHONY: fuzz-token fuzz-token-merge
 # New inputs go to $(FUZZ_TOKEN_DIR)/new; merge the interesting ones into the

@@ -12,7 +12,7 @@
  *     which decode again to the same message (spec: MSG-13 MSG-14).
  *
  * libFuzzer: clang -fsanitize=fuzzer,address,undefined (make fuzz-frame).
- * Replay: built with -DHO_FUZZ_REPLAY it has its own main() taking files
+ * Replay: built with -DHO_FUZZ_REPLAY_MAIN it has a main() taking files
  * and directories (make test replays fuzz/corpus/fuzz_frame_decode/).
  */
 #include <stdint.h>
@@ -134,58 +134,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   return 0;
 }
 
-#ifdef HO_FUZZ_REPLAY
-#include <dirent.h>
-#include <sys/stat.h>
-
-static size_t replayed;
-
-static int replay_file(const char *path) {
-  FILE *f = fopen(path, "rb");
-  if (f == NULL) {
-    perror(path);
-    return 1;
-  }
-  static uint8_t buf[HO_MAX_HELLO_BYTES + 8192];
-  size_t n = fread(buf, 1, sizeof buf, f);
-  fclose(f);
-  LLVMFuzzerTestOneInput(buf, n);
-  replayed++;
-  return 0;
-}
-
-static int replay(const char *path) {
-  struct stat st;
-  if (stat(path, &st) != 0) {
-    perror(path);
-    return 1;
-  }
-  if (!S_ISDIR(st.st_mode)) return replay_file(path);
-  DIR *d = opendir(path);
-  if (d == NULL) {
-    perror(path);
-    return 1;
-  }
-  int rc = 0;
-  struct dirent *e;
-  while ((e = readdir(d)) != NULL) {
-    if (e->d_name[0] == '.') continue;
-    char p[4096];
-    snprintf(p, sizeof p, "%s/%s", path, e->d_name);
-    rc |= replay(p);
-  }
-  closedir(d);
-  return rc;
-}
-
-int main(int argc, char **argv) {
-  int rc = 0;
-  for (int i = 1; i < argc; i++) rc |= replay(argv[i]);
-  printf("fuzz_frame_decode: replayed %zu inputs, no differences\n", replayed);
-  if (replayed == 0) {
-    fprintf(stderr, "fuzz_frame_decode: no inputs given\n");
-    return 1;
-  }
-  return rc;
-}
+#ifdef HO_FUZZ_REPLAY_MAIN
+#define HO_FUZZ_NAME "fuzz_frame_decode"
+#include "fuzz_replay_main.h"
 #endif

@@ -1,8 +1,8 @@
-/* Replay main of the stateful fuzz targets (fuzz_broker_core.c,
- * fuzz_backend_core.c): with -DHO_FUZZ_REPLAY_MAIN the target is a plain
- * program that runs every file or directory given on its command line
- * through LLVMFuzzerTestOneInput() (make test). Define HO_FUZZ_NAME first.
- * Same code as the replay main of fuzz_token.c. */
+/* Replay main of the stateful fuzz targets (fuzz_token.c,
+ * fuzz_broker_core.c, fuzz_backend_core.c): with -DHO_FUZZ_REPLAY_MAIN the
+ * target is a plain program that runs every file or directory given on its
+ * command line through LLVMFuzzerTestOneInput() (make test). Define
+ * HO_FUZZ_NAME first. */
 #ifndef HO_FUZZ_REPLAY_MAIN_H
 #define HO_FUZZ_REPLAY_MAIN_H
 
@@ -74,6 +74,10 @@ int main(int argc, char **argv) {
   for (int i = 1; i < argc; i++)
     if (run_path(argv[i]) != 0) rc = 1;
   printf("%s: replayed %lu inputs, all invariants held\n", HO_FUZZ_NAME, replayed);
+  if (replayed == 0) {
+    fprintf(stderr, "%s: no inputs replayed\n", HO_FUZZ_NAME);
+    return 1;
+  }
   return rc;
 }
 

@@ -48,7 +48,7 @@ $(FUZZ_FRAME_REPLAY): $(OBJ)/fuzz/fuzz_frame_decode_replay.o $(LIB_A)
 	$(CC) -o $@ $< $(LIB_A) $(LDFLAGS) $(LIBDEPS)
 $(OBJ)/fuzz/fuzz_frame_decode_replay.o: $(FUZZ_FRAME_SRC) $(GEN_HDRS) | $(DEPS_STAMP)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -DHO_FUZZ_REPLAY -MMD -MP -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(CFLAGS) -DHO_FUZZ_REPLAY_MAIN -MMD -MP -c -o $@ $<
 .PHONY: test-fuzz-frame-replay fuzz-frame
 test-fuzz-frame-replay: $(FUZZ_FRAME_REPLAY)
 	$(FUZZ_FRAME_REPLAY) $(FUZZ_FRAME_CORPUS)

@@ -28,7 +28,7 @@ test-token: $(BUILD)/test/token
 FUZZ_TOKEN_REPLAY := $(BUILD)/fuzz/fuzz_token_replay
 FUZZ_TOKEN_CORPUS := fuzz/corpus/fuzz_token
 
-$(OBJ)/fuzz/fuzz_token_replay.o: fuzz/fuzz_token.c conformance/model/token_model.h | $(DEPS_STAMP)
+$(OBJ)/fuzz/fuzz_token_replay.o: fuzz/fuzz_token.c fuzz/fuzz_replay_main.h conformance/model/token_model.h | $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -DHO_FUZZ_REPLAY_MAIN -c -o $@ $<
 

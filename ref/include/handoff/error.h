@@ -65,6 +65,10 @@ extern "C" {
   X(ACK_REFUSED, -703, "backend refused the handoff")                         \
   X(SIDEBAND_MISMATCH, -704, "sideband token differs from the offer token")   \
   X(NOT_ADOPTED, -705, "connection was not handed off")                       \
+  X(BACKEND_READY_UNSUPPORTED, -706, "offer flagged backend-ready to a backend without it") \
+  X(OVERLOADED, -707, "the backend cannot serve another connection now")     \
+  X(DRAINING, -708, "the backend is draining for a restart")                  \
+  X(OUTCOME_UNKNOWN, -709, "the request may or may not have been executed")   \
   /* -8xx transport and operating system */                                   \
   X(IO, -801, "I/O error")                                                    \
   X(WOULD_BLOCK, -802, "operation would block")                               \

@@ -58,6 +58,7 @@
 #define HO_OFFER_FLAG_BACKEND_READY (UINT64_C(1) << 0)
 /* HandoffAck.backend_capabilities (field 11, extension). */
 #define HO_BACKEND_CAP_BACKEND_READY (UINT64_C(1) << 0)
+#define HO_BACKEND_CAP_MULTI_OFFER (UINT64_C(1) << 1) /* keeps control connections (rc1) */
 
 /* Refused.code (ErrorCode). */
 #define HO_REFUSE_UNSPECIFIED 0u

@@ -244,7 +244,7 @@ static void take(bk *k, int ci) {
     case HO_BACKEND_ACT_ADOPT: {
       fd_rec *r = fd_of(k, a.conn);
       CHECK(r->state == FD_HELD, "ADOPT of a descriptor not held (state %d)", r->state);
-      CHECK(!r->must_refuse, "adopted a descriptor that must be refused (spec: XFER-10)");
+      CHECK(!r->must_refuse, "adopted a descriptor that must be refused (spec: XFER-28)");
       if (m->p.corr == a.correlation_id && m->p.known) {
         CHECK(!m->p.refuse, "adopted corr=%llu that must be refused",
               (unsigned long long)a.correlation_id);

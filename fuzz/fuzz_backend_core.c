@@ -21,7 +21,7 @@
  * Invariants after every event and at the end:
  *  - every descriptor handed to the core comes back exactly once, as ADOPT
  *    or CLOSE_FD, and no action names a descriptor the core does not hold
- *    (spec: ERR-4 XFER-10 XFER-11 BACKEND-2);
+ *    (spec: ERR-4 XFER-28 XFER-11 BACKEND-2);
  *  - every offer the core read as well-formed (OFFER note without error)
  *    gets exactly one ACK echoing its token and correlation id, unless the
  *    control connection closed first or a fault says otherwise (spec: XFER-16
@@ -29,8 +29,8 @@
  *    (spec: ERR-2);
  *  - a descriptor that came with no, several, truncated or refused
  *    descriptors, or with a sideband different from the offer token, or for
- *    a token accepted within the TTL, is never adopted (spec: XFER-10
- *    XFER-12 XFER-15 TOKEN-11);
+ *    a token accepted within the TTL, is never adopted (spec: XFER-28
+ *    XFER-12 XFER-15 TOKEN-17);
  *  - never a ready write for a refused offer: WRITE_CLIENT only for an
  *    offer flagged backend-ready in backend-ready mode, before its ACK and
  *    its ADOPT, and an offer whose ready frame was written is refused only
@@ -135,7 +135,7 @@ static void ev_sideband(bk *k, int ci, uint8_t a, uint8_t c) {
   if (f1 >= 0 && st == HO_OK) good++;
   bool split = (c & 8) != 0;
   if (split && (c & 16)) {
-    f2 = new_fd(k); /* a descriptor with the second read counts too (XFER-8) */
+    f2 = new_fd(k); /* a descriptor with the second read counts too (XFER-29) */
     if (f2 >= 0) good++;
   }
   bool refuse = bad || good != 1;

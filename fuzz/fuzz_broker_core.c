@@ -28,11 +28,11 @@
  *    same correlation id and token (spec: XFER-3 XFER-4 ACK-12 TOKEN-6);
  *  - nothing is written to a client after its offer in backend-ready mode
  *    (spec: READY-8); the legacy ready frame only after an accepted ACK with
- *    the right token (spec: ACK-2 ACK-3 READY-2); nothing is written to a
+ *    the right token (spec: ACK-2 ACK-15 READY-2); nothing is written to a
  *    connection after its EOF was reported; nothing is read past the Hello
  *    (spec: FRAME-6);
  *  - attempted == completed + attempt fallbacks + in flight, tokens pending
- *    <= in flight <= open clients (spec: TOKEN-7 FALLBACK-6 ACK-10);
+ *    <= in flight <= open clients (spec: TOKEN-7 FALLBACK-20 ACK-10);
  *  - no log line carries a token (spec: SEC-8);
  *  - at the end, once every client has gone and the clock has run past every
  *    deadline the core armed: no client open, no token pending, nothing in

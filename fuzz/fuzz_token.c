@@ -12,7 +12,7 @@
  * (conformance/model/token_model.h); any disagreement or broken invariant
  * aborts: a token consumed twice, an entry leaving twice or never, counts
  * above their caps, a wrong ACK exit. Leaks are ASan's.
- * spec: TOKEN-3 TOKEN-4 TOKEN-5 TOKEN-7 TOKEN-9 TOKEN-13 ACK-1 ACK-2 ACK-6
+ * spec: TOKEN-3 TOKEN-4 TOKEN-5 TOKEN-7 TOKEN-9 TOKEN-13 ACK-17 ACK-2 ACK-6
  *
  * Built two ways: with -fsanitize=fuzzer (make fuzz-token), and with
  * -DHO_FUZZ_REPLAY_MAIN as a plain program that runs every file or

@@ -80,7 +80,7 @@ static hx_client_opts copts(const hx_world *w, uint64_t caps, const char *msg) {
 
 /* ---- tests ----------------------------------------------------------------------- */
 
-/* spec: READY-2 ACK-3 XFER-3 XFER-4 — legacy handoff, echo on the adopted connection. */
+/* spec: READY-2 ACK-15 XFER-3 XFER-4 — legacy handoff, echo on the adopted connection. */
 static int t_success_legacy(hx_world *w) {
   CHECK(start(w, "legacy", NULL, NULL) == 0, "cannot start processes");
   hx_client_result r;
@@ -129,7 +129,7 @@ static int t_learn_backend_ready(hx_world *w) {
   return 0;
 }
 
-/* spec: ACK-4 FALLBACK-6 — explicit refusal: fallback, control kept. */
+/* spec: ACK-4 FALLBACK-20 — explicit refusal: fallback, control kept. */
 static int t_backend_refuses(hx_world *w) {
   const char *bk[] = {"--fault", "refuse", NULL};
   CHECK(start(w, "refuse", bk, NULL) == 0, "cannot start processes");
@@ -147,7 +147,7 @@ static int t_backend_refuses(hx_world *w) {
   return 0;
 }
 
-/* spec: ACK-10 ERR-60 XFER-2 — the backend dies before its ACK; a second, healthy
+/* spec: ACK-10 ERR-60 XFER-37 — the backend dies before its ACK; a second, healthy
  * backend serves backend_pipe. */
 static int t_backend_dies(hx_world *w) {
   if (hx_world_init(w, "crash") != 0) return -1;
@@ -224,7 +224,7 @@ static int t_wrong_correlation(hx_world *w) {
   return t_wrong_ack(w, "wrong-correlation", "route=reconnect reason=BACKEND_ACK_TIMEOUT");
 }
 
-/* spec: ACK-10 ERR-60 XFER-2 — the backend closes the control connection
+/* spec: ACK-10 ERR-60 XFER-37 — the backend closes the control connection
  * instead of answering: fallback, and a new control connection next time. */
 static int t_close_control(hx_world *w) {
   int rc = t_wrong_ack(w, "close-control", "detail=control_closed");
@@ -369,7 +369,7 @@ static int t_concurrent_200(hx_world *w) {
   return 0;
 }
 
-/* spec: XFER-2 ACK-10 — the backend restarts: the broker notices the dead
+/* spec: XFER-37 ACK-10 — the backend restarts: the broker notices the dead
  * control connection, dials a new one for the next handoff (through the
  * pending queue), and the client after the restart is handed off again. */
 static int t_backend_restart(hx_world *w) {

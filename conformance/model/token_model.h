@@ -13,7 +13,7 @@
  * Everything is a linear scan over at most TM_POOL_MAX records.
  *
  * Invariants checked after every step (spec: TOKEN-3 TOKEN-4 TOKEN-5 TOKEN-7
- * TOKEN-9 TOKEN-13 ACK-1 ACK-2 ACK-6):
+ * TOKEN-9 TOKEN-13 ACK-17 ACK-2 ACK-6):
  *   - every result, output and info record equals the model's;
  *   - pending counts, awaiting-ACK counts and next deadlines are equal;
  *   - the state of every token value is equal;

@@ -18,7 +18,7 @@ def build(g):
                     peer_attestation_nonce=b"\x5a" * 256, capability_token=b"\xff" * 256,
                     client_keepalive_secs=U64)
     add("hello-maximal", "Hello with every field at its cap or maximum, envelope trace fields at their caps",
-        ["MSG-6", "ENV-6"], D_HELLO, "hello",
+        ["MSG-6", "ENV-10"], D_HELLO, "hello",
         hello_frame(hello_max, deadline=U64, tp="t" * 128, ts="s" * 512))
     add("hello-utf8-multibyte", "Strings with 2-, 3- and 4-byte UTF-8 sequences and a 64-byte multibyte service_name",
         ["MSG-7"], D_HELLO, "hello",
@@ -56,7 +56,7 @@ def build(g):
     add("hello-body-at-cap", "Hello frame whose body is exactly 64 KiB (an unknown envelope field pads it)",
         ["FRAME-3", "FRAME-5", "MSG-1"], D_HELLO, "hello", frame(padded), canonical=False)
     add("hello-request-id-ignored", "Hello frame with a non-zero request_id: decoded, the receiver ignores it",
-        ["ENV-6"], D_HELLO, "hello", hello_frame(HELLO, rid=77))
+        ["ENV-10"], D_HELLO, "hello", hello_frame(HELLO, rid=77))
 
     # ---- HelloReply -----------------------------------------------------
     add("hello-reply-negotiated-typical", "Negotiated with a token and CAP_HANDLE_PASSING",
@@ -131,13 +131,13 @@ def build(g):
     add("offer-original-windows-prefix", "Original Windows offer: 08 <handle> prefix then a handle_value-0 encoding",
         ["MSG-2", "MSG-3"], D_OFFER, "offer", offer_frame(fv(1, 0x1A4) + OFFER, 1), canonical=False)
     add("offer-maximal", "Offer with every field at its maximum and the envelope trace fields at their caps",
-        ["MSG-6", "ENV-6"], D_OFFER, "offer",
+        ["MSG-6", "ENV-10"], D_OFFER, "offer",
         offer_frame(ser("HandoffOffer", handle_value=U64, token=b"\xff" * 16, service_name="s" * 64,
                         correlation_id=U64, offer_flags=U64), U64, tp="t" * 128, ts="s" * 512))
     add("offer-minimal", "The smallest valid offer: only the token (correlation id 0 is a handoff-level matter)",
         ["MSG-8"], D_OFFER, "offer", offer_frame(ser("HandoffOffer", token=T), 0))
     add("offer-backend-ready", "Backend-ready offer: OFFER_FLAG_BACKEND_READY and the ready deadline in deadline_unix_ms",
-        ["ENV-8"], D_OFFER, "offer",
+        ["ENV-9"], D_OFFER, "offer",
         offer_frame(ser("HandoffOffer", token=T, service_name="echo", correlation_id=3, offer_flags=1),
                     3, deadline=1795000000000))
     add("offer-reserved-fields", "Offer carrying fields in the reserved range 5-10 and an unknown 12: skipped",

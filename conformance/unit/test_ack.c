@@ -13,7 +13,7 @@ static ho_token_store *store(fx_rand *r, uint64_t ttl, uint64_t ackdl) {
 
 static int USER;
 
-/* spec: ACK-1 */
+/* spec: ACK-17 */
 Test(ack, register_moves_pending_to_awaiting) {
   fx_rand r = {0};
   ho_token_store *s = store(&r, 30000, 5000);
@@ -32,7 +32,7 @@ Test(ack, register_moves_pending_to_awaiting) {
   ho_token_store_del(s);
 }
 
-/* spec: ACK-1 TOKEN-5 */
+/* spec: ACK-17 TOKEN-5 */
 Test(ack, register_unknown_or_expired) {
   fx_rand r = {0};
   ho_token_store *s = store(&r, 100, 50);
@@ -45,7 +45,7 @@ Test(ack, register_unknown_or_expired) {
   ho_token_store_del(s);
 }
 
-/* spec: ACK-1 */
+/* spec: ACK-17 */
 Test(ack, deadline_never_outlives_ttl) {
   fx_rand r = {0};
   ho_token_store *s = store(&r, 3000, 5000);

@@ -125,7 +125,7 @@ static void refusal_case(const int *fds, size_t nfds, const char *name) {
   shell_down(&s);
 }
 
-/* spec: XFER-10 ERR-30 ERR-31 ERR-32 ERR-33 ERR-1 BACKEND-3 */
+/* spec: XFER-28 ERR-45 ERR-31 ERR-32 ERR-33 ERR-1 BACKEND-3 */
 Test(backend, bad_descriptors_refused_without_leak) {
   int before = fx_count_fds();
   int p[2], d[2], a[2], b[2];
@@ -148,7 +148,7 @@ Test(backend, bad_descriptors_refused_without_leak) {
   cr_assert_eq(fx_count_fds(), before);
 }
 
-/* spec: XFER-10 ERR-30 — at RLIMIT_NOFILE the descriptor is dropped
+/* spec: XFER-28 ERR-45 — at RLIMIT_NOFILE the descriptor is dropped
  * (MSG_CTRUNC): refused ACK, no leak, the control connection keeps working. */
 Test(backend, ctrunc_at_rlimit_refused) {
   fx_shell s;

@@ -65,7 +65,7 @@ Test(backend_core, sideband_mismatch_refused) {
   cr_assert_eq(fx_count_fds(), before);
 }
 
-/* spec: XFER-10 ERR-30 ERR-31 ERR-32 ERR-33 CAP-7 BACKEND-2 — descriptor
+/* spec: XFER-28 ERR-45 ERR-31 ERR-32 ERR-33 CAP-7 BACKEND-2 — descriptor
  * problems reported by the transport, and no descriptor at all, are refused
  * once the offer is read. */
 Test(backend_core, descriptor_problems_refused) {
@@ -94,7 +94,7 @@ Test(backend_core, descriptor_problems_refused) {
   cr_assert_eq(fx_count_fds(), before);
 }
 
-/* spec: XFER-15 ERR-40 TOKEN-11 TOKEN-14 BACKEND-5 — a token accepted
+/* spec: XFER-15 ERR-40 TOKEN-17 TOKEN-19 BACKEND-5 — a token accepted
  * before is refused (replay) for at least the TTL, then forgotten. */
 Test(backend_core, replay_refused_until_ttl) {
   int before = fx_count_fds();
@@ -149,7 +149,7 @@ static void accept_one(fx_core *f, uint8_t seed, uint64_t corr, uint64_t now) {
   close(sv[1]);
 }
 
-/* spec: TOKEN-12 ERR-42 — the replay cache never forgets a token younger
+/* spec: TOKEN-18 ERR-42 — the replay cache never forgets a token younger
  * than the TTL to make room: when full, offers are refused PENDING_LIMIT. */
 Test(backend_core, replay_cache_full_refuses) {
   int before = fx_count_fds();
@@ -218,7 +218,7 @@ Test(backend_core, service_name_check) {
   cr_assert_eq(fx_count_fds(), before);
 }
 
-/* spec: BACKEND-4 XFER-11 XFER-13 ERR-35 ERR-36 ERR-37 ERR-38 FRAME-10 —
+/* spec: BACKEND-4 XFER-11 XFER-13 ERR-35 ERR-36 ERR-37 ERR-47 FRAME-10 —
  * malformed offer, request_id != correlation_id, correlation_id 0, wrong
  * kind: no ACK,
  * the descriptor and the control connection are closed. */
@@ -359,7 +359,7 @@ Test(backend_core, unknown_flags_and_handle_value_ignored) {
   cr_assert_eq(fx_count_fds(), before);
 }
 
-/* spec: XFER-8 XFER-10 — descriptors count for the handoff whichever
+/* spec: XFER-29 XFER-28 — descriptors count for the handoff whichever
  * sideband read brought them: one on a later read is accepted, one on each
  * of two reads is EXTRA_DESCRIPTORS (both closed). */
 Test(backend_core, descriptors_across_sideband_reads) {

@@ -3,7 +3,7 @@
  * Real descriptors (socketpairs); descriptor counts prove nothing leaks. */
 #include "backend_core_fixtures.h"
 
-/* spec: ERR-4 XFER-10 BACKEND-2 — ho_backend_ctl_feed() takes ownership of
+/* spec: ERR-4 XFER-28 BACKEND-2 — ho_backend_ctl_feed() takes ownership of
  * `conn` in every case. A descriptor passed together with a refusal status
  * (HO_ERR_CTRUNC, HO_ERR_EXTRA_DESCRIPTORS, HO_ERR_BAD_DESCRIPTOR) was
  * neither stored nor closed: it never came back as ADOPT or CLOSE_FD and

@@ -74,7 +74,7 @@ Test(broker_core, refusals) {
   ho_broker_free(b);
 }
 
-/* spec: TOKEN-2 CAP-4 ACK-1 ACK-2 ACK-12 XFER-3 XFER-4 XFER-7 ACK-3 READY-1 READY-2 FALLBACK-8 */
+/* spec: TOKEN-2 CAP-4 ACK-17 ACK-2 ACK-12 XFER-3 XFER-4 XFER-7 ACK-15 READY-1 READY-2 FALLBACK-8 */
 Test(broker_core, legacy_handoff_completes_with_ready) {
   acts x;
   ho_broker_conn *ctl, *c;
@@ -88,7 +88,7 @@ Test(broker_core, legacy_handoff_completes_with_ready) {
   cr_assert_neq(o.correlation_id, 0);
   cr_assert_eq(env.request_id, o.correlation_id);
   cr_assert_eq(o.offer_flags, 0);
-  cr_assert_eq(env.deadline_unix_ms, 0, "ENV-8: legacy offers carry no deadline");
+  cr_assert_eq(env.deadline_unix_ms, 0, "ENV-9: legacy offers carry no deadline");
   send_ack(b, ctl, &o, true, 0, 4 * MS);
   drain(&*b, &x);
   int w = find(&x, HO_BACT_WRITE, 0);
@@ -139,7 +139,7 @@ Test(broker_core, backend_ready_learnt_from_ack) {
   ho_broker_free(b);
 }
 
-/* spec: ACK-4 FALLBACK-6 ERR-57 — refusal: close without writing, control kept. */
+/* spec: ACK-4 FALLBACK-20 ERR-57 — refusal: close without writing, control kept. */
 Test(broker_core, refused_ack_falls_back) {
   acts x;
   ho_broker_conn *ctl, *c;

@@ -159,7 +159,7 @@ Test(broker_errors, truncated_and_slow_hellos_closed_silently) {
   done(b, &x);
 }
 
-/* spec: ERR-18 BROKER-5 FALLBACK-9 — the client leaves before the offer. */
+/* spec: ERR-18 BROKER-5 FALLBACK-23 — the client leaves before the offer. */
 Test(broker_errors, client_gone_before_offer) {
   acts x;
   ho_broker_conn *ctl, *c;
@@ -283,7 +283,7 @@ Test(broker_errors, transfer_failure_fails_one_attempt) {
   done(b, &x);
 }
 
-/* spec: BROKER-7 READY-15 — shutdown abandons everything; a legacy ready
+/* spec: BROKER-7 ACK-15 — shutdown abandons everything; a legacy ready
  * whose write fails is not retried. */
 Test(broker_errors, shutdown_abandons_attempts) {
   acts x;
@@ -296,7 +296,7 @@ Test(broker_errors, shutdown_abandons_attempts) {
   drain(b, &x);
   ho_broker_conn_error(b, c, HO_ERR_CLOSED, 5 * MS); /* the ready write failed */
   drain(b, &x);
-  cr_assert_eq(find(&x, HO_BACT_WRITE, 0), -1, "READY-15: no retry");
+  cr_assert_eq(find(&x, HO_BACT_WRITE, 0), -1, "ACK-15: no retry");
   cr_assert_geq(find(&x, HO_BACT_CLOSE, 0), 0);
   ho_hello h = base_hello();
   (void)ask(b, &h, &x, &c);

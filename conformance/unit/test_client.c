@@ -300,17 +300,17 @@ Test(client, token_without_bit_reconnects) {
  * nothing before ready (the scripted broker checks), then talks on the same
  * connection. */
 Test(client, legacy_handoff_waits_for_ready) { run(SC_LEGACY_OK, false, false, HO_ROUTE_HANDOFF, HO_OK); }
-/* spec: FALLBACK-5 ERR-24 */
+/* spec: FALLBACK-24 ERR-65 */
 Test(client, eof_before_ready_reconnects) { run(SC_EOF, false, false, HO_ROUTE_RECONNECT, HO_ERR_CLOSED); }
-/* spec: READY-4 ERR-26 — correlation_id is not checked, the token is. */
+/* spec: READY-4 ERR-66 — correlation_id is not checked, the token is. */
 Test(client, wrong_token_reconnects) { run(SC_WRONG_TOKEN, false, false, HO_ROUTE_RECONNECT, HO_ERR_TOKEN_MISMATCH); }
-/* spec: ERR-26 */
+/* spec: ERR-66 */
 Test(client, refused_ready_reconnects) { run(SC_READY_REFUSED, false, false, HO_ROUTE_RECONNECT, HO_ERR_ACK_REFUSED); }
 /* spec: READY-14 — backend-ready: at least 2000 ms even if 200 were asked. */
 Test(client, backend_ready_waits_at_least_two_seconds) {
   run(SC_BR_SLOW_READY, true, false, HO_ROUTE_HANDOFF, HO_OK);
 }
-/* spec: CLIENT-5 ERR-24 — a reset before ready is EOF: fall back, resend. */
+/* spec: CLIENT-5 ERR-65 — a reset before ready is EOF: fall back, resend. */
 Test(client, reset_before_ready_reconnects) {
   run(SC_EARLY_RESET, true, true, HO_ROUTE_RECONNECT, HO_ERR_CLOSED);
 }
@@ -338,7 +338,7 @@ Test(client, empty_backend_pipe_is_an_error) { reply_error(SC_EMPTY_PIPE, HO_ERR
 Test(client, wrong_kind_reply_is_an_error) { reply_error(SC_REPLY_WRONG_KIND, HO_ERR_WRONG_KIND); }
 /* spec: ERR-22 — a token that is neither 0 nor 16 bytes is a failure. */
 Test(client, bad_token_length_is_an_error) { reply_error(SC_BAD_TOKEN_LEN, HO_ERR_TOKEN_LENGTH); }
-/* spec: ERR-25 */
+/* spec: ERR-66 */
 Test(client, malformed_ready_reconnects) {
   int before = fx_count_fds();
   fx_net n;
@@ -360,13 +360,13 @@ Test(client, malformed_ready_reconnects) {
   net_down(&n);
   cr_assert_eq(fx_count_fds(), before);
 }
-/* spec: READY-5 ERR-27 — bounded wait (200 ms here, legacy mode). */
+/* spec: READY-5 ERR-66 — bounded wait (200 ms here, legacy mode). */
 Test(client, silent_broker_times_out) { run(SC_SILENT, false, false, HO_ROUTE_RECONNECT, HO_ERR_TIMEOUT); }
 /* spec: READY-13 — backend-ready: request right after Negotiated. */
 Test(client, backend_ready_sends_request_before_ready) { run(SC_BR_OK, true, false, HO_ROUTE_HANDOFF, HO_OK); }
-/* spec: READY-17 — early data travels right behind the Hello. */
+/* spec: READY-20 — early data travels right behind the Hello. */
 Test(client, early_data_handoff) { run(SC_EARLY_OK, true, true, HO_ROUTE_HANDOFF, HO_OK); }
-/* spec: READY-19 */
+/* spec: READY-21 */
 Test(client, early_data_with_legacy_token_reconnects) {
   run(SC_EARLY_LEGACY, true, true, HO_ROUTE_RECONNECT, HO_CLIENT_EARLY_LEGACY);
 }

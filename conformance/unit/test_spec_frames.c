@@ -129,7 +129,7 @@ Test(spec_frames, header_writer_refuses_bodies_above_the_cap) {
   cr_assert_eq(ho_frame_write_header(hdr, (size_t)HO_MAX_FRAME_BYTES + 1), HO_ERR_FRAME_TOO_LARGE);
 }
 
-/* spec: VER-1 ENV-1 ENV-8 — every frame the library encodes carries framing
+/* spec: VER-1 ENV-1 ENV-9 — every frame the library encodes carries framing
  * version 1, envelope version 1, the kind and payload protocol of its type,
  * payload encoding NONE, deadline 0, and request_id 0 (Hello frames) or the
  * correlation id (handoff frames). */

@@ -153,7 +153,7 @@ Test(token, consume_once_then_not_pending) {
   ho_token_store_del(s);
 }
 
-/* spec: TOKEN-8 TOKEN-14 */
+/* spec: TOKEN-8 TOKEN-19 */
 Test(token, mismatch_does_not_consume) {
   fx_rand r = {0};
   ho_token_store *s = fx_store(&r, 1000, 100, 8);
@@ -250,7 +250,7 @@ Test(token, clock_stepping_back_never_revives) {
   ho_token_store_del(s);
 }
 
-/* spec: TOKEN-11 TOKEN-12 */
+/* spec: TOKEN-17 TOKEN-18 */
 Test(token, insert_and_already_pending) {
   fx_rand r = {0};
   ho_token_store *s = fx_store(&r, 100, 10, 2);
@@ -264,7 +264,7 @@ Test(token, insert_and_already_pending) {
   ho_token_store_del(s);
 }
 
-/* spec: ACK-1 ACK-6 */
+/* spec: ACK-17 ACK-6 */
 Test(token, next_deadline_tracks_earliest) {
   fx_rand r = {0};
   ho_token_store *s = fx_store(&r, 100, 10, 8);

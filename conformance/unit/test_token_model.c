@@ -21,7 +21,7 @@ static uint64_t next(uint64_t *x) {
   return *x;
 }
 
-/* spec: TOKEN-3 TOKEN-4 TOKEN-5 TOKEN-7 TOKEN-9 TOKEN-13 ACK-1 ACK-2 ACK-6 */
+/* spec: TOKEN-3 TOKEN-4 TOKEN-5 TOKEN-7 TOKEN-9 TOKEN-13 ACK-17 ACK-2 ACK-6 */
 Test(token_model, million_random_operations_agree_with_the_model, .timeout = 300) {
   static tm_h h;
   uint64_t rng = 0x5eed;

@@ -10,7 +10,7 @@
 #include "net/xfer_internal.h"
 #include "xfer_fixtures.h"
 
-/* spec: XFER-3 XFER-8 BACKEND-8 — one sendmsg: 16 token bytes + exactly one
+/* spec: XFER-3 XFER-29 BACKEND-8 — one sendmsg: 16 token bytes + exactly one
  * descriptor; received with MSG_CMSG_CLOEXEC; it is the same connection
  * (bytes flow through it). */
 Test(transport, send_recv_round_trip) {
@@ -40,7 +40,7 @@ Test(transport, send_recv_round_trip) {
   cr_assert_eq(fx_count_fds(), before);
 }
 
-/* spec: XFER-8 — a sideband split across reads: the descriptor comes with
+/* spec: XFER-29 — a sideband split across reads: the descriptor comes with
  * the first byte and is kept until the 16th arrives. */
 Test(transport, sideband_short_reads_accumulate) {
   int before = fx_count_fds();
@@ -65,7 +65,7 @@ Test(transport, sideband_short_reads_accumulate) {
   cr_assert_eq(fx_count_fds(), before);
 }
 
-/* spec: XFER-8 — reading the sideband never consumes the offer behind it. */
+/* spec: XFER-29 — reading the sideband never consumes the offer behind it. */
 Test(transport, sideband_never_reads_past_16_bytes) {
   int before = fx_count_fds();
   int ctl[2], conn[2];
@@ -104,14 +104,14 @@ static void expect_refused(const int *fds, size_t nfds, int status) {
   close(ctl[0]), close(ctl[1]);
 }
 
-/* spec: XFER-10 ERR-31 */
+/* spec: XFER-28 ERR-31 */
 Test(transport, missing_descriptor) {
   int before = fx_count_fds();
   expect_refused(NULL, 0, HO_ERR_NO_DESCRIPTOR);
   cr_assert_eq(fx_count_fds(), before);
 }
 
-/* spec: XFER-10 ERR-32 */
+/* spec: XFER-28 ERR-32 */
 Test(transport, two_descriptors_both_closed) {
   int before = fx_count_fds();
   int a[2], b[2];
@@ -123,7 +123,7 @@ Test(transport, two_descriptors_both_closed) {
   cr_assert_eq(fx_count_fds(), before);
 }
 
-/* spec: XFER-10 ERR-33 — not a connected SOCK_STREAM socket. */
+/* spec: XFER-28 ERR-33 — not a connected SOCK_STREAM socket. */
 Test(transport, pipe_descriptor_refused) {
   int before = fx_count_fds();
   int p[2];
@@ -163,7 +163,7 @@ Test(transport, unconnected_stream_socket_refused) {
   cr_assert_eq(fx_count_fds(), before);
 }
 
-/* spec: XFER-10 ERR-30 — MSG_CTRUNC with a control buffer too small for
+/* spec: XFER-28 ERR-45 — MSG_CTRUNC with a control buffer too small for
  * the descriptor: error, bytes kept, nothing leaked. */
 Test(transport, ctrunc_small_control_buffer) {
   int before = fx_count_fds();
@@ -185,7 +185,7 @@ Test(transport, ctrunc_small_control_buffer) {
   cr_assert_eq(fx_count_fds(), before);
 }
 
-/* spec: XFER-10 ERR-30 — at RLIMIT_NOFILE Linux delivers the bytes and
+/* spec: XFER-28 ERR-45 — at RLIMIT_NOFILE Linux delivers the bytes and
  * drops the descriptor with MSG_CTRUNC; we report CTRUNC and leak nothing. */
 Test(transport, ctrunc_at_rlimit_nofile) {
   int ctl[2], conn[2];
@@ -225,7 +225,7 @@ Test(transport, ctrunc_at_rlimit_nofile) {
   close(ctl[0]), close(ctl[1]), close(conn[1]);
 }
 
-/* spec: XFER-8 — a descriptor that arrives with a later read of the
+/* spec: XFER-29 — a descriptor that arrives with a later read of the
  * sideband still counts for this handoff. */
 Test(transport, descriptor_on_later_read_counts) {
   int before = fx_count_fds();
@@ -247,7 +247,7 @@ Test(transport, descriptor_on_later_read_counts) {
   cr_assert_eq(fx_count_fds(), before);
 }
 
-/* spec: XFER-8 XFER-10 — one descriptor on each of two reads is two. */
+/* spec: XFER-29 XFER-28 — one descriptor on each of two reads is two. */
 Test(transport, descriptors_on_two_reads_are_extra) {
   int before = fx_count_fds();
   int ctl[2], a[2], b[2];

@@ -1,7 +1,7 @@
 /* handoff-client — the reference client: connects to a broker, takes a
  * handoff when offered (opt-in), falls back silently to backend_pipe
  * otherwise, then talks to the echo service and reports the route taken,
- * the fallback reason and timings. spec: CLIENT-8 FALLBACK-5 */
+ * the fallback reason and timings. spec: CLIENT-8 FALLBACK-24 */
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>

@@ -8,9 +8,9 @@
  *    injected (now_ms, any monotonic millisecond clock). The core parses
  *    offers (framing + envelope + HandoffOffer), checks the sideband token
  *    against the offer token, rejects replays and bad descriptors, and
- *    builds every ACK (spec: XFER-10 XFER-11 XFER-12 XFER-15 XFER-17 XFER-18
+ *    builds every ACK (spec: XFER-28 XFER-11 XFER-12 XFER-15 XFER-17 XFER-18
  *    spec: BACKEND-2 BACKEND-3 BACKEND-4 BACKEND-5
- *    spec: READY-9 READY-11 READY-12 TOKEN-11).
+ *    spec: READY-9 READY-11 READY-12 TOKEN-17).
  *
  * 2. A small I/O shell (ho_backend) for programs that embed the backend
  *    side: give it each accepted control connection, call
@@ -82,7 +82,7 @@ typedef struct ho_backend_config {
                                 for replay rejection; default 30000 */
   uint32_t replay_capacity;  /* most tokens remembered; default 65536;
                                 when full of tokens younger than the TTL,
-                                offers are refused (PENDING_LIMIT, TOKEN-12) */
+                                offers are refused (PENDING_LIMIT, TOKEN-18) */
   ho_codec codec;            /* default HO_CODEC_PROTOBUF_C */
   ho_backend_fault fault;    /* default HO_FAULT_NONE */
   uint32_t fault_ms;         /* for HO_FAULT_LATE_ACK */

@@ -8,7 +8,7 @@
  *   ho_client_result r;
  *   if (ho_client_connect(&cfg, &r) == HO_OK) { use r.conn; close it }
  *
- * Fallback is never an error (spec: FALLBACK-4 FALLBACK-5): every way a
+ * Fallback is never an error (spec: FALLBACK-4 FALLBACK-24): every way a
  * handoff can fail ends on a new connection to Negotiated.backend_pipe,
  * with the reason in r.fallback_reason. Only a Refused reply, a broker that
  * cannot be reached or answers garbage before Negotiated, or an unreachable
@@ -43,7 +43,7 @@ typedef struct ho_client_config {
   bool backend_ready;        /* also set CAP_BACKEND_READY */
   bool early_data;           /* send `request` right after the Hello and set
                                 CAP_EARLY_DATA (only when the broker is known
-                                to support it, READY-17) */
+                                to support it, READY-20) */
   const uint8_t *request;    /* first request bytes (may be NULL/0): sent as
                                 early as the negotiated mode allows, and
                                 re-sent after a fallback */
@@ -69,7 +69,7 @@ typedef enum ho_client_route {
 #define HO_CLIENT_NOT_REQUESTED 1 /* the client did not ask for a handoff */
 #define HO_CLIENT_NOT_OFFERED 2   /* Negotiated without token / capability */
 #define HO_CLIENT_EARLY_LEGACY 3  /* token without CAP_BACKEND_READY after
-                                     early data (READY-19) */
+                                     early data (READY-21) */
 
 /* Name of a fallback reason: "none", "NOT_REQUESTED", "NOT_OFFERED",
  * "EARLY_DATA_LEGACY" or the error name. Never NULL. */

@@ -7,7 +7,7 @@
  *   ho_xfer_recv()  backend side: read control-connection bytes, collecting
  *                   any descriptor that arrives with them, checked and
  *                   closed on every error so nothing leaks.
- * Implemented today: Unix SCM_RIGHTS (spec: XFER-3 XFER-8). A Windows
+ * Implemented today: Unix SCM_RIGHTS (spec: XFER-3 XFER-29). A Windows
  * DuplicateHandle transport fits the same two calls: there ho_xfer_send()
  * duplicates the handle into the backend and returns it in *handle_value
  * (sent in HandoffOffer.handle_value), and ho_xfer_recv() is a plain read
@@ -83,7 +83,7 @@ enum {
 
 /* Read at most `len` (> 0) bytes from the control socket `ctl` into `buf`
  * with one recvmsg(MSG_CMSG_CLOEXEC|MSG_DONTWAIT), collecting descriptors
- * passed with those bytes (spec: XFER-8 XFER-10). Exactly one descriptor is
+ * passed with those bytes (spec: XFER-29 XFER-28). Exactly one descriptor is
  * accepted; MSG_CTRUNC, two or more descriptors, or a descriptor that is
  * not a connected SOCK_STREAM socket (a pipe, a datagram socket, a listening
  * or unconnected socket) close EVERY received descriptor and set
@@ -103,13 +103,13 @@ int ho_xfer_recv(ho_handle ctl, void *buf, size_t len, ho_xfer_rx *rx, unsigned 
 
 /* Accumulator for the 16 sideband bytes of one handoff, which may arrive in
  * several reads; descriptors that arrive with any of these reads count for
- * this handoff (spec: XFER-8). */
+ * this handoff (spec: XFER-29). */
 typedef struct ho_sideband {
   uint8_t token[HO_TOKEN_BYTES];
   size_t have;      /* bytes collected so far, 0..16 */
   ho_handle conn;   /* the descriptor, or HO_NO_HANDLE */
   int conn_status;  /* valid once have == 16: HO_OK, or the first failing
-                       check of XFER-10 in its order CTRUNC, NO_DESCRIPTOR,
+                       check of XFER-28 in its order CTRUNC, NO_DESCRIPTOR,
                        EXTRA_DESCRIPTORS, BAD_DESCRIPTOR (every descriptor
                        involved is then closed and conn is HO_NO_HANDLE) */
   unsigned ndesc;   /* internal: descriptors seen so far */

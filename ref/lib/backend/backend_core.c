@@ -318,7 +318,7 @@ static void process_offer(ho_backend_ctl *ctl, uint64_t now_ms) {
   ho_backend_core *core = ctl->core;
   const ho_backend_config *cfg = &core->cfg;
   ho_handle conn = ctl->sb_conn;
-  /* spec: XFER-10 — in this order: CTRUNC, none, more than one, wrong type. */
+  /* spec: XFER-28 — in this order: CTRUNC, none, more than one, wrong type. */
   int status = ctl->sb_ctrunc        ? HO_ERR_CTRUNC
                : ctl->sb_count == 0  ? HO_ERR_NO_DESCRIPTOR
                : ctl->sb_count > 1   ? HO_ERR_EXTRA_DESCRIPTORS
@@ -337,7 +337,7 @@ static void process_offer(ho_backend_ctl *ctl, uint64_t now_ms) {
     note->correlation_id = rc == HO_OK ? m.offer.correlation_id : 0;
   }
   if (rc != HO_OK) {
-    /* spec: BACKEND-4 XFER-11 ERR-35 ERR-36 ERR-37 ERR-38 — an offer we
+    /* spec: BACKEND-4 XFER-11 ERR-35 ERR-36 ERR-37 ERR-47 — an offer we
      * cannot ACK reliably closes the control connection; the descriptor
      * received for it is closed too. */
     core->counters.malformed++;
@@ -352,7 +352,7 @@ static void process_offer(ho_backend_ctl *ctl, uint64_t now_ms) {
     close_control(ctl, HO_ERR_CLOSED);
     return;
   }
-  /* spec: XFER-10 ERR-30 ERR-31 ERR-32 ERR-33 BACKEND-2 */
+  /* spec: XFER-28 ERR-45 ERR-31 ERR-32 ERR-33 BACKEND-2 */
   if (status != HO_OK) {
     ho_backend_refusal why;
     int err = refusal_err(status, &why);
@@ -365,7 +365,7 @@ static void process_offer(ho_backend_ctl *ctl, uint64_t now_ms) {
     refuse(ctl, offer, conn, HO_REFUSAL_SIDEBAND_MISMATCH, HO_ERR_SIDEBAND_MISMATCH, NULL);
     return;
   }
-  /* spec: XFER-15 TOKEN-11 ERR-40 — a token accepted before is a replay. */
+  /* spec: XFER-15 TOKEN-17 ERR-40 — a token accepted before is a replay. */
   if (ho_replay_contains(&core->replay, offer->token, now_ms)) {
     refuse(ctl, offer, conn, HO_REFUSAL_REPLAY, HO_ERR_TOKEN_NOT_PENDING,
            "token was already accepted (replay)");
@@ -398,7 +398,7 @@ static void process_offer(ho_backend_ctl *ctl, uint64_t now_ms) {
     close_control(ctl, HO_ERR_CLOSED);
     return;
   }
-  /* spec: READY-11 ERR-41 ENV-6 — past the broker's ready deadline (or none given) the
+  /* spec: READY-11 ERR-41 ENV-10 — past the broker's ready deadline (or none given) the
    * client may already be re-sending elsewhere: refuse, write nothing. */
   if (ready_first &&
       (env.deadline_unix_ms == 0 || cfg->wall_clock_ms(cfg->wall_clock_ctx) >= env.deadline_unix_ms)) {
@@ -407,12 +407,12 @@ static void process_offer(ho_backend_ctl *ctl, uint64_t now_ms) {
                                      : "ready deadline passed");
     return;
   }
-  /* spec: TOKEN-12 ERR-42 — never forget a young token to make room. */
+  /* spec: TOKEN-18 ERR-42 — never forget a young token to make room. */
   if (ho_replay_full(&core->replay, now_ms)) {
     refuse(ctl, offer, conn, HO_REFUSAL_REPLAY_FULL, HO_ERR_PENDING_LIMIT, "replay cache full");
     return;
   }
-  /* spec: BACKEND-5 TOKEN-14 — recorded before the ready write and the
+  /* spec: BACKEND-5 TOKEN-19 — recorded before the ready write and the
    * accepting ACK; refused offers are never recorded. */
   if (ho_replay_add(&core->replay, offer->token, now_ms) != HO_OK) {
     /* Unreachable after the two checks above; refuse rather than adopt
@@ -507,7 +507,7 @@ int ho_backend_ctl_feed(ho_backend_ctl *ctl, uint64_t now_ms, const uint8_t *dat
     return HO_ERR_STATE;
   }
   /* Descriptors (or the transport's verdict on ones it already closed)
-   * arrived with data[0]. spec: XFER-8 — during the sideband they count for
+   * arrived with data[0]. spec: XFER-29 — during the sideband they count for
    * this handoff, whichever of its reads brought them. */
   if (conn >= 0 || conn_status != HO_OK) {
     /* The core owns `conn` in every case: one passed together with a

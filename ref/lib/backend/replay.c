@@ -1,5 +1,5 @@
 /* handoff — replay guard of the backend, on the token core's store.
- * spec: TOKEN-11 TOKEN-12 */
+ * spec: TOKEN-17 TOKEN-18 */
 #include "backend/replay.h"
 
 #include "handoff/error.h"

@@ -3,7 +3,7 @@
  * (handoff/token.h), which already gives keyed-hash lookups, expiry by a
  * timer heap and a fixed footprint, so a presented token never steers a
  * lookup (spec: TOKEN-8) and a full set refuses instead of forgetting a
- * young token (spec: TOKEN-12). spec: BACKEND-5 */
+ * young token (spec: TOKEN-18). spec: BACKEND-5 */
 #ifndef HANDOFF_BACKEND_REPLAY_H
 #define HANDOFF_BACKEND_REPLAY_H
 

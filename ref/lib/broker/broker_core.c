@@ -285,7 +285,7 @@ int ho_broker_conn_error(ho_broker *b, ho_broker_conn *c, int err, uint64_t now)
     bk_log(b, HO_BROKER_LOG_INFO, "control=%llu closed: %s", (unsigned long long)c->id,
            ho_errname(err) ? ho_errname(err) : "?");
     bk_close(b, c, false);
-    bk_dispatch(b, now); /* reconnects if offers are waiting; spec: XFER-2 */
+    bk_dispatch(b, now); /* reconnects if offers are waiting; spec: XFER-37 */
     bk_rearm(b);
     return HO_OK;
   }
@@ -301,14 +301,14 @@ int ho_broker_conn_error(ho_broker *b, ho_broker_conn *c, int err, uint64_t now)
   case CS_NEGOTIATED:
   case CS_QUEUED:
     /* spec: BROKER-5 ERR-18 — token revoked, no offer; CLIENT_GONE does not
-     * count against the backend (FALLBACK-9). */
+     * count against the backend (FALLBACK-23). */
     bk_fail(b, c, HO_BROKER_REASON_CLIENT_GONE, now, "client closed before the offer");
     break;
   case CS_OFFERED:
     /* The backend may hold the connection now: wait for its ACK. */
     break;
   default:
-    /* spec: READY-15 — e.g. the ready write failed: the backend owns the
+    /* spec: ACK-15 — e.g. the ready write failed: the backend owns the
      * connection; no retry, the attempt stays completed. */
     c->state = CS_DONE;
     bk_close(b, c, false);

@@ -9,7 +9,7 @@
 /* ---- control connections ------------------------------------------------ */
 
 /* Dial a control connection when there is none: the one that ended (even
- * an idle one the backend closed) is simply replaced (spec: XFER-2). */
+ * an idle one the backend closed) is simply replaced (spec: XFER-37). */
 void bk_ensure_control(ho_broker *b) {
   if (b->ctl != NULL || !b->cfg.handoff_endpoint || b->shutting_down) return;
   ho_broker_conn *k = calloc(1, sizeof *k);
@@ -44,9 +44,9 @@ static void inflight_unlink(ho_broker_conn *c) {
 
 /* ---- ending a handoff ------------------------------------------------------ */
 
-/* The attempt failed: the token is revoked exactly once (spec: TOKEN-7 FALLBACK-6), the
+/* The attempt failed: the token is revoked exactly once (spec: TOKEN-7 FALLBACK-20), the
  * reason counted, the broker's copy closed; the client falls back to
- * backend_pipe (spec: FALLBACK-6 XFER-7 BROKER-4). In legacy mode the socket is also shut
+ * backend_pipe (spec: FALLBACK-20 XFER-7 BROKER-4). In legacy mode the socket is also shut
  * down once the descriptor may have reached the backend: the client has
  * sent nothing (it waits for ready), so it sees EOF at once instead of
  * waiting for its ready timeout, and the backend can no longer use it. */
@@ -60,7 +60,7 @@ void bk_fail(ho_broker *b, ho_broker_conn *c, ho_broker_reason why, uint64_t now
   inflight_unlink(c);
   b->st.in_flight--;
   b->st.fallbacks[why]++;
-  /* spec: FALLBACK-9 — one failure per attempt whose transfer began. */
+  /* spec: FALLBACK-23 — one failure per attempt whose transfer began. */
   if (why >= HO_BROKER_REASON_PERMISSION && why <= HO_BROKER_REASON_ACK_CORRELATION)
     (void)ho_fallback_record_failure(b->policy, BROKER_BACKEND_KEY, ns_to_ms(now));
   /* spec: FALLBACK-14 — reason name, backend, correlation id; no token. */
@@ -90,7 +90,7 @@ static void succeed(ho_broker *b, ho_broker_conn *c, uint64_t now) {
          c->ready_mode ? "backend-ready" : "legacy",
          (unsigned long long)((now - c->opened_ns) / 1000u));
   if (c->ready_mode || c->dead) {
-    /* spec: ACK-3 READY-8 — the backend wrote ready; the broker writes nothing. */
+    /* spec: ACK-15 READY-8 — the backend wrote ready; the broker writes nothing. */
     c->state = CS_DONE;
     bk_close(b, c, false);
     return;
@@ -117,7 +117,7 @@ static void succeed(ho_broker *b, ho_broker_conn *c, uint64_t now) {
 
 /* Frame an offer: like ho_frame_encode(HO_FT_OFFER) but with the envelope's
  * deadline_unix_ms, which a backend-ready offer carries; 0 otherwise.
- * REQUEST, never compressed. spec: READY-10 ENV-8 ENV-2 */
+ * REQUEST, never compressed. spec: READY-10 ENV-9 ENV-2 */
 static int encode_offer(const ho_offer *o, uint64_t deadline_unix_ms, uint8_t *out, size_t cap,
                         size_t *len) {
   uint8_t payload[256];
@@ -145,7 +145,7 @@ static int encode_offer(const ho_offer *o, uint64_t deadline_unix_ms, uint8_t *o
 }
 
 /* Send the descriptor with the sideband token, then the framed offer, on
- * the current control connection (spec: XFER-3 XFER-4 ACK-1 TOKEN-6). */
+ * the current control connection (spec: XFER-3 XFER-4 ACK-17 TOKEN-6). */
 static void send_offer(ho_broker *b, ho_broker_conn *c, uint64_t now) {
   ho_broker_conn *k = b->ctl;
   if (c->ready_mode && !b->cfg.backend_ready && !k->backend_ready) {

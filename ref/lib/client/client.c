@@ -1,7 +1,7 @@
 /* handoff — client side of the protocol: Hello, Negotiated, the ready frame
  * and the silent fallback to backend_pipe.
- * spec: CLIENT-1 CLIENT-5 CLIENT-6 CLIENT-8 FALLBACK-4 FALLBACK-5 FALLBACK-15
- * spec: READY-4 READY-5 READY-13 READY-14 READY-17 READY-19 ERR-24 ERR-27 */
+ * spec: CLIENT-1 CLIENT-5 CLIENT-6 CLIENT-8 FALLBACK-4 FALLBACK-24 FALLBACK-15
+ * spec: READY-4 READY-5 READY-13 READY-14 READY-20 READY-21 ERR-65 ERR-66 */
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -177,7 +177,7 @@ static int send_hello(const ho_client_config *cfg, int fd, bool early, uint64_t 
     m.hello.client_capabilities |= HO_CAP_HANDLE_PASSING;
     if (cfg->backend_ready) m.hello.client_capabilities |= HO_CAP_BACKEND_READY;
   }
-  if (early) m.hello.client_capabilities |= HO_CAP_EARLY_DATA; /* spec: READY-17 */
+  if (early) m.hello.client_capabilities |= HO_CAP_EARLY_DATA; /* spec: READY-20 */
   size_t cap = 4096 + (early ? cfg->request_len : 0), len = 0;
   uint8_t *buf = malloc(cap);
   if (buf == NULL) return HO_ERR_NOMEM;
@@ -192,7 +192,7 @@ static int send_hello(const ho_client_config *cfg, int fd, bool early, uint64_t 
 }
 
 /* Read and check the ready frame; EOF or a reset before it is complete is
- * "not adopted". spec: READY-4 ERR-24 ERR-25 ERR-26 CLIENT-5 */
+ * "not adopted". spec: READY-4 ERR-65 ERR-66 ERR-66 CLIENT-5 */
 static int read_ready(const ho_client_config *cfg, int fd, const ho_negotiated *neg,
                       uint64_t deadline_ns) {
   uint8_t *body = NULL;
@@ -280,7 +280,7 @@ int ho_client_connect(const ho_client_config *cfg, ho_client_result *out) {
      * of server_capabilities are ignored. */
     bool br = cfg->backend_ready && (neg->server_capabilities & HO_CAP_BACKEND_READY);
     if (early && !br) {
-      reason = HO_CLIENT_EARLY_LEGACY; /* spec: READY-19 */
+      reason = HO_CLIENT_EARLY_LEGACY; /* spec: READY-21 */
     } else {
       int rc2 = HO_OK;
       /* spec: READY-13 — in backend-ready mode the request goes right away. */
@@ -291,7 +291,7 @@ int ho_client_connect(const ho_client_config *cfg, ho_client_result *out) {
       uint32_t wait = cfg->ready_timeout_ms ? cfg->ready_timeout_ms
                                              : HO_CLIENT_DEFAULT_READY_TIMEOUT_MS;
       if (br && wait < HO_CLIENT_MIN_BACKEND_READY_WAIT_MS)
-        wait = HO_CLIENT_MIN_BACKEND_READY_WAIT_MS; /* spec: READY-14 ERR-27 */
+        wait = HO_CLIENT_MIN_BACKEND_READY_WAIT_MS; /* spec: READY-14 ERR-66 */
       if (rc2 == HO_OK)
         rc2 = read_ready(cfg, fd, neg, deadline_after((int)(wait > 0x7fffffffu ? 0x7fffffffu : wait)));
       if (rc2 == HO_OK) {
@@ -311,7 +311,7 @@ int ho_client_connect(const ho_client_config *cfg, ho_client_result *out) {
         out->us_connected = out->us_ready;
         return HO_OK;
       }
-      reason = rc2; /* spec: FALLBACK-5 — not adopted */
+      reason = rc2; /* spec: FALLBACK-24 — not adopted */
     }
   }
   /* Fallback: close the broker connection first (READY-14), then reconnect

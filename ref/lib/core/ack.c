@@ -19,7 +19,7 @@ static void fill_info(const ho_token_store *s, uint32_t e, uint64_t now, ho_ack_
   info->exit = exit;
 }
 
-/* spec: ACK-1 TOKEN-5 */
+/* spec: ACK-17 TOKEN-5 */
 int ho_ack_register(ho_token_store *s, const uint8_t token[HO_TOKEN_BYTES], uint64_t backend,
                     uint64_t correlation_id, void *user, uint64_t now_ms) {
   if (!s || !token) return HO_ERR_INVALID_ARGUMENT;

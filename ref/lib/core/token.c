@@ -320,7 +320,7 @@ int ho_token_issue(ho_token_store *s, uint64_t now_ms, uint8_t out[HO_TOKEN_BYTE
   return HO_ERR_COLLISION_EXHAUSTED;
 }
 
-/* A backend's replay cache: spec: TOKEN-11 TOKEN-12 */
+/* A backend's replay cache: spec: TOKEN-17 TOKEN-18 */
 int ho_token_insert(ho_token_store *s, const uint8_t token[HO_TOKEN_BYTES], uint64_t now_ms) {
   if (!s || !token) return HO_ERR_INVALID_ARGUMENT;
   uint64_t now = ho_ts_now(s, now_ms);
@@ -332,7 +332,7 @@ int ho_token_insert(ho_token_store *s, const uint8_t token[HO_TOKEN_BYTES], uint
   return HO_OK;
 }
 
-/* spec: TOKEN-5 TOKEN-7 TOKEN-8 TOKEN-14 */
+/* spec: TOKEN-5 TOKEN-7 TOKEN-8 TOKEN-19 */
 int ho_token_consume_matching(ho_token_store *s, const uint8_t expected[HO_TOKEN_BYTES],
                               const uint8_t presented[HO_TOKEN_BYTES], uint64_t now_ms) {
   if (!s || !expected || !presented) return HO_ERR_INVALID_ARGUMENT;

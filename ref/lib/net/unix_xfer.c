@@ -4,7 +4,7 @@
  * descriptor. Backend side: recvmsg with MSG_CMSG_CLOEXEC into a bounded
  * buffer; every descriptor that is not the single expected connected
  * stream socket is closed before returning, so no error path leaks one.
- * spec: XFER-3 XFER-6 XFER-8 XFER-10 BACKEND-8
+ * spec: XFER-3 XFER-6 XFER-29 XFER-28 BACKEND-8
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -85,7 +85,7 @@ int ho_xfer_send(ho_handle ctl, ho_handle conn, const uint8_t token[HO_TOKEN_BYT
 int ho_xfer_check_stream(ho_handle conn) {
   if (conn < 0) return HO_ERR_BAD_DESCRIPTOR;
   int fd = (int)conn;
-  /* spec: XFER-10 — a socket (SO_TYPE fails with ENOTSOCK on anything else),
+  /* spec: XFER-28 — a socket (SO_TYPE fails with ENOTSOCK on anything else),
    * of type SOCK_STREAM, with a peer (getpeername fails with ENOTCONN on a
    * listening or unconnected socket): two system calls on the hot path. */
   int type = 0;
@@ -186,7 +186,7 @@ enum { SEEN_CTRUNC = 1, SEEN_BAD = 2 };
 int ho_sideband_recv(ho_handle ctl, ho_sideband *sb) {
   if (sb == NULL || sb->have >= HO_TOKEN_BYTES) return HO_ERR_INVALID_ARGUMENT;
   ho_xfer_rx rx;
-  /* spec: XFER-8 — never read past the 16th byte: the framed offer follows. */
+  /* spec: XFER-29 — never read past the 16th byte: the framed offer follows. */
   int rc = ho_xfer_recv(ctl, sb->token + sb->have, HO_TOKEN_BYTES - sb->have, &rx, 0);
   if (rc != HO_OK) {
     if (rc != HO_ERR_WOULD_BLOCK && sb->conn >= 0) { /* spec: XFER-9 */
@@ -210,7 +210,7 @@ int ho_sideband_recv(ho_handle ctl, ho_sideband *sb) {
     else close_fd((int)rx.conn);
   }
   if (sb->have < HO_TOKEN_BYTES) return HO_ERR_WOULD_BLOCK;
-  /* spec: XFER-10 — checks in order. */
+  /* spec: XFER-28 — checks in order. */
   sb->conn_status = (sb->seen & SEEN_CTRUNC) ? HO_ERR_CTRUNC
                     : sb->ndesc == 0        ? HO_ERR_NO_DESCRIPTOR
                     : sb->ndesc > 1         ? HO_ERR_EXTRA_DESCRIPTORS

@@ -157,7 +157,7 @@ int ho_frame_encode(ho_codec codec, ho_frame_type type, const ho_any_msg *msg, u
   /* The kind and payload protocol come from shape_of (never CANCEL), the
    * payload is never compressed, deadline_unix_ms stays 0 (a backend-ready
    * offer is framed by the broker itself) and the versions are 1.
-   * spec: ENV-2 ENV-8 VER-1 */
+   * spec: ENV-2 ENV-9 VER-1 */
   ho_envelope env;
   memset(&env, 0, sizeof env);
   env.envelope_version = HO_ENVELOPE_VERSION;
@@ -194,7 +194,7 @@ int ho_frame_decode_body(ho_codec codec, ho_frame_type type, const uint8_t *body
   if (rc != HO_OK) return rc;
   /* Only the handoff frames check request_id; traceparent, tracestate and
    * deadline_unix_ms are left to the caller, which ignores them except a
-   * backend-ready offer's deadline. spec: ENV-6 */
+   * backend-ready offer's deadline. spec: ENV-10 */
   switch (type) {
   case HO_FT_HELLO: return ho_hello_decode(codec, e->payload, e->payload_len, &out->hello);
   case HO_FT_HELLO_REPLY:

@@ -24,7 +24,7 @@
 #define MAX_SEG 32
 #define NTOK 6
 #define MAX_OFFERS 512
-#define FD_BASE ((ho_handle)1 << 24) /* never a real descriptor: close() fails */
+#define FD_BASE ((ho_handle)1 << 24) /* fake descriptors: the core never closes one itself */
 
 
 static void fail(const char *fmt, ...) {
@@ -108,7 +108,7 @@ typedef struct bk {
   int nexp;
   /* accepted tokens and when (for replay expectations) */
   uint8_t acc_tok[MAX_OFFERS][16];
-  uint64_t acc_at[MAX_OFFERS];
+  uint64_t acc_until[MAX_OFFERS]; /* remembered until (spec: TOKEN-17) */
   int nacc;
   /* last complete sideband+offer fed, for replays */
   uint8_t last_pair[16 + 300];
@@ -133,6 +133,15 @@ static ho_handle new_fd(bk *k) {
   return FD_BASE + k->nfd++;
 }
 
+/* The core's last-resort release (ho_backend_ctl_del of undrained actions):
+ * only a descriptor the core holds may be released, and only once. */
+static void model_close(void *ctx, ho_handle h) {
+  bk *k = ctx;
+  fd_rec *r = fd_of(k, h);
+  CHECK(r->state == FD_HELD, "close_handle of a descriptor not held (state %d)", r->state);
+  r->state = FD_CLOSED;
+}
+
 static offer_exp *exp_of(bk *k, uint64_t corr, int ci) {
   if (corr == 0) return NULL;
   for (int i = k->nexp - 1; i >= 0; i--)
@@ -147,9 +156,18 @@ static void invalidate(bk *k, uint64_t corr) {
 
 static bool token_accepted_recently(bk *k, const uint8_t *t) {
   for (int i = 0; i < k->nacc; i++)
-    if (memcmp(k->acc_tok[i], t, 16) == 0 && k->now < k->acc_at[i] + k->cfg.token_ttl_ms)
-      return true;
+    if (memcmp(k->acc_tok[i], t, 16) == 0 && k->now < k->acc_until[i]) return true;
   return false;
+}
+
+/* spec: TOKEN-17 TOKEN-19 — a token decided for acceptance (at `at`, the
+ * feed that read its offer) is remembered until its offer's deadline +
+ * REPLAY_MARGIN (bounded by the TTL), or the TTL without a deadline. */
+static void remember(bk *k, const uint8_t *t, uint64_t at, uint64_t deadline) {
+  if (k->nacc >= MAX_OFFERS) return;
+  uint64_t ttl = k->cfg.token_ttl_ms, left = deadline > k->wall ? deadline - k->wall : 0;
+  memcpy(k->acc_tok[k->nacc], t, 16);
+  k->acc_until[k->nacc++] = deadline == 0 ? at + ttl : at + (left < ttl ? left : ttl) + 5000;
 }
 
 /* ---- taking and checking actions ---------------------------------------- */
@@ -180,7 +198,8 @@ static void take(bk *k, int ci) {
           m->p.ready_flag = e->ready_flag;
           m->p.refuse = e->sb_refuse || token_accepted_recently(k, e->token) ||
                         (e->ready_flag && k->cfg.ready_mode != HO_READY_BACKEND) ||
-                        (e->ready_flag && (e->deadline == 0 || k->wall >= e->deadline)) ||
+                        (e->ready_flag && e->deadline == 0) ||
+                        (e->deadline != 0 && k->wall >= e->deadline) || /* spec: TOKEN-21 */
                         e->wrong_service || k->cfg.fault == HO_FAULT_REFUSE;
         }
       }
@@ -212,14 +231,13 @@ static void take(bk *k, int ci) {
         CHECK(((msg.ack.backend_capabilities & HO_BACKEND_CAP_BACKEND_READY) != 0) ==
                   (k->cfg.ready_mode == HO_READY_BACKEND),
               "backend_capabilities and ready mode disagree (spec: XFER-17)");
+        CHECK((msg.ack.backend_capabilities & HO_BACKEND_CAP_MULTI_OFFER) != 0,
+              "every ACK declares MULTI_OFFER (spec: CAP-10)");
       }
       if (a.accepted && known && e) {
         CHECK(!refuse, "offer corr=%llu accepted but must be refused",
               (unsigned long long)a.correlation_id);
-        if (k->nacc < MAX_OFFERS) {
-          memcpy(k->acc_tok[k->nacc], e->token, 16);
-          k->acc_at[k->nacc++] = at; /* remembered from the feed that read it */
-        }
+        if (!e->ready_flag) remember(k, e->token, at, e->deadline); /* flagged: at WRITE_CLIENT */
       }
       break;
     }
@@ -228,6 +246,10 @@ static void take(bk *k, int ci) {
       CHECK(r->state == FD_HELD && r->ctl == ci, "ready write on a descriptor not held");
       CHECK(k->cfg.ready_mode == HO_READY_BACKEND, "legacy backend writes to a client (READY-9)");
       CHECK(m->p.live && a.correlation_id == m->p.corr, "ready write for no offer");
+      {
+        offer_exp *we = exp_of(k, a.correlation_id, ci);
+        if (we != NULL) remember(k, we->token, m->p.at, we->deadline); /* spec: TOKEN-19 */
+      }
       CHECK(!r->must_refuse, "ready write for an offer that must be refused (spec: READY-12)");
       CHECK(!(m->p.known && m->p.refuse), "ready write for an offer that must be refused");
       CHECK(!m->p.known || m->p.ready_flag, "ready write for an offer not flagged backend-ready");

@@ -128,7 +128,7 @@ static void ev_sideband(bk *k, int ci, uint8_t a, uint8_t c) {
   case 0: break;                                            /* no descriptor */
   case 1: case 2: case 3: f1 = new_fd(k); break;            /* one */
   case 4: st = HO_ERR_EXTRA_DESCRIPTORS; bad = true; break; /* two, closed by the transport */
-  case 5: st = HO_ERR_CTRUNC; bad = true; break;
+  case 5: st = (c & 32) ? HO_ERR_FD_EXHAUSTED : HO_ERR_CTRUNC; bad = true; break;
   case 6: st = HO_ERR_BAD_DESCRIPTOR; bad = true; break;
   case 7: f1 = new_fd(k); st = HO_ERR_CTRUNC; bad = true; break; /* conn with a status */
   }
@@ -332,7 +332,17 @@ static void step(bk *k, uint8_t op, uint8_t a, uint8_t b, uint8_t c) {
       ctl_open(k, ci);
     }
     break;
-  case 11: k->now += (uint64_t)a * ((b & 1) ? 100 : 1); break;
+  case 11: /* time passes: offers stalled past OFFER_TIMEOUT end (BACKEND-10) */
+    k->now += (uint64_t)a * ((b & 1) ? 100 : 1);
+    for (int i = 0; i < NCTL; i++) {
+      uint64_t at;
+      if (!ho_backend_ctl_next_deadline(k->c[i].h, &at) || at > k->now) continue;
+      CHECK(ho_backend_ctl_timer(k->c[i].h, k->now) == HO_OK, "timer");
+      take(k, i);
+      CHECK(!ho_backend_ctl_next_deadline(k->c[i].h, &at), "a deadline in the past survived");
+      CHECK(k->c[i].closed_seen, "a stalled offer did not close its connection (spec: BACKEND-10)");
+    }
+    break;
   case 12: k->wall += (uint64_t)a * ((b & 1) ? 100 : 1); break;
   case 13: /* feed on a closed connection: the descriptor is still taken */
     if (m->closed_seen) {
@@ -371,6 +381,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   cfg->fault_ms = g[3];
   cfg->wall_clock_ms = wall_fn;
   cfg->wall_clock_ctx = k;
+  cfg->close_handle = model_close;
+  cfg->close_ctx = k;
   k->wall = 1700000000000ull;
   k->now = 1000;
   k->next_corr = 1;

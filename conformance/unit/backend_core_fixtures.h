@@ -16,6 +16,10 @@ typedef struct fx_core {
 } fx_core;
 
 static inline uint64_t fake_wall(void *ctx) { return *(const uint64_t *)ctx; }
+static inline void fx_close_handle(void *ctx, ho_handle h) {
+  (void)ctx;
+  close((int)h);
+}
 
 static inline void core_up(fx_core *f, ho_ready_mode mode, ho_backend_fault fault, uint32_t fault_ms) {
   memset(f, 0, sizeof *f);
@@ -29,6 +33,7 @@ static inline void core_up(fx_core *f, ho_ready_mode mode, ho_backend_fault faul
   cfg.replay_capacity = 4;
   cfg.wall_clock_ms = fake_wall;
   cfg.wall_clock_ctx = &f->wall;
+  cfg.close_handle = fx_close_handle;
   cr_assert_eq(ho_backend_core_new(&cfg, &f->core), HO_OK);
   cr_assert_eq(ho_backend_ctl_new(f->core, &f->ctl), HO_OK);
 }

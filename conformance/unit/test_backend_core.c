@@ -26,7 +26,7 @@ Test(backend_core, accept_legacy_any_chunking) {
     cr_assert(ack.accepted);
     cr_assert_arr_eq(ack.token, tok, HO_TOKEN_BYTES);
     cr_assert_eq(ack.correlation_id, 42);
-    cr_assert_eq(ack.backend_capabilities, 0);
+    cr_assert_eq(ack.backend_capabilities, HO_BACKEND_CAP_MULTI_OFFER); /* spec: CAP-10 */
     const ho_backend_action *ad = find(&f, HO_BACKEND_ACT_ADOPT);
     cr_assert_not_null(ad);
     cr_assert_eq(ad->conn, sv[0]);
@@ -87,7 +87,7 @@ Test(backend_core, descriptor_problems_refused) {
     expect_refusal(&f, cases[i].name, 9);
     ho_ack ack;
     decode_ack(find(&f, HO_BACKEND_ACT_WRITE_CONTROL), &ack);
-    cr_assert_eq(ack.backend_capabilities, HO_BACKEND_CAP_BACKEND_READY,
+    cr_assert_eq(ack.backend_capabilities, HO_BACKEND_CAP_BACKEND_READY | HO_BACKEND_CAP_MULTI_OFFER,
                  "backend-ready backends declare it in refusals too");
     core_down(&f);
   }
@@ -190,6 +190,7 @@ Test(backend_core, service_name_check) {
   ho_backend_config cfg;
   ho_backend_config_init(&cfg);
   cfg.service_name = "other";
+  cfg.close_handle = fx_close_handle;
   fx_core f;
   memset(&f, 0, sizeof f);
   cr_assert_eq(ho_backend_core_new(&cfg, &f.core), HO_OK);

@@ -39,7 +39,7 @@ Test(backend_core, backend_ready_writes_ready_first) {
   ho_ack ack;
   decode_ack(&f.acts[iack], &ack);
   cr_assert(ack.accepted);
-  cr_assert_eq(ack.backend_capabilities, HO_BACKEND_CAP_BACKEND_READY);
+  cr_assert_eq(ack.backend_capabilities, HO_BACKEND_CAP_BACKEND_READY | HO_BACKEND_CAP_MULTI_OFFER);
   cr_assert(f.acts[iad].ready_written);
   close((int)f.acts[iad].conn);
   cr_assert_eq(ho_backend_ctl_client_written(f.ctl, 100, HO_OK), HO_ERR_STATE);
@@ -70,9 +70,11 @@ Test(backend_core, backend_ready_write_failure_refuses) {
   cr_assert_eq(fx_count_fds(), before);
 }
 
-/* spec: READY-11 ERR-41 READY-16 — no deadline, or the deadline reached:
- * refuse, write nothing; an unflagged offer to a backend-ready backend is
- * legacy; a legacy backend refuses a flagged offer. */
+/* spec: READY-11 ERR-41 READY-16 READY-24 ERR-49 TOKEN-21 ERR-69 — no
+ * deadline, or the deadline reached: refuse, write nothing; an unflagged
+ * offer to a backend-ready backend is legacy; a legacy backend refuses a
+ * flagged offer with BACKEND_READY_UNSUPPORTED; a legacy offer past its
+ * (optional) deadline is refused too. */
 Test(backend_core, backend_ready_deadline_and_modes) {
   int before = fx_count_fds();
   struct {
@@ -86,7 +88,10 @@ Test(backend_core, backend_ready_deadline_and_modes) {
       {HO_READY_BACKEND, HO_OFFER_FLAG_BACKEND_READY, -1, "TIMEOUT", false},
       {HO_READY_BACKEND, HO_OFFER_FLAG_BACKEND_READY, 1, NULL, true},
       {HO_READY_BACKEND, 0, 0, NULL, false},
-      {HO_READY_LEGACY, HO_OFFER_FLAG_BACKEND_READY, 500, "STATE", false},
+      {HO_READY_LEGACY, HO_OFFER_FLAG_BACKEND_READY, 500, "BACKEND_READY_UNSUPPORTED", false},
+      {HO_READY_LEGACY, 0, -1, "TIMEOUT", false},
+      {HO_READY_LEGACY, 0, 500, NULL, false},
+      {HO_READY_BACKEND, 0, -1, "TIMEOUT", false},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     fx_core f;

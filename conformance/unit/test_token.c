@@ -7,12 +7,14 @@
 
 static const uint8_t ZERO[HO_TOKEN_BYTES];
 
-/* spec: TOKEN-10 */
-Test(token, config_defaults_are_the_originals) {
+/* spec: TOKEN-10 TOKEN-16 ACK-17 — the original's defaults, except the ACK
+ * deadline that 1.0.0-rc1 puts below the client's ready timeout. */
+Test(token, config_defaults) {
   ho_token_config c;
   ho_token_config_init(&c);
   cr_assert_eq(c.ttl_ms, 30000);
-  cr_assert_eq(c.ack_deadline_ms, 5000);
+  cr_assert_eq(c.ttl_ms, HO_TOKEN_MAX_TTL_MS);
+  cr_assert_eq(c.ack_deadline_ms, 1500);
   cr_assert_eq(c.max_pending, 1024);
   cr_assert_eq(c.collision_attempts, 16);
   cr_assert_eq(c.random, ho_random_os);

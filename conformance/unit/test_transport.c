@@ -163,31 +163,85 @@ Test(transport, unconnected_stream_socket_refused) {
   cr_assert_eq(fx_count_fds(), before);
 }
 
-/* spec: XFER-28 ERR-45 — MSG_CTRUNC with a control buffer too small for
- * the descriptor: error, bytes kept, nothing leaked. */
-Test(transport, ctrunc_small_control_buffer) {
+/* spec: XFER-28 XFER-29 ERR-32 — MSG_CTRUNC with a control buffer full of
+ * descriptors means more were sent than fit: EXTRA_DESCRIPTORS, whatever
+ * the receiver's room (2 here, 8 in ho_xfer_recv), so 16 descriptors get
+ * one name from every receiver; bytes kept, nothing leaked. */
+Test(transport, ctrunc_full_buffer_is_extra_descriptors) {
   int before = fx_count_fds();
-  int ctl[2], conn[2];
-  fx_socketpair(SOCK_STREAM, ctl);
-  fx_socketpair(SOCK_STREAM, conn);
-  uint8_t tok[HO_TOKEN_BYTES];
-  fx_token(tok, 5);
-  cr_assert_eq(ho_xfer_send(ctl[0], conn[0], tok, NULL), HO_OK);
-  int mid = fx_count_fds();
-  uint8_t buf[HO_TOKEN_BYTES];
-  ho_xfer_rx rx;
-  cr_assert_eq(ho_xfer_recv_cap(ctl[1], buf, sizeof buf, &rx, 0, 0), HO_OK);
-  cr_assert_eq(rx.conn_status, HO_ERR_CTRUNC);
-  cr_assert_eq(rx.conn, HO_NO_HANDLE);
-  cr_assert_eq(rx.len, HO_TOKEN_BYTES);
-  cr_assert_eq(fx_count_fds(), mid);
-  close(ctl[0]), close(ctl[1]), close(conn[0]), close(conn[1]);
+  for (size_t room = 2; room <= HO_XFER_CMSG_FDS; room += HO_XFER_CMSG_FDS - 2) {
+    int ctl[2], conn[16];
+    fx_socketpair(SOCK_STREAM, ctl);
+    for (int i = 0; i < 16; i += 2) fx_socketpair(SOCK_STREAM, conn + i);
+    uint8_t tok[HO_TOKEN_BYTES];
+    fx_token(tok, 5);
+    cr_assert_eq(fx_send_fds(ctl[0], tok, sizeof tok, conn, 16), (ssize_t)sizeof tok);
+    int mid = fx_count_fds();
+    uint8_t buf[HO_TOKEN_BYTES];
+    ho_xfer_rx rx;
+    cr_assert_eq(ho_xfer_recv_cap(ctl[1], buf, sizeof buf, &rx, 0, room), HO_OK);
+    cr_assert_eq(rx.conn_status, HO_ERR_EXTRA_DESCRIPTORS, "room %zu: got %s", room,
+                 ho_errname(rx.conn_status));
+    cr_assert_eq(rx.conn, HO_NO_HANDLE);
+    cr_assert_eq(rx.len, HO_TOKEN_BYTES);
+    cr_assert_eq(fx_count_fds(), mid);
+    close(ctl[0]), close(ctl[1]);
+    for (int i = 0; i < 16; i++) close(conn[i]);
+  }
   cr_assert_eq(fx_count_fds(), before);
 }
 
+/* spec: XFER-28 — the classification alone, over synthetic control data:
+ * the function a fuzzer drives (no system call). */
+Test(transport, classify_synthetic_msghdr) {
+  union {
+    struct cmsghdr align;
+    char buf[CMSG_SPACE(sizeof(int) * 4)];
+  } u;
+  struct msghdr m;
+  int fds[8];
+  size_t n;
+  for (int k = 0; k <= 3; k++) {
+    memset(&u, 0, sizeof u);
+    memset(&m, 0, sizeof m);
+    m.msg_control = u.buf;
+    m.msg_controllen = k ? CMSG_SPACE(sizeof(int) * (size_t)k) : 0;
+    if (k) {
+      struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+      c->cmsg_level = SOL_SOCKET;
+      c->cmsg_type = SCM_RIGHTS;
+      c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)k);
+      for (int i = 0; i < k; i++) memcpy(CMSG_DATA(c) + i * sizeof(int), &(int){100 + i}, sizeof(int));
+    }
+    int rc = ho_xfer_classify(&m, CMSG_SPACE(sizeof(int) * 4), fds, 8, &n);
+    cr_assert_eq(n, (size_t)k);
+    cr_assert_eq(rc, k > 1 ? HO_ERR_EXTRA_DESCRIPTORS : HO_OK);
+    m.msg_flags = MSG_CTRUNC; /* room for 4 was offered */
+    rc = ho_xfer_classify(&m, CMSG_SPACE(sizeof(int) * 4), fds, 8, &n);
+    cr_assert_eq(rc, k > 1 ? HO_ERR_EXTRA_DESCRIPTORS : HO_ERR_FD_EXHAUSTED, "k=%d", k);
+  }
+  /* A control message of another type carries no descriptor. */
+  memset(&u, 0, sizeof u);
+  memset(&m, 0, sizeof m);
+  m.msg_control = u.buf;
+  m.msg_controllen = CMSG_SPACE(sizeof(int));
+  struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_CREDENTIALS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  cr_assert_eq(ho_xfer_classify(&m, sizeof u.buf, fds, 8, &n), HO_OK);
+  cr_assert_eq(n, 0);
+  /* A cmsg_len running past the delivered control data is not trusted. */
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int) * 64);
+  cr_assert_eq(ho_xfer_classify(&m, sizeof u.buf, fds, 8, &n), HO_OK);
+  cr_assert_eq(n, 0);
+}
+
 /* spec: XFER-28 ERR-45 — at RLIMIT_NOFILE Linux delivers the bytes and
- * drops the descriptor with MSG_CTRUNC; we report CTRUNC and leak nothing. */
-Test(transport, ctrunc_at_rlimit_nofile) {
+ * drops the descriptor with MSG_CTRUNC although the buffer had room: that is
+ * FD_EXHAUSTED (descriptor exhaustion, not a truncated message), nothing leaks. */
+Test(transport, fd_exhausted_at_rlimit_nofile) {
   int ctl[2], conn[2];
   fx_socketpair(SOCK_STREAM, ctl);
   fx_socketpair(SOCK_STREAM, conn);
@@ -217,7 +271,7 @@ Test(transport, ctrunc_at_rlimit_nofile) {
   cr_assert_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
   cr_assert_eq(rc, HO_OK);
   cr_assert_eq(rx.len, HO_TOKEN_BYTES);
-  cr_assert_eq(rx.conn_status, HO_ERR_CTRUNC, "got %s", ho_errname(rx.conn_status));
+  cr_assert_eq(rx.conn_status, HO_ERR_FD_EXHAUSTED, "got %s", ho_errname(rx.conn_status));
   cr_assert_eq(rx.conn, HO_NO_HANDLE);
   cr_assert_eq(fx_count_fds(), before);
   char c;

@@ -35,14 +35,15 @@ static inline void fx_socketpair(int type, int sv[2]) {
 
 static inline int fx_fd_is_open(int fd) { return fcntl(fd, F_GETFD) != -1; }
 
-/* Send `len` data bytes with `nfds` descriptors in one sendmsg. */
+/* Send `len` data bytes with `nfds` (at most 16) descriptors in one sendmsg. */
 static inline ssize_t fx_send_fds(int sock, const void *data, size_t len, const int *fds,
                                   size_t nfds) {
   union {
     struct cmsghdr align;
-    char buf[CMSG_SPACE(sizeof(int) * 8)];
+    char buf[CMSG_SPACE(sizeof(int) * 16)];
   } u;
   memset(&u, 0, sizeof u);
+  if (nfds > 16) return -1;
   struct iovec iov = {.iov_base = (void *)data, .iov_len = len};
   struct msghdr msg = {0};
   msg.msg_iov = &iov;

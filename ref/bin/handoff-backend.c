@@ -7,6 +7,7 @@
  * the event loop, the echo service, signals, logging and flags.
  * spec: BACKEND-1 XFER-1 READY-3 SEC-2 SEC-8 */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -50,6 +51,8 @@ enum { K_HANDOFF_LISTENER = 1, K_PIPE_LISTENER, K_CONTROL, K_ECHO, K_SIGNAL };
 typedef struct echo_conn {
   int fd;
   int adopted;       /* 1 handed off, 0 reconnected */
+  char line[512];    /* --exec-log: the request line being read */
+  size_t line_len;
   uint64_t corr;
   uint64_t bytes;
   uint8_t *out;
@@ -71,7 +74,34 @@ typedef struct app {
   uint64_t paused_until; /* listeners paused after EMFILE/ENFILE (0: not) */
   ho_ready_mode mode;
   ho_backend_fault fault;
+  int exec_log; /* --exec-log descriptor (O_APPEND), -1: none */
 } app;
+
+static app *g_app; /* for the exec log of echo connections */
+
+/* --exec-log: one line per request the service executes ("route<TAB>line",
+ * a request being one line of the echo protocol; a last line without its
+ * newline is logged at EOF), so tests can prove from the backend's own
+ * record that no request is executed twice. */
+static void exec_record(echo_conn *c) {
+  if (g_app == NULL || g_app->exec_log < 0) return;
+  char out[600];
+  int n = snprintf(out, sizeof out, "%s\t%.*s\n", c->adopted ? "handoff" : "reconnect",
+                   (int)c->line_len, c->line);
+  if (n > 0) (void)!write(g_app->exec_log, out, (size_t)n < sizeof out ? (size_t)n : sizeof out - 1);
+  c->line_len = 0;
+}
+
+static void exec_bytes(echo_conn *c, const uint8_t *p, size_t n) {
+  if (g_app == NULL || g_app->exec_log < 0) return;
+  for (size_t i = 0; i < n; i++) {
+    if (p[i] == '\n') {
+      exec_record(c);
+    } else if (c->line_len < sizeof c->line) {
+      c->line[c->line_len++] = (char)p[i];
+    }
+  }
+}
 
 static uint64_t key(int kind, int fd) { return (uint64_t)kind << 32 | (uint32_t)fd; }
 
@@ -98,6 +128,7 @@ static int grow_ptrs(void ***arr, size_t *cap, size_t need, size_t elem) {
 }
 
 static void echo_close(app *a, echo_conn *c, const char *why) {
+  if (c->line_len > 0) exec_record(c);
   logf_(LOG_INFO, "conn-closed", "fd=%d route=%s corr=%llu bytes=%llu why=%s", c->fd,
         c->adopted ? "handoff" : "reconnect", (unsigned long long)c->corr,
         (unsigned long long)c->bytes, why);
@@ -116,6 +147,10 @@ static void echo_add(app *a, int fd, int adopted, uint64_t corr) {
     close(fd);
     return;
   }
+  /* spec: XFER-26 — the service sets the mode it needs itself: an adopted
+   * descriptor arrives blocking (XFER-25). */
+  int fl = fcntl(fd, F_GETFL);
+  if (fl >= 0 && !(fl & O_NONBLOCK)) (void)fcntl(fd, F_SETFL, fl | O_NONBLOCK);
   c->fd = fd;
   c->events = EPOLLIN | EPOLLRDHUP;
   c->adopted = adopted;
@@ -169,6 +204,7 @@ static void echo_io(app *a, echo_conn *c, uint32_t events) {
         logf_(LOG_DEBUG, "first-bytes", "fd=%d route=%s n=%zd", c->fd,
               c->adopted ? "handoff" : "reconnect", n);
       c->bytes += (uint64_t)n;
+      exec_bytes(c, buf, (size_t)n);
       if (c->out_cap < (size_t)n) {
         uint8_t *o = realloc(c->out, (size_t)n);
         if (o == NULL) return echo_close(a, c, "nomem");
@@ -373,6 +409,12 @@ static void usage(FILE *f) {
       "                           bytes; backend: for offers flagged backend-ready\n"
       "                           we write the ready frame first, and every ACK\n"
       "                           declares BACKEND_CAP_BACKEND_READY\n"
+      "  --offer-timeout-ms N     longest wait from the first sideband byte of a\n"
+      "                           handoff to the end of its offer (default 2000,\n"
+      "                           OFFER_TIMEOUT); a stalled offer closes the\n"
+      "                           control connection\n"
+      "  --exec-log FILE          append one line per request served\n"
+      "                           (route<TAB>request line) to FILE\n"
       "  --fault KIND             test fault injection: refuse, crash-before-ack\n"
       "                           (exit status 3 after reading an offer, before\n"
       "                           the ACK), late-ack:MS, wrong-token,\n"
@@ -389,7 +431,7 @@ static void usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
-  const char *endpoint = NULL, *pipe_path = NULL, *service = NULL;
+  const char *endpoint = NULL, *pipe_path = NULL, *service = NULL, *exec_log = NULL;
   ho_backend_config cfg;
   ho_backend_config_init(&cfg);
   static const struct option opts[] = {{"handoff-endpoint", required_argument, 0, 'e'},
@@ -398,6 +440,8 @@ int main(int argc, char **argv) {
                                        {"ready-mode", required_argument, 0, 'r'},
                                        {"fault", required_argument, 0, 'f'},
                                        {"log-level", required_argument, 0, 'l'},
+                                       {"offer-timeout-ms", required_argument, 0, 'o'},
+                                       {"exec-log", required_argument, 0, 'x'},
                                        {"help", no_argument, 0, 'h'},
                                        {0, 0, 0, 0}};
   int o;
@@ -431,6 +475,18 @@ int main(int argc, char **argv) {
       g_log_level = found;
       break;
     }
+    case 'o': {
+      char *end = NULL;
+      errno = 0;
+      unsigned long v = strtoul(optarg, &end, 10);
+      if (errno || end == optarg || *end || optarg[0] == '-' || v == 0 || v > 600000) {
+        fprintf(stderr, "handoff-backend: --offer-timeout-ms must be 1..600000, got '%s'\n", optarg);
+        return 2;
+      }
+      cfg.offer_timeout_ms = (uint32_t)v;
+      break;
+    }
+    case 'x': exec_log = optarg; break;
     case 'h': usage(stdout); return 0;
     default: usage(stderr); return 2;
     }
@@ -447,6 +503,16 @@ int main(int argc, char **argv) {
   a.mode = cfg.ready_mode;
   a.fault = cfg.fault;
   a.handoff.fd = a.pipe.fd = HO_NO_HANDLE;
+  a.exec_log = -1;
+  g_app = &a;
+  if (exec_log != NULL) {
+    a.exec_log = open(exec_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (a.exec_log < 0) {
+      fprintf(stderr, "handoff-backend: cannot open --exec-log %s: %s\n", exec_log,
+              strerror(errno));
+      return 1;
+    }
+  }
   signal(SIGPIPE, SIG_IGN);
   sigset_t ss;
   sigemptyset(&ss);

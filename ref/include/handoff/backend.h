@@ -78,18 +78,36 @@ typedef struct ho_backend_config {
                                 service are refused (SERVICE_NAME); offers
                                 with an empty name are never refused for
                                 it (XFER-14); copied by _new */
-  uint64_t token_ttl_ms;     /* how long an accepted token is remembered
-                                for replay rejection; default 30000 */
-  uint32_t replay_capacity;  /* most tokens remembered; default 65536;
-                                when full of tokens younger than the TTL,
-                                offers are refused (PENDING_LIMIT, TOKEN-18) */
+  uint64_t token_ttl_ms;     /* how long a token accepted from an offer
+                                WITHOUT a deadline is remembered; default
+                                30000 = TOKEN_TTL_MAX (spec: TOKEN-17);
+                                tokens of offers with a deadline are kept
+                                until the deadline + REPLAY_MARGIN (5 s) */
+  uint32_t replay_capacity;  /* most tokens remembered; default 65536 (about
+                                10 000 handoffs/s with 1.5 s offer deadlines);
+                                when full, offers are refused (PENDING_LIMIT,
+                                spec: TOKEN-18) */
   ho_codec codec;            /* default HO_CODEC_PROTOBUF_C */
   ho_backend_fault fault;    /* default HO_FAULT_NONE */
   uint32_t fault_ms;         /* for HO_FAULT_LATE_ACK */
-  /* Wall clock (Unix epoch ms) for the ready deadline of backend-ready
-   * offers (spec: READY-11); NULL → CLOCK_REALTIME. */
+  /* Wall clock (Unix epoch ms) for offer deadlines (spec: READY-11
+   * TOKEN-21 TOKEN-17). The shell (ho_backend_new) fills in CLOCK_REALTIME
+   * when NULL; a bare core without one refuses every offer that carries a
+   * deadline (TIMEOUT) and remembers tokens TOKEN_TTL_MAX. */
   uint64_t (*wall_clock_ms)(void *ctx);
   void *wall_clock_ctx;
+  /* Releasing a descriptor the core holds when it cannot hand it back as a
+   * CLOSE_FD action (ho_backend_ctl_del of a connection whose actions were
+   * not drained, or no memory for the action). Required by
+   * ho_backend_core_new (the shell fills in close(2) when NULL). */
+  void (*close_handle)(void *ctx, ho_handle h);
+  void *close_ctx;
+  /* Longest wait from the first sideband byte of a handoff to the last
+   * byte of its offer frame (OFFER_TIMEOUT, spec: BACKEND-10); 0 → 2000. */
+  uint32_t offer_timeout_ms;
+  /* Do not declare BACKEND_CAP_MULTI_OFFER (a shell that closes its control
+   * connections after one offer, as backends of the original do: CAP-10). */
+  bool single_offer;
   /* Who may open control connections (checked by ho_backend_add_control()
    * before anything is read, spec: SEC-4); default HO_PEER_SAME_UID. */
   ho_peer_policy peer_policy;
@@ -128,19 +146,31 @@ void ho_backend_core_del(ho_backend_core *core);
 
 /* Counters (monotonic since _new). refused[] is indexed by
  * ho_backend_refusal; the names come from ho_backend_refusal_name(). */
+/* X(name, error code in the refusing ACK; 0: the error of the failed write)
+ * — the one list of the backend's refusals, in the order of XFER-36 where
+ * the order matters (descriptor checks first). */
+#define HO_BACKEND_REFUSAL_LIST(X)                                            \
+  X(CTRUNC, HO_ERR_CTRUNC)                   /* kept: no rc1 receiver produces it */ \
+  X(NO_DESCRIPTOR, HO_ERR_NO_DESCRIPTOR)                                      \
+  X(EXTRA_DESCRIPTORS, HO_ERR_EXTRA_DESCRIPTORS)                              \
+  X(BAD_DESCRIPTOR, HO_ERR_BAD_DESCRIPTOR)                                    \
+  X(SIDEBAND_MISMATCH, HO_ERR_SIDEBAND_MISMATCH)                              \
+  X(REPLAY, HO_ERR_TOKEN_NOT_PENDING)                                         \
+  X(REPLAY_FULL, HO_ERR_PENDING_LIMIT)                                        \
+  X(SERVICE, HO_ERR_SERVICE_NAME)                                             \
+  X(READY_MODE, HO_ERR_BACKEND_READY_UNSUPPORTED)                             \
+  X(READY_WRITE, 0)                                                           \
+  X(READY_DEADLINE, HO_ERR_TIMEOUT)                                           \
+  X(FAULT, HO_ERR_ACK_REFUSED)                                                \
+  X(FD_EXHAUSTED, HO_ERR_FD_EXHAUSTED)                                        \
+  X(OFFER_DEADLINE, HO_ERR_TIMEOUT)                                           \
+  X(DRAINING, HO_ERR_DRAINING)                                                \
+  X(OVERLOADED, HO_ERR_OVERLOADED)
+
 typedef enum ho_backend_refusal {
-  HO_REFUSAL_CTRUNC = 0,
-  HO_REFUSAL_NO_DESCRIPTOR,
-  HO_REFUSAL_EXTRA_DESCRIPTORS,
-  HO_REFUSAL_BAD_DESCRIPTOR,
-  HO_REFUSAL_SIDEBAND_MISMATCH,
-  HO_REFUSAL_REPLAY,
-  HO_REFUSAL_REPLAY_FULL,
-  HO_REFUSAL_SERVICE,
-  HO_REFUSAL_READY_MODE,
-  HO_REFUSAL_READY_WRITE,
-  HO_REFUSAL_READY_DEADLINE,
-  HO_REFUSAL_FAULT,
+#define HO_BACKEND_REFUSAL_ENUM_(name, err) HO_REFUSAL_##name,
+  HO_BACKEND_REFUSAL_LIST(HO_BACKEND_REFUSAL_ENUM_)
+#undef HO_BACKEND_REFUSAL_ENUM_
   HO_REFUSAL_COUNT_
 } ho_backend_refusal;
 
@@ -156,14 +186,32 @@ typedef struct ho_backend_counters {
 void ho_backend_core_counters(const ho_backend_core *core, ho_backend_counters *out);
 const char *ho_backend_refusal_name(ho_backend_refusal r);
 
+/* Refuse every new offer with `err` (HO_ERR_DRAINING for a planned
+ * restart, spec: BACKEND-14; HO_ERR_OVERLOADED or HO_ERR_FD_EXHAUSTED when
+ * the backend cannot serve another connection, BACKEND-7), or stop refusing
+ * (HO_OK). Returns HO_OK or HO_ERR_INVALID_ARGUMENT (another code). */
+int ho_backend_core_set_refusing(ho_backend_core *core, int err);
+
 /* Create the state of one control connection. Codes: HO_ERR_INVALID_ARGUMENT,
  * HO_ERR_NOMEM (*out untouched). */
 int ho_backend_ctl_new(ho_backend_core *core, ho_backend_ctl **out);
 
 /* Free it. A descriptor the core still holds (sideband received, offer not
- * yet read, or pending in undelivered actions) is closed with close(2):
- * call ho_backend_ctl_eof() and drain the actions first to avoid that. */
+ * yet read, or pending in undelivered actions) is released with the
+ * configured close_handle: call ho_backend_ctl_eof() and drain the actions
+ * first to keep closing in the shell's own order. */
 void ho_backend_ctl_del(ho_backend_ctl *ctl);
+
+/* The instant (monotonic ms, as given to the feed calls) at which an offer
+ * in progress times out (spec: BACKEND-10): returns 1 and sets *at_ms, or
+ * 0 when no handoff is in progress on this connection. */
+int ho_backend_ctl_next_deadline(const ho_backend_ctl *ctl, uint64_t *at_ms);
+
+/* Time passed: at or after the deadline above, the handoff in progress
+ * ends with TIMEOUT — every descriptor received for it is queued as
+ * CLOSE_FD and the connection closes (CLOSE_CONTROL, no ACK). Returns HO_OK
+ * (also when nothing was due) or HO_ERR_INVALID_ARGUMENT. */
+int ho_backend_ctl_timer(ho_backend_ctl *ctl, uint64_t now_ms);
 
 /* How many bytes the shell should read next: exactly what completes the
  * current part (the rest of the 16 sideband bytes, the frame header, or the

@@ -175,6 +175,10 @@ int ho_pending_queue_push(ho_pending_queue *q, void *item, uint64_t now_ms, uint
 enum { HO_PENDING_READY = 1, HO_PENDING_EXPIRED = 2 };
 int ho_pending_queue_pop(ho_pending_queue *q, uint64_t now_ms, void **item);
 
+/* The oldest entry without taking it: same results as ho_pending_queue_pop()
+ * but the queue is unchanged. */
+int ho_pending_queue_peek(const ho_pending_queue *q, uint64_t now_ms, void **item);
+
 /* Remove every expired entry, oldest first, into out[0..*n), at most `cap`
  * per call (call again while *n == cap). Codes: HO_OK,
  * HO_ERR_INVALID_ARGUMENT. */

@@ -28,6 +28,8 @@ extern "C" {
 typedef struct ho_frame_reader {
   uint8_t *buf;       /* caller's body buffer */
   size_t cap;         /* its size */
+  uint8_t *(*grow)(void *ctx, size_t need); /* optional, see _set_grow() */
+  void *grow_ctx;
   uint32_t max_body;  /* effective body cap */
   uint8_t hdr[HO_FRAME_HEADER_BYTES];
   uint8_t hdr_have;
@@ -45,6 +47,24 @@ typedef struct ho_frame_reader {
  * untouched. */
 int ho_frame_reader_init(ho_frame_reader *r, uint8_t *buf, size_t cap, uint32_t max_body);
 
+/* Like ho_frame_reader_init(), but the body buffer is obtained on demand:
+ * `buf`/`cap` may be smaller than the effective cap (0 and NULL included);
+ * when a header announces a body (within the cap) larger than the current
+ * buffer, the reader calls grow(ctx, need), which returns a buffer of at
+ * least `need` bytes owned by the caller (who also frees the old one if it
+ * was its own), or NULL: the feed then fails with HO_ERR_NOMEM (sticky).
+ * Memory then follows what peers really send, not the cap. Returns HO_OK or
+ * HO_ERR_INVALID_ARGUMENT (r or grow NULL, buf NULL with a non-zero cap);
+ * `r` untouched on error. */
+int ho_frame_reader_init_grow(ho_frame_reader *r, uint8_t *buf, size_t cap, uint32_t max_body,
+                              uint8_t *(*grow)(void *ctx, size_t need), void *ctx);
+
+/* Give the reader another body buffer between frames (at a frame boundary,
+ * for example to return a large buffer after a large frame). Returns HO_OK,
+ * HO_ERR_STATE (not at a frame boundary, or the buffer is smaller than the
+ * cap and no grow function is set) or HO_ERR_INVALID_ARGUMENT. */
+int ho_frame_reader_set_buffer(ho_frame_reader *r, uint8_t *buf, size_t cap);
+
 /* Feed `len` bytes. Sets *consumed to the bytes taken from `in`, never more
  * than up to the end of the current frame. Returns:
  *   1  a frame is complete: ho_frame_reader_body() gives it; call
@@ -53,6 +73,7 @@ int ho_frame_reader_init(ho_frame_reader *r, uint8_t *buf, size_t cap, uint32_t 
  *   HO_ERR_FRAMING_VERSION  first byte is not 1 (spec: FRAME-2);
  *   HO_ERR_FRAME_TOO_LARGE  length above the cap (spec: FRAME-3), detected
  *                           from the header alone, before any body byte;
+ *   HO_ERR_NOMEM            the grow function found no buffer for the body;
  *   HO_ERR_STATE            a complete frame is waiting for _next(), or the
  *                           reader is in a sticky error state;
  *   HO_ERR_INVALID_ARGUMENT r or consumed NULL, or in NULL with len > 0.

@@ -60,7 +60,9 @@ extern "C" {
 #define HO_TOKEN_DEFAULT_TTL_MS 30000u          /* token lifetime */
 #define HO_TOKEN_DEFAULT_MAX_PENDING 1024u      /* pending tokens, both states */
 #define HO_TOKEN_DEFAULT_COLLISION_ATTEMPTS 16u /* candidates per issue */
-#define HO_ACK_DEFAULT_DEADLINE_MS 5000u        /* ACK deadline after register */
+#define HO_ACK_DEFAULT_DEADLINE_MS 1500u        /* ACK deadline after register (spec
+                                                   1.0.0-rc1; the original: 5000) */
+#define HO_TOKEN_MAX_TTL_MS 30000u              /* TOKEN_TTL_MAX (spec: TOKEN-16) */
 #define HO_TOKEN_MAX_PENDING_LIMIT (1u << 24)   /* largest accepted max_pending */
 
 /* ---- injected services ---------------------------------------------- */
@@ -130,6 +132,14 @@ int ho_token_issue(ho_token_store *s, uint64_t now_ms, uint8_t out[HO_TOKEN_BYTE
  * HO_ERR_ALREADY_PENDING (the token is pending in either state; untouched),
  * HO_ERR_PENDING_LIMIT, HO_ERR_INVALID_ARGUMENT. */
 int ho_token_insert(ho_token_store *s, const uint8_t token[HO_TOKEN_BYTES], uint64_t now_ms);
+
+/* Like ho_token_insert(), but PENDING until `until_ms` (a reading of the
+ * same monotonic clock; a value <= now keeps it until now + 1 ms) instead
+ * of now + ttl: a backend's replay memory keeps each token until its
+ * offer's deadline plus a margin (spec: TOKEN-17). Codes as
+ * ho_token_insert(). */
+int ho_token_insert_until(ho_token_store *s, const uint8_t token[HO_TOKEN_BYTES], uint64_t now_ms,
+                          uint64_t until_ms);
 
 /* Consume `expected` if and only if it is PENDING, unexpired and equal to
  * `presented` (constant-time). Order of checks, as the original:
@@ -205,6 +215,15 @@ typedef struct ho_ack_info {
  *   HO_ERR_INVALID_ARGUMENT   NULL s or token */
 int ho_ack_register(ho_token_store *s, const uint8_t token[HO_TOKEN_BYTES], uint64_t backend,
                     uint64_t correlation_id, void *user, uint64_t now_ms);
+
+/* Like ho_ack_register(), with the deadline also no later than
+ * `not_after_ms` when it is non-zero (a legacy attempt's deadline ends
+ * LEGACY_READY_BUDGET after Negotiated, spec: ACK-17), and the deadline
+ * written to *deadline_ms (may be NULL) on success. Codes as
+ * ho_ack_register(). */
+int ho_ack_register_until(ho_token_store *s, const uint8_t token[HO_TOKEN_BYTES],
+                          uint64_t backend, uint64_t correlation_id, void *user, uint64_t now_ms,
+                          uint64_t not_after_ms, uint64_t *deadline_ms);
 
 /* An ACK arrived for the handoff whose token is `expected` (the caller's
  * copy), echoing `presented`. Unless the result is TOKEN_NOT_PENDING or

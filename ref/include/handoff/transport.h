@@ -67,9 +67,12 @@ int ho_xfer_send(ho_handle ctl, ho_handle conn, const uint8_t token[HO_TOKEN_BYT
 typedef struct ho_xfer_rx {
   size_t len;       /* data bytes received (> 0 on HO_OK) */
   ho_handle conn;   /* the one descriptor that arrived with them, or HO_NO_HANDLE */
-  int conn_status;  /* HO_OK, or why a descriptor that arrived was refused:
-                       HO_ERR_CTRUNC, HO_ERR_EXTRA_DESCRIPTORS,
-                       HO_ERR_BAD_DESCRIPTOR. When not HO_OK every received
+  int conn_status;  /* HO_OK, or why a descriptor that arrived was refused
+                       (spec: XFER-28): HO_ERR_EXTRA_DESCRIPTORS (two or
+                       more, or MSG_CTRUNC with a full control buffer),
+                       HO_ERR_FD_EXHAUSTED (MSG_CTRUNC with room left: the
+                       kernel could not install one), HO_ERR_BAD_DESCRIPTOR.
+                       When not HO_OK every received
                        descriptor has already been closed and conn is
                        HO_NO_HANDLE. */
 } ho_xfer_rx;
@@ -83,8 +86,10 @@ enum {
 
 /* Read at most `len` (> 0) bytes from the control socket `ctl` into `buf`
  * with one recvmsg(MSG_CMSG_CLOEXEC|MSG_DONTWAIT), collecting descriptors
- * passed with those bytes (spec: XFER-29 XFER-28). Exactly one descriptor is
- * accepted; MSG_CTRUNC, two or more descriptors, or a descriptor that is
+ * passed with those bytes (spec: XFER-29 XFER-28), into a control buffer
+ * with room for 8 descriptors (at least 2, so extra descriptors are seen as
+ * such). Exactly one descriptor is accepted; MSG_CTRUNC, two or more
+ * descriptors, or a descriptor that is
  * not a connected SOCK_STREAM socket (a pipe, a datagram socket, a listening
  * or unconnected socket) close EVERY received descriptor and set
  * rx->conn_status; the bytes still count (the stream position is kept).
@@ -109,8 +114,8 @@ typedef struct ho_sideband {
   size_t have;      /* bytes collected so far, 0..16 */
   ho_handle conn;   /* the descriptor, or HO_NO_HANDLE */
   int conn_status;  /* valid once have == 16: HO_OK, or the first failing
-                       check of XFER-28 in its order CTRUNC, NO_DESCRIPTOR,
-                       EXTRA_DESCRIPTORS, BAD_DESCRIPTOR (every descriptor
+                       check of XFER-28 in its order EXTRA_DESCRIPTORS,
+                       FD_EXHAUSTED, NO_DESCRIPTOR, BAD_DESCRIPTOR (every descriptor
                        involved is then closed and conn is HO_NO_HANDLE) */
   unsigned ndesc;   /* internal: descriptors seen so far */
   unsigned seen;    /* internal: problems seen so far */

@@ -1,29 +1,36 @@
 /* handoff — sans-I/O backend core: control-connection bytes and received
- * descriptors in, actions out. No system call here except close(2) as a
- * last resort in ho_backend_ctl_del().
+ * descriptors in, actions out. No system call and no clock here: time and
+ * the wall clock are inputs, and every descriptor leaves as an ADOPT or
+ * CLOSE_FD action the shell executes (or, as a last resort, through the
+ * injected close_handle).
  *
  * Control stream layout (spec: XFER-1 XFER-22): for every handoff, 16 raw token
  * bytes (the descriptor travels with the first one), then one framed
  * HandoffOffer. The core reads both strictly in sequence and tells the
- * shell how many bytes to read next, so a read never crosses a boundary.
+ * shell how many bytes to read next, so a read never crosses a boundary
+ * (spec: FRAME-11).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "backend/replay.h"
 #include "handoff/backend.h"
 #include "handoff/frame.h"
 
-enum { ST_SIDEBAND = 0, ST_HEADER, ST_BODY, ST_WAIT_READY, ST_CLOSED };
+enum { ST_SIDEBAND = 0, ST_FRAME, ST_WAIT_READY, ST_CLOSED };
+
+#define OFFER_CAP (64u * 1024u)           /* spec: BACKEND-11 FRAME-8 */
+#define DEFAULT_OFFER_TIMEOUT_MS 2000u    /* OFFER_TIMEOUT, spec: BACKEND-10 */
+#define REPLAY_MARGIN_MS 5000u            /* spec: TOKEN-17 */
+#define INLINE_BODY 256u
 
 struct ho_backend_core {
   ho_backend_config cfg;
   char service[HO_MAX_SERVICE_NAME + 1];
   ho_replay replay;
   ho_backend_counters counters;
+  int refusing; /* HO_OK, or the error every new offer is refused with */
   size_t ctls;
 };
 
@@ -33,31 +40,25 @@ struct ho_backend_ctl {
   /* sideband of the current handoff */
   uint8_t sb[HO_TOKEN_BYTES];
   size_t sb_have;
-  ho_handle sb_conn;  /* the first acceptable descriptor received */
+  ho_handle sb_conn;  /* the one acceptable descriptor received */
   unsigned sb_count;  /* descriptors seen with this sideband's reads */
-  bool sb_ctrunc;     /* MSG_CTRUNC on one of them */
+  bool sb_fdexh;      /* MSG_CTRUNC with room left: not installed */
+  bool sb_ctrunc;     /* the transport reported CTRUNC (pre-rc1 transports) */
   bool sb_bad;        /* one had the wrong type (already closed) */
-  /* offer frame */
-  uint8_t hdr[HO_FRAME_HEADER_BYTES];
-  size_t hdr_have;
-  uint32_t body_len, body_have;
-  uint8_t *body;
-  size_t body_cap;
-  uint8_t body_inline[256];
+  bool in_offer;      /* a handoff has begun (first sideband byte read) */
+  uint64_t offer_due; /* ... and must be complete by then (BACKEND-10) */
+  /* offer frame: the one frame reader of the library, on a small inline
+   * buffer that grows to the 64 KiB cap only for large offers */
+  ho_frame_reader rd;
+  uint8_t body_inline[INLINE_BODY];
+  uint8_t *body_heap;
   /* accepted offer waiting for its ready write */
   ho_offer wait_offer;
   ho_handle wait_conn;
-  /* action queue */
+  /* action queue (a FIFO array) and descriptors that could not be queued */
   ho_backend_action *q;
   size_t qhead, qlen, qcap;
 };
-
-static uint64_t realtime_ms(void *ctx) {
-  (void)ctx;
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 void ho_backend_config_init(ho_backend_config *cfg) {
   if (cfg == NULL) return;
@@ -68,6 +69,7 @@ void ho_backend_config_init(ho_backend_config *cfg) {
   cfg->codec = HO_CODEC_PROTOBUF_C;
   cfg->fault = HO_FAULT_NONE;
   cfg->peer_policy = HO_PEER_SAME_UID;
+  cfg->offer_timeout_ms = DEFAULT_OFFER_TIMEOUT_MS;
 }
 
 int ho_backend_fault_parse(const char *s, ho_backend_fault *fault, uint32_t *fault_ms) {
@@ -99,13 +101,17 @@ int ho_backend_fault_parse(const char *s, ho_backend_fault *fault, uint32_t *fau
   return HO_ERR_INVALID_ARGUMENT;
 }
 
-static const char *const refusal_names[HO_REFUSAL_COUNT_] = {
-    "CTRUNC",     "NO_DESCRIPTOR", "EXTRA_DESCRIPTORS", "BAD_DESCRIPTOR", "SIDEBAND_MISMATCH",
-    "REPLAY",     "REPLAY_FULL",   "SERVICE",           "READY_MODE",     "READY_WRITE",
-    "READY_DEADLINE", "FAULT"};
+static const struct {
+  const char *name;
+  int err;
+} refusals[HO_REFUSAL_COUNT_] = {
+#define HO_BACKEND_REFUSAL_ROW_(name, err) {#name, err},
+    HO_BACKEND_REFUSAL_LIST(HO_BACKEND_REFUSAL_ROW_)
+#undef HO_BACKEND_REFUSAL_ROW_
+};
 
 const char *ho_backend_refusal_name(ho_backend_refusal r) {
-  return (unsigned)r < HO_REFUSAL_COUNT_ ? refusal_names[r] : "UNKNOWN";
+  return (unsigned)r < HO_REFUSAL_COUNT_ ? refusals[r].name : "UNKNOWN";
 }
 
 int ho_backend_core_new(const ho_backend_config *cfg, ho_backend_core **out) {
@@ -118,9 +124,10 @@ int ho_backend_core_new(const ho_backend_config *cfg, ho_backend_core **out) {
   if (c.codec != HO_CODEC_PROTOBUF_C && c.codec != HO_CODEC_NANOPB) return HO_ERR_INVALID_ARGUMENT;
   if (c.service_name != NULL && strlen(c.service_name) > HO_MAX_SERVICE_NAME)
     return HO_ERR_INVALID_ARGUMENT;
+  if (c.close_handle == NULL) return HO_ERR_INVALID_ARGUMENT;
   if (c.token_ttl_ms == 0) c.token_ttl_ms = 1;
   if (c.replay_capacity == 0) c.replay_capacity = 1;
-  if (c.wall_clock_ms == NULL) c.wall_clock_ms = realtime_ms;
+  if (c.offer_timeout_ms == 0) c.offer_timeout_ms = DEFAULT_OFFER_TIMEOUT_MS;
   ho_backend_core *core = calloc(1, sizeof *core);
   if (core == NULL) return HO_ERR_NOMEM;
   int rc = ho_replay_init(&core->replay, c.replay_capacity, c.token_ttl_ms);
@@ -146,6 +153,32 @@ void ho_backend_core_counters(const ho_backend_core *core, ho_backend_counters *
   *out = core->counters;
 }
 
+int ho_backend_core_set_refusing(ho_backend_core *core, int err) {
+  if (core == NULL || (err != HO_OK && err != HO_ERR_DRAINING && err != HO_ERR_OVERLOADED &&
+                       err != HO_ERR_FD_EXHAUSTED))
+    return HO_ERR_INVALID_ARGUMENT;
+  core->refusing = err;
+  return HO_OK;
+}
+
+/* The frame reader's on-demand buffer: the inline one for the usual offer of
+ * about 100 bytes, one heap buffer up to the 64 KiB cap otherwise. */
+static uint8_t *grow_body(void *ctx, size_t need) {
+  ho_backend_ctl *ctl = ctx;
+  uint8_t *nb = realloc(ctl->body_heap, need);
+  if (nb != NULL) ctl->body_heap = nb;
+  return nb;
+}
+
+static void reader_reset(ho_backend_ctl *ctl) {
+  if (ctl->body_heap != NULL) {
+    free(ctl->body_heap);
+    ctl->body_heap = NULL;
+  }
+  (void)ho_frame_reader_init_grow(&ctl->rd, ctl->body_inline, sizeof ctl->body_inline, OFFER_CAP,
+                                  grow_body, ctl);
+}
+
 int ho_backend_ctl_new(ho_backend_core *core, ho_backend_ctl **out) {
   if (core == NULL || out == NULL) return HO_ERR_INVALID_ARGUMENT;
   ho_backend_ctl *c = calloc(1, sizeof *c);
@@ -154,25 +187,27 @@ int ho_backend_ctl_new(ho_backend_core *core, ho_backend_ctl **out) {
   c->state = ST_SIDEBAND;
   c->sb_conn = HO_NO_HANDLE;
   c->wait_conn = HO_NO_HANDLE;
-  c->body = c->body_inline;
-  c->body_cap = sizeof c->body_inline;
+  reader_reset(c);
   core->ctls++;
   *out = c;
   return HO_OK;
 }
 
+static void release(ho_backend_ctl *ctl, ho_handle h) {
+  if (h >= 0) ctl->core->cfg.close_handle(ctl->core->cfg.close_ctx, h);
+}
+
 void ho_backend_ctl_del(ho_backend_ctl *ctl) {
   if (ctl == NULL) return;
-  if (ctl->sb_conn >= 0) close((int)ctl->sb_conn);
-  if (ctl->wait_conn >= 0) close((int)ctl->wait_conn);
+  release(ctl, ctl->sb_conn);
+  release(ctl, ctl->wait_conn);
   for (size_t i = ctl->qhead; i < ctl->qlen; i++) {
     ho_backend_action *a = &ctl->q[i];
-    if ((a->type == HO_BACKEND_ACT_ADOPT || a->type == HO_BACKEND_ACT_CLOSE_FD ||
-         a->type == HO_BACKEND_ACT_WRITE_CLIENT) &&
-        a->conn >= 0)
-      close((int)a->conn);
+    if (a->type == HO_BACKEND_ACT_ADOPT || a->type == HO_BACKEND_ACT_CLOSE_FD ||
+        a->type == HO_BACKEND_ACT_WRITE_CLIENT)
+      release(ctl, a->conn);
   }
-  if (ctl->body != ctl->body_inline) free(ctl->body);
+  free(ctl->body_heap);
   free(ctl->q);
   ctl->core->ctls--;
   free(ctl);
@@ -203,15 +238,22 @@ int ho_backend_ctl_next_action(ho_backend_ctl *ctl, ho_backend_action *out) {
   return 1;
 }
 
-/* Queue closing `conn`; if even that cannot be queued, close it now. */
+/* Queue closing `conn`; if even that cannot be queued, release it now. */
 static void queue_close_fd(ho_backend_ctl *ctl, ho_handle conn) {
   if (conn < 0) return;
   ho_backend_action *a = push(ctl, HO_BACKEND_ACT_CLOSE_FD);
   if (a == NULL) {
-    close((int)conn);
+    release(ctl, conn);
     return;
   }
   a->conn = conn;
+}
+
+static void sideband_reset(ho_backend_ctl *ctl) {
+  ctl->sb_have = 0;
+  ctl->sb_count = 0;
+  ctl->sb_fdexh = ctl->sb_ctrunc = ctl->sb_bad = false;
+  ctl->in_offer = false;
 }
 
 static void close_control(ho_backend_ctl *ctl, int err) {
@@ -224,23 +266,40 @@ static void close_control(ho_backend_ctl *ctl, int err) {
     if (a != NULL) a->err = err;
   }
   ctl->state = ST_CLOSED;
+  ctl->in_offer = false;
 }
 
 void ho_backend_ctl_eof(ho_backend_ctl *ctl) {
   if (ctl == NULL) return;
   /* spec: XFER-9 ERR-34 ERR-35 ERR-44 FRAME-9 — inside a sideband or a frame the
    * input was truncated; between handoffs the connection simply closed. */
-  bool mid = (ctl->state == ST_SIDEBAND && ctl->sb_have > 0) || ctl->state == ST_HEADER ||
-             ctl->state == ST_BODY;
+  bool mid = (ctl->state == ST_SIDEBAND && ctl->sb_have > 0) || ctl->state == ST_FRAME;
   close_control(ctl, mid ? HO_ERR_TRUNCATED : HO_ERR_CLOSED);
+}
+
+int ho_backend_ctl_next_deadline(const ho_backend_ctl *ctl, uint64_t *at_ms) {
+  if (ctl == NULL || at_ms == NULL || !ctl->in_offer || ctl->state == ST_CLOSED) return 0;
+  *at_ms = ctl->offer_due;
+  return 1;
+}
+
+int ho_backend_ctl_timer(ho_backend_ctl *ctl, uint64_t now_ms) {
+  if (ctl == NULL) return HO_ERR_INVALID_ARGUMENT;
+  /* spec: BACKEND-10 ERR-46 ERR-4 — a stalled or trickling offer: close
+   * its descriptors and the control connection, no ACK. */
+  if (ctl->in_offer && ctl->state != ST_CLOSED && now_ms >= ctl->offer_due) {
+    ctl->core->counters.offers++;
+    ctl->core->counters.malformed++;
+    close_control(ctl, HO_ERR_TIMEOUT);
+  }
+  return HO_OK;
 }
 
 /* ---- ACK and ready frames ----------------------------------------------- */
 
 /* Queue the ACK for `offer`: exactly one per offer that passed XFER-11,
  * echoing token and correlation id. spec: XFER-16 XFER-17 XFER-18 */
-static void queue_ack(ho_backend_ctl *ctl, const ho_offer *offer, bool accepted, int err,
-                      const char *detail) {
+static void queue_ack(ho_backend_ctl *ctl, const ho_offer *offer, bool accepted, int err) {
   const ho_backend_config *cfg = &ctl->core->cfg;
   ho_any_msg m;
   memset(&m, 0, sizeof m);
@@ -248,12 +307,12 @@ static void queue_ack(ho_backend_ctl *ctl, const ho_offer *offer, bool accepted,
   m.ack.accepted = accepted;
   m.ack.correlation_id = offer->correlation_id;
   if (cfg->ready_mode == HO_READY_BACKEND) /* spec: XFER-17 READY-9 CAP-7 CAP-2 */
-    m.ack.backend_capabilities = HO_BACKEND_CAP_BACKEND_READY;
+    m.ack.backend_capabilities |= HO_BACKEND_CAP_BACKEND_READY;
+  if (!cfg->single_offer) /* spec: CAP-10 BACKEND-13 — we keep control connections */
+    m.ack.backend_capabilities |= HO_BACKEND_CAP_MULTI_OFFER;
   if (!accepted) {
-    /* spec: XFER-18 ERR-2 — error_detail is the error name and nothing else;
-     * `detail` only explains it in comments and logs. */
+    /* spec: XFER-18 ERR-2 — error_detail is the error name and nothing else. */
     const char *name = ho_errname(err);
-    (void)detail;
     (void)snprintf(m.ack.error_detail, sizeof m.ack.error_detail, "%s", name ? name : "IO");
   }
   if (accepted && cfg->fault == HO_FAULT_WRONG_TOKEN) m.ack.token[0] ^= 0xFF;
@@ -278,23 +337,23 @@ static void queue_ack(ho_backend_ctl *ctl, const ho_offer *offer, bool accepted,
 }
 
 static void refuse(ho_backend_ctl *ctl, const ho_offer *offer, ho_handle conn,
-                   ho_backend_refusal why, int err, const char *detail) {
+                   ho_backend_refusal why, int err) {
   /* spec: BACKEND-3 READY-12 XFER-18 — nothing is read or written on a
    * refused connection, and it is closed before the refusing ACK. */
   queue_close_fd(ctl, conn);
   ctl->core->counters.refused_by[why]++;
-  queue_ack(ctl, offer, false, err, detail);
+  queue_ack(ctl, offer, false, refusals[why].err ? refusals[why].err : err);
 }
 
 static void adopt(ho_backend_ctl *ctl, const ho_offer *offer, ho_handle conn, bool ready_written) {
-  queue_ack(ctl, offer, true, HO_OK, NULL);
+  queue_ack(ctl, offer, true, HO_OK);
   if (ctl->state == ST_CLOSED) {
     queue_close_fd(ctl, conn);
     return;
   }
   ho_backend_action *a = push(ctl, HO_BACKEND_ACT_ADOPT);
   if (a == NULL) {
-    close((int)conn);
+    release(ctl, conn);
     close_control(ctl, HO_ERR_NOMEM);
     return;
   }
@@ -304,33 +363,46 @@ static void adopt(ho_backend_ctl *ctl, const ho_offer *offer, ho_handle conn, bo
   ctl->core->counters.adopted++;
 }
 
-static int refusal_err(int status, ho_backend_refusal *why) {
-  switch (status) {
-  case HO_ERR_CTRUNC: *why = HO_REFUSAL_CTRUNC; return status;
-  case HO_ERR_NO_DESCRIPTOR: *why = HO_REFUSAL_NO_DESCRIPTOR; return status;
-  case HO_ERR_EXTRA_DESCRIPTORS: *why = HO_REFUSAL_EXTRA_DESCRIPTORS; return status;
-  default: *why = HO_REFUSAL_BAD_DESCRIPTOR; return HO_ERR_BAD_DESCRIPTOR;
-  }
+/* The monotonic instant until which an accepted token is remembered: its
+ * offer's deadline (a wall-clock instant) + REPLAY_MARGIN, or
+ * TOKEN_TTL_MAX for an offer without one. spec: TOKEN-17 */
+static uint64_t remember_until(const ho_backend_core *core, uint64_t now_ms, uint64_t deadline,
+                               uint64_t wall) {
+  uint64_t ttl = core->cfg.token_ttl_ms;
+  if (deadline == 0 || wall == 0) return now_ms + ttl;
+  /* A deadline further away than TOKEN_TTL_MAX cannot come from a
+   * conforming broker (TOKEN-16, TOKEN-22); it is bounded by the TTL. */
+  uint64_t left = deadline > wall ? deadline - wall : 0;
+  return now_ms + (left < ttl ? left : ttl) + REPLAY_MARGIN_MS;
+}
+
+/* spec: XFER-28 — the first failing descriptor check, in its order:
+ * EXTRA_DESCRIPTORS, FD_EXHAUSTED, NO_DESCRIPTOR, BAD_DESCRIPTOR. */
+static int descriptor_status(const ho_backend_ctl *ctl, ho_backend_refusal *why) {
+  if (ctl->sb_count > 1) return *why = HO_REFUSAL_EXTRA_DESCRIPTORS, HO_ERR_EXTRA_DESCRIPTORS;
+  if (ctl->sb_fdexh) return *why = HO_REFUSAL_FD_EXHAUSTED, HO_ERR_FD_EXHAUSTED;
+  if (ctl->sb_ctrunc) return *why = HO_REFUSAL_CTRUNC, HO_ERR_CTRUNC;
+  if (ctl->sb_count == 0) return *why = HO_REFUSAL_NO_DESCRIPTOR, HO_ERR_NO_DESCRIPTOR;
+  if (ctl->sb_bad) return *why = HO_REFUSAL_BAD_DESCRIPTOR, HO_ERR_BAD_DESCRIPTOR;
+  return HO_OK;
 }
 
 /* One complete offer frame body plus the sideband before it. */
-static void process_offer(ho_backend_ctl *ctl, uint64_t now_ms) {
+static void process_offer(ho_backend_ctl *ctl, uint64_t now_ms, const uint8_t *body,
+                          size_t blen) {
   ho_backend_core *core = ctl->core;
   const ho_backend_config *cfg = &core->cfg;
   ho_handle conn = ctl->sb_conn;
-  /* spec: XFER-28 — in this order: CTRUNC, none, more than one, wrong type. */
-  int status = ctl->sb_ctrunc        ? HO_ERR_CTRUNC
-               : ctl->sb_count == 0  ? HO_ERR_NO_DESCRIPTOR
-               : ctl->sb_count > 1   ? HO_ERR_EXTRA_DESCRIPTORS
-               : ctl->sb_bad         ? HO_ERR_BAD_DESCRIPTOR
-                                     : HO_OK;
+  ho_backend_refusal why = HO_REFUSAL_COUNT_;
+  int status = descriptor_status(ctl, &why);
   ctl->sb_conn = HO_NO_HANDLE;
   core->counters.offers++;
   ho_envelope env;
   ho_any_msg m;
   memset(&m, 0, sizeof m);
-  int rc = ho_frame_decode_body(cfg->codec, HO_FT_OFFER, ctl->body, ctl->body_len, &env, &m);
-  if (rc == HO_OK && m.offer.correlation_id == 0) rc = HO_ERR_MALFORMED; /* spec: XFER-13 */
+  int rc = ho_frame_decode_body(cfg->codec, HO_FT_OFFER, body, blen, &env, &m);
+  /* spec: XFER-13 ERR-47 — a handoff-layer check on a validly decoded offer. */
+  if (rc == HO_OK && m.offer.correlation_id == 0) rc = HO_ERR_CORRELATION_MISMATCH;
   ho_backend_action *note = push(ctl, HO_BACKEND_ACT_OFFER);
   if (note != NULL) {
     note->err = rc;
@@ -352,74 +424,56 @@ static void process_offer(ho_backend_ctl *ctl, uint64_t now_ms) {
     close_control(ctl, HO_ERR_CLOSED);
     return;
   }
+  /* From here the refusal reasons in the order of XFER-36. */
   /* spec: XFER-28 ERR-45 ERR-31 ERR-32 ERR-33 BACKEND-2 */
-  if (status != HO_OK) {
-    ho_backend_refusal why;
-    int err = refusal_err(status, &why);
-    refuse(ctl, offer, conn, why, err, NULL);
-    return;
-  }
+  if (status != HO_OK) return refuse(ctl, offer, conn, why, status);
   /* spec: XFER-12 ERR-39 BACKEND-2 TOKEN-8 — the sideband token must equal
    * the offer token, compared in constant time. */
-  if (!ho_token_equal(ctl->sb, offer->token)) {
-    refuse(ctl, offer, conn, HO_REFUSAL_SIDEBAND_MISMATCH, HO_ERR_SIDEBAND_MISMATCH, NULL);
-    return;
-  }
+  if (!ho_token_equal(ctl->sb, offer->token))
+    return refuse(ctl, offer, conn, HO_REFUSAL_SIDEBAND_MISMATCH, 0);
   /* spec: XFER-15 TOKEN-17 ERR-40 — a token accepted before is a replay. */
-  if (ho_replay_contains(&core->replay, offer->token, now_ms)) {
-    refuse(ctl, offer, conn, HO_REFUSAL_REPLAY, HO_ERR_TOKEN_NOT_PENDING,
-           "token was already accepted (replay)");
-    return;
-  }
+  if (ho_replay_contains(&core->replay, offer->token, now_ms))
+    return refuse(ctl, offer, conn, HO_REFUSAL_REPLAY, 0);
   /* spec: XFER-14 — a non-empty service_name we do not serve MAY be
    * refused; an empty one never is. */
   if (core->service[0] != '\0' && offer->service_name[0] != '\0' &&
-      strcmp(core->service, offer->service_name) != 0) {
-    refuse(ctl, offer, conn, HO_REFUSAL_SERVICE, HO_ERR_SERVICE_NAME,
-           "offer is for another service");
-    return;
-  }
+      strcmp(core->service, offer->service_name) != 0)
+    return refuse(ctl, offer, conn, HO_REFUSAL_SERVICE, 0);
   /* spec: READY-16 ERR-43 CAP-1 — only this bit matters; others, and
    * handle_value on Unix (XFER-14), are ignored. */
   bool ready_first = (offer->offer_flags & HO_OFFER_FLAG_BACKEND_READY) != 0;
-  if (ready_first && cfg->ready_mode != HO_READY_BACKEND) {
-    /* We cannot honour ready-first: adopting would let the client's early
-     * request be served without a ready frame. */
-    refuse(ctl, offer, conn, HO_REFUSAL_READY_MODE, HO_ERR_STATE,
-           "offer asks for backend-ready but this backend runs in legacy mode");
-    return;
-  }
-  if (cfg->fault == HO_FAULT_REFUSE) {
-    refuse(ctl, offer, conn, HO_REFUSAL_FAULT, HO_ERR_ACK_REFUSED, "fault injection: refuse");
-    return;
-  }
+  /* spec: READY-24 ERR-49 — adopting would let the client's request be
+   * served without the ready frame it waits for. */
+  if (ready_first && cfg->ready_mode != HO_READY_BACKEND)
+    return refuse(ctl, offer, conn, HO_REFUSAL_READY_MODE, 0);
+  /* spec: BACKEND-14 BACKEND-7 — draining, then overloaded (XFER-36). */
+  if (core->refusing == HO_ERR_DRAINING) return refuse(ctl, offer, conn, HO_REFUSAL_DRAINING, 0);
+  if (core->refusing == HO_ERR_OVERLOADED)
+    return refuse(ctl, offer, conn, HO_REFUSAL_OVERLOADED, 0);
+  if (core->refusing == HO_ERR_FD_EXHAUSTED)
+    return refuse(ctl, offer, conn, HO_REFUSAL_FD_EXHAUSTED, 0);
+  if (cfg->fault == HO_FAULT_REFUSE) return refuse(ctl, offer, conn, HO_REFUSAL_FAULT, 0);
   if (cfg->fault == HO_FAULT_CLOSE_CONTROL) {
     queue_close_fd(ctl, conn);
     close_control(ctl, HO_ERR_CLOSED);
     return;
   }
-  /* spec: READY-11 ERR-41 ENV-10 — past the broker's ready deadline (or none given) the
-   * client may already be re-sending elsewhere: refuse, write nothing. */
-  if (ready_first &&
-      (env.deadline_unix_ms == 0 || cfg->wall_clock_ms(cfg->wall_clock_ctx) >= env.deadline_unix_ms)) {
-    refuse(ctl, offer, conn, HO_REFUSAL_READY_DEADLINE, HO_ERR_TIMEOUT,
-           env.deadline_unix_ms == 0 ? "backend-ready offer without a ready deadline"
-                                     : "ready deadline passed");
-    return;
-  }
-  /* spec: TOKEN-18 ERR-42 — never forget a young token to make room. */
-  if (ho_replay_full(&core->replay, now_ms)) {
-    refuse(ctl, offer, conn, HO_REFUSAL_REPLAY_FULL, HO_ERR_PENDING_LIMIT, "replay cache full");
-    return;
-  }
-  /* spec: BACKEND-5 TOKEN-19 — recorded before the ready write and the
-   * accepting ACK; refused offers are never recorded. */
-  if (ho_replay_add(&core->replay, offer->token, now_ms) != HO_OK) {
-    /* Unreachable after the two checks above; refuse rather than adopt
-     * a token we could not remember. */
-    refuse(ctl, offer, conn, HO_REFUSAL_REPLAY_FULL, HO_ERR_PENDING_LIMIT, "replay cache full");
-    return;
-  }
+  /* spec: READY-11 ERR-41 TOKEN-21 ERR-69 ENV-10 — at or past the offer
+   * deadline (a flagged offer also without one) the client may already be
+   * elsewhere: refuse, write nothing. Without a wall clock no deadline can
+   * be honoured: refuse every offer that carries one. */
+  uint64_t wall = cfg->wall_clock_ms ? cfg->wall_clock_ms(cfg->wall_clock_ctx) : 0;
+  if (ready_first && env.deadline_unix_ms == 0)
+    return refuse(ctl, offer, conn, HO_REFUSAL_READY_DEADLINE, 0);
+  if (env.deadline_unix_ms != 0 && (wall == 0 || wall >= env.deadline_unix_ms))
+    return refuse(ctl, offer, conn,
+                  ready_first ? HO_REFUSAL_READY_DEADLINE : HO_REFUSAL_OFFER_DEADLINE, 0);
+  /* spec: BACKEND-5 TOKEN-19 TOKEN-18 ERR-42 — recorded before the ready
+   * write and the accepting ACK; a full memory refuses (it never forgets a
+   * token early); refusals above recorded nothing. */
+  if (ho_replay_add(&core->replay, offer->token, now_ms,
+                    remember_until(core, now_ms, env.deadline_unix_ms, wall)) != HO_OK)
+    return refuse(ctl, offer, conn, HO_REFUSAL_REPLAY_FULL, 0);
   if (!ready_first) {
     adopt(ctl, offer, conn, false);
     return;
@@ -432,15 +486,11 @@ static void process_offer(ho_backend_ctl *ctl, uint64_t now_ms) {
   r.ack.accepted = true;
   r.ack.correlation_id = offer->correlation_id;
   ho_backend_action *a = push(ctl, HO_BACKEND_ACT_WRITE_CLIENT);
-  if (a == NULL) {
-    refuse(ctl, offer, conn, HO_REFUSAL_READY_WRITE, HO_ERR_NOMEM, NULL);
-    return;
-  }
+  if (a == NULL) return refuse(ctl, offer, conn, HO_REFUSAL_READY_WRITE, HO_ERR_NOMEM);
   rc = ho_frame_encode(cfg->codec, HO_FT_READY, &r, a->bytes, sizeof a->bytes, &a->len);
   if (rc != HO_OK) {
     ctl->qlen--;
-    refuse(ctl, offer, conn, HO_REFUSAL_READY_WRITE, rc, NULL);
-    return;
+    return refuse(ctl, offer, conn, HO_REFUSAL_READY_WRITE, rc);
   }
   a->conn = conn;
   a->correlation_id = offer->correlation_id;
@@ -455,9 +505,10 @@ int ho_backend_ctl_client_written(ho_backend_ctl *ctl, uint64_t now_ms, int resu
   ho_handle conn = ctl->wait_conn;
   ctl->wait_conn = HO_NO_HANDLE;
   if (ctl->state == ST_WAIT_READY) ctl->state = ST_SIDEBAND;
+  /* spec: READY-12 TOKEN-19 — a failed ready write refuses the offer; the
+   * token stays recorded. */
   if (result == HO_OK) adopt(ctl, &ctl->wait_offer, conn, true);
-  else refuse(ctl, &ctl->wait_offer, conn, HO_REFUSAL_READY_WRITE, result,
-              "could not write the ready frame to the client connection");
+  else refuse(ctl, &ctl->wait_offer, conn, HO_REFUSAL_READY_WRITE, result);
   return HO_OK;
 }
 
@@ -467,8 +518,7 @@ size_t ho_backend_ctl_wanted(const ho_backend_ctl *ctl) {
   if (ctl == NULL) return 0;
   switch (ctl->state) {
   case ST_SIDEBAND: return HO_TOKEN_BYTES - ctl->sb_have;
-  case ST_HEADER: return HO_FRAME_HEADER_BYTES - ctl->hdr_have;
-  case ST_BODY: return (size_t)(ctl->body_len - ctl->body_have);
+  case ST_FRAME: return ho_frame_reader_needed(&ctl->rd);
   default: return 0;
   }
 }
@@ -477,27 +527,37 @@ bool ho_backend_ctl_at_sideband(const ho_backend_ctl *ctl) {
   return ctl != NULL && ctl->state == ST_SIDEBAND && ctl->sb_have == 0;
 }
 
-static int grow_body(ho_backend_ctl *ctl, uint32_t need) {
-  if (need <= ctl->body_cap) return HO_OK;
-  uint8_t *nb = malloc(need);
-  if (nb == NULL) return HO_ERR_NOMEM;
-  if (ctl->body != ctl->body_inline) free(ctl->body);
-  ctl->body = nb;
-  ctl->body_cap = need;
-  return HO_OK;
-}
-
-static void shrink_body(ho_backend_ctl *ctl) {
-  if (ctl->body != ctl->body_inline && ctl->body_cap > 64 * 1024) {
-    free(ctl->body);
-    ctl->body = ctl->body_inline;
-    ctl->body_cap = sizeof ctl->body_inline;
+/* Descriptors (or the transport's verdict on ones it already closed) that
+ * arrived with the first byte of this read. spec: XFER-28 XFER-29 — during the
+ * sideband they count for this handoff, whichever of its reads brought them. */
+static void note_descriptor(ho_backend_ctl *ctl, ho_handle conn, int conn_status) {
+  /* The core owns `conn` in every case: one passed together with a
+   * refusal status (a transport normally closes it itself and passes
+   * HO_NO_HANDLE) is closed here and counts only as that status. */
+  if (conn >= 0 && conn_status != HO_OK) {
+    queue_close_fd(ctl, conn);
+    conn = HO_NO_HANDLE;
+  }
+  switch (conn_status) {
+  case HO_OK:
+    ctl->sb_count++;
+    if (ctl->sb_conn < 0) ctl->sb_conn = conn;
+    else queue_close_fd(ctl, conn);
+    break;
+  case HO_ERR_EXTRA_DESCRIPTORS: ctl->sb_count += 2; break;
+  case HO_ERR_FD_EXHAUSTED: ctl->sb_fdexh = true; break;
+  case HO_ERR_CTRUNC: ctl->sb_ctrunc = true; break;
+  default:
+    ctl->sb_count++;
+    ctl->sb_bad = true;
+    break;
   }
 }
 
 /* spec: ERR-4 ERR-1 — any input, in any split, ends in actions that
  * release every descriptor (ADOPT or CLOSE_FD); nothing is assumed about
- * the bytes beyond what is checked. */
+ * the bytes beyond what is checked. At most one offer is processed per
+ * call (*consumed says how far), so the actions of one call stay few. */
 int ho_backend_ctl_feed(ho_backend_ctl *ctl, uint64_t now_ms, const uint8_t *data, size_t len,
                         ho_handle conn, int conn_status, size_t *consumed) {
   if (consumed != NULL) *consumed = 0;
@@ -506,90 +566,46 @@ int ho_backend_ctl_feed(ho_backend_ctl *ctl, uint64_t now_ms, const uint8_t *dat
     queue_close_fd(ctl, conn);
     return HO_ERR_STATE;
   }
-  /* Descriptors (or the transport's verdict on ones it already closed)
-   * arrived with data[0]. spec: XFER-29 — during the sideband they count for
-   * this handoff, whichever of its reads brought them. */
   if (conn >= 0 || conn_status != HO_OK) {
-    /* The core owns `conn` in every case: one passed together with a
-     * refusal status (a transport normally closes it itself and passes
-     * HO_NO_HANDLE) is closed here and counts only as that status. */
-    if (conn >= 0 && conn_status != HO_OK) {
-      queue_close_fd(ctl, conn);
-      conn = HO_NO_HANDLE;
-    }
-    if (ctl->state == ST_SIDEBAND) {
-      if (conn_status == HO_ERR_CTRUNC) {
-        ctl->sb_ctrunc = true;
-      } else if (conn_status == HO_ERR_EXTRA_DESCRIPTORS) {
-        ctl->sb_count += 2;
-      } else if (conn_status != HO_OK) {
-        ctl->sb_count++;
-        ctl->sb_bad = true;
-      } else {
-        ctl->sb_count++;
-        if (ctl->sb_conn < 0) ctl->sb_conn = conn;
-        else queue_close_fd(ctl, conn);
-      }
-    } else {
+    if (ctl->state != ST_SIDEBAND || len == 0) {
       /* spec: XFER-22 — inside a frame: the stream no longer lines up. */
       queue_close_fd(ctl, conn);
       close_control(ctl, HO_ERR_EXTRA_DESCRIPTORS);
       return HO_OK;
     }
+    note_descriptor(ctl, conn, conn_status);
   }
   size_t off = 0;
-  while (off < len && ctl->state != ST_CLOSED && ctl->state != ST_WAIT_READY) {
-    size_t avail = len - off;
-    if (ctl->state == ST_SIDEBAND) {
-      size_t take = HO_TOKEN_BYTES - ctl->sb_have;
-      if (take > avail) take = avail;
-      memcpy(ctl->sb + ctl->sb_have, data + off, take);
-      ctl->sb_have += take;
-      off += take;
-      if (ctl->sb_have == HO_TOKEN_BYTES) {
-        ctl->state = ST_HEADER;
-        ctl->hdr_have = 0;
-      }
-    } else if (ctl->state == ST_HEADER) {
-      size_t take = HO_FRAME_HEADER_BYTES - ctl->hdr_have;
-      if (take > avail) take = avail;
-      memcpy(ctl->hdr + ctl->hdr_have, data + off, take);
-      ctl->hdr_have += take;
-      off += take;
-      if (ctl->hdr_have < HO_FRAME_HEADER_BYTES) continue;
-      /* spec: FRAME-2 FRAME-3 — version, then the cap, before any body. */
-      uint32_t n = (uint32_t)ctl->hdr[1] | (uint32_t)ctl->hdr[2] << 8 |
-                   (uint32_t)ctl->hdr[3] << 16 | (uint32_t)ctl->hdr[4] << 24;
-      int err = HO_OK;
-      /* spec: FRAME-10 — after a framing error no resynchronisation: the
-       * control connection closes. */
-      if (ctl->hdr[0] != HO_FRAMING_VERSION) err = HO_ERR_FRAMING_VERSION;
-      else if (n > HO_MAX_FRAME_BYTES) err = HO_ERR_FRAME_TOO_LARGE;
-      else err = grow_body(ctl, n);
-      if (err != HO_OK) {
-        ctl->core->counters.offers++;
-        ctl->core->counters.malformed++;
-        close_control(ctl, err);
-        break;
-      }
-      ctl->body_len = n;
-      ctl->body_have = 0;
-      ctl->state = ST_BODY;
+  while (off < len && ctl->state == ST_SIDEBAND) {
+    if (!ctl->in_offer) { /* spec: BACKEND-10 — the offer's clock starts */
+      ctl->in_offer = true;
+      ctl->offer_due = now_ms + ctl->core->cfg.offer_timeout_ms;
     }
-    if (ctl->state == ST_BODY) {
-      avail = len - off;
-      size_t take = (size_t)(ctl->body_len - ctl->body_have);
-      if (take > avail) take = avail;
-      if (take > 0) memcpy(ctl->body + ctl->body_have, data + off, take);
-      ctl->body_have += (uint32_t)take;
-      off += take;
-      if (ctl->body_have < ctl->body_len) continue;
+    size_t take = HO_TOKEN_BYTES - ctl->sb_have;
+    if (take > len - off) take = len - off;
+    memcpy(ctl->sb + ctl->sb_have, data + off, take);
+    ctl->sb_have += take;
+    off += take;
+    if (ctl->sb_have == HO_TOKEN_BYTES) ctl->state = ST_FRAME;
+  }
+  if (off < len && ctl->state == ST_FRAME) {
+    size_t used = 0;
+    /* spec: FRAME-2 FRAME-3 FRAME-10 BACKEND-11 ERR-48 — version, then the
+     * 64 KiB cap from the header alone; no resynchronisation after. */
+    int rc = ho_frame_reader_feed(&ctl->rd, data + off, len - off, &used);
+    off += used;
+    if (rc == 1) {
+      const uint8_t *body;
+      size_t blen;
+      (void)ho_frame_reader_body(&ctl->rd, &body, &blen);
       ctl->state = ST_SIDEBAND;
-      process_offer(ctl, now_ms); /* may move to ST_WAIT_READY or ST_CLOSED */
-      ctl->sb_have = 0;
-      ctl->sb_count = 0;
-      ctl->sb_ctrunc = ctl->sb_bad = false;
-      shrink_body(ctl);
+      process_offer(ctl, now_ms, body, blen); /* may move to ST_WAIT_READY or ST_CLOSED */
+      sideband_reset(ctl);
+      reader_reset(ctl);
+    } else if (rc != HO_OK) {
+      ctl->core->counters.offers++;
+      ctl->core->counters.malformed++;
+      close_control(ctl, rc);
     }
   }
   if (consumed != NULL) *consumed = off;

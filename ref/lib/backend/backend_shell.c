@@ -18,6 +18,7 @@
 typedef struct ctl_ent {
   int fd;
   uint64_t gen;
+  struct ctl_ent *next, *prev; /* every control connection */
   ho_backend_ctl *ctl;
   uint8_t *out;
   size_t out_len, out_cap;
@@ -40,6 +41,7 @@ struct ho_backend {
   void *user;
   ctl_ent **by_fd;
   size_t by_fd_cap;
+  ctl_ent *all; /* list of the control connections */
   uint64_t next_gen;
   delayed_ack *dl;
   size_t ndl, dl_cap;
@@ -48,6 +50,20 @@ struct ho_backend {
   ho_backend_adopted *pend; /* adopted, not yet handed back */
   size_t npend, pend_cap;
 };
+
+/* The injected services of the core (spec: BACKEND-10 TOKEN-21): the OS
+ * defaults live here, in the shell. */
+static void os_close(void *ctx, ho_handle h) {
+  (void)ctx;
+  if (h >= 0) close((int)h);
+}
+
+static uint64_t os_wall_ms(void *ctx) {
+  (void)ctx;
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
 
 uint64_t ho_monotonic_ms(void) {
   struct timespec ts;
@@ -58,9 +74,14 @@ uint64_t ho_monotonic_ms(void) {
 int ho_backend_new(const ho_backend_config *cfg, ho_backend_event_fn on_event, void *user,
                    ho_backend **out) {
   if (out == NULL) return HO_ERR_INVALID_ARGUMENT;
+  ho_backend_config c;
+  if (cfg != NULL) c = *cfg;
+  else ho_backend_config_init(&c);
+  if (c.close_handle == NULL) c.close_handle = os_close;
+  if (c.wall_clock_ms == NULL) c.wall_clock_ms = os_wall_ms;
   ho_backend *b = calloc(1, sizeof *b);
   if (b == NULL) return HO_ERR_NOMEM;
-  int rc = ho_backend_core_new(cfg, &b->core);
+  int rc = ho_backend_core_new(&c, &b->core);
   if (rc != HO_OK) {
     free(b);
     return rc;
@@ -110,6 +131,9 @@ int ho_backend_add_control(ho_backend *b, ho_handle ctl_fd) {
   e->fd = (int)ctl_fd;
   e->gen = ++b->next_gen;
   b->by_fd[ctl_fd] = e;
+  e->next = b->all;
+  if (b->all) b->all->prev = e;
+  b->all = e;
   return HO_OK;
 }
 
@@ -117,6 +141,8 @@ int ho_backend_add_control(ho_backend *b, ho_handle ctl_fd) {
 static void drop_ctl(ho_backend *b, ctl_ent *e) {
   ho_backend_ctl_del(e->ctl); /* closes anything still held */
   b->by_fd[e->fd] = NULL;
+  if (e->prev) e->prev->next = e->next; else b->all = e->next;
+  if (e->next) e->next->prev = e->prev;
   close(e->fd);
   free(e->out);
   free(e);
@@ -344,17 +370,42 @@ int ho_backend_on_control_writable(ho_backend *b, ho_handle ctl_fd, uint64_t now
 }
 
 int ho_backend_next_timeout_ms(const ho_backend *b, uint64_t now_ms) {
-  if (b == NULL || b->ndl == 0) return -1;
-  uint64_t due = UINT64_MAX;
+  if (b == NULL) return -1;
+  uint64_t due = UINT64_MAX, at;
   for (size_t i = 0; i < b->ndl; i++)
     if (b->dl[i].due_ms < due) due = b->dl[i].due_ms;
+  /* spec: BACKEND-10 — offers in progress have a deadline too. */
+  for (const ctl_ent *e = b->all; e != NULL; e = e->next)
+    if (ho_backend_ctl_next_deadline(e->ctl, &at) && at < due) due = at;
+  if (due == UINT64_MAX) return -1;
   if (due <= now_ms) return 0;
   uint64_t d = due - now_ms;
   return d > 0x7fffffff ? 0x7fffffff : (int)d;
 }
 
+static void note_closed(ho_backend *b, int fd) {
+  if (b->nclosed == b->closed_cap) {
+    size_t ncap = b->closed_cap ? b->closed_cap * 2 : 8;
+    int *n = realloc(b->closed, ncap * sizeof *n);
+    if (n == NULL) return; /* the caller learns it at its next read (EBADF) */
+    b->closed = n;
+    b->closed_cap = ncap;
+  }
+  b->closed[b->nclosed++] = fd;
+}
+
 int ho_backend_on_timer(ho_backend *b, uint64_t now_ms) {
   if (b == NULL) return HO_ERR_INVALID_ARGUMENT;
+  /* Offers that stalled past OFFER_TIMEOUT (spec: BACKEND-10 ERR-46). */
+  for (ctl_ent *e = b->all, *nx; e != NULL; e = nx) {
+    nx = e->next;
+    uint64_t at;
+    if (!ho_backend_ctl_next_deadline(e->ctl, &at) || at > now_ms) continue;
+    (void)ho_backend_ctl_timer(e->ctl, now_ms);
+    int fd = e->fd;
+    int close_it = run_actions(b, e, now_ms);
+    if (finish(b, e, close_it) & HO_BACKEND_CLOSED) note_closed(b, fd);
+  }
   size_t i = 0;
   while (i < b->ndl) {
     delayed_ack d = b->dl[i];
@@ -366,17 +417,7 @@ int ho_backend_on_timer(ho_backend *b, uint64_t now_ms) {
     ctl_ent *e = lookup(b, d.fd);
     if (e == NULL || e->gen != d.gen) continue; /* connection gone meanwhile */
     int close_it = append_out(e, d.bytes, d.len) != HO_OK;
-    int mask = finish(b, e, close_it);
-    if (mask & HO_BACKEND_CLOSED) {
-      if (b->nclosed == b->closed_cap) {
-        size_t ncap = b->closed_cap ? b->closed_cap * 2 : 8;
-        int *n = realloc(b->closed, ncap * sizeof *n);
-        if (n == NULL) continue;
-        b->closed = n;
-        b->closed_cap = ncap;
-      }
-      b->closed[b->nclosed++] = d.fd;
-    }
+    if (finish(b, e, close_it) & HO_BACKEND_CLOSED) note_closed(b, d.fd);
   }
   return HO_OK;
 }

@@ -29,11 +29,7 @@ bool ho_replay_contains(ho_replay *r, const uint8_t token[HO_TOKEN_BYTES], uint6
   return ho_token_state(r->store, token) != HO_TOKEN_ABSENT;
 }
 
-bool ho_replay_full(ho_replay *r, uint64_t now_ms) {
-  ho_token_prune_expired(r->store, now_ms);
-  return ho_token_pending(r->store) >= r->cap;
-}
-
-int ho_replay_add(ho_replay *r, const uint8_t token[HO_TOKEN_BYTES], uint64_t now_ms) {
-  return ho_token_insert(r->store, token, now_ms);
+int ho_replay_add(ho_replay *r, const uint8_t token[HO_TOKEN_BYTES], uint64_t now_ms,
+                  uint64_t until_ms) {
+  return ho_token_insert_until(r->store, token, now_ms, until_ms);
 }

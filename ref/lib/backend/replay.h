@@ -26,11 +26,11 @@ int ho_replay_init(ho_replay *r, size_t cap, uint64_t ttl_ms);
 void ho_replay_free(ho_replay *r);
 /* Is `token` remembered (and unexpired at now)? Prunes expired tokens. */
 bool ho_replay_contains(ho_replay *r, const uint8_t token[HO_TOKEN_BYTES], uint64_t now_ms);
-/* After pruning: is every slot taken by an unexpired token? */
-bool ho_replay_full(ho_replay *r, uint64_t now_ms);
-/* Remember `token` until now + ttl. Returns HO_OK, HO_ERR_ALREADY_PENDING
- * (already remembered) or HO_ERR_PENDING_LIMIT (full: the caller checks
- * ho_replay_full() first; nothing is forgotten to make room). */
-int ho_replay_add(ho_replay *r, const uint8_t token[HO_TOKEN_BYTES], uint64_t now_ms);
+/* Remember `token` until `until_ms` (monotonic; spec: TOKEN-17). Returns
+ * HO_OK, HO_ERR_ALREADY_PENDING (already remembered) or
+ * HO_ERR_PENDING_LIMIT (full: nothing is forgotten to make room,
+ * spec: TOKEN-18). */
+int ho_replay_add(ho_replay *r, const uint8_t token[HO_TOKEN_BYTES], uint64_t now_ms,
+                  uint64_t until_ms);
 
 #endif

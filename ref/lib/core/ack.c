@@ -19,9 +19,15 @@ static void fill_info(const ho_token_store *s, uint32_t e, uint64_t now, ho_ack_
   info->exit = exit;
 }
 
-/* spec: ACK-17 TOKEN-5 */
 int ho_ack_register(ho_token_store *s, const uint8_t token[HO_TOKEN_BYTES], uint64_t backend,
                     uint64_t correlation_id, void *user, uint64_t now_ms) {
+  return ho_ack_register_until(s, token, backend, correlation_id, user, now_ms, 0, NULL);
+}
+
+/* spec: ACK-17 TOKEN-5 */
+int ho_ack_register_until(ho_token_store *s, const uint8_t token[HO_TOKEN_BYTES],
+                          uint64_t backend, uint64_t correlation_id, void *user, uint64_t now_ms,
+                          uint64_t not_after_ms, uint64_t *deadline_ms) {
   if (!s || !token) return HO_ERR_INVALID_ARGUMENT;
   uint64_t now = ho_ts_now(s, now_ms);
   uint32_t slot;
@@ -35,6 +41,7 @@ int ho_ack_register(ho_token_store *s, const uint8_t token[HO_TOKEN_BYTES], uint
   }
   uint64_t deadline = now > UINT64_MAX - s->ack_deadline_ms ? UINT64_MAX : now + s->ack_deadline_ms;
   if (deadline > t->due) deadline = t->due; /* a token never outlives its TTL */
+  if (not_after_ms != 0 && deadline > not_after_ms) deadline = not_after_ms > now ? not_after_ms : now;
   ho_heap_delete(s, &s->ttl, 0, t->where);
   t->due = deadline;
   t->issued_at = now;
@@ -42,6 +49,7 @@ int ho_ack_register(ho_token_store *s, const uint8_t token[HO_TOKEN_BYTES], uint
   t->correlation_id = correlation_id;
   t->user = user;
   ho_heap_push(s, &s->ack, HO_WHERE_ACK, e);
+  if (deadline_ms != NULL) *deadline_ms = deadline;
   return HO_OK;
 }
 

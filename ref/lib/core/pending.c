@@ -128,6 +128,14 @@ int ho_pending_queue_pop(ho_pending_queue *q, uint64_t now_ms, void **item) {
   return rc;
 }
 
+int ho_pending_queue_peek(const ho_pending_queue *q, uint64_t now_ms, void **item) {
+  if (!q || !item) return HO_ERR_INVALID_ARGUMENT;
+  if (q->head == NIL) return 0;
+  uint64_t now = now_ms > q->now ? now_ms : q->now;
+  *item = q->slots[q->head].item;
+  return q->slots[q->head].due <= now ? HO_PENDING_EXPIRED : HO_PENDING_READY;
+}
+
 /* spec: FALLBACK-12 */
 int ho_pending_queue_expire(ho_pending_queue *q, uint64_t now_ms, void **out, size_t cap,
                             size_t *n) {

@@ -332,6 +332,19 @@ int ho_token_insert(ho_token_store *s, const uint8_t token[HO_TOKEN_BYTES], uint
   return HO_OK;
 }
 
+/* spec: TOKEN-17 TOKEN-18 */
+int ho_token_insert_until(ho_token_store *s, const uint8_t token[HO_TOKEN_BYTES], uint64_t now_ms,
+                          uint64_t until_ms) {
+  if (!s || !token) return HO_ERR_INVALID_ARGUMENT;
+  uint64_t now = ho_ts_now(s, now_ms);
+  prune(s, now);
+  uint32_t h = token_hash(s, token), slot;
+  if (find_hashed(s, token, h, &slot) != HO_NIL) return HO_ERR_ALREADY_PENDING;
+  if (s->count >= s->max_pending) return HO_ERR_PENDING_LIMIT;
+  add_entry(s, token, h, slot, until_ms > now ? until_ms : add_sat(now, 1));
+  return HO_OK;
+}
+
 /* spec: TOKEN-5 TOKEN-7 TOKEN-8 TOKEN-19 */
 int ho_token_consume_matching(ho_token_store *s, const uint8_t expected[HO_TOKEN_BYTES],
                               const uint8_t presented[HO_TOKEN_BYTES], uint64_t now_ms) {

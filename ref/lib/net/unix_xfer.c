@@ -98,6 +98,32 @@ int ho_xfer_check_stream(ho_handle conn) {
   return HO_OK;
 }
 
+int ho_xfer_classify(const struct msghdr *msg, size_t ctl_cap, int *fds, size_t max_fds,
+                     size_t *nfds) {
+  if (msg == NULL || fds == NULL || nfds == NULL) return HO_ERR_INVALID_ARGUMENT;
+  *nfds = 0;
+  /* Collect every descriptor, whatever the cmsg layout (spec: XFER-3); a
+   * cmsg_len is trusted only within the control data actually delivered. */
+  if (msg->msg_control != NULL && msg->msg_controllen >= sizeof(struct cmsghdr)) {
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c != NULL; c = CMSG_NXTHDR((struct msghdr *)msg, c)) {
+      if (c->cmsg_len < CMSG_LEN(0)) break;
+      size_t end = (size_t)((const char *)c - (const char *)msg->msg_control) + c->cmsg_len;
+      if (end > msg->msg_controllen) break;
+      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+      size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      for (size_t i = 0; i < k && *nfds < max_fds; i++)
+        memcpy(&fds[(*nfds)++], CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+    }
+  }
+  /* spec: XFER-28 — how many descriptors the buffer could hold, as the
+   * kernel computes it; truncation with a full buffer means more were sent. */
+  size_t room = ctl_cap > CMSG_LEN(0) ? (ctl_cap - CMSG_LEN(0)) / sizeof(int) : 0;
+  if (*nfds > 1) return HO_ERR_EXTRA_DESCRIPTORS;
+  if (msg->msg_flags & MSG_CTRUNC)
+    return *nfds >= room ? HO_ERR_EXTRA_DESCRIPTORS : HO_ERR_FD_EXHAUSTED;
+  return HO_OK;
+}
+
 static void close_fd(int fd) {
   if (fd >= 0) (void)close(fd);
 }
@@ -132,24 +158,12 @@ int ho_xfer_recv_cap(ho_handle ctl, void *buf, size_t len, ho_xfer_rx *rx, unsig
                ? rc
                : HO_ERR_IO;
   }
-  /* Collect every descriptor, whatever the cmsg layout. spec: XFER-3 */
   int fds[64];
   size_t nfds = 0;
-  for (struct cmsghdr *c = msg.msg_controllen ? CMSG_FIRSTHDR(&msg) : NULL; c != NULL;
-       c = CMSG_NXTHDR(&msg, c)) {
-    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-    size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-    for (size_t i = 0; i < k; i++) {
-      int fd;
-      memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
-      if (nfds < 64) fds[nfds++] = fd;
-      else close_fd(fd);
-    }
-  }
-  int status = HO_OK;
-  if (msg.msg_flags & MSG_CTRUNC) status = HO_ERR_CTRUNC;
-  else if (nfds > 1) status = HO_ERR_EXTRA_DESCRIPTORS;
-  else if (nfds == 1 && !(flags & HO_XFER_NO_STREAM_CHECK) && ho_xfer_check_stream(fds[0]) != HO_OK)
+  int status = ho_xfer_classify(&msg, cmsg_fds > 0 ? CMSG_SPACE(sizeof(int) * cmsg_fds) : 0, fds,
+                                64, &nfds);
+  if (status == HO_OK && nfds == 1 && !(flags & HO_XFER_NO_STREAM_CHECK) &&
+      ho_xfer_check_stream(fds[0]) != HO_OK)
     status = HO_ERR_BAD_DESCRIPTOR;
   if (n == 0) {
     for (size_t i = 0; i < nfds; i++) close_fd(fds[i]);
@@ -181,7 +195,7 @@ void ho_sideband_clear(ho_sideband *sb) {
   ho_sideband_init(sb);
 }
 
-enum { SEEN_CTRUNC = 1, SEEN_BAD = 2 };
+enum { SEEN_FDEXH = 1, SEEN_BAD = 2 };
 
 int ho_sideband_recv(ho_handle ctl, ho_sideband *sb) {
   if (sb == NULL || sb->have >= HO_TOKEN_BYTES) return HO_ERR_INVALID_ARGUMENT;
@@ -197,8 +211,8 @@ int ho_sideband_recv(ho_handle ctl, ho_sideband *sb) {
     return rc;
   }
   sb->have += rx.len;
-  if (rx.conn_status == HO_ERR_CTRUNC) {
-    sb->seen |= SEEN_CTRUNC;
+  if (rx.conn_status == HO_ERR_FD_EXHAUSTED) {
+    sb->seen |= SEEN_FDEXH;
   } else if (rx.conn_status == HO_ERR_EXTRA_DESCRIPTORS) {
     sb->ndesc += 2;
   } else if (rx.conn_status != HO_OK) {
@@ -211,11 +225,11 @@ int ho_sideband_recv(ho_handle ctl, ho_sideband *sb) {
   }
   if (sb->have < HO_TOKEN_BYTES) return HO_ERR_WOULD_BLOCK;
   /* spec: XFER-28 — checks in order. */
-  sb->conn_status = (sb->seen & SEEN_CTRUNC) ? HO_ERR_CTRUNC
-                    : sb->ndesc == 0        ? HO_ERR_NO_DESCRIPTOR
-                    : sb->ndesc > 1         ? HO_ERR_EXTRA_DESCRIPTORS
-                    : (sb->seen & SEEN_BAD) ? HO_ERR_BAD_DESCRIPTOR
-                                            : HO_OK;
+  sb->conn_status = sb->ndesc > 1            ? HO_ERR_EXTRA_DESCRIPTORS
+                    : (sb->seen & SEEN_FDEXH) ? HO_ERR_FD_EXHAUSTED
+                    : sb->ndesc == 0          ? HO_ERR_NO_DESCRIPTOR
+                    : (sb->seen & SEEN_BAD)   ? HO_ERR_BAD_DESCRIPTOR
+                                              : HO_OK;
   if (sb->conn_status != HO_OK && sb->conn >= 0) {
     close_fd((int)sb->conn);
     sb->conn = HO_NO_HANDLE;

@@ -36,6 +36,28 @@ int ho_frame_reader_init(ho_frame_reader *r, uint8_t *buf, size_t cap, uint32_t 
   return HO_OK;
 }
 
+int ho_frame_reader_init_grow(ho_frame_reader *r, uint8_t *buf, size_t cap, uint32_t max_body,
+                              uint8_t *(*grow)(void *ctx, size_t need), void *ctx) {
+  if (r == NULL || grow == NULL || (buf == NULL && cap > 0)) return HO_ERR_INVALID_ARGUMENT;
+  memset(r, 0, sizeof *r);
+  r->buf = buf;
+  r->cap = cap;
+  r->max_body = effective_cap(max_body);
+  r->state = RD_HEADER;
+  r->grow = grow;
+  r->grow_ctx = ctx;
+  return HO_OK;
+}
+
+int ho_frame_reader_set_buffer(ho_frame_reader *r, uint8_t *buf, size_t cap) {
+  if (r == NULL || (buf == NULL && cap > 0)) return HO_ERR_INVALID_ARGUMENT;
+  if (!(r->state == RD_HEADER && r->hdr_have == 0)) return HO_ERR_STATE;
+  if (cap < r->max_body && r->grow == NULL) return HO_ERR_STATE;
+  r->buf = buf;
+  r->cap = cap;
+  return HO_OK;
+}
+
 int ho_frame_reader_feed(ho_frame_reader *r, const uint8_t *in, size_t len, size_t *consumed) {
   if (r == NULL || consumed == NULL || (in == NULL && len > 0)) return HO_ERR_INVALID_ARGUMENT;
   *consumed = 0;
@@ -66,6 +88,17 @@ int ho_frame_reader_feed(ho_frame_reader *r, const uint8_t *in, size_t len, size
       r->error = rc;
       *consumed = used;
       return rc;
+    }
+    if (n > r->cap) { /* only with a grow function: init checked the rest */
+      uint8_t *nb = r->grow != NULL ? r->grow(r->grow_ctx, n) : NULL;
+      if (nb == NULL) {
+        r->state = RD_FAILED;
+        r->error = HO_ERR_NOMEM;
+        *consumed = used;
+        return r->error;
+      }
+      r->buf = nb;
+      r->cap = n;
     }
     r->body_len = n;
     r->body_have = 0;

@@ -191,7 +191,8 @@ static int t_backend_dies(hx_world *w) {
  * the late ACK discarded and the control connection kept. */
 static int t_ack_late(hx_world *w) {
   const char *bk[] = {"--fault", "late-ack:600", NULL};
-  const char *br[] = {"--ack-timeout-ms", "150", NULL};
+  /* declared, so the connection outlives the offer it expired (XFER-37) */
+  const char *br[] = {"--ack-timeout-ms", "150", "--backend-multi-offer", NULL};
   CHECK(start(w, "late", bk, br) == 0, "cannot start processes");
   hx_client_result r;
   hx_client_opts o = copts(w, CAP_HP, "late but served");

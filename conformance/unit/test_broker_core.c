@@ -88,7 +88,9 @@ Test(broker_core, legacy_handoff_completes_with_ready) {
   cr_assert_neq(o.correlation_id, 0);
   cr_assert_eq(env.request_id, o.correlation_id);
   cr_assert_eq(o.offer_flags, 0);
-  cr_assert_eq(env.deadline_unix_ms, 0, "ENV-9: legacy offers carry no deadline");
+  /* spec: TOKEN-22 ENV-9 — a legacy offer carries its ACK deadline (100 ms
+   * in mk()) as the offer deadline, in wall-clock time. */
+  cr_assert_eq(env.deadline_unix_ms, wall_ms(NULL) + 100);
   send_ack(b, ctl, &o, true, 0, 4 * MS);
   drain(&*b, &x);
   int w = find(&x, HO_BACT_WRITE, 0);

@@ -302,6 +302,11 @@ void run_actions(void) {
     case HO_BACT_SEND_FD: {
       conn *cl = a.peer_user;
       if (c == NULL || c->closed || c->errored || cl == NULL || cl->fd < 0) break;
+      /* spec: XFER-25 — the descriptor leaves in blocking mode (the backend
+       * may serve it with blocking reads); every later I/O of ours on the
+       * client connection passes MSG_DONTWAIT. */
+      int fl = fcntl(cl->fd, F_GETFL);
+      if (fl >= 0 && (fl & O_NONBLOCK)) (void)fcntl(cl->fd, F_SETFL, fl & ~O_NONBLOCK);
       if (c->qhead == NULL) {
         /* Nothing queued ahead: send now, no dup needed (spec: XFER-3). */
         int rc = ho_xfer_send(c->fd, cl->fd, a.bytes, NULL);

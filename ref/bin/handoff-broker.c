@@ -24,7 +24,8 @@ static void usage(FILE *f) {
   fprintf(f,
       "usage: handoff-broker --listen PATH --handoff-endpoint PATH --backend-pipe PATH\n"
       "                      [--service NAME] [--ack-timeout-ms N] [--token-ttl-ms N]\n"
-      "                      [--max-pending N] [--backend-ready] [--peer-uid any|same|UID]\n"
+      "                      [--max-pending N] [--backend-ready] [--backend-multi-offer]\n"
+      "                      [--max-controls N] [--peer-uid any|same|UID]\n"
       "                      [--hello-rate N] [--log-level error|warn|info|debug]\n"
       "\n"
       "Accept clients on a Unix socket, negotiate (Hello -> Negotiated/Refused) and hand\n"
@@ -36,11 +37,17 @@ static void usage(FILE *f) {
       "                           without it no handoff is attempted\n"
       "  --backend-pipe PATH      the backend's own endpoint, sent in every Negotiated\n"
       "  --service NAME           the service served, [a-z0-9-]{1,64} (default: echo)\n"
-      "  --ack-timeout-ms N       ACK deadline after the offer (default 5000)\n"
-      "  --token-ttl-ms N         token lifetime (default 30000)\n"
+      "  --ack-timeout-ms N       ACK deadline after the offer (default 1500; a legacy\n"
+      "                           attempt never waits past 1500 ms after Negotiated)\n"
+      "  --token-ttl-ms N         token lifetime (default and at most 30000)\n"
       "  --max-pending N          cap on pending tokens (default 1024)\n"
       "  --backend-ready          the backend is known to write the ready frame itself\n"
-      "                           (otherwise learnt from HandoffAck.backend_capabilities)\n"
+      "                           (otherwise learnt from HandoffAck.backend_capabilities);\n"
+      "                           an ACK that proves it wrong switches the mode off\n"
+      "  --backend-multi-offer    the backend is known to keep control connections: pipeline\n"
+      "                           offers from the start (otherwise one offer per connection\n"
+      "                           until an ACK declares BACKEND_CAP_MULTI_OFFER)\n"
+      "  --max-controls N         control connections open at once (default 16)\n"
       "  --peer-uid any|same|UID  which local users may connect (default: same)\n"
       "  --hello-rate N           Hellos per second per client process (OS pid); more are\n"
       "                           refused with ERROR_RATE_LIMITED and retry_after_ms\n"
@@ -69,6 +76,7 @@ int main(int argc, char **argv) {
       {"max-pending", 1, 0, 'm'},   {"backend-ready", 0, 0, 'r'},
       {"peer-uid", 1, 0, 'u'},      {"log-level", 1, 0, 'v'},
       {"hello-rate", 1, 0, 'R'},    {"help", 0, 0, 'h'},
+      {"backend-multi-offer", 0, 0, 'M'}, {"max-controls", 1, 0, 'C'},
       {0, 0, 0, 0}};
   G.service = "echo";
   G.cfg.log_level = HO_BROKER_LOG_INFO;
@@ -89,11 +97,24 @@ int main(int argc, char **argv) {
                 o == 'a' ? "ack-timeout-ms" : o == 't' ? "token-ttl-ms" : "max-pending", optarg);
         return 2;
       }
+      if (o == 't' && v > 30000) {
+        fprintf(stderr, "handoff-broker: --token-ttl-ms is at most 30000 (TOKEN_TTL_MAX), got %s\n",
+                optarg);
+        return 2;
+      }
       if (o == 'a') G.cfg.ack_timeout_ns = v * 1000000u;
       if (o == 't') G.cfg.token_ttl_ns = v * 1000000u;
       if (o == 'm') G.cfg.max_pending = (uint32_t)v;
       break;
     case 'r': G.cfg.backend_ready = true; break;
+    case 'M': G.cfg.backend_multi_offer = true; break;
+    case 'C':
+      if (parse_u64(optarg, &v) || v == 0 || v > 4096) {
+        fprintf(stderr, "handoff-broker: --max-controls must be 1..4096, got %s\n", optarg);
+        return 2;
+      }
+      G.cfg.max_controls = (uint32_t)v;
+      break;
     case 'R': /* spec: HELLO-14 */
       if (parse_u64(optarg, &v) || v >= HO_BROKER_HELLO_RATE_UNLIMITED) {
         fprintf(stderr, "handoff-broker: bad number for --hello-rate: %s\n", optarg);

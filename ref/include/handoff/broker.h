@@ -59,9 +59,19 @@ typedef struct ho_broker_config {
   const char *service;      /* required: the one service name served */
   const char *backend_pipe; /* required: Negotiated.backend_pipe */
   bool handoff_endpoint;    /* a backend handoff endpoint is configured */
-  bool backend_ready;       /* pre-declared HO_BACKEND_CAP_BACKEND_READY */
-  uint64_t ack_timeout_ns;  /* 0: 5 s */
-  uint64_t token_ttl_ns;    /* 0: 30 s */
+  bool backend_ready;       /* pre-declared HO_BACKEND_CAP_BACKEND_READY (an
+                               operator's statement, READY-6; voided by an
+                               ACK that proves it wrong, ACK-16) */
+  bool backend_multi_offer; /* pre-declared HO_BACKEND_CAP_MULTI_OFFER: offers
+                               may be pipelined on a control connection
+                               before its first ACK (spec: XFER-37) */
+  uint32_t max_controls;    /* control connections open or dialling at
+                               once; 0: 16 (one offer each to a backend
+                               that does not keep them, XFER-37) */
+  uint64_t ack_timeout_ns;  /* 0: 1.5 s; legacy attempts never wait past
+                               1.5 s after Negotiated (spec: ACK-17) */
+  uint64_t token_ttl_ns;    /* 0: 30 s; larger values are clamped to 30 s
+                               (TOKEN_TTL_MAX, spec: TOKEN-16) */
   uint64_t hello_timeout_ns; /* 0: 30 s */
   uint32_t max_pending;     /* pending tokens; 0: 1024 */
   uint32_t max_hello_waiting; /* clients still sending their Hello; 0: 4096
@@ -128,31 +138,36 @@ typedef struct ho_broker_action {
 } ho_broker_action;
 
 /* Why a client was not handed off (counters, logs). Each attempt or
- * non-attempt ends with exactly one reason, or with success. */
-#define HO_BROKER_REASON_LIST(X)                                               \
-  X(CLIENT_UNSUPPORTED, "client_unsupported")   /* no CAP_HANDLE_PASSING */   \
-  X(NO_ENDPOINT, "no_endpoint")                 /* no handoff endpoint */     \
-  X(EARLY_DATA_LEGACY, "early_data_needs_backend_ready")                      \
-  X(RATE_LIMITED, "rate_limited")               /* failed-attempt window */   \
-  X(QUEUE_FULL, "pending_queue_full")                                          \
-  X(FD_PRESSURE, "fd_pressure")                                                \
-  X(TOKEN_UNAVAILABLE, "token_unavailable")     /* pending cap, collisions */ \
-  X(QUEUE_EXPIRED, "pending_expired")           /* no control conn in time */ \
-  X(PERMISSION, "permission_denied")            /* endpoint/transfer refused */ \
-  X(TRANSFER_FD_EXHAUSTED, "fd_exhausted")      /* EMFILE/ETOOMANYREFS */     \
-  X(BACKEND_UNAVAILABLE, "backend_unavailable") /* connect failed */          \
-  X(CONTROL_CLOSED, "control_closed")           /* EOF/error before ACK */    \
-  X(ACK_TIMEOUT, "ack_timeout")                                                \
-  X(ACK_LATE, "ack_late")                                                      \
-  X(ACK_REFUSED, "ack_refused")                                                \
-  X(ACK_MALFORMED, "ack_malformed")                                            \
-  X(ACK_TOKEN_MISMATCH, "ack_token_mismatch")                                  \
-  X(ACK_CORRELATION, "ack_correlation_mismatch")                               \
-  X(CLIENT_GONE, "client_gone")                                                \
-  X(SHUTDOWN, "shutdown")
+ * non-attempt ends with exactly one reason, or with success. One list:
+ * X(name, detail text, the spec's fallback reason (spec/fallback.md §2;
+ * CLIENT_GONE and SHUTDOWN end an attempt without a fallback reason),
+ * counts as a failure of the backend (spec: FALLBACK-23)). */
+#define HO_BROKER_REASON_LIST(X)                                                                  \
+  X(CLIENT_UNSUPPORTED, "client_unsupported", "CLIENT_UNSUPPORTED", 0) /* no CAP_HANDLE_PASSING */ \
+  X(NO_ENDPOINT, "no_endpoint", "NO_ENDPOINT", 0)                      /* no handoff endpoint */  \
+  X(EARLY_DATA_LEGACY, "early_data_needs_backend_ready", "EARLY_DATA_UNSUPPORTED", 0)             \
+  X(RATE_LIMITED, "rate_limited", "RATE_LIMITED", 0)                   /* failed-attempt window */ \
+  X(QUEUE_FULL, "pending_queue_full", "QUEUE_FULL", 0)                                             \
+  X(FD_PRESSURE, "fd_pressure", "FD_PRESSURE", 0)                                                  \
+  X(TOKEN_UNAVAILABLE, "token_unavailable", "TOKEN_UNAVAILABLE", 0)    /* pending cap, collisions */ \
+  X(QUEUE_EXPIRED, "pending_expired", "QUEUE_TIMEOUT", 0)              /* no control conn in time */ \
+  X(PERMISSION, "permission_denied", "PERMISSION_DENIED", 1)           /* endpoint/transfer refused */ \
+  X(TRANSFER_FD_EXHAUSTED, "fd_exhausted", "FD_PRESSURE", 1)           /* EMFILE/ETOOMANYREFS */  \
+  X(BACKEND_UNAVAILABLE, "backend_unavailable", "BACKEND_ACK_TIMEOUT", 1) /* connect failed */    \
+  X(CONTROL_CLOSED, "control_closed", "BACKEND_ACK_TIMEOUT", 1)        /* EOF/error before ACK */ \
+  X(ACK_TIMEOUT, "ack_timeout", "BACKEND_ACK_TIMEOUT", 1)                                          \
+  X(ACK_LATE, "ack_late", "BACKEND_ACK_TIMEOUT", 1)                                                \
+  X(ACK_REFUSED, "ack_refused", "BACKEND_REFUSED", 1)                                              \
+  X(ACK_MALFORMED, "ack_malformed", "BACKEND_ACK_TIMEOUT", 1)                                      \
+  X(ACK_TOKEN_MISMATCH, "ack_token_mismatch", "BACKEND_ACK_TIMEOUT", 1)                            \
+  X(ACK_CORRELATION, "ack_correlation_mismatch", "BACKEND_ACK_TIMEOUT", 1)                         \
+  X(READY_VIOLATION, "backend_ready_violation", "BACKEND_READY_VIOLATION", 1) /* ACK-16 */        \
+  X(DRAINING, "backend_draining", "BACKEND_DRAINING", 0)               /* BROKER-9 */             \
+  X(CLIENT_GONE, "client_gone", "CLIENT_GONE", 0)                                                  \
+  X(SHUTDOWN, "shutdown", "SHUTDOWN", 0)
 
 typedef enum ho_broker_reason {
-#define HO_BROKER_REASON_ENUM_(name, text) HO_BROKER_REASON_##name,
+#define HO_BROKER_REASON_ENUM_(name, text, spec, counts) HO_BROKER_REASON_##name,
   HO_BROKER_REASON_LIST(HO_BROKER_REASON_ENUM_)
 #undef HO_BROKER_REASON_ENUM_
   HO_BROKER_REASON_COUNT
@@ -160,6 +175,10 @@ typedef enum ho_broker_reason {
 
 /* "client_unsupported", ...; "unknown" for other values. */
 const char *ho_broker_reason_name(int reason);
+
+/* Does an attempt that ends with `reason` count as a failure of its
+ * backend for the rate limit (spec: FALLBACK-23)? */
+bool ho_broker_reason_counts(int reason);
 
 /* The spec's fallback reason name of a broker reason (spec/fallback.md:
  * "BACKEND_ACK_TIMEOUT", "BACKEND_REFUSED", ...; FALLBACK-17 mapping);
@@ -176,7 +195,7 @@ typedef struct ho_broker_stats {
   uint64_t hellos_rate_limited; /* of which ERROR_RATE_LIMITED (spec: HELLO-14) */
   uint64_t negotiated;       /* Negotiated replies */
   uint64_t handoffs_attempted; /* tokens issued */
-  uint64_t handoffs_completed;
+  uint64_t handoffs_completed; /* ready written (legacy) or ACK in (backend-ready) */
   uint64_t handoffs_backend_ready; /* completed in backend-ready mode */
   uint64_t fallbacks[HO_BROKER_REASON_COUNT];
   uint64_t late_acks;        /* ACKs for handoffs already ended */

@@ -45,10 +45,12 @@ typedef enum ho_fallback_reason {
   HO_FALLBACK_QUEUE_TIMEOUT = 11,          /* waited in the pending queue past its TTL */
   HO_FALLBACK_TOKEN_UNAVAILABLE = 12,      /* token issue failed: limit, collisions, random */
   HO_FALLBACK_BACKEND_REFUSED = 13,        /* explicit refusal ACK (accepted = false) */
-  HO_FALLBACK_EARLY_DATA_UNSUPPORTED = 14  /* early-data Hello, backend-ready mode unavailable */
+  HO_FALLBACK_EARLY_DATA_UNSUPPORTED = 14, /* early-data Hello, backend-ready mode unavailable */
+  HO_FALLBACK_BACKEND_READY_VIOLATION = 15, /* ACK-16: accepted without the declaration */
+  HO_FALLBACK_BACKEND_DRAINING = 16         /* refused with DRAINING (BACKEND-14) */
 } ho_fallback_reason;
 
-#define HO_FALLBACK_REASON_COUNT 15
+#define HO_FALLBACK_REASON_COUNT 17
 
 /* "CLIENT_UNSUPPORTED", ... ("NONE" for 0); NULL for an unknown value. */
 const char *ho_fallback_reason_name(int reason);

@@ -87,7 +87,7 @@ void bk_close(ho_broker *b, ho_broker_conn *c, bool shutdown) {
     free(c->hello_buf);
   } else {
     free(c->ack_buf);
-    if (b->ctl == c) b->ctl = NULL;
+    bk_control_unlink(b, c);
   }
   if (c->aprev) c->aprev->anext = c->anext; else b->ahead = c->anext;
   if (c->anext) c->anext->aprev = c->aprev;
@@ -144,6 +144,8 @@ int ho_broker_new(const ho_broker_config *cfg, uint64_t now, ho_broker **out) {
   ho_token_config_init(&tc);
   if (cfg->ack_timeout_ns) tc.ack_deadline_ms = ns_to_ms(cfg->ack_timeout_ns);
   if (cfg->token_ttl_ns) tc.ttl_ms = ns_to_ms(cfg->token_ttl_ns);
+  if (tc.ttl_ms > HO_TOKEN_MAX_TTL_MS) tc.ttl_ms = HO_TOKEN_MAX_TTL_MS; /* spec: TOKEN-16 */
+  if (b->cfg.max_controls == 0) b->cfg.max_controls = BROKER_DEFAULT_MAX_CONTROLS;
   if (cfg->max_pending) tc.max_pending = cfg->max_pending;
   if (cfg->random) {
     tc.random = cfg->random;
@@ -167,7 +169,7 @@ int ho_broker_new(const ho_broker_config *cfg, uint64_t now, ho_broker **out) {
   b->next_ctl_id = 1;
   (void)now;
   /* Dial the backend right away: the first handoff need not wait for it. */
-  if (b->cfg.handoff_endpoint) bk_ensure_control(b);
+  if (b->cfg.handoff_endpoint) bk_dial_control(b);
   *out = b;
   return HO_OK;
 }
@@ -278,10 +280,15 @@ int ho_broker_conn_error(ho_broker *b, ho_broker_conn *c, int err, uint64_t now)
   c->dead = true;
   if (c->control) {
     /* spec: XFER-23 ACK-10 ERR-60 ERR-62 */
-    ho_broker_reason why = c->state != KS_CONNECTING ? HO_BROKER_REASON_CONTROL_CLOSED
+    bool dial_failed = c->state == KS_CONNECTING;
+    ho_broker_reason why = !dial_failed ? HO_BROKER_REASON_CONTROL_CLOSED
                            : err == HO_ERR_PERMISSION ? HO_BROKER_REASON_PERMISSION
                                                       : HO_BROKER_REASON_BACKEND_UNAVAILABLE;
     bk_control_failed(b, c, why, now);
+    /* spec: XFER-23 — a failed dial fails the attempts waiting for a
+     * connection; a connection that ended only takes its own offers with it
+     * (ACK-10), the queued ones get a new dial below. */
+    if (dial_failed) bk_fail_queued(b, why, now);
     bk_log(b, HO_BROKER_LOG_INFO, "control=%llu closed: %s", (unsigned long long)c->id,
            ho_errname(err) ? ho_errname(err) : "?");
     bk_close(b, c, false);
@@ -307,9 +314,12 @@ int ho_broker_conn_error(ho_broker *b, ho_broker_conn *c, int err, uint64_t now)
   case CS_OFFERED:
     /* The backend may hold the connection now: wait for its ACK. */
     break;
+  case CS_READY_CLOSE:
+    /* spec: ACK-15 FALLBACK-23 — the legacy ready write failed: the backend
+     * owns the connection; no retry, no success, not counted against it. */
+    bk_ready_done(b, c, false, now);
+    break;
   default:
-    /* spec: ACK-15 — e.g. the ready write failed: the backend owns the
-     * connection; no retry, the attempt stays completed. */
     c->state = CS_DONE;
     bk_close(b, c, false);
     break;
@@ -323,13 +333,16 @@ int ho_broker_conn_flushed(ho_broker *b, ho_broker_conn *c, uint64_t now) {
   c->write_pending = false;
   if (c->control) return HO_OK;
   switch (c->state) {
+  case CS_READY_CLOSE: /* spec: ACK-15 — the handoff completes now */
+    bk_ready_done(b, c, true, now);
+    break;
   case CS_REPLY_CLOSE:
-  case CS_READY_CLOSE:
     c->state = CS_DONE;
     bk_close(b, c, false);
     break;
   case CS_NEGOTIATED:
     if (b->cfg.unix_ms) c->negotiated_unix_ms = b->cfg.unix_ms(b->cfg.clock_user);
+    c->negotiated_ns = now;
     bk_after_negotiated(b, c, now);
     break;
   default:
@@ -343,6 +356,7 @@ int ho_broker_control_connected(ho_broker *b, ho_broker_conn *c, uint64_t now) {
   if (b == NULL || c == NULL || !c->control || c->state != KS_CONNECTING)
     return HO_ERR_INVALID_ARGUMENT;
   c->state = KS_UP;
+  b->nconnecting--;
   bk_log(b, HO_BROKER_LOG_INFO, "control=%llu connected", (unsigned long long)c->id);
   bk_dispatch(b, now);
   bk_rearm(b);
@@ -382,8 +396,8 @@ int ho_broker_shutdown(ho_broker *b, uint64_t now) {
   if (b == NULL) return HO_ERR_INVALID_ARGUMENT;
   b->shutting_down = true;
   /* Offers in flight end with their control connection. */
-  if (b->ctl) {
-    ho_broker_conn *k = b->ctl;
+  while (b->khead) {
+    ho_broker_conn *k = b->khead;
     k->dead = true;
     bk_control_failed(b, k, HO_BROKER_REASON_SHUTDOWN, now);
     bk_close(b, k, false);

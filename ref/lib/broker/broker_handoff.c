@@ -8,28 +8,80 @@
 
 /* ---- control connections ------------------------------------------------ */
 
-/* Dial a control connection when there is none: the one that ended (even
- * an idle one the backend closed) is simply replaced (spec: XFER-37). */
-void bk_ensure_control(ho_broker *b) {
-  if (b->ctl != NULL || !b->cfg.handoff_endpoint || b->shutting_down) return;
+/* spec: XFER-37 — a control connection carries one offer until the backend
+ * has declared BACKEND_CAP_MULTI_OFFER in an ACK on it (or the operator has
+ * said so); then up to BROKER_MAX_IN_FLIGHT. */
+static bool has_capacity(const ho_broker_conn *k) {
+  return k->multi ? k->in_flight < BROKER_MAX_IN_FLIGHT : k->offers_sent == 0;
+}
+
+static bool live(const ho_broker_conn *k) { return !k->dead && !k->retiring; }
+
+static bool br_by_config(const ho_broker *b) { return b->cfg.backend_ready && !b->br_void; }
+
+/* Open one more control connection (spec: XFER-37: bounded in number). */
+void bk_dial_control(ho_broker *b) {
+  if (!b->cfg.handoff_endpoint || b->shutting_down || b->nctl >= b->cfg.max_controls) return;
   ho_broker_conn *k = calloc(1, sizeof *k);
   if (k == NULL) return;
   k->control = true;
   k->id = b->next_ctl_id++;
   k->state = KS_CONNECTING;
+  k->multi = b->cfg.backend_multi_offer;
   bk_link(b, k);
-  b->ctl = k;
+  k->knext = b->khead;
+  if (b->khead) b->khead->kprev = k;
+  b->khead = k;
+  b->nctl++;
+  b->nconnecting++;
   b->st.control_connects++;
   bk_log(b, HO_BROKER_LOG_DEBUG, "control=%llu dialing", (unsigned long long)k->id);
-  if (bk_push(b, HO_BACT_OPEN_CONTROL, k, NULL, 0) != HO_OK) {
-    b->ctl = NULL;
-    bk_close(b, k, false);
-  }
+  if (bk_push(b, HO_BACT_OPEN_CONTROL, k, NULL, 0) != HO_OK) bk_close(b, k, false);
 }
 
-static bool can_send(const ho_broker *b) {
-  return b->ctl != NULL && b->ctl->state == KS_UP && !b->ctl->dead &&
-         b->ctl->in_flight < BROKER_MAX_IN_FLIGHT;
+/* Forget `k` as a control connection (called once, from bk_close). */
+void bk_control_unlink(ho_broker *b, ho_broker_conn *k) {
+  if (k->kprev) k->kprev->knext = k->knext; else if (b->khead == k) b->khead = k->knext; else return;
+  if (k->knext) k->knext->kprev = k->kprev;
+  k->knext = k->kprev = NULL;
+  b->nctl--;
+  if (k->state == KS_CONNECTING) b->nconnecting--;
+}
+
+/* Is a control connection with a backend-ready declaration up (READY-6)? */
+static bool br_declared_up(const ho_broker *b) {
+  for (const ho_broker_conn *k = b->khead; k; k = k->knext)
+    if (k->state == KS_UP && live(k) && k->backend_ready) return true;
+  return false;
+}
+
+/* The control connection the offer of `c` goes on, or NULL. spec: READY-6 —
+ * a backend-ready offer needs the declaration on that very connection,
+ * unless the operator stated it. */
+static ho_broker_conn *pick_control(const ho_broker *b, const ho_broker_conn *c) {
+  bool need_br = c->ready_mode && !br_by_config(b);
+  for (ho_broker_conn *k = b->khead; k; k = k->knext)
+    if (k->state == KS_UP && live(k) && has_capacity(k) && (!need_br || k->backend_ready))
+      return k;
+  return NULL;
+}
+
+bool bk_backend_ready_available(const ho_broker *b) {
+  return br_by_config(b) || br_declared_up(b);
+}
+
+/* Dial for the attempts that wait: one connection each while the backend
+ * has not declared that it keeps them, else one at a time. */
+static void dial_for_queue(ho_broker *b) {
+  size_t waiting = ho_pending_queue_len(b->queue);
+  bool multi_known = b->cfg.backend_multi_offer;
+  for (const ho_broker_conn *k = b->khead; k && !multi_known; k = k->knext) multi_known = k->multi;
+  size_t want = multi_known ? (b->nconnecting == 0 && waiting > 0) : waiting;
+  while (b->nconnecting < want && b->nctl < b->cfg.max_controls) {
+    size_t before = b->nctl;
+    bk_dial_control(b);
+    if (b->nctl == before) break;
+  }
 }
 
 static void inflight_unlink(ho_broker_conn *c) {
@@ -42,14 +94,40 @@ static void inflight_unlink(ho_broker_conn *c) {
   k->in_flight--;
 }
 
+/* Another declared connection that is up and takes offers? */
+static bool other_multi_up(const ho_broker *b, const ho_broker_conn *k) {
+  for (const ho_broker_conn *o = b->khead; o; o = o->knext)
+    if (o != k && o->multi && o->state == KS_UP && live(o)) return true;
+  return false;
+}
+
+/* spec: XFER-37 BROKER-9 — a connection that takes no more offers is closed
+ * once nothing is in flight on it; so is an idle declared one while another
+ * declared one is up (a burst that dialled several leaves one behind).
+ * Returns true when `k` was closed. */
+static bool retire_if_done(ho_broker *b, ho_broker_conn *k, uint64_t now) {
+  if (k->dead || k->in_flight > 0) return false;
+  if (!(k->retiring || (!k->multi && k->offers_sent > 0) || (k->multi && other_multi_up(b, k))))
+    return false;
+  bk_log(b, HO_BROKER_LOG_DEBUG, "control=%llu retired after %llu offer(s)%s",
+         (unsigned long long)k->id, (unsigned long long)k->offers_sent,
+         k->retiring ? " (backend draining)" : k->multi ? " (idle, another is up)" : " (no MULTI_OFFER)");
+  k->dead = true;
+  k->state = KS_DEAD;
+  bk_close(b, k, false);
+  bk_dispatch(b, now);
+  return true;
+}
+
 /* ---- ending a handoff ------------------------------------------------------ */
 
 /* The attempt failed: the token is revoked exactly once (spec: TOKEN-7 FALLBACK-20), the
  * reason counted, the broker's copy closed; the client falls back to
  * backend_pipe (spec: FALLBACK-20 XFER-7 BROKER-4). In legacy mode the socket is also shut
- * down once the descriptor may have reached the backend: the client has
- * sent nothing (it waits for ready), so it sees EOF at once instead of
- * waiting for its ready timeout, and the backend can no longer use it. */
+ * down once the descriptor may have reached the backend (spec: FALLBACK-21): the client
+ * has sent nothing (it waits for ready), so it sees EOF at once instead of
+ * waiting for its ready timeout, and the backend can no longer use it; never
+ * when the backend may be serving it (spec: FALLBACK-22: backend-ready mode, ACK-16). */
 void bk_fail(ho_broker *b, ho_broker_conn *c, ho_broker_reason why, uint64_t now,
              const char *detail) {
   if (c->token_live) {
@@ -60,8 +138,9 @@ void bk_fail(ho_broker *b, ho_broker_conn *c, ho_broker_reason why, uint64_t now
   inflight_unlink(c);
   b->st.in_flight--;
   b->st.fallbacks[why]++;
-  /* spec: FALLBACK-23 — one failure per attempt whose transfer began. */
-  if (why >= HO_BROKER_REASON_PERMISSION && why <= HO_BROKER_REASON_ACK_CORRELATION)
+  /* spec: FALLBACK-23 — one failure per attempt whose transfer began,
+   * except the client leaving, shutdown and a draining backend. */
+  if (ho_broker_reason_counts(why))
     (void)ho_fallback_record_failure(b->policy, BROKER_BACKEND_KEY, ns_to_ms(now));
   /* spec: FALLBACK-14 — reason name, backend, correlation id; no token. */
   bk_log(b, HO_BROKER_LOG_INFO,
@@ -77,10 +156,9 @@ void bk_fail(ho_broker *b, ho_broker_conn *c, ho_broker_reason why, uint64_t now
   bk_close(b, c, shut);
 }
 
-static void succeed(ho_broker *b, ho_broker_conn *c, uint64_t now) {
-  inflight_unlink(c);
-  c->token_live = false;
-  b->st.in_flight--;
+/* The handoff is complete (spec: ACK-15 FALLBACK-8): counted, logged,
+ * the success recorded. */
+static void completed(ho_broker *b, ho_broker_conn *c, uint64_t now) {
   b->st.handoffs_completed++;
   if (c->ready_mode) b->st.handoffs_backend_ready++;
   bk_latency_record(b, now - c->opened_ns);
@@ -89,10 +167,38 @@ static void succeed(ho_broker *b, ho_broker_conn *c, uint64_t now) {
          (unsigned long long)c->id, (unsigned long long)c->correlation_id,
          c->ready_mode ? "backend-ready" : "legacy",
          (unsigned long long)((now - c->opened_ns) / 1000u));
-  if (c->ready_mode || c->dead) {
+}
+
+/* spec: ACK-15 — the legacy ready frame was written whole (the handoff
+ * completes) or could not be (the client left: no success, no failure of
+ * the backend, FALLBACK-23; no retry, the backend owns the connection). */
+void bk_ready_done(ho_broker *b, ho_broker_conn *c, bool written, uint64_t now) {
+  if (written) {
+    completed(b, c, now);
+  } else {
+    b->st.fallbacks[HO_BROKER_REASON_CLIENT_GONE]++;
+    bk_log(b, HO_BROKER_LOG_INFO,
+           "conn=%llu route=reconnect reason=CLIENT_GONE detail=ready_write_failed corr=%llu",
+           (unsigned long long)c->id, (unsigned long long)c->correlation_id);
+  }
+  c->state = CS_DONE;
+  bk_close(b, c, false);
+}
+
+static void succeed(ho_broker *b, ho_broker_conn *c, uint64_t now) {
+  inflight_unlink(c);
+  c->token_live = false;
+  b->st.in_flight--;
+  if (c->ready_mode) {
     /* spec: ACK-15 READY-8 — the backend wrote ready; the broker writes nothing. */
+    completed(b, c, now);
     c->state = CS_DONE;
     bk_close(b, c, false);
+    return;
+  }
+  if (c->dead) { /* the client is gone already: no ready can be written */
+    c->state = CS_READY_CLOSE;
+    bk_ready_done(b, c, false, now);
     return;
   }
   /* Legacy: the broker writes the ready EVENT, then closes its copy; only
@@ -104,13 +210,10 @@ static void succeed(ho_broker *b, ho_broker_conn *c, uint64_t now) {
   m.ack.correlation_id = c->correlation_id;
   uint8_t buf[512];
   size_t len = 0;
-  if (ho_frame_encode(HO_CODEC_PROTOBUF_C, HO_FT_READY, &m, buf, sizeof buf, &len) != HO_OK ||
-      bk_write(b, c, buf, len) != HO_OK) {
-    c->state = CS_DONE;
-    bk_close(b, c, false);
-    return;
-  }
   c->state = CS_READY_CLOSE;
+  if (ho_frame_encode(HO_CODEC_PROTOBUF_C, HO_FT_READY, &m, buf, sizeof buf, &len) != HO_OK ||
+      bk_write(b, c, buf, len) != HO_OK)
+    bk_ready_done(b, c, false, now);
 }
 
 /* ---- offers ----------------------------------------------------------------- */
@@ -145,19 +248,15 @@ static int encode_offer(const ho_offer *o, uint64_t deadline_unix_ms, uint8_t *o
 }
 
 /* Send the descriptor with the sideband token, then the framed offer, on
- * the current control connection (spec: XFER-3 XFER-4 ACK-17 TOKEN-6). */
-static void send_offer(ho_broker *b, ho_broker_conn *c, uint64_t now) {
-  ho_broker_conn *k = b->ctl;
-  if (c->ready_mode && !b->cfg.backend_ready && !k->backend_ready) {
-    /* spec: READY-6 — the declaration came on a control connection that
-     * has since ended; the client may already have sent its request, so
-     * legacy mode is no option either. */
-    bk_fail(b, c, HO_BROKER_REASON_CONTROL_CLOSED, now,
-            "backend-ready declaration lost with its control connection");
-    return;
-  }
-  int rc = ho_ack_register(b->tokens, c->token, BROKER_BACKEND_KEY, c->correlation_id, c,
-                           ns_to_ms(now));
+ * control connection `k` (spec: XFER-3 XFER-4 ACK-17 TOKEN-6 XFER-37). */
+static void send_offer(ho_broker *b, ho_broker_conn *c, ho_broker_conn *k, uint64_t now) {
+  /* spec: ACK-17 — a legacy attempt gives up LEGACY_READY_BUDGET after
+   * Negotiated, before the client (READY_TIMEOUT from reading it) does. */
+  uint64_t not_after = c->ready_mode ? 0
+                                     : ns_to_ms(c->negotiated_ns) + BROKER_LEGACY_READY_BUDGET_MS;
+  uint64_t deadline_ms = 0;
+  int rc = ho_ack_register_until(b->tokens, c->token, BROKER_BACKEND_KEY, c->correlation_id, c,
+                                 ns_to_ms(now), not_after, &deadline_ms);
   if (rc != HO_OK) {
     if (rc == HO_ERR_TOKEN_NOT_PENDING || rc == HO_ERR_TOKEN_EXPIRED) c->token_live = false;
     bk_fail(b, c, HO_BROKER_REASON_TOKEN_UNAVAILABLE, now, "token no longer pending");
@@ -170,11 +269,19 @@ static void send_offer(ho_broker *b, ho_broker_conn *c, uint64_t now) {
   snprintf(m.offer.service_name, sizeof m.offer.service_name, "%s", b->service);
   m.offer.correlation_id = c->correlation_id;
   if (c->ready_mode) m.offer.offer_flags = HO_OFFER_FLAG_BACKEND_READY;
+  /* spec: READY-10 TOKEN-22 ENV-9 — the offer deadline: the ready deadline of a
+   * backend-ready offer; the wall-clock instant of the ACK deadline of a
+   * legacy one (the backend then never adopts what we would reject). */
+  uint64_t offer_deadline = 0;
+  if (c->ready_mode) {
+    offer_deadline = c->negotiated_unix_ms + BROKER_READY_BUDGET_MS;
+  } else if (b->cfg.unix_ms != NULL) {
+    uint64_t left = deadline_ms > ns_to_ms(now) ? deadline_ms - ns_to_ms(now) : 0;
+    offer_deadline = b->cfg.unix_ms(b->cfg.clock_user) + left;
+  }
   uint8_t buf[512];
   size_t len = 0;
-  rc = encode_offer(&m.offer,
-                    c->ready_mode ? c->negotiated_unix_ms + BROKER_READY_BUDGET_MS : 0, buf,
-                    sizeof buf, &len);
+  rc = encode_offer(&m.offer, offer_deadline, buf, sizeof buf, &len);
   if (rc != HO_OK) {
     bk_fail(b, c, HO_BROKER_REASON_TOKEN_UNAVAILABLE, now, "cannot encode offer");
     return;
@@ -202,27 +309,43 @@ static void send_offer(ho_broker *b, ho_broker_conn *c, uint64_t now) {
   if (k->otail) k->otail->onext = c; else k->ohead = c;
   k->otail = c;
   k->in_flight++;
+  k->offers_sent++;
   bk_log(b, HO_BROKER_LOG_DEBUG, "conn=%llu offer sent control=%llu corr=%llu flags=0x%llx",
          (unsigned long long)c->id, (unsigned long long)k->id,
          (unsigned long long)c->correlation_id, (unsigned long long)m.offer.offer_flags);
 }
 
+/* Offer queued attempts, oldest first, while a control connection can take
+ * them; dial for the rest (spec: XFER-37 FALLBACK-11 FALLBACK-12). */
 void bk_dispatch(ho_broker *b, uint64_t now) {
-  while (ho_pending_queue_len(b->queue) > 0) {
-    if (!can_send(b)) {
-      bk_ensure_control(b);
-      return;
-    }
+  for (;;) {
     void *item = NULL;
-    int r = ho_pending_queue_pop(b->queue, ns_to_ms(now), &item);
-    if (r <= 0) return;
+    int r = ho_pending_queue_peek(b->queue, ns_to_ms(now), &item);
+    if (r <= 0) break;
     ho_broker_conn *c = item;
+    ho_broker_conn *k = NULL;
+    if (r == HO_PENDING_READY) {
+      k = pick_control(b, c);
+      if (k == NULL && c->ready_mode && !bk_backend_ready_available(b)) {
+        /* spec: READY-6 — the declaration came on a control connection that
+         * has since ended; the client may already have sent its request, so
+         * legacy mode is no option either. */
+        (void)ho_pending_queue_pop(b->queue, ns_to_ms(now), &item);
+        c->state = CS_NEGOTIATED;
+        bk_fail(b, c, HO_BROKER_REASON_CONTROL_CLOSED, now,
+                "backend-ready declaration lost with its control connection");
+        continue;
+      }
+      if (k == NULL) break;
+    }
+    (void)ho_pending_queue_pop(b->queue, ns_to_ms(now), &item);
     c->state = CS_NEGOTIATED;
     if (r == HO_PENDING_EXPIRED)
       bk_fail(b, c, HO_BROKER_REASON_QUEUE_EXPIRED, now, "no control connection in time");
     else
-      send_offer(b, c, now);
+      send_offer(b, c, k, now);
   }
+  dial_for_queue(b);
 }
 
 /* Negotiated (with a token) is entirely written: in backend-ready mode the
@@ -232,8 +355,9 @@ void bk_after_negotiated(ho_broker *b, ho_broker_conn *c, uint64_t now) {
     bk_fail(b, c, HO_BROKER_REASON_CLIENT_GONE, now, "client closed before the offer");
     return;
   }
-  if (ho_pending_queue_len(b->queue) == 0 && can_send(b)) {
-    send_offer(b, c, now);
+  ho_broker_conn *k = ho_pending_queue_len(b->queue) == 0 ? pick_control(b, c) : NULL;
+  if (k != NULL) {
+    send_offer(b, c, k, now);
     return;
   }
   if (ho_pending_queue_push(b->queue, c, ns_to_ms(now), &c->ticket) != HO_OK) {
@@ -244,17 +368,22 @@ void bk_after_negotiated(ho_broker *b, ho_broker_conn *c, uint64_t now) {
   bk_dispatch(b, now);
 }
 
-/* spec: ACK-10 — every offer in flight on `k` is abandoned and every
- * handoff queued for it is dropped. */
+/* spec: ACK-10 — every offer in flight on `k` is abandoned. Queued attempts
+ * are bound to no connection: they wait for the next one (or fail with a
+ * dial, XFER-23, bk_fail_queued). */
 void bk_control_failed(ho_broker *b, ho_broker_conn *k, ho_broker_reason why, uint64_t now) {
+  if (k->state == KS_CONNECTING) b->nconnecting--;
   k->state = KS_DEAD;
-  if (b->ctl == k) b->ctl = NULL;
   while (k->ohead) bk_fail(b, k->ohead, why, now, "control connection lost");
+}
+
+/* spec: XFER-23 — the attempts waiting for a connection fail with it. */
+void bk_fail_queued(ho_broker *b, ho_broker_reason why, uint64_t now) {
   void *item;
   while (ho_pending_queue_pop(b->queue, ns_to_ms(now), &item) > 0) {
     ho_broker_conn *c = item;
     c->state = CS_NEGOTIATED;
-    bk_fail(b, c, why, now, "control connection lost before the offer");
+    bk_fail(b, c, why, now, "no control connection");
   }
 }
 
@@ -304,8 +433,11 @@ static bool handle_ack(ho_broker *b, ho_broker_conn *k, const uint8_t *body, siz
     return true;
   }
   bool token_ok = ho_token_equal(c->token, a->token);
-  if (token_ok) /* spec: READY-6 — learnt per control connection */
+  if (token_ok) {
+    /* spec: READY-6 XFER-37 CAP-10 — learnt per control connection. */
     k->backend_ready = (a->backend_capabilities & HO_BACKEND_CAP_BACKEND_READY) != 0;
+    if (a->backend_capabilities & HO_BACKEND_CAP_MULTI_OFFER) k->multi = true;
+  }
   if (!token_ok) {
     /* spec: ACK-2 ACK-5 ACK-13 ERR-56 — exit MISMATCH, then drop the connection. */
     (void)ho_ack_acknowledge(b->tokens, c->token, a->token, ns_to_ms(now), NULL);
@@ -319,17 +451,39 @@ static bool handle_ack(ho_broker *b, ho_broker_conn *k, const uint8_t *body, siz
   if (!a->accepted) { /* spec: ACK-4 ERR-57 — the control connection stays */
     char detail[HO_MAX_ERROR_DETAIL + 3];
     snprintf(detail, sizeof detail, "'%s'", a->error_detail);
-    bk_fail(b, c, HO_BROKER_REASON_ACK_REFUSED, now, detail);
-    return true;
+    if (strcmp(a->error_detail, "DRAINING") == 0) {
+      /* spec: BROKER-9 ERR-64 FALLBACK-23 — no more offers on this
+       * connection; the refusal does not count against the backend. */
+      k->retiring = true;
+      bk_fail(b, c, HO_BROKER_REASON_DRAINING, now, detail);
+    } else {
+      bk_fail(b, c, HO_BROKER_REASON_ACK_REFUSED, now, detail);
+    }
+    return !retire_if_done(b, k, now);
   }
   rc = ho_ack_acknowledge(b->tokens, c->token, a->token, ns_to_ms(now), NULL);
+  if (rc == HO_OK && c->ready_mode && !(a->backend_capabilities & HO_BACKEND_CAP_BACKEND_READY)) {
+    /* spec: ACK-16 ERR-63 FALLBACK-22 — accepted, yet the backend does not
+     * declare the mode: no ready frame was written. A failure of the
+     * backend; the copy is closed without shutdown (the backend holds the
+     * connection and may be serving it), and the operator's declaration
+     * is void from now on. */
+    c->token_live = false;
+    if (br_by_config(b))
+      bk_log(b, HO_BROKER_LOG_WARN,
+             "backend accepted a backend-ready offer without BACKEND_CAP_BACKEND_READY: "
+             "--backend-ready is wrong for it, backend-ready mode off");
+    b->br_void = true;
+    bk_fail(b, c, HO_BROKER_REASON_READY_VIOLATION, now, "no ready frame was written");
+    return !retire_if_done(b, k, now);
+  }
   if (rc == HO_OK) {
     succeed(b, c, now);
-    return true;
+    return !retire_if_done(b, k, now);
   }
   if (rc != HO_ERR_TOKEN_NOT_PENDING) c->token_live = false;
   bk_fail(b, c, HO_BROKER_REASON_ACK_LATE, now, "ACK after its deadline"); /* spec: ACK-5 ERR-58 */
-  return true;
+  return !retire_if_done(b, k, now);
 }
 
 int bk_control_data(ho_broker *b, ho_broker_conn *k, const uint8_t *data, size_t len,
@@ -395,8 +549,8 @@ void bk_timer(ho_broker *b, uint64_t now) {
   do {
     n = 0;
     if (ho_ack_expire_overdue(b->tokens, ms, infos, 16, &n) != HO_OK) break;
-    ho_broker_conn *stuck[16];
-    size_t nstuck = 0;
+    ho_broker_conn *stuck[16], *spent[16];
+    size_t nstuck = 0, nspent = 0;
     for (size_t i = 0; i < n; i++) {
       ho_broker_conn *c = infos[i].user;
       ho_broker_conn *k = c->ctl;
@@ -410,8 +564,15 @@ void bk_timer(ho_broker *b, uint64_t now) {
       if (k != NULL && k->write_pending && !k->dead) {
         k->dead = true;
         stuck[nstuck++] = k;
+      } else if (k != NULL && !k->dead) {
+        bool seen = false;
+        for (size_t j = 0; j < nspent; j++) seen |= spent[j] == k;
+        if (!seen) spent[nspent++] = k;
       }
     }
+    /* spec: XFER-37 — a connection whose one offer expired takes no other. */
+    for (size_t i = 0; i < nspent; i++)
+      if (!spent[i]->dead) (void)retire_if_done(b, spent[i], now);
     for (size_t i = 0; i < nstuck; i++) {
       ho_broker_conn *k = stuck[i];
       bk_log(b, HO_BROKER_LOG_WARN, "control=%llu not writable for a whole ACK deadline",

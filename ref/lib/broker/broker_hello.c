@@ -72,7 +72,7 @@ static int decide(ho_broker *b, ho_broker_conn *c, const ho_hello *h, uint64_t n
    * the offer. */
   bool ready = (h->client_capabilities & HO_CAP_HANDLE_PASSING) &&
                (h->client_capabilities & HO_CAP_BACKEND_READY) && b->cfg.unix_ms != NULL &&
-               (b->cfg.backend_ready || (b->ctl != NULL && b->ctl->backend_ready));
+               bk_backend_ready_available(b);
   ho_fallback_input in = {
       .client_capabilities = h->client_capabilities,
       .backend = BROKER_BACKEND_KEY,

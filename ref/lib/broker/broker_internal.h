@@ -47,6 +47,7 @@ struct ho_broker_conn {
   uint64_t correlation_id;
   bool ready_mode;       /* backend-ready mode for this handoff */
   uint64_t negotiated_unix_ms; /* wall clock when Negotiated was written */
+  uint64_t negotiated_ns;      /* monotonic, the same instant (ACK-17) */
   bool fd_sent;          /* the descriptor may have reached the backend */
   uint64_t ticket;       /* pending-queue ticket while CS_QUEUED */
   ho_broker_conn *ctl;   /* control connection carrying the offer */
@@ -56,6 +57,10 @@ struct ho_broker_conn {
   ho_frame_reader ard;
   ho_broker_conn *ohead, *otail;
   bool backend_ready;   /* BACKEND_CAP_BACKEND_READY seen in an ACK on it */
+  bool multi;           /* may carry several offers (XFER-37) */
+  bool retiring;        /* carries no more offers; closed once none is in flight */
+  uint64_t offers_sent;
+  ho_broker_conn *knext, *kprev; /* the broker's control connections */
   size_t in_flight;
 };
 
@@ -96,7 +101,10 @@ struct ho_broker {
   uint64_t next_correlation;
   uint64_t next_ctl_id;
   bk_rate hello_rate;        /* spec: HELLO-14 */
-  ho_broker_conn *ctl;       /* the current control connection, or NULL */
+  ho_broker_conn *khead;     /* control connections (connecting, up, retiring) */
+  size_t nctl, nconnecting;
+  bool br_void;              /* the configured backend-ready declaration was
+                                proved wrong (spec: ACK-16) */
   ho_broker_conn *hhead, *htail; /* clients reading their Hello */
   ho_broker_conn *ahead;         /* every open handle */
   size_t hello_waiting;          /* clients in the Hello FIFO */
@@ -108,10 +116,12 @@ struct ho_broker {
   ho_broker_stats st;
 };
 
-#define BROKER_MAX_IN_FLIGHT 128u /* offers sent and not yet ACKed, per broker */
-#define BROKER_BACKEND_KEY 1u
+#define BROKER_MAX_IN_FLIGHT 128u /* offers in flight per declared control connection */
+#define BROKER_DEFAULT_MAX_CONTROLS 16u
+#define BROKER_BACKEND_KEY 1u        /* one backend per broker: rate-limit key */
 #define BROKER_ACK_CAP (64u * 1024u) /* local cap for ACK frames (FRAME-8) */
-#define BROKER_READY_BUDGET_MS 1000u /* READY-10 */     /* one backend per broker: rate-limit key */
+#define BROKER_READY_BUDGET_MS 1000u /* READY-10 */
+#define BROKER_LEGACY_READY_BUDGET_MS 1500u /* ACK-17: READY_TIMEOUT - 500 ms */
 
 static inline uint64_t ns_to_ms(uint64_t ns) { return ns / 1000000u; }
 
@@ -133,11 +143,15 @@ void bk_after_negotiated(ho_broker *b, ho_broker_conn *c, uint64_t now);
 void bk_fail(ho_broker *b, ho_broker_conn *c, ho_broker_reason why, uint64_t now,
              const char *detail);
 void bk_control_failed(ho_broker *b, ho_broker_conn *k, ho_broker_reason why, uint64_t now);
+void bk_fail_queued(ho_broker *b, ho_broker_reason why, uint64_t now);
+void bk_ready_done(ho_broker *b, ho_broker_conn *c, bool written, uint64_t now);
 void bk_dispatch(ho_broker *b, uint64_t now);
 int bk_control_data(ho_broker *b, ho_broker_conn *k, const uint8_t *data, size_t len,
                     uint64_t now);
 void bk_timer(ho_broker *b, uint64_t now);
-void bk_ensure_control(ho_broker *b);
+void bk_dial_control(ho_broker *b);
+bool bk_backend_ready_available(const ho_broker *b);
+void bk_control_unlink(ho_broker *b, ho_broker_conn *k);
 uint64_t bk_next_deadline_ns(const ho_broker *b);
 
 /* broker_rate.c */

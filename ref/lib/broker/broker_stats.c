@@ -4,40 +4,29 @@
 
 #include "broker/broker_internal.h"
 
-static const char *const reason_names[] = {
-#define HO_BROKER_REASON_NAME_(name, text) text,
-    HO_BROKER_REASON_LIST(HO_BROKER_REASON_NAME_)
-#undef HO_BROKER_REASON_NAME_
+static const struct {
+  const char *text, *spec;
+  bool counts;
+} reasons[] = {
+#define HO_BROKER_REASON_ROW_(name, text, spec, counts) {text, spec, counts},
+    HO_BROKER_REASON_LIST(HO_BROKER_REASON_ROW_)
+#undef HO_BROKER_REASON_ROW_
 };
 
 const char *ho_broker_reason_name(int reason) {
   if (reason < 0 || reason >= HO_BROKER_REASON_COUNT) return "unknown";
-  return reason_names[reason];
+  return reasons[reason].text;
 }
 
+/* spec: FALLBACK-17 FALLBACK-14 — the spec's reason name of each broker reason. */
 const char *ho_broker_reason_spec_name(int reason) {
-  ho_fallback_reason r;
-  switch (reason) {
-  case HO_BROKER_REASON_CLIENT_UNSUPPORTED: r = HO_FALLBACK_CLIENT_UNSUPPORTED; break;
-  case HO_BROKER_REASON_NO_ENDPOINT: r = HO_FALLBACK_NO_ENDPOINT; break;
-  case HO_BROKER_REASON_EARLY_DATA_LEGACY: r = HO_FALLBACK_EARLY_DATA_UNSUPPORTED; break;
-  case HO_BROKER_REASON_RATE_LIMITED: r = HO_FALLBACK_RATE_LIMITED; break;
-  case HO_BROKER_REASON_QUEUE_FULL: r = HO_FALLBACK_QUEUE_FULL; break;
-  case HO_BROKER_REASON_FD_PRESSURE:
-  case HO_BROKER_REASON_TRANSFER_FD_EXHAUSTED: r = HO_FALLBACK_FD_PRESSURE; break;
-  case HO_BROKER_REASON_TOKEN_UNAVAILABLE: r = HO_FALLBACK_TOKEN_UNAVAILABLE; break;
-  case HO_BROKER_REASON_QUEUE_EXPIRED: r = HO_FALLBACK_QUEUE_TIMEOUT; break;
-  case HO_BROKER_REASON_ACK_REFUSED: r = HO_FALLBACK_BACKEND_REFUSED; break;
-  case HO_BROKER_REASON_PERMISSION: r = HO_FALLBACK_PERMISSION_DENIED; break;
-  case HO_BROKER_REASON_CLIENT_GONE: return "CLIENT_GONE";
-  case HO_BROKER_REASON_SHUTDOWN: return "SHUTDOWN";
-  default:
-    if (reason < 0 || reason >= HO_BROKER_REASON_COUNT) return "UNKNOWN";
-    r = HO_FALLBACK_BACKEND_ACK_TIMEOUT; /* spec: FALLBACK-17 */
-    break;
-  }
-  const char *n = ho_fallback_reason_name(r);
-  return n ? n : "UNKNOWN";
+  if (reason < 0 || reason >= HO_BROKER_REASON_COUNT) return "UNKNOWN";
+  return reasons[reason].spec;
+}
+
+/* spec: FALLBACK-23 */
+bool ho_broker_reason_counts(int reason) {
+  return reason >= 0 && reason < HO_BROKER_REASON_COUNT && reasons[reason].counts;
 }
 
 void bk_latency_record(ho_broker *b, uint64_t ns) {

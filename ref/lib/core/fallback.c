@@ -24,6 +24,8 @@ static const char *const reason_names[HO_FALLBACK_REASON_COUNT] = {
     "TOKEN_UNAVAILABLE",
     "BACKEND_REFUSED",
     "EARLY_DATA_UNSUPPORTED",
+    "BACKEND_READY_VIOLATION",
+    "BACKEND_DRAINING",
 };
 
 const char *ho_fallback_reason_name(int reason) {

@@ -1,4 +1,4 @@
-/* Unit tests: client library (ref/lib/client/client.c) against a scripted
+/* Unit tests: client library (ref/lib/client/client_*.c) against a scripted
  * broker and backend_pipe in a child process, over real Unix sockets.
  * Fallback is silent (route=reconnect, HO_OK); only Refused and an
  * unreachable backend_pipe are errors. */
@@ -28,7 +28,9 @@ enum scenario {
   SC_TOKEN_NO_BIT,
   SC_BR_SLOW_READY,
   SC_EARLY_RESET,
-  SC_BAD_TOKEN_LEN
+  SC_BAD_TOKEN_LEN,
+  SC_EARLY_LEGACY_CLOSE,
+  SC_BR_GARBAGE
 };
 
 typedef struct fx_net {
@@ -121,7 +123,8 @@ static void run_child(fx_net *n, enum scenario sc) {
     close(c);
     _exit(0);
   }
-  bool early = sc == SC_EARLY_OK || sc == SC_EARLY_LEGACY || sc == SC_EARLY_RESET;
+  bool early = sc == SC_EARLY_OK || sc == SC_EARLY_LEGACY || sc == SC_EARLY_RESET ||
+               sc == SC_EARLY_LEGACY_CLOSE;
   if (early) {
     CHILD_CHECK(caps & HO_CAP_EARLY_DATA);
     char req[4];
@@ -149,14 +152,17 @@ static void run_child(fx_net *n, enum scenario sc) {
   ho_negotiated *ng = &r.hello_reply.negotiated;
   ng->negotiated_protocol = sc == SC_BAD_PROTOCOL ? 2 : 1;
   if (sc != SC_EMPTY_PIPE) strcpy(ng->backend_pipe, n->pipe);
-  /* An unassigned bit the client must ignore (spec: CAP-1). */
-  ng->server_capabilities = HO_CAP_EARLY_DATA | (UINT64_C(1) << 40);
+  /* An unassigned bit the client must ignore (spec: CAP-1). A broker of
+   * the original knows no extension: no CAP_EARLY_DATA. */
+  bool v1 = sc == SC_EARLY_LEGACY || sc == SC_EARLY_LEGACY_CLOSE;
+  ng->server_capabilities = (v1 ? 0 : HO_CAP_EARLY_DATA) | (UINT64_C(1) << 40);
   if (sc != SC_NO_TOKEN) {
     CHILD_CHECK(caps & HO_CAP_HANDLE_PASSING);
     memcpy(ng->handle_passed_token, k_token, HO_TOKEN_BYTES);
     ng->handle_passed_token_len = HO_TOKEN_BYTES;
     if (sc != SC_TOKEN_NO_BIT) ng->server_capabilities |= HO_CAP_HANDLE_PASSING;
-    if (sc == SC_BR_OK || sc == SC_EARLY_OK || sc == SC_BR_SLOW_READY || sc == SC_EARLY_RESET)
+    if (sc == SC_BR_OK || sc == SC_EARLY_OK || sc == SC_BR_SLOW_READY || sc == SC_EARLY_RESET ||
+        sc == SC_BR_GARBAGE)
       ng->server_capabilities |= HO_CAP_BACKEND_READY;
   }
   child_write_frame(c, HO_FT_HELLO_REPLY, &r);
@@ -203,6 +209,27 @@ static void run_child(fx_net *n, enum scenario sc) {
     /* Closing with the early request unread: Linux reports ECONNRESET to
      * the client after Negotiated (spec: CLIENT-5). */
     break;
+  case SC_EARLY_LEGACY:
+    /* A broker of the original hands the connection off in legacy mode
+     * with the early request in its queue: ready, then the backend serves
+     * the request on this connection (spec: READY-21). */
+    child_ready(c, k_token, true);
+    child_echo(c);
+    fallback = false;
+    break;
+  case SC_EARLY_LEGACY_CLOSE:
+  case SC_BR_GARBAGE: {
+    /* The request may have been executed (a legacy handoff of the
+     * original; bytes that are no ready frame): the client must not send
+     * it again — nobody may connect to backend_pipe. */
+    char req[4];
+    CHILD_CHECK(recv(c, req, 4, MSG_WAITALL) == 4);
+    if (sc == SC_BR_GARBAGE) CHILD_CHECK(send(c, "pong", 4, MSG_NOSIGNAL) == 4);
+    close(c);
+    struct pollfd pp = {.fd = (int)n->lp.fd, .events = POLLIN};
+    CHILD_CHECK(poll(&pp, 1, 500) == 0);
+    _exit(0);
+  }
   case SC_WRONG_TOKEN: {
     uint8_t other[HO_TOKEN_BYTES];
     memcpy(other, k_token, 16);
@@ -366,9 +393,46 @@ Test(client, silent_broker_times_out) { run(SC_SILENT, false, false, HO_ROUTE_RE
 Test(client, backend_ready_sends_request_before_ready) { run(SC_BR_OK, true, false, HO_ROUTE_HANDOFF, HO_OK); }
 /* spec: READY-20 — early data travels right behind the Hello. */
 Test(client, early_data_handoff) { run(SC_EARLY_OK, true, true, HO_ROUTE_HANDOFF, HO_OK); }
-/* spec: READY-21 */
-Test(client, early_data_with_legacy_token_reconnects) {
-  run(SC_EARLY_LEGACY, true, true, HO_ROUTE_RECONNECT, HO_CLIENT_EARLY_LEGACY);
+/* spec: READY-21 ERR-68 — early data answered by a broker that does not
+ * know the extension (token, no CAP_EARLY_DATA): a legacy handoff; with a
+ * valid ready the request is served on the adopted connection, once. */
+Test(client, early_data_to_v1_broker_is_served_once) {
+  run(SC_EARLY_LEGACY, true, true, HO_ROUTE_HANDOFF, HO_OK);
+}
+
+/* The request is on the broker connection and its fate is unknown: the
+ * client reports OUTCOME_UNKNOWN on the route taken and never re-sends it
+ * (the scripted broker checks that nobody connects to backend_pipe). */
+static void outcome_unknown(enum scenario sc, bool early) {
+  int before = fx_count_fds();
+  fx_net n;
+  net_up(&n, sc);
+  ho_client_config cfg;
+  ho_client_config_init(&cfg);
+  cfg.connect_path = n.broker;
+  cfg.service_name = "echo";
+  cfg.handoff = true;
+  cfg.backend_ready = true;
+  cfg.early_data = early;
+  cfg.request = (const uint8_t *)"ping";
+  cfg.request_len = 4;
+  ho_client_result r;
+  cr_assert_eq(ho_client_connect(&cfg, &r), HO_ERR_OUTCOME_UNKNOWN);
+  cr_assert_eq(r.route, HO_ROUTE_HANDOFF, "spec: CLIENT-8 — the route taken");
+  cr_assert_eq(r.conn, HO_NO_HANDLE);
+  cr_assert(r.request_sent);
+  net_down(&n);
+  cr_assert_eq(fx_count_fds(), before);
+}
+/* spec: READY-21 ERR-68 — a v1 broker closes without ready after early data
+ * (differences.md D-5). */
+Test(client, regression_issue_8_early_data_never_sent_twice) {
+  outcome_unknown(SC_EARLY_LEGACY_CLOSE, true);
+}
+/* spec: READY-21 ERR-68 ACK-16 — backend-ready, but service bytes arrive instead of
+ * ready (a backend without the mode served the request). */
+Test(client, bytes_instead_of_ready_are_outcome_unknown) {
+  outcome_unknown(SC_BR_GARBAGE, false);
 }
 
 /* spec: CLIENT-3 — Refused is an error, not a fallback. */

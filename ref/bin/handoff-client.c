@@ -26,8 +26,10 @@ static void usage(FILE *f) {
       "  --backend-ready         also set CAP_BACKEND_READY: send the request\n"
       "                          right after Negotiated, the backend writes ready\n"
       "  --early-data            send the request right after the Hello, in the\n"
-      "                          same write (sets CAP_EARLY_DATA; only for brokers\n"
-      "                          known to support it)\n"
+      "                          same write (sets CAP_EARLY_DATA): your statement\n"
+      "                          that this broker supports early data (READY-20);\n"
+      "                          if it turns out not to, the request is never sent\n"
+      "                          twice: error=OUTCOME_UNKNOWN when its fate is unknown\n"
       "  --message TEXT          request bytes (default \"ping\")\n"
       "  --count N               send the message N times (default 1), each\n"
       "                          echo is checked\n"
@@ -41,7 +43,8 @@ static void usage(FILE *f) {
       "ready_us (ready read, 0 if none), connected_us (service connection\n"
       "ready), first_byte_us (first echo byte), total_us.\n"
       "Exit status: 0 served; 1 error (Refused, broker or backend_pipe\n"
-      "unreachable, service connection failed); 2 usage; 3 echo mismatch.\n",
+      "unreachable, service connection failed, OUTCOME_UNKNOWN); 2 usage;\n"
+      "3 echo mismatch.\n",
       f);
 }
 
@@ -114,10 +117,16 @@ int main(int argc, char **argv) {
                r.refused.code, r.refused.reason);
       else
         printf("route=none error=REFUSED code=%u reason=\"%s\"\n", r.refused.code, r.refused.reason);
-    } else if (json) {
-      printf("{\"ok\":false,\"error\":\"%s\"}\n", name);
     } else {
-      printf("route=none error=%s\n", name);
+      /* spec: CLIENT-8 — the route actually taken, also when it then failed
+       * (OUTCOME_UNKNOWN: the request may have been served; never re-sent). */
+      const char *route = r.route == HO_ROUTE_HANDOFF     ? "handoff"
+                          : r.route == HO_ROUTE_RECONNECT ? "reconnect"
+                                                          : "none";
+      if (json)
+        printf("{\"ok\":false,\"route\":\"%s\",\"error\":\"%s\"}\n", route, name);
+      else
+        printf("route=%s error=%s\n", route, name);
     }
     fprintf(stderr, "handoff-client: %s\n", ho_strerror(rc));
     return 1;

@@ -12,9 +12,13 @@
  * handoff can fail ends on a new connection to Negotiated.backend_pipe,
  * with the reason in r.fallback_reason. Only a Refused reply, a broker that
  * cannot be reached or answers garbage before Negotiated, or an unreachable
- * backend_pipe are errors (FALLBACK-15).
+ * backend_pipe are errors (FALLBACK-15) — and, once a request was written
+ * on the broker connection, an outcome nobody can tell (OUTCOME_UNKNOWN):
+ * such a request is never sent twice (spec: READY-21).
  *
- * Blocking calls with deadlines (poll); no threads, no signals.
+ * Two layers: a sans-I/O client core (ho_client_core_*: events in, actions
+ * out, time injected), and ho_client_connect(), its blocking shell with
+ * deadlines (poll); no threads, no signals.
  */
 #ifndef HANDOFF_CLIENT_H
 #define HANDOFF_CLIENT_H
@@ -42,8 +46,10 @@ typedef struct ho_client_config {
   bool handoff;              /* set CAP_HANDLE_PASSING: accept a handoff */
   bool backend_ready;        /* also set CAP_BACKEND_READY */
   bool early_data;           /* send `request` right after the Hello and set
-                                CAP_EARLY_DATA (only when the broker is known
-                                to support it, READY-20) */
+                                CAP_EARLY_DATA: the caller's statement that
+                                this broker endpoint supports early data
+                                (an operator's flag, or a remembered
+                                CAP_EARLY_DATA; spec: READY-20) */
   const uint8_t *request;    /* first request bytes (may be NULL/0): sent as
                                 early as the negotiated mode allows, and
                                 re-sent after a fallback */
@@ -52,6 +58,8 @@ typedef struct ho_client_config {
                                 never less than 2000 (READY-14) */
   uint32_t io_timeout_ms;    /* connect→Negotiated; 0 → 30000 */
   ho_codec codec;            /* default HO_CODEC_PROTOBUF_C */
+  uint32_t peer_pid;         /* Hello.peer_pid; 0: ho_client_connect() puts
+                                the process id, the core leaves it 0 */
 } ho_client_config;
 
 void ho_client_config_init(ho_client_config *cfg);
@@ -68,11 +76,12 @@ typedef enum ho_client_route {
  * HO_ERR_ACK_REFUSED, envelope/message codes...). */
 #define HO_CLIENT_NOT_REQUESTED 1 /* the client did not ask for a handoff */
 #define HO_CLIENT_NOT_OFFERED 2   /* Negotiated without token / capability */
-#define HO_CLIENT_EARLY_LEGACY 3  /* token without CAP_BACKEND_READY after
-                                     early data (READY-21) */
 
-/* Name of a fallback reason: "none", "NOT_REQUESTED", "NOT_OFFERED",
- * "EARLY_DATA_LEGACY" or the error name. Never NULL. */
+/* Name of a fallback reason: "none", "NOT_REQUESTED", "NOT_OFFERED" or the
+ * error name. Never NULL. The broker's names for the same situations
+ * differ (it knows why; the client only sees what arrives): the broker's
+ * CLIENT_UNSUPPORTED is the client's NOT_REQUESTED, and what the client
+ * sees as CLOSED may be the broker's BACKEND_REFUSED or BACKEND_ACK_TIMEOUT. */
 const char *ho_client_reason_name(int reason);
 
 typedef struct ho_client_result {
@@ -93,6 +102,10 @@ typedef struct ho_client_result {
 
 /* Connect, negotiate, and end on a service connection.
  * Returns HO_OK with *out filled (route, conn, ...), or:
+ *   HO_ERR_OUTCOME_UNKNOWN   the request was written on the broker
+ *                            connection and what happened to it cannot be
+ *                            known (out->route is HO_ROUTE_HANDOFF; the
+ *                            request is NOT re-sent: spec READY-21);
  *   HO_ERR_INVALID_ARGUMENT  bad config;
  *   HO_ERR_REFUSED           the broker sent Refused (out->refused holds its
  *                            code and reason; spec: CLIENT-3);
@@ -103,8 +116,68 @@ typedef struct ho_client_result {
  *                            backend_pipe could not be reached or the broker
  *                            failed before Negotiated;
  *   framing/envelope/message codes  malformed reply before Negotiated.
- * On error no descriptor is left open and out->conn is HO_NO_HANDLE. */
+ * On error no descriptor is left open and out->conn is HO_NO_HANDLE;
+ * out->route says how far it got (HO_ROUTE_HANDOFF when a valid ready frame
+ * had arrived, spec: CLIENT-8). */
 int ho_client_connect(const ho_client_config *cfg, ho_client_result *out);
+
+/* ---- sans-I/O client core --------------------------------------------- *
+ * The protocol decisions of ho_client_connect(), without I/O: the caller
+ * (a shell) takes actions with ho_client_core_next() and reports their
+ * outcome; every action concerns the one current connection. Times are
+ * monotonic nanoseconds (as the broker core) chosen by the shell. The conformance runner, the
+ * fuzz target and ho_client_connect() all drive this core. */
+
+typedef struct ho_client_core ho_client_core;
+
+typedef enum ho_client_act_type {
+  HO_CACT_CONNECT = 1, /* connect to `path` (the broker, then backend_pipe);
+                          report with ho_client_core_connected() */
+  HO_CACT_WRITE = 2,   /* write bytes[0..len) completely by `deadline_ns`;
+                          report with ho_client_core_written() */
+  HO_CACT_READ = 3,    /* read at most `len` bytes (never more: the core
+                          reads exactly one frame at a time) by
+                          `deadline_ns`; report ho_client_core_data() for
+                          bytes, ho_client_core_eof() for EOF/errors,
+                          ho_client_core_timeout() when the deadline passed
+                          and one last non-blocking read found nothing */
+  HO_CACT_CLOSE = 4,   /* close the current connection (no report) */
+  HO_CACT_DONE = 5     /* finished: ho_client_core_result() */
+} ho_client_act_type;
+
+typedef struct ho_client_action {
+  ho_client_act_type type;
+  const char *path;     /* CONNECT */
+  const uint8_t *bytes; /* WRITE; valid until the next call into the core */
+  size_t len;           /* WRITE: bytes; READ: most bytes to read */
+  uint64_t deadline_ns; /* WRITE, READ */
+} ho_client_action;
+
+/* Create a core for one connection attempt at time `now_ns`. Codes:
+ * HO_ERR_INVALID_ARGUMENT (as ho_client_connect), HO_ERR_NOMEM, or an
+ * encoder code (Hello); *out untouched on failure. `cfg` and its request
+ * bytes must outlive the core. */
+int ho_client_core_new(const ho_client_config *cfg, uint64_t now_ns, ho_client_core **out);
+void ho_client_core_del(ho_client_core *c);
+
+/* The next action: 1 and *out filled, 0 when none (waiting for a report). */
+int ho_client_core_next(ho_client_core *c, ho_client_action *out);
+
+/* Reports (rc: HO_OK or the error the shell saw). Each returns HO_OK or
+ * HO_ERR_STATE (no such action outstanding; nothing changes) or
+ * HO_ERR_INVALID_ARGUMENT. */
+int ho_client_core_connected(ho_client_core *c, int rc, uint64_t now_ns);
+int ho_client_core_written(ho_client_core *c, int rc, uint64_t now_ns);
+int ho_client_core_data(ho_client_core *c, const uint8_t *data, size_t len, uint64_t now_ns);
+int ho_client_core_eof(ho_client_core *c, int rc, uint64_t now_ns);
+int ho_client_core_timeout(ho_client_core *c, uint64_t now_ns);
+
+/* After HO_CACT_DONE: the result code (as ho_client_connect() returns it)
+ * and *out (route, reason, negotiated, refused, request_sent, timings in
+ * microseconds since the core's start; out->conn and out->start_ns are left
+ * to the shell, which knows the descriptor: it is the current connection
+ * when the code is HO_OK). Returns HO_ERR_STATE before DONE. */
+int ho_client_core_result(const ho_client_core *c, ho_client_result *out);
 
 /* Monotonic nanoseconds (CLOCK_MONOTONIC). */
 uint64_t ho_client_now_ns(void);

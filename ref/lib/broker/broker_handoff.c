@@ -173,6 +173,7 @@ static void completed(ho_broker *b, ho_broker_conn *c, uint64_t now) {
  * completes) or could not be (the client left: no success, no failure of
  * the backend, FALLBACK-23; no retry, the backend owns the connection). */
 void bk_ready_done(ho_broker *b, ho_broker_conn *c, bool written, uint64_t now) {
+  b->st.in_flight--; /* the attempt ends here, not at its ACK */
   if (written) {
     completed(b, c, now);
   } else {
@@ -188,8 +189,8 @@ void bk_ready_done(ho_broker *b, ho_broker_conn *c, bool written, uint64_t now) 
 static void succeed(ho_broker *b, ho_broker_conn *c, uint64_t now) {
   inflight_unlink(c);
   c->token_live = false;
-  b->st.in_flight--;
   if (c->ready_mode) {
+    b->st.in_flight--;
     /* spec: ACK-15 READY-8 — the backend wrote ready; the broker writes nothing. */
     completed(b, c, now);
     c->state = CS_DONE;

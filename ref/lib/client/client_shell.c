@@ -1,0 +1,217 @@
+/* handoff — the blocking shell of the client core (client_core.c): connect,
+ * poll with deadlines, read and write with MSG_DONTWAIT|MSG_NOSIGNAL, close.
+ * Every protocol decision is the core's. spec: CLIENT-5 ERR-3 READY-14 */
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "handoff/client.h"
+#include "handoff/token.h"
+#include "handoff/frame.h"
+
+uint64_t ho_client_now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Milliseconds left until `deadline_ns` (0 if passed); -1 for no deadline. */
+static int ms_left(uint64_t deadline_ns) {
+  if (deadline_ns == 0) return -1;
+  uint64_t now = ho_client_now_ns();
+  if (now >= deadline_ns) return 0;
+  uint64_t ms = (deadline_ns - now + 999999u) / 1000000u;
+  return ms > 0x7fffffff ? 0x7fffffff : (int)ms;
+}
+
+static uint64_t deadline_after(int timeout_ms) {
+  return timeout_ms < 0 ? 0 : ho_client_now_ns() + (uint64_t)timeout_ms * 1000000u;
+}
+
+static int wait_fd(int fd, short events, uint64_t deadline_ns) {
+  for (;;) {
+    struct pollfd p = {.fd = fd, .events = events};
+    int r = poll(&p, 1, ms_left(deadline_ns));
+    if (r > 0) return HO_OK;
+    if (r == 0) return HO_ERR_TIMEOUT;
+    if (errno != EINTR) return HO_ERR_IO;
+  }
+}
+
+/* spec: ERR-3 CLIENT-5 — MSG_NOSIGNAL: a gone peer is an error code
+ * (EPIPE → CLOSED), never a signal. */
+static int write_all_until(int fd, const uint8_t *p, size_t n, uint64_t deadline_ns) {
+  size_t off = 0;
+  while (off < n) {
+    ssize_t w = send(fd, p + off, n - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (w > 0) {
+      off += (size_t)w;
+      continue;
+    }
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      int rc = wait_fd(fd, POLLOUT, deadline_ns);
+      if (rc != HO_OK) return rc;
+      continue;
+    }
+    int rc = w < 0 ? ho_err_from_errno(errno) : HO_ERR_IO;
+    return rc == HO_ERR_CLOSED ? rc : HO_ERR_IO;
+  }
+  return HO_OK;
+}
+
+/* Read exactly n bytes. With `last_look`, a deadline that passes while
+ * nothing at all has arrived ends in one last non-blocking check; if bytes
+ * are there the wait is extended once by `last_look` ms (READY-14). */
+static int read_exact_until(int fd, uint8_t *p, size_t n, uint64_t deadline_ns, size_t *got,
+                            int last_look) {
+  size_t off = 0;
+  while (off < n) {
+    ssize_t r = recv(fd, p + off, n - off, MSG_DONTWAIT);
+    if (r > 0) {
+      off += (size_t)r;
+      continue;
+    }
+    if (r == 0) {
+      *got = off;
+      return HO_ERR_CLOSED;
+    }
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) {
+      *got = off;
+      return errno == ECONNRESET ? HO_ERR_CLOSED : HO_ERR_IO;
+    }
+    int rc = wait_fd(fd, POLLIN, deadline_ns);
+    if (rc == HO_ERR_TIMEOUT && last_look > 0) {
+      uint8_t c;
+      ssize_t k = recv(fd, &c, 1, MSG_DONTWAIT | MSG_PEEK);
+      if (k > 0) { /* a byte arrived at the last moment: finish the frame */
+        deadline_ns = deadline_after(last_look);
+        last_look = 0;
+        continue;
+      }
+    }
+    if (rc != HO_OK) {
+      *got = off;
+      return rc;
+    }
+  }
+  *got = off;
+  return HO_OK;
+}
+
+int ho_client_write_all(ho_handle fd, const void *buf, size_t n, int timeout_ms) {
+  if (fd < 0 || (buf == NULL && n > 0)) return HO_ERR_INVALID_ARGUMENT;
+  return write_all_until((int)fd, buf, n, deadline_after(timeout_ms));
+}
+
+int ho_client_read_exact(ho_handle fd, void *buf, size_t n, int timeout_ms, size_t *got) {
+  size_t g = 0;
+  if (fd < 0 || (buf == NULL && n > 0)) return HO_ERR_INVALID_ARGUMENT;
+  int rc = read_exact_until((int)fd, buf, n, deadline_after(timeout_ms), &g, 0);
+  if (got != NULL) *got = g;
+  return rc;
+}
+
+/* ---- the blocking shell around the client core ------------------------- */
+
+/* spec: CLIENT-5 — a reset is EOF; everything else keeps its name. */
+static int recv_err(int e) {
+  int rc = ho_err_from_errno(e);
+  return rc == HO_ERR_CLOSED ? HO_ERR_CLOSED : rc == HO_ERR_FD_EXHAUSTED ? rc : HO_ERR_IO;
+}
+
+/* One READ action: at most `len` bytes by the deadline; on the deadline one
+ * last non-blocking look (spec: READY-14). */
+static void do_read(ho_client_core *core, int fd, size_t len, uint64_t deadline_ns) {
+  uint8_t buf[16384];
+  if (len > sizeof buf) len = sizeof buf;
+  for (;;) {
+    ssize_t r = recv(fd, buf, len, MSG_DONTWAIT);
+    if (r > 0) {
+      (void)ho_client_core_data(core, buf, (size_t)r, ho_client_now_ns());
+      return;
+    }
+    if (r == 0) {
+      (void)ho_client_core_eof(core, HO_ERR_CLOSED, ho_client_now_ns());
+      return;
+    }
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) {
+      (void)ho_client_core_eof(core, recv_err(errno), ho_client_now_ns());
+      return;
+    }
+    int rc = wait_fd(fd, POLLIN, deadline_ns);
+    if (rc == HO_ERR_TIMEOUT) {
+      r = recv(fd, buf, len, MSG_DONTWAIT);
+      if (r > 0) (void)ho_client_core_data(core, buf, (size_t)r, ho_client_now_ns());
+      else if (r == 0) (void)ho_client_core_eof(core, HO_ERR_CLOSED, ho_client_now_ns());
+      else (void)ho_client_core_timeout(core, ho_client_now_ns());
+      return;
+    }
+    if (rc != HO_OK) {
+      (void)ho_client_core_eof(core, rc, ho_client_now_ns());
+      return;
+    }
+  }
+}
+
+int ho_client_connect(const ho_client_config *cfg, ho_client_result *out) {
+  if (out != NULL) {
+    memset(out, 0, sizeof *out);
+    out->conn = HO_NO_HANDLE;
+  }
+  if (cfg == NULL || out == NULL) return HO_ERR_INVALID_ARGUMENT;
+  ho_client_config local = *cfg;
+  if (local.peer_pid == 0) local.peer_pid = (uint32_t)getpid(); /* spec: SEC-3 */
+  out->start_ns = ho_client_now_ns();
+  ho_client_core *core = NULL;
+  int rc = ho_client_core_new(&local, out->start_ns, &core);
+  if (rc != HO_OK) return rc;
+  int fd = -1;
+  ho_client_action a;
+  for (;;) {
+    if (!ho_client_core_next(core, &a)) { /* cannot happen: every action is reported */
+      rc = HO_ERR_STATE;
+      break;
+    }
+    if (a.type == HO_CACT_DONE) {
+      rc = ho_client_core_result(core, out);
+      break;
+    }
+    switch (a.type) {
+    case HO_CACT_CONNECT: {
+      ho_handle h;
+      int crc = ho_unix_connect(a.path, 0, &h);
+      if (crc == HO_OK) fd = (int)h;
+      (void)ho_client_core_connected(core, crc, ho_client_now_ns());
+      break;
+    }
+    case HO_CACT_WRITE:
+      (void)ho_client_core_written(core, write_all_until(fd, a.bytes, a.len, a.deadline_ns),
+                                   ho_client_now_ns());
+      break;
+    case HO_CACT_READ:
+      do_read(core, fd, a.len, a.deadline_ns);
+      break;
+    case HO_CACT_CLOSE:
+      if (fd >= 0) close(fd);
+      fd = -1;
+      break;
+    default:
+      break;
+    }
+  }
+  ho_client_core_del(core);
+  if (rc == HO_OK) {
+    out->conn = fd;
+  } else {
+    if (fd >= 0) close(fd);
+    out->conn = HO_NO_HANDLE;
+  }
+  return rc;
+}

@@ -170,6 +170,17 @@ def build(g):
         ["MSG-8", "MSG-15"], D_OFFER, "offer", frame(env(fb(2, T[:15]) + fv(4, 1) + b"\x1a\x09ab", REQ, P_HANDOFF, 1)),
         "MALFORMED")
 
+    # ---- the order of checks within one field (MSG-17) --------------------------------
+    add("msg-order-ninth-item-runs-past-end", "The 9th warning's length runs past the end of its message: its extent is checked before the item cap",
+        ["MSG-17", "MSG-9", "MSG-10"], D_REPLY, "hello_reply",
+        reply_frame(fb(1, b"".join(fb(4, "w") for _ in range(8)) + b"\x22\x0aw")), "MALFORMED")
+    add("msg-order-overcap-string-runs-past-end", "service_name announcing 65 bytes (over its cap) with 10 present: the extent first",
+        ["MSG-17", "MSG-6", "MSG-10"], D_HELLO, "hello", hello_frame(b"\x1a\x41" + b"e" * 10), "MALFORMED")
+    add("msg-order-overcap-before-utf8", "service_name of 65 bytes that are not UTF-8: the cap before the content",
+        ["MSG-17", "MSG-6", "MSG-7"], D_HELLO, "hello", hello_frame(fb(3, b"\xff" * 65)), "STRING_TOO_LONG")
+    add("msg-order-wire-type-before-extent", "service_name as a 32-bit field with only 2 bytes left: the wire type first",
+        ["MSG-17", "MSG-5"], D_HELLO, "hello", hello_frame(b"\x1d\x01\x02"), "WIRE_TYPE")
+
     # ---- wire types ----------------------------------------------------------------
     add("offer-token-as-varint", "Offer token sent with wire type varint", ["MSG-5"], D_OFFER, "offer",
         offer_frame(fv(2, 16) + fv(4, 1), 1), "WIRE_TYPE")

@@ -19,7 +19,8 @@
  *     merge, token lengths are checked on the merged final value), an
  *     occurrence of the other member starts afresh (spec: MSG-2);
  *   - the first defect in stream order is the one reported, token
- *     final-value checks last (spec: MSG-15).
+ *     final-value checks last (spec: MSG-15); within one field: tag, wire
+ *     type, extent, item cap, length cap, content (spec: MSG-17).
  */
 #include "wire/scan.h"
 

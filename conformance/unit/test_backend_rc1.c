@@ -44,6 +44,39 @@ static const char *offer_once(fx_core *f, uint64_t now, const uint8_t tok[HO_TOK
   return out;
 }
 
+/* spec: FRAME-11 XFER-22 — the core asks for exactly the missing bytes of
+ * the current part: 16 sideband bytes, the 5-byte header, the body; never
+ * a byte of the next handoff. */
+Test(backend_rc1, reads_exactly_the_current_part) {
+  int before = fx_count_fds();
+  fx_core f;
+  core_up(&f, HO_READY_LEGACY, HO_FAULT_NONE, 0);
+  int sv[2];
+  fx_socketpair(SOCK_STREAM, sv);
+  uint8_t tok[HO_TOKEN_BYTES], fr[256];
+  fx_token(tok, 50);
+  size_t flen = fx_offer_frame(fr, sizeof fr, tok, 3, 0), used;
+  cr_assert_eq(ho_backend_ctl_wanted(f.ctl), 16);
+  cr_assert_eq(ho_backend_ctl_feed(f.ctl, 1, tok, 10, sv[0], HO_OK, &used), HO_OK);
+  cr_assert_eq(ho_backend_ctl_wanted(f.ctl), 6);
+  cr_assert_eq(ho_backend_ctl_feed(f.ctl, 1, tok + 10, 6, HO_NO_HANDLE, HO_OK, &used), HO_OK);
+  cr_assert_eq(ho_backend_ctl_wanted(f.ctl), 5, "then the header");
+  cr_assert_eq(ho_backend_ctl_feed(f.ctl, 1, fr, 5, HO_NO_HANDLE, HO_OK, &used), HO_OK);
+  cr_assert_eq(ho_backend_ctl_wanted(f.ctl), flen - 5, "then exactly the body");
+  /* the offer and the next sideband in one buffer: only the offer is taken */
+  uint8_t more[512];
+  memcpy(more, fr + 5, flen - 5);
+  memcpy(more + flen - 5, tok, 16);
+  cr_assert_eq(ho_backend_ctl_feed(f.ctl, 1, more, flen - 5 + 16, HO_NO_HANDLE, HO_OK, &used), HO_OK);
+  cr_assert_eq(used, flen - 5, "not a byte of the next handoff");
+  cr_assert_eq(ho_backend_ctl_wanted(f.ctl), 16);
+  drain(&f);
+  close((int)find(&f, HO_BACKEND_ACT_ADOPT)->conn);
+  close(sv[1]);
+  core_down(&f);
+  cr_assert_eq(fx_count_fds(), before);
+}
+
 /* spec: BACKEND-10 ERR-46 ERR-4 — a stalled offer: no ACK, its descriptor
  * and the control connection closed at OFFER_TIMEOUT, not before. */
 Test(backend_rc1, offer_stall_times_out) {

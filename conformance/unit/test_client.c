@@ -337,7 +337,9 @@ Test(client, refused_ready_reconnects) { run(SC_READY_REFUSED, false, false, HO_
 Test(client, backend_ready_waits_at_least_two_seconds) {
   run(SC_BR_SLOW_READY, true, false, HO_ROUTE_HANDOFF, HO_OK);
 }
-/* spec: CLIENT-5 ERR-65 — a reset before ready is EOF: fall back, resend. */
+/* spec: CLIENT-5 ERR-67 READY-21 — early data under a broker that declared
+ * both extensions; a reset with no byte after Negotiated is EOF: fall back,
+ * resend. */
 Test(client, reset_before_ready_reconnects) {
   run(SC_EARLY_RESET, true, true, HO_ROUTE_RECONNECT, HO_ERR_CLOSED);
 }

@@ -386,6 +386,105 @@ static void sequential_200_each_served_once(void) {
   env_down(&e);
 }
 
+
+/* ---- this program as the broker: crafted offers to a real backend ------------- */
+
+static int offer_and_ack(ho_handle ctl, uint64_t corr, const uint8_t token[16], uint64_t value,
+                         ho_ack *ack) {
+  static ho_any_msg m;
+  memset(&m, 0, sizeof m);
+  m.offer.correlation_id = corr;
+  m.offer.handle_value = value;
+  memcpy(m.offer.token, token, 16);
+  strcpy(m.offer.service_name, "echo");
+  uint8_t buf[512];
+  size_t len, got;
+  int rc = ho_frame_encode(HO_CODEC_PROTOBUF_C, HO_FT_OFFER, &m, buf, sizeof buf, &len);
+  if (rc == HO_OK) rc = ho_pipe_write_all(ctl, buf, len, 5000);
+  if (rc == HO_OK) rc = ho_pipe_read_exact(ctl, buf, 5, 5000, &got);
+  uint32_t n = (uint32_t)buf[1] | (uint32_t)buf[2] << 8 | (uint32_t)buf[3] << 16 | (uint32_t)buf[4] << 24;
+  if (rc == HO_OK && n > sizeof buf - 5) rc = HO_ERR_FRAME_TOO_LARGE;
+  if (rc == HO_OK) rc = ho_pipe_read_exact(ctl, buf + 5, n, 5000, &got);
+  if (rc == HO_OK) rc = ho_frame_decode(HO_CODEC_PROTOBUF_C, HO_FT_ACK, buf, 5 + n, NULL, &m);
+  if (rc == HO_OK) *ack = m.ack;
+  return rc;
+}
+
+/* spec: XFER-32 XFER-38 ERR-40 ERR-31 ERR-33 — every bad offer refused with
+ * its error name; the handle of a refused offer is closed by the backend
+ * (replay), a value that failed the checks is left alone (it may be the
+ * backend's own); a malformed offer ends the control connection without an
+ * ACK. Nothing of ours is left in the backend afterwards. */
+static void backend_bad_offers(void) {
+  env e;
+  WT_REQUIRE(env_up(&e, "", "", false));
+  ho_handle ctl;
+  WT_REQUIRE(ho_pipe_connect(e.ep, 2000, &ctl) == HO_OK);
+  ho_win_target tk;
+  WT_REQUIRE(ho_win_target_open(ctl, &tk) == HO_OK);
+  WT_EQ(tk.pid, e.be.pi.dwProcessId);
+  uint8_t tok[16] = {9, 8, 7, 6, 5, 4, 3, 2, 1, 0, 1, 2, 3, 4, 5, 6};
+  ho_ack ack;
+  WT_EQ(offer_and_ack(ctl, 1, tok, 0, &ack), HO_OK);
+  WT_CHECK(!ack.accepted && strcmp(ack.error_detail, "NO_DESCRIPTOR") == 0);
+  tok[0]++;
+  WT_EQ(offer_and_ack(ctl, 2, tok, (uint64_t)-5, &ack), HO_OK); /* a pseudo-handle */
+  WT_CHECK(!ack.accepted && strcmp(ack.error_detail, "BAD_DESCRIPTOR") == 0);
+  /* Wrong type: an event duplicated into the backend. */
+  HANDLE ev = CreateEventW(NULL, TRUE, FALSE, NULL);
+  uint64_t vev = 0;
+  WT_REQUIRE(ho_win_dup_into(&tk, (ho_handle)ev, &vev) == HO_OK);
+  tok[0]++;
+  WT_EQ(offer_and_ack(ctl, 3, tok, vev, &ack), HO_OK);
+  WT_CHECK(!ack.accepted && strcmp(ack.error_detail, "BAD_DESCRIPTOR") == 0);
+  ho_win_probe_result pr;
+  WT_EQ(ho_win_probe(&tk, vev, HO_NO_HANDLE, &pr), HO_OK);
+  WT_CHECK(pr.open); /* spec: XFER-32 — not closed by the backend ... */
+  WT_EQ(ho_win_close_in(&tk, vev), HO_OK); /* ... so its sender closes it */
+  /* Accepted once, then the same token again with a fresh duplicate. */
+  ho_handle srv[2], cli[2];
+  uint64_t v[2];
+  for (int i = 0; i < 2; i++) {
+    char name[64];
+    snprintf(name, sizeof name, "hoit-%lu-bad-%d", (unsigned long)GetCurrentProcessId(), i);
+    ho_pipe_listener l;
+    WT_REQUIRE(ho_pipe_listener_open(&l, name) == HO_OK);
+    WT_REQUIRE(ho_pipe_connect(name, 1000, &cli[i]) == HO_OK);
+    WaitForSingleObject((HANDLE)ho_pipe_listener_event(&l), 2000);
+    WT_REQUIRE(ho_pipe_listener_accept(&l, &srv[i]) == HO_OK);
+    ho_pipe_listener_close(&l);
+    WT_REQUIRE(ho_win_dup_into(&tk, srv[i], &v[i]) == HO_OK);
+  }
+  tok[0]++;
+  WT_EQ(offer_and_ack(ctl, 4, tok, v[0], &ack), HO_OK);
+  WT_CHECK(ack.accepted);
+  WT_EQ(offer_and_ack(ctl, 5, tok, v[1], &ack), HO_OK);
+  WT_CHECK(!ack.accepted && strcmp(ack.error_detail, "TOKEN_NOT_PENDING") == 0);
+  /* The replayed one was closed by the backend (XFER-32: refused for
+   * another reason). */
+  WT_CHECK(wait_log(&e.be, "event=handle-closed", 1));
+  WT_CHECK(!still_ours(&tk, v[1], GetCurrentProcessId()));
+  WT_CHECK(still_ours(&tk, v[0], GetCurrentProcessId())); /* adopted: serving */
+  ho_win_close(cli[0]); /* the adopted one ends with its client */
+  ho_win_close(srv[0]);
+  ho_win_close(srv[1]);
+  ho_win_close(cli[1]);
+  WT_CHECK(wait_log(&e.be, "event=conn-closed", 1));
+  WT_CHECK(!still_ours(&tk, v[0], GetCurrentProcessId()));
+  /* A malformed offer frame: the control connection ends, no ACK. */
+  const uint8_t junk[] = {1, 3, 0, 0, 0, 0xff, 0xff, 0xff};
+  WT_EQ(ho_pipe_write_all(ctl, junk, sizeof junk, 2000), HO_OK);
+  char b;
+  size_t got;
+  WT_EQ(ho_pipe_read_some(ctl, &b, 1, 3000, &got), HO_ERR_CLOSED);
+  printf("  accounting bad_offers: 6 offers, duplicates left in the backend: 0 "
+         "(event closed by its sender after BAD_DESCRIPTOR)\n");
+  ho_win_close(ctl);
+  ho_win_target_close(&tk);
+  CloseHandle(ev);
+  env_down(&e);
+}
+
 static const wt_case cases[] = {{"endpoints_owner_only", endpoints_owner_only},
                                 {"handoff_echo_roundtrip", handoff_echo_roundtrip},
                                 {"refusal_falls_back", refusal_falls_back},
@@ -393,6 +492,7 @@ static const wt_case cases[] = {{"endpoints_owner_only", endpoints_owner_only},
                                 {"late_ack_falls_back", late_ack_falls_back},
                                 {"wrong_token_falls_back", wrong_token_falls_back},
                                 {"sequential_200_each_served_once", sequential_200_each_served_once},
+                                {"backend_bad_offers", backend_bad_offers},
                                 {NULL, NULL}};
 
 int main(int argc, char **argv) {

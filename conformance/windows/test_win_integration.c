@@ -10,7 +10,7 @@
  * the broker whose client is this process), since values are reused and
  * GetProcessHandleCount answers 0 under Wine.
  *   usage: test_win_integration.exe BIN_DIR [case-substring]
- * spec: XFER-30 XFER-31 XFER-32 XFER-33 XFER-34 XFER-38 SEC-2 FALLBACK-5
+ * spec: XFER-30 XFER-31 XFER-32 XFER-33 XFER-34 XFER-38 XFER-42 XFER-43 SEC-2 FALLBACK-5
  * spec: ACK-4 ACK-5 ACK-6 ACK-7 */
 #include <stdio.h>
 #include <stdlib.h>

@@ -2,7 +2,7 @@
  * transport.h calls on Windows), run under Wine with real processes: the
  * test program starts a copy of itself as the "backend" (the server of a
  * control pipe), duplicates real pipe handles into it and probes its handle
- * table. spec: SEC-2 XFER-30 XFER-31 XFER-32 XFER-33 XFER-38 XFER-39 */
+ * table. spec: SEC-2 XFER-30 XFER-31 XFER-32 XFER-33 XFER-38 XFER-39 XFER-40 XFER-42 */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

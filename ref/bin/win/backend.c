@@ -41,7 +41,7 @@ static void logf_(int level, const char *event, const char *fmt, ...) {
   wl_log("handoff-backend", level, line);
 }
 
-#define OFFER_CAP (64u * 1024u) /* spec: BACKEND-11 FRAME-8 */
+#define OFFER_CAP (64u * 1024u) /* spec: FRAME-8 (and the 64 KiB offer cap of rc1 BACKEND-11) */
 
 typedef struct ctl {
   struct ctl *next;
@@ -142,7 +142,7 @@ static void echo_reap(void) {
 static void ctl_read_next(ctl *c) {
   uint32_t want = c->in_body ? c->body_len - c->have : HO_FRAME_HEADER_BYTES - c->have;
   uint8_t *dst = c->in_body ? c->body + c->have : c->hdr + c->have;
-  /* spec: FRAME-11 — never a byte past the current part. */
+  /* Never a byte past the current part (rc1 FRAME-11; spec: XFER-22). */
   if (wl_read(c->h, &c->rd, dst, want) != HO_OK) {
     ho_backend_ctl_eof(c->core);
     c->dead = true;
@@ -261,7 +261,7 @@ static void ctl_io(ctl *c) {
       ho_backend_ctl_feed(c->core, wl_now_ms(), zeros, sizeof zeros, HO_NO_HANDLE, HO_OK, &used);
       ho_backend_ctl_feed(c->core, wl_now_ms(), c->hdr, sizeof c->hdr, HO_NO_HANDLE, HO_OK, &used);
       /* Above the 64 KiB offer cap but below the frame cap the core would
-       * wait for the body: the connection ends here (spec: BACKEND-11). */
+       * wait for the body: the connection ends here (rc1 BACKEND-11). */
       ho_backend_ctl_eof(c->core);
       run_ctl_actions(c);
       c->dead = true;

@@ -291,7 +291,7 @@ static void do_close(const ho_broker_action *a) {
           }
           x = nx;
         }
-    /* spec: FALLBACK-21 — the shutdown of a pipe: DisconnectNamedPipe (the
+    /* spec: XFER-43 — the shutdown of a pipe: DisconnectNamedPipe (the
      * backend's duplicate, the same instance, is disconnected too). */
     if (a->shutdown) DisconnectNamedPipe(c->h);
     slog(HO_BROKER_LOG_DEBUG, "client closed handle=0x%llx shutdown=%d",

@@ -202,7 +202,7 @@ typedef struct ho_win_target {
  * client end: GetNamedPipeServerProcessId), open it with PROCESS_DUP_HANDLE
  * and check again that the pipe is still connected to that pid (a pid
  * recycled in between would fail the second check because the first
- * process, the pipe's server, is gone) (spec: XFER-30 XFER-38). Returns
+ * process, the pipe's server, is gone) (spec: XFER-30 XFER-42). Returns
  * HO_OK, HO_ERR_CLOSED (the pipe is gone), HO_ERR_PERMISSION (OpenProcess
  * denied), HO_ERR_PEER_CREDENTIALS (no pid, or it changed), HO_ERR_IO;
  * *t untouched on error. */

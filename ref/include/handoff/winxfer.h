@@ -1,5 +1,5 @@
 /* handoff — the staged Windows handoff, sans-I/O (spec/handoff-sequence.md
- * §3: XFER-30..XFER-33, XFER-38..XFER-41; fallback.md FALLBACK-17).
+ * §3: XFER-30..XFER-33, XFER-38..XFER-43; fallback.md FALLBACK-17).
  *
  * One ho_wx attempt follows the stages of the original orchestration
  * (running-process 4.5.5, seed/): DUPLICATE the client pipe into the

@@ -1,7 +1,7 @@
 /* handoff — the Windows DuplicateHandle handoff: the verified target
  * process, the duplicate, closing a duplicate inside the target, the
  * backend's checks of a received handle value, and handle probes.
- * spec: XFER-30 XFER-31 XFER-32 XFER-33 XFER-38 */
+ * spec: XFER-30 XFER-31 XFER-32 XFER-33 XFER-38 XFER-42 */
 #include <string.h>
 
 #include "net/win/win_internal.h"
@@ -37,7 +37,7 @@ int ho_win_target_open(ho_handle ctl, ho_win_target *t) {
   ho_win_target n;
   rc = ho_win_target_open_pid(pid, &n);
   if (rc != HO_OK) return rc;
-  /* spec: XFER-38 — the pipe must still be connected, to the same pid, after
+  /* spec: XFER-42 — the pipe must still be connected, to the same pid, after
    * OpenProcess: if the server had exited and its pid been reused in
    * between, the pipe would be broken by now. */
   if (ho_pipe_available(ctl, &avail) != HO_OK ||

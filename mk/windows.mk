@@ -132,3 +132,8 @@ ifneq ($(WIN_CAN_RUN),)
 TEST_TARGETS += test-windows
 endif
 endif
+
+# A real Windows handoff and a forced fallback under Wine, traced.
+.PHONY: demo-windows
+demo-windows: $(WIN_PROGS)
+	@sh mk/demo-windows.sh $(abspath $(WIN_BIN)) $(WIN_PREFIX)

@@ -28,6 +28,10 @@ clang               clang
 libclang-rt-14-dev  /usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a
 valgrind            valgrind
 procps              ps
+dpkg-dev            dpkg-source
+gcc-mingw-w64-x86-64 x86_64-w64-mingw32-gcc
+wine                wine
+wine64              /usr/lib/wine/wine64
 LIST
 [ -z "$missing" ] && exit 0
 line="apt-get install -y --no-install-recommends$missing"

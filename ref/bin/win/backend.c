@@ -1,0 +1,467 @@
+/* handoff-backend.exe — the reference backend on Windows: the shared
+ * backend core (handoff/backend.h) behind named pipes. Adopts client pipes
+ * duplicated into it by the broker (HandoffOffer.handle_value, checked per
+ * XFER-32/XFER-38 before the core sees it) and serves an echo service on
+ * adopted and reconnected connections alike. Same flags and log lines as the
+ * Linux program; endpoints are bare pipe names.
+ *
+ * Prototype against the current core API (issue #14): the core expects the
+ * Unix sideband before every offer, so this shell reads the offer frame,
+ * checks the handle it names and feeds the core the offer's own token as the
+ * "sideband" together with the handle (or with no handle, so the core
+ * refuses NO_DESCRIPTOR / BAD_DESCRIPTOR). With the "no sideband" mode and
+ * an injected check_handle in the core (see the report) this shim goes.
+ * spec: XFER-1 XFER-32 XFER-34 XFER-38 SEC-2 SEC-4 BACKEND-8 */
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "handoff/backend.h"
+#include "handoff/frame.h"
+#include "handoff/winpipe.h"
+#include "winloop.h"
+
+enum { LOG_ERROR = 0, LOG_WARN, LOG_INFO, LOG_DEBUG };
+static int g_level = LOG_INFO;
+
+static void logf_(int level, const char *event, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void logf_(int level, const char *event, const char *fmt, ...) {
+  if (level > g_level) return;
+  char msg[512] = "", line[640];
+  if (fmt != NULL) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+  }
+  snprintf(line, sizeof line, "event=%s%s%s", event, msg[0] ? " " : "", msg);
+  wl_log("handoff-backend", level, line);
+}
+
+#define OFFER_CAP (64u * 1024u) /* spec: FRAME-8 (and the 64 KiB offer cap of rc1 BACKEND-11) */
+
+typedef struct ctl {
+  struct ctl *next;
+  HANDLE h;
+  wl_op rd;
+  ho_backend_ctl *core;
+  uint32_t broker_pid;
+  uint8_t hdr[HO_FRAME_HEADER_BYTES];
+  uint8_t *body;
+  uint32_t have, body_len;
+  bool in_body, dead;
+} ctl;
+
+typedef struct echo {
+  struct echo *next;
+  HANDLE h;
+  wl_op rd;
+  uint8_t buf[4096];
+  bool adopted, dead;
+  uint64_t corr, bytes;
+} echo;
+
+typedef struct late_ack {
+  struct late_ack *next;
+  ctl *c;
+  uint64_t due_ms;
+  size_t len;
+  uint8_t bytes[HO_BACKEND_ACT_MAX_BYTES];
+} late_ack;
+
+static struct {
+  ho_backend_core *core;
+  ho_pipe_listener lh, lp;
+  ctl *ctls;
+  echo *echos;
+  late_ack *late;
+  ho_backend_fault fault;
+  uint64_t reconnected;
+} A;
+
+/* ---- echo connections --------------------------------------------------------- */
+
+static void echo_start_read(echo *e) {
+  int rc = wl_read(e->h, &e->rd, e->buf, sizeof e->buf);
+  if (rc != HO_OK) e->dead = true;
+}
+
+static void echo_new(HANDLE h, bool adopted, uint64_t corr) {
+  echo *e = calloc(1, sizeof *e);
+  if (e == NULL || wl_op_init(&e->rd) != HO_OK) {
+    free(e);
+    CloseHandle(h);
+    logf_(LOG_ERROR, "conn-dropped", "handle=0x%llx reason=NOMEM", (unsigned long long)(uintptr_t)h);
+    return;
+  }
+  e->h = h;
+  e->adopted = adopted;
+  e->corr = corr;
+  e->next = A.echos;
+  A.echos = e;
+  echo_start_read(e);
+}
+
+static void echo_io(echo *e) {
+  DWORD n;
+  int rc = wl_result(e->h, &e->rd, &n, false);
+  if (rc == HO_OK && n > 0) {
+    e->bytes += n;
+    rc = ho_pipe_write_all((ho_handle)e->h, e->buf, n, 5000);
+    if (rc == HO_OK) {
+      echo_start_read(e);
+      return;
+    }
+  }
+  e->dead = true;
+}
+
+static void echo_reap(void) {
+  for (echo **p = &A.echos; *p;) {
+    echo *e = *p;
+    if (!e->dead) {
+      p = &e->next;
+      continue;
+    }
+    wl_cancel(e->h, &e->rd);
+    logf_(LOG_INFO, "conn-closed", "handle=0x%llx adopted=%d corr=%llu bytes=%llu",
+          (unsigned long long)(uintptr_t)e->h, e->adopted, (unsigned long long)e->corr,
+          (unsigned long long)e->bytes);
+    CloseHandle(e->h);
+    wl_op_free(&e->rd);
+    *p = e->next;
+    free(e);
+  }
+}
+
+/* ---- control connections --------------------------------------------------------- */
+
+static void ctl_read_next(ctl *c) {
+  uint32_t want = c->in_body ? c->body_len - c->have : HO_FRAME_HEADER_BYTES - c->have;
+  uint8_t *dst = c->in_body ? c->body + c->have : c->hdr + c->have;
+  /* Never a byte past the current part (rc1 FRAME-11; spec: XFER-22). */
+  if (wl_read(c->h, &c->rd, dst, want) != HO_OK) {
+    ho_backend_ctl_eof(c->core);
+    c->dead = true;
+  }
+}
+
+static void run_ctl_actions(ctl *c) {
+  ho_backend_action a;
+  while (ho_backend_ctl_next_action(c->core, &a)) {
+    switch (a.type) {
+    case HO_BACKEND_ACT_OFFER:
+      logf_(LOG_DEBUG, "offer", "corr=%llu decode=%s", (unsigned long long)a.correlation_id,
+            ho_errname(a.err));
+      break;
+    case HO_BACKEND_ACT_WRITE_CONTROL:
+      if (a.accepted) {
+        logf_(LOG_INFO, "ack", "corr=%llu accepted=1", (unsigned long long)a.correlation_id);
+      } else {
+        logf_(LOG_INFO, "refused", "corr=%llu reason=%s", (unsigned long long)a.correlation_id,
+              ho_errname(a.err));
+      }
+      if (a.delay_ms > 0) {
+        late_ack *l = calloc(1, sizeof *l);
+        if (l != NULL) {
+          l->c = c;
+          l->due_ms = wl_now_ms() + a.delay_ms;
+          l->len = a.len;
+          memcpy(l->bytes, a.bytes, a.len);
+          l->next = A.late;
+          A.late = l;
+        }
+        break;
+      }
+      if (!c->dead && ho_pipe_write_all((ho_handle)c->h, a.bytes, a.len, 2000) != HO_OK) {
+        ho_backend_ctl_eof(c->core);
+        c->dead = true;
+      }
+      break;
+    case HO_BACKEND_ACT_WRITE_CLIENT: {
+      /* spec: READY-9 — ready first, before any client byte is read. */
+      int rc = ho_pipe_write_all(a.conn, a.bytes, a.len, 1000);
+      ho_backend_ctl_client_written(c->core, wl_now_ms(), rc);
+      break;
+    }
+    case HO_BACKEND_ACT_ADOPT:
+      logf_(LOG_INFO, "adopted", "corr=%llu handle=0x%llx ready_written=%d",
+            (unsigned long long)a.correlation_id, (unsigned long long)a.conn, a.ready_written);
+      echo_new((HANDLE)a.conn, true, a.correlation_id);
+      break;
+    case HO_BACKEND_ACT_CLOSE_FD:
+      /* spec: XFER-32 — a refused (or unanswerable) offer's handle, closed
+       * here and only here. */
+      logf_(LOG_INFO, "handle-closed", "handle=0x%llx corr=%llu", (unsigned long long)a.conn,
+            (unsigned long long)a.correlation_id);
+      ho_win_close(a.conn);
+      break;
+    case HO_BACKEND_ACT_CLOSE_CONTROL:
+      logf_(LOG_INFO, "control-closed", "reason=%s", ho_errname(a.err) ? ho_errname(a.err) : "?");
+      c->dead = true;
+      break;
+    case HO_BACKEND_ACT_CRASH:
+      logf_(LOG_WARN, "crash", "fault=crash-before-ack");
+      ExitProcess(3);
+    }
+  }
+}
+
+/* A whole offer frame is in: check the handle it names (spec: XFER-32
+ * XFER-38), then hand the core "sideband" + frame. */
+static void feed_offer(ctl *c) {
+  ho_envelope env;
+  ho_any_msg m;
+  uint8_t sb[HO_TOKEN_BYTES] = {0};
+  ho_handle conn = HO_NO_HANDLE;
+  int status = HO_OK;
+  int rc = ho_frame_decode_body(HO_CODEC_PROTOBUF_C, HO_FT_OFFER, c->body, c->body_len, &env, &m);
+  if (rc == HO_OK) {
+    memcpy(sb, m.offer.token, HO_TOKEN_BYTES);
+    int chk = ho_win_check_handle(m.offer.handle_value, c->broker_pid);
+    logf_(LOG_DEBUG, "handle-check", "corr=%llu handle=0x%llx result=%s win32=%lu",
+          (unsigned long long)m.offer.correlation_id, (unsigned long long)m.offer.handle_value,
+          ho_errname(chk), chk == HO_OK ? 0ul : ho_win_last_error());
+    if (chk == HO_OK) conn = (ho_handle)m.offer.handle_value;
+    else if (chk == HO_ERR_BAD_DESCRIPTOR) status = HO_ERR_BAD_DESCRIPTOR;
+    /* NO_DESCRIPTOR: no handle and no status — the core counts none. */
+  }
+  /* A handle that failed its checks is never passed on, so the core cannot
+   * close it (it may be one of ours). */
+  size_t used = 0;
+  uint8_t joined[HO_TOKEN_BYTES + HO_FRAME_HEADER_BYTES];
+  memcpy(joined, sb, HO_TOKEN_BYTES);
+  memcpy(joined + HO_TOKEN_BYTES, c->hdr, HO_FRAME_HEADER_BYTES);
+  uint64_t now = wl_now_ms();
+  ho_backend_ctl_feed(c->core, now, joined, sizeof joined, conn, status, &used);
+  if (used == sizeof joined) ho_backend_ctl_feed(c->core, now, c->body, c->body_len, HO_NO_HANDLE, HO_OK, &used);
+  run_ctl_actions(c);
+}
+
+static void ctl_io(ctl *c) {
+  DWORD n;
+  int rc = wl_result(c->h, &c->rd, &n, false);
+  if (rc != HO_OK || n == 0) {
+    ho_backend_ctl_eof(c->core); /* spec: XFER-20 */
+    run_ctl_actions(c);
+    c->dead = true;
+    return;
+  }
+  c->have += n;
+  if (!c->in_body && c->have == HO_FRAME_HEADER_BYTES) {
+    uint32_t len = (uint32_t)c->hdr[1] | (uint32_t)c->hdr[2] << 8 | (uint32_t)c->hdr[3] << 16 |
+                   (uint32_t)c->hdr[4] << 24;
+    if (c->hdr[0] != HO_FRAMING_VERSION || len > OFFER_CAP || len == 0) {
+      /* Let the core judge the header (framing errors close the control). */
+      uint8_t zeros[HO_TOKEN_BYTES] = {0};
+      size_t used;
+      ho_backend_ctl_feed(c->core, wl_now_ms(), zeros, sizeof zeros, HO_NO_HANDLE, HO_OK, &used);
+      ho_backend_ctl_feed(c->core, wl_now_ms(), c->hdr, sizeof c->hdr, HO_NO_HANDLE, HO_OK, &used);
+      /* Above the 64 KiB offer cap but below the frame cap the core would
+       * wait for the body: the connection ends here (rc1 BACKEND-11). */
+      ho_backend_ctl_eof(c->core);
+      run_ctl_actions(c);
+      c->dead = true;
+      return;
+    }
+    c->in_body = true;
+    c->body_len = len;
+    c->have = 0;
+  } else if (c->in_body && c->have == c->body_len) {
+    feed_offer(c);
+    c->in_body = false;
+    c->have = 0;
+  }
+  if (!c->dead) ctl_read_next(c);
+}
+
+static void ctl_new(HANDLE h) {
+  ho_peer_cred pc;
+  int rc = ho_pipe_peer_check((ho_handle)h, HO_PIPE_SERVER_SIDE, HO_PEER_SAME_UID, &pc);
+  if (rc != HO_OK) { /* spec: SEC-4 — nothing read */
+    logf_(LOG_WARN, "control-rejected", "reason=%s win32=%lu", ho_errname(rc), ho_win_last_error());
+    CloseHandle(h);
+    return;
+  }
+  ctl *c = calloc(1, sizeof *c);
+  if (c == NULL || (c->body = malloc(OFFER_CAP)) == NULL || wl_op_init(&c->rd) != HO_OK ||
+      ho_backend_ctl_new(A.core, &c->core) != HO_OK) {
+    if (c) free(c->body);
+    free(c);
+    CloseHandle(h);
+    return;
+  }
+  c->h = h;
+  c->broker_pid = (uint32_t)pc.pid;
+  c->next = A.ctls;
+  A.ctls = c;
+  logf_(LOG_INFO, "control-accepted", "pid=%lu same_user=1", (unsigned long)pc.pid);
+  ctl_read_next(c);
+}
+
+static void ctl_reap(void) {
+  for (ctl **p = &A.ctls; *p;) {
+    ctl *c = *p;
+    if (!c->dead) {
+      p = &c->next;
+      continue;
+    }
+    wl_cancel(c->h, &c->rd);
+    ho_backend_ctl_eof(c->core);
+    run_ctl_actions(c); /* every held handle comes back as CLOSE_FD first */
+    ho_backend_ctl_del(c->core);
+    for (late_ack **l = &A.late; *l;) {
+      if ((*l)->c == c) {
+        late_ack *d = *l;
+        *l = d->next;
+        free(d);
+      } else {
+        l = &(*l)->next;
+      }
+    }
+    CloseHandle(c->h);
+    wl_op_free(&c->rd);
+    free(c->body);
+    *p = c->next;
+    free(c);
+  }
+}
+
+static void late_acks_due(void) {
+  uint64_t now = wl_now_ms();
+  for (late_ack **l = &A.late; *l;) {
+    late_ack *d = *l;
+    if (d->due_ms > now) {
+      l = &d->next;
+      continue;
+    }
+    if (!d->c->dead && ho_pipe_write_all((ho_handle)d->c->h, d->bytes, d->len, 2000) != HO_OK)
+      d->c->dead = true;
+    *l = d->next;
+    free(d);
+  }
+}
+
+static uint64_t wall_ms(void *ctx) {
+  (void)ctx;
+  return wl_unix_ms();
+}
+
+/* ---- main ----------------------------------------------------------------------- */
+
+static void usage(FILE *f) {
+  fputs("usage: handoff-backend.exe --handoff-endpoint NAME --backend-pipe NAME [options]\n"
+        "\n"
+        "Reference backend (Windows): adopts client pipes handed off by a broker\n"
+        "(DuplicateHandle) and serves an echo service on adopted and reconnected\n"
+        "connections alike. NAME is a bare pipe name (\\\\.\\pipe\\NAME locally);\n"
+        "every endpoint is owner-only.\n"
+        "\n"
+        "  --handoff-endpoint NAME  pipe for broker control connections\n"
+        "  --backend-pipe NAME      pipe for clients that reconnect\n"
+        "  --service NAME           refuse offers for any other service_name\n"
+        "  --ready-mode MODE        legacy (default) or backend\n"
+        "  --fault KIND             refuse, crash-before-ack (exit status 3),\n"
+        "                           late-ack:MS, wrong-token, wrong-correlation,\n"
+        "                           close-control\n"
+        "  --log-level LEVEL        error, warn, info (default) or debug\n"
+        "  --help                   this text\n",
+        f);
+}
+
+int main(int argc, char **argv) {
+  const char *endpoint = NULL, *pipe_name = NULL, *service = NULL;
+  ho_backend_config cfg;
+  ho_backend_config_init(&cfg);
+  static const struct option opts[] = {{"handoff-endpoint", required_argument, 0, 'e'},
+                                       {"backend-pipe", required_argument, 0, 'p'},
+                                       {"service", required_argument, 0, 's'},
+                                       {"ready-mode", required_argument, 0, 'r'},
+                                       {"fault", required_argument, 0, 'f'},
+                                       {"log-level", required_argument, 0, 'l'},
+                                       {"help", no_argument, 0, 'h'},
+                                       {0, 0, 0, 0}};
+  int o;
+  while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    switch (o) {
+    case 'e': endpoint = optarg; break;
+    case 'p': pipe_name = optarg; break;
+    case 's': service = optarg; break;
+    case 'r':
+      if (strcmp(optarg, "legacy") == 0) cfg.ready_mode = HO_READY_LEGACY;
+      else if (strcmp(optarg, "backend") == 0) cfg.ready_mode = HO_READY_BACKEND;
+      else {
+        fprintf(stderr, "handoff-backend: --ready-mode must be legacy or backend\n");
+        return 2;
+      }
+      break;
+    case 'f':
+      if (ho_backend_fault_parse(optarg, &cfg.fault, &cfg.fault_ms) != HO_OK) {
+        fprintf(stderr, "handoff-backend: unknown --fault '%s'\n", optarg);
+        return 2;
+      }
+      break;
+    case 'l':
+      if ((g_level = wl_level_parse(optarg)) < 0) {
+        fprintf(stderr, "handoff-backend: --log-level must be error|warn|info|debug\n");
+        return 2;
+      }
+      break;
+    case 'h': usage(stdout); return 0;
+    default: usage(stderr); return 2;
+    }
+  }
+  if (endpoint == NULL || pipe_name == NULL || optind != argc) {
+    usage(stderr);
+    return 2;
+  }
+  cfg.service_name = service;
+  cfg.wall_clock_ms = wall_ms;
+  A.fault = cfg.fault;
+  int rc = ho_backend_core_new(&cfg, &A.core);
+  if (rc == HO_OK && (rc = ho_pipe_listener_open(&A.lh, endpoint)) == HO_OK &&
+      (rc = ho_pipe_listener_open(&A.lp, pipe_name)) != HO_OK)
+    ho_pipe_listener_close(&A.lh);
+  if (rc != HO_OK) {
+    logf_(LOG_ERROR, "listen-failed", "reason=%s win32=%lu (%s)", ho_errname(rc),
+          ho_win_last_error(), ho_strerror(rc));
+    return 1;
+  }
+  logf_(LOG_INFO, "listening", "handoff_endpoint=%s backend_pipe=%s ready_mode=%s fault=%s",
+        endpoint, pipe_name, cfg.ready_mode == HO_READY_BACKEND ? "backend" : "legacy",
+        cfg.fault == HO_FAULT_NONE ? "none" : "set");
+  for (;;) {
+    HANDLE evs[MAXIMUM_WAIT_OBJECTS];
+    DWORD n = 0;
+    evs[n++] = (HANDLE)ho_pipe_listener_event(&A.lh);
+    evs[n++] = (HANDLE)ho_pipe_listener_event(&A.lp);
+    for (ctl *c = A.ctls; c && n < MAXIMUM_WAIT_OBJECTS; c = c->next)
+      if (c->rd.pending) evs[n++] = c->rd.ev;
+    for (echo *e = A.echos; e && n < MAXIMUM_WAIT_OBJECTS; e = e->next)
+      if (e->rd.pending) evs[n++] = e->rd.ev;
+    DWORD timeout = INFINITE;
+    uint64_t now = wl_now_ms();
+    for (late_ack *l = A.late; l; l = l->next) {
+      DWORD left = l->due_ms > now ? (DWORD)(l->due_ms - now) : 0;
+      if (left < timeout) timeout = left;
+    }
+    (void)WaitForMultipleObjects(n, evs, FALSE, timeout);
+    ho_handle h;
+    while (ho_pipe_listener_accept(&A.lh, &h) == HO_OK) ctl_new((HANDLE)h);
+    while (ho_pipe_listener_accept(&A.lp, &h) == HO_OK) {
+      A.reconnected++;
+      logf_(LOG_INFO, "reconnected", "handle=0x%llx", (unsigned long long)h);
+      echo_new((HANDLE)h, false, 0);
+    }
+    for (ctl *c = A.ctls; c; c = c->next)
+      if (!c->dead && wl_ready(&c->rd)) ctl_io(c);
+    for (echo *e = A.echos; e; e = e->next)
+      if (!e->dead && wl_ready(&e->rd)) echo_io(e);
+    late_acks_due();
+    ctl_reap();
+    echo_reap();
+  }
+}

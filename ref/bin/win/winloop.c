@@ -1,0 +1,93 @@
+/* handoff — Windows shells: overlapped operations, clocks, logs. */
+#include "winloop.h"
+
+#include <stdio.h>
+#include <string.h>
+
+int wl_op_init(wl_op *op) {
+  memset(op, 0, sizeof *op);
+  op->ev = CreateEventW(NULL, TRUE, FALSE, NULL);
+  return op->ev != NULL ? HO_OK : HO_ERR_NOMEM;
+}
+
+void wl_op_free(wl_op *op) {
+  if (op->ev != NULL) CloseHandle(op->ev);
+  op->ev = NULL;
+}
+
+static int start(HANDLE h, wl_op *op, void *buf, DWORD len, bool writing) {
+  memset(&op->ov, 0, sizeof op->ov);
+  ResetEvent(op->ev);
+  /* spec: XFER-39 — low-order bit set: never a completion-port packet. */
+  op->ov.hEvent = (HANDLE)((ULONG_PTR)op->ev | 1u);
+  BOOL ok = writing ? WriteFile(h, buf, len, NULL, &op->ov) : ReadFile(h, buf, len, NULL, &op->ov);
+  if (!ok) {
+    DWORD e = GetLastError();
+    if (e != ERROR_IO_PENDING) return ho_err_from_win32(e, writing);
+  }
+  /* Done at once or pending: the event is signalled either way. */
+  op->pending = true;
+  return HO_OK;
+}
+
+int wl_read(HANDLE h, wl_op *op, void *buf, DWORD len) { return start(h, op, buf, len, false); }
+int wl_write(HANDLE h, wl_op *op, const void *buf, DWORD len) {
+  return start(h, op, (void *)buf, len, true);
+}
+
+bool wl_ready(const wl_op *op) { return op->pending && WaitForSingleObject(op->ev, 0) == WAIT_OBJECT_0; }
+
+int wl_result(HANDLE h, wl_op *op, DWORD *n, bool writing) {
+  *n = 0;
+  op->pending = false;
+  if (!GetOverlappedResult(h, &op->ov, n, TRUE)) {
+    DWORD e = GetLastError();
+    int rc = ho_err_from_win32(e, writing);
+    return rc == HO_ERR_WOULD_BLOCK ? HO_ERR_IO : rc;
+  }
+  return HO_OK;
+}
+
+void wl_cancel(HANDLE h, wl_op *op) {
+  if (!op->pending) return;
+  CancelIoEx(h, &op->ov);
+  DWORD n;
+  (void)GetOverlappedResult(h, &op->ov, &n, TRUE);
+  op->pending = false;
+}
+
+uint64_t wl_now_ns(void) {
+  static LARGE_INTEGER f;
+  LARGE_INTEGER c;
+  if (f.QuadPart == 0) QueryPerformanceFrequency(&f);
+  QueryPerformanceCounter(&c);
+  return (uint64_t)(c.QuadPart / f.QuadPart) * 1000000000u +
+         (uint64_t)(c.QuadPart % f.QuadPart) * 1000000000u / (uint64_t)f.QuadPart;
+}
+
+uint64_t wl_now_ms(void) { return wl_now_ns() / 1000000u; }
+
+uint64_t wl_unix_ms(void) {
+  FILETIME ft;
+  GetSystemTimePreciseAsFileTime(&ft);
+  uint64_t t = ((uint64_t)ft.dwHighDateTime << 32) | ft.dwLowDateTime; /* 100 ns since 1601 */
+  return (t - 116444736000000000ull) / 10000u;
+}
+
+const char *const wl_level_names[4] = {"error", "warn", "info", "debug"};
+
+int wl_level_parse(const char *s) {
+  for (int i = 0; i < 4; i++)
+    if (strcmp(s, wl_level_names[i]) == 0) return i;
+  return -1;
+}
+
+void wl_log(const char *prog, int level, const char *line) {
+  FILETIME ft;
+  GetSystemTimePreciseAsFileTime(&ft);
+  uint64_t us = ((((uint64_t)ft.dwHighDateTime << 32) | ft.dwLowDateTime) - 116444736000000000ull) / 10u;
+  fprintf(stderr, "%llu.%06llu %s[%lu] level=%s %s\n", (unsigned long long)(us / 1000000u),
+          (unsigned long long)(us % 1000000u), prog, (unsigned long)GetCurrentProcessId(),
+          wl_level_names[level & 3], line);
+  fflush(stderr);
+}

@@ -337,7 +337,8 @@ static void backend_dies_before_ack(void) {
 
 static void late_ack_falls_back(void) {
   env e;
-  WT_REQUIRE(env_up(&e, "--fault late-ack:900", "--ack-timeout-ms 300", false));
+  /* declared, so the connection outlives the offer it expired (XFER-37) */
+  WT_REQUIRE(env_up(&e, "--fault late-ack:900", "--ack-timeout-ms 300 --backend-multi-offer", false));
   wc_result r;
   WT_EQ(client_once(&e, "hello-l", &r), HO_OK);
   WT_EQ(r.route, 2);

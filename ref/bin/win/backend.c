@@ -372,6 +372,11 @@ static void usage(FILE *f) {
         f);
 }
 
+static void close_handle_cb(void *ctx, ho_handle h) {
+  (void)ctx;
+  if (h != HO_NO_HANDLE && h != 0) CloseHandle((HANDLE)h);
+}
+
 int main(int argc, char **argv) {
   const char *endpoint = NULL, *pipe_name = NULL, *service = NULL;
   ho_backend_config cfg;
@@ -420,6 +425,7 @@ int main(int argc, char **argv) {
   }
   cfg.service_name = service;
   cfg.wall_clock_ms = wall_ms;
+  cfg.close_handle = close_handle_cb; /* the core never closes a handle itself */
   A.fault = cfg.fault;
   int rc = ho_backend_core_new(&cfg, &A.core);
   if (rc == HO_OK && (rc = ho_pipe_listener_open(&A.lh, endpoint)) == HO_OK &&

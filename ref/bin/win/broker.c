@@ -421,7 +421,8 @@ static void accept_clients(void) {
 static void usage(FILE *f) {
   fputs("usage: handoff-broker.exe --listen NAME --handoff-endpoint NAME --backend-pipe NAME\n"
         "                          --service NAME [--ack-timeout-ms N] [--token-ttl-ms N]\n"
-        "                          [--max-pending N] [--backend-ready] [--hello-rate N]\n"
+        "                          [--max-pending N] [--backend-ready] [--backend-multi-offer]\n"
+      "                          [--hello-rate N]\n"
         "                          [--log-level error|warn|info|debug]\n"
         "\n"
         "Reference broker (Windows). NAME is a bare pipe name (\\\\.\\pipe\\NAME\n"
@@ -437,6 +438,7 @@ int main(int argc, char **argv) {
       {"max-pending", 1, 0, 'm'},    {"backend-ready", 0, 0, 'r'},
       {"hello-rate", 1, 0, 'R'},     {"peer-uid", 1, 0, 'u'},
       {"log-level", 1, 0, 'v'},      {"help", 0, 0, 'h'},
+      {"backend-multi-offer", 0, 0, 'M'},
       {0, 0, 0, 0}};
   G.level = G.cfg.log_level = HO_BROKER_LOG_INFO;
   G.cfg.peer_policy = HO_PEER_SAME_UID;
@@ -460,6 +462,7 @@ int main(int argc, char **argv) {
     case 't': G.cfg.token_ttl_ns = v * 1000000u; break;
     case 'm': G.cfg.max_pending = (uint32_t)v; break;
     case 'r': G.cfg.backend_ready = true; break;
+    case 'M': G.cfg.backend_multi_offer = true; break; /* spec: XFER-37 */
     case 'R': G.cfg.hello_rate = v == 0 ? HO_BROKER_HELLO_RATE_UNLIMITED : (uint32_t)v; break;
     case 'u': {
       uid_t uid;

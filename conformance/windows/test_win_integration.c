@@ -10,7 +10,7 @@
  * the broker whose client is this process), since values are reused and
  * GetProcessHandleCount answers 0 under Wine.
  *   usage: test_win_integration.exe BIN_DIR [case-substring]
- * spec: XFER-30 XFER-31 XFER-32 XFER-33 XFER-34 XFER-38 XFER-42 XFER-43 SEC-2 FALLBACK-5
+ * spec: XFER-30 XFER-31 XFER-32 XFER-33 XFER-34 XFER-38 XFER-42 XFER-43 SEC-2 FALLBACK-24
  * spec: ACK-4 ACK-5 ACK-6 ACK-7 */
 #include <stdio.h>
 #include <stdlib.h>
@@ -309,7 +309,7 @@ static void refusal_falls_back(void) {
   WT_REQUIRE(env_up(&e, "--fault refuse", "", false));
   wc_result r;
   WT_EQ(client_once(&e, "hello-r", &r), HO_OK);
-  WT_EQ(r.route, 2); /* spec: FALLBACK-5 — silently reconnected */
+  WT_EQ(r.route, 2); /* spec: FALLBACK-24 — silently reconnected */
   char *bl = slurp(e.be.log);
   WT_EQ(count_of(bl, "event=refused"), 1);
   WT_EQ(count_of(bl, "event=handle-closed"), 1); /* spec: XFER-32 — closed by the backend */

@@ -128,7 +128,10 @@ int main(int argc, char **argv) {
       else
         printf("route=%s error=%s\n", route, name);
     }
-    fprintf(stderr, "handoff-client: %s\n", ho_strerror(rc));
+    if (r.diag.msg[0] != '\0')
+      fprintf(stderr, "handoff-client: %s\n", r.diag.msg);
+    else
+      fprintf(stderr, "handoff-client: %s (%s)\n", ho_strerror(rc), name);
     return 1;
   }
   uint8_t *buf = malloc(mlen);

@@ -12,7 +12,7 @@
  * ho_broker_handle_duplicated() in the core (see the report) the rewrite
  * goes. Writes are synchronous with a short deadline (a prototype; the
  * pipe buffers are 64 KiB and every frame is small).
- * spec: SEC-1 SEC-2 SEC-5 XFER-30 XFER-31 XFER-33 XFER-39 XFER-41 */
+ * spec: SEC-1 SEC-2 SEC-10 XFER-30 XFER-31 XFER-33 XFER-39 XFER-41 */
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -198,7 +198,7 @@ static void open_control(ho_broker_conn *hc) {
   int rc = ho_pipe_connect(G.endpoint, 2000, &h);
   if (rc == HO_OK) {
     k->h = (HANDLE)h;
-    /* spec: SEC-5 XFER-30 — the backend is the pipe's server: same user,
+    /* spec: SEC-10 XFER-30 — the backend is the pipe's server: same user,
      * and the process we will duplicate into. */
     rc = ho_pipe_peer_check(h, HO_PIPE_CLIENT_SIDE, HO_PEER_SAME_UID, NULL);
     if (rc == HO_OK) rc = ho_win_target_open(h, &k->target);

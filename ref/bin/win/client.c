@@ -1,7 +1,7 @@
 /* handoff-client.exe — the reference client on Windows: connects to a
  * broker's pipe, takes a handoff when offered (--handoff), falls back
  * silently to backend_pipe otherwise, then talks to the echo service and
- * prints the Linux program's report line. spec: CLIENT-8 FALLBACK-5 */
+ * prints the Linux program's report line. spec: CLIENT-8 FALLBACK-24 */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>

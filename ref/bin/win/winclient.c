@@ -1,5 +1,5 @@
 /* handoff — the reference client's protocol on Windows pipes (winclient.h).
- * spec: CLIENT-1 CLIENT-2 CLIENT-5 FALLBACK-4 FALLBACK-5 READY-4 */
+ * spec: CLIENT-1 CLIENT-2 CLIENT-5 FALLBACK-4 FALLBACK-24 READY-4 */
 #include "winclient.h"
 
 #include <string.h>
@@ -87,7 +87,7 @@ int wc_connect(const wc_config *cfg, wc_result *r) {
     }
     reason = rc;
   }
-  /* spec: FALLBACK-5 — silently to backend_pipe. */
+  /* spec: FALLBACK-24 — silently to backend_pipe. */
   ho_win_close(h);
   r->fallback_reason = reason;
   rc = ho_pipe_connect(neg.backend_pipe, 5000, &h);

@@ -1,7 +1,7 @@
 /* handoff — the reference client's protocol on Windows pipes (a prototype
  * until the sans-I/O client core exists; same steps as ref/lib/client/):
  * Hello, HelloReply, the ready frame when a handoff was offered, and the
- * silent fallback to backend_pipe (spec: CLIENT-1 FALLBACK-4 FALLBACK-5
+ * silent fallback to backend_pipe (spec: CLIENT-1 FALLBACK-4 FALLBACK-24
  * READY-4). Legacy mode only (no early data, no backend-ready). */
 #ifndef HANDOFF_WINCLIENT_H
 #define HANDOFF_WINCLIENT_H

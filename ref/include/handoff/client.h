@@ -60,6 +60,10 @@ typedef struct ho_client_config {
   ho_codec codec;            /* default HO_CODEC_PROTOBUF_C */
   uint32_t peer_pid;         /* Hello.peer_pid; 0: ho_client_connect() puts
                                 the process id, the core leaves it 0 */
+  ho_peer_policy server_policy; /* who may serve the broker endpoint and
+                                backend_pipe (spec: CLIENT-9); default
+                                HO_PEER_SAME_UID_OR_ROOT */
+  uid_t server_uid;          /* for HO_PEER_UID */
 } ho_client_config;
 
 void ho_client_config_init(ho_client_config *cfg);
@@ -98,6 +102,7 @@ typedef struct ho_client_result {
   uint64_t us_ready;      /* ready read (0 if none) */
   uint64_t us_connected;  /* service connection established (handoff: = ready) */
   uint64_t start_ns;      /* CLOCK_MONOTONIC at the start */
+  ho_diag diag;           /* on a connect or peer failure: what, where, why */
 } ho_client_result;
 
 /* Connect, negotiate, and end on a service connection.

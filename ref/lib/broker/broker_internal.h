@@ -37,9 +37,9 @@ struct ho_broker_conn {
   ho_peer_cred peer;
   bool have_peer;
   uint64_t opened_ns;
-  uint8_t *hello_buf;
+  uint8_t *hello_buf;    /* heap body buffer, only for Hellos above the inline one */
+  uint8_t hello_inline[160];
   ho_frame_reader rd;
-  uint64_t hello_deadline_ns;
   ho_broker_conn *hnext, *hprev; /* Hello-deadline FIFO */
   bool has_token;
   bool token_live;       /* not yet revoked by an exit */
@@ -150,9 +150,11 @@ int bk_control_data(ho_broker *b, ho_broker_conn *k, const uint8_t *data, size_t
                     uint64_t now);
 void bk_timer(ho_broker *b, uint64_t now);
 void bk_dial_control(ho_broker *b);
+bool bk_retire_if_done(ho_broker *b, ho_broker_conn *k, uint64_t now);
 bool bk_backend_ready_available(const ho_broker *b);
 void bk_control_unlink(ho_broker *b, ho_broker_conn *k);
 uint64_t bk_next_deadline_ns(const ho_broker *b);
+uint64_t bk_hello_due(const ho_broker *b, const ho_broker_conn *c);
 
 /* broker_rate.c */
 int bk_rate_init(bk_rate *r, uint32_t limit, uint32_t cap);

@@ -64,6 +64,7 @@ void ho_client_config_init(ho_client_config *cfg) {
   cfg->ready_timeout_ms = HO_CLIENT_DEFAULT_READY_TIMEOUT_MS;
   cfg->io_timeout_ms = HO_CLIENT_DEFAULT_IO_TIMEOUT_MS;
   cfg->codec = HO_CODEC_PROTOBUF_C;
+  cfg->server_policy = HO_PEER_SAME_UID_OR_ROOT; /* spec: CLIENT-9 */
 }
 
 const char *ho_client_reason_name(int reason) {
@@ -309,6 +310,14 @@ int ho_client_core_written(ho_client_core *c, int rc, uint64_t now_ns) {
   c->pending = false;
   switch (c->state) {
   case S_HELLO:
+    /* spec: CLIENT-5 BROKER-12 — a broker that answered and closed at once
+     * (Refused{ERROR_FD_PRESSURE} at its descriptor limit) makes the write
+     * fail with EPIPE while its reply waits to be read: read it. */
+    if (rc == HO_ERR_CLOSED) {
+      c->res.request_sent = false;
+      go(c, S_REPLY);
+      return HO_OK;
+    }
     if (rc != HO_OK) return done(c, rc), HO_OK;
     c->res.request_sent = c->early;
     go(c, S_REPLY);

@@ -41,7 +41,10 @@ static int many_handoffs(cf_ctx *ctx) {
   if (rc != 0) return -1;
   cf_sleep_ms(50);
   int before = cf_proc_fd_count(ctx->sut->pgid);
-  for (int i = 0; i < 30 && rc == 0; i++) {
+  /* Within a declared replay memory (every accepted token stays in it). */
+  long cap = cf_const(ctx->o, CF_K_REPLAY_CAPACITY), n = cap > 0 && cap - 2 < 30 ? cap - 2 : 30;
+  cf_trace_note(ctx, "%ld handoffs follow; descriptors before: %d", n, before);
+  for (long i = 0; i < n && rc == 0; i++) {
     rc = adopted(ctx, &h);
     cf_ho_free(ctx, &h);
   }
@@ -55,8 +58,8 @@ static int many_handoffs(cf_ctx *ctx) {
   }
   if (before >= 0 && after > before + 2)
     return cf_fail(ctx, "ERR-1", "descriptors stay flat over many handoffs",
-                   "the SUT had %d descriptors before 30 handoffs and %d after all of them ended",
-                   before, after);
+                   "the SUT had %d descriptors before %ld handoffs and %d after all of them ended",
+                   before, n, after);
   return 0;
 }
 
@@ -65,7 +68,9 @@ static int blocking_descriptor(cf_ctx *ctx) {
    * that reads it as if it were non-blocking blocks on it and stops
    * serving everything else. */
   cf_ho h = CF_HO0;
-  if (adopted(ctx, &h) != 0) return cf_ho_free(ctx, &h), -1;
+  /* Legacy (READY-16 for a backend-ready backend): nothing of the flow
+   * itself (a ready write) makes the backend touch the descriptor's flags. */
+  if (cf_ho_new(ctx, &h, CF_CONN_PAIR) != 0 || cf_run_accept(ctx, &h) != 0) return cf_ho_free(ctx, &h), -1;
   cf_trace_note(ctx, "client#%d stays open and idle; other connections must still be served", h.conn.id);
   int rc = cf_pipe_echo(ctx, 64, "XFER-26 ERR-4");
   if (rc == 0) rc = cf_probe_handoff(ctx, "XFER-26 ERR-4");
@@ -314,7 +319,7 @@ static const cf_case cases[] = {
      .run = large_echo},
     {.id = "backend.service.many-handoffs",
      .spec = "spec: ERR-1 XFER-1 BACKEND-1",
-     .does = "31 handoffs, one after the other, each served and closed",
+     .does = "31 handoffs (fewer if the declared replay memory is smaller), one after the other, each served and closed",
      .expect = "every one is served; the SUT's descriptor count is flat afterwards",
      .no_mutant = "a leak that survives the per-handoff inode checks (memory, unrelated "
                   "descriptors) is not modelled by a mutant",

@@ -95,7 +95,7 @@ typedef struct cf_opts {
   char **cmd; /* SUT argv with placeholders, NULL-terminated */
   int ncmd;
   const char *manifest, *sut_name;
-  const char *junit, *json, *trace_dir, *expect_fail;
+  const char *junit, *json, *trace_dir, *failure_trace_dir, *expect_fail;
   const char *run_pats[CF_MAX_PATTERNS];
   int nrun;
   const char *skip_pats[CF_MAX_PATTERNS];

@@ -104,6 +104,7 @@ static void usage(FILE *f) {
 "  --trace DIR            write every case's wire trace to DIR/<case>.trace;\n"
 "                         without it, failures still get one in\n"
 "                         ./handoff-conform-traces/\n"
+"  --failure-traces DIR   where failures' traces go without --trace\n"
 "  -x, --fail-fast        stop at the first unexpected result\n"
 "  --start-timeout-ms N   wait for the SUT's endpoints at most N ms (5000)\n"
 "  --grace-ms N           SIGTERM to SIGKILL grace period (1000)\n"
@@ -133,7 +134,7 @@ static const char *const short_opts = "+xvqh"; /* "+": CMD and its options are n
 enum {
   O_MANIFEST = 256, O_FEATURE, O_CONSTANT, O_SERVICE, O_RUN, O_SKIP, O_LIST, O_LIST_JSON,
   O_EXPECT, O_ALLOW, O_JUNIT, O_JSON, O_TRACE, O_START, O_GRACE, O_TMPDIR, O_KEEP, O_VERSION,
-  O_SELFCHECK
+  O_SELFCHECK, O_FTRACE
 };
 static const struct option long_opts[] = {
     {"manifest", required_argument, 0, O_MANIFEST},   {"feature", required_argument, 0, O_FEATURE},
@@ -147,7 +148,8 @@ static const struct option long_opts[] = {
     {"keep-dirs", no_argument, 0, O_KEEP},            {"fail-fast", no_argument, 0, 'x'},
     {"verbose", no_argument, 0, 'v'},                 {"quiet", no_argument, 0, 'q'},
     {"help", no_argument, 0, 'h'},                    {"version", no_argument, 0, O_VERSION},
-    {"self-check", no_argument, 0, O_SELFCHECK},      {0, 0, 0, 0}};
+    {"self-check", no_argument, 0, O_SELFCHECK},      {"failure-traces", required_argument, 0, O_FTRACE},
+    {0, 0, 0, 0}};
 
 static int usage_error(const char *fmt, const char *arg) {
   fprintf(stderr, "handoff-conform: ");
@@ -232,6 +234,7 @@ int main(int argc, char **argv) {
     case O_JUNIT: o.junit = optarg; break;
     case O_JSON: o.json = optarg; break;
     case O_TRACE: o.trace_dir = optarg; break;
+    case O_FTRACE: o.failure_trace_dir = optarg; break;
     case O_START:
       if (parse_int(optarg, 100, 600000, &o.start_timeout_ms)) return usage_error("bad --start-timeout-ms '%s'", optarg);
       break;

@@ -284,7 +284,9 @@ static void copy_file(const char *from, FILE *to, size_t max) {
 
 static void keep_trace(const cf_opts *o, const cf_case *c, const char *dir, cf_result *r) {
   bool bad = r->verdict != CF_PASS && r->verdict != CF_SKIP;
-  const char *tdir = o->trace_dir ? o->trace_dir : bad ? "handoff-conform-traces" : NULL;
+  const char *tdir = o->trace_dir ? o->trace_dir
+                     : !bad ? NULL
+                     : o->failure_trace_dir ? o->failure_trace_dir : "handoff-conform-traces";
   if (tdir == NULL) return;
   mkdir(tdir, 0755);
   char path[512], from[512];

@@ -569,6 +569,19 @@ def _(b):
         "STATE" if orig(sb, st, env, offer, now) == "BACKEND_READY_UNSUPPORTED" else orig(sb, st, env, offer, now))
 
 
+@mutant("ready-unsupported-first", "XFER-36", "without backend-ready, refuses a flagged offer "
+        "before checking its service", ["backend.order.service-before-ready-unsupported"], mode="legacy")
+def _(b):
+    orig = b.refusal
+
+    def refusal(sb, st, env, offer, now):
+        r = orig(sb, st, env, offer, now)
+        if r == "SERVICE_NAME" and offer["offer_flags"] & B.OFFER_FLAG_BACKEND_READY:
+            return "BACKEND_READY_UNSUPPORTED"
+        return r
+    b.refusal = refusal
+
+
 @mutant("ready-after-ack", "READY-9", "writes the ready frame after its ACK", ["backend.ready.backend-ready"])
 def _(b):
     orig = b.on_offer
@@ -729,6 +742,22 @@ def _(b):
             except OSError:
                 return self.close("io-error")
     b.echo_class = E
+
+
+@mutant("pipe-not-served", "BACKEND-1", "accepts clients on backend_pipe and closes them at once",
+        ["backend.service.backend-pipe"])
+def _(b):
+    orig = b.on_listener
+
+    def on_listener(listener):
+        if listener is not b.pipe:
+            return orig(listener)
+        try:
+            conn, _ = listener.accept()
+        except OSError:
+            return
+        conn.close()
+    b.on_listener = on_listener
 
 
 @mutant("keeps-adopted", "BACKEND-1 ERR-1", "never closes an adopted connection when its client leaves",

@@ -299,6 +299,7 @@ int main(int argc, char **argv) {
   }
   if (o.list) {
     cf_report_list(stdout, &o, sel, nsel, list_json);
+    free(sel);
     return 0;
   }
   if (o.ncmd == 0) return usage_error("no SUT command: give it after '--' or as \"command\" in the manifest%s", "");
@@ -360,5 +361,7 @@ int main(int argc, char **argv) {
   free(res);
   free(sel);
   free(xf);
+  for (int i = 0; mcmd != NULL && i < nmcmd; i++) free(mcmd[i]);
+  free(mcmd);
   return rc;
 }

@@ -288,7 +288,15 @@ static void keep_trace(const cf_opts *o, const cf_case *c, const char *dir, cf_r
                      : !bad ? NULL
                      : o->failure_trace_dir ? o->failure_trace_dir : "handoff-conform-traces";
   if (tdir == NULL) return;
-  mkdir(tdir, 0755);
+  char mk[512];
+  snprintf(mk, sizeof mk, "%s", tdir);
+  for (char *p = mk + 1; *p; p++)
+    if (*p == '/') {
+      *p = '\0';
+      mkdir(mk, 0755);
+      *p = '/';
+    }
+  mkdir(mk, 0755);
   char path[512], from[512];
   snprintf(path, sizeof path, "%s/%s.trace", tdir, c->id);
   FILE *f = fopen(path, "we");

@@ -285,12 +285,13 @@ static const cf_case cases[] = {
      .run = sideband_fd_late},
     {.id = "backend.stream.offer-bytewise",
      .spec = "spec: FRAME-1 ERR-4 XFER-22",
-     .does = "the offer frame written one byte at a time (1 ms apart)",
+     .does = "the offer frame written one byte at a time (1 ms apart, within a third of OFFER_TIMEOUT)",
      .expect = "accepted",
      .run = offer_bytewise},
     {.id = "backend.stream.offer-header-split",
      .spec = "spec: FRAME-1 ERR-4",
-     .does = "the offer frame written in 3-byte pieces, 20 ms apart (the header across reads)",
+     .does = "the offer frame written in 3-byte pieces, 20 ms apart (the header across reads; "
+             "pauses stop after a third of OFFER_TIMEOUT)",
      .expect = "accepted",
      .no_mutant = "a parser that cannot resume a header is also broken by offer-bytewise, which "
                   "kills its mutant first",

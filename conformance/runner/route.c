@@ -67,6 +67,7 @@ int cf_ho_send_sideband(cf_ctx *ctx, cf_ctl *c, cf_ho *h) {
       return cf_error(ctx, "could not queue client bytes");
   }
   h->sent = true;
+  h->sideband_ms = cf_now_ms();
   hold_fds(ctx, h);
   size_t parts[16];
   int np = h->nparts;
@@ -98,10 +99,15 @@ int cf_ho_send_offer(cf_ctx *ctx, cf_ctl *c, cf_ho *h, size_t upto) {
     rc = cf_ctl_write(ctx, c, f.p, n, n == f.len ? HO_FT_OFFER : 0, &gone);
   } else {
     cf_trace_frame(ctx, "runner -> SUT (offer to be written in pieces)", f.p, f.len, HO_FT_OFFER);
+    /* The whole offer must arrive well within OFFER_TIMEOUT (BACKEND-10
+     * lets the backend give up after it): pauses stop after a third of it. */
+    uint64_t budget = (uint64_t)cf_const(ctx->o, CF_K_OFFER_TIMEOUT_MS) / 3;
+    uint64_t since = h->sideband_ms ? h->sideband_ms : cf_now_ms();
     for (size_t off = 0; off < n && rc == 0; off += h->offer_chunk) {
       size_t k = n - off < h->offer_chunk ? n - off : h->offer_chunk;
       rc = cf_ctl_write(ctx, c, f.p + off, k, 0, &gone);
-      if (h->chunk_pause_ms > 0) cf_sleep_ms(h->chunk_pause_ms);
+      if (h->chunk_pause_ms > 0 && cf_now_ms() - since + (uint64_t)h->chunk_pause_ms < budget)
+        cf_sleep_ms(h->chunk_pause_ms);
     }
   }
   cf_buf_free(&f);

@@ -57,6 +57,7 @@ typedef struct cf_ho {
   size_t offer_chunk;     /* write the offer in pieces of this size (0: whole) */
   int chunk_pause_ms;
   bool sent;
+  uint64_t sideband_ms;   /* when the first sideband byte went (OFFER_TIMEOUT starts) */
   bool acked;
   cf_ackinfo ack;
 } cf_ho;

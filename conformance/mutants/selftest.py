@@ -34,7 +34,7 @@ MODES = {
                 "ready": "backend"},
     "legacy": {"features": ["multi-offer", "service-name-check"], "ready": "legacy"},
 }
-CONSTANTS = {"offer_timeout_ms": 300, "replay_capacity": 8}
+CONSTANTS = {"offer_timeout_ms": 500, "replay_capacity": 8}
 KILLS = ("fail", "crash", "timeout", "unimplemented", "error")
 
 

@@ -29,22 +29,20 @@ PY_BACKEND_DIR := conformance/peers/python
 XMLLINT_JUNIT = xmllint --noout --schema conformance/runner/junit.xsd
 
 # The reference backend in both ready modes: declarations from the
-# manifests, the program of this build (build-san/ under SAN=1). TEMPORARY:
-# the .xfail lists the rc1 cases it fails until the lead's rc1 reference
-# changes land.
+# manifests, the program of this build (build-san/ under SAN=1); every case
+# passes (no expected-failure list).
 REF_BACKEND_CMD = $(BACKEND_BIN) --handoff-endpoint {handoff_endpoint} --backend-pipe {backend_pipe} \
-  --service {service} --log-level info --ready-mode
+  --service {service} --log-level info --offer-timeout-ms {offer_timeout_ms} \
+  --replay-capacity {replay_capacity} --ready-mode
 .PHONY: test-conform-ref
 test-conform-ref: $(CONFORM_BIN) $(BACKEND_BIN)
 	@mkdir -p $(CONFORM_OUT)
 	$(CONFORM_BIN) backend -q --manifest $(CONFORM_MANIFESTS)/reference-backend-ready.json \
-	  --expect-fail $(CONFORM_MANIFESTS)/reference-backend-ready.xfail \
 	  --junit $(CONFORM_OUT)/ref-backend-ready.xml --json $(CONFORM_OUT)/ref-backend-ready.json \
 	  --failure-traces $(CONFORM_OUT)/traces -- $(REF_BACKEND_CMD) backend
 	$(XMLLINT_JUNIT) $(CONFORM_OUT)/ref-backend-ready.xml
 ifneq ($(SAN),1)
 	$(CONFORM_BIN) backend -q --manifest $(CONFORM_MANIFESTS)/reference-legacy.json \
-	  --expect-fail $(CONFORM_MANIFESTS)/reference-legacy.xfail \
 	  --junit $(CONFORM_OUT)/ref-legacy.xml --json $(CONFORM_OUT)/ref-legacy.json \
 	  --failure-traces $(CONFORM_OUT)/traces -- $(REF_BACKEND_CMD) legacy
 	$(XMLLINT_JUNIT) $(CONFORM_OUT)/ref-legacy.xml

@@ -114,7 +114,7 @@ ACCEPTED(token_repeated, {
 })
 ACCEPTED(payload_unknown_fields, {
   cf_buf b = {0};
-  pb_uint(&b, 12, 1);                          /* next free number */
+  pb_uint(&b, 14, 1);                          /* next free number (12, 13: rc2) */
   pb_bytes(&b, 5, "reserved", 8);              /* reserved by the original */
   pb_key(&b, 100, 1);
   cf_buf_put(&b, "\x00\x01\x02\x03\x04\x05\x06\x07", 8);
@@ -210,7 +210,7 @@ static const cf_case cases[] = {
     A("token-repeated", "spec: MSG-2", token_repeated,
       "the token field twice: an earlier wrong one, then the one in the sideband"),
     A("payload-unknown-fields", "spec: MSG-1 ERR-43", payload_unknown_fields,
-      "unknown payload fields: 12 (varint), reserved 5 (bytes), 100 (fixed64), 7 (fixed32)"),
+      "unknown payload fields: 14 (varint), reserved 5 (bytes), 100 (fixed64), 7 (fixed32)"),
     A("unknown-offer-flags", "spec: CAP-1 ERR-43", unknown_offer_flags, "offer_flags bits 5 and 63 set"),
     A("handle-value-nonzero", "spec: XFER-14 ERR-43", handle_value, "handle_value 0x1234 on Unix"),
     A("service-empty", "spec: XFER-14", service_empty, "an empty service_name"),

@@ -170,7 +170,7 @@ Test(client_coalesced, timeout_before_any_reply_is_outcome_unknown) {
 }
 
 /* A first frame that is no HelloReply (an rc1 backend that ignored the
- * flag and wrote ready first): unknown. spec: READY-31 READY-30 */
+ * flag and wrote ready first): unknown. spec: READY-31 */
 Test(client_coalesced, ready_instead_of_reply_is_outcome_unknown) {
   drv d;
   drv_start(&d, true, true);

@@ -486,6 +486,9 @@ static void usage(FILE *f) {
       "                           handoff to the end of its offer (default 2000,\n"
       "                           OFFER_TIMEOUT); a stalled offer closes the\n"
       "                           control connection\n"
+      "  --replay-capacity N      most accepted tokens remembered against replay\n"
+      "                           (default 65536); when full, offers are refused\n"
+      "                           with PENDING_LIMIT (TOKEN-18)\n"
       "  --max-controls N         control connections served at once (default 64);\n"
       "                           more are closed before anything is read\n"
       "  --takeover               take the endpoints over from a running backend\n"
@@ -525,6 +528,7 @@ int main(int argc, char **argv) {
                                        {"fault", required_argument, 0, 'f'},
                                        {"log-level", required_argument, 0, 'l'},
                                        {"offer-timeout-ms", required_argument, 0, 'o'},
+                                       {"replay-capacity", required_argument, 0, 'R'},
                                        {"exec-log", required_argument, 0, 'x'},
                                        {"max-controls", required_argument, 0, 'C'},
                                        {"takeover", no_argument, 0, 'T'},
@@ -571,6 +575,18 @@ int main(int argc, char **argv) {
         return 2;
       }
       cfg.offer_timeout_ms = (uint32_t)v;
+      break;
+    }
+    case 'R': {
+      char *end = NULL;
+      errno = 0;
+      unsigned long v = strtoul(optarg, &end, 10);
+      if (errno || end == optarg || *end || optarg[0] == '-' || v == 0 || v > 16777216) {
+        fprintf(stderr, "handoff-backend: --replay-capacity must be 1..16777216, got '%s'\n",
+                optarg);
+        return 2;
+      }
+      cfg.replay_capacity = (uint32_t)v;
       break;
     }
     case 'x': exec_log = optarg; break;

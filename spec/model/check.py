@@ -1,0 +1,290 @@
+#!/usr/bin/python3
+"""check.py — run the handoff model (spec/model/handoff.pml) with spin: every
+scenario of the model, every variant and every finding run.
+
+  model    the model of the spec (rc1 with the fixes this model proposes):
+           must verify with no error; the statements that prove the
+           interesting cases happen (witnesses) must be reached.
+  variant  one rule of the spec removed or weakened: must produce a
+           counterexample that violates the property the rule defends.
+  finding  rc1 exactly as written where this model found a defect: must
+           produce the counterexample (spec/model/README.md, "Findings").
+
+Every counterexample is printed as a message sequence chart (trail2msc.py).
+Exit 0 when every run behaves as expected, 1 otherwise.
+
+Usage: check.py [--build DIR] [--only NAME[,NAME]] [--quiet] [--list]
+Standard library only; needs spin and a C compiler (cc or $CC).
+"""
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+MODEL = os.path.join(HERE, "handoff.pml")
+sys.path.insert(0, HERE)
+import trail2msc  # noqa: E402
+
+# fault bits (config.pml)
+CRASH, CTLCLOSE, FORGEACK, GONE, FDX, EMFILE, REPLAY, FORGESB, STALL = (
+    1, 2, 4, 8, 16, 32, 64, 128, 256)
+
+# name, scenario, extra defines, faults override (None: the scenario's), witnesses
+MODEL_RUNS = [
+    ("legacy", "SCEN_LEG", [], None, [
+        "response on the adopted connection: served",
+        "response on backend_pipe: served",
+        "adopted connection ended before the response",
+        "COMPLETED", "no ACK by the deadline: EXPIRED", "after its deadline: LATE",
+        "token echo differs: MISMATCH", "never issued: violation",
+        "MSG_CTRUNC", "EMFILE", "stalls for good", "backend crashes",
+        "shutdown(SHUT_RDWR)", "closes ctl%d after one offer",
+        "client disconnects", "gone: ready write fails (CLIENT_GONE)",
+    ]),
+    ("shared", "SCEN_SHARED", [], None, [
+        "close ctl%d (no further offer on it)",
+        "response on the adopted connection: served",
+        "forged ACK", "ACK-7",
+    ]),
+    ("backend-ready", "SCEN_BR", [], None, [
+        "as its first bytes", "early data: request, queued",
+        "response on the adopted connection: served",
+        "adopted connection ended before the response",
+        "replayed", "refuses offer", "EOF before a ready frame",
+        "ready timeout, nothing received", "stalls for good", "forgets token",
+    ]),
+    ("backend-ready-shared", "SCEN_BR2", [], None, [
+        "of the other handoff", "as its first bytes",
+        "early data: request, queued", "ctl%d ended: abandon",
+        "response on the adopted connection: served",
+    ]),
+    ("v1-broker", "SCEN_V1BROKER", [], None, [
+        "reports OUTCOME_UNKNOWN", "early data: request, queued",
+        "response on the adopted connection: served",
+    ]),
+    ("misconfigured", "SCEN_MISCONF", [], None, [
+        "no token: not offered", "response on the adopted connection: served",
+    ]),
+]
+
+# name, scenario, defines, faults, expected properties (any), requirement(s), what was removed
+VARIANT_RUNS = [
+    ("no-sideband-check", "SCEN_BR2", ["V_NO_SBCHECK"], FORGESB, ["P5_READY", "P2_SERVED"],
+     "XFER-12", "the backend does not compare the sideband with the offer token"),
+    ("ready-before-ack", "SCEN_LEG", ["V_READY_BEFORE_ACK"], 0, ["P5_READY"],
+     "READY-2", "the legacy broker writes ready when the offer is out, before the ACK"),
+    ("record-after-ready", "SCEN_BR", ["V_TOKEN19"], REPLAY, ["P4_TOKEN", "P3_OWNER", "P5_READY"],
+     "TOKEN-19 BACKEND-5", "the backend records the token after the ready write"),
+    ("forget-early", "SCEN_BR", ["V_TOKEN18"], REPLAY, ["P4_TOKEN", "P3_OWNER", "P5_READY"],
+     "TOKEN-17 TOKEN-18", "the backend forgets an accepted token before its deadline"),
+    ("early-data-v1-broker", "SCEN_V1BROKER", ["V_READY19"], 0, ["P1_ONCE"],
+     "READY-21", "early data to a broker without the extension, and the withdrawn "
+     "READY-19: a token without CAP_BACKEND_READY means 'not offered', re-send"),
+    ("legacy-deadline-long", "SCEN_LEG", ["V_ACK17"], 0, ["P5_READY"],
+     "ACK-17", "the legacy ACK deadline is registration + ACK_DEADLINE only, "
+     "which can end after the client's ready timeout"),
+    ("pipelined-offers", "SCEN_SHARED", ["V_XFER37"], 0, ["P7_CHARGE"],
+     "XFER-37", "a second offer in flight to a backend that closes after one"),
+    ("shutdown-on-violation", "SCEN_MISCONF", ["V_ACK16_SHUT", "RC1_READY6"], 0,
+     ["P1_ONCE", "P3_OWNER"],
+     "ACK-16 FALLBACK-22", "shutdown(SHUT_RDWR) of the copy after BACKEND_READY_VIOLATION"),
+    ("no-ready-deadline", "SCEN_BR", ["V_NO_READY_DEADLINE"], 0, ["P5_READY", "P1_ONCE"],
+     "READY-11", "the backend writes ready whatever the ready deadline"),
+    ("read-before-ready", "SCEN_BR", ["V_READY9"], CRASH, ["P1_ONCE"],
+     "READY-9", "the backend reads the request before it writes ready"),
+    ("retry-after-ready", "SCEN_LEG", ["V_CLIENT6"], CRASH, ["P1_ONCE"],
+     "CLIENT-6", "the client re-sends when the adopted connection breaks"),
+    ("shutdown-backend-ready", "SCEN_BR", ["V_FALLBACK22"], CTLCLOSE,
+     ["P3_OWNER", "P2_SERVED"],
+     "FALLBACK-22", "the broker shuts the connection down on a backend-ready failure"),
+    ("no-echo-check", "SCEN_LEG", ["V_NO_ECHO"], FORGEACK, ["P5_READY"],
+     "ACK-2 ACK-5", "the broker does not compare the ACK's token echo"),
+    ("no-sweep", "SCEN_LEG", ["V_NO_SWEEP"], STALL, ["P4_TOKEN", "P6_DRAIN"],
+     "ACK-6", "the broker enforces ACK deadlines only when an ACK arrives"),
+    ("greeting-first", "SCEN_LEG", ["V_READY3"], 0, ["P3_OWNER"],
+     "READY-3", "a legacy backend writes before it has read from the client"),
+]
+
+FINDING_RUNS = [
+    ("F1-config-backend-ready", "SCEN_MISCONF", ["RC1_READY6"], 0, ["P1_ONCE"],
+     "READY-6 ACK-16", "an operator's statement enables backend-ready mode for a v1 "
+     "backend, which adopts after the client's READY-14 timeout"),
+    ("F2-emfile-charged", "SCEN_LEG", ["RC1_FALLBACK23"], EMFILE, ["P7_CHARGE"],
+     "FALLBACK-23 FALLBACK-18", "the broker's own EMFILE counts against the backend"),
+    ("F3-legacy-short-wait", "SCEN_LEG", ["RC1_READY5"], 0, ["P5_READY"],
+     "READY-5 ACK-17", "a legacy client that waits less than READY_TIMEOUT (READY-5 says "
+     "'at most')"),
+]
+
+PAN_STATS = {
+    "states": re.compile(r"^\s*(\d+) states, stored", re.M),
+    "transitions": re.compile(r"^\s*(\d+) transitions", re.M),
+    "memory": re.compile(r"^\s*([0-9.]+)\s+total actual memory usage", re.M),
+    "depth": re.compile(r"depth reached (\d+)"),
+    "errors": re.compile(r"errors: (\d+)"),
+}
+VIOLATED = re.compile(r"pan:1: (.*?) \(at depth (\d+)\)")
+
+
+def sh(cmd, cwd, timeout=600):
+    p = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    return p.returncode, p.stdout + p.stderr
+
+
+def defines_of(scen, extra, faults):
+    d = [scen] + list(extra)
+    if faults is not None:
+        d.append("FAULTS_OVERRIDE=%d" % faults)
+    return d
+
+
+def build_and_run(name, defines, build):
+    wd = os.path.join(build, name)
+    shutil.rmtree(wd, ignore_errors=True)
+    os.makedirs(wd)
+    dflags = ["-D%s" % d for d in defines]
+    t0 = time.monotonic()
+    rc, out = sh(["spin", "-a"] + dflags + [MODEL], wd)
+    if rc != 0 or not os.path.exists(os.path.join(wd, "pan.c")):
+        return {"fail": "spin -a failed:\n" + out}
+    cc = os.environ.get("MODEL_CC") or shutil.which("clang") or os.environ.get("CC", "cc")
+    copts = ["-O0", "-w", "-DSAFETY", "-DCOLLAPSE", "-DVECTORSZ=2048"]
+    rc, out = sh([cc] + copts + ["-o", "pan", "pan.c"], wd)
+    if rc != 0:
+        return {"fail": "compiling pan failed:\n" + out}
+    t1 = time.monotonic()
+    rc, out = sh(["./pan", "-m20000", "-w22"], wd)   # stops at the first error
+    t2 = time.monotonic()
+    with open(os.path.join(wd, "pan.out"), "w", encoding="utf-8") as f:
+        f.write(out)
+    res = {"dir": wd, "out": out, "compile_s": t1 - t0, "run_s": t2 - t1, "defines": defines}
+    for k, rx in PAN_STATS.items():
+        m = rx.search(out)
+        res[k] = (float(m.group(1)) if k == "memory" else int(m.group(1))) if m else None
+    if "error: max search depth too small" in out or "pan: reached -DMEMLIM" in out:
+        res["fail"] = "search incomplete:\n" + out[-800:]
+    m = VIOLATED.search(out)
+    res["violation"] = m.group(1) if m else None
+    return res
+
+
+def witness_reached(res, text):
+    """A complete run reached some printf of the model containing text: it
+    has more instances in the generated verifier (pan.m, one Printf per
+    expanded statement) than pan reports unreached."""
+    with open(os.path.join(res["dir"], "pan.m"), encoding="utf-8", errors="replace") as f:
+        made = sum(1 for line in f if 'Printf("' in line and text in line)
+    unreached = 0
+    in_unreached = False
+    for line in res["out"].splitlines():
+        if line.startswith("unreached in "):
+            in_unreached = True
+        elif in_unreached and "printf(" in line and text in line:
+            unreached += 1
+    return made > unreached, made
+
+
+def show_trail(res, quiet):
+    wd = res["dir"]
+    trails = [f for f in os.listdir(wd) if f.endswith(".trail")]
+    if not trails:
+        return None, "no trail written"
+    text = trail2msc.replay(MODEL, res["defines"], os.path.join(wd, trails[0]))
+    events, failures = trail2msc.parse(text)
+    with open(os.path.join(wd, "msc.txt"), "w", encoding="utf-8") as f:
+        trail2msc.render(events, failures, f)
+    if not quiet:
+        trail2msc.render(events, failures)
+    props = sorted({p for _, what in failures for p in trail2msc.properties(what)})
+    return props, "%d steps" % len(events)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--build", default=os.path.join(HERE, "..", "..", "build", "model"))
+    ap.add_argument("--only", default="", help="comma-separated run names")
+    ap.add_argument("--quiet", action="store_true", help="no message sequence charts")
+    ap.add_argument("--list", action="store_true")
+    a = ap.parse_args(argv)
+    build = os.path.abspath(a.build)
+    only = set(x for x in a.only.split(",") if x)
+    runs = ([("model",) + r for r in MODEL_RUNS] + [("variant",) + r for r in VARIANT_RUNS]
+            + [("finding",) + r for r in FINDING_RUNS])
+    if a.list:
+        for r in runs:
+            print("%-8s %s" % (r[0], r[1]))
+        return 0
+    if not shutil.which("spin"):
+        print("check.py: spin not found (Debian package spin; mk/deps.sh installs it)")
+        return 1
+    start = time.monotonic()
+    bad, summary, count = [], [], 0
+    for r in runs:
+        kind, name = r[0], r[1]
+        if only and name not in only:
+            continue
+        if kind == "model":
+            _, _, scen, extra, faults, witnesses = r
+        else:
+            _, _, scen, extra, faults, expect, reqs, what = r
+        defines = defines_of(scen, extra, faults)
+        res = build_and_run(name, defines, build)
+        count += 1
+        if "fail" in res:
+            bad.append(name)
+            print("FAIL %-24s %s" % (name, res["fail"]))
+            continue
+        stats = "%9s states %7.1f MB %5.1f s (+%.1f s to build)" % (
+            res["states"], res["memory"] or 0, res["run_s"], res["compile_s"])
+        if kind == "model":
+            problems = []
+            if res["errors"] != 0:
+                problems.append("property violated: %s" % res["violation"])
+            else:
+                for w in witnesses:
+                    reached, made = witness_reached(res, w)
+                    if not made:
+                        problems.append("witness %r is no statement of the model" % w)
+                    elif not reached:
+                        problems.append("witness never reached: %r" % w)
+            ok = not problems
+            line = "%-4s %-8s %-24s %s" % ("ok" if ok else "FAIL", kind, name, stats)
+            print(line)
+            for p in problems:
+                print("     " + p)
+            if res["errors"]:
+                show_trail(res, a.quiet)
+        else:
+            if not res["errors"]:
+                ok, props, note = False, [], "no counterexample (the %s has lost its teeth)" % kind
+            else:
+                if not a.quiet:
+                    print("---- %s %s: %s removed/as written (%s)" % (kind, name, what, reqs))
+                props, note = show_trail(res, a.quiet)
+                ok = bool(props) and any(p in props for p in expect)
+                if not ok:
+                    note = "counterexample violates %s, expected %s" % (props, expect)
+            line = "%-4s %-8s %-24s %s  -> %s" % ("ok" if ok else "FAIL", kind, name, stats,
+                                                 ",".join(props) if props else note)
+            print(line)
+            if not ok:
+                print("     " + note)
+        summary.append(line)
+        if not ok:
+            bad.append(name)
+    total = time.monotonic() - start
+    print("model-check: %d runs, %d failed, %.1f s" % (count, len(bad), total))
+    if bad:
+        print("model-check: FAILED: " + ", ".join(bad))
+        return 1
+    print("model-check: PASSED")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -28,6 +28,7 @@ clang               clang
 libclang-rt-14-dev  /usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a
 valgrind            valgrind
 procps              ps
+spin                spin
 LIST
 [ -z "$missing" ] && exit 0
 line="apt-get install -y --no-install-recommends$missing"

@@ -18,6 +18,7 @@ Standard library only; needs spin and a C compiler (cc or $CC).
 """
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -189,25 +190,78 @@ def witness_reached(res, text):
     return made > unreached, made
 
 
-def show_trail(res, quiet):
+def msc_of(res):
+    """Replay the run's trail; return (chart text, violated properties)."""
+    import io
     wd = res["dir"]
     trails = [f for f in os.listdir(wd) if f.endswith(".trail")]
     if not trails:
-        return None, "no trail written"
+        return "(no trail written)\n", []
     text = trail2msc.replay(MODEL, res["defines"], os.path.join(wd, trails[0]))
     events, failures = trail2msc.parse(text)
+    buf = io.StringIO()
+    trail2msc.render(events, failures, buf)
     with open(os.path.join(wd, "msc.txt"), "w", encoding="utf-8") as f:
-        trail2msc.render(events, failures, f)
-    if not quiet:
-        trail2msc.render(events, failures)
+        f.write(buf.getvalue())
     props = sorted({p for _, what in failures for p in trail2msc.properties(what)})
-    return props, "%d steps" % len(events)
+    return buf.getvalue(), props
+
+
+def run_one(r, build, quiet):
+    """Run one entry of the tables; return (ok, text to print, result)."""
+    kind, name = r[0], r[1]
+    if kind == "model":
+        _, _, scen, extra, faults, witnesses = r
+    else:
+        _, _, scen, extra, faults, expect, reqs, what = r
+    res = build_and_run(name, defines_of(scen, extra, faults), build)
+    res["kind"], res["name"] = kind, name
+    if "fail" in res:
+        return False, "FAIL %-8s %-24s %s\n" % (kind, name, res["fail"]), res
+    stats = "%9s states %6.1f MB %5.1f s (+%.1f s to build)" % (
+        res["states"], res["memory"] or 0, res["run_s"], res["compile_s"])
+    out = []
+    if kind == "model":
+        problems = []
+        if res["errors"] != 0:
+            problems.append("property violated: %s" % res["violation"])
+        else:
+            for w in witnesses:
+                reached, made = witness_reached(res, w)
+                if not made:
+                    problems.append("witness %r is no statement of the model" % w)
+                elif not reached:
+                    problems.append("witness never reached: %r" % w)
+        ok = not problems
+        out.append("%-4s %-8s %-24s %s\n" % ("ok" if ok else "FAIL", kind, name, stats))
+        out += ["     %s\n" % p for p in problems]
+        if res["errors"]:
+            out.append(msc_of(res)[0])
+        return ok, "".join(out), res
+    if not res["errors"]:
+        ok, props, note = False, [], "no counterexample: the %s has lost its teeth" % kind
+    else:
+        chart, props = msc_of(res)
+        ok = any(p in props for p in expect)
+        note = "" if ok else "counterexample violates %s, expected one of %s" % (props, expect)
+        if not quiet or not ok:
+            out.append("---- %s %s (%s): %s\n" % (
+                kind, name, reqs, ("rule removed: " if kind == "variant" else "rc1 as written: ")
+                + what))
+            out.append(chart)
+    res["props"] = props
+    out.append("%-4s %-8s %-24s %s  -> %s\n" % ("ok" if ok else "FAIL", kind, name, stats,
+                                              ",".join(props) if props else "-"))
+    if note:
+        out.append("     %s\n" % note)
+    return ok, "".join(out), res
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--build", default=os.path.join(HERE, "..", "..", "build", "model"))
     ap.add_argument("--only", default="", help="comma-separated run names")
+    ap.add_argument("--jobs", type=int, default=1, help="runs at once (default 1)")
     ap.add_argument("--quiet", action="store_true", help="no message sequence charts")
     ap.add_argument("--list", action="store_true")
     a = ap.parse_args(argv)
@@ -219,66 +273,35 @@ def main(argv=None):
         for r in runs:
             print("%-8s %s" % (r[0], r[1]))
         return 0
+    runs = [r for r in runs if not only or r[1] in only]
+    unknown = only - {r[1] for r in runs}
+    if unknown:
+        print("check.py: no run named %s (see --list)" % ", ".join(sorted(unknown)))
+        return 1
     if not shutil.which("spin"):
         print("check.py: spin not found (Debian package spin; mk/deps.sh installs it)")
         return 1
     start = time.monotonic()
-    bad, summary, count = [], [], 0
-    for r in runs:
-        kind, name = r[0], r[1]
-        if only and name not in only:
-            continue
-        if kind == "model":
-            _, _, scen, extra, faults, witnesses = r
-        else:
-            _, _, scen, extra, faults, expect, reqs, what = r
-        defines = defines_of(scen, extra, faults)
-        res = build_and_run(name, defines, build)
-        count += 1
-        if "fail" in res:
-            bad.append(name)
-            print("FAIL %-24s %s" % (name, res["fail"]))
-            continue
-        stats = "%9s states %7.1f MB %5.1f s (+%.1f s to build)" % (
-            res["states"], res["memory"] or 0, res["run_s"], res["compile_s"])
-        if kind == "model":
-            problems = []
-            if res["errors"] != 0:
-                problems.append("property violated: %s" % res["violation"])
-            else:
-                for w in witnesses:
-                    reached, made = witness_reached(res, w)
-                    if not made:
-                        problems.append("witness %r is no statement of the model" % w)
-                    elif not reached:
-                        problems.append("witness never reached: %r" % w)
-            ok = not problems
-            line = "%-4s %-8s %-24s %s" % ("ok" if ok else "FAIL", kind, name, stats)
-            print(line)
-            for p in problems:
-                print("     " + p)
-            if res["errors"]:
-                show_trail(res, a.quiet)
-        else:
-            if not res["errors"]:
-                ok, props, note = False, [], "no counterexample (the %s has lost its teeth)" % kind
-            else:
-                if not a.quiet:
-                    print("---- %s %s: %s removed/as written (%s)" % (kind, name, what, reqs))
-                props, note = show_trail(res, a.quiet)
-                ok = bool(props) and any(p in props for p in expect)
-                if not ok:
-                    note = "counterexample violates %s, expected %s" % (props, expect)
-            line = "%-4s %-8s %-24s %s  -> %s" % ("ok" if ok else "FAIL", kind, name, stats,
-                                                 ",".join(props) if props else note)
-            print(line)
+    from concurrent.futures import ThreadPoolExecutor
+    bad, results = [], []
+    with ThreadPoolExecutor(max_workers=max(1, a.jobs)) as pool:
+        for ok, text, res in pool.map(lambda r: run_one(r, build, a.quiet), runs):
+            sys.stdout.write(text)
+            sys.stdout.flush()
+            results.append(res)
             if not ok:
-                print("     " + note)
-        summary.append(line)
-        if not ok:
-            bad.append(name)
+                bad.append(res["name"])
     total = time.monotonic() - start
-    print("model-check: %d runs, %d failed, %.1f s" % (count, len(bad), total))
+    models = [r for r in results if r.get("kind") == "model" and r.get("states")]
+    print("model-check: %d runs, %d failed, %.1f s; the model: %d states in %d scenarios, "
+          "at most %.1f MB, %.1f s of search"
+          % (len(results), len(bad), total, sum(r["states"] for r in models), len(models),
+             max([r["memory"] or 0 for r in models] or [0]), sum(r["run_s"] for r in models)))
+    with open(os.path.join(build, "summary.json"), "w", encoding="utf-8") as f:
+        json.dump([{k: r.get(k) for k in ("kind", "name", "defines", "states", "transitions",
+                                          "memory", "depth", "run_s", "compile_s", "errors",
+                                          "violation", "props", "fail")}
+                   for r in results], f, indent=1)
     if bad:
         print("model-check: FAILED: " + ", ".join(bad))
         return 1

@@ -44,7 +44,7 @@ inline unknown(c) {
 inline forget0() {
   exec[0] = 0; cl_fb[0] = 0; ready_w[0] = 0; adopted_ever[0] = 0; bk_acted[0] = 0;
   adopt_crash[0] = 0; shut[0] = 0; rung[0] = 0; ad[0] = 0; at_br[0] = 0; at_k[0] = 0;
-  at_dl[0] = 0; at[0] = AT_NONE; outcome[0] = O_PIPE; hello[0] = 0; req_q[0] = 0;
+  at_dl[0] = 0; outcome[0] = O_PIPE; req_q[0] = 0;   /* at[0]: its id stays issued */
   mem[0] = mem[0] & ~MEMBIT(TOK(0)); mem[1] = mem[1] & ~MEMBIT(TOK(0))
 }
 
@@ -66,7 +66,6 @@ proctype Client(byte c)
 #if SEQ
     if :: c == 1 -> forget0() :: else fi;
 #endif
-    hello[c] = 1;
     printf("@@ C%d BRK Hello{caps %d}\n", c, (EARLY(c) -> CAPS(c) : (CAPS(c) & ~ED)));
     if
     :: EARLY(c) -> req_q[c] = 1; sent = 1;

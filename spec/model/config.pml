@@ -53,7 +53,7 @@
 #define B1_KIND   BK_BR
 #define WARM0     0
 #define WARM1     0
-#define FAULTS    (F_FORGEACK|F_GONE)
+#define FAULTS    (F_CRASH|F_FORGEACK|F_GONE)
 #elif defined(SCEN_BR)
 /* backend-ready mode on both backends; client 1 sends early data */
 #define C0_CAPS   (HP|BR)
@@ -67,6 +67,7 @@
 #define WARM1     1
 #define FAULTS    (F_CRASH|F_CTLCLOSE|F_FORGEACK|F_GONE|F_FDX|F_REPLAY|F_STALL)
 #define SEQ       1
+#define MAXF      1     /* two faults: 2.9M states; one keeps the run short */
 #elif defined(SCEN_BR2)
 /* two backend-ready clients on one backend, offers in flight together on one
  * control connection: replayed offers and a sideband of the other handoff */
@@ -79,7 +80,7 @@
 #define B1_KIND   BK_LEG
 #define WARM0     1
 #define WARM1     0
-#define FAULTS    (F_CTLCLOSE|F_FORGEACK|F_GONE|F_FORGESB)
+#define FAULTS    (F_CRASH|F_CTLCLOSE|F_FORGEACK|F_GONE|F_FORGESB)
 #elif defined(SCEN_V1BROKER)
 /* a broker of the original (no extension) in front of an early-data client
  * whose knowledge is stale (READY-20 lets it persist), and a legacy client */
@@ -144,7 +145,11 @@
 #define SEQ 0
 #endif
 #ifndef MAXF
-#define MAXF 1          /* faults per run */
+#if SEQ
+#define MAXF 2          /* faults per run: any two, in one attempt or one each */
+#else
+#define MAXF 1
+#endif
 #endif
 #ifdef FAULTS_OVERRIDE
 #undef FAULTS

@@ -73,7 +73,6 @@ mtype = { NEG, READY, RESP };
 #define S_EXEC 2        /* request executed, response to write */
 
 /* ---- clients and their connections ------------------------------------- */
-bit  hello[NC];         /* Hello written */
 bit  req_q[NC];         /* the client's request is queued, unread, on its broker connection */
 bit  cl_open[NC];       /* the client still holds its end */
 bit  cl_fb[NC];         /* the client decided "not adopted" / "not offered" */
@@ -135,6 +134,7 @@ bit  hdl[NK];
 bit  hex[NK];           /* the descriptor was not installed (FD_EXHAUSTED) */
 bit  hacc[NK];          /* the ACK to write accepts */
 bit  hpre[NK];          /* (variant V_READY9) the request was read before ready */
+bit  rst[NB];           /* the backend has crashed and restarted */
 byte mem[NB];           /* replay memory: bit c = TOK(c) remembered (TOKEN-17) */
 
 byte nf;                /* faults injected so far */

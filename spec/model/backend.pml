@@ -50,7 +50,7 @@
 
 /* the backend's end of control connection k closes: every descriptor
  * received on it and not adopted is closed (XFER-20), what is still in
- * flight on it is released with it */
+ * flight on it is released with it. spec: XFER-20 ERR-44 */
 inline drop_ctl(k) {
   if
   :: hfd[k] != 0 -> refs[hfd[k] - 1]--; hfd[k] = 0
@@ -63,8 +63,9 @@ inline drop_ctl(k) {
   ck_bc[k] = 1; hs[k] = H_DEAD
 }
 
-/* exactly one ACK per offer (XFER-17, BACKEND-6); a v1 backend then
-   * closes the control connection (one offer per connection) */
+/* exactly one ACK per offer, with the backend's capabilities; a v1 backend
+ * then closes the control connection (one offer per connection).
+ * spec: XFER-17 CAP-7 CAP-10 BACKEND-13 */
 inline ctl_ack(k) {
 
        t_b = ck_b[k];
@@ -92,7 +93,7 @@ inline ctl_ack(k) {
 #endif
 
 /* refuse the offer in hand: close the descriptor first, touch nothing on
- * it (XFER-18, BACKEND-3); the token is not recorded (TOKEN-19) */
+ * it; the token is not recorded. spec: XFER-18 BACKEND-3 TOKEN-19 */
 inline refuse(k, why) {
   if
   :: hfd[k] != 0 -> refs[hfd[k] - 1]--; hfd[k] = 0
@@ -112,8 +113,9 @@ inline take(k, c, b, state) {
 }
 
 
-/* backend-ready: the ready frame as the very first bytes, then the ACK
-   * (READY-9, READY-11 at the moment of writing, READY-12) */
+/* backend-ready: the ready frame as the very first bytes, then the ACK;
+ * the deadline checked at the moment of writing.
+ * spec: READY-9 READY-11 READY-12 READY-1 XFER-16 */
 inline ctl_ready(k) {
 
        t_b = ck_b[k]; t_f = hfd[k] - 1;
@@ -137,7 +139,10 @@ inline ctl_ready(k) {
        fi
 }
 
-/* the checks, in the order of XFER-36, then the decision */
+/* the checks, in the order of XFER-36, then the decision; the token is
+ * recorded when the decision to accept is taken.
+ * spec: XFER-36 XFER-28 XFER-12 XFER-15 READY-24 READY-11 TOKEN-21 TOKEN-17
+ * TOKEN-18 TOKEN-19 BACKEND-2 BACKEND-5 READY-16 READY-3 */
 inline ctl_decide(k) {
 
        t_b = ck_b[k]; t_c = hcorr[k] - 1; t_v = 0;
@@ -181,8 +186,9 @@ proctype Ctl(byte k)
 {
 end_ctl:
   do
-  /* sideband (16 bytes, its descriptor) and the offer frame after it
-   * (XFER-22, FRAME-11, XFER-29, XFER-28) */
+  /* sideband (16 bytes, its descriptor) and the offer frame after it;
+   * a descriptor the kernel could not install is FD_EXHAUSTED.
+   * spec: XFER-22 XFER-28 ERR-45 */
   :: atomic { hs[k] == H_IDLE && nempty(ck_off[k]) ->
        ck_off[k]?t_f,hsb[k],htk[k],hcorr[k],hfl[k],hdl[k];
        if
@@ -226,8 +232,9 @@ end_ctl:
 }
 
 /* the service: read the request, execute it, write the response, close.
- * An adopted connection is served as one accepted on backend_pipe (XFER-16,
- * BACKEND-1); queued client bytes stay readable after the peer closed. */
+ * An adopted connection is served as one accepted on backend_pipe; queued
+ * client bytes stay readable after the peer closed. spec: XFER-16 BACKEND-1
+ * READY-3 */
 #define G_SREAD(b, c) (adopter[c] == (b) + 1 && svc[c] == S_WAIT && req_q[c])
 #define G_SRESP(b, c) (adopter[c] == (b) + 1 && svc[c] == S_EXEC)
 #define G_SEOF(b, c)  (adopter[c] == (b) + 1 && svc[c] == S_WAIT && !req_q[c] && (!cl_open[c] || shut[c]))

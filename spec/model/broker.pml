@@ -31,7 +31,7 @@
 /* the broker closes its copy of connection c; mayshut: a legacy attempt
  * whose descriptor may have reached the backend (FALLBACK-21 SHOULD: the
  * model's broker always does, as the reference); never when the backend
- * may be serving it (FALLBACK-22) */
+ * may be serving it. spec: XFER-7 FALLBACK-21 FALLBACK-22 BROKER-4 */
 inline close_copy(c, mayshut) {
   br_has[c] = 0; refs[c]--;
   if
@@ -43,8 +43,8 @@ inline close_copy(c, mayshut) {
 }
 
 /* a failed attempt: token revoked exactly once, nothing more written, copy
- * closed (FALLBACK-20, TOKEN-7); counted per FALLBACK-23 (not when the
- * client has closed, which the broker sees on its copy) */
+ * closed; counted against the backend (not when the client has closed,
+ * which the broker sees on its copy). spec: FALLBACK-20 TOKEN-7 FALLBACK-23 */
 inline fail(c, chg, ok, mayshut) {
   assert(P4_TOKEN && (at[c] == AT_PEND || at[c] == AT_WAIT));   /* revoked exactly once */
   at[c] = AT_DONE;
@@ -96,9 +96,11 @@ inline b_hello(c) {
     fi
 }
 
-/* the sideband with the descriptor and the offer, on control connection k
- * (XFER-3, XFER-4), registration (ACK-1, ACK-17); one offer in flight on a
- * connection until it declared MULTI_OFFER (XFER-37). */
+/* the sideband with the descriptor and the offer, on control connection k,
+ * registration with its deadline; one offer in flight on a connection
+ * until it declared MULTI_OFFER; the offer deadline.
+ * spec: XFER-3 XFER-4 XFER-6 XFER-37 ACK-17 TOKEN-6 TOKEN-22 READY-10 ENV-9
+ * FALLBACK-18 */
 #if BROKER_V1
 #define REUSE(c, k) 0                    /* the original: a fresh connection per handoff */
 #elif defined(V_XFER37)
@@ -160,9 +162,9 @@ inline b_offer(c, k) {
     fi
 }
 
-/* a pending attempt given up before its offer: the client closed
- * (BROKER-5) or the offer can no longer be written in time (BROKER-1);
- * the transfer did not begin: not counted */
+/* a pending attempt given up before its offer: the client closed or the
+ * offer can no longer be written in time; the transfer did not begin: not
+ * counted. spec: BROKER-5 BROKER-1 */
 #define G_PEND(c) (at[c] == AT_PEND && (!cl_open[c] || !OFFER_OK(c)))
 inline b_pend(c) {
     printf("@@ BRK - attempt C%d given up before its offer (token revoked)\n", c);
@@ -171,7 +173,7 @@ inline b_pend(c) {
 
 /* the broker ends control connection k (EOF read, or closed for a
  * violation): every entry in flight on it is ABANDONED, every handoff bound
- * to it dropped (ACK-10) */
+ * to it dropped. spec: ACK-10 */
 inline b_ctl_end(k) {
   ck_st[k] = K_DONE;
   printf("@@ BRK - ctl%d ended: abandon what is in flight on it\n", k);
@@ -268,7 +270,7 @@ inline b_idle(k) {
     printf("@@ BRK B%d close ctl%d (no further offer on it)\n", ck_b[k], k)
 }
 
-/* the sweep: the ACK deadline passed without an ACK: EXPIRED (ACK-6) */
+/* the sweep: the ACK deadline passed without an ACK: EXPIRED. spec: ACK-6 */
 #define G_SWEEP(c) (at[c] == AT_WAIT && DL_PASSED(c))
 inline b_sweep(c) {
     ck_inf[at_k[c] - 1]--;

@@ -60,7 +60,7 @@ proctype Client(byte c)
    * free, so nothing is lost by joining them); exactly one frame is read as
    * the HelloReply (CLIENT-1); with CAP_BACKEND_READY the request follows
    * at once (READY-13), into the receive queue that travels with the
-   * descriptor. spec: CAP-8 READY-20 READY-13 */
+   * descriptor. spec: READY-20 READY-13 CLIENT-1 */
   atomic {
     (!SEQ || c == 0 || QUIET(0)) ->
 #if SEQ
@@ -96,7 +96,9 @@ proctype Client(byte c)
   :: else
   fi;
 
-  /* wait for the ready frame: READY-4, READY-5, READY-14, READY-21, FALLBACK-5 */
+  /* wait for the ready frame, then decide: adopted, re-send, or
+   * OUTCOME_UNKNOWN. spec: READY-4 READY-5 READY-14 READY-21 FALLBACK-5
+   * CLIENT-5 */
   do
   :: atomic { nempty(tocl[c]) -> tocl[c]?f,v;
        if
@@ -149,7 +151,7 @@ proctype Client(byte c)
   :: gone(c); goto done
   od;
 
-  /* adopted (CLIENT-6): the connection is a backend_pipe connection */
+  /* adopted: the connection is a backend_pipe connection. spec: CLIENT-6 */
   if
   :: atomic { tocl[c]?RESP,v -> v = 0;
        printf("@@ C%d - response on the adopted connection: served\n", c);

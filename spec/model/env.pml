@@ -8,7 +8,7 @@
  * attempts' ladders are independent (their t0 differ arbitrarily). A rung
  * that nobody can observe any more is not ticked (LIVE), and a mode skips
  * the rungs it has no use for.
- * spec: TOKEN-9 TOKEN-16 READY-10 READY-14 ACK-17 */
+ * spec: READY-10 READY-14 ACK-17 */
 
 /* the last rung anybody observes: the original's 5 s ACK deadline, or the
  * client's timeout. Token expiry (R_E, 30 s) comes after every deadline

@@ -197,7 +197,7 @@ def msc_of(res):
     trails = [f for f in os.listdir(wd) if f.endswith(".trail")]
     if not trails:
         return "(no trail written)\n", []
-    text = trail2msc.replay(MODEL, res["defines"], os.path.join(wd, trails[0]))
+    text = trail2msc.replay(MODEL, res["defines"], os.path.join(wd, trails[0]), cwd=wd)
     events, failures = trail2msc.parse(text)
     buf = io.StringIO()
     trail2msc.render(events, failures, buf)

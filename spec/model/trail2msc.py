@@ -21,6 +21,7 @@ Standard library only.
 """
 
 import argparse
+import os
 import re
 import subprocess
 import sys
@@ -122,12 +123,14 @@ def render(events, failures, out=sys.stdout):
                                        ("   [%s]" % " ".join(props)) if props else ""))
 
 
-def replay(model, defines, trail):
+def replay(model, defines, trail, cwd=None):
+    """spin -t; spin writes temporary files into its working directory, so
+    concurrent replays need directories of their own (cwd)."""
     cmd = ["spin", "-t"]
     if trail:
-        cmd += ["-k", trail]
-    cmd += ["-D%s" % d for d in defines] + [model]
-    p = subprocess.run(cmd, capture_output=True, text=True)
+        cmd += ["-k", os.path.abspath(trail)]
+    cmd += ["-D%s" % d for d in defines] + [os.path.abspath(model)]
+    p = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd)
     return p.stdout + p.stderr
 
 

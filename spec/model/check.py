@@ -9,6 +9,9 @@ scenario of the model, every variant and every finding run.
            counterexample that violates the property the rule defends.
   finding  rc1 exactly as written where this model found a defect: must
            produce the counterexample (spec/model/README.md, "Findings").
+  cycles   a search for non-progress cycles (spin -DNP, pan -l) with no
+           progress label: any cycle of the state graph is reported, so a
+           pass proves that every execution ends (in the final check).
 
 Every counterexample is printed as a message sequence chart (trail2msc.py).
 Exit 0 when every run behaves as expected, 1 otherwise.
@@ -111,6 +114,13 @@ VARIANT_RUNS = [
      "READY-3", "a legacy backend writes before it has read from the client"),
 ]
 
+# name, scenario, defines, faults: searched for cycles (every execution is finite)
+CYCLE_RUNS = [
+    ("cycles-legacy", "SCEN_LEG", ["MAXF=1"], None),
+    ("cycles-backend-ready-shared", "SCEN_BR2", ["MAXF=0"], None),
+    ("cycles-misconfigured", "SCEN_MISCONF", [], None),
+]
+
 FINDING_RUNS = [
     ("F1-config-backend-ready", "SCEN_MISCONF", ["RC1_READY6"], 0, ["P1_ONCE"],
      "READY-6 ACK-16", "an operator's statement enables backend-ready mode for a v1 "
@@ -144,7 +154,7 @@ def defines_of(scen, extra, faults):
     return d
 
 
-def build_and_run(name, defines, build):
+def build_and_run(name, defines, build, cycles=False):
     wd = os.path.join(build, name)
     shutil.rmtree(wd, ignore_errors=True)
     os.makedirs(wd)
@@ -154,12 +164,12 @@ def build_and_run(name, defines, build):
     if rc != 0 or not os.path.exists(os.path.join(wd, "pan.c")):
         return {"fail": "spin -a failed:\n" + out}
     cc = os.environ.get("MODEL_CC") or shutil.which("clang") or os.environ.get("CC", "cc")
-    copts = ["-O0", "-w", "-DSAFETY", "-DCOLLAPSE", "-DVECTORSZ=2048"]
+    copts = ["-O0", "-w", "-DNP" if cycles else "-DSAFETY", "-DCOLLAPSE", "-DVECTORSZ=2048"]
     rc, out = sh([cc] + copts + ["-o", "pan", "pan.c"], wd)
     if rc != 0:
         return {"fail": "compiling pan failed:\n" + out}
     t1 = time.monotonic()
-    rc, out = sh(["./pan", "-m20000", "-w22"], wd)   # stops at the first error
+    rc, out = sh(["./pan", "-m20000", "-w22"] + (["-l"] if cycles else []), wd)  # stops at the first error
     t2 = time.monotonic()
     with open(os.path.join(wd, "pan.out"), "w", encoding="utf-8") as f:
         f.write(out)
@@ -212,16 +222,19 @@ def run_one(r, build, quiet):
     kind, name = r[0], r[1]
     if kind == "model":
         _, _, scen, extra, faults, witnesses = r
+    elif kind == "cycles":
+        _, _, scen, extra, faults = r
+        witnesses = []
     else:
         _, _, scen, extra, faults, expect, reqs, what = r
-    res = build_and_run(name, defines_of(scen, extra, faults), build)
+    res = build_and_run(name, defines_of(scen, extra, faults), build, kind == "cycles")
     res["kind"], res["name"] = kind, name
     if "fail" in res:
         return False, "FAIL %-8s %-24s %s\n" % (kind, name, res["fail"]), res
     stats = "%9s states %6.1f MB %5.1f s (+%.1f s to build)" % (
         res["states"], res["memory"] or 0, res["run_s"], res["compile_s"])
     out = []
-    if kind == "model":
+    if kind in ("model", "cycles"):
         problems = []
         if res["errors"] != 0:
             problems.append("property violated: %s" % res["violation"])
@@ -267,8 +280,8 @@ def main(argv=None):
     a = ap.parse_args(argv)
     build = os.path.abspath(a.build)
     only = set(x for x in a.only.split(",") if x)
-    runs = ([("model",) + r for r in MODEL_RUNS] + [("variant",) + r for r in VARIANT_RUNS]
-            + [("finding",) + r for r in FINDING_RUNS])
+    runs = ([("model",) + r for r in MODEL_RUNS] + [("cycles",) + r for r in CYCLE_RUNS]
+            + [("variant",) + r for r in VARIANT_RUNS] + [("finding",) + r for r in FINDING_RUNS])
     if a.list:
         for r in runs:
             print("%-8s %s" % (r[0], r[1]))

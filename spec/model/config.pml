@@ -80,7 +80,7 @@
 #define B1_KIND   BK_LEG
 #define WARM0     1
 #define WARM1     0
-#define FAULTS    (F_CRASH|F_CTLCLOSE|F_FORGEACK|F_GONE|F_FORGESB)
+#define FAULTS    (F_CTLCLOSE|F_FORGEACK|F_GONE|F_FORGESB)   /* crashes: SCEN_SHARED */
 #elif defined(SCEN_V1BROKER)
 /* a broker of the original (no extension) in front of an early-data client
  * whose knowledge is stale (READY-20 lets it persist), and a legacy client */

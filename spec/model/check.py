@@ -95,7 +95,7 @@ VARIANT_RUNS = [
     ("pipelined-offers", "SCEN_SHARED", ["V_XFER37"], 0, ["P7_CHARGE"],
      "XFER-37", "a second offer in flight to a backend that closes after one"),
     ("shutdown-on-violation", "SCEN_MISCONF", ["V_ACK16_SHUT", "RC1_READY6"], 0,
-     ["P1_ONCE", "P3_OWNER"],
+     ["P3_OWNER"],
      "ACK-16 FALLBACK-22", "shutdown(SHUT_RDWR) of the copy after BACKEND_READY_VIOLATION"),
     ("no-ready-deadline", "SCEN_BR", ["V_NO_READY_DEADLINE"], 0, ["P5_READY", "P1_ONCE"],
      "READY-11", "the backend writes ready whatever the ready deadline"),
@@ -203,21 +203,24 @@ def witness_reached(res, text):
     return made > unreached, made
 
 
-def msc_of(res):
-    """Replay the run's trail; return (chart text, violated properties)."""
+def msc_of(res, trail=None):
+    """Replay a trail of the run; return (chart text, violated properties)."""
     import io
     wd = res["dir"]
-    trails = [f for f in os.listdir(wd) if f.endswith(".trail")]
-    if not trails:
-        return "(no trail written)\n", []
-    text = trail2msc.replay(MODEL, res["defines"], os.path.join(wd, trails[0]), cwd=wd)
+    if trail is None:
+        trails = sorted(f for f in os.listdir(wd) if f.endswith(".trail"))
+        if not trails:
+            return "(no trail written)\n", []
+        trail = trails[0]
+    text = trail2msc.replay(MODEL, res["defines"], os.path.join(wd, trail), cwd=wd)
     events, failures = trail2msc.parse(text)
     buf = io.StringIO()
     trail2msc.render(events, failures, buf)
     with open(os.path.join(wd, "msc.txt"), "w", encoding="utf-8") as f:
         f.write(buf.getvalue())
     props = sorted({p for _, what in failures for p in trail2msc.properties(what)})
-    return buf.getvalue(), props
+    first = trail2msc.properties(failures[0][1]) if failures else []
+    return buf.getvalue(), props, first
 
 
 def run_one(r, build, quiet):
@@ -258,8 +261,22 @@ def run_one(r, build, quiet):
     if not res["errors"]:
         ok, props, note = False, [], "no counterexample: the %s has lost its teeth" % kind
     else:
-        chart, props = msc_of(res)
-        ok = any(p in props for p in expect)
+        chart, props, first = msc_of(res)
+        ok = any(p in first for p in expect)
+        if not ok:
+            # the shortest counterexample breaks another property first: look
+            # for one of the property the rule defends among the first errors
+            for f in os.listdir(res["dir"]):
+                if f.endswith(".trail"):
+                    os.remove(os.path.join(res["dir"], f))
+            sh(["./pan", "-m20000", "-w22", "-e", "-c200"], res["dir"])
+            trails = sorted((f for f in os.listdir(res["dir"]) if f.endswith(".trail")),
+                            key=lambda f: int(re.sub(r"\D", "", f) or 0))
+            for t in trails:
+                c2, p2, f2 = msc_of(res, t)
+                if any(p in f2 for p in expect):
+                    chart, props, ok = c2, p2, True
+                    break
         note = "" if ok else "counterexample violates %s, expected one of %s" % (props, expect)
         if not quiet or not ok:
             out.append("---- %s %s (%s): %s\n" % (

@@ -10,12 +10,15 @@
  * the rungs it has no use for.
  * spec: READY-10 READY-14 ACK-17 */
 
-/* the last rung anybody observes: the original's 5 s ACK deadline, or the
- * client's timeout. Token expiry (R_E, 30 s) comes after every deadline
- * of the attempt; offers carry a deadline, so the replay memory's horizon
- * is the deadline (TOKEN-17), never the expiry; ACK_DEADLINE < TOKEN_TTL
- * (TOKEN-10) makes min(registration + ACK_DEADLINE, expiry) the former. */
-#if BROKER_V1
+/* the last rung anybody observes. Token expiry (R_E, 30 s) comes after
+ * every deadline of an attempt (ACK_DEADLINE < TOKEN_TTL, TOKEN-10, makes
+ * min(registration + ACK_DEADLINE, expiry) the former), so it changes
+ * nothing but the end of replays (a broker holds a token until then):
+ * it is ticked where replays are injected; elsewhere time stops at the
+ * client's timeout (or at the original's 5 s ACK deadline). */
+#if (FAULTS & F_REPLAY)
+#define TOP R_E               /* replays: bounded by the token's expiry */
+#elif BROKER_V1
 #define TOP R_5S
 #else
 #define TOP R_T

@@ -16,7 +16,7 @@ scenario of the model, every variant and every finding run.
 Every counterexample is printed as a message sequence chart (trail2msc.py).
 Exit 0 when every run behaves as expected, 1 otherwise.
 
-Usage: check.py [--build DIR] [--only NAME[,NAME]] [--quiet] [--list]
+Usage: check.py [--build DIR] [--only NAME[,NAME]] [--jobs N] [--quiet] [--list]
 Standard library only; needs spin and a C compiler (cc or $CC).
 """
 

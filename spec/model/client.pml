@@ -18,7 +18,7 @@ inline gone(c) {
 }
 
 /* Close the broker connection and send the request on backend_pipe of the
- * route's backend (BROKER-6). spec: FALLBACK-4 FALLBACK-5 FALLBACK-15
+ * route's backend (BROKER-6). spec: FALLBACK-4 FALLBACK-24 FALLBACK-15
  * READY-14 READY-21 */
 inline reconnect(c) {
   atomic {
@@ -89,7 +89,7 @@ proctype Client(byte c)
   :: !ngt -> goto recon               /* FALLBACK-4; READY-21 (a) lets it re-send */
 #ifdef V_READY19
   :: ngt && !ngbr && sent ->
-     /* the withdrawn READY-19: early data + token without BACKEND_READY =
+     /* the withdrawn READY-21: early data + token without BACKEND_READY =
       * "not offered": close, reconnect, re-send */
      atomic { cl_fb[c] = 1 }; goto recon
 #endif
@@ -97,7 +97,7 @@ proctype Client(byte c)
   fi;
 
   /* wait for the ready frame, then decide: adopted, re-send, or
-   * OUTCOME_UNKNOWN. spec: READY-4 READY-5 READY-14 READY-21 FALLBACK-5
+   * OUTCOME_UNKNOWN. spec: READY-4 READY-5 READY-14 READY-21 FALLBACK-24
    * CLIENT-5 */
   do
   :: atomic { nempty(tocl[c]) -> tocl[c]?f,v;
@@ -117,7 +117,7 @@ proctype Client(byte c)
        :: else -> f = 2; v = 0; cl_fb[c] = 1;
           printf("@@ C%d - bytes that are not a valid ready frame\n", c);
           if
-          :: !sent -> reconnect(c)              /* FALLBACK-5 */
+          :: !sent -> reconnect(c)              /* FALLBACK-24 */
           :: else -> unknown(c)                 /* READY-21 */
           fi
        fi };
@@ -128,7 +128,7 @@ proctype Client(byte c)
   :: atomic { EOF(c) -> cl_fb[c] = 1;
        printf("@@ C%d - EOF before a ready frame\n", c);
        if
-       :: !sent || (ngbr && (nged || !EARLY(c))) -> reconnect(c)   /* READY-21 (b), FALLBACK-5 */
+       :: !sent || (ngbr && (nged || !EARLY(c))) -> reconnect(c)   /* READY-21 (b), FALLBACK-24 */
        :: else -> unknown(c)                                        /* READY-21: no re-send */
        fi };
      goto done

@@ -18,14 +18,14 @@ hidden byte P1_ONCE = 1, P2_SERVED = 1, P3_OWNER = 1, P4_TOKEN = 1;
 hidden byte P5_READY = 1, P6_DRAIN = 1, P7_CHARGE = 1;
 
 /* P1 ONCE. spec: READY-20 READY-21 READY-9 READY-14 CLIENT-6 BACKEND-5
- * FALLBACK-5 ACK-16 FALLBACK-22 */
+ * FALLBACK-24 ACK-16 FALLBACK-22 */
 inline execute(c) {
   exec[c]++;
   assert(P1_ONCE && exec[c] <= 1)
 }
 
 /* P2 SERVED: an outcome that is neither served nor given up must be the
- * counted case. spec: CLIENT-6 READY-21 FALLBACK-1 FALLBACK-5 FALLBACK-20 */
+ * counted case. spec: CLIENT-6 READY-21 FALLBACK-1 FALLBACK-24 FALLBACK-20 */
 inline set_outcome(c, o) {
   outcome[c] = o;
   assert(P2_SERVED && (o != O_DIED || adopt_crash[c]));   /* lost only if its adopter died */

@@ -485,7 +485,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   cfg->service = "echo";
   cfg->backend_pipe = "/run/echo/backend.sock";
   cfg->handoff_endpoint = (g[0] & 1) != 0 || (g[0] & 0x80) != 0;
-  cfg->backend_ready = (g[0] & 2) != 0;
   cfg->unix_ms = (g[0] & 4) ? wall_ms : NULL;
   cfg->clock_user = f;
   cfg->peer_policy = (ho_peer_policy)(((g[0] >> 3) & 3) % 3);

@@ -70,11 +70,11 @@ route() {
 
 echo "handoff demo — working directory $DIR (mode 0700), programs from $BIN"
 
-start ok --ready-mode backend -- --backend-ready
-route "1. Handoff, backend-ready mode + early data (the fast path)" "$DIR/ok" \
-  --handoff --backend-ready --early-data --message "hello through a handed-off connection"
-route "2. Handoff, legacy v1 ordering (the broker writes ready after the ACK)" "$DIR/ok" \
+start ok --ready-mode backend --
+route "1. Handoff, legacy v1 ordering (the broker writes ready after the ACK; the ACK declares backend-ready)" "$DIR/ok" \
   --handoff --message "hello, legacy"
+route "2. Handoff, backend-ready mode + early data (declared in the first ACK, READY-36)" "$DIR/ok" \
+  --handoff --backend-ready --early-data --message "hello through a handed-off connection"
 route "3. Client that does not opt in: Negotiated without token, reconnect" "$DIR/ok" \
   --message "hello, plain"
 kill -TERM "$BROKER_PID"; wait "$BROKER_PID" 2>/dev/null || true

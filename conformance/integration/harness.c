@@ -139,12 +139,15 @@ int hx_fd_count(pid_t pid) {
 }
 
 int hx_fd_settle(pid_t pid, int want) {
+  /* 10 s: a broker waits out an ACK deadline (1.5 s) before it closes, and
+   * a loaded CI machine stretches that; a settled count returns at once. */
+  uint64_t until = hx_now_ns() + 10000000000ull;
   int n = -1;
-  for (int i = 0; i < 3000; i++) {
+  do {
     n = hx_fd_count(pid);
     if (n >= 0 && n <= want) return n;
     nap_ms(1);
-  }
+  } while (hx_now_ns() < until);
   return n;
 }
 

@@ -34,7 +34,7 @@ int hx_stop(hx_proc *p);
 void hx_world_fini(hx_world *w);
 /* Open descriptors of pid (entries of /proc/PID/fd), -1 on error. */
 int hx_fd_count(pid_t pid);
-/* Wait (bounded, 3 s) until pid's descriptor count is at most want. Returns
+/* Wait (bounded, 10 s) until pid's descriptor count is at most want. Returns
  * the last count seen. */
 int hx_fd_settle(pid_t pid, int want);
 /* Does p->log contain `needle`? */

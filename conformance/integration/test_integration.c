@@ -92,14 +92,26 @@ static int t_success_legacy(hx_world *w) {
   return 0;
 }
 
-/* spec: READY-6 READY-7 READY-8 READY-9 — backend-ready mode pre-declared,
- * request sent right after Negotiated, and with early data after Hello. */
+/* spec: READY-36 READY-7 READY-8 READY-9 — backend-ready mode once the
+ * backend declared it on the control connection (the first handoff, in
+ * legacy mode, brings the declaration; an operator's --backend-ready is no
+ * declaration), then the request sent right after Negotiated, and with
+ * early data after Hello. */
 static int t_success_backend_ready(hx_world *w) {
   const char *bk[] = {"--ready-mode", "backend", NULL};
-  const char *br[] = {"--backend-ready", NULL};
+  const char *br[] = {"--backend-ready", NULL}; /* accepted, no effect */
   CHECK(start(w, "bready", bk, br) == 0, "cannot start processes");
   hx_client_result r;
-  hx_client_opts o = copts(w, CAP_HP | CAP_BR, "hello backend-ready");
+  hx_client_opts o = copts(w, CAP_HP | CAP_BR | CAP_ED, "too early");
+  o.early_data = true;
+  CHECK(hx_client_run(&o, &r) == 0, "client: %s", r.why);
+  CHECK(r.route == HX_ROUTE_RECONNECT && r.echo_ok,
+        "early data before any declaration: reconnect (READY-18), route %d", r.route);
+  o = copts(w, CAP_HP | CAP_BR, "teaches");
+  CHECK(hx_client_run(&o, &r) == 0 && r.route == HX_ROUTE_HANDOFF && r.echo_ok,
+        "first: route %d why %s", r.route, r.why);
+  CHECK(!r.backend_ready, "no declaration yet: legacy, whatever --backend-ready said");
+  o = copts(w, CAP_HP | CAP_BR, "hello backend-ready");
   CHECK(hx_client_run(&o, &r) == 0, "client: %s", r.why);
   CHECK(r.route == HX_ROUTE_HANDOFF && r.backend_ready, "route %d br %d why: %s", r.route,
         r.backend_ready, r.why);
@@ -113,7 +125,7 @@ static int t_success_backend_ready(hx_world *w) {
   return 0;
 }
 
-/* spec: READY-6 CAP-5 — learnt from HandoffAck.backend_capabilities. */
+/* spec: READY-36 CAP-5 — learnt from HandoffAck.backend_capabilities. */
 static int t_learn_backend_ready(hx_world *w) {
   const char *bk[] = {"--ready-mode", "backend", NULL};
   CHECK(start(w, "learn", bk, NULL) == 0, "cannot start processes");
@@ -273,7 +285,7 @@ static int t_refusals(hx_world *w) {
  * broker and backend keep serving and leak nothing. */
 static int t_client_disconnects(hx_world *w) {
   const char *bk[] = {"--ready-mode", "backend", NULL};
-  const char *br[] = {"--backend-ready", NULL};
+  const char **br = NULL;
   CHECK(start(w, "hangup", bk, br) == 0, "cannot start processes");
   hx_client_result r;
   hx_client_opts o = copts(w, CAP_HP | CAP_BR, "warm-up");
@@ -297,11 +309,10 @@ static int t_client_disconnects(hx_world *w) {
  * descriptor growth. */
 static int t_sequential_1000(hx_world *w) {
   const char *bk[] = {"--ready-mode", "backend", "--log-level", "warn", NULL};
-  const char *br[] = {"--backend-ready", "--log-level", "warn", NULL};
+  const char *br[] = {"--log-level", "warn", NULL};
   CHECK(start(w, "seq", bk, br) == 0, "cannot start processes");
   hx_client_result r;
-  hx_client_opts o = copts(w, CAP_HP | CAP_BR | CAP_ED, "warm");
-  o.early_data = true;
+  hx_client_opts o = copts(w, CAP_HP | CAP_BR, "warm"); /* legacy: the declaration comes */
   CHECK(hx_client_run(&o, &r) == 0 && r.route == HX_ROUTE_HANDOFF, "warm-up");
   int b0 = hx_fd_count(w->broker.pid), k0 = hx_fd_count(w->backend.pid);
   int handoff = 0;
@@ -341,7 +352,7 @@ static void *conc_client(void *p) {
 
 static int t_concurrent_200(hx_world *w) {
   const char *bk[] = {"--ready-mode", "backend", "--log-level", "warn", NULL};
-  const char *br[] = {"--backend-ready", "--log-level", "warn", NULL};
+  const char *br[] = {"--log-level", "warn", NULL};
   CHECK(start(w, "conc", bk, br) == 0, "cannot start processes");
   hx_client_result r;
   hx_client_opts o = copts(w, CAP_HP | CAP_BR, "warm");

@@ -56,8 +56,11 @@ NONCE_BASE = 40  # nonce i (without its newline) is NONCE_BASE + i bytes long
 
 class Cell:
     def __init__(self, scenario, broker, backend, client, expect, n, bflags=(), kflags=(),
-                 cflags=(), note=""):
+                 cflags=(), note="", warmup=None):
         self.scenario = scenario
+        # Client flags of one client run before the counted ones (not judged):
+        # a legacy handoff that brings the backend's declarations (READY-36).
+        self.warmup = warmup
         self.broker, self.backend, self.client = broker, backend, client
         self.expect = expect
         self.n = n
@@ -84,7 +87,7 @@ def optout_flags(client):
 def build_cells(n, n_small, n_ext):
     cells = []
     both = ("C", "v1")
-    # spec: XFER-3 XFER-5 READY-2 READY-4 READY-5 CAP-1 — the common path,
+    # spec: XFER-3 XFER-5 READY-2 READY-4 READY-37 CAP-1 — the common path,
     # every combination. The v1 backend assumes a blocking descriptor, so the
     # C broker must pass one (spec: XFER-25); the v1 broker passes blocking
     # descriptors, so the C backend must set the flags it needs (spec: XFER-26);
@@ -110,18 +113,16 @@ def build_cells(n, n_small, n_ext):
         for c in both:
             cells.append(Cell("no-endpoint", "v1", k, c, "reconnect", n_small, bflags=["--no-endpoint"],
                               cflags=handoff_flags(c)))
-    # Declared extensions, all three parties supporting them.
-    # spec: READY-6 READY-7 READY-9 READY-13 READY-14 CAP-5 CAP-7
+    # Declared extensions, all three parties supporting them; the backend's
+    # declaration comes in the ACK of a first (legacy) handoff, the warm-up.
+    # spec: READY-36 READY-7 READY-9 READY-13 READY-14 CAP-5 CAP-7
     br = ["--handoff", "--backend-ready"]
-    cells.append(Cell("ext", "C", "C", "C", "handoff", n_ext, bflags=["--backend-ready"],
-                      kflags=["--ready-mode", "backend"], cflags=br,
-                      note="backend-ready, declared by configuration"))
     cells.append(Cell("ext", "C", "C", "C", "handoff", n_ext,
-                      kflags=["--ready-mode", "backend"], cflags=br,
+                      kflags=["--ready-mode", "backend"], cflags=br, warmup=["--handoff"],
                       note="backend-ready, learnt from ACK backend_capabilities"))
-    cells.append(Cell("ext", "C", "C", "C", "handoff", n_ext, bflags=["--backend-ready"],
+    cells.append(Cell("ext", "C", "C", "C", "handoff", n_ext,
                       kflags=["--ready-mode", "backend"], cflags=br + ["--early-data"],
-                      note="backend-ready + early data"))
+                      warmup=["--handoff"], note="backend-ready + early data"))
     # Extension clients in front of an original broker: the broker knows no
     # extension bit (spec: CAP-1 CAP-9); with early data the request is in
     # the queue of a connection the v1 broker hands off in legacy mode: at
@@ -132,9 +133,9 @@ def build_cells(n, n_small, n_ext):
         cells.append(Cell("ext-vs-v1", "v1", k, "C", "at-most-once", n_ext,
                           cflags=br + ["--early-data"],
                           note="early data to a v1 broker"))
-    # An operator's --backend-ready in front of an original backend: an
-    # accepted ACK without BACKEND_CAP_BACKEND_READY proves no ready frame was
-    # written (spec: ACK-16): at most once.
+    # An operator's --backend-ready in front of an original backend: no
+    # declaration ever comes, so no backend-ready offer either (spec: READY-36;
+    # the model's F1): served in legacy mode, at most once.
     cells.append(Cell("ext-vs-v1", "C", "v1", "C", "at-most-once", n_ext, bflags=["--backend-ready"],
                       cflags=br, note="broker --backend-ready, v1 backend"))
     return cells
@@ -283,6 +284,9 @@ def fd_balance(bpid, kpid, base_b, base_k, ho):
             "broker_fds": fb, "backend_fds": fk}
 
 
+WARMUP_MSG = "warm-up\n"  # shorter than every nonce: never mistaken for one
+
+
 def executions_v1(d, nonce_index):
     """(per-client list of routes, unattributed lines) from the exec log."""
     per = collections.defaultdict(list)
@@ -291,6 +295,8 @@ def executions_v1(d, nonce_index):
     if os.path.exists(path):
         for line in open(path, errors="replace"):
             route, _, text = line.rstrip("\n").partition("\t")
+            if text == WARMUP_MSG.rstrip("\n"):
+                continue  # the cell's warm-up client
             i = nonce_index.get(text)
             if i is None:
                 stray.append(line.strip())
@@ -312,7 +318,7 @@ def executions_c(d, length_index):
         if not m:
             continue
         route, nbytes = m.group(1), int(m.group(2))
-        if nbytes == 0:
+        if nbytes == 0 or nbytes == len(WARMUP_MSG):
             continue
         i = length_index.get(nbytes)
         if i is None:
@@ -379,6 +385,10 @@ def run_cell(cell, idx, bindir, parallel, outdir, settle_s):
         if not wait_paths([lst], [bp]):
             res["problems"].append("broker did not start")
             return finish(res, d, outdir, idx, t_cell)
+        if cell.warmup is not None:
+            wcell = Cell(cell.scenario, cell.broker, cell.backend, cell.client, cell.expect, 1,
+                         cflags=cell.warmup)
+            run_client(client_cmd(wcell, bindir, lst, WARMUP_MSG), -1)
         base_b, base_k = len(fd_inodes(bp.pid) or {}), len(fd_inodes(kp.pid) or {})
 
         nonces = []

@@ -53,7 +53,8 @@ enum {
   CF_F_BACKEND_READY = 1u << 0, /* BACKEND_CAP_BACKEND_READY: backend-ready mode */
   CF_F_EARLY_DATA = 1u << 1,    /* serves a request queued behind the Hello */
   CF_F_MULTI_OFFER = 1u << 2,   /* BACKEND_CAP_MULTI_OFFER: keeps control connections */
-  CF_F_SERVICE_CHECK = 1u << 3  /* refuses offers for a service it does not serve */
+  CF_F_SERVICE_CHECK = 1u << 3, /* refuses offers for a service it does not serve */
+  CF_F_COALESCED = 1u << 4       /* BACKEND_CAP_COALESCED_REPLY: coalesced reply (rc2) */
 };
 
 /* Constants a SUT can be started with (placeholders {name}). */

@@ -25,6 +25,11 @@ const cf_feature_def cf_features[] = {
      "each, several in flight, and sets BACKEND_CAP_MULTI_OFFER in every ACK\n"
      "(CAP-10, XFER-1, BACKEND-13). Undeclared: one offer per control connection\n"
      "(XFER-37)."},
+    {"coalesced-reply", CF_F_COALESCED, MB,
+     "coalesced reply (spec 1.0.0-rc2): the backend writes the Negotiated frame the\n"
+     "offer carries, then ready (and the first response) in one write, or the\n"
+     "declined one, and sets BACKEND_CAP_COALESCED_REPLY in every ACK (READY-28,\n"
+     "READY-29, CAP-11); needs backend-ready."},
     {"service-name-check", CF_F_SERVICE_CHECK, MB,
      "the backend refuses an offer whose non-empty service_name names a service\n"
      "it does not serve, with SERVICE_NAME (XFER-14, a MAY)."},

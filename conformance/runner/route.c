@@ -135,7 +135,16 @@ static int check_caps(cf_ctx *ctx, const cf_ho *h, uint64_t caps) {
                          : "no ACK sets BACKEND_CAP_BACKEND_READY (backend-ready is not declared)",
                    "the ACK for corr=%llu has backend_capabilities 0x%llx",
                    (unsigned long long)h->offer.corr, (unsigned long long)caps);
-  uint64_t known = HO_BACKEND_CAP_BACKEND_READY | HO_BACKEND_CAP_MULTI_OFFER;
+  /* spec: CAP-11 — declared exactly when the SUT declares the feature. */
+  bool coal = (ctx->o->features & CF_F_COALESCED) != 0;
+  if (coal != ((caps & HO_BACKEND_CAP_COALESCED_REPLY) != 0))
+    return cf_fail(ctx, "CAP-11",
+                   coal ? "every ACK sets BACKEND_CAP_COALESCED_REPLY (coalesced-reply is declared)"
+                        : "no ACK sets BACKEND_CAP_COALESCED_REPLY (coalesced-reply is not declared)",
+                   "the ACK for corr=%llu has backend_capabilities 0x%llx",
+                   (unsigned long long)h->offer.corr, (unsigned long long)caps);
+  uint64_t known = HO_BACKEND_CAP_BACKEND_READY | HO_BACKEND_CAP_MULTI_OFFER |
+                   HO_BACKEND_CAP_COALESCED_REPLY;
   if (caps & ~known)
     return cf_fail(ctx, "CAP-2", "no unassigned bit of backend_capabilities is set",
                    "the ACK for corr=%llu has backend_capabilities 0x%llx",

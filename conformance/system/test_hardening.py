@@ -212,7 +212,7 @@ def regression_issue_11_pre_hello_flood(w):
     """spec: BROKER-10 BROKER-11 — one process holding idle connections (and
     renewing them) cannot lock legitimate clients out."""
     w.backend("--ready-mode", "backend")
-    w.broker("--max-hello-waiting", "512", "--backend-ready")
+    w.broker("--max-hello-waiting", "512")
     stop = threading.Event()
     held = []
 
@@ -376,7 +376,7 @@ def regression_issue_11_errors_users_can_act_on(w):
 
 
 def regression_issue_11_drain_and_restart(w):
-    """spec: BACKEND-14 BROKER-9 FALLBACK-23 — a backend restarted while clients
+    """spec: BACKEND-14 BROKER-9 FALLBACK-25 — a backend restarted while clients
     run: the successor takes the endpoints over, the old one drains; no client
     lost, none served twice (the two backends' own records)."""
     log_a, log_b = os.path.join(w.dir, "exec-a"), os.path.join(w.dir, "exec-b")

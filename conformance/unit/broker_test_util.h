@@ -47,9 +47,9 @@ static inline int find(const acts *x, ho_broker_action_type t, int from) {
   return -1;
 }
 
-static inline ho_broker *mk(bool backend_ready, acts *x, ho_broker_conn **ctl) {
+static inline ho_broker *mk(acts *x, ho_broker_conn **ctl) {
   ho_broker_config cfg = {.service = "echo", .backend_pipe = "/tmp/x/backend.sock",
-                          .handoff_endpoint = true, .backend_ready = backend_ready,
+                          .handoff_endpoint = true,
                           .backend_multi_offer = true, /* pipelining; XFER-37 in test_broker_rc1.c */
                           .ack_timeout_ns = 100 * MS, .peer_policy = HO_PEER_ANY,
                           .unix_ms = wall_ms};

@@ -248,7 +248,8 @@ Test(backend, backend_ready_frame_precedes_service_bytes) {
   ho_ack ack;
   broker_ack(&s, &ack);
   cr_assert(ack.accepted);
-  cr_assert_eq(ack.backend_capabilities, HO_BACKEND_CAP_BACKEND_READY | HO_BACKEND_CAP_MULTI_OFFER);
+  cr_assert_eq(ack.backend_capabilities, HO_BACKEND_CAP_BACKEND_READY | HO_BACKEND_CAP_MULTI_OFFER |
+                                           HO_BACKEND_CAP_COALESCED_REPLY); /* spec: CAP-11 */
   /* Play the service: echo what was read. */
   char req[4];
   cr_assert_eq(recv((int)ad[0].conn, req, 4, 0), 4, "the early request travelled with the fd");

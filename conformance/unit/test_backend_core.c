@@ -87,7 +87,8 @@ Test(backend_core, descriptor_problems_refused) {
     expect_refusal(&f, cases[i].name, 9);
     ho_ack ack;
     decode_ack(find(&f, HO_BACKEND_ACT_WRITE_CONTROL), &ack);
-    cr_assert_eq(ack.backend_capabilities, HO_BACKEND_CAP_BACKEND_READY | HO_BACKEND_CAP_MULTI_OFFER,
+    cr_assert_eq(ack.backend_capabilities, HO_BACKEND_CAP_BACKEND_READY | HO_BACKEND_CAP_MULTI_OFFER |
+                     HO_BACKEND_CAP_COALESCED_REPLY, /* spec: CAP-11 */
                  "backend-ready backends declare it in refusals too");
     core_down(&f);
   }

@@ -39,7 +39,8 @@ Test(backend_core, backend_ready_writes_ready_first) {
   ho_ack ack;
   decode_ack(&f.acts[iack], &ack);
   cr_assert(ack.accepted);
-  cr_assert_eq(ack.backend_capabilities, HO_BACKEND_CAP_BACKEND_READY | HO_BACKEND_CAP_MULTI_OFFER);
+  cr_assert_eq(ack.backend_capabilities, HO_BACKEND_CAP_BACKEND_READY | HO_BACKEND_CAP_MULTI_OFFER |
+                                           HO_BACKEND_CAP_COALESCED_REPLY); /* spec: CAP-11 */
   cr_assert(f.acts[iad].ready_written);
   close((int)f.acts[iad].conn);
   cr_assert_eq(ho_backend_ctl_client_written(f.ctl, 100, HO_OK), HO_ERR_STATE);

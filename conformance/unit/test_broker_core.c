@@ -14,7 +14,7 @@
 Test(broker_core, reads_exactly_the_hello) {
   acts x;
   ho_broker_conn *ctl, *c;
-  ho_broker *b = mk(false, &x, &ctl);
+  ho_broker *b = mk(&x, &ctl);
   uint8_t wire[512];
   size_t len = hello_frame(HO_CAP_HANDLE_PASSING, "echo", wire, sizeof wire);
   memcpy(wire + len, "EARLY-DATA", 10);
@@ -46,7 +46,7 @@ Test(broker_core, peer_policy_rejects_silently) {
 Test(broker_core, refusals) {
   acts x;
   ho_broker_conn *ctl, *c;
-  ho_broker *b = mk(false, &x, &ctl);
+  ho_broker *b = mk(&x, &ctl);
   uint8_t bad[1] = {2};
   feed(b, &c, bad, 1, 3 * MS);
   drain(b, &x);
@@ -78,7 +78,7 @@ Test(broker_core, refusals) {
 Test(broker_core, legacy_handoff_completes_with_ready) {
   acts x;
   ho_broker_conn *ctl, *c;
-  ho_broker *b = mk(false, &x, &ctl);
+  ho_broker *b = mk(&x, &ctl);
   ho_negotiated n;
   ho_envelope env;
   ho_offer o = run_to_offer(b, HO_CAP_HANDLE_PASSING, &c, &x, &n, &env, 3 * MS);
@@ -113,12 +113,12 @@ Test(broker_core, legacy_handoff_completes_with_ready) {
   ho_broker_free(b);
 }
 
-/* spec: READY-6 READY-7 READY-8 READY-10 CAP-5 — learnt per control
+/* spec: READY-36 READY-7 READY-8 READY-10 CAP-5 — learnt per control
  * connection from an ACK; the offer carries the ready deadline. */
 Test(broker_core, backend_ready_learnt_from_ack) {
   acts x;
   ho_broker_conn *ctl, *c;
-  ho_broker *b = mk(false, &x, &ctl);
+  ho_broker *b = mk(&x, &ctl);
   uint64_t caps = HO_CAP_HANDLE_PASSING | HO_CAP_BACKEND_READY;
   ho_negotiated n;
   ho_envelope env;
@@ -145,7 +145,7 @@ Test(broker_core, backend_ready_learnt_from_ack) {
 Test(broker_core, refused_ack_falls_back) {
   acts x;
   ho_broker_conn *ctl, *c;
-  ho_broker *b = mk(false, &x, &ctl);
+  ho_broker *b = mk(&x, &ctl);
   ho_negotiated n;
   ho_envelope env;
   ho_offer o = run_to_offer(b, HO_CAP_HANDLE_PASSING, &c, &x, &n, &env, 3 * MS);
@@ -169,7 +169,7 @@ Test(broker_core, refused_ack_falls_back) {
 Test(broker_core, ack_deadline_then_late_ack) {
   acts x;
   ho_broker_conn *ctl, *c;
-  ho_broker *b = mk(false, &x, &ctl);
+  ho_broker *b = mk(&x, &ctl);
   ho_negotiated n;
   ho_envelope env;
   ho_offer o = run_to_offer(b, HO_CAP_HANDLE_PASSING, &c, &x, &n, &env, 3 * MS);
@@ -197,7 +197,7 @@ Test(broker_core, ack_deadline_then_late_ack) {
 Test(broker_core, unwritable_control_dropped_at_deadline) {
   acts x;
   ho_broker_conn *ctl, *c;
-  ho_broker *b = mk(false, &x, &ctl);
+  ho_broker *b = mk(&x, &ctl);
   ho_negotiated n;
   ho_envelope env;
   (void)run_to_offer(b, HO_CAP_HANDLE_PASSING, &c, &x, &n, &env, 3 * MS);
@@ -216,7 +216,7 @@ Test(broker_core, unwritable_control_dropped_at_deadline) {
 Test(broker_core, unknown_correlation_drops_control) {
   acts x;
   ho_broker_conn *ctl, *c;
-  ho_broker *b = mk(false, &x, &ctl);
+  ho_broker *b = mk(&x, &ctl);
   ho_negotiated n;
   ho_envelope env;
   ho_offer o = run_to_offer(b, HO_CAP_HANDLE_PASSING, &c, &x, &n, &env, 3 * MS);
@@ -235,7 +235,7 @@ Test(broker_core, unknown_correlation_drops_control) {
 Test(broker_core, early_data_without_backend_ready_gets_no_token) {
   acts x;
   ho_broker_conn *ctl, *c;
-  ho_broker *b = mk(false, &x, &ctl);
+  ho_broker *b = mk(&x, &ctl);
   uint8_t wire[512];
   size_t len = hello_frame(HO_CAP_HANDLE_PASSING | HO_CAP_EARLY_DATA, "echo", wire, sizeof wire);
   feed(b, &c, wire, len, 3 * MS);

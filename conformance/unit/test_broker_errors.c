@@ -47,7 +47,7 @@ static void done(ho_broker *b, acts *x) {
 Test(broker_errors, oversized_hello_refused_from_header) {
   acts x;
   ho_broker_conn *ctl, *c;
-  ho_broker *b = mk(false, &x, &ctl);
+  ho_broker *b = mk(&x, &ctl);
   uint8_t hdr[5] = {1, 0x01, 0x00, 0x01, 0x00}; /* 65537 bytes */
   cr_assert_eq(feed(b, &c, hdr, 5, 3 * MS), 5);
   cr_assert_eq(ho_broker_client_wants(b, c), 0, "the body is never read");
@@ -62,7 +62,7 @@ Test(broker_errors, oversized_hello_refused_from_header) {
 Test(broker_errors, refusal_table) {
   acts x;
   ho_broker_conn *ctl, *c;
-  ho_broker *b = mk(false, &x, &ctl);
+  ho_broker *b = mk(&x, &ctl);
   ho_hello h = base_hello();
   h.client_min_protocol = 2;
   h.client_max_protocol = 3;
@@ -114,7 +114,7 @@ Test(broker_errors, refusal_table) {
 Test(broker_errors, negotiated_fields) {
   acts x;
   ho_broker_conn *ctl, *c;
-  ho_broker *b = mk(false, &x, &ctl);
+  ho_broker *b = mk(&x, &ctl);
   ho_hello h = base_hello();
   h.client_capabilities = 0;
   strcpy(h.client_version, "whatever");
@@ -142,7 +142,7 @@ Test(broker_errors, negotiated_fields) {
 Test(broker_errors, truncated_and_slow_hellos_closed_silently) {
   acts x;
   ho_broker_conn *ctl, *c1, *c2;
-  ho_broker *b = mk(false, &x, &ctl);
+  ho_broker *b = mk(&x, &ctl);
   uint8_t wire[512];
   size_t len = hello_frame(HO_CAP_HANDLE_PASSING, "echo", wire, sizeof wire);
   feed(b, &c1, wire, len - 2, 3 * MS);
@@ -159,11 +159,11 @@ Test(broker_errors, truncated_and_slow_hellos_closed_silently) {
   done(b, &x);
 }
 
-/* spec: ERR-18 BROKER-5 FALLBACK-23 — the client leaves before the offer. */
+/* spec: ERR-18 BROKER-5 FALLBACK-25 — the client leaves before the offer. */
 Test(broker_errors, client_gone_before_offer) {
   acts x;
   ho_broker_conn *ctl, *c;
-  ho_broker *b = mk(false, &x, &ctl);
+  ho_broker *b = mk(&x, &ctl);
   ho_hello h = base_hello();
   ho_hello_reply r = ask(b, &h, &x, &c);
   cr_assert_eq(r.negotiated.handle_passed_token_len, 16);
@@ -197,7 +197,7 @@ Test(broker_errors, malformed_ack_frames_drop_control) {
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     acts x;
     ho_broker_conn *ctl, *c;
-    ho_broker *b = mk(false, &x, &ctl);
+    ho_broker *b = mk(&x, &ctl);
     ho_negotiated n;
     ho_envelope env;
     (void)run_to_offer(b, HO_CAP_HANDLE_PASSING, &c, &x, &n, &env, 3 * MS);
@@ -215,7 +215,7 @@ Test(broker_errors, malformed_ack_frames_drop_control) {
 Test(broker_errors, acks_in_any_order) {
   acts x;
   ho_broker_conn *ctl, *c1, *c2;
-  ho_broker *b = mk(false, &x, &ctl);
+  ho_broker *b = mk(&x, &ctl);
   ho_negotiated n1, n2;
   ho_envelope e;
   ho_offer o1 = run_to_offer(b, HO_CAP_HANDLE_PASSING, &c1, &x, &n1, &e, 3 * MS);
@@ -269,7 +269,7 @@ Test(broker_errors, connect_failure_fails_waiting_attempts) {
 Test(broker_errors, transfer_failure_fails_one_attempt) {
   acts x;
   ho_broker_conn *ctl, *c;
-  ho_broker *b = mk(false, &x, &ctl);
+  ho_broker *b = mk(&x, &ctl);
   ho_negotiated n;
   ho_envelope e;
   ho_offer o = run_to_offer(b, HO_CAP_HANDLE_PASSING, &c, &x, &n, &e, 3 * MS);
@@ -290,7 +290,7 @@ Test(broker_errors, transfer_failure_fails_one_attempt) {
 Test(broker_errors, shutdown_abandons_attempts) {
   acts x;
   ho_broker_conn *ctl, *c;
-  ho_broker *b = mk(false, &x, &ctl);
+  ho_broker *b = mk(&x, &ctl);
   ho_negotiated n;
   ho_envelope e;
   ho_offer o = run_to_offer(b, HO_CAP_HANDLE_PASSING, &c, &x, &n, &e, 3 * MS);

@@ -91,19 +91,29 @@ Test(broker_rc1, one_offer_per_undeclared_connection) {
   ho_broker_free(b);
 }
 
-/* spec: ACK-16 ERR-63 FALLBACK-22 FALLBACK-23 — the operator says
- * backend-ready, the backend accepts without declaring it: a failure, no
- * write, no shutdown, and no backend-ready mode by configuration after. */
-Test(broker_rc1, backend_ready_violation_voids_the_configuration) {
+/* spec: ACK-16 ERR-63 FALLBACK-22 FALLBACK-25 READY-36 — the backend
+ * declared backend-ready on this connection, then accepts a flagged offer
+ * without declaring it: a failure, no write, no shutdown, and no
+ * backend-ready mode on the strength of the old declaration after. */
+Test(broker_rc1, backend_ready_violation_withdraws_the_declaration) {
   acts x;
   ho_broker_conn *k, *c;
   ho_broker_config cfg = base_cfg();
-  cfg.backend_ready = true;
   cfg.backend_multi_offer = true;
   ho_broker *b = mk_cfg(&cfg, &x, &k);
-  ho_negotiated n = hello(b, HO_CAP_HANDLE_PASSING | HO_CAP_BACKEND_READY, &c, &x, 3 * MS);
-  cr_assert(n.server_capabilities & HO_CAP_BACKEND_READY);
+  /* the declaration: a legacy handoff whose ACK carries the bit */
+  ho_negotiated n = hello(b, HO_CAP_HANDLE_PASSING | HO_CAP_BACKEND_READY, &c, &x, 2 * MS);
+  cr_assert_not(n.server_capabilities & HO_CAP_BACKEND_READY, "nothing declared yet: legacy");
   ho_offer o = offer_at(&x, 0);
+  send_ack(b, k, &o, true, HO_BACKEND_CAP_BACKEND_READY | HO_BACKEND_CAP_MULTI_OFFER, 2 * MS);
+  drain(b, &x);
+  int w = find(&x, HO_BACT_WRITE, 0); /* the legacy ready frame */
+  cr_assert_geq(w, 0);
+  ho_broker_conn_flushed(b, c, 2 * MS);
+  drain(b, &x);
+  n = hello(b, HO_CAP_HANDLE_PASSING | HO_CAP_BACKEND_READY, &c, &x, 3 * MS);
+  cr_assert(n.server_capabilities & HO_CAP_BACKEND_READY);
+  o = offer_at(&x, 0);
   cr_assert(o.offer_flags & HO_OFFER_FLAG_BACKEND_READY);
   send_ack(b, k, &o, true, 0, 4 * MS);
   drain(b, &x);
@@ -114,13 +124,13 @@ Test(broker_rc1, backend_ready_violation_voids_the_configuration) {
   ho_broker_stats st;
   ho_broker_get_stats(b, &st);
   cr_assert_eq(st.fallbacks[HO_BROKER_REASON_READY_VIOLATION], 1);
-  cr_assert_eq(st.handoffs_completed, 0);
+  cr_assert_eq(st.handoffs_completed, 1, "only the legacy one");
   cr_assert(ho_broker_reason_counts(HO_BROKER_REASON_READY_VIOLATION));
   cr_assert_str_eq(ho_broker_reason_spec_name(HO_BROKER_REASON_READY_VIOLATION),
                    "BACKEND_READY_VIOLATION");
   n = hello(b, HO_CAP_HANDLE_PASSING | HO_CAP_BACKEND_READY, &c, &x, 5 * MS);
   cr_assert(n.server_capabilities & HO_CAP_HANDLE_PASSING);
-  cr_assert_not(n.server_capabilities & HO_CAP_BACKEND_READY, "the declaration is void");
+  cr_assert_not(n.server_capabilities & HO_CAP_BACKEND_READY, "the declaration is withdrawn");
   ho_broker_shutdown(b, 6 * MS);
   drain(b, &x);
   ho_broker_free(b);
@@ -150,7 +160,7 @@ Test(broker_rc1, legacy_ack_deadline_below_ready_timeout) {
   ho_broker_free(b);
 }
 
-/* spec: ACK-15 FALLBACK-23 FALLBACK-8 — a legacy ready frame that cannot be
+/* spec: ACK-15 FALLBACK-25 FALLBACK-8 — a legacy ready frame that cannot be
  * written: no completed handoff, no success, and no failure of the backend
  * (nine of them in a row leave the rate limit untouched). */
 Test(broker_rc1, failed_ready_write_is_no_success) {
@@ -179,7 +189,7 @@ Test(broker_rc1, failed_ready_write_is_no_success) {
   ho_broker_free(b);
 }
 
-/* spec: BROKER-9 ERR-64 FALLBACK-23 — refusals with DRAINING: no more offers
+/* spec: BROKER-9 ERR-64 FALLBACK-25 — refusals with DRAINING: no more offers
  * on that connection, closed once nothing is in flight, a new one dialled
  * for the next handoff, and not counted against the backend. */
 Test(broker_rc1, draining_backend_is_left_without_counting) {

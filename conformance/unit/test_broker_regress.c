@@ -37,7 +37,7 @@ static ho_broker_conn *client_to_offer(ho_broker *b, void *user, acts *x, uint64
 Test(broker_core, regression_stuck_control_two_expiries_one_fire) {
   acts x;
   ho_broker_conn *ctl;
-  ho_broker *b = mk(false, &x, &ctl); /* ACK deadline 100 ms */
+  ho_broker *b = mk(&x, &ctl); /* ACK deadline 100 ms */
   int u1, u2;
   client_to_offer(b, &u1, &x, 3 * MS);
   client_to_offer(b, &u2, &x, 3 * MS);

@@ -176,7 +176,7 @@ static void run_child(fx_net *n, enum scenario sc) {
   bool fallback = true;
   switch (sc) {
   case SC_LEGACY_OK:
-    /* spec: READY-5 — the legacy client sends nothing before ready. */
+    /* spec: READY-37 — the legacy client sends nothing before ready. */
     CHILD_CHECK(nothing_pending(c, 100));
     child_ready(c, k_token, true);
     child_echo(c);
@@ -323,7 +323,7 @@ Test(client, no_token_reconnects) { run(SC_NO_TOKEN, false, false, HO_ROUTE_RECO
 Test(client, token_without_bit_reconnects) {
   run(SC_TOKEN_NO_BIT, false, false, HO_ROUTE_RECONNECT, HO_CLIENT_NOT_OFFERED);
 }
-/* spec: READY-4 READY-5 CLIENT-1 CLIENT-6 CAP-8 — the legacy client writes
+/* spec: READY-4 READY-37 CLIENT-1 CLIENT-6 CAP-8 — the legacy client writes
  * nothing before ready (the scripted broker checks), then talks on the same
  * connection. */
 Test(client, legacy_handoff_waits_for_ready) { run(SC_LEGACY_OK, false, false, HO_ROUTE_HANDOFF, HO_OK); }
@@ -391,7 +391,7 @@ Test(client, malformed_ready_reconnects) {
   net_down(&n);
   cr_assert_eq(fx_count_fds(), before);
 }
-/* spec: READY-5 ERR-66 — bounded wait (200 ms here, legacy mode). */
+/* spec: READY-37 ERR-66 — bounded wait (200 ms here, legacy mode). */
 Test(client, silent_broker_times_out) { run(SC_SILENT, false, false, HO_ROUTE_RECONNECT, HO_ERR_TIMEOUT); }
 /* spec: READY-13 — backend-ready: request right after Negotiated. */
 Test(client, backend_ready_sends_request_before_ready) { run(SC_BR_OK, true, false, HO_ROUTE_HANDOFF, HO_OK); }

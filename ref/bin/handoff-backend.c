@@ -18,6 +18,7 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -83,6 +84,10 @@ typedef struct app {
   ho_ready_mode mode;
   ho_backend_fault fault;
   int exec_log; /* --exec-log descriptor (O_APPEND), -1: none */
+  /* coalesced adoptions whose request was served in the first write, until
+   * their ADOPT hands them over (spec: READY-28) */
+  echo_conn **early;
+  size_t n_early, early_cap;
 } app;
 
 static app *g_app; /* for the exec log of echo connections */
@@ -144,14 +149,39 @@ static void echo_close(app *a, echo_conn *c, const char *why) {
         c->adopted ? "handoff" : "reconnect", (unsigned long long)c->corr,
         (unsigned long long)c->bytes, why);
   a->echo[c->fd] = NULL;
+  /* Deregister before closing: an adopted descriptor shares its open file
+   * with the broker's copy until the broker closes it, and epoll keys its
+   * registration on the open file, not the descriptor — closing alone
+   * leaves a level-triggered EOF that fires for a descriptor we forgot
+   * (a busy loop, and events for whatever next reuses the number). */
+  (void)epoll_ctl(a->ep, EPOLL_CTL_DEL, c->fd, NULL);
   close(c->fd);
   free(c->out);
   free(c);
   fd_freed(a);
 }
 
+/* The echo_conn the first write of a coalesced adoption began (same fd and
+ * correlation id), taken out of the list; entries of another handoff on the
+ * same descriptor number are stale (never adopted) and go. */
+static echo_conn *early_take(app *a, int fd, uint64_t corr) {
+  echo_conn *found = NULL;
+  for (size_t i = 0; i < a->n_early;) {
+    echo_conn *e = a->early[i];
+    if (e->fd != fd) {
+      i++;
+      continue;
+    }
+    a->early[i] = a->early[--a->n_early];
+    if (e->corr == corr && found == NULL) found = e;
+    else free(e);
+  }
+  return found;
+}
+
 static void echo_add(app *a, int fd, int adopted, uint64_t corr) {
-  echo_conn *c = calloc(1, sizeof *c);
+  echo_conn *c = adopted ? early_take(a, fd, corr) : NULL;
+  if (c == NULL) c = calloc(1, sizeof *c);
   if (c == NULL || grow_ptrs((void ***)&a->echo, &a->echo_cap, (size_t)fd, sizeof *a->echo) != 0 ||
       ep_add(a, fd, K_ECHO, EPOLLIN | EPOLLRDHUP) != 0) {
     logf_(LOG_ERROR, "conn-dropped", "fd=%d errno=%d", fd, errno);
@@ -318,6 +348,47 @@ static void fd_freed(app *a) {
   }
 }
 
+/* spec: READY-28 — coalesced mode: the request that travelled with the
+ * descriptor is served before anything is written, and Negotiated, ready
+ * and its echo leave in one write, so the client wakes once. Only bytes
+ * already there are read (no wait); the blocking descriptor (XFER-25) makes
+ * the write complete or fail. */
+static int echo_first_write(void *ctx, ho_handle conn, uint64_t corr, const uint8_t *reply,
+                            size_t len) {
+  app *a = ctx;
+  if (a->n_early == a->early_cap) {
+    size_t ncap = a->early_cap ? a->early_cap * 2 : 16;
+    echo_conn **n = realloc(a->early, ncap * sizeof *n);
+    if (n == NULL) return HO_ERR_NOMEM;
+    a->early = n;
+    a->early_cap = ncap;
+  }
+  echo_conn *c = calloc(1, sizeof *c);
+  if (c == NULL) return HO_ERR_NOMEM;
+  uint8_t buf[16384];
+  ssize_t n;
+  do n = recv((int)conn, buf, sizeof buf, MSG_DONTWAIT);
+  while (n < 0 && errno == EINTR);
+  size_t got = n > 0 ? (size_t)n : 0;
+  struct iovec iov[2] = {{(void *)reply, len}, {buf, got}};
+  struct msghdr mh = {.msg_iov = iov, .msg_iovlen = got > 0 ? 2 : 1};
+  ssize_t w;
+  do w = sendmsg((int)conn, &mh, MSG_NOSIGNAL);
+  while (w < 0 && errno == EINTR);
+  if (w < 0 || (size_t)w != len + got) {
+    int rc = w < 0 ? ho_err_from_errno(errno) : HO_ERR_PARTIAL_SEND;
+    free(c);
+    return rc;
+  }
+  c->fd = (int)conn;
+  c->adopted = 1;
+  c->corr = corr;
+  c->bytes = got;
+  exec_bytes(c, buf, got);
+  a->early[a->n_early++] = c;
+  return HO_OK;
+}
+
 static void ctl_mask(app *a, int fd, int mask, ho_backend_adopted *ad, size_t n) {
   /* Legacy adoptions: the broker's ready frame (the client's next step)
    * waits for our ACK, so it goes first. Backend-ready adoptions: the
@@ -332,7 +403,7 @@ static void ctl_mask(app *a, int fd, int mask, ho_backend_adopted *ad, size_t n)
   for (size_t i = 0; i < n; i++) {
     logf_(LOG_INFO, "adopted", "ctl=%d corr=%llu fd=%ld mode=%s", fd,
           (unsigned long long)ad[i].correlation_id, (long)ad[i].conn,
-          ad[i].ready_written ? "backend-ready" : "legacy");
+          ad[i].coalesced ? "coalesced" : ad[i].ready_written ? "backend-ready" : "legacy");
     int cfd = (int)ad[i].conn;
     echo_add(a, cfd, 1, ad[i].correlation_id);
     /* A request that travelled with the descriptor (backend-ready, early
@@ -616,6 +687,7 @@ int main(int argc, char **argv) {
   cfg.service_name = service;
   cfg.defer_ack_flush = true; /* see ctl_mask() */
 
+
   app a;
   memset(&a, 0, sizeof a);
   a.mode = cfg.ready_mode;
@@ -641,6 +713,8 @@ int main(int argc, char **argv) {
   sigprocmask(SIG_BLOCK, &ss, NULL);
   a.sfd = signalfd(-1, &ss, SFD_NONBLOCK | SFD_CLOEXEC);
   a.ep = epoll_create1(EPOLL_CLOEXEC);
+  cfg.first_write = echo_first_write; /* spec: READY-28 */
+  cfg.first_write_ctx = &a;
   int rc = ho_backend_new(&cfg, on_event, &a, &a.b);
   if (a.sfd < 0 || a.ep < 0 || rc != HO_OK) {
     fprintf(stderr, "handoff-backend: setup failed: %s\n", rc ? ho_strerror(rc) : strerror(errno));

@@ -43,9 +43,10 @@ static void usage(FILE *f) {
       "                           attempt never waits past 1500 ms after Negotiated)\n"
       "  --token-ttl-ms N         token lifetime (default and at most 30000)\n"
       "  --max-pending N          cap on pending tokens (default 1024)\n"
-      "  --backend-ready          the backend is known to write the ready frame itself\n"
-      "                           (otherwise learnt from HandoffAck.backend_capabilities);\n"
-      "                           an ACK that proves it wrong switches the mode off\n"
+      "  --backend-ready          accepted for old scripts, no effect: since spec\n"
+      "                           1.0.0-rc2 backend-ready mode is used only once the\n"
+      "                           backend declares it in an ACK on the control connection\n"
+      "                           (READY-36); an operator's statement could be wrong\n"
       "  --backend-multi-offer    the backend is known to keep control connections: pipeline\n"
       "                           offers from the start (otherwise one offer per connection\n"
       "                           until an ACK declares BACKEND_CAP_MULTI_OFFER)\n"
@@ -119,7 +120,10 @@ int main(int argc, char **argv) {
       if (o == 't') G.cfg.token_ttl_ns = v * 1000000u;
       if (o == 'm') G.cfg.max_pending = (uint32_t)v;
       break;
-    case 'r': G.cfg.backend_ready = true; break;
+    case 'r': /* spec: READY-36 — a statement is not a declaration */
+      fprintf(stderr, "handoff-broker: --backend-ready has no effect since spec 1.0.0-rc2: "
+                      "backend-ready mode is used once the backend declares it (READY-36)\n");
+      break;
     case 'M': G.cfg.backend_multi_offer = true; break;
     case 'W':
     case 'H':
@@ -248,9 +252,8 @@ int main(int argc, char **argv) {
   else
     snprintf(rate, sizeof rate, "%u/s",
              (unsigned)(G.cfg.hello_rate ? G.cfg.hello_rate : HO_BROKER_DEFAULT_HELLO_RATE));
-  slog(HO_BROKER_LOG_INFO, "listening on %s service=%s endpoint=%s backend_pipe=%s hello_rate=%s%s",
-       G.listen, G.service, G.endpoint ? G.endpoint : "(none)", G.backend_pipe, rate,
-       G.cfg.backend_ready ? " backend-ready" : "");
+  slog(HO_BROKER_LOG_INFO, "listening on %s service=%s endpoint=%s backend_pipe=%s hello_rate=%s",
+       G.listen, G.service, G.endpoint ? G.endpoint : "(none)", G.backend_pipe, rate);
   run_actions();
 
   struct epoll_event evs[64];

@@ -44,7 +44,7 @@ inline close_copy(c, mayshut) {
 
 /* a failed attempt: token revoked exactly once, nothing more written, copy
  * closed; counted against the backend (not when the client has closed,
- * which the broker sees on its copy). spec: FALLBACK-20 TOKEN-7 FALLBACK-23 */
+ * which the broker sees on its copy). spec: FALLBACK-20 TOKEN-7 FALLBACK-25 */
 inline fail(c, chg, ok, mayshut) {
   assert(P4_TOKEN && (at[c] == AT_PEND || at[c] == AT_WAIT));   /* revoked exactly once */
   at[c] = AT_DONE;
@@ -65,7 +65,7 @@ inline fail(c, chg, ok, mayshut) {
 
 /* Hello: decide, issue the token, write Negotiated completely (FRAME-6:
  * nothing read past the Hello). spec: FALLBACK-2 FALLBACK-3 FALLBACK-16
- * READY-6 READY-7 READY-18 CAP-4 CAP-5 CAP-6 TOKEN-2 */
+ * READY-36 READY-7 READY-18 CAP-4 CAP-5 CAP-6 TOKEN-2 */
 /* called from the client's connect step (client.pml) */
 inline b_hello(c) {
     t_b = ROUTE(c); t_k = 0; t_x = 0;
@@ -192,7 +192,7 @@ inline b_ctl_end(k) {
 
 /* one ACK frame on control connection k, in the order of ACK-2.
  * spec: ACK-2 ACK-4 ACK-5 ACK-7 ACK-8 ACK-11 ACK-13 ACK-15 ACK-16 XFER-37
- * READY-2 FALLBACK-8 FALLBACK-23 */
+ * READY-2 FALLBACK-8 FALLBACK-25 */
 #define G_ACK(k) (ck_st[k] == K_OPEN && nempty(ck_ack[k]))
 inline b_ack(k) {
     ck_ack[k]?t_corr,t_tok,t_acc,t_cbr,t_cmul;

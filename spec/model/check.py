@@ -126,7 +126,7 @@ FINDING_RUNS = [
      "READY-6 ACK-16", "an operator's statement enables backend-ready mode for a v1 "
      "backend, which adopts after the client's READY-14 timeout"),
     ("F2-emfile-charged", "SCEN_LEG", ["RC1_FALLBACK23"], EMFILE, ["P7_CHARGE"],
-     "FALLBACK-23 FALLBACK-18", "the broker's own EMFILE counts against the backend"),
+     "FALLBACK-25 FALLBACK-18", "the broker's own EMFILE counts against the backend"),
     ("F3-legacy-short-wait", "SCEN_LEG", ["RC1_READY5"], 0, ["P5_READY"],
      "READY-5 ACK-17", "a legacy client that waits less than READY_TIMEOUT (READY-5 says "
      "'at most')"),

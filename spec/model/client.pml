@@ -97,7 +97,7 @@ proctype Client(byte c)
   fi;
 
   /* wait for the ready frame, then decide: adopted, re-send, or
-   * OUTCOME_UNKNOWN. spec: READY-4 READY-5 READY-14 READY-21 FALLBACK-24
+   * OUTCOME_UNKNOWN. spec: READY-4 READY-37 READY-14 READY-21 FALLBACK-24
    * CLIENT-5 */
   do
   :: atomic { nempty(tocl[c]) -> tocl[c]?f,v;
@@ -105,7 +105,7 @@ proctype Client(byte c)
        :: f == READY && v == TOK(c) -> f = 1; v = 0;
           printf("@@ C%d - valid ready: adopted\n", c);
           if
-          :: !sent ->       /* legacy: the request only now (READY-5) */
+          :: !sent ->       /* legacy: the request only now (READY-37) */
              sent = 1;
              if
              :: refs[c] > 0 && !shut[c] -> req_q[c] = 1;

@@ -166,7 +166,7 @@
 #define CONFIG_BR_OK 0  /* proposed: only a declaration on the carrying connection */
 #endif
 #ifdef RC1_FALLBACK23
-#define CHARGE_EMFILE 1 /* FALLBACK-23 as written: the broker's EMFILE counts */
+#define CHARGE_EMFILE 1 /* FALLBACK-25 as written: the broker's EMFILE counts */
 #else
 #define CHARGE_EMFILE 0
 #endif

@@ -73,7 +73,7 @@ inline ready_frame(c, tk) {
 
 /* P7 CHARGE: count a failure against backend b; ok: the backend did fail
  * (refused, answered late or wrongly, crashed, its connection broke).
- * spec: FALLBACK-23 XFER-37 FALLBACK-18 */
+ * spec: FALLBACK-25 XFER-37 FALLBACK-18 */
 inline charge(b, ok) {
   printf("@@ BRK - failure counted against B%d\n", b);
   assert(P7_CHARGE && (ok))

@@ -18,7 +18,7 @@ sees", §1 "Client ready check"):
     is an error, not a retry;
   * timeout, EOF, malformed, refused or wrong token -> silent reconnect to
     backend_pipe, where it sends the request.
-spec: READY-5 FALLBACK-4 FALLBACK-24 CAP-8 — what of this spec the original
+spec: READY-37 FALLBACK-4 FALLBACK-24 CAP-8 — what of this spec the original
 client already does; it does NOT check request_id == correlation_id in the
 ready frame (READY-4 does; D-21).
 

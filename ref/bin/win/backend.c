@@ -187,6 +187,12 @@ static void run_ctl_actions(ctl *c) {
       ho_backend_ctl_client_written(c->core, wl_now_ms(), rc);
       break;
     }
+    case HO_BACKEND_ACT_DECLINE:
+      /* spec: READY-29 — not produced here (no coalesced mode on Windows
+       * yet: no_coalesced_reply), handled all the same. */
+      (void)ho_pipe_write_all(a.conn, a.bytes, a.len, 1000);
+      ho_win_close(a.conn);
+      break;
     case HO_BACKEND_ACT_ADOPT:
       logf_(LOG_INFO, "adopted", "corr=%llu handle=0x%llx ready_written=%d",
             (unsigned long long)a.correlation_id, (unsigned long long)a.conn, a.ready_written);
@@ -381,6 +387,7 @@ int main(int argc, char **argv) {
   const char *endpoint = NULL, *pipe_name = NULL, *service = NULL;
   ho_backend_config cfg;
   ho_backend_config_init(&cfg);
+  cfg.no_coalesced_reply = true; /* spec: CAP-11 READY-35 — not on named pipes yet */
   static const struct option opts[] = {{"handoff-endpoint", required_argument, 0, 'e'},
                                        {"backend-pipe", required_argument, 0, 'p'},
                                        {"service", required_argument, 0, 's'},

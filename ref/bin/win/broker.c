@@ -461,7 +461,10 @@ int main(int argc, char **argv) {
     case 'a': G.cfg.ack_timeout_ns = v * 1000000u; break;
     case 't': G.cfg.token_ttl_ns = v * 1000000u; break;
     case 'm': G.cfg.max_pending = (uint32_t)v; break;
-    case 'r': G.cfg.backend_ready = true; break;
+    case 'r': /* spec: READY-36 — a statement is not a declaration */
+      fprintf(stderr, "handoff-broker: --backend-ready has no effect since spec 1.0.0-rc2 "
+                      "(READY-36)\n");
+      break;
     case 'M': G.cfg.backend_multi_offer = true; break; /* spec: XFER-37 */
     case 'R': G.cfg.hello_rate = v == 0 ? HO_BROKER_HELLO_RATE_UNLIMITED : (uint32_t)v; break;
     case 'u': {

@@ -121,6 +121,21 @@ typedef struct ho_backend_config {
    * after long work (the broker's ACK deadline, spec: XFER-19). Default
    * false: ACKs are written before the call returns. */
   bool defer_ack_flush;
+  /* Coalesced reply (spec 1.0.0-rc2, READY-28 READY-29 CAP-11): in
+   * backend-ready mode the core implements it and every ACK declares
+   * HO_BACKEND_CAP_COALESCED_REPLY, unless this is set (then a coalesced
+   * offer is refused BACKEND_READY_UNSUPPORTED, nothing written: READY-35). */
+  bool no_coalesced_reply;
+  /* Shell only, coalesced mode: called instead of writing `reply`
+   * (Negotiated + ready, the action's bytes) on `conn`. It MAY read what the
+   * client has already written, without waiting, and serve it; it MUST
+   * then write `reply` followed by the first bytes of the response in ONE
+   * write (writev/sendmsg), and return HO_OK only if all of it was written
+   * (else the error: the offer is refused, the connection closed). NULL:
+   * the shell writes `reply` alone. spec: READY-28 */
+  int (*first_write)(void *ctx, ho_handle conn, uint64_t correlation_id, const uint8_t *reply,
+                     size_t len);
+  void *first_write_ctx;
 } ho_backend_config;
 
 /* Fill `cfg` with the defaults above. */
@@ -165,7 +180,8 @@ void ho_backend_core_del(ho_backend_core *core);
   X(FD_EXHAUSTED, HO_ERR_FD_EXHAUSTED)                                        \
   X(OFFER_DEADLINE, HO_ERR_TIMEOUT)                                           \
   X(DRAINING, HO_ERR_DRAINING)                                                \
-  X(OVERLOADED, HO_ERR_OVERLOADED)
+  X(OVERLOADED, HO_ERR_OVERLOADED)                                            \
+  X(REPLY_MALFORMED, HO_ERR_MALFORMED) /* coalesced offer's replies, READY-29 */
 
 typedef enum ho_backend_refusal {
 #define HO_BACKEND_REFUSAL_ENUM_(name, err) HO_REFUSAL_##name,
@@ -260,10 +276,15 @@ typedef enum ho_backend_act_type {
   HO_BACKEND_ACT_CLOSE_FD = 4,      /* close conn */
   HO_BACKEND_ACT_CLOSE_CONTROL = 5, /* close the control connection (err) */
   HO_BACKEND_ACT_OFFER = 6,         /* note: an offer was read (for logs) */
-  HO_BACKEND_ACT_CRASH = 7          /* HO_FAULT_CRASH_BEFORE_ACK: die now */
+  HO_BACKEND_ACT_CRASH = 7,         /* HO_FAULT_CRASH_BEFORE_ACK: die now */
+  HO_BACKEND_ACT_DECLINE = 8        /* coalesced offer refused: write bytes
+                                       (reply_declined) to conn in one write,
+                                       read nothing, then close conn; no
+                                       report (spec: READY-29) */
 } ho_backend_act_type;
 
-#define HO_BACKEND_ACT_MAX_BYTES 512u
+/* Room for a coalesced reply (REPLY_MAX) and the ready frame. */
+#define HO_BACKEND_ACT_MAX_BYTES (HO_MAX_REPLY_FRAME + 512u)
 
 typedef struct ho_backend_action {
   ho_backend_act_type type;
@@ -272,6 +293,10 @@ typedef struct ho_backend_action {
   bool accepted;          /* WRITE_CONTROL: the ACK's verdict */
   bool ready_written;     /* ADOPT: the backend wrote the ready frame (the
                              connection is in backend-ready mode) */
+  bool coalesced;         /* WRITE_CLIENT, ADOPT: coalesced mode — bytes are
+                             reply_adopted + ready; the shell may serve the
+                             request first and write bytes + response in one
+                             write (config first_write, READY-28) */
   int err;                /* WRITE_CONTROL refused: why; CLOSE_CONTROL: why;
                              OFFER: decode result */
   uint32_t delay_ms;      /* WRITE_CONTROL */
@@ -318,6 +343,7 @@ typedef struct ho_backend_adopted {
   ho_handle conn;         /* the client connection, now the caller's */
   uint64_t correlation_id;
   bool ready_written;     /* ready frame already written by us */
+  bool coalesced;         /* ... together with Negotiated (rc2): first_write ran */
 } ho_backend_adopted;
 
 /* Status bits returned (>= 0) by the two calls below. */

@@ -59,9 +59,6 @@ typedef struct ho_broker_config {
   const char *service;      /* required: the one service name served */
   const char *backend_pipe; /* required: Negotiated.backend_pipe */
   bool handoff_endpoint;    /* a backend handoff endpoint is configured */
-  bool backend_ready;       /* pre-declared HO_BACKEND_CAP_BACKEND_READY (an
-                               operator's statement, READY-6; voided by an
-                               ACK that proves it wrong, ACK-16) */
   bool backend_multi_offer; /* pre-declared HO_BACKEND_CAP_MULTI_OFFER: offers
                                may be pipelined on a control connection
                                before its first ACK (spec: XFER-37) */
@@ -144,7 +141,7 @@ typedef struct ho_broker_action {
  * non-attempt ends with exactly one reason, or with success. One list:
  * X(name, detail text, the spec's fallback reason (spec/fallback.md §2;
  * CLIENT_GONE and SHUTDOWN end an attempt without a fallback reason),
- * counts as a failure of the backend (spec: FALLBACK-23)). */
+ * counts as a failure of the backend (spec: FALLBACK-25)). */
 #define HO_BROKER_REASON_LIST(X)                                                                  \
   X(CLIENT_UNSUPPORTED, "client_unsupported", "CLIENT_UNSUPPORTED", 0) /* no CAP_HANDLE_PASSING */ \
   X(NO_ENDPOINT, "no_endpoint", "NO_ENDPOINT", 0)                      /* no handoff endpoint */  \
@@ -155,7 +152,7 @@ typedef struct ho_broker_action {
   X(TOKEN_UNAVAILABLE, "token_unavailable", "TOKEN_UNAVAILABLE", 0)    /* pending cap, collisions */ \
   X(QUEUE_EXPIRED, "pending_expired", "QUEUE_TIMEOUT", 0)              /* no control conn in time */ \
   X(PERMISSION, "permission_denied", "PERMISSION_DENIED", 1)           /* endpoint/transfer refused */ \
-  X(TRANSFER_FD_EXHAUSTED, "fd_exhausted", "FD_PRESSURE", 1)           /* EMFILE/ETOOMANYREFS */  \
+  X(TRANSFER_FD_EXHAUSTED, "fd_exhausted", "FD_PRESSURE", 0)   /* our EMFILE/ETOOMANYREFS: FALLBACK-25 */ \
   X(BACKEND_UNAVAILABLE, "backend_unavailable", "BACKEND_ACK_TIMEOUT", 1) /* connect failed */    \
   X(CONTROL_CLOSED, "control_closed", "BACKEND_ACK_TIMEOUT", 1)        /* EOF/error before ACK */ \
   X(ACK_TIMEOUT, "ack_timeout", "BACKEND_ACK_TIMEOUT", 1)                                          \
@@ -180,7 +177,7 @@ typedef enum ho_broker_reason {
 const char *ho_broker_reason_name(int reason);
 
 /* Does an attempt that ends with `reason` count as a failure of its
- * backend for the rate limit (spec: FALLBACK-23)? */
+ * backend for the rate limit (spec: FALLBACK-25)? */
 bool ho_broker_reason_counts(int reason);
 
 /* The spec's fallback reason name of a broker reason (spec/fallback.md:

@@ -55,6 +55,9 @@ struct ho_backend_ctl {
   /* accepted offer waiting for its ready write */
   ho_offer wait_offer;
   ho_handle wait_conn;
+  /* while an offer is processed: the coalesced offer whose reply_declined a
+   * refusal writes (its descriptor passed XFER-28/29/12/15, READY-29) */
+  const ho_offer *decline;
   /* action queue (a FIFO array) and descriptors that could not be queued */
   ho_backend_action *q;
   size_t qhead, qlen, qcap;
@@ -310,6 +313,8 @@ static void queue_ack(ho_backend_ctl *ctl, const ho_offer *offer, bool accepted,
     m.ack.backend_capabilities |= HO_BACKEND_CAP_BACKEND_READY;
   if (!cfg->single_offer) /* spec: CAP-10 BACKEND-13 — we keep control connections */
     m.ack.backend_capabilities |= HO_BACKEND_CAP_MULTI_OFFER;
+  if (cfg->ready_mode == HO_READY_BACKEND && !cfg->no_coalesced_reply) /* spec: CAP-11 */
+    m.ack.backend_capabilities |= HO_BACKEND_CAP_COALESCED_REPLY;
   if (!accepted) {
     /* spec: XFER-18 ERR-2 — error_detail is the error name and nothing else. */
     const char *name = ho_errname(err);
@@ -336,10 +341,26 @@ static void queue_ack(ho_backend_ctl *ctl, const ho_offer *offer, bool accepted,
   else ctl->core->counters.refused++;
 }
 
+/* spec: READY-29 — a refused coalesced offer: the declined Negotiated is the
+ * only thing written, in one write, nothing is read; the shell closes it. */
+static bool queue_decline(ho_backend_ctl *ctl, const ho_offer *offer, ho_handle conn) {
+  if (conn < 0 || offer->reply_declined_len > HO_BACKEND_ACT_MAX_BYTES) return false;
+  ho_backend_action *a = push(ctl, HO_BACKEND_ACT_DECLINE);
+  if (a == NULL) return false;
+  a->conn = conn;
+  a->correlation_id = offer->correlation_id;
+  a->coalesced = true;
+  memcpy(a->bytes, offer->reply_declined, offer->reply_declined_len);
+  a->len = offer->reply_declined_len;
+  return true;
+}
+
 static void refuse(ho_backend_ctl *ctl, const ho_offer *offer, ho_handle conn,
                    ho_backend_refusal why, int err) {
   /* spec: BACKEND-3 READY-12 XFER-18 — nothing is read or written on a
-   * refused connection, and it is closed before the refusing ACK. */
+   * refused connection (a coalesced one gets its declined reply, READY-29),
+   * and it is closed before the refusing ACK. */
+  if (ctl->decline == offer && queue_decline(ctl, offer, conn)) conn = HO_NO_HANDLE;
   queue_close_fd(ctl, conn);
   ctl->core->counters.refused_by[why]++;
   queue_ack(ctl, offer, false, refusals[why].err ? refusals[why].err : err);
@@ -360,7 +381,27 @@ static void adopt(ho_backend_ctl *ctl, const ho_offer *offer, ho_handle conn, bo
   a->conn = conn;
   a->correlation_id = offer->correlation_id;
   a->ready_written = ready_written;
+  a->coalesced = ready_written && (offer->offer_flags & HO_OFFER_FLAG_COALESCED_REPLY) != 0;
   ctl->core->counters.adopted++;
+}
+
+/* spec: READY-29 — a reply of a coalesced offer is exactly one complete
+ * frame of at most REPLY_MAX bytes holding a Negotiated that a client would
+ * accept (CLIENT-2 CLIENT-4), with the offer's token (adopted) or none. */
+static bool reply_ok(ho_codec codec, const uint8_t *b, size_t n, const uint8_t *token,
+                     bool with_token) {
+  if (n < HO_FRAME_HEADER_BYTES || n > HO_MAX_REPLY_FRAME) return false;
+  size_t body = (size_t)b[1] | (size_t)b[2] << 8 | (size_t)b[3] << 16 | (size_t)b[4] << 24;
+  if (body != n - HO_FRAME_HEADER_BYTES) return false;
+  ho_any_msg m;
+  memset(&m, 0, sizeof m);
+  if (ho_frame_decode(codec, HO_FT_HELLO_REPLY, b, n, NULL, &m) != HO_OK) return false;
+  if (m.hello_reply.which != HO_REPLY_NEGOTIATED) return false;
+  const ho_negotiated *g = &m.hello_reply.negotiated;
+  if (g->negotiated_protocol != HO_PROTOCOL_VERSION || g->backend_pipe[0] == '\0') return false;
+  if (!with_token) return g->handle_passed_token_len == 0;
+  return g->handle_passed_token_len == HO_TOKEN_BYTES &&
+         ho_token_equal(g->handle_passed_token, token);
 }
 
 /* The monotonic instant until which an accepted token is remembered: its
@@ -434,6 +475,20 @@ static void process_offer(ho_backend_ctl *ctl, uint64_t now_ms, const uint8_t *b
   /* spec: XFER-15 TOKEN-17 ERR-40 — a token accepted before is a replay. */
   if (ho_replay_contains(&core->replay, offer->token, now_ms))
     return refuse(ctl, offer, conn, HO_REFUSAL_REPLAY, 0);
+  /* spec: READY-29 READY-35 ERR-70 — a coalesced offer: its replies are
+   * checked before anything could be written with them; from here on a
+   * refusal writes reply_declined (the descriptor is the offer's, its token
+   * new). A backend without the mode writes nothing and says so. */
+  bool coalesced = (offer->offer_flags & HO_OFFER_FLAG_COALESCED_REPLY) != 0;
+  if (coalesced) {
+    bool implemented = cfg->ready_mode == HO_READY_BACKEND && !cfg->no_coalesced_reply;
+    if (!implemented) return refuse(ctl, offer, conn, HO_REFUSAL_READY_MODE, 0);
+    if (!(offer->offer_flags & HO_OFFER_FLAG_BACKEND_READY) ||
+        !reply_ok(cfg->codec, offer->reply_adopted, offer->reply_adopted_len, offer->token, true) ||
+        !reply_ok(cfg->codec, offer->reply_declined, offer->reply_declined_len, NULL, false))
+      return refuse(ctl, offer, conn, HO_REFUSAL_REPLY_MALFORMED, 0);
+    ctl->decline = offer;
+  }
   /* spec: XFER-14 — a non-empty service_name we do not serve MAY be
    * refused; an empty one never is. */
   if (core->service[0] != '\0' && offer->service_name[0] != '\0' &&
@@ -479,7 +534,9 @@ static void process_offer(ho_backend_ctl *ctl, uint64_t now_ms, const uint8_t *b
     return;
   }
   /* spec: READY-9 READY-1 — the ready frame is the very first thing on the adopted
-   * connection, written before any client byte is read and before the ACK. */
+   * connection, written before any client byte is read and before the ACK;
+   * spec: READY-28 — in coalesced mode Negotiated goes first in the same
+   * write, and the shell may serve the request that came with it. */
   ho_any_msg r;
   memset(&r, 0, sizeof r);
   memcpy(r.ack.token, offer->token, HO_TOKEN_BYTES);
@@ -487,11 +544,17 @@ static void process_offer(ho_backend_ctl *ctl, uint64_t now_ms, const uint8_t *b
   r.ack.correlation_id = offer->correlation_id;
   ho_backend_action *a = push(ctl, HO_BACKEND_ACT_WRITE_CLIENT);
   if (a == NULL) return refuse(ctl, offer, conn, HO_REFUSAL_READY_WRITE, HO_ERR_NOMEM);
-  rc = ho_frame_encode(cfg->codec, HO_FT_READY, &r, a->bytes, sizeof a->bytes, &a->len);
+  size_t head = coalesced ? offer->reply_adopted_len : 0;
+  memcpy(a->bytes, offer->reply_adopted, head);
+  rc = ho_frame_encode(cfg->codec, HO_FT_READY, &r, a->bytes + head, sizeof a->bytes - head,
+                       &a->len);
+  a->len += head;
   if (rc != HO_OK) {
     ctl->qlen--;
     return refuse(ctl, offer, conn, HO_REFUSAL_READY_WRITE, rc);
   }
+  a->coalesced = coalesced;
+  ctl->decline = NULL; /* adopted: nothing but reply_adopted is ever written */
   a->conn = conn;
   a->correlation_id = offer->correlation_id;
   ctl->wait_offer = *offer;
@@ -600,6 +663,7 @@ int ho_backend_ctl_feed(ho_backend_ctl *ctl, uint64_t now_ms, const uint8_t *dat
       (void)ho_frame_reader_body(&ctl->rd, &body, &blen);
       ctl->state = ST_SIDEBAND;
       process_offer(ctl, now_ms, body, blen); /* may move to ST_WAIT_READY or ST_CLOSED */
+      ctl->decline = NULL;                     /* it pointed into process_offer's frame */
       sideband_reset(ctl);
       reader_reset(ctl);
     } else if (rc != HO_OK) {

@@ -37,6 +37,8 @@ struct ho_backend {
   ho_peer_policy peer_policy;
   uid_t peer_uid;
   bool defer_ack_flush;
+  int (*first_write)(void *, ho_handle, uint64_t, const uint8_t *, size_t);
+  void *first_write_ctx;
   ho_backend_event_fn on_event;
   void *user;
   ctl_ent **by_fd;
@@ -92,6 +94,8 @@ int ho_backend_new(const ho_backend_config *cfg, ho_backend_event_fn on_event, v
     b->peer_policy = cfg->peer_policy;
     b->peer_uid = cfg->peer_uid;
     b->defer_ack_flush = cfg->defer_ack_flush;
+    b->first_write = cfg->first_write;
+    b->first_write_ctx = cfg->first_write_ctx;
   } else {
     b->peer_policy = HO_PEER_SAME_UID;
   }
@@ -211,6 +215,7 @@ static int push_pending(ho_backend *b, const ho_backend_action *a) {
   p->conn = a->conn;
   p->correlation_id = a->correlation_id;
   p->ready_written = a->ready_written;
+  p->coalesced = a->coalesced;
   return HO_OK;
 }
 
@@ -241,10 +246,22 @@ static int run_actions(ho_backend *b, ctl_ent *e, uint64_t now_ms) {
     }
     switch (a.type) {
     case HO_BACKEND_ACT_WRITE_CLIENT: {
-      int rc = write_all_now((int)a.conn, a.bytes, a.len);
+      /* spec: READY-28 — coalesced: the application may serve the request
+       * that came with the descriptor and write it behind the reply, in one
+       * write. */
+      int rc = a.coalesced && b->first_write != NULL
+                   ? b->first_write(b->first_write_ctx, a.conn, a.correlation_id, a.bytes, a.len)
+                   : write_all_now((int)a.conn, a.bytes, a.len);
       (void)ho_backend_ctl_client_written(e->ctl, now_ms, rc);
       break;
     }
+    case HO_BACKEND_ACT_DECLINE:
+      /* spec: READY-29 — the declined reply, nothing read; the client
+       * re-sends its request to backend_pipe. A failed write changes
+       * nothing: nobody has read the request. */
+      (void)write_all_now((int)a.conn, a.bytes, a.len);
+      close((int)a.conn);
+      break;
     case HO_BACKEND_ACT_WRITE_CONTROL:
       if (a.delay_ms > 0) {
         if (b->ndl == b->dl_cap) {

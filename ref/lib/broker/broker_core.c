@@ -297,9 +297,12 @@ int ho_broker_conn_error(ho_broker *b, ho_broker_conn *c, int err, uint64_t now)
   if (c->control) {
     /* spec: XFER-23 ACK-10 ERR-60 ERR-62 */
     bool dial_failed = c->state == KS_CONNECTING;
-    ho_broker_reason why = !dial_failed ? HO_BROKER_REASON_CONTROL_CLOSED
-                           : err == HO_ERR_PERMISSION ? HO_BROKER_REASON_PERMISSION
-                                                      : HO_BROKER_REASON_BACKEND_UNAVAILABLE;
+    /* spec: FALLBACK-25 — a dial that failed for lack of our own
+     * descriptors is not the backend's failure. */
+    ho_broker_reason why = !dial_failed                 ? HO_BROKER_REASON_CONTROL_CLOSED
+                           : err == HO_ERR_PERMISSION   ? HO_BROKER_REASON_PERMISSION
+                           : err == HO_ERR_FD_EXHAUSTED ? HO_BROKER_REASON_TRANSFER_FD_EXHAUSTED
+                                                        : HO_BROKER_REASON_BACKEND_UNAVAILABLE;
     bk_control_failed(b, c, why, now);
     /* spec: XFER-23 — a failed dial fails the attempts waiting for a
      * connection; a connection that ended only takes its own offers with it
@@ -324,14 +327,14 @@ int ho_broker_conn_error(ho_broker *b, ho_broker_conn *c, int err, uint64_t now)
   case CS_NEGOTIATED:
   case CS_QUEUED:
     /* spec: BROKER-5 ERR-18 — token revoked, no offer; CLIENT_GONE does not
-     * count against the backend (FALLBACK-23). */
+     * count against the backend (FALLBACK-25). */
     bk_fail(b, c, HO_BROKER_REASON_CLIENT_GONE, now, "client closed before the offer");
     break;
   case CS_OFFERED:
     /* The backend may hold the connection now: wait for its ACK. */
     break;
   case CS_READY_CLOSE:
-    /* spec: ACK-15 FALLBACK-23 — the legacy ready write failed: the backend
+    /* spec: ACK-15 FALLBACK-25 — the legacy ready write failed: the backend
      * owns the connection; no retry, no success, not counted against it. */
     bk_ready_done(b, c, false, now);
     break;

@@ -17,7 +17,6 @@ static bool has_capacity(const ho_broker_conn *k) {
 
 static bool live(const ho_broker_conn *k) { return !k->dead && !k->retiring; }
 
-static bool br_by_config(const ho_broker *b) { return b->cfg.backend_ready && !b->br_void; }
 
 /* Open one more control connection (spec: XFER-37: bounded in number). */
 void bk_dial_control(ho_broker *b) {
@@ -48,18 +47,18 @@ void bk_control_unlink(ho_broker *b, ho_broker_conn *k) {
   if (k->state == KS_CONNECTING) b->nconnecting--;
 }
 
-/* Is a control connection with a backend-ready declaration up (READY-6)? */
+/* Is a control connection with a backend-ready declaration up (READY-36)? */
 static bool br_declared_up(const ho_broker *b) {
   for (const ho_broker_conn *k = b->khead; k; k = k->knext)
     if (k->state == KS_UP && live(k) && k->backend_ready) return true;
   return false;
 }
 
-/* The control connection the offer of `c` goes on, or NULL. spec: READY-6 —
- * a backend-ready offer needs the declaration on that very connection,
- * unless the operator stated it. */
+/* The control connection the offer of `c` goes on, or NULL. spec: READY-36 —
+ * a backend-ready offer needs the declaration on that very connection; an
+ * operator's statement does not count. */
 static ho_broker_conn *pick_control(const ho_broker *b, const ho_broker_conn *c) {
-  bool need_br = c->ready_mode && !br_by_config(b);
+  bool need_br = c->ready_mode;
   for (ho_broker_conn *k = b->khead; k; k = k->knext)
     if (k->state == KS_UP && live(k) && has_capacity(k) && (!need_br || k->backend_ready))
       return k;
@@ -67,7 +66,7 @@ static ho_broker_conn *pick_control(const ho_broker *b, const ho_broker_conn *c)
 }
 
 bool bk_backend_ready_available(const ho_broker *b) {
-  return br_by_config(b) || br_declared_up(b);
+  return br_declared_up(b);
 }
 
 /* Dial for the attempts that wait: one connection each while the backend
@@ -137,7 +136,7 @@ void bk_fail(ho_broker *b, ho_broker_conn *c, ho_broker_reason why, uint64_t now
   inflight_unlink(c);
   b->st.in_flight--;
   b->st.fallbacks[why]++;
-  /* spec: FALLBACK-23 — one failure per attempt whose transfer began,
+  /* spec: FALLBACK-25 — one failure per attempt whose transfer began,
    * except the client leaving, shutdown and a draining backend. */
   if (ho_broker_reason_counts(why))
     (void)ho_fallback_record_failure(b->policy, BROKER_BACKEND_KEY, ns_to_ms(now));
@@ -170,7 +169,7 @@ static void completed(ho_broker *b, ho_broker_conn *c, uint64_t now) {
 
 /* spec: ACK-15 — the legacy ready frame was written whole (the handoff
  * completes) or could not be (the client left: no success, no failure of
- * the backend, FALLBACK-23; no retry, the backend owns the connection). */
+ * the backend, FALLBACK-25; no retry, the backend owns the connection). */
 void bk_ready_done(ho_broker *b, ho_broker_conn *c, bool written, uint64_t now) {
   b->st.in_flight--; /* the attempt ends here, not at its ACK */
   if (written) {
@@ -327,7 +326,7 @@ void bk_dispatch(ho_broker *b, uint64_t now) {
     if (r == HO_PENDING_READY) {
       k = pick_control(b, c);
       if (k == NULL && c->ready_mode && !bk_backend_ready_available(b)) {
-        /* spec: READY-6 — the declaration came on a control connection that
+        /* spec: READY-36 — the declaration came on a control connection that
          * has since ended; the client may already have sent its request, so
          * legacy mode is no option either. */
         (void)ho_pending_queue_pop(b->queue, ns_to_ms(now), &item);
@@ -434,7 +433,7 @@ static bool handle_ack(ho_broker *b, ho_broker_conn *k, const uint8_t *body, siz
   }
   bool token_ok = ho_token_equal(c->token, a->token);
   if (token_ok) {
-    /* spec: READY-6 XFER-37 CAP-10 — learnt per control connection. */
+    /* spec: READY-36 XFER-37 CAP-10 — learnt per control connection. */
     k->backend_ready = (a->backend_capabilities & HO_BACKEND_CAP_BACKEND_READY) != 0;
     if (a->backend_capabilities & HO_BACKEND_CAP_MULTI_OFFER) k->multi = true;
   }
@@ -452,12 +451,12 @@ static bool handle_ack(ho_broker *b, ho_broker_conn *k, const uint8_t *body, siz
     char detail[HO_MAX_ERROR_DETAIL + 3];
     snprintf(detail, sizeof detail, "'%s'", a->error_detail);
     if (strcmp(a->error_detail, "DRAINING") == 0) {
-      /* spec: BROKER-9 ERR-64 FALLBACK-23 — no more offers on this
+      /* spec: BROKER-9 ERR-64 FALLBACK-25 — no more offers on this
        * connection; the refusal does not count against the backend. */
       k->retiring = true;
       bk_fail(b, c, HO_BROKER_REASON_DRAINING, now, detail);
     } else if (strcmp(a->error_detail, "CLOSED") == 0) {
-      /* spec: FALLBACK-23 READY-12 — the client had gone before the backend
+      /* spec: FALLBACK-25 READY-12 — the client had gone before the backend
        * could write its ready frame: not the backend's failure. */
       bk_fail(b, c, HO_BROKER_REASON_CLIENT_GONE, now, detail);
     } else {
@@ -470,14 +469,12 @@ static bool handle_ack(ho_broker *b, ho_broker_conn *k, const uint8_t *body, siz
     /* spec: ACK-16 ERR-63 FALLBACK-22 — accepted, yet the backend does not
      * declare the mode: no ready frame was written. A failure of the
      * backend; the copy is closed without shutdown (the backend holds the
-     * connection and may be serving it), and the operator's declaration
-     * is void from now on. */
+     * connection and may be serving it). The mode was declared on this
+     * connection (READY-36); this ACK, without the bit, has withdrawn it. */
     c->token_live = false;
-    if (br_by_config(b))
-      bk_log(b, HO_BROKER_LOG_WARN,
-             "backend accepted a backend-ready offer without BACKEND_CAP_BACKEND_READY: "
-             "--backend-ready is wrong for it, backend-ready mode off");
-    b->br_void = true;
+    bk_log(b, HO_BROKER_LOG_WARN,
+           "backend accepted a backend-ready offer without BACKEND_CAP_BACKEND_READY: "
+           "backend-ready mode off on control=%llu", (unsigned long long)k->id);
     bk_fail(b, c, HO_BROKER_REASON_READY_VIOLATION, now, "no ready frame was written");
     return !bk_retire_if_done(b, k, now);
   }

@@ -67,9 +67,9 @@ static ho_broker_reason reason_of(ho_fallback_reason r) {
  * so issue its token (spec: TOKEN-2 FALLBACK-2 FALLBACK-11 TOKEN-13). Returns the reason not to,
  * or HO_BROKER_REASON_COUNT when the token is issued. */
 static int decide(ho_broker *b, ho_broker_conn *c, const ho_hello *h, uint64_t now) {
-  /* spec: READY-6 VER-5 — both declared: the client in its Hello, the backend by
-   * configuration or in an ACK on the control connection that will carry
-   * the offer. */
+  /* spec: READY-36 VER-5 — both declared: the client in its Hello, the
+   * backend in an ACK on the control connection that will carry the offer
+   * (never by configuration alone). */
   bool ready = (h->client_capabilities & HO_CAP_HANDLE_PASSING) &&
                (h->client_capabilities & HO_CAP_BACKEND_READY) && b->cfg.unix_ms != NULL &&
                bk_backend_ready_available(b);

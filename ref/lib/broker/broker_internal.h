@@ -103,8 +103,6 @@ struct ho_broker {
   bk_rate hello_rate;        /* spec: HELLO-14 */
   ho_broker_conn *khead;     /* control connections (connecting, up, retiring) */
   size_t nctl, nconnecting;
-  bool br_void;              /* the configured backend-ready declaration was
-                                proved wrong (spec: ACK-16) */
   ho_broker_conn *hhead, *htail; /* clients reading their Hello */
   ho_broker_conn *ahead;         /* every open handle */
   size_t hello_waiting;          /* clients in the Hello FIFO */

@@ -24,7 +24,7 @@ const char *ho_broker_reason_spec_name(int reason) {
   return reasons[reason].spec;
 }
 
-/* spec: FALLBACK-23 */
+/* spec: FALLBACK-25 */
 bool ho_broker_reason_counts(int reason) {
   return reason >= 0 && reason < HO_BROKER_REASON_COUNT && reasons[reason].counts;
 }

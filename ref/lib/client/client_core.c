@@ -4,7 +4,7 @@
  * the shell (client.c, the conformance runner, a fuzz target) executes the
  * actions and reports their outcome.
  * spec: HELLO-1 CLIENT-1 CLIENT-2 CLIENT-3 CLIENT-4 CLIENT-5 CLIENT-6 CLIENT-8
- * spec: FALLBACK-4 FALLBACK-15 FALLBACK-24 READY-4 READY-5 READY-13 READY-14
+ * spec: FALLBACK-4 FALLBACK-15 FALLBACK-24 READY-4 READY-37 READY-13 READY-14
  * spec: READY-20 READY-21 ERR-20 ERR-21 ERR-22 ERR-23 ERR-65 ERR-66 ERR-67 ERR-68
  * spec: READY-31 READY-32 ERR-71 CAP-8 */
 #include <stdlib.h>
@@ -261,7 +261,7 @@ static void not_adopted(ho_client_core *c, int why, bool bytes_seen) {
 static void adopted(ho_client_core *c, uint64_t now_ns) {
   c->res.us_ready = us(c, now_ns);
   c->res.route = HO_ROUTE_HANDOFF;
-  /* spec: READY-5 — legacy: nothing was written before ready. */
+  /* spec: READY-37 — legacy: nothing was written before ready. */
   if (!c->res.request_sent && c->cfg->request_len > 0) return go(c, S_REQUEST);
   c->res.us_connected = c->res.us_ready;
   done(c, HO_OK);
@@ -477,7 +477,7 @@ int ho_client_core_timeout(ho_client_core *c, uint64_t now_ns) {
   c->pending = false;
   (void)now_ns;
   if (c->state == S_REPLY) return no_reply(c, HO_ERR_TIMEOUT), HO_OK; /* spec: CLIENT-1 READY-31 */
-  not_adopted(c, HO_ERR_TIMEOUT, c->got_byte); /* spec: READY-5 READY-14 ERR-66 ERR-67 */
+  not_adopted(c, HO_ERR_TIMEOUT, c->got_byte); /* spec: READY-37 READY-14 ERR-66 ERR-67 */
   return HO_OK;
 }
 

@@ -176,7 +176,8 @@ static int dial(const char *path) {
 
 /* Read exactly n bytes before the deadline. Returns n, 0 on EOF before n,
  * -1 on error or timeout (errno ETIMEDOUT). */
-static ssize_t read_exact(int fd, uint8_t *buf, size_t n, uint64_t deadline, uint64_t *first) {
+static ssize_t read_exact_mark(int fd, uint8_t *buf, size_t n, uint64_t deadline,
+                               uint64_t *first, const hx_client_opts *o) {
   size_t have = 0;
   while (have < n) {
     uint64_t now = hx_now_ns();
@@ -193,9 +194,14 @@ static ssize_t read_exact(int fd, uint8_t *buf, size_t n, uint64_t deadline, uin
     if (k < 0) return -1;
     if (k == 0) return 0;
     if (have == 0 && first) *first = hx_now_ns();
+    if (have == 0 && o && o->mark) o->mark(o->mark_user, HX_MARK_FIRST_BYTE);
     have += (size_t)k;
   }
   return (ssize_t)n;
+}
+
+static ssize_t read_exact(int fd, uint8_t *buf, size_t n, uint64_t deadline, uint64_t *first) {
+  return read_exact_mark(fd, buf, n, deadline, first, NULL);
 }
 
 /* One frame into buf. Returns its length, 0 on EOF, -1 error/timeout. */
@@ -223,13 +229,16 @@ static int write_all(int fd, const void *p, size_t n) {
   return 0;
 }
 
-/* Read the echo of msg, then expect EOF with nothing more. */
-static bool echo_check(int fd, const char *msg, uint64_t *first) {
+/* Read the echo of msg, then expect EOF with nothing more (o->hold: keep
+ * the connection as it is). */
+static bool echo_check(const hx_client_opts *o, int fd, const char *msg, uint64_t *first) {
   size_t n = strlen(msg);
   uint8_t buf[4096];
   if (n > sizeof buf) return false;
-  if (read_exact(fd, buf, n, hx_now_ns() + 5000000000ull, first) != (ssize_t)n) return false;
+  if (read_exact_mark(fd, buf, n, hx_now_ns() + 5000000000ull, first, o) != (ssize_t)n)
+    return false;
   if (memcmp(buf, msg, n) != 0) return false;
+  if (o->hold) return true;
   shutdown(fd, SHUT_WR);
   uint8_t extra;
   ssize_t r = read_exact(fd, &extra, 1, hx_now_ns() + 5000000000ull, NULL);
@@ -247,14 +256,24 @@ static int reconnect(const hx_client_opts *o, const char *pipe, hx_client_result
   }
   uint64_t first = 0;
   if (write_all(fd, o->message, strlen(o->message)) == 0)
-    out->echo_ok = echo_check(fd, o->message, &first);
+    out->echo_ok = echo_check(o, fd, o->message, &first);
   out->first_byte_ns = first ? first - t0 : 0;
-  close(fd);
+  if (o->hold && out->echo_ok) out->fd = fd;
+  else close(fd);
   return 0;
+}
+
+int hx_client_direct(const hx_client_opts *o, hx_client_result *out) {
+  memset(out, 0, sizeof *out);
+  out->fd = -1;
+  if (o->mark) o->mark(o->mark_user, HX_MARK_CONNECT);
+  return reconnect(o, o->broker, out, hx_now_ns());
 }
 
 int hx_client_run(const hx_client_opts *o, hx_client_result *out) {
   memset(out, 0, sizeof *out);
+  out->fd = -1;
+  if (o->mark) o->mark(o->mark_user, HX_MARK_CONNECT);
   uint64_t t0 = hx_now_ns();
   int fd = dial(o->broker);
   if (fd < 0) {
@@ -346,9 +365,10 @@ int hx_client_run(const hx_client_opts *o, hx_client_result *out) {
     return 0;
   }
   uint64_t first = 0;
-  out->echo_ok = echo_check(fd, o->message, &first);
+  out->echo_ok = echo_check(o, fd, o->message, &first);
   out->first_byte_ns = first ? first - t0 : 0;
   out->total_ns = hx_now_ns() - t0;
-  close(fd);
+  if (o->hold && out->echo_ok) out->fd = fd;
+  else close(fd);
   return 0;
 }

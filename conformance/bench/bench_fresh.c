@@ -122,6 +122,8 @@ int fresh_run(const placement *p, double primary_ratio[2]) {
     printf("| route | CLI connect->first byte P50 | P99 | spawn->exit P50 | P99 | "
            "first byte / reconnect P50 | P99 | spawn->exit / reconnect P50 | P99 |\n");
     printf("|---|--:|--:|--:|--:|--:|--:|--:|--:|\n");
+    printf("(handoff-client knows early data only from --early-data, an operator's statement "
+           "(READY-20): it keeps no memory of CAP_EARLY_DATA across processes (CLIENT-7))\n");
     js_obj("fresh");
     js_int("iterations", (long long)n);
     js_arr("routes");

@@ -264,11 +264,14 @@ int main(int argc, char **argv) {
   snprintf(CFG.out_dir, sizeof CFG.out_dir, "build/bench");
   defaults(0);
   long iters = 0, runs = 0, hold = -1;
+  for (int i = 1; i < argc; i++) { /* the size first: the other options override it */
+    if (!strcmp(argv[i], "--quick")) defaults(1);
+    else if (!strcmp(argv[i], "--tiny")) defaults(2);
+  }
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-    if (!strcmp(a, "--quick")) defaults(1);
-    else if (!strcmp(a, "--tiny")) defaults(2);
+    if (!strcmp(a, "--quick") || !strcmp(a, "--tiny")) continue;
     else if (!strcmp(a, "--iters") && v) iters = atol(argv[++i]);
     else if (!strcmp(a, "--runs") && v) runs = atol(argv[++i]);
     else if (!strcmp(a, "--hold") && v) hold = atol(argv[++i]);

@@ -118,7 +118,8 @@ int scale_throughput(void) {
   static const int levels[] = {1, 8, 64, 512};
   int routes[] = {R_PRIMARY, R_RECONNECT};
   printf("\nthroughput, free placement: completed sessions per second (connect .. echo .. close), "
-         "%.1f s per cell\n\n| clients in flight | %s /s | %s /s | failed |\n|--:|--:|--:|--:|\n",
+         "%.1f s per cell\n\n| clients in flight | %s /s | %s /s | not on their route (fell back) or failed |\n"
+         "|--:|--:|--:|--:|\n",
          CFG.tput_seconds, ROUTES[R_PRIMARY].id, ROUTES[R_RECONNECT].id);
   js_obj("throughput");
   js_num("seconds_per_cell", CFG.tput_seconds);
@@ -135,7 +136,7 @@ int scale_throughput(void) {
     js_int("in_flight", levels[l]);
     js_num(ROUTES[R_PRIMARY].id, r[0]);
     js_num(ROUTES[R_RECONNECT].id, r[1]);
-    js_int("failed", (long long)(f[0] + f[1]));
+    js_int("not_on_route_or_failed", (long long)(f[0] + f[1]));
     js_end();
   }
   js_end();
@@ -265,9 +266,9 @@ int scale_held(void) {
            with[j].p99, d99, after[j].p99);
     js_obj(NULL);
     js_str("id", ROUTES[ks[j]].id);
-    js_num("p50_without_us", without[j].p50);
+    js_num("p50_before_us", without[j].p50);
     js_num("p50_with_us", with[j].p50);
-    js_num("p99_without_us", without[j].p99);
+    js_num("p99_before_us", without[j].p99);
     js_num("p99_with_us", with[j].p99);
     js_num("p50_after_release_us", after[j].p50);
     js_num("p99_after_release_us", after[j].p99);

@@ -8,7 +8,8 @@
  *   bench_bare.c     the floors: direct connect and the bare SCM_RIGHTS loop
  *   bench_place.c    CPU placements (sched_setaffinity on every party)
  *   bench_counters.c wake-ups, system calls and CPU time of every party
- *                    (perf tracepoint counters or strace; /proc)
+ *                    (perf tracepoint counters, else strace; /proc)
+ *   bench_strace.c   every party under strace: calls by name, timelines
  *   bench_fresh.c    fresh client processes (handoff-client, fork+exec)
  *   bench_cost.c     cost per handoff: CPU time vs the bare loop, and
  *                    instructions per handoff in each core (callgrind)
@@ -154,9 +155,32 @@ int counters_route(int k, size_t n, route_counts *out);
 /* Print the per-route tables and the gate verdict of one placement, write
  * them into the open JSON object. */
 void counters_report(const char *placement_id, const route_counts rc[MAX_ROUTES]);
-/* strace -c -f of every party for n iterations of each route: the system
- * calls by name, per party per iteration. Printed and written to JSON. */
-int counters_strace_breakdown(size_t n);
+/* Who plays `party` on route k: its pid, and for the client (a thread of
+ * this process) its tid (0 otherwise). */
+void counters_party(int k, int party, pid_t *pid, pid_t *tid);
+
+/* ---- strace (bench_strace.c) --------------------------------------------- */
+
+typedef struct sc_entry {
+  char name[40];
+  double calls;
+} sc_entry;
+
+typedef struct sc_tab { /* one party's strace -c table */
+  sc_entry e[96];
+  int n;
+  double total;
+  bool ok;
+} sc_tab;
+
+/* n iterations of route k with every party under strace -c: calls by name
+ * (attach and detach costs subtracted). Returns 0 or -1. */
+int strace_summary(int k, size_t n, sc_tab out[N_PARTIES]);
+/* strace_summary for every route: printed and written to JSON. */
+int strace_breakdown(size_t n);
+/* n iterations of every route under strace -ttt: CFG.out_dir/trace/ROUTE.txt
+ * with the calls of all parties merged in time order. */
+int strace_timelines(size_t n);
 
 /* ---- sections ------------------------------------------------------------ */
 

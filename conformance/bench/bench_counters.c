@@ -21,19 +21,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/perf_event.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "bench.h"
-
-extern char **environ;
 
 const char *const PARTY_NAMES[N_PARTIES] = {"client", "broker", "backend"};
 
@@ -236,168 +230,13 @@ static void calibrate_marks(void) {
   g_mark_overhead = w.sum_sys[PARTY_CLIENT] / (double)w.n;
 }
 
-/* ---- strace ------------------------------------------------------------- */
-
-typedef struct sc_entry {
-  char name[40];
-  double calls;
-} sc_entry;
-
-typedef struct sc_tab {
-  sc_entry e[96];
-  int n;
-  double total;
-  bool ok;
-} sc_tab;
-
-typedef struct strace_run {
-  pid_t spid[N_PARTIES];
-  char file[N_PARTIES][600];
-} strace_run;
-
-static bool traced(const src *s) {
-  for (int i = 0; i < s->nt; i++) {
-    char buf[4096];
-    ssize_t n = pread(s->t[i].status_fd, buf, sizeof buf - 1, 0);
-    if (n <= 0) return false;
-    buf[n] = '\0';
-    if (field_after(buf, "\nTracerPid:") == 0) return false;
-  }
-  return true;
-}
-
-static int strace_attach(int k, strace_run *r, const char *tag) {
-  memset(r, 0, sizeof *r);
-  for (int p = 0; p < N_PARTIES; p++) {
-    const src *s = &S[src_of(k, p)];
-    char pid[32];
-    snprintf(pid, sizeof pid, "%d", (int)(p == PARTY_CLIENT ? s->t[0].tid : s->pid));
-    snprintf(r->file[p], sizeof r->file[p], "%s/strace-%s-%s-%s.txt", W.dir, tag, ROUTES[k].id,
-             PARTY_NAMES[p]);
-    /* -f: every thread and child of broker and backend; the client is one
-     * thread of ours (no -f). */
-    char *argv[10];
-    int a = 0;
-    argv[a++] = "strace";
-    argv[a++] = "-q";
-    argv[a++] = "-c";
-    if (p != PARTY_CLIENT) argv[a++] = "-f";
-    argv[a++] = "-o";
-    argv[a++] = r->file[p];
-    argv[a++] = "-p";
-    argv[a++] = pid;
-    argv[a] = NULL;
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-    int rc = posix_spawnp(&r->spid[p], "strace", &fa, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    if (rc != 0) {
-      r->spid[p] = 0;
-      return -1;
-    }
-  }
-  for (int i = 0; i < 5000; i++) {
-    bool all = true;
-    for (int p = 0; p < N_PARTIES && all; p++) all = traced(&S[src_of(k, p)]);
-    if (all) return 0;
-    for (int p = 0; p < N_PARTIES; p++)
-      if (waitpid(r->spid[p], NULL, WNOHANG) == r->spid[p]) {
-        r->spid[p] = 0;
-        return -1; /* strace gave up (not allowed to attach?) */
-      }
-    struct timespec ts = {0, 1000000};
-    nanosleep(&ts, NULL);
-  }
-  return -1;
-}
-
-static void strace_parse(const char *file, sc_tab *t) {
-  memset(t, 0, sizeof *t);
-  FILE *f = fopen(file, "r");
-  if (f == NULL) return;
-  char line[512];
-  int dashes = 0;
-  while (fgets(line, sizeof line, f)) {
-    if (!strncmp(line, "------", 6)) {
-      dashes++;
-      continue;
-    }
-    if (dashes < 1) continue;
-    char tok[8][64];
-    int nt = sscanf(line, "%63s %63s %63s %63s %63s %63s %63s", tok[0], tok[1], tok[2], tok[3],
-                    tok[4], tok[5], tok[6]);
-    if (nt < 5) continue;
-    double calls = atof(tok[3]);
-    const char *name = tok[nt - 1];
-    if (dashes >= 2 || !strcmp(name, "total")) {
-      t->total = calls;
-      t->ok = true;
-      break;
-    }
-    if (t->n < (int)(sizeof t->e / sizeof t->e[0])) {
-      snprintf(t->e[t->n].name, sizeof t->e[t->n].name, "%s", name);
-      t->e[t->n++].calls = calls;
-    }
-  }
-  fclose(f);
-  t->ok = true; /* no total line: no system call at all (strace then writes no table) */
-}
-
-/* a - b, by name (the attach/detach costs of an empty batch). */
-static void sc_subtract(sc_tab *a, const sc_tab *b) {
-  for (int j = 0; j < b->n; j++)
-    for (int i = 0; i < a->n; i++)
-      if (!strcmp(a->e[i].name, b->e[j].name)) {
-        a->e[i].calls -= b->e[j].calls;
-        break;
-      }
-  a->total -= b->total;
-  int w = 0;
-  for (int i = 0; i < a->n; i++)
-    if (a->e[i].calls > 0) a->e[w++] = a->e[i];
-  a->n = w;
-  if (a->total < 0) a->total = 0;
-}
-
-static void strace_detach(strace_run *r, sc_tab out[N_PARTIES]) {
-  for (int p = 0; p < N_PARTIES; p++)
-    if (r->spid[p] > 0) kill(r->spid[p], SIGINT);
-  for (int p = 0; p < N_PARTIES; p++) {
-    if (r->spid[p] > 0) waitpid(r->spid[p], NULL, 0);
-    if (out) strace_parse(r->file[p], &out[p]);
-    unlink(r->file[p]);
-  }
-}
-
-static int strace_once(int k, size_t n, const char *tag, sc_tab out[N_PARTIES]) {
-  strace_run r;
-  if (strace_attach(k, &r, tag) != 0) {
-    strace_detach(&r, NULL);
-    return -1;
-  }
-  int rc = 0;
-  for (size_t i = 0; i < n && rc == 0; i++) {
-    uint64_t ns;
-    rc = route_once(&ROUTES[k], NULL, NULL, &ns);
-  }
-  strace_detach(&r, out);
-  for (int p = 0; p < N_PARTIES; p++)
-    if (!out[p].ok) rc = -1;
-  return rc;
-}
-
-/* n iterations under strace, minus what attaching and detaching cost (an
- * empty batch: the client's own waiting for the tracers, by name). */
-static int strace_batch(int k, size_t n, const char *tag, sc_tab out[N_PARTIES]) {
-  sc_tab empty[N_PARTIES];
-  if (strace_once(k, 0, tag, empty) != 0 || strace_once(k, n, tag, out) != 0) return -1;
-  for (int p = 0; p < N_PARTIES; p++) sc_subtract(&out[p], &empty[p]);
-  return 0;
-}
-
 /* ---- public --------------------------------------------------------------- */
+
+void counters_party(int k, int party, pid_t *pid, pid_t *tid) {
+  const src *s = &S[src_of(k, party)];
+  *pid = s->pid;
+  *tid = party == PARTY_CLIENT && s->nt > 0 ? s->t[0].tid : 0;
+}
 
 const char *counters_init(void) {
   g_clk_tck = sysconf(_SC_CLK_TCK);
@@ -461,7 +300,7 @@ int counters_route(int k, size_t n, route_counts *out) {
   } else {
     /* strace: its own batch, since tracing multiplies the wake-ups. */
     sc_tab t[N_PARTIES];
-    if (strace_batch(k, n, "count", t) != 0) return -1;
+    if (strace_summary(k, n, t) != 0) return -1;
     for (int p = 0; p < N_PARTIES; p++) out->whole[p].syscalls = t[p].total / dn;
   }
   out->ok = true;
@@ -569,54 +408,4 @@ void counters_report(const char *placement_id, const route_counts rc[MAX_ROUTES]
     js_end();
   }
   js_end();
-}
-
-int counters_strace_breakdown(size_t n) {
-  printf("\nsystem calls by name per iteration (strace -c -f on every party, %zu iterations of "
-         "each route alone, free placement)\n\n| route | party | all | by name |\n|---|---|--:|---|\n",
-         n);
-  js_obj("strace");
-  js_int("iterations", (long long)n);
-  js_arr("routes");
-  int rc = 0;
-  for (size_t k = 0; k < N_ROUTES; k++) {
-    sc_tab t[N_PARTIES];
-    if (strace_batch((int)k, n, "names", t) != 0) {
-      printf("| %s | - | - | strace could not attach or count |\n", ROUTES[k].id);
-      rc = -1;
-      continue;
-    }
-    js_obj(NULL);
-    js_str("id", ROUTES[k].id);
-    for (int p = 0; p < N_PARTIES; p++) {
-      /* sort by calls, descending */
-      for (int i = 0; i < t[p].n; i++)
-        for (int j = i + 1; j < t[p].n; j++)
-          if (t[p].e[j].calls > t[p].e[i].calls) {
-            sc_entry x = t[p].e[i];
-            t[p].e[i] = t[p].e[j];
-            t[p].e[j] = x;
-          }
-      char names[1024] = "";
-      size_t used = 0;
-      js_obj(PARTY_NAMES[p]);
-      js_num("all", t[p].total / (double)n);
-      js_obj("by_name");
-      for (int i = 0; i < t[p].n; i++) {
-        double per = t[p].e[i].calls / (double)n;
-        js_num(t[p].e[i].name, per);
-        if (per >= 0.05 && used < sizeof names - 64)
-          used += (size_t)snprintf(names + used, sizeof names - used, "%s%s %.2g", used ? ", " : "",
-                                   t[p].e[i].name, per);
-      }
-      js_end();
-      js_end();
-      printf("| %s | %s | %.1f | %s |\n", ROUTES[k].id, PARTY_NAMES[p], t[p].total / (double)n,
-             names);
-    }
-    js_end();
-  }
-  js_end();
-  js_end();
-  return rc;
 }

@@ -4,7 +4,7 @@
  *
  * Usage: bench_handoff [--quick | --tiny] [--iters N] [--runs N]
  *                      [--only SECTION,...] [--hold N] [--out DIR]
- * Sections: latency counters fresh strace cost callgrind throughput held.
+ * Sections: latency counters fresh strace trace cost callgrind throughput held.
  * Programs from $HO_BIN_DIR (default build/bin). Figures never fail the
  * run: the exit status is 0 unless the apparatus itself failed. */
 #include <errno.h>
@@ -329,7 +329,8 @@ int main(int argc, char **argv) {
   for (size_t pi = 0; pi < N_PLACEMENTS; pi++) run_placement(pi);
   js_end();
   place_apply(&PLACEMENTS[0]);
-  if (section_on("strace") && CFG.strace_iters > 0) counters_strace_breakdown(CFG.strace_iters);
+  if (section_on("strace") && CFG.strace_iters > 0) strace_breakdown(CFG.strace_iters);
+  if (section_on("trace") && CFG.strace_iters > 0) strace_timelines(3);
   if (section_on("cost") && g_counted[0]) cost_report(g_counts[0]);
   if (section_on("callgrind") && CFG.callgrind_n > 0) cost_callgrind();
   if (section_on("throughput")) scale_throughput();

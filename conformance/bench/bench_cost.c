@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "handoff/wire.h"
 
 extern char **environ;
 
@@ -67,9 +68,8 @@ void cost_report(const route_counts rc[MAX_ROUTES]) {
 /* ---- callgrind ---------------------------------------------------------- */
 
 typedef struct cg_job {
-  const char *mode;  /* bench_cores MODE */
-  const char *route; /* the route it models */
-  const char *core;
+  int route;         /* index in ROUTES: its caps drive bench_cores */
+  const char *core;  /* "broker" or "backend" */
   char file[700], log[700];
   pid_t pid;
   double ir;
@@ -77,13 +77,15 @@ typedef struct cg_job {
 } cg_job;
 
 static int spawn_job(cg_job *j, const char *cores, long n) {
-  snprintf(j->file, sizeof j->file, "%s/callgrind.%s.%s.out", CFG.out_dir, j->mode, j->core);
-  snprintf(j->log, sizeof j->log, "%s/bench_cores.%s.%s.log", W.dir, j->mode, j->core);
-  char outarg[760], nbuf[32];
+  const char *id = ROUTES[j->route].id;
+  snprintf(j->file, sizeof j->file, "%s/callgrind.%s.%s.out", CFG.out_dir, id, j->core);
+  snprintf(j->log, sizeof j->log, "%s/bench_cores.%s.%s.log", W.dir, id, j->core);
+  char outarg[760], nbuf[32], caps[32];
   snprintf(outarg, sizeof outarg, "--callgrind-out-file=%s", j->file);
   snprintf(nbuf, sizeof nbuf, "%ld", n);
+  snprintf(caps, sizeof caps, "0x%llx", (unsigned long long)ROUTES[j->route].caps);
   char *argv[] = {"valgrind", "--tool=callgrind", "--collect-atstart=no", outarg,
-                  (char *)cores, (char *)j->mode, nbuf, (char *)j->core, NULL};
+                  (char *)cores, caps, nbuf, (char *)j->core, NULL};
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_addopen(&fa, 1, j->log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
@@ -104,7 +106,7 @@ static void finish_job(cg_job *j, long n) {
     fclose(f);
   }
   if (!WIFEXITED(st) || WEXITSTATUS(st) != 0 || strstr(line, " ok") == NULL) {
-    fprintf(stderr, "bench: callgrind %s %s failed: %s\n", j->mode, j->core, line);
+    fprintf(stderr, "bench: callgrind %s %s failed: %s\n", ROUTES[j->route].id, j->core, line);
     return;
   }
   f = fopen(j->file, "r");
@@ -130,17 +132,16 @@ int cost_callgrind(void) {
     return -1;
   }
   long n = CFG.callgrind_n;
-  cg_job jobs[] = {
-      {"ready-early", "ready_early", "broker", "", "", 0, 0, false},
-      {"ready-early", "ready_early", "backend", "", "", 0, 0, false},
-      {"reconnect", "reconnect", "broker", "", "", 0, 0, false},
-      {"legacy", "legacy", "broker", "", "", 0, 0, false},
-      {"legacy", "legacy", "backend", "", "", 0, 0, false},
-      {"ready", "ready", "broker", "", "", 0, 0, false},
-      {"ready", "ready", "backend", "", "", 0, 0, false},
-  };
-  size_t nj = sizeof jobs / sizeof jobs[0];
-  if (CFG.quick) nj = 3; /* the primary route and reconnect */
+  /* Every route through the broker (quick: the primary and reconnect); the
+   * backend core only where a handoff happens. */
+  cg_job jobs[2 * MAX_ROUTES];
+  size_t nj = 0;
+  for (size_t k = 0; k < N_ROUTES; k++) {
+    if (ROUTES[k].kind != RK_PROTO) continue;
+    if (CFG.quick && (int)k != R_PRIMARY && (int)k != R_RECONNECT) continue;
+    jobs[nj++] = (cg_job){.route = (int)k, .core = "broker"};
+    if (ROUTES[k].caps & HO_CAP_HANDLE_PASSING) jobs[nj++] = (cg_job){.route = (int)k, .core = "backend"};
+  }
   /* Two at a time (instruction counts do not depend on the load). */
   for (size_t i = 0; i < nj; i += 2) {
     size_t m = i + 1 < nj ? 2 : 1;
@@ -161,13 +162,14 @@ int cost_callgrind(void) {
     if (!strcmp(jobs[i].core, "backend")) continue;
     const cg_job *be = NULL;
     for (size_t j = 0; j < nj; j++)
-      if (!strcmp(jobs[j].mode, jobs[i].mode) && !strcmp(jobs[j].core, "backend")) be = &jobs[j];
+      if (jobs[j].route == jobs[i].route && !strcmp(jobs[j].core, "backend")) be = &jobs[j];
     char bs[32] = "-";
     if (be && be->ok) snprintf(bs, sizeof bs, "%.0f", be->ir);
-    if (jobs[i].ok) printf("| %s | %.0f | %s |\n", jobs[i].route, jobs[i].ir, bs);
-    else printf("| %s | failed | %s |\n", jobs[i].route, bs);
+    const char *id = ROUTES[jobs[i].route].id;
+    if (jobs[i].ok) printf("| %s | %.0f | %s |\n", id, jobs[i].ir, bs);
+    else printf("| %s | failed | %s |\n", id, bs);
     js_obj(NULL);
-    js_str("id", jobs[i].route);
+    js_str("id", id);
     if (jobs[i].ok) js_num("broker_ir", jobs[i].ir);
     if (be && be->ok) js_num("backend_ir", be->ir);
     js_end();

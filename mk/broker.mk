@@ -1,5 +1,5 @@
-# Reference broker (issue #5): handoff-broker, its integration tests, the
-# demo and the benchmark. The sans-I/O core lives in ref/lib/broker/ and is
+# Reference broker (issue #5): handoff-broker, its integration tests and the
+# demo (the benchmarks: mk/bench.mk). The sans-I/O core lives in ref/lib/broker/ and is
 # part of libhandoff like every ref/lib/*/*.c.
 BROKER_BIN := $(BUILD)/bin/handoff-broker
 BINS += $(BROKER_BIN)
@@ -26,19 +26,6 @@ $(ITEST_BIN): $(OBJ)/conformance/integration/test_integration.o $(HX_OBJS) $(LIB
 test-integration: $(ITEST_BIN) $(ALL_PROGS)
 	HO_BIN_DIR=$(BUILD)/bin $(ITEST_BIN)
 TEST_TARGETS += test-integration
-
-# ---- benchmark: handoff vs reconnect (conformance/bench) -------------------
-BENCH_BIN := $(BUILD)/bench/bench_handoff
-BENCH_ITERS ?= 2000
-
-$(BENCH_BIN): $(OBJ)/conformance/bench/bench_handoff.o $(HX_OBJS) $(LIB_A)
-	@mkdir -p $(@D)
-	$(CC) -o $@ $(filter %.o,$^) $(LIB_A) $(LDFLAGS) $(LIBDEPS) -lpthread
-
-.PHONY: bench bench-handoff
-bench: bench-handoff
-bench-handoff: $(BENCH_BIN) $(ALL_PROGS)
-	HO_BIN_DIR=$(BUILD)/bin $(BENCH_BIN) $(BENCH_ITERS)
 
 # ---- demo: a real handoff and forced fallbacks, traced (mk/demo.sh) --------
 .PHONY: demo

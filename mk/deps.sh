@@ -27,6 +27,8 @@ libcriterion-dev    /usr/include/criterion/criterion.h
 clang               clang
 libclang-rt-14-dev  /usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a
 valgrind            valgrind
+strace              strace
+gnuplot-nox         gnuplot
 procps              ps
 dpkg-dev            dpkg-source
 gcc-mingw-w64-x86-64 x86_64-w64-mingw32-gcc

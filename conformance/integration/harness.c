@@ -208,7 +208,7 @@ static ssize_t read_some(int fd, uint8_t *buf, size_t n, uint64_t deadline) {
 }
 
 static ssize_t read_exact_rb(int fd, rbuf *rb, uint8_t *buf, size_t n, uint64_t deadline,
-                             uint64_t *first) {
+                             uint64_t *first, const hx_client_opts *o) {
   size_t have = 0;
   while (have < n) {
     if (rb != NULL && rb->off == rb->len && rb->ahead) {
@@ -222,6 +222,7 @@ static ssize_t read_exact_rb(int fd, rbuf *rb, uint8_t *buf, size_t n, uint64_t 
       size_t take = rb->len - rb->off < n - have ? rb->len - rb->off : n - have;
       memcpy(buf + have, rb->b + rb->off, take);
       if (have == 0 && first) *first = rb->fill_ns;
+      if (have == 0 && first && o && o->mark) o->mark(o->mark_user, HX_MARK_FIRST_BYTE);
       rb->off += take;
       have += take;
       continue;
@@ -229,24 +230,25 @@ static ssize_t read_exact_rb(int fd, rbuf *rb, uint8_t *buf, size_t n, uint64_t 
     ssize_t k = read_some(fd, buf + have, n - have, deadline);
     if (k <= 0) return k;
     if (have == 0 && first) *first = hx_now_ns();
+    if (have == 0 && first && o && o->mark) o->mark(o->mark_user, HX_MARK_FIRST_BYTE);
     have += (size_t)k;
   }
   return (ssize_t)n;
 }
 
 static ssize_t read_exact(int fd, uint8_t *buf, size_t n, uint64_t deadline, uint64_t *first) {
-  return read_exact_rb(fd, NULL, buf, n, deadline, first);
+  return read_exact_rb(fd, NULL, buf, n, deadline, first, NULL);
 }
 
 /* One frame into buf. Returns its length, 0 on EOF, -1 error/timeout. */
 static ssize_t read_frame(int fd, rbuf *rb, uint8_t *buf, size_t cap, uint64_t deadline) {
-  ssize_t r = read_exact_rb(fd, rb, buf, HO_FRAME_HEADER_BYTES, deadline, NULL);
+  ssize_t r = read_exact_rb(fd, rb, buf, HO_FRAME_HEADER_BYTES, deadline, NULL, NULL);
   if (r <= 0) return r;
   uint32_t len = (uint32_t)buf[1] | (uint32_t)buf[2] << 8 | (uint32_t)buf[3] << 16 |
                  (uint32_t)buf[4] << 24;
   if (len > cap - HO_FRAME_HEADER_BYTES) return -1;
   if (len == 0) return HO_FRAME_HEADER_BYTES;
-  r = read_exact_rb(fd, rb, buf + HO_FRAME_HEADER_BYTES, len, deadline, NULL);
+  r = read_exact_rb(fd, rb, buf + HO_FRAME_HEADER_BYTES, len, deadline, NULL, NULL);
   if (r <= 0) return r;
   return (ssize_t)(HO_FRAME_HEADER_BYTES + len);
 }
@@ -263,15 +265,18 @@ static int write_all(int fd, const void *p, size_t n) {
   return 0;
 }
 
-/* Read the echo of msg, then expect EOF with nothing more. */
-static bool echo_check(int fd, rbuf *rb, const char *msg, uint64_t *first) {
+/* Read the echo of msg, then expect EOF with nothing more (o->hold: keep
+ * the connection as it is). */
+static bool echo_check(const hx_client_opts *o, int fd, rbuf *rb, const char *msg,
+                       uint64_t *first) {
   size_t n = strlen(msg);
   uint8_t buf[4096];
   if (n > sizeof buf) return false;
   if (rb != NULL) rb->ahead = false; /* what is buffered first, then exactly the rest */
-  if (read_exact_rb(fd, rb, buf, n, hx_now_ns() + 5000000000ull, first) != (ssize_t)n)
+  if (read_exact_rb(fd, rb, buf, n, hx_now_ns() + 5000000000ull, first, o) != (ssize_t)n)
     return false;
   if (memcmp(buf, msg, n) != 0) return false;
+  if (o->hold) return true;
   shutdown(fd, SHUT_WR);
   uint8_t extra;
   ssize_t r = read_exact(fd, &extra, 1, hx_now_ns() + 5000000000ull, NULL);
@@ -289,14 +294,24 @@ static int reconnect(const hx_client_opts *o, const char *pipe, hx_client_result
   }
   uint64_t first = 0;
   if (write_all(fd, o->message, strlen(o->message)) == 0)
-    out->echo_ok = echo_check(fd, NULL, o->message, &first);
+    out->echo_ok = echo_check(o, fd, NULL, o->message, &first);
   out->first_byte_ns = first ? first - t0 : 0;
-  close(fd);
+  if (o->hold && out->echo_ok) out->fd = fd;
+  else close(fd);
   return 0;
+}
+
+int hx_client_direct(const hx_client_opts *o, hx_client_result *out) {
+  memset(out, 0, sizeof *out);
+  out->fd = -1;
+  if (o->mark) o->mark(o->mark_user, HX_MARK_CONNECT);
+  return reconnect(o, o->broker, out, hx_now_ns());
 }
 
 int hx_client_run(const hx_client_opts *o, hx_client_result *out) {
   memset(out, 0, sizeof *out);
+  out->fd = -1;
+  if (o->mark) o->mark(o->mark_user, HX_MARK_CONNECT);
   uint64_t t0 = hx_now_ns();
   int fd = dial(o->broker);
   if (fd < 0) {
@@ -393,9 +408,10 @@ int hx_client_run(const hx_client_opts *o, hx_client_result *out) {
     return 0;
   }
   uint64_t first = 0;
-  out->echo_ok = echo_check(fd, &rb, o->message, &first);
+  out->echo_ok = echo_check(o, fd, &rb, o->message, &first);
   out->first_byte_ns = first ? first - t0 : 0;
   out->total_ns = hx_now_ns() - t0;
-  close(fd);
+  if (o->hold && out->echo_ok) out->fd = fd;
+  else close(fd);
   return 0;
 }

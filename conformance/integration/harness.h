@@ -53,7 +53,16 @@ typedef struct hx_client_opts {
   const char *message;   /* echoed by the backend */
   int ready_timeout_ms;  /* default 2000 */
   bool hang_up_after_hello; /* write Hello and close at once */
+  /* Benchmark instrumentation (all optional). mark(mark_user, HX_MARK_*) is
+   * called right before the first connect() and right after the first echo
+   * byte was read. hold: read the echo but keep the service connection open
+   * (no shutdown, no EOF check) and return it in out->fd. */
+  void (*mark)(void *mark_user, int what);
+  void *mark_user;
+  bool hold;
 } hx_client_opts;
+
+enum { HX_MARK_CONNECT = 1, HX_MARK_FIRST_BYTE = 2 };
 
 typedef struct hx_client_result {
   int route;
@@ -67,11 +76,17 @@ typedef struct hx_client_result {
   uint64_t total_ns;
   uint64_t negotiated_ns; /* connect start -> Negotiated read */
   uint64_t ready_ns;      /* connect start -> ready read */
+  int fd;                 /* opts.hold: the open service connection, else -1 */
 } hx_client_result;
 
 /* Run one client. Returns 0 if it ran to an end it can describe (also a
  * fallback), -1 on a harness error (message in out->why). */
 int hx_client_run(const hx_client_opts *o, hx_client_result *out);
+
+/* Direct connect, no broker: o->broker names the service endpoint itself
+ * (backend_pipe); write the request, read the echo as the reconnect route
+ * does. Returns as hx_client_run (route HX_ROUTE_RECONNECT). */
+int hx_client_direct(const hx_client_opts *o, hx_client_result *out);
 
 uint64_t hx_now_ns(void);
 

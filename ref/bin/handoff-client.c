@@ -35,6 +35,11 @@ static void usage(FILE *f) {
       "                          and the first echo arrive in one write from the\n"
       "                          backend (spec 1.0.0-rc2, READY-25..READY-34); an\n"
       "                          end without any reply is then OUTCOME_UNKNOWN\n"
+      "  --early-data-cache FILE remember per broker endpoint, in FILE, what its last\n"
+      "                          Negotiated offered (CLIENT-7): with --handoff\n"
+      "                          --backend-ready, early data (and with it a coalesced\n"
+      "                          reply) is used on an endpoint that offered it, so\n"
+      "                          fresh processes need no --early-data (READY-20)\n"
       "  --message TEXT          request bytes (default \"ping\")\n"
       "  --count N               send the message N times (default 1), each\n"
       "                          echo is checked\n"
@@ -59,12 +64,14 @@ int main(int argc, char **argv) {
   const char *message = "ping";
   long count = 1;
   int json = 0;
+  const char *cache = NULL; /* --early-data-cache */
   static const struct option opts[] = {{"connect", required_argument, 0, 'c'},
                                        {"service", required_argument, 0, 's'},
                                        {"handoff", no_argument, 0, 'H'},
                                        {"backend-ready", no_argument, 0, 'B'},
                                        {"early-data", no_argument, 0, 'E'},
                                        {"coalesced-reply", no_argument, 0, 'C'},
+                                       {"early-data-cache", required_argument, 0, 'K'},
                                        {"message", required_argument, 0, 'm'},
                                        {"count", required_argument, 0, 'n'},
                                        {"ready-timeout-ms", required_argument, 0, 't'},
@@ -81,6 +88,7 @@ int main(int argc, char **argv) {
     case 'B': cfg.backend_ready = true; break;
     case 'E': cfg.early_data = true; break;
     case 'C': cfg.coalesced_reply = true; break;
+    case 'K': cache = optarg; break;
     case 'm': message = optarg; break;
     case 'n':
       count = strtol(optarg, &end, 10);
@@ -112,8 +120,26 @@ int main(int argc, char **argv) {
   cfg.request = (const uint8_t *)message;
   cfg.request_len = mlen;
 
+  /* spec: CLIENT-7 READY-20 — what this endpoint offered last time */
+  if (cache != NULL && cfg.handoff && cfg.backend_ready) {
+    uint64_t caps = 0;
+    bool found = false;
+    int crc = ho_client_cache_lookup(cache, cfg.connect_path, &caps, &found);
+    if (crc != HO_OK)
+      fprintf(stderr, "handoff-client: cannot read --early-data-cache %s: %s\n", cache,
+              ho_strerror(crc));
+    if (found && (caps & HO_CAP_EARLY_DATA)) cfg.early_data = true;
+    if (found && (caps & HO_CAP_EARLY_DATA) && (caps & HO_CAP_COALESCED_REPLY))
+      cfg.coalesced_reply = true;
+  }
   ho_client_result r;
   int rc = ho_client_connect(&cfg, &r);
+  if (cache != NULL && r.us_negotiated > 0) {
+    int crc = ho_client_cache_store(cache, cfg.connect_path, r.negotiated.server_capabilities);
+    if (crc != HO_OK)
+      fprintf(stderr, "handoff-client: cannot write --early-data-cache %s: %s\n", cache,
+              ho_strerror(crc));
+  }
   if (rc != HO_OK) {
     const char *name = ho_errname(rc) ? ho_errname(rc) : "UNKNOWN";
     if (rc == HO_ERR_REFUSED) { /* spec: CLIENT-3 — with its code and reason */

@@ -200,6 +200,27 @@ int ho_client_core_timeout(ho_client_core *c, uint64_t now_ns);
  * when the code is HO_OK). Returns HO_ERR_STATE before DONE. */
 int ho_client_core_result(const ho_client_core *c, ho_client_result *out);
 
+/* ---- memory across processes (spec: CLIENT-7 READY-20) ----------------- *
+ * The server_capabilities of the last Negotiated from each broker endpoint,
+ * in a file (text, mode 0600, replaced atomically), so that a client that
+ * is a fresh process knows whether the endpoint takes early data
+ * (CAP_EARLY_DATA) and coalesced replies. At most HO_CLIENT_CACHE_ENTRIES
+ * endpoints, the most recent kept. */
+#define HO_CLIENT_CACHE_ENTRIES 64
+
+/* *found tells whether `endpoint` has an entry; *caps is then set. A file
+ * that does not exist has no entries. Codes: HO_OK, HO_ERR_INVALID_ARGUMENT
+ * (NULL, an empty endpoint, one longer than 4095 bytes or with a newline),
+ * the OS error reading the file (HO_ERR_PERMISSION, HO_ERR_IO). */
+int ho_client_cache_lookup(const char *file, const char *endpoint, uint64_t *caps, bool *found);
+
+/* Remember `caps` for `endpoint` (the newest entry; a Negotiated without
+ * CAP_EARLY_DATA is stored like any other, which forgets early data,
+ * CLIENT-7). Nothing is written when the newest entry already says so.
+ * Codes: HO_OK, HO_ERR_INVALID_ARGUMENT, the OS error of the write or the
+ * rename (the old file is then left as it was). */
+int ho_client_cache_store(const char *file, const char *endpoint, uint64_t caps);
+
 /* Monotonic nanoseconds (CLOCK_MONOTONIC). */
 uint64_t ho_client_now_ns(void);
 

@@ -105,14 +105,17 @@ fuzz_flags = $$(sh fuzz/tools/lf_flags.sh $(1))
 # ---- smoke campaigns (plain make test only: libFuzzer has its own ASan) -----
 # Deterministic: -seed=1, a fixed number of runs (the corpus replay plus
 # FUZZ_SMOKE_RUNS mutations), new inputs into a scratch directory.
+# Address-space randomisation off (setarch -R) where allowed: comparison
+# operands libFuzzer records (and replays as mutations) include addresses.
 FUZZ_SMOKE_RUNS ?= 3000
 FUZZ_SMOKE := $(BUILD)/fuzz-smoke
+FUZZ_NORAND := $(shell setarch $$(uname -m) -R true 2>/dev/null && echo setarch $$(uname -m) -R)
 .PHONY: test-fuzz-smoke
 test-fuzz-smoke: $(FUZZ_LF_BINS)
 	@set -e; rm -rf $(FUZZ_SMOKE); mkdir -p $(FUZZ_SMOKE); for t in $(FUZZ_ALL_TARGETS); do \
 	  n=$$(ls fuzz/corpus/$$t | wc -l); runs=$$((n + $(FUZZ_SMOKE_RUNS))); \
 	  mkdir -p $(FUZZ_SMOKE)/$$t; \
-	  if ! $(FUZZ_LF)/$$t -seed=1 -runs=$$runs $(call fuzz_flags,$$t) -print_final_stats=1 \
+	  if ! $(FUZZ_NORAND) $(FUZZ_LF)/$$t -seed=1 -runs=$$runs $(call fuzz_flags,$$t) -print_final_stats=1 \
 	      -artifact_prefix=$(FUZZ_SMOKE)/$$t- $(FUZZ_SMOKE)/$$t fuzz/corpus/$$t \
 	      > $(FUZZ_SMOKE)/$$t.log 2>&1; then \
 	    tail -40 $(FUZZ_SMOKE)/$$t.log; echo "smoke campaign of $$t failed: $(FUZZ_SMOKE)/$$t.log"; exit 1; fi; \
@@ -174,9 +177,9 @@ fuzz-promote: $(FUZZ_VERDICT) $(FUZZ_ALL_TARGETS:%=$(BUILD)/fuzz/%_replay)
 	  $(if $(REQS),--requirements $(REQS)) $(if $(DESC),--description "$(DESC)")
 
 .PHONY: test-fuzz-promote
-test-fuzz-promote: $(FUZZ_VERDICT) $(BUILD)/fuzz/fuzz_frame_reader_replay
-	$(PYTHON) fuzz/tools/test_promote.py --verdict $(FUZZ_VERDICT) \
-	  --replay $(BUILD)/fuzz/fuzz_frame_reader_replay
+test-fuzz-promote: $(FUZZ_VERDICT) $(BUILD)/fuzz/fuzz_frame_reader_replay \
+                   $(BUILD)/fuzz/fuzz_offer_replay $(BUILD)/fuzz/fuzz_ack_replay
+	$(PYTHON) fuzz/tools/test_promote.py --verdict $(FUZZ_VERDICT) --bindir $(BUILD)/fuzz
 ifneq ($(SAN),1)
 TEST_TARGETS += test-fuzz-promote
 endif

@@ -57,6 +57,19 @@
 #define HO_PM_PREFIX 0
 #endif
 
+/* Under MSan, bytes libFuzzer (not instrumented) writes into our buffers
+ * carry the poison of its own storage: unpoison what LLVMFuzzerMutate
+ * returns, as libFuzzer does for the buffers it hands to us. */
+#if defined(__has_feature)
+#if __has_feature(memory_sanitizer)
+#include <sanitizer/msan_interface.h>
+#define PM_UNPOISON(p, n) __msan_unpoison((p), (n))
+#endif
+#endif
+#ifndef PM_UNPOISON
+#define PM_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
 size_t LLVMFuzzerMutate(uint8_t *data, size_t size, size_t max_size);
 size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max_size, unsigned int seed);
 size_t LLVMFuzzerCustomCrossOver(const uint8_t *d1, size_t s1, const uint8_t *d2, size_t s2,
@@ -592,7 +605,12 @@ static inline const uint8_t *pm_mutate_msg(pm_ctx *c, const ho_scan_schema *s, c
 
 static inline size_t pm_mutate_bytes(pm_ctx *c, const uint8_t *in, size_t n, uint8_t *out, size_t max) {
   if (out != in && n) memcpy(out, in, n);
-  if (c->byte_level) return LLVMFuzzerMutate(out, n, max);
+  if (c->byte_level) {
+    size_t r = LLVMFuzzerMutate(out, n, max);
+    PM_UNPOISON(&r, sizeof r);
+    PM_UNPOISON(out, r);
+    return r;
+  }
   if (n > 0) out[pm_below(c, (uint32_t)n)] ^= (uint8_t)(1u << pm_below(c, 8));
   return n;
 }

@@ -47,8 +47,6 @@ Test(wire_args, frame_reader_calls_with_null_pointers) {
   cr_assert_eq(ho_frame_reader_feed(&r, &one, 1, NULL), HO_ERR_INVALID_ARGUMENT);
   cr_assert_eq(ho_frame_reader_feed(&r, NULL, 1, &used), HO_ERR_INVALID_ARGUMENT);
   cr_assert_eq(used, 99);
-  cr_assert_eq(ho_frame_reader_feed(&r, NULL, 0, &used), HO_OK); /* nothing fed */
-  cr_assert_eq(used, 0);
   cr_assert_eq(ho_frame_reader_needed(NULL), 0);
   const uint8_t *b = NULL;
   size_t bl = 0;
@@ -57,6 +55,24 @@ Test(wire_args, frame_reader_calls_with_null_pointers) {
   cr_assert_eq(ho_frame_reader_body(&r, &b, NULL), HO_ERR_INVALID_ARGUMENT);
   cr_assert_eq(ho_frame_reader_next(NULL), HO_ERR_INVALID_ARGUMENT);
   cr_assert_eq(ho_frame_reader_finish(NULL), HO_ERR_INVALID_ARGUMENT);
+}
+
+/* Regression (found by SAN=1 with this file): a NULL input of length 0 is
+ * valid (frame.h) but reached memcpy(dst, NULL, 0), undefined behaviour. */
+Test(wire_args, frame_reader_feed_null_input_of_length_zero) {
+  ho_frame_reader r;
+  cr_assert_eq(ho_frame_reader_init(&r, buf, sizeof buf, HO_MAX_HELLO_BYTES), HO_OK);
+  size_t used = 99;
+  cr_assert_eq(ho_frame_reader_feed(&r, NULL, 0, &used), HO_OK); /* nothing fed */
+  cr_assert_eq(used, 0);
+  cr_assert_eq(ho_frame_reader_needed(&r), HO_FRAME_HEADER_BYTES);
+  const uint8_t hdr[5] = {1, 0, 0, 0, 0};
+  cr_assert_eq(ho_frame_reader_feed(&r, hdr, 5, &used), 1);
+  cr_assert_eq(ho_frame_reader_next(&r), HO_OK);
+  cr_assert_eq(ho_frame_reader_feed(&r, hdr, 2, &used), HO_OK); /* mid-header */
+  cr_assert_eq(ho_frame_reader_feed(&r, NULL, 0, &used), HO_OK);
+  cr_assert_eq(used, 0);
+  cr_assert_eq(ho_frame_reader_needed(&r), 3);
 }
 
 Test(wire_args, frame_write_header_null_and_too_large) {

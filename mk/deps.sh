@@ -27,6 +27,8 @@ libcriterion-dev    /usr/include/criterion/criterion.h
 clang               clang
 libclang-rt-14-dev  /usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a
 valgrind            valgrind
+llvm-14             llvm-profdata-14
+zip                 zip
 procps              ps
 LIST
 [ -z "$missing" ] && exit 0

@@ -151,18 +151,23 @@ fuzz-all: $(FUZZ_LF_BINS)
 	done
 	$(PYTHON) fuzz/tools/fuzz_summary.py $(FUZZ_ALL_DIR) $(FUZZ_ALL_TARGETS)
 
-# Same seconds, same seed corpus, with and without the custom mutator.
+# Same seconds, same seed corpus (FUZZ_COMPARE_SEEDS/<target>, default the
+# committed corpora), with and without the custom mutator.
 FUZZ_COMPARE ?= fuzz_hello_reply fuzz_envelope fuzz_offer
+FUZZ_COMPARE_SEEDS ?= fuzz/corpus
 FUZZ_COMPARE_DIR := $(BUILD)/fuzz-compare
 fuzz-compare: $(FUZZ_COMPARE:%=$(FUZZ_LF)/%) $(FUZZ_COMPARE:%=$(FUZZ_LF)/%-bytes)
+	$(MAKE) --no-print-directory BUILD=$(COV_BUILD) SAN=0 CC=clang EXTRA_CFLAGS="$(COV_FLAGS)" \
+	  EXTRA_LDFLAGS="-fprofile-instr-generate" $(FUZZ_COMPARE:%=$(COV_BUILD)/fuzz/%_replay)
 	@for t in $(FUZZ_COMPARE); do for v in $$t $$t-bytes; do \
 	  rm -rf $(FUZZ_COMPARE_DIR)/$$v; mkdir -p $(FUZZ_COMPARE_DIR)/$$v/new; \
 	  echo "fuzz-compare: $$v for $(FUZZ_SECONDS) s"; \
 	  $(FUZZ_NICE) $(FUZZ_LF)/$$v -seed=1 -max_total_time=$(FUZZ_SECONDS) $(call fuzz_flags,$$t) \
 	    -print_final_stats=1 -artifact_prefix=$(FUZZ_COMPARE_DIR)/$$v/ \
-	    $(FUZZ_COMPARE_DIR)/$$v/new fuzz/corpus/$$t > $(FUZZ_COMPARE_DIR)/$$v/campaign.log 2>&1 || true; \
+	    $(FUZZ_COMPARE_DIR)/$$v/new $(FUZZ_COMPARE_SEEDS)/$$t > $(FUZZ_COMPARE_DIR)/$$v/campaign.log 2>&1 || true; \
 	done; done
-	$(PYTHON) fuzz/tools/fuzz_summary.py --compare $(FUZZ_COMPARE_DIR) $(FUZZ_COMPARE)
+	$(PYTHON) fuzz/tools/fuzz_summary.py --compare $(FUZZ_COMPARE_DIR) --cov $(COV_BUILD)/fuzz \
+	  --seeds $(FUZZ_COMPARE_SEEDS) $(FUZZ_COMPARE)
 
 # ---- promotion of a finding --------------------------------------------------------
 FUZZ_VERDICT := $(BUILD)/fuzz/vector_verdict

@@ -232,3 +232,42 @@ Test(core_edges, allocator_without_alloc_is_refused) {
   cr_assert_eq(ho_token_store_new(&s, &tc), HO_ERR_INVALID_ARGUMENT);
   cr_assert_null(s);
 }
+
+/* spec: FALLBACK-6 — a full table whose windows have ended makes room:
+ * the elapsed record is reclaimed and the new backend may be tried. */
+Test(core_edges, full_rate_limit_table_reclaims_elapsed_windows) {
+  ho_fallback_config fc;
+  ho_fallback_config_init(&fc);
+  fc.max_backends = 1;
+  fc.window_ms = 10;
+  ho_fallback_policy *p = NULL;
+  cr_assert_eq(ho_fallback_policy_new(&p, &fc), HO_OK);
+  cr_assert_eq(ho_fallback_record_failure(p, 1, 0), HO_OK);
+  ho_fallback_input in;
+  memset(&in, 0, sizeof in);
+  in.client_capabilities = HO_CAP_HANDLE_PASSING;
+  in.endpoint_configured = in.service_enabled = true;
+  in.backend = 2;
+  uint64_t retry = 0;
+  cr_assert_eq(ho_fallback_decide(p, &in, 5, &retry), HO_FALLBACK_RATE_LIMITED);
+  cr_assert_eq(retry, 5);
+  cr_assert_eq(ho_fallback_decide(p, &in, 20, &retry), HO_FALLBACK_NONE);
+  ho_fallback_policy_del(p);
+}
+
+Test(core_edges, insert_into_no_store_and_queue_allocator_without_alloc) {
+  cr_assert_eq(ho_token_insert(NULL, tok, 0), HO_ERR_INVALID_ARGUMENT);
+  ho_allocator half = {NULL, free_only, NULL};
+  ho_pending_config pc;
+  ho_pending_config_init(&pc);
+  pc.allocator = &half;
+  ho_pending_queue *q = NULL;
+  cr_assert_eq(ho_pending_queue_new(&q, &pc), HO_ERR_INVALID_ARGUMENT);
+  cr_assert_null(q);
+  ho_fallback_config fc;
+  ho_fallback_config_init(&fc);
+  fc.allocator = &half;
+  ho_fallback_policy *p = NULL;
+  cr_assert_eq(ho_fallback_policy_new(&p, &fc), HO_ERR_INVALID_ARGUMENT);
+  cr_assert_null(p);
+}

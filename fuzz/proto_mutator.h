@@ -46,6 +46,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "handoff/wire.h"
 #include "wire/scan.h"
 
 #define HO_PM_PAYLOAD 1

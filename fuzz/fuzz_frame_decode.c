@@ -11,7 +11,8 @@
  *  3. a decoded frame re-encodes through both codecs to identical bytes,
  *     which decode again to the same message (spec: MSG-13 MSG-14).
  *
- * libFuzzer: clang -fsanitize=fuzzer,address,undefined (make fuzz-frame).
+ * libFuzzer: clang -fsanitize=fuzzer,address,undefined (make fuzz-frame), with
+ * the structure-aware mutator of proto_mutator.h.
  * Replay: built with -DHO_FUZZ_REPLAY_MAIN it has a main() taking files
  * and directories (make test replays fuzz/corpus/fuzz_frame_decode/).
  */
@@ -137,4 +138,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 #ifdef HO_FUZZ_REPLAY_MAIN
 #define HO_FUZZ_NAME "fuzz_frame_decode"
 #include "fuzz_replay_main.h"
+#else
+/* Structure-aware mutation of the whole frame (issue #17). */
+#define HO_PM_MODE HO_PM_FRAME
+#include "proto_mutator.h"
 #endif

@@ -29,6 +29,8 @@ libclang-rt-14-dev  /usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzz
 valgrind            valgrind
 strace              strace
 gnuplot-nox         gnuplot
+llvm-14             llvm-profdata-14
+zip                 zip
 procps              ps
 dpkg-dev            dpkg-source
 gcc-mingw-w64-x86-64 x86_64-w64-mingw32-gcc

@@ -99,10 +99,12 @@ NEG = M["Negotiated"](negotiated_protocol=1, daemon_version="0.1.0",
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vectors_ok  # noqa: E402
 import vectors_bad  # noqa: E402
+import vectors_fuzz  # noqa: E402  (make fuzz-promote)
 
 ctx = dict(globals())
 vectors_ok.build(ctx)
 vectors_bad.build(ctx)
+vectors_fuzz.build(ctx)
 
 
 def main():

@@ -67,7 +67,7 @@ int ho_frame_reader_feed(ho_frame_reader *r, const uint8_t *in, size_t len, size
     /* spec: FRAME-6 — take no more than the header's missing bytes. */
     size_t want = HO_FRAME_HEADER_BYTES - r->hdr_have;
     size_t take = len < want ? len : want;
-    memcpy(r->hdr + r->hdr_have, in, take);
+    if (take > 0) memcpy(r->hdr + r->hdr_have, in, take); /* `in` may be NULL when len is 0 */
     r->hdr_have = (uint8_t)(r->hdr_have + take);
     used += take;
     /* The version byte is checked as soon as it arrives. */

@@ -138,6 +138,13 @@ static int32_t m_message(ho_frame_type t, const ho_any_msg *m) {
     STRF(o, "service_name", m->offer.service_name);
     jm_member(o, "correlation_id", u64s(m->offer.correlation_id));
     jm_member(o, "offer_flags", u64s(m->offer.offer_flags));
+    /* rc2 reply fields; lengths past REPLY_MAX render empty (garbage structs) */
+    jm_member(o, "reply_adopted",
+              hexs(m->offer.reply_adopted,
+                   m->offer.reply_adopted_len <= HO_MAX_REPLY_FRAME ? m->offer.reply_adopted_len : 0));
+    jm_member(o, "reply_declined",
+              hexs(m->offer.reply_declined,
+                   m->offer.reply_declined_len <= HO_MAX_REPLY_FRAME ? m->offer.reply_declined_len : 0));
     return o;
   default:
     o = jm_new(JM_OBJ);

@@ -264,7 +264,7 @@ int main(int argc, char **argv) {
   bc.service = "echo";
   bc.backend_pipe = "/run/bench/backend.sock";
   bc.handoff_endpoint = true;
-  bc.backend_ready = true;
+  bc.backend_coalesced = true; /* backend-ready is learnt from the first ACK (READY-36) */
   bc.hello_rate = HO_BROKER_HELLO_RATE_UNLIMITED;
   bc.peer_policy = HO_PEER_SAME_UID;
   bc.self_uid = (uint32_t)getuid();

@@ -21,20 +21,21 @@ extern char **environ;
 
 typedef struct fresh_def {
   const char *id;
-  const char *flags[4]; /* handoff-client options */
+  const char *flags[6]; /* handoff-client options */
   const char *want;     /* the route it must report */
   bool handoff;
 } fresh_def;
 
 /* One line per route (as in bench_routes.c); the first is judged. */
 static const fresh_def FRESH[] = {
+    {"coalesced", {"--handoff", "--backend-ready", "--early-data", "--coalesced-reply", NULL}, "handoff", true},
     {"ready_early", {"--handoff", "--backend-ready", "--early-data", NULL}, "handoff", true},
     {"ready", {"--handoff", "--backend-ready", NULL}, "handoff", true},
     {"legacy", {"--handoff", NULL}, "handoff", true},
     {"reconnect", {NULL}, "reconnect", false},
 };
 #define N_FRESH (sizeof FRESH / sizeof FRESH[0])
-#define F_RECONNECT 3
+#define F_RECONNECT 4
 
 static long json_num(const char *s, const char *key) {
   const char *p = strstr(s, key);

@@ -58,7 +58,7 @@ static int start_world(void) {
   snprintf(log, sizeof log, "%s/backend.log", W.dir);
   if (hx_spawn(&W.backend, log, (char *const *)a1, w1) != 0) return -1;
   const char *a2[] = {br, "--listen", W.listen, "--handoff-endpoint", W.endpoint,
-                      "--backend-pipe", W.pipe, "--backend-ready", "--log-level", "error",
+                      "--backend-pipe", W.pipe, "--backend-coalesced", "--log-level", "error",
                       /* every in-process client is this one pid: no per-pid Hello rate (HELLO-14) */
                       "--hello-rate", "0", NULL};
   const char *w2[] = {W.listen, NULL};

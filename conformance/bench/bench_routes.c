@@ -31,6 +31,7 @@
  * route of the gate lines and the closing note). */
 const route_def ROUTES[] = {
     /* id           label                                         kind       caps      early  want                handoff */
+    {"coalesced",   "handoff, coalesced reply (rc2) + early data", RK_PROTO, HP|BR|ED|HO_CAP_COALESCED_REPLY, true, HX_ROUTE_HANDOFF, true},
     {"ready_early", "handoff, backend-ready + early data",       RK_PROTO,  HP|BR|ED, true,  HX_ROUTE_HANDOFF,   true},
     {"ready",       "handoff, backend-ready, request after Negotiated", RK_PROTO, HP|BR, false, HX_ROUTE_HANDOFF, true},
     {"legacy",      "handoff, legacy v1 ordering",               RK_PROTO,  HP,       false, HX_ROUTE_HANDOFF,   true},

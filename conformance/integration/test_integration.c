@@ -28,6 +28,7 @@ static char g_fail[512];
 #define CAP_HP HO_CAP_HANDLE_PASSING
 #define CAP_BR HO_CAP_BACKEND_READY
 #define CAP_ED HO_CAP_EARLY_DATA
+#define CAP_CR HO_CAP_COALESCED_REPLY
 
 /* Start backend (serving both its endpoints) and broker. `bk` and `br` are
  * extra arguments (NULL-terminated, may be NULL). */
@@ -122,6 +123,35 @@ static int t_success_backend_ready(hx_world *w) {
   CHECK(r.route == HX_ROUTE_HANDOFF && r.backend_ready, "early: route %d why: %s", r.route,
         r.why);
   CHECK(r.echo_ok, "early: echo failed");
+  return 0;
+}
+
+/* spec: READY-25 READY-26 READY-27 READY-28 READY-32 — coalesced mode with
+ * real processes: stated to the broker, so the first early-data client
+ * already gets Negotiated, ready and its echo in one write from the
+ * backend; 200 more, each served once; nothing left open. */
+static int t_coalesced(hx_world *w) {
+  const char *bk[] = {"--ready-mode", "backend", "--log-level", "warn", NULL};
+  const char *br[] = {"--backend-coalesced", "--log-level", "warn", NULL};
+  CHECK(start(w, "coal", bk, br) == 0, "cannot start processes");
+  hx_client_result r;
+  hx_client_opts o = copts(w, CAP_HP | CAP_BR | CAP_ED | CAP_CR, "first, coalesced");
+  o.early_data = true;
+  CHECK(hx_client_run(&o, &r) == 0, "client: %s", r.why);
+  CHECK(r.route == HX_ROUTE_HANDOFF && r.coalesced && r.echo_ok, "route %d coalesced %d why %s",
+        r.route, r.coalesced, r.why);
+  int b0 = hx_fd_settle(w->broker.pid, hx_fd_count(w->broker.pid));
+  int k0 = hx_fd_settle(w->backend.pid, hx_fd_count(w->backend.pid));
+  for (int i = 0; i < 200; i++) {
+    char msg[64];
+    snprintf(msg, sizeof msg, "coalesced %d", i);
+    o = copts(w, CAP_HP | CAP_BR | CAP_ED | CAP_CR, msg);
+    o.early_data = true;
+    CHECK(hx_client_run(&o, &r) == 0 && r.echo_ok && r.route == HX_ROUTE_HANDOFF && r.coalesced,
+          "client %d: route %d coalesced %d why %s", i, r.route, r.coalesced, r.why);
+  }
+  int b1 = hx_fd_settle(w->broker.pid, b0), k1 = hx_fd_settle(w->backend.pid, k0);
+  CHECK(b1 == b0 && k1 == k0, "descriptors: broker %d->%d backend %d->%d", b0, b1, k0, k1);
   return 0;
 }
 
@@ -430,6 +460,7 @@ static const struct {
     {"success_legacy", t_success_legacy},
     {"success_backend_ready", t_success_backend_ready},
     {"learn_backend_ready", t_learn_backend_ready},
+    {"coalesced", t_coalesced},
     {"backend_refuses", t_backend_refuses},
     {"backend_dies_before_ack", t_backend_dies},
     {"ack_after_deadline", t_ack_late},

@@ -141,4 +141,35 @@ static inline void send_ack(ho_broker *b, ho_broker_conn *ctl, const ho_offer *o
   cr_assert_eq(ho_broker_control_data(b, ctl, buf, len, now), HO_OK);
 }
 
+/* A broker of `cfg` with its first control connection up. */
+static inline ho_broker *mk_cfg(ho_broker_config *cfg, acts *x, ho_broker_conn **ctl) {
+  ho_broker *b = NULL;
+  cr_assert_eq(ho_broker_new(cfg, 1 * MS, &b), HO_OK);
+  drain(b, x);
+  int i = find(x, HO_BACT_OPEN_CONTROL, 0);
+  cr_assert_geq(i, 0);
+  *ctl = x->a[i].conn;
+  cr_assert_eq(ho_broker_control_connected(b, *ctl, 2 * MS), HO_OK);
+  drain(b, x);
+  return b;
+}
+
+static inline ho_broker_config base_cfg(void) {
+  ho_broker_config cfg = {.service = "echo", .backend_pipe = "/tmp/x/backend.sock",
+                          .handoff_endpoint = true, .ack_timeout_ns = 100 * MS,
+                          .peer_policy = HO_PEER_ANY, .unix_ms = wall_ms,
+                          .hello_rate = HO_BROKER_HELLO_RATE_UNLIMITED};
+  return cfg;
+}
+
+/* The offer after the SEND_FD at or after `from`. */
+static inline ho_offer offer_at(const acts *x, int from) {
+  int s = find(x, HO_BACT_SEND_FD, from);
+  cr_assert_geq(s, 0);
+  ho_any_msg m;
+  cr_assert_eq(ho_frame_decode(HO_CODEC_PROTOBUF_C, HO_FT_OFFER, x->a[s + 1].bytes,
+                               x->a[s + 1].len, NULL, &m), HO_OK);
+  return m.offer;
+}
+
 #endif

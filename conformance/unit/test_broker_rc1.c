@@ -5,26 +5,6 @@
  * actions out, real codecs. */
 #include "broker_test_util.h"
 
-static ho_broker *mk_cfg(ho_broker_config *cfg, acts *x, ho_broker_conn **ctl) {
-  ho_broker *b = NULL;
-  cr_assert_eq(ho_broker_new(cfg, 1 * MS, &b), HO_OK);
-  drain(b, x);
-  int i = find(x, HO_BACT_OPEN_CONTROL, 0);
-  cr_assert_geq(i, 0);
-  *ctl = x->a[i].conn;
-  cr_assert_eq(ho_broker_control_connected(b, *ctl, 2 * MS), HO_OK);
-  drain(b, x);
-  return b;
-}
-
-static ho_broker_config base_cfg(void) {
-  ho_broker_config cfg = {.service = "echo", .backend_pipe = "/tmp/x/backend.sock",
-                          .handoff_endpoint = true, .ack_timeout_ns = 100 * MS,
-                          .peer_policy = HO_PEER_ANY, .unix_ms = wall_ms,
-                          .hello_rate = HO_BROKER_HELLO_RATE_UNLIMITED};
-  return cfg;
-}
-
 /* Hello + Negotiated written; returns the Negotiated. */
 static ho_negotiated hello(ho_broker *b, uint64_t caps, ho_broker_conn **c, acts *x, uint64_t now) {
   uint8_t wire[512];
@@ -36,15 +16,6 @@ static ho_negotiated hello(ho_broker *b, uint64_t caps, ho_broker_conn **c, acts
   ho_broker_conn_flushed(b, *c, now);
   drain(b, x);
   return r.negotiated;
-}
-
-static ho_offer offer_at(const acts *x, int from) {
-  int s = find(x, HO_BACT_SEND_FD, from);
-  cr_assert_geq(s, 0);
-  ho_any_msg m;
-  cr_assert_eq(ho_frame_decode(HO_CODEC_PROTOBUF_C, HO_FT_OFFER, x->a[s + 1].bytes,
-                               x->a[s + 1].len, NULL, &m), HO_OK);
-  return m.offer;
 }
 
 /* spec: XFER-37 CAP-10 — without a declaration a control connection carries

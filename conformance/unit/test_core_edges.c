@@ -66,7 +66,7 @@ Test(core_edges, ack_registry_calls_with_null_pointers) {
   ho_token_store_del(s);
 }
 
-/* spec: ACK-1 TOKEN-5 — deadlines saturate at 2^64-1, never wrap to the past. */
+/* spec: ACK-17 TOKEN-5 — deadlines saturate at 2^64-1, never wrap to the past. */
 Test(core_edges, deadlines_near_the_end_of_the_clock_saturate) {
   const uint64_t late = UINT64_MAX - 10;
   ho_token_store *s = store(UINT64_MAX / 2, UINT64_MAX / 2);
@@ -146,7 +146,7 @@ Test(core_edges, allocator_with_a_missing_hook_is_refused) {
   cr_assert_null(p);
 }
 
-/* spec: FALLBACK-6 — a full table fails safe (RATE_LIMITED) also for a
+/* spec: FALLBACK-20 — a full table fails safe (RATE_LIMITED) also for a
  * caller that does not ask for retry_after; NULL policies stay fail safe. */
 Test(core_edges, fallback_policy_full_table_and_null_calls) {
   ho_fallback_config fc;
@@ -233,7 +233,7 @@ Test(core_edges, allocator_without_alloc_is_refused) {
   cr_assert_null(s);
 }
 
-/* spec: FALLBACK-6 — a full table whose windows have ended makes room:
+/* spec: FALLBACK-20 — a full table whose windows have ended makes room:
  * the elapsed record is reclaimed and the new backend may be tried. */
 Test(core_edges, full_rate_limit_table_reclaims_elapsed_windows) {
   ho_fallback_config fc;

@@ -197,7 +197,11 @@ static void flush(conn *c) {
     wrote = true;
     c->qhead = k->next;
     if (c->qhead == NULL) c->qtail = NULL;
+    /* spec: READY-27 — an offer frame written to its last byte: the core
+     * closes a coalesced attempt's client copy now. */
+    uint64_t written = k->pass_fd < 0 && c->kind == K_CONTROL ? k->corr : 0;
     chunk_free(k);
+    if (written != 0) ho_broker_offer_written(G.b, c->h, written, now_ns());
   }
   if (c->closed) return;
   update_interest(c);

@@ -47,6 +47,12 @@ static void usage(FILE *f) {
       "                           1.0.0-rc2 backend-ready mode is used only once the\n"
       "                           backend declares it in an ACK on the control connection\n"
       "                           (READY-36); an operator's statement could be wrong\n"
+      "  --backend-coalesced      the backend is known to implement coalesced reply (spec\n"
+      "                           1.0.0-rc2): clients that ask for it get Negotiated, ready\n"
+      "                           and their first response in one write from the backend\n"
+      "                           from the first offer on (otherwise once an ACK declares\n"
+      "                           BACKEND_CAP_COALESCED_REPLY); an ACK that proves it wrong\n"
+      "                           switches the statement off (READY-25, READY-30)\n"
       "  --backend-multi-offer    the backend is known to keep control connections: pipeline\n"
       "                           offers from the start (otherwise one offer per connection\n"
       "                           until an ACK declares BACKEND_CAP_MULTI_OFFER)\n"
@@ -88,6 +94,7 @@ int main(int argc, char **argv) {
       {"peer-uid", 1, 0, 'u'},      {"log-level", 1, 0, 'v'},
       {"hello-rate", 1, 0, 'R'},    {"help", 0, 0, 'h'},
       {"backend-multi-offer", 0, 0, 'M'}, {"max-controls", 1, 0, 'C'},
+      {"backend-coalesced", 0, 0, 'Q'},
       {"backend-uid", 1, 0, 'B'},
       {"max-hello-waiting", 1, 0, 'W'}, {"hello-timeout-ms", 1, 0, 'H'},
       {0, 0, 0, 0}};
@@ -120,6 +127,7 @@ int main(int argc, char **argv) {
       if (o == 't') G.cfg.token_ttl_ns = v * 1000000u;
       if (o == 'm') G.cfg.max_pending = (uint32_t)v;
       break;
+    case 'Q': G.cfg.backend_coalesced = true; break; /* spec: READY-25 */
     case 'r': /* spec: READY-36 — a statement is not a declaration */
       fprintf(stderr, "handoff-broker: --backend-ready has no effect since spec 1.0.0-rc2: "
                       "backend-ready mode is used once the backend declares it (READY-36)\n");

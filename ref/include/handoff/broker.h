@@ -59,6 +59,11 @@ typedef struct ho_broker_config {
   const char *service;      /* required: the one service name served */
   const char *backend_pipe; /* required: Negotiated.backend_pipe */
   bool handoff_endpoint;    /* a backend handoff endpoint is configured */
+  bool backend_coalesced;   /* the operator states that the backend implements
+                               coalesced reply (an rc2 backend): coalesced
+                               mode from the first offer; voided by an ACK
+                               that proves it wrong (spec: READY-25 READY-30).
+                               Otherwise learnt from ACKs on each connection */
   bool backend_multi_offer; /* pre-declared HO_BACKEND_CAP_MULTI_OFFER: offers
                                may be pipelined on a control connection
                                before its first ACK (spec: XFER-37) */
@@ -197,6 +202,7 @@ typedef struct ho_broker_stats {
   uint64_t handoffs_attempted; /* tokens issued */
   uint64_t handoffs_completed; /* ready written (legacy) or ACK in (backend-ready) */
   uint64_t handoffs_backend_ready; /* completed in backend-ready mode */
+  uint64_t handoffs_coalesced;     /* ... of them in coalesced mode (rc2) */
   uint64_t fallbacks[HO_BROKER_REASON_COUNT];
   uint64_t late_acks;        /* ACKs for handoffs already ended */
   uint64_t control_connects;
@@ -265,6 +271,14 @@ int ho_broker_control_data(ho_broker *b, ho_broker_conn *c, const uint8_t *data,
  * HO_ERR_INVALID_ARGUMENT. */
 int ho_broker_transfer_failed(ho_broker *b, ho_broker_conn *k, uint64_t correlation_id, int err,
                               uint64_t now);
+
+/* The offer WRITE `correlation_id` on control connection `k` was written to
+ * its last byte (report it as soon as it is: a coalesced attempt's client
+ * connection is then closed, READY-27; ho_broker_conn_flushed(k) says the
+ * same for every offer queued on `k`). Returns HO_OK (also when the attempt
+ * has ended) or HO_ERR_INVALID_ARGUMENT. */
+int ho_broker_offer_written(ho_broker *b, ho_broker_conn *k, uint64_t correlation_id,
+                            uint64_t now);
 
 /* `c` reached EOF or failed (`err` is an HO_ERR_* code, e.g. HO_ERR_CLOSED,
  * HO_ERR_IO, HO_ERR_PERMISSION for a refused dial); the shell stops watching

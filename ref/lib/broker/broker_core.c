@@ -102,7 +102,8 @@ void bk_link(ho_broker *b, ho_broker_conn *c) {
 /* Emit the one CLOSE of `c` and free the core's side of it. The action
  * keeps only the shell's user pointer. */
 void bk_close(ho_broker *b, ho_broker_conn *c, bool shutdown) {
-  if (bk_push(b, HO_BACT_CLOSE, c, NULL, 0) == HO_OK) {
+  /* a released coalesced client had its CLOSE already (READY-27) */
+  if (!c->released && bk_push(b, HO_BACT_CLOSE, c, NULL, 0) == HO_OK) {
     action_item *it = &b->q[(b->qhead + b->qlen - 1) % b->qcap];
     it->a.shutdown = shutdown;
     it->a.conn = NULL; /* the handle dies now */
@@ -110,6 +111,8 @@ void bk_close(ho_broker *b, ho_broker_conn *c, bool shutdown) {
   if (!c->control) {
     hello_unlink(b, c);
     free(c->hello_buf);
+    free(c->reply_a);
+    free(c->reply_d);
   } else {
     free(c->ack_buf);
     bk_control_unlink(b, c);
@@ -350,7 +353,11 @@ int ho_broker_conn_error(ho_broker *b, ho_broker_conn *c, int err, uint64_t now)
 int ho_broker_conn_flushed(ho_broker *b, ho_broker_conn *c, uint64_t now) {
   if (b == NULL || c == NULL) return HO_ERR_INVALID_ARGUMENT;
   c->write_pending = false;
-  if (c->control) return HO_OK;
+  if (c->control) {
+    bk_control_flushed(b, c);
+    bk_rearm(b);
+    return HO_OK;
+  }
   switch (c->state) {
   case CS_READY_CLOSE: /* spec: ACK-15 — the handoff completes now */
     bk_ready_done(b, c, true, now);

@@ -57,12 +57,45 @@ static bool br_declared_up(const ho_broker *b) {
 /* The control connection the offer of `c` goes on, or NULL. spec: READY-36 —
  * a backend-ready offer needs the declaration on that very connection; an
  * operator's statement does not count. */
+static bool coalesced_by_config(const ho_broker *b) {
+  return b->cfg.backend_coalesced && !b->coal_void;
+}
+
+/* Can `k` carry the offer of `c`? spec: READY-36 READY-25 — a backend-ready
+ * offer needs the declaration on that connection, a coalesced one that
+ * declaration of coalesced mode or the operator's statement. */
+static bool suits(const ho_broker *b, const ho_broker_conn *k, const ho_broker_conn *c) {
+  if (c->coalesced) return coalesced_by_config(b) || k->coalesced_ok;
+  return !c->ready_mode || k->backend_ready;
+}
+
 static ho_broker_conn *pick_control(const ho_broker *b, const ho_broker_conn *c) {
-  bool need_br = c->ready_mode;
   for (ho_broker_conn *k = b->khead; k; k = k->knext)
-    if (k->state == KS_UP && live(k) && has_capacity(k) && (!need_br || k->backend_ready))
+    if (k->state == KS_UP && live(k) && has_capacity(k) && suits(b, k, c))
       return k;
   return NULL;
+}
+
+/* Coalesced mode is possible: stated by the operator (and not proved
+ * wrong), or declared on a live connection (spec: READY-25). */
+bool bk_coalesced_available(const ho_broker *b) {
+  if (coalesced_by_config(b)) return true;
+  for (ho_broker_conn *k = b->khead; k; k = k->knext)
+    if (k->state == KS_UP && live(k) && k->coalesced_ok) return true;
+  return false;
+}
+
+/* spec: READY-27 — the whole coalesced offer is written: the broker's copy
+ * of the client connection is closed at once, nothing written; the attempt
+ * stays (without its handle) until its ACK or deadline. */
+void bk_release(ho_broker *b, ho_broker_conn *c) {
+  if (!c->coalesced || c->released || c->control) return;
+  if (bk_push(b, HO_BACT_CLOSE, c, NULL, 0) == HO_OK) {
+    action_item *it = &b->q[(b->qhead + b->qlen - 1) % b->qcap];
+    it->a.conn = NULL; /* the handle dies now, the attempt does not */
+  }
+  c->released = true;
+  c->dead = true; /* nothing is ever written to it again */
 }
 
 bool bk_backend_ready_available(const ho_broker *b) {
@@ -126,8 +159,13 @@ bool bk_retire_if_done(ho_broker *b, ho_broker_conn *k, uint64_t now) {
  * has sent nothing (it waits for ready), so it sees EOF at once instead of
  * waiting for its ready timeout, and the backend can no longer use it; never
  * when the backend may be serving it (spec: FALLBACK-22: backend-ready mode, ACK-16). */
+static const char *mode_name(const ho_broker_conn *c) {
+  return c->coalesced ? "coalesced" : c->ready_mode ? "backend-ready" : "legacy";
+}
+
 void bk_fail(ho_broker *b, ho_broker_conn *c, ho_broker_reason why, uint64_t now,
              const char *detail) {
+  ho_broker_conn *k = c->ctl; /* before the unlink below forgets it */
   if (c->token_live) {
     (void)ho_ack_abandon(b->tokens, c->token, ns_to_ms(now), NULL);
     c->token_live = false;
@@ -146,10 +184,21 @@ void bk_fail(ho_broker *b, ho_broker_conn *c, ho_broker_reason why, uint64_t now
          "after_us=%llu%s%s",
          (unsigned long long)c->id, ho_broker_reason_spec_name(why),
          ho_broker_reason_name(why), b->endpoint_name,
-         (unsigned long long)c->correlation_id, c->ready_mode ? "backend-ready" : "legacy",
+         (unsigned long long)c->correlation_id, mode_name(c),
          (unsigned long long)((now - c->opened_ns) / 1000u), detail ? " why=" : "",
          detail ? detail : "");
   bool shut = c->fd_sent && !c->ready_mode;
+  /* spec: READY-27 — a coalesced attempt whose offer did not go out whole:
+   * nobody else will write, so the broker writes reply_declined and closes
+   * once it is flushed, without reading the early data (FALLBACK-3). Not
+   * while the offer may still reach the backend (its connection alive with
+   * nothing left to write: then it was written, and the backend answers). */
+  bool offer_gone = !c->fd_sent || k == NULL || k->dead || k->write_pending;
+  if (c->coalesced && !c->released && !c->dead && offer_gone && c->reply_d != NULL &&
+      bk_write(b, c, c->reply_d, c->reply_d_len) == HO_OK) {
+    c->state = CS_REPLY_CLOSE;
+    return;
+  }
   c->state = CS_DONE;
   bk_close(b, c, shut);
 }
@@ -159,11 +208,12 @@ void bk_fail(ho_broker *b, ho_broker_conn *c, ho_broker_reason why, uint64_t now
 static void completed(ho_broker *b, ho_broker_conn *c, uint64_t now) {
   b->st.handoffs_completed++;
   if (c->ready_mode) b->st.handoffs_backend_ready++;
+  if (c->coalesced) b->st.handoffs_coalesced++;
   bk_latency_record(b, now - c->opened_ns);
   ho_fallback_record_success(b->policy, BROKER_BACKEND_KEY);
   bk_log(b, HO_BROKER_LOG_INFO, "conn=%llu route=handoff corr=%llu mode=%s after_us=%llu",
          (unsigned long long)c->id, (unsigned long long)c->correlation_id,
-         c->ready_mode ? "backend-ready" : "legacy",
+         mode_name(c),
          (unsigned long long)((now - c->opened_ns) / 1000u));
 }
 
@@ -189,7 +239,8 @@ static void succeed(ho_broker *b, ho_broker_conn *c, uint64_t now) {
   c->token_live = false;
   if (c->ready_mode) {
     b->st.in_flight--;
-    /* spec: ACK-15 READY-8 — the backend wrote ready; the broker writes nothing. */
+    /* spec: ACK-15 READY-8 READY-27 — the backend wrote ready (coalesced:
+     * and Negotiated); the broker writes nothing. */
     completed(b, c, now);
     c->state = CS_DONE;
     bk_close(b, c, false);
@@ -222,10 +273,22 @@ static void succeed(ho_broker *b, ho_broker_conn *c, uint64_t now) {
  * REQUEST, never compressed. spec: READY-10 ENV-9 ENV-2 */
 static int encode_offer(const ho_offer *o, uint64_t deadline_unix_ms, uint8_t *out, size_t cap,
                         size_t *len) {
-  uint8_t payload[256];
+  /* a coalesced offer carries two HelloReply frames (REPLY_MAX each) */
+  enum { PAYLOAD_MAX = 2 * HO_MAX_REPLY_FRAME + 512 };
+  if (cap < HO_FRAME_HEADER_BYTES) return HO_ERR_BUFFER_TOO_SMALL;
+  uint8_t small[256], *payload = small;
+  size_t pcap = sizeof small;
+  if (o->reply_adopted_len + o->reply_declined_len > 0) {
+    payload = malloc(PAYLOAD_MAX);
+    if (payload == NULL) return HO_ERR_NOMEM;
+    pcap = PAYLOAD_MAX;
+  }
   size_t plen = 0;
-  int rc = ho_offer_encode(HO_CODEC_PROTOBUF_C, o, payload, sizeof payload, &plen);
-  if (rc != HO_OK) return rc;
+  int rc = ho_offer_encode(HO_CODEC_PROTOBUF_C, o, payload, pcap, &plen);
+  if (rc != HO_OK) {
+    if (payload != small) free(payload);
+    return rc;
+  }
   ho_envelope env;
   memset(&env, 0, sizeof env);
   env.envelope_version = HO_ENVELOPE_VERSION;
@@ -237,9 +300,9 @@ static int encode_offer(const ho_offer *o, uint64_t deadline_unix_ms, uint8_t *o
   env.payload_encoding = HO_ENCODING_NONE;
   env.deadline_unix_ms = deadline_unix_ms;
   size_t blen = 0;
-  if (cap < HO_FRAME_HEADER_BYTES) return HO_ERR_BUFFER_TOO_SMALL;
   rc = ho_envelope_encode(HO_CODEC_PROTOBUF_C, &env, out + HO_FRAME_HEADER_BYTES,
                           cap - HO_FRAME_HEADER_BYTES, &blen);
+  if (payload != small) free(payload);
   if (rc != HO_OK) return rc;
   rc = ho_frame_write_header(out, blen);
   if (rc == HO_OK) *len = HO_FRAME_HEADER_BYTES + blen;
@@ -268,6 +331,13 @@ static void send_offer(ho_broker *b, ho_broker_conn *c, ho_broker_conn *k, uint6
   snprintf(m.offer.service_name, sizeof m.offer.service_name, "%s", b->service);
   m.offer.correlation_id = c->correlation_id;
   if (c->ready_mode) m.offer.offer_flags = HO_OFFER_FLAG_BACKEND_READY;
+  if (c->coalesced) { /* spec: READY-26 — both replies travel in the offer */
+    m.offer.offer_flags |= HO_OFFER_FLAG_COALESCED_REPLY;
+    memcpy(m.offer.reply_adopted, c->reply_a, c->reply_a_len);
+    m.offer.reply_adopted_len = c->reply_a_len;
+    memcpy(m.offer.reply_declined, c->reply_d, c->reply_d_len);
+    m.offer.reply_declined_len = c->reply_d_len;
+  }
   /* spec: READY-10 TOKEN-22 ENV-9 — the offer deadline: the ready deadline of a
    * backend-ready offer; the wall-clock instant of the ACK deadline of a
    * legacy one (the backend then never adopts what we would reject). */
@@ -278,14 +348,20 @@ static void send_offer(ho_broker *b, ho_broker_conn *c, ho_broker_conn *k, uint6
     uint64_t left = deadline_ms > ns_to_ms(now) ? deadline_ms - ns_to_ms(now) : 0;
     offer_deadline = b->cfg.unix_ms(b->cfg.clock_user) + left;
   }
-  uint8_t buf[512];
-  size_t len = 0;
-  rc = encode_offer(&m.offer, offer_deadline, buf, sizeof buf, &len);
+  uint8_t small[512], *buf = small;
+  size_t cap = sizeof small, len = 0;
+  if (c->coalesced) {
+    cap = 2 * HO_MAX_REPLY_FRAME + 1024;
+    buf = malloc(cap);
+  }
+  rc = buf == NULL ? HO_ERR_NOMEM : encode_offer(&m.offer, offer_deadline, buf, cap, &len);
   if (rc != HO_OK) {
+    if (buf != small) free(buf);
     bk_fail(b, c, HO_BROKER_REASON_TOKEN_UNAVAILABLE, now, "cannot encode offer");
     return;
   }
   if (bk_push(b, HO_BACT_SEND_FD, k, c->token, HO_TOKEN_BYTES) != HO_OK) {
+    if (buf != small) free(buf);
     bk_fail(b, c, HO_BROKER_REASON_TOKEN_UNAVAILABLE, now, "out of memory");
     return;
   }
@@ -294,7 +370,9 @@ static void send_offer(ho_broker *b, ho_broker_conn *c, ho_broker_conn *k, uint6
   it->a.peer_user = c->user;
   it->a.correlation_id = c->correlation_id;
   c->fd_sent = true; /* from here the backend may own it */
-  if (bk_write(b, k, buf, len) == HO_OK)
+  int wrc = bk_write(b, k, buf, len); /* copies the bytes */
+  if (buf != small) free(buf);
+  if (wrc == HO_OK)
     b->q[(b->qhead + b->qlen - 1) % b->qcap].a.correlation_id = c->correlation_id;
   else {
     /* The stream would be out of step: drop the control connection. */
@@ -325,7 +403,9 @@ void bk_dispatch(ho_broker *b, uint64_t now) {
     ho_broker_conn *k = NULL;
     if (r == HO_PENDING_READY) {
       k = pick_control(b, c);
-      if (k == NULL && c->ready_mode && !bk_backend_ready_available(b)) {
+      bool lost = c->coalesced ? !bk_coalesced_available(b)
+                               : c->ready_mode && !bk_backend_ready_available(b);
+      if (k == NULL && lost) {
         /* spec: READY-36 — the declaration came on a control connection that
          * has since ended; the client may already have sent its request, so
          * legacy mode is no option either. */
@@ -435,6 +515,7 @@ static bool handle_ack(ho_broker *b, ho_broker_conn *k, const uint8_t *body, siz
   if (token_ok) {
     /* spec: READY-36 XFER-37 CAP-10 — learnt per control connection. */
     k->backend_ready = (a->backend_capabilities & HO_BACKEND_CAP_BACKEND_READY) != 0;
+    k->coalesced_ok = (a->backend_capabilities & HO_BACKEND_CAP_COALESCED_REPLY) != 0;
     if (a->backend_capabilities & HO_BACKEND_CAP_MULTI_OFFER) k->multi = true;
   }
   if (!token_ok) {
@@ -465,6 +546,20 @@ static bool handle_ack(ho_broker *b, ho_broker_conn *k, const uint8_t *body, siz
     return !bk_retire_if_done(b, k, now);
   }
   rc = ho_ack_acknowledge(b->tokens, c->token, a->token, ns_to_ms(now), NULL);
+  if (rc == HO_OK && c->coalesced &&
+      !(a->backend_capabilities & HO_BACKEND_CAP_COALESCED_REPLY)) {
+    /* spec: READY-30 — accepted without the declaration: reply_adopted was
+     * not written (the client reports OUTCOME_UNKNOWN). A failure of the
+     * backend; the operator's statement is void from now on. */
+    c->token_live = false;
+    if (coalesced_by_config(b))
+      bk_log(b, HO_BROKER_LOG_WARN,
+             "backend accepted a coalesced offer without BACKEND_CAP_COALESCED_REPLY: "
+             "--backend-coalesced is wrong for it, coalesced mode off");
+    b->coal_void = true;
+    bk_fail(b, c, HO_BROKER_REASON_READY_VIOLATION, now, "no coalesced reply was written");
+    return !bk_retire_if_done(b, k, now);
+  }
   if (rc == HO_OK && c->ready_mode && !(a->backend_capabilities & HO_BACKEND_CAP_BACKEND_READY)) {
     /* spec: ACK-16 ERR-63 FALLBACK-22 — accepted, yet the backend does not
      * declare the mode: no ready frame was written. A failure of the
@@ -524,6 +619,22 @@ int bk_control_data(ho_broker *b, ho_broker_conn *k, const uint8_t *data, size_t
     return HO_OK;
   }
   return HO_OK;
+}
+
+int ho_broker_offer_written(ho_broker *b, ho_broker_conn *k, uint64_t correlation_id,
+                            uint64_t now) {
+  (void)now;
+  if (b == NULL || k == NULL || !k->control) return HO_ERR_INVALID_ARGUMENT;
+  ho_broker_conn *c = find_corr(k, correlation_id);
+  if (c != NULL) bk_release(b, c); /* spec: READY-27 */
+  bk_rearm(b);
+  return HO_OK;
+}
+
+/* Every byte queued on control connection `k` is written: so is every
+ * offer in flight on it (spec: READY-27). */
+void bk_control_flushed(ho_broker *b, ho_broker_conn *k) {
+  for (ho_broker_conn *c = k->ohead; c; c = c->onext) bk_release(b, c);
 }
 
 int ho_broker_transfer_failed(ho_broker *b, ho_broker_conn *k, uint64_t correlation_id, int err,

@@ -70,9 +70,13 @@ static int decide(ho_broker *b, ho_broker_conn *c, const ho_hello *h, uint64_t n
   /* spec: READY-36 VER-5 — both declared: the client in its Hello, the
    * backend in an ACK on the control connection that will carry the offer
    * (never by configuration alone). */
-  bool ready = (h->client_capabilities & HO_CAP_HANDLE_PASSING) &&
-               (h->client_capabilities & HO_CAP_BACKEND_READY) && b->cfg.unix_ms != NULL &&
-               bk_backend_ready_available(b);
+  bool hp_br = (h->client_capabilities & HO_CAP_HANDLE_PASSING) &&
+               (h->client_capabilities & HO_CAP_BACKEND_READY) && b->cfg.unix_ms != NULL;
+  /* spec: READY-25 — coalesced: the client asked, the backend declared it
+   * (or the operator stated it); it implies backend-ready mode. */
+  bool coalesced = hp_br && (h->client_capabilities & HO_CAP_COALESCED_REPLY) &&
+                   bk_coalesced_available(b);
+  bool ready = hp_br && (coalesced || bk_backend_ready_available(b));
   ho_fallback_input in = {
       .client_capabilities = h->client_capabilities,
       .backend = BROKER_BACKEND_KEY,
@@ -95,8 +99,48 @@ static int decide(ho_broker *b, ho_broker_conn *c, const ho_hello *h, uint64_t n
   c->has_token = true;
   c->token_live = true;
   c->ready_mode = ready;
+  c->coalesced = coalesced;
   c->correlation_id = b->next_correlation++; /* spec: ACK-12 */
   return HO_BROKER_REASON_COUNT;
+}
+
+/* One HelloReply frame into a new heap buffer. */
+static uint8_t *reply_frame(const ho_hello_reply *r, size_t *len) {
+  uint8_t *buf = malloc(HO_MAX_REPLY_FRAME);
+  if (buf != NULL && ho_frame_encode(HO_CODEC_PROTOBUF_C, HO_FT_HELLO_REPLY,
+                                     (const ho_any_msg *)r, buf, HO_MAX_REPLY_FRAME, len) != HO_OK) {
+    free(buf);
+    buf = NULL;
+  }
+  return buf;
+}
+
+/* spec: READY-26 CAP-12 — coalesced: nothing is written to the client; the
+ * two replies it would have had go into the offer, the one with the token
+ * (HP|BR|CR and early data) and the one without (CR and early data); the
+ * ready deadline counts from now, the end of the Hello. `r` holds the
+ * common Negotiated without token or capabilities of the attempt. */
+static void coalesced_offer(ho_broker *b, ho_broker_conn *c, ho_hello_reply *r, uint64_t now) {
+  ho_negotiated *n = &r->negotiated;
+  n->server_capabilities |= HO_CAP_COALESCED_REPLY;
+  c->reply_d = reply_frame(r, &c->reply_d_len);
+  n->server_capabilities |= HO_CAP_HANDLE_PASSING | HO_CAP_BACKEND_READY;
+  memcpy(n->handle_passed_token, c->token, HO_TOKEN_BYTES);
+  n->handle_passed_token_len = HO_TOKEN_BYTES;
+  c->reply_a = reply_frame(r, &c->reply_a_len);
+  b->st.handoffs_attempted++;
+  b->st.in_flight++;
+  b->st.negotiated++;
+  c->state = CS_NEGOTIATED;
+  bk_log(b, HO_BROKER_LOG_DEBUG, "conn=%llu negotiated: handoff corr=%llu mode=coalesced",
+         (unsigned long long)c->id, (unsigned long long)c->correlation_id);
+  if (c->reply_a == NULL || c->reply_d == NULL) {
+    bk_fail(b, c, HO_BROKER_REASON_TOKEN_UNAVAILABLE, now, "cannot encode the replies");
+    return;
+  }
+  c->negotiated_unix_ms = b->cfg.unix_ms(b->cfg.clock_user);
+  c->negotiated_ns = now;
+  bk_after_negotiated(b, c, now);
 }
 
 void bk_hello_complete(ho_broker *b, ho_broker_conn *c, int frame_err, uint64_t now) {
@@ -185,6 +229,10 @@ void bk_hello_complete(ho_broker *b, ho_broker_conn *c, int frame_err, uint64_t 
   n->server_capabilities = HO_CAP_EARLY_DATA; /* never reads past Hello (spec: CAP-6) */
   n->connection_id = c->id; /* non-zero, unique per process */
   n->keepalive_interval_secs = h->client_keepalive_secs ? h->client_keepalive_secs : 1800;
+  if (c->has_token && c->coalesced) {
+    coalesced_offer(b, c, &r, now);
+    return;
+  }
   if (c->has_token) {
     n->server_capabilities |= HO_CAP_HANDLE_PASSING; /* spec: CAP-3 CAP-4 TOKEN-2 */
     if (c->ready_mode) n->server_capabilities |= HO_CAP_BACKEND_READY; /* spec: CAP-5 READY-7 */

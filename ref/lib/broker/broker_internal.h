@@ -46,6 +46,11 @@ struct ho_broker_conn {
   uint8_t token[HO_TOKEN_BYTES];
   uint64_t correlation_id;
   bool ready_mode;       /* backend-ready mode for this handoff */
+  bool coalesced;        /* ... and coalesced (rc2): the backend writes the reply */
+  bool released;         /* coalesced: the client handle is closed (CLOSE taken);
+                            the attempt lives on for its ACK (READY-27) */
+  uint8_t *reply_a, *reply_d; /* coalesced: reply_adopted / reply_declined frames */
+  size_t reply_a_len, reply_d_len;
   uint64_t negotiated_unix_ms; /* wall clock when Negotiated was written */
   uint64_t negotiated_ns;      /* monotonic, the same instant (ACK-17) */
   bool fd_sent;          /* the descriptor may have reached the backend */
@@ -57,6 +62,7 @@ struct ho_broker_conn {
   ho_frame_reader ard;
   ho_broker_conn *ohead, *otail;
   bool backend_ready;   /* BACKEND_CAP_BACKEND_READY seen in an ACK on it */
+  bool coalesced_ok;    /* BACKEND_CAP_COALESCED_REPLY seen in an ACK on it */
   bool multi;           /* may carry several offers (XFER-37) */
   bool retiring;        /* carries no more offers; closed once none is in flight */
   uint64_t offers_sent;
@@ -106,6 +112,8 @@ struct ho_broker {
   ho_broker_conn *hhead, *htail; /* clients reading their Hello */
   ho_broker_conn *ahead;         /* every open handle */
   size_t hello_waiting;          /* clients in the Hello FIFO */
+  bool coal_void;                /* the configured coalesced declaration was
+                                    proved wrong (spec: READY-30) */
   /* actions */
   action_item *q;
   size_t qcap, qhead, qlen;
@@ -150,6 +158,9 @@ void bk_timer(ho_broker *b, uint64_t now);
 void bk_dial_control(ho_broker *b);
 bool bk_retire_if_done(ho_broker *b, ho_broker_conn *k, uint64_t now);
 bool bk_backend_ready_available(const ho_broker *b);
+bool bk_coalesced_available(const ho_broker *b);
+void bk_release(ho_broker *b, ho_broker_conn *c);
+void bk_control_flushed(ho_broker *b, ho_broker_conn *k);
 void bk_control_unlink(ho_broker *b, ho_broker_conn *k);
 uint64_t bk_next_deadline_ns(const ho_broker *b);
 uint64_t bk_hello_due(const ho_broker *b, const ho_broker_conn *c);

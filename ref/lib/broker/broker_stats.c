@@ -56,6 +56,7 @@ size_t ho_broker_format_stats(const ho_broker_stats *s, char *out, size_t cap) {
   APPEND("handoffs_attempted %llu\n", (unsigned long long)s->handoffs_attempted);
   APPEND("handoffs_completed %llu\n", (unsigned long long)s->handoffs_completed);
   APPEND("handoffs_backend_ready %llu\n", (unsigned long long)s->handoffs_backend_ready);
+  APPEND("handoffs_coalesced %llu\n", (unsigned long long)s->handoffs_coalesced);
   for (int i = 0; i < HO_BROKER_REASON_COUNT; i++)
     if (s->fallbacks[i])
       APPEND("fallback{reason=%s,detail=%s} %llu\n", ho_broker_reason_spec_name(i),

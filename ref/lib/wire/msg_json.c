@@ -186,8 +186,12 @@ static void offer(jw *w, const ho_offer *m) {
   u64(w, "correlation_id", m->correlation_id);
   u64(w, "handle_value", m->handle_value);
   u64(w, "offer_flags", m->offer_flags);
-  hex(w, "reply_adopted", m->reply_adopted, m->reply_adopted_len);
-  hex(w, "reply_declined", m->reply_declined, m->reply_declined_len);
+  /* lengths beyond REPLY_MAX cannot come from a decoder: rendered empty,
+   * as the token lengths are (the struct may be the caller's garbage) */
+  size_t ra = m->reply_adopted_len <= HO_MAX_REPLY_FRAME ? m->reply_adopted_len : 0;
+  size_t rd = m->reply_declined_len <= HO_MAX_REPLY_FRAME ? m->reply_declined_len : 0;
+  hex(w, "reply_adopted", m->reply_adopted, ra);
+  hex(w, "reply_declined", m->reply_declined, rd);
   STR(w, "service_name", m->service_name);
   hex(w, "token", m->token, HO_TOKEN_BYTES);
   close_(w);

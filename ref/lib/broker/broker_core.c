@@ -331,7 +331,10 @@ int ho_broker_conn_error(ho_broker *b, ho_broker_conn *c, int err, uint64_t now)
 int ho_broker_conn_flushed(ho_broker *b, ho_broker_conn *c, uint64_t now) {
   if (b == NULL || c == NULL) return HO_ERR_INVALID_ARGUMENT;
   c->write_pending = false;
-  if (c->control) return HO_OK;
+  if (c->control) {
+    bk_dup_flushed(c); /* spec: XFER-33 — every offer queued on it is written */
+    return HO_OK;
+  }
   switch (c->state) {
   case CS_READY_CLOSE: /* spec: ACK-15 — the handoff completes now */
     bk_ready_done(b, c, true, now);

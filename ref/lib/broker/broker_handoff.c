@@ -119,6 +119,10 @@ static bool retire_if_done(ho_broker *b, ho_broker_conn *k, uint64_t now) {
   return true;
 }
 
+bool bk_control_retire(ho_broker *b, ho_broker_conn *k, uint64_t now) {
+  return retire_if_done(b, k, now);
+}
+
 /* ---- ending a handoff ------------------------------------------------------ */
 
 /* The attempt failed: the token is revoked exactly once (spec: TOKEN-7 FALLBACK-20), the
@@ -130,6 +134,7 @@ static bool retire_if_done(ho_broker *b, ho_broker_conn *k, uint64_t now) {
  * when the backend may be serving it (spec: FALLBACK-22: backend-ready mode, ACK-16). */
 void bk_fail(ho_broker *b, ho_broker_conn *c, ho_broker_reason why, uint64_t now,
              const char *detail) {
+  if (c->dup_state != DS_NONE) bk_dup_end(b, c, false, why); /* spec: XFER-33 XFER-41 */
   if (c->token_live) {
     (void)ho_ack_abandon(b->tokens, c->token, ns_to_ms(now), NULL);
     c->token_live = false;
@@ -187,6 +192,7 @@ void bk_ready_done(ho_broker *b, ho_broker_conn *c, bool written, uint64_t now) 
 }
 
 static void succeed(ho_broker *b, ho_broker_conn *c, uint64_t now) {
+  if (c->dup_state != DS_NONE) bk_dup_end(b, c, true, HO_BROKER_REASON_COUNT);
   inflight_unlink(c);
   c->token_live = false;
   if (c->ready_mode) {
@@ -248,6 +254,11 @@ static int encode_offer(const ho_offer *o, uint64_t deadline_unix_ms, uint8_t *o
   return rc;
 }
 
+int bk_encode_offer(const ho_offer *o, uint64_t deadline_unix_ms, uint8_t *out, size_t cap,
+                    size_t *len) {
+  return encode_offer(o, deadline_unix_ms, out, cap, len);
+}
+
 /* Send the descriptor with the sideband token, then the framed offer, on
  * control connection `k` (spec: XFER-3 XFER-4 ACK-17 TOKEN-6 XFER-37). */
 static void send_offer(ho_broker *b, ho_broker_conn *c, ho_broker_conn *k, uint64_t now) {
@@ -279,6 +290,10 @@ static void send_offer(ho_broker *b, ho_broker_conn *c, ho_broker_conn *k, uint6
   } else if (b->cfg.unix_ms != NULL) {
     uint64_t left = deadline_ms > ns_to_ms(now) ? deadline_ms - ns_to_ms(now) : 0;
     offer_deadline = b->cfg.unix_ms(b->cfg.clock_user) + left;
+  }
+  if (b->cfg.duplicate_handles) { /* Windows: DUPLICATE first, the offer once it is made */
+    bk_dup_offer(b, c, k, offer_deadline, now);
+    return;
   }
   uint8_t buf[512];
   size_t len = 0;
@@ -433,6 +448,9 @@ static bool handle_ack(ho_broker *b, ho_broker_conn *k, const uint8_t *body, siz
            (unsigned long long)k->id, (unsigned long long)a->correlation_id);
     return true;
   }
+  /* spec: XFER-33 — an ACK proves its offer was read whole (or, before the
+   * duplicate was even reported, that the backend lies: dropped). */
+  if (c->dup_state != DS_NONE && !bk_dup_acked(b, k, c, now)) return false;
   bool token_ok = ho_token_equal(c->token, a->token);
   if (token_ok) {
     /* spec: READY-6 XFER-37 CAP-10 — learnt per control connection. */

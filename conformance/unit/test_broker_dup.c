@@ -190,7 +190,8 @@ Test(broker_dup, deliver_fails_closes_in_target_before_control_close) {
     }
     cr_assert_gt(kc, t, "the target is still reachable when it is closed");
     cr_assert_geq(cl, 0);
-    cr_assert(x.a[cl].shutdown, "the duplicate existed: shut down (FALLBACK-21, XFER-43)");
+    cr_assert_not(x.a[cl].shutdown, "closed in the backend: no disconnect, which would "
+                                      "discard unread bytes (XFER-43)");
     cr_assert_eq(ho_broker_closed_in_target(b, corr, results[i].rc, 13 * MS), HO_OK);
     ho_broker_stats s = stats(b);
     cr_assert_eq(s.dup_ended_at[HO_BROKER_STAGE_DELIVER], 1);
@@ -243,6 +244,14 @@ Test(broker_dup, written_offer_is_never_closed_by_the_broker) {
     }
     drain(b, &x);
     cr_assert_eq(find(&x, HO_BACT_CLOSE_IN_TARGET, 0), -1, "variant %d", v);
+    if (v != ACK_PROVES) { /* spec: XFER-43 — disconnected only while the backend may hold it */
+      int cl = -1;
+      for (int j = 0; j < x.n; j++)
+        if (x.a[j].type == HO_BACT_CLOSE && x.a[j].user == &dummy_client) cl = j;
+      cr_assert_geq(cl, 0, "variant %d", v);
+      cr_assert_eq(x.a[cl].shutdown, v != REFUSED,
+                   "variant %d: a refused duplicate is closed already (XFER-32)", v);
+    }
     if (v == ACK_PROVES) { /* accepted: complete it */
       int r = find(&x, HO_BACT_WRITE, 0);
       cr_assert_geq(r, 0);

@@ -13,7 +13,11 @@
  *   CLOSE_IN_TARGET   the duplicate closed inside the backend in the form
  *                     that works under Wine (XFER-33), result reported;
  *   CLOSE             DisconnectNamedPipe first when the core asks for a
- *                     shutdown (XFER-43), then CloseHandle.
+ *                     shutdown (XFER-43) — but never sooner than 1.5 s after
+ *                     Negotiated was written: a disconnect discards what the
+ *                     client has not read yet, so the handle lingers until
+ *                     then (the client still sees EOF before its READY_TIMEOUT)
+ *                     — then CloseHandle.
  *
  * Same flags and log lines as the Linux program; endpoints are bare pipe
  * names. spec: SEC-1 SEC-2 SEC-5 XFER-30 XFER-31 XFER-33 XFER-39 XFER-41 XFER-43 */
@@ -28,6 +32,8 @@
 #include "winloop.h"
 
 #define WRITE_TIMEOUT_MS 5000 /* a frame into a 64 KiB pipe buffer: only a stuck peer waits */
+/* LEGACY_READY_BUDGET (ACK-17): the earliest disconnect after Negotiated. */
+#define LINGER_NS (1500ull * 1000000ull)
 
 typedef enum { K_CLIENT = 1, K_CONTROL } kind;
 
@@ -40,6 +46,9 @@ typedef struct bconn {
   uint8_t rbuf[4096];
   bool closed, errored;
   ho_win_target target; /* control only: the backend process (XFER-30) */
+  uint64_t wrote_ns;    /* client: when its first write (Negotiated) was complete */
+  uint64_t linger_due;  /* client: closed by the core, disconnected at this time */
+  bool lingering;
 } bconn;
 
 static struct {
@@ -132,6 +141,7 @@ static void do_write(const ho_broker_action *a) {
     c->errored = true;
     ho_broker_conn_error(G.b, a->conn, rc, now);
   } else {
+    if (c->kind == K_CLIENT && c->wrote_ns == 0) c->wrote_ns = now;
     ho_broker_conn_flushed(G.b, a->conn, now);
   }
 }
@@ -166,7 +176,18 @@ static void do_close(const ho_broker_action *a) {
   if (c->h != NULL) wl_cancel(c->h, &c->rd);
   if (c->kind == K_CLIENT) {
     /* spec: XFER-43 — the shutdown of a pipe: DisconnectNamedPipe (the
-     * backend's duplicate, the same instance, is disconnected too). */
+     * backend's duplicate, the same instance, is disconnected too), not
+     * before the client can have read Negotiated: it discards unread data. */
+    uint64_t due = c->wrote_ns + LINGER_NS;
+    if (a->shutdown && c->h != NULL && c->wrote_ns != 0 && wl_now_ns() < due) {
+      c->lingering = true;
+      c->linger_due = due;
+      c->hc = NULL; /* the core has forgotten it */
+      slog(HO_BROKER_LOG_DEBUG, "client lingering handle=0x%llx disconnect_in_ms=%llu",
+           (unsigned long long)(uintptr_t)c->h,
+           (unsigned long long)((due - wl_now_ns()) / 1000000u));
+      return;
+    }
     if (a->shutdown && c->h != NULL) DisconnectNamedPipe(c->h);
   } else {
     ho_win_target_close(&c->target);
@@ -179,6 +200,21 @@ static void do_close(const ho_broker_action *a) {
   if (c->kind == K_CLIENT)
     slog(HO_BROKER_LOG_DEBUG, "client closed handle=0x%llx shutdown=%d",
          (unsigned long long)(uintptr_t)h, a->shutdown);
+}
+
+/* Lingering clients whose time has come: disconnect and close them. */
+static void linger_due(void) {
+  uint64_t now = wl_now_ns();
+  for (bconn *c = G.conns; c; c = c->next) {
+    if (!c->lingering || now < c->linger_due) continue;
+    DisconnectNamedPipe(c->h); /* spec: XFER-43 */
+    CloseHandle(c->h);
+    slog(HO_BROKER_LOG_DEBUG, "client closed handle=0x%llx shutdown=1",
+         (unsigned long long)(uintptr_t)c->h);
+    c->h = NULL;
+    c->lingering = false;
+    c->closed = true;
+  }
 }
 
 static void run_actions(void) {
@@ -378,10 +414,14 @@ int main(int argc, char **argv) {
     for (bconn *c = G.conns; c && n < MAXIMUM_WAIT_OBJECTS; c = c->next)
       if (c->rd.pending) evs[n++] = c->rd.ev;
     DWORD timeout = INFINITE;
-    if (G.deadline_ns != 0) {
-      uint64_t now = wl_now_ns();
+    uint64_t now = wl_now_ns();
+    if (G.deadline_ns != 0)
       timeout = G.deadline_ns <= now ? 0 : (DWORD)((G.deadline_ns - now) / 1000000u + 1);
-    }
+    for (bconn *c = G.conns; c; c = c->next)
+      if (c->lingering) {
+        DWORD left = c->linger_due <= now ? 0 : (DWORD)((c->linger_due - now) / 1000000u + 1);
+        if (left < timeout) timeout = left;
+      }
     (void)WaitForMultipleObjects(n, evs, FALSE, timeout);
     /* Deadlines that have passed first: an ACK read afterwards finds its
      * attempt expired (ACK-6, ACK-7), whatever the scheduler did. */
@@ -389,9 +429,10 @@ int main(int argc, char **argv) {
       ho_broker_timer(G.b, wl_now_ns());
       run_actions();
     }
+    linger_due();
     accept_clients();
     for (bconn *c = G.conns; c; c = c->next)
-      if (!c->closed && c->h != NULL && wl_ready(&c->rd)) {
+      if (!c->closed && !c->lingering && c->h != NULL && wl_ready(&c->rd)) {
         conn_io(c);
         run_actions();
       }

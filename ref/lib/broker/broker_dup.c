@@ -99,6 +99,15 @@ void bk_dup_end(ho_broker *b, ho_broker_conn *c, bool completed, ho_broker_reaso
     stage = HO_BROKER_STAGE_ACKNOWLEDGE;
   else stage = HO_BROKER_STAGE_AWAIT_ACK;
   b->st.dup_ended_at[stage]++;
+  /* spec: XFER-43 — the shutdown (DisconnectNamedPipe, which also discards
+   * what the client has not read yet, Negotiated included) only while the
+   * backend may still hold the duplicate: not for one never made, one
+   * closed in the backend (XFER-33), or one the backend refused (it closes
+   * what it refuses before its ACK, XFER-32 BACKEND-3). Closing the broker's
+   * handle then ends the pipe for the client without losing a byte. */
+  if (!completed && (c->dup_state != DS_WRITTEN || why == HO_BROKER_REASON_ACK_REFUSED ||
+                     why == HO_BROKER_REASON_DRAINING))
+    c->fd_sent = false;
   const char *fate = "pending"; /* DUPLICATE not reported yet: counted with the report */
   if (c->dup_state == DS_FAILED) {
     fate = "none";

@@ -5,7 +5,7 @@
  * connections" are socketpair ends the fake accepts, "our own handles" are
  * descriptors it refuses; every descriptor is checked open or closed
  * afterwards, so a value that failed the check is seen never to be closed.
- * spec: XFER-32 XFER-38 XFER-36 XFER-31 BACKEND-10 BACKEND-11 FRAME-11 ERR-47
+ * spec: XFER-32 XFER-38 XFER-36 XFER-31 XFER-44 BACKEND-10 BACKEND-11 FRAME-11 ERR-47
  * spec: XFER-15 XFER-14 READY-9 CAP-10 TOKEN-21 */
 #include "backend_core_fixtures.h"
 

@@ -4,7 +4,7 @@
  * written, a failure injected at every stage with the stage, the reason and
  * the duplicate's fate counted, the token ended exactly once; and the Unix
  * layout untouched by the mode's existence.
- * spec: XFER-30 XFER-31 XFER-33 XFER-41 XFER-37 FALLBACK-17 FALLBACK-21 TOKEN-7 ACK-10 */
+ * spec: XFER-30 XFER-31 XFER-33 XFER-41 XFER-43 XFER-45 XFER-37 FALLBACK-17 FALLBACK-21 TOKEN-7 ACK-10 */
 #include "broker_test_util.h"
 
 static ho_broker *mk_dup(bool multi, acts *x, ho_broker_conn **ctl) {

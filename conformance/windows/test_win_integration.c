@@ -25,7 +25,7 @@
  * provokes; the accounting covers every attempt.
  *   usage: test_win_integration.exe BIN_DIR [case-substring]
  * spec: XFER-30 XFER-31 XFER-32 XFER-33 XFER-34 XFER-38 XFER-41 XFER-42 XFER-43 SEC-2
- * spec: FALLBACK-5 ACK-4 ACK-5 ACK-6 ACK-7 ACK-17 BACKEND-10 */
+ * spec: FALLBACK-24 ACK-4 ACK-5 ACK-6 ACK-7 ACK-17 BACKEND-10 XFER-44 XFER-45 */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -436,7 +436,7 @@ static void handoff_echo_roundtrip(void) {
   env_down(&e);
 }
 
-/* spec: XFER-32 FALLBACK-5 — refused: the backend closes the duplicate,
+/* spec: XFER-32 FALLBACK-24 — refused: the backend closes the duplicate,
  * the client reconnects; stage acknowledge, the duplicate the backend's. */
 static void refusal_falls_back(void) {
   env e;
@@ -448,7 +448,7 @@ static void refusal_falls_back(void) {
     snprintf(msg, sizeof msg, "hello-r%d", tries);
     ho_client_result r;
     WT_EQ(client_once(&e, msg, &r), HO_OK);
-    WT_EQ(r.route, HO_ROUTE_RECONNECT); /* spec: FALLBACK-5 — silently reconnected */
+    WT_EQ(r.route, HO_ROUTE_RECONNECT); /* spec: FALLBACK-24 — silently reconnected */
     tries++;
     WT_CHECK(wait_log(&e.br, "route=reconnect", tries));
     bl = slurp(e.br.log);
@@ -622,7 +622,7 @@ static bool pair_on(const char *name, ho_handle *srv, ho_handle *cli) {
   return ok;
 }
 
-/* spec: XFER-32 XFER-38 ERR-40 ERR-31 ERR-33 BACKEND-10 — every bad offer
+/* spec: XFER-32 XFER-38 XFER-44 ERR-40 ERR-31 ERR-33 BACKEND-10 — every bad offer
  * refused with its error name; the handle of a refused offer is closed by
  * the backend (replay), a value that failed the checks is left alone (it
  * may be the backend's own); a malformed offer ends the control connection

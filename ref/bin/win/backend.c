@@ -8,7 +8,7 @@
  * executes the actions and serves an echo service on adopted and
  * reconnected connections alike (overlapped I/O, XFER-34). Same flags and
  * log lines as the Linux program; endpoints are bare pipe names.
- * spec: XFER-1 XFER-32 XFER-34 XFER-38 XFER-39 SEC-2 SEC-4 BACKEND-8 BACKEND-10 */
+ * spec: XFER-1 XFER-32 XFER-34 XFER-38 XFER-39 XFER-44 SEC-2 SEC-4 BACKEND-8 BACKEND-10 */
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>

@@ -3,7 +3,7 @@
  * program's flags, decisions and report line: connects to a broker's pipe,
  * takes a handoff when offered (--handoff), falls back silently to
  * backend_pipe otherwise, never sends a request twice (READY-21), then
- * talks to the echo service. spec: CLIENT-8 FALLBACK-5 FALLBACK-24 READY-21 */
+ * talks to the echo service. spec: CLIENT-8 FALLBACK-24 READY-21 */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -437,7 +437,7 @@ static void process_offer(ho_backend_ctl *ctl, uint64_t now_ms, const uint8_t *b
   int rc = ho_frame_decode_body(cfg->codec, HO_FT_OFFER, body, blen, &env, &m);
   /* spec: XFER-13 ERR-47 — a handoff-layer check on a validly decoded offer. */
   if (rc == HO_OK && m.offer.correlation_id == 0) rc = HO_ERR_CORRELATION_MISMATCH;
-  /* spec: XFER-32 XFER-38 XFER-36 — no sideband: the handle is the one the
+  /* spec: XFER-32 XFER-38 XFER-36 XFER-44 — no sideband: the handle is the one the
    * decoded offer names, judged now, where the descriptor checks stand. */
   if (cfg->no_sideband &&
       (rc == HO_OK || rc == HO_ERR_CORRELATION_MISMATCH || rc == HO_ERR_REQUEST_ID_MISMATCH))
@@ -628,7 +628,7 @@ int ho_backend_ctl_feed(ho_backend_ctl *ctl, uint64_t now_ms, const uint8_t *dat
     if (ctl->sb_have == HO_TOKEN_BYTES) ctl->state = ST_FRAME;
   }
   if (off < len && ctl->state == ST_FRAME && !ctl->in_offer) {
-    /* spec: BACKEND-10 — no sideband: the offer's clock starts with its
+    /* spec: BACKEND-10 XFER-44 — no sideband: the offer's clock starts with its
      * first frame byte. */
     ctl->in_offer = true;
     ctl->offer_due = now_ms + ctl->core->cfg.offer_timeout_ms;

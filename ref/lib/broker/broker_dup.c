@@ -127,7 +127,8 @@ void bk_dup_end(ho_broker *b, ho_broker_conn *c, bool completed, ho_broker_reaso
 }
 
 /* An ACK for `c`: its offer was read whole (the backend owns the
- * duplicate). An ACK for an offer not yet sent is a lie: `k` is dropped. */
+ * duplicate). An ACK for an offer not yet sent is a lie: `k` is dropped.
+ * spec: XFER-45 ACK-8 */
 bool bk_dup_acked(ho_broker *b, ho_broker_conn *k, ho_broker_conn *c, uint64_t now) {
   if (c->dup_state == DS_MADE) c->dup_state = DS_WRITTEN;
   if (c->dup_state != DS_PENDING) return true;
@@ -146,7 +147,7 @@ void bk_dup_flushed(ho_broker_conn *k) {
 }
 
 /* The offer naming the duplicate: as send_offer builds it, with
- * handle_value and the offer deadline computed there. spec: XFER-31 ENV-9 */
+ * handle_value and the offer deadline computed there. spec: XFER-31 XFER-45 ENV-9 */
 static int dup_offer_frame(const ho_broker *b, const ho_broker_conn *c, uint8_t *buf, size_t cap,
                            size_t *len) {
   ho_any_msg m;
@@ -214,7 +215,7 @@ int ho_broker_offer_written(ho_broker *b, ho_broker_conn *k, uint64_t correlatio
   (void)now;
   if (b == NULL || k == NULL || !k->control) return HO_ERR_INVALID_ARGUMENT;
   ho_broker_conn *c = in_flight(k, correlation_id);
-  if (c != NULL && c->dup_state == DS_MADE) c->dup_state = DS_WRITTEN; /* spec: XFER-33 */
+  if (c != NULL && c->dup_state == DS_MADE) c->dup_state = DS_WRITTEN; /* spec: XFER-33 XFER-45 */
   return HO_OK;
 }
 

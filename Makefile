@@ -110,4 +110,5 @@ install: lib bins
 clean:
 	rm -rf build build-* $(CLEAN_EXTRA)
 
+
 -include $(shell find $(OBJ) -name '*.d' 2>/dev/null)

@@ -44,3 +44,12 @@ bench-handoff: $(BENCH_BIN) $(ALL_PROGS)
 .PHONY: demo
 demo: $(BUILD)/bin/handoff-broker $(BUILD)/bin/handoff-backend $(BUILD)/bin/handoff-client
 	@sh mk/demo.sh $(BUILD)/bin
+
+# ---- hardening: the defects of the attack run, with real processes --------
+# (issue #11; Python driving the plain reference programs: plain run only)
+.PHONY: test-hardening
+test-hardening: $(ALL_PROGS) $(BUILD)/bin/handoff-client
+	$(PYTHON) conformance/system/test_hardening.py $(BUILD)/bin
+ifneq ($(SAN),1)
+TEST_TARGETS += test-hardening
+endif

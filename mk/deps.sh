@@ -32,6 +32,8 @@ dpkg-dev            dpkg-source
 gcc-mingw-w64-x86-64 x86_64-w64-mingw32-gcc
 wine                wine
 wine64              /usr/lib/wine/wine64
+libxml2-utils       xmllint
+spin                spin
 LIST
 [ -z "$missing" ] && exit 0
 line="apt-get install -y --no-install-recommends$missing"

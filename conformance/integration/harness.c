@@ -176,9 +176,23 @@ static int dial(const char *path) {
 
 /* Read exactly n bytes before the deadline. Returns n, 0 on EOF before n,
  * -1 on error or timeout (errno ETIMEDOUT). */
-static ssize_t read_exact(int fd, uint8_t *buf, size_t n, uint64_t deadline, uint64_t *first) {
-  size_t have = 0;
-  while (have < n) {
+/* Bytes read ahead on one connection (coalesced mode reads the whole reply
+ * at once, READY-32); empty and unused otherwise. */
+typedef struct rbuf {
+  uint8_t b[8192];
+  size_t off, len;
+  bool ahead;        /* read as much as is there, not exactly what is asked */
+  uint64_t fill_ns;  /* when the buffered bytes arrived */
+} rbuf;
+
+/* Read up to `n` bytes: try at once, poll only when nothing is there (one
+ * system call when the bytes have arrived). 0 EOF, -1 error/timeout. */
+static ssize_t read_some(int fd, uint8_t *buf, size_t n, uint64_t deadline) {
+  for (;;) {
+    ssize_t k = recv(fd, buf, n, MSG_DONTWAIT);
+    if (k >= 0) return k;
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) return -1;
     uint64_t now = hx_now_ns();
     if (now >= deadline) {
       errno = ETIMEDOUT;
@@ -186,27 +200,50 @@ static ssize_t read_exact(int fd, uint8_t *buf, size_t n, uint64_t deadline, uin
     }
     struct pollfd p = {.fd = fd, .events = POLLIN};
     int r = poll(&p, 1, (int)((deadline - now) / 1000000u) + 1);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) continue;
-    ssize_t k = read(fd, buf + have, n - have);
-    if (k < 0 && errno == EINTR) continue;
-    if (k < 0) return -1;
-    if (k == 0) return 0;
+    if (r < 0 && errno != EINTR) return -1;
+  }
+}
+
+static ssize_t read_exact_rb(int fd, rbuf *rb, uint8_t *buf, size_t n, uint64_t deadline,
+                             uint64_t *first) {
+  size_t have = 0;
+  while (have < n) {
+    if (rb != NULL && rb->off == rb->len && rb->ahead) {
+      ssize_t k = read_some(fd, rb->b, sizeof rb->b, deadline);
+      if (k <= 0) return k;
+      rb->off = 0;
+      rb->len = (size_t)k;
+      rb->fill_ns = hx_now_ns();
+    }
+    if (rb != NULL && rb->off < rb->len) {
+      size_t take = rb->len - rb->off < n - have ? rb->len - rb->off : n - have;
+      memcpy(buf + have, rb->b + rb->off, take);
+      if (have == 0 && first) *first = rb->fill_ns;
+      rb->off += take;
+      have += take;
+      continue;
+    }
+    ssize_t k = read_some(fd, buf + have, n - have, deadline);
+    if (k <= 0) return k;
     if (have == 0 && first) *first = hx_now_ns();
     have += (size_t)k;
   }
   return (ssize_t)n;
 }
 
+static ssize_t read_exact(int fd, uint8_t *buf, size_t n, uint64_t deadline, uint64_t *first) {
+  return read_exact_rb(fd, NULL, buf, n, deadline, first);
+}
+
 /* One frame into buf. Returns its length, 0 on EOF, -1 error/timeout. */
-static ssize_t read_frame(int fd, uint8_t *buf, size_t cap, uint64_t deadline) {
-  ssize_t r = read_exact(fd, buf, HO_FRAME_HEADER_BYTES, deadline, NULL);
+static ssize_t read_frame(int fd, rbuf *rb, uint8_t *buf, size_t cap, uint64_t deadline) {
+  ssize_t r = read_exact_rb(fd, rb, buf, HO_FRAME_HEADER_BYTES, deadline, NULL);
   if (r <= 0) return r;
   uint32_t len = (uint32_t)buf[1] | (uint32_t)buf[2] << 8 | (uint32_t)buf[3] << 16 |
                  (uint32_t)buf[4] << 24;
   if (len > cap - HO_FRAME_HEADER_BYTES) return -1;
   if (len == 0) return HO_FRAME_HEADER_BYTES;
-  r = read_exact(fd, buf + HO_FRAME_HEADER_BYTES, len, deadline, NULL);
+  r = read_exact_rb(fd, rb, buf + HO_FRAME_HEADER_BYTES, len, deadline, NULL);
   if (r <= 0) return r;
   return (ssize_t)(HO_FRAME_HEADER_BYTES + len);
 }
@@ -224,11 +261,13 @@ static int write_all(int fd, const void *p, size_t n) {
 }
 
 /* Read the echo of msg, then expect EOF with nothing more. */
-static bool echo_check(int fd, const char *msg, uint64_t *first) {
+static bool echo_check(int fd, rbuf *rb, const char *msg, uint64_t *first) {
   size_t n = strlen(msg);
   uint8_t buf[4096];
   if (n > sizeof buf) return false;
-  if (read_exact(fd, buf, n, hx_now_ns() + 5000000000ull, first) != (ssize_t)n) return false;
+  if (rb != NULL) rb->ahead = false; /* what is buffered first, then exactly the rest */
+  if (read_exact_rb(fd, rb, buf, n, hx_now_ns() + 5000000000ull, first) != (ssize_t)n)
+    return false;
   if (memcmp(buf, msg, n) != 0) return false;
   shutdown(fd, SHUT_WR);
   uint8_t extra;
@@ -247,7 +286,7 @@ static int reconnect(const hx_client_opts *o, const char *pipe, hx_client_result
   }
   uint64_t first = 0;
   if (write_all(fd, o->message, strlen(o->message)) == 0)
-    out->echo_ok = echo_check(fd, o->message, &first);
+    out->echo_ok = echo_check(fd, NULL, o->message, &first);
   out->first_byte_ns = first ? first - t0 : 0;
   close(fd);
   return 0;
@@ -291,7 +330,11 @@ int hx_client_run(const hx_client_opts *o, hx_client_result *out) {
     return 0;
   }
   int rto = o->ready_timeout_ms > 0 ? o->ready_timeout_ms : 2000;
-  ssize_t fl = read_frame(fd, buf, sizeof buf, hx_now_ns() + 5000000000ull);
+  /* spec: READY-32 — a coalesced reply is read whole, in one read. */
+  static __thread rbuf rb;
+  rb.off = rb.len = 0;
+  rb.ahead = (o->caps & HO_CAP_COALESCED_REPLY) && o->early_data;
+  ssize_t fl = read_frame(fd, &rb, buf, sizeof buf, hx_now_ns() + 5000000000ull);
   if (fl <= 0) {
     close(fd);
     snprintf(out->why, sizeof out->why, "no HelloReply");
@@ -327,7 +370,8 @@ int hx_client_run(const hx_client_opts *o, hx_client_result *out) {
     return reconnect(o, n.backend_pipe, out, t0);
   }
   /* The ready frame (READY-4). */
-  fl = read_frame(fd, buf, sizeof buf, hx_now_ns() + (uint64_t)rto * 1000000u);
+  out->coalesced = (n.server_capabilities & HO_CAP_COALESCED_REPLY) != 0;
+  fl = read_frame(fd, &rb, buf, sizeof buf, hx_now_ns() + (uint64_t)rto * 1000000u);
   bool ready = false;
   if (fl > 0 &&
       ho_frame_decode(HO_CODEC_PROTOBUF_C, HO_FT_READY, buf, (size_t)fl, NULL, &m) == HO_OK)
@@ -346,7 +390,7 @@ int hx_client_run(const hx_client_opts *o, hx_client_result *out) {
     return 0;
   }
   uint64_t first = 0;
-  out->echo_ok = echo_check(fd, o->message, &first);
+  out->echo_ok = echo_check(fd, &rb, o->message, &first);
   out->first_byte_ns = first ? first - t0 : 0;
   out->total_ns = hx_now_ns() - t0;
   close(fd);

@@ -60,6 +60,7 @@ typedef struct hx_client_result {
   bool echo_ok;          /* the whole message came back, then EOF, nothing more */
   bool token_offered;
   bool backend_ready;    /* Negotiated had CAP_BACKEND_READY */
+  bool coalesced;        /* ... and CAP_COALESCED_REPLY: the backend wrote it */
   uint32_t refused_code;
   char why[128];         /* why the client reconnected */
   uint64_t first_byte_ns; /* connect start -> first echo byte */

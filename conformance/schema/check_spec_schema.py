@@ -342,8 +342,8 @@ def check_registries():
     msgs_md = read("spec/messages.md")
     for prefix, reg in (("HO_OFFER_FLAG_", "`offer_flags` registry"),
                         ("HO_BACKEND_CAP_", "`backend_capabilities` registry")):
-        m = re.search(re.escape(reg) + r": (.*?)\.", msgs_md, re.S)
-        spec_bits = dict((n, int(b)) for b, n in re.findall(r"bit (\d+) `(\w+)`", m.group(1))) if m else {}
+        m = re.search(re.escape(reg) + r": (.*?)Bits \d+–63 are\s+unassigned", msgs_md, re.S)
+        spec_bits = dict((n, int(b)) for b, n in re.findall(r"bit (\d+)\s+`(\w+)`", m.group(1))) if m else {}
         wire_bits = {k[3:]: v.bit_length() - 1 for k, v in c.items() if k.startswith(prefix)}
         if spec_bits != wire_bits:
             err("registry: %s in the spec %r, in wire.h %r" % (reg, spec_bits, wire_bits))

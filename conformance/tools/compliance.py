@@ -4,7 +4,8 @@
 Extracts every requirement from spec/*.md (syntax: spec/README.md §4),
 finds the places that cite each requirement ID, and reports per requirement
 its code sites (under ref/) and its tests (under conformance/ and fuzz/,
-golden vectors included), then a summary line per level:
+golden vectors included, and the spin model under spec/model/, whose .pml
+citations count as evidence), then a summary line per level:
 
     N MUST: N tested, N untested
 
@@ -58,7 +59,7 @@ REVISION_RE = re.compile(r"\*\*Spec revision:\*\*\s*(\S+)")
 LIST_RE = re.compile(r"^\s*(?:[-*+]|[0-9]+[.)])\s+")
 
 SOURCE_EXTS = {".c", ".h", ".cc", ".cpp", ".py", ".sh", ".json", ".go", ".rs", ".js",
-               ".ts", ".java", ".mk", ".txt", ".options", ".dict"}
+               ".ts", ".java", ".mk", ".txt", ".options", ".dict", ".pml"}
 SKIP_DIRS = {".git", "__pycache__", "node_modules"}
 MAX_FILE = 4 * 1024 * 1024
 
@@ -356,7 +357,8 @@ def main(argv=None):
     ap.add_argument("--exceptions", default=None,
                     help="exceptions file (default SPEC/compliance-exceptions.txt)")
     ap.add_argument("--code", default="ref", help="comma-separated code dirs")
-    ap.add_argument("--tests", default="conformance,fuzz", help="comma-separated test dirs")
+    ap.add_argument("--tests", default="conformance,fuzz,spec/model",
+                    help="comma-separated test dirs (spec/model: the spin model is evidence)")
     ap.add_argument("--exclude", default="conformance/tools/testdata",
                     help="comma-separated dirs (relative to root) not scanned")
     ap.add_argument("--json", default=None, help="write the machine-readable report here")

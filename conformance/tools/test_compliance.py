@@ -4,7 +4,8 @@ testdata/ and check its exit code, its output, and (where given) the status
 of requirements in its JSON report. Each fixture holds spec/, optional ref/,
 conformance/ and fuzz/ trees, and expect.json:
     {"exit": N, "contains": ["text", ...], "json": {"ID": "status", ...}}
-The fixtures prove that the tool fails on an untested MUST, on a stale or
+The fixtures prove that the tool counts citations in the spin model
+(spec/model/*.pml) as tests, that it fails on an untested MUST, on a stale or
 unknown exception, on a duplicate ID, on a tag without level or party, on a
 stray keyword, and on a citation of an unknown or withdrawn ID."""
 import json

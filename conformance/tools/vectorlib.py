@@ -126,7 +126,8 @@ def render_reply(r):
 
 def render_offer(o):
     return {"correlation_id": str(o.correlation_id), "handle_value": str(o.handle_value),
-            "offer_flags": str(o.offer_flags), "service_name": o.service_name,
+            "offer_flags": str(o.offer_flags), "reply_adopted": o.reply_adopted.hex(),
+            "reply_declined": o.reply_declined.hex(), "service_name": o.service_name,
             "token": o.token.hex()}
 
 

@@ -125,6 +125,10 @@ def build(g):
         reply_frame(fb(2, fb(5, fb(1, "k") + fb(2, "v" * 257)))), "STRING_TOO_LONG")
     add("offer-service-name-too-long", "HandoffOffer.service_name of 65 bytes", ["MSG-6"], D_OFFER, "offer",
         offer_frame(OFFER + fb(3, "s" * 65), 1), "STRING_TOO_LONG")
+    add("offer-reply-too-long", "HandoffOffer.reply_adopted of REPLY_MAX + 1 (4097) bytes", ["MSG-6"],
+        D_OFFER, "offer", offer_frame(OFFER + fb(12, b"\x01" * 4097), 1), "STRING_TOO_LONG")
+    add("offer-reply-declined-as-varint", "HandoffOffer.reply_declined (bytes) sent as a varint", ["MSG-5"],
+        D_OFFER, "offer", offer_frame(OFFER + fv(13, 1), 1), "WIRE_TYPE")
     add("ack-error-detail-too-long", "HandoffAck.error_detail of 257 bytes", ["MSG-6"], D_ACK, "ack",
         ack_frame(ACK + fb(3, "e" * 257), 1), "STRING_TOO_LONG")
 
@@ -222,7 +226,7 @@ def build(g):
     add("hello-reply-negotiated-malformed", "An embedded Negotiated that is itself truncated", ["MSG-10"],
         D_REPLY, "hello_reply", reply_frame(fb(1, b"\x1a\x05ab")), "MALFORMED")
     add("offer-fixed64-truncated", "Unknown 64-bit field with 4 bytes left", ["MSG-10"], D_OFFER, "offer",
-        frame(env(OFFER + tag(12, 1) + b"\x00" * 4, REQ, P_HANDOFF, 1)), "MALFORMED")
+        frame(env(OFFER + tag(14, 1) + b"\x00" * 4, REQ, P_HANDOFF, 1)), "MALFORMED")
     add("hello-varint-10th-byte-overflow", "A 10-byte varint whose last byte carries bits beyond 64 (as the original's prost decoder, Go and nanopb: rejected)",
         ["MSG-4", "MSG-10"], D_HELLO, "hello", hello_frame(b"\x30" + b"\xff" * 9 + b"\x02"), "MALFORMED")
     add("hello-tag-6-bytes", "A tag varint padded to 6 bytes: tags and length prefixes are 32-bit varints of at most 5 bytes (as Google's protobuf and protobuf-c read them)",

@@ -136,13 +136,37 @@ def build(g):
                         correlation_id=U64, offer_flags=U64), U64, tp="t" * 128, ts="s" * 512))
     add("offer-minimal", "The smallest valid offer: only the token (correlation id 0 is a handoff-level matter)",
         ["MSG-8"], D_OFFER, "offer", offer_frame(ser("HandoffOffer", token=T), 0))
+    # Coalesced mode (1.0.0-rc2): the two HelloReply frames ride in the offer.
+    neg_c = M["Negotiated"](negotiated_protocol=1, daemon_version="0.1.0",
+                            backend_pipe="/run/handoff/echo.sock", server_capabilities=15,
+                            keepalive_interval_secs=1800, handle_passed_token=T, connection_id=7)
+    neg_d = M["Negotiated"](negotiated_protocol=1, daemon_version="0.1.0",
+                            backend_pipe="/run/handoff/echo.sock", server_capabilities=12,
+                            keepalive_interval_secs=1800, connection_id=7)
+    rep_a = reply_frame(M["HelloReply"](negotiated=neg_c).SerializeToString(deterministic=True))
+    rep_d = reply_frame(M["HelloReply"](negotiated=neg_d).SerializeToString(deterministic=True))
+    add("offer-coalesced", "Coalesced offer: OFFER_FLAG_BACKEND_READY | OFFER_FLAG_COALESCED_REPLY, "
+        "reply_adopted (Negotiated with the token, caps HP|BR|ED|CR) and reply_declined (no token, ED|CR)",
+        ["READY-26", "CAP-12", "ENV-9"], D_OFFER, "offer",
+        offer_frame(ser("HandoffOffer", token=T, service_name="echo", correlation_id=7, offer_flags=3,
+                        reply_adopted=rep_a, reply_declined=rep_d), 7, deadline=1795000000000))
+    add("offer-reply-at-cap", "Coalesced offer whose reply_adopted is exactly REPLY_MAX (4096) bytes: "
+        "accepted by the decoder (the backend's READY-29 frame check is another layer)",
+        ["MSG-6"], D_OFFER, "offer",
+        offer_frame(ser("HandoffOffer", token=T, service_name="echo", correlation_id=7, offer_flags=3,
+                        reply_adopted=b"\x01" * 4096), 7))
+    add("hello-reply-negotiated-coalesced", "Negotiated as a coalesced offer carries it: token and "
+        "CAP_COALESCED_REPLY (bit 3) with HP, BR and ED", ["CAP-12", "READY-26"], D_REPLY, "hello_reply",
+        rep_a)
     add("offer-backend-ready", "Backend-ready offer: OFFER_FLAG_BACKEND_READY and the ready deadline in deadline_unix_ms",
         ["ENV-9"], D_OFFER, "offer",
         offer_frame(ser("HandoffOffer", token=T, service_name="echo", correlation_id=3, offer_flags=1),
                     3, deadline=1795000000000))
-    add("offer-reserved-fields", "Offer carrying fields in the reserved range 5-10 and an unknown 12: skipped",
+    # Field 12 was unknown before 1.0.0-rc2 (it is reply_adopted now): the
+    # unknown field of this vector moved to 14 (spec: MSG-1).
+    add("offer-reserved-fields", "Offer carrying fields in the reserved range 5-10 and an unknown 14: skipped",
         ["MSG-1"], D_OFFER, "offer",
-        offer_frame(OFFER + fv(5, 1) + fb(6, b"x") + fx64(7, 1) + fx32(10, 2) + fv(12, 3), 1),
+        offer_frame(OFFER + fv(5, 1) + fb(6, b"x") + fx64(7, 1) + fx32(10, 2) + fv(14, 3), 1),
         canonical=False)
     add("offer-token-last-wins", "A 15-byte token followed by a 16-byte one: the last occurrence counts",
         ["MSG-2", "MSG-8"], D_OFFER, "offer", offer_frame(fb(2, T[:15]) + OFFER, 1), canonical=False)

@@ -267,3 +267,52 @@ Test(broker_rc1, failed_dials_fail_the_queue_without_a_storm) {
   drain(b, &x);
   ho_broker_free(b);
 }
+
+/* spec: BROKER-10 BROKER-11 SEC-7 — pre-Hello connections are bounded; when
+ * full the one that has waited longest is closed, not the new one; above
+ * half of the bound a Hello is due within 1 s. */
+Test(broker_rc1, regression_issue_11_oldest_pre_hello_connection_goes) {
+  acts x;
+  ho_broker_conn *k, *c[5];
+  ho_broker_config cfg = base_cfg();
+  cfg.max_hello_waiting = 4;
+  cfg.hello_timeout_ns = 30000 * MS;
+  ho_broker *b = mk_cfg(&cfg, &x, &k);
+  static int users[5];
+  ho_peer_cred p = {.pid = 7, .uid = 0};
+  for (int i = 0; i < 4; i++) {
+    cr_assert_eq(ho_broker_client_open(b, &users[i], &p, (uint64_t)(10 + i) * MS, &c[i]), HO_OK);
+    drain(b, &x);
+    cr_assert_eq(find(&x, HO_BACT_CLOSE, 0), -1);
+  }
+  cr_assert_eq(ho_broker_client_open(b, &users[4], &p, 20 * MS, &c[4]), HO_OK);
+  drain(b, &x);
+  int cl = find(&x, HO_BACT_CLOSE, 0);
+  cr_assert_geq(cl, 0, "one connection is shed");
+  cr_assert_eq(x.a[cl].user, &users[0], "the oldest, not the new one");
+  ho_broker_stats st;
+  ho_broker_get_stats(b, &st);
+  cr_assert_eq(st.hello_overflow, 1);
+  /* the newest still gets its Hello read */
+  uint8_t wire[512];
+  size_t len = hello_frame(HO_CAP_HANDLE_PASSING, "echo", wire, sizeof wire);
+  size_t off = 0, want;
+  while ((want = ho_broker_client_wants(b, c[4])) > 0) {
+    cr_assert_eq(ho_broker_client_data(b, c[4], wire + off, want, 21 * MS), HO_OK);
+    off += want;
+  }
+  cr_assert_eq(off, len);
+  drain(b, &x);
+  cr_assert_geq(find(&x, HO_BACT_WRITE, 0), 0, "Negotiated for the newest");
+  /* 3 of 4 still wait: more than half, so their Hello is due 1 s after they
+   * connected, not 30 s (BROKER-11) */
+  ho_broker_timer(b, 11 * MS + 999 * MS);
+  drain(b, &x);
+  cr_assert_eq(find(&x, HO_BACT_CLOSE, 0), -1);
+  ho_broker_timer(b, 11 * MS + 1000 * MS);
+  drain(b, &x);
+  cr_assert_eq(x.a[find(&x, HO_BACT_CLOSE, 0)].user, &users[1], "due within 1 s under pressure");
+  ho_broker_shutdown(b, 2000 * MS);
+  drain(b, &x);
+  ho_broker_free(b);
+}

@@ -382,7 +382,9 @@ Test(client, malformed_ready_reconnects) {
   ho_client_result r;
   cr_assert_eq(ho_client_connect(&cfg, &r), HO_OK);
   cr_assert_eq(r.route, HO_ROUTE_RECONNECT);
-  cr_assert_neq(r.fallback_reason, HO_OK);
+  /* spec: READY-4 ERR-66 — a frame whose envelope does not decode (ff ff:
+   * a varint that never ends) is MALFORMED, and nothing else */
+  cr_assert_eq(r.fallback_reason, HO_ERR_MALFORMED, "%s", ho_client_reason_name(r.fallback_reason));
   char echo[4];
   cr_assert_eq(ho_client_read_exact(r.conn, echo, 4, 5000, NULL), HO_OK);
   close((int)r.conn);

@@ -189,15 +189,46 @@ Test(fallback, full_table_fails_safe_until_a_window_ends) {
 }
 
 /* spec: FALLBACK-7 FALLBACK-10 */
+/* 97 backends in turn, one failure per millisecond, a 10 ms window: at
+ * most 10 windows are live at once, so the 64-entry table reclaims ended
+ * windows and never refuses; each backend's window has ended by its next
+ * turn (97 ms later), so every record starts a fresh window of 1.
+ * spec: FALLBACK-7 FALLBACK-8 FALLBACK-10 */
 Test(fallback, many_backends_churn) {
   ho_fallback_policy *p = policy(2, 10, 64);
+  ho_fallback_input in = {.client_capabilities = HO_CAP_HANDLE_PASSING, .endpoint_configured = true,
+                          .service_enabled = true};
   for (uint64_t t = 0; t < 2000; t++) {
     uint64_t b = t % 97;
-    int rc = ho_fallback_record_failure(p, b, t);
-    cr_assert(rc == HO_OK || rc == HO_ERR_PENDING_LIMIT);
-    if (rc == HO_OK) cr_assert_geq(ho_fallback_failures(p, b, t), 1);
-    if (t % 3 == 0) ho_fallback_record_success(p, b);
+    cr_assert_eq(ho_fallback_record_failure(p, b, t), HO_OK, "t=%llu", (unsigned long long)t);
+    cr_assert_eq(ho_fallback_failures(p, b, t), 1u, "t=%llu", (unsigned long long)t);
+    in.backend = b;
+    cr_assert_eq(ho_fallback_decide(p, &in, t, NULL), HO_FALLBACK_NONE, "one failure is within budget");
+    if (t % 3 == 0) {
+      ho_fallback_record_success(p, b);
+      cr_assert_eq(ho_fallback_failures(p, b, t), 0u);
+    }
   }
+  ho_fallback_policy_del(p);
+}
+
+/* The other side of the same table: 64 live windows (a window longer than
+ * the run) fill it; the 65th backend's failure is not recorded
+ * (PENDING_LIMIT) and that backend is refused a handoff until a window
+ * ends: fail safe, never forgetting a tracked backend early. spec: FALLBACK-10 */
+Test(fallback, full_table_fails_safe) {
+  ho_fallback_policy *p = policy(2, 1000000, 64);
+  ho_fallback_input in = {.client_capabilities = HO_CAP_HANDLE_PASSING, .endpoint_configured = true,
+                          .service_enabled = true};
+  for (uint64_t b = 0; b < 64; b++) cr_assert_eq(ho_fallback_record_failure(p, b, b), HO_OK);
+  cr_assert_eq(ho_fallback_record_failure(p, 64, 100), HO_ERR_PENDING_LIMIT);
+  in.backend = 64;
+  uint64_t retry = 0;
+  cr_assert_eq(ho_fallback_decide(p, &in, 100, &retry), HO_FALLBACK_RATE_LIMITED);
+  cr_assert_eq(retry, 1000000u - 100u, "until the earliest window (backend 0, t=0) ends");
+  for (uint64_t b = 0; b < 64; b++) cr_assert_eq(ho_fallback_failures(p, b, 100), 1u);
+  /* backend 0's window ends at t = 1000000: its slot is reclaimed */
+  cr_assert_eq(ho_fallback_record_failure(p, 64, 1000000), HO_OK);
   ho_fallback_policy_del(p);
 }
 

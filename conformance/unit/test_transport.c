@@ -486,3 +486,66 @@ Test(transport, listener_lifecycle) {
   cr_assert_eq(system(cmd), 0);
   cr_assert_eq(fx_count_fds(), before);
 }
+
+/* spec: SEC-9 SEC-2 — no endpoint in a directory another user owns, or that
+ * others can write without the sticky bit; the error names the directory,
+ * its owner and its mode. A root-owned sticky directory (like /tmp) is fine. */
+Test(transport, regression_issue_11_foreign_socket_directory_refused) {
+  char dir[] = "/tmp/ho-sec9-XXXXXX", path[96];
+  cr_assert_not_null(mkdtemp(dir));
+  snprintf(path, sizeof path, "%s/ep.sock", dir);
+  ho_listener l;
+  ho_diag d;
+  cr_assert_eq(chmod(dir, 0777), 0); /* others may write, no sticky bit */
+  cr_assert_eq(ho_listener_open_diag(&l, path, 4, 0, &d), HO_ERR_PERMISSION);
+  cr_assert_not_null(strstr(d.msg, dir), "%s", d.msg);
+  cr_assert_not_null(strstr(d.msg, "0777"), "%s", d.msg);
+  cr_assert_eq(chmod(dir, 01777), 0); /* sticky: others cannot replace our socket */
+  cr_assert_eq(ho_listener_open_diag(&l, path, 4, 0, &d), HO_OK, "%s", d.msg);
+  ho_listener_close(&l);
+  cr_assert_eq(chmod(dir, 0700), 0);
+  if (geteuid() == 0) { /* another user's directory */
+    cr_assert_eq(chown(dir, 65534, 65534), 0);
+    cr_assert_eq(ho_listener_open_diag(&l, path, 4, 0, &d), HO_ERR_PERMISSION);
+    cr_assert_not_null(strstr(d.msg, "uid 65534"), "%s", d.msg);
+    cr_assert_eq(chown(dir, 0, 0), 0);
+  }
+  /* a live endpoint is not replaced, unless taken over */
+  cr_assert_eq(ho_listener_open_diag(&l, path, 4, 0, &d), HO_OK);
+  ho_listener l2;
+  cr_assert_eq(ho_listener_open_diag(&l2, path, 4, 0, &d), HO_ERR_STATE);
+  cr_assert_not_null(strstr(d.msg, "another process accepts on it"), "%s", d.msg);
+  cr_assert_eq(ho_listener_open_diag(&l2, path, 4, HO_LISTEN_TAKEOVER, &d), HO_OK, "%s", d.msg);
+  ho_handle c;
+  cr_assert_eq(ho_unix_connect(path, 0, &c), HO_OK);
+  ho_handle acc;
+  cr_assert_eq(ho_listener_accept(&l2, &acc), HO_OK, "after the takeover, the new one answers");
+  close((int)acc), close((int)c);
+  ho_listener_close(&l); /* the old one leaves the successor's socket alone */
+  struct stat st;
+  cr_assert_eq(stat(path, &st), 0);
+  ho_listener_close(&l2);
+  /* a missing socket is named with its OS error */
+  cr_assert_eq(ho_unix_connect_diag(path, 0, &c, &d), HO_ERR_CLOSED);
+  cr_assert_not_null(strstr(d.msg, "ENOENT"), "%s", d.msg);
+  cr_assert_not_null(strstr(d.msg, path), "%s", d.msg);
+  rmdir(dir);
+}
+
+/* spec: SEC-1 SEC-4 SEC-10 CLIENT-9 — one decision for every peer policy: ANY
+ * accepts unreadable credentials, the others need them. */
+Test(transport, peer_policy_one_decision) {
+  ho_peer_cred me = {.pid = 1, .uid = 1000}, root = {.pid = 1, .uid = 0}, other = {.pid = 1, .uid = 7};
+  cr_assert(ho_peer_allowed(HO_PEER_ANY, 0, 1000, NULL));
+  cr_assert_not(ho_peer_allowed(HO_PEER_SAME_UID, 0, 1000, NULL));
+  cr_assert(ho_peer_allowed(HO_PEER_SAME_UID, 0, 1000, &me));
+  cr_assert_not(ho_peer_allowed(HO_PEER_SAME_UID, 0, 1000, &root));
+  cr_assert(ho_peer_allowed(HO_PEER_SAME_UID_OR_ROOT, 0, 1000, &root));
+  cr_assert_not(ho_peer_allowed(HO_PEER_SAME_UID_OR_ROOT, 0, 1000, &other));
+  cr_assert(ho_peer_allowed(HO_PEER_UID, 7, 1000, &other));
+  cr_assert_not(ho_peer_allowed(HO_PEER_UID, 7, 1000, NULL));
+  ho_peer_policy pol;
+  uid_t u = 0;
+  cr_assert_eq(ho_peer_policy_parse("same-or-root", &pol, &u), HO_OK);
+  cr_assert_eq(pol, HO_PEER_SAME_UID_OR_ROOT);
+}

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -71,7 +72,14 @@ typedef struct app {
   unsigned char *is_ctl; /* by fd */
   size_t ctl_cap;
   uint64_t reconnected;
-  uint64_t paused_until; /* listeners paused after EMFILE/ENFILE (0: not) */
+  bool paused;           /* listeners disarmed at EMFILE until a descriptor frees */
+  size_t n_echo, n_ctl;  /* open service and control connections */
+  size_t max_ctl;        /* --max-controls (spec: BACKEND-15 SEC-7) */
+  long fd_limit;         /* RLIMIT_NOFILE */
+  bool fd_refusing;      /* offers refused FD_EXHAUSTED near the limit (BACKEND-7) */
+  bool draining;         /* SIGUSR2: refuse with DRAINING, exit when idle (BACKEND-14) */
+  uint64_t drain_deadline;
+  uint32_t drain_timeout_ms;
   ho_ready_mode mode;
   ho_backend_fault fault;
   int exec_log; /* --exec-log descriptor (O_APPEND), -1: none */
@@ -127,8 +135,11 @@ static int grow_ptrs(void ***arr, size_t *cap, size_t need, size_t elem) {
   return 0;
 }
 
+static void fd_freed(app *a);
+
 static void echo_close(app *a, echo_conn *c, const char *why) {
   if (c->line_len > 0) exec_record(c);
+  a->n_echo--;
   logf_(LOG_INFO, "conn-closed", "fd=%d route=%s corr=%llu bytes=%llu why=%s", c->fd,
         c->adopted ? "handoff" : "reconnect", (unsigned long long)c->corr,
         (unsigned long long)c->bytes, why);
@@ -136,6 +147,7 @@ static void echo_close(app *a, echo_conn *c, const char *why) {
   close(c->fd);
   free(c->out);
   free(c);
+  fd_freed(a);
 }
 
 static void echo_add(app *a, int fd, int adopted, uint64_t corr) {
@@ -156,6 +168,7 @@ static void echo_add(app *a, int fd, int adopted, uint64_t corr) {
   c->adopted = adopted;
   c->corr = corr;
   a->echo[fd] = c;
+  a->n_echo++;
 }
 
 /* Write what is buffered; returns -1 when the connection is dead. */
@@ -273,7 +286,36 @@ static void on_event(void *user, const ho_backend_event *ev) {
 }
 
 static void ctl_forget(app *a, int fd) {
-  if ((size_t)fd < a->ctl_cap) a->is_ctl[fd] = 0;
+  if ((size_t)fd < a->ctl_cap && a->is_ctl[fd]) {
+    a->is_ctl[fd] = 0;
+    a->n_ctl--;
+    fd_freed(a);
+  }
+}
+
+/* spec: BACKEND-7 BACKEND-15 — near the descriptor limit offers are refused
+ * (FD_EXHAUSTED: the client falls back at once) so the descriptors left
+ * serve backend_pipe; at the limit the listeners wait, event-driven, for
+ * the next descriptor to be freed instead of pausing for a fixed time. */
+static void fd_budget(app *a) {
+  long used = (long)(a->n_echo + a->n_ctl) + 16; /* listeners, epoll, std*, log... */
+  bool low = a->fd_limit > 0 && used + 32 > a->fd_limit;
+  if (low != a->fd_refusing) {
+    a->fd_refusing = low;
+    if (!a->draining)
+      (void)ho_backend_core_set_refusing(ho_backend_get_core(a->b), low ? HO_ERR_FD_EXHAUSTED : HO_OK);
+    logf_(LOG_WARN, low ? "fd-pressure" : "fd-pressure-over", "open=%ld limit=%ld", used,
+          a->fd_limit);
+  }
+}
+
+static void fd_freed(app *a) {
+  fd_budget(a);
+  if (a->paused && !a->draining) {
+    ep_mod(a, (int)a->handoff.fd, K_HANDOFF_LISTENER, EPOLLIN);
+    ep_mod(a, (int)a->pipe.fd, K_PIPE_LISTENER, EPOLLIN);
+    a->paused = false;
+  }
 }
 
 static void ctl_mask(app *a, int fd, int mask, ho_backend_adopted *ad, size_t n) {
@@ -335,11 +377,13 @@ static void accept_all(app *a, ho_listener *l, int kind) {
     if (rc != HO_OK) {
       logf_(LOG_WARN, "accept-failed", "listener=%s reason=%s", l->path, ho_errname(rc));
       if (rc == HO_ERR_FD_EXHAUSTED) {
-        /* Out of descriptors: stop accepting for 100 ms instead of spinning
-         * on a listener that stays readable (spec: BACKEND-7). */
+        /* spec: BACKEND-15 — out of descriptors: the clients wait in the
+         * backlog until a descriptor is freed (fd_freed re-arms), instead
+         * of a listener that spins or a fixed pause. */
         ep_mod(a, (int)a->handoff.fd, K_HANDOFF_LISTENER, 0);
         ep_mod(a, (int)a->pipe.fd, K_PIPE_LISTENER, 0);
-        a->paused_until = ho_monotonic_ms() + 100;
+        a->paused = true;
+        fd_budget(a);
       }
       return;
     }
@@ -348,6 +392,13 @@ static void accept_all(app *a, ho_listener *l, int kind) {
       a->reconnected++;
       logf_(LOG_INFO, "reconnect", "fd=%d", fd);
       echo_add(a, fd, 0, 0);
+      fd_budget(a);
+      continue;
+    }
+    if (a->n_ctl >= a->max_ctl) { /* spec: BACKEND-15 SEC-7 — before reading anything */
+      logf_(LOG_WARN, "control-rejected", "fd=%d reason=too-many-control-connections max=%zu", fd,
+            a->max_ctl);
+      close(fd);
       continue;
     }
     /* spec: SEC-4 — only brokers of our own user may hand us connections;
@@ -367,8 +418,30 @@ static void accept_all(app *a, ho_listener *l, int kind) {
       continue; /* stays owned by the shell, closed at shutdown */
     }
     a->is_ctl[fd] = 1;
+    a->n_ctl++;
+    fd_budget(a);
     logf_(LOG_INFO, "control-accepted", "fd=%d pid=%ld uid=%ld", fd, (long)pc.pid, (long)pc.uid);
   }
+}
+
+/* spec: BACKEND-14 — stop taking handoffs without losing any: what waits in
+ * the listen queues is accepted and served, the listeners close (with
+ * --takeover a successor already owns the paths: they stay), every new
+ * offer is refused with DRAINING until the brokers close their control
+ * connections, and the adopted and backend_pipe connections are served to
+ * their end (bounded by --drain-timeout-ms). */
+static void start_drain(app *a) {
+  a->draining = true;
+  a->drain_deadline = ho_monotonic_ms() + a->drain_timeout_ms;
+  (void)ho_backend_core_set_refusing(ho_backend_get_core(a->b), HO_ERR_DRAINING);
+  accept_all(a, &a->pipe, K_PIPE_LISTENER);
+  accept_all(a, &a->handoff, K_HANDOFF_LISTENER);
+  (void)epoll_ctl(a->ep, EPOLL_CTL_DEL, (int)a->handoff.fd, NULL);
+  (void)epoll_ctl(a->ep, EPOLL_CTL_DEL, (int)a->pipe.fd, NULL);
+  ho_listener_close(&a->handoff);
+  ho_listener_close(&a->pipe);
+  logf_(LOG_INFO, "draining", "controls=%zu connections=%zu timeout_ms=%u", a->n_ctl, a->n_echo,
+        a->drain_timeout_ms);
 }
 
 static void print_counters(app *a) {
@@ -413,6 +486,14 @@ static void usage(FILE *f) {
       "                           handoff to the end of its offer (default 2000,\n"
       "                           OFFER_TIMEOUT); a stalled offer closes the\n"
       "                           control connection\n"
+      "  --replay-capacity N      most accepted tokens remembered against replay\n"
+      "                           (default 65536); when full, offers are refused\n"
+      "                           with PENDING_LIMIT (TOKEN-18)\n"
+      "  --max-controls N         control connections served at once (default 64);\n"
+      "                           more are closed before anything is read\n"
+      "  --takeover               take the endpoints over from a running backend\n"
+      "                           (atomic rename); then send it SIGUSR2 to drain\n"
+      "  --drain-timeout-ms N     longest drain after SIGUSR2 (default 10000)\n"
       "  --exec-log FILE          append one line per request served\n"
       "                           (route<TAB>request line) to FILE\n"
       "  --fault KIND             test fault injection: refuse, crash-before-ack\n"
@@ -426,12 +507,18 @@ static void usage(FILE *f) {
       "Sockets appear atomically (bound under a temporary name, then renamed),\n"
       "so once both paths exist the backend accepts connections.\n"
       "Signals: SIGTERM/SIGINT clean shutdown (sockets unlinked, descriptors\n"
-      "closed, exit 0); SIGUSR1 prints one 'counters ...' line on stdout.\n",
+      "closed, exit 0); SIGUSR1 prints one 'counters ...' line on stdout;\n"
+      "SIGUSR2 drains: queued clients are served, new offers refused with\n"
+      "DRAINING, the endpoints closed, exit 0 once idle. A restart without a\n"
+      "lost client: start the new backend with --takeover, then SIGUSR2 the old.\n",
       f);
 }
 
 int main(int argc, char **argv) {
   const char *endpoint = NULL, *pipe_path = NULL, *service = NULL, *exec_log = NULL;
+  bool takeover = false;
+  size_t max_ctl = 64;
+  uint32_t drain_ms = 10000;
   ho_backend_config cfg;
   ho_backend_config_init(&cfg);
   static const struct option opts[] = {{"handoff-endpoint", required_argument, 0, 'e'},
@@ -441,7 +528,11 @@ int main(int argc, char **argv) {
                                        {"fault", required_argument, 0, 'f'},
                                        {"log-level", required_argument, 0, 'l'},
                                        {"offer-timeout-ms", required_argument, 0, 'o'},
+                                       {"replay-capacity", required_argument, 0, 'R'},
                                        {"exec-log", required_argument, 0, 'x'},
+                                       {"max-controls", required_argument, 0, 'C'},
+                                       {"takeover", no_argument, 0, 'T'},
+                                       {"drain-timeout-ms", required_argument, 0, 'D'},
                                        {"help", no_argument, 0, 'h'},
                                        {0, 0, 0, 0}};
   int o;
@@ -486,7 +577,34 @@ int main(int argc, char **argv) {
       cfg.offer_timeout_ms = (uint32_t)v;
       break;
     }
+    case 'R': {
+      char *end = NULL;
+      errno = 0;
+      unsigned long v = strtoul(optarg, &end, 10);
+      if (errno || end == optarg || *end || optarg[0] == '-' || v == 0 || v > 16777216) {
+        fprintf(stderr, "handoff-backend: --replay-capacity must be 1..16777216, got '%s'\n",
+                optarg);
+        return 2;
+      }
+      cfg.replay_capacity = (uint32_t)v;
+      break;
+    }
     case 'x': exec_log = optarg; break;
+    case 'T': takeover = true; break;
+    case 'C':
+    case 'D': {
+      char *end = NULL;
+      errno = 0;
+      unsigned long v = strtoul(optarg, &end, 10);
+      if (errno || end == optarg || *end || optarg[0] == '-' || v == 0 || v > 3600000) {
+        fprintf(stderr, "handoff-backend: --%s must be a number 1..3600000, got '%s'\n",
+                o == 'C' ? "max-controls" : "drain-timeout-ms", optarg);
+        return 2;
+      }
+      if (o == 'C') max_ctl = v;
+      else drain_ms = (uint32_t)v;
+      break;
+    }
     case 'h': usage(stdout); return 0;
     default: usage(stderr); return 2;
     }
@@ -519,6 +637,7 @@ int main(int argc, char **argv) {
   sigaddset(&ss, SIGTERM);
   sigaddset(&ss, SIGINT);
   sigaddset(&ss, SIGUSR1);
+  sigaddset(&ss, SIGUSR2);
   sigprocmask(SIG_BLOCK, &ss, NULL);
   a.sfd = signalfd(-1, &ss, SFD_NONBLOCK | SFD_CLOEXEC);
   a.ep = epoll_create1(EPOLL_CLOEXEC);
@@ -527,13 +646,20 @@ int main(int argc, char **argv) {
     fprintf(stderr, "handoff-backend: setup failed: %s\n", rc ? ho_strerror(rc) : strerror(errno));
     return 1;
   }
-  if ((rc = ho_listener_open(&a.handoff, endpoint, 0)) != HO_OK ||
-      (rc = ho_listener_open(&a.pipe, pipe_path, 0)) != HO_OK) {
-    logf_(LOG_ERROR, "listen-failed", "reason=%s (%s)", ho_errname(rc), ho_strerror(rc));
+  ho_diag d;
+  unsigned lflags = takeover ? HO_LISTEN_TAKEOVER : 0;
+  if ((rc = ho_listener_open_diag(&a.handoff, endpoint, 0, lflags, &d)) != HO_OK ||
+      (rc = ho_listener_open_diag(&a.pipe, pipe_path, 0, lflags, &d)) != HO_OK) {
+    fprintf(stderr, "handoff-backend: cannot listen: %s (%s)\n", d.msg, ho_errname(rc));
+    logf_(LOG_ERROR, "listen-failed", "reason=%s", ho_errname(rc));
     ho_listener_close(&a.handoff);
     ho_backend_del(a.b);
     return 1;
   }
+  struct rlimit rl;
+  a.fd_limit = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY ? (long)rl.rlim_cur : 0;
+  a.max_ctl = max_ctl;
+  a.drain_timeout_ms = drain_ms;
   ep_add(&a, (int)a.handoff.fd, K_HANDOFF_LISTENER, EPOLLIN);
   ep_add(&a, (int)a.pipe.fd, K_PIPE_LISTENER, EPOLLIN);
   ep_add(&a, a.sfd, K_SIGNAL, EPOLLIN);
@@ -546,15 +672,16 @@ int main(int argc, char **argv) {
     struct epoll_event evs[64];
     uint64_t now0 = ho_monotonic_ms();
     int timeout = ho_backend_next_timeout_ms(a.b, now0);
-    if (a.paused_until != 0) {
-      if (now0 >= a.paused_until) {
-        ep_mod(&a, (int)a.handoff.fd, K_HANDOFF_LISTENER, EPOLLIN);
-        ep_mod(&a, (int)a.pipe.fd, K_PIPE_LISTENER, EPOLLIN);
-        a.paused_until = 0;
-      } else {
-        int left = (int)(a.paused_until - now0);
-        if (timeout < 0 || left < timeout) timeout = left;
+    if (a.draining) {
+      /* spec: BACKEND-14 — done when the brokers closed their control
+       * connections and the clients theirs, or at the drain deadline. */
+      if ((a.n_ctl == 0 && a.n_echo == 0) || now0 >= a.drain_deadline) {
+        logf_(LOG_INFO, "drained", "controls=%zu connections=%zu%s", a.n_ctl, a.n_echo,
+              now0 >= a.drain_deadline ? " (deadline)" : "");
+        break;
       }
+      int left = (int)(a.drain_deadline - now0);
+      if (timeout < 0 || left < timeout) timeout = left;
     }
     int n = epoll_wait(a.ep, evs, 64, timeout);
     if (n < 0 && errno != EINTR) {
@@ -578,6 +705,8 @@ int main(int argc, char **argv) {
         while (read(a.sfd, &si, sizeof si) == (ssize_t)sizeof si) {
           if (si.ssi_signo == SIGUSR1) {
             print_counters(&a);
+          } else if (si.ssi_signo == SIGUSR2 && !a.draining) {
+            start_drain(&a);
           } else {
             logf_(LOG_INFO, "shutdown", "signal=%u", si.ssi_signo);
             running = 0;

@@ -268,20 +268,25 @@ static void open_control(ho_broker_conn *h) {
   c->h = h;
   ho_broker_conn_set_user(h, c);
   ho_handle fd;
-  int rc = ho_unix_connect(G.endpoint, 1, &fd);
+  ho_diag d;
+  int rc = ho_unix_connect_diag(G.endpoint, 1, &fd, &d);
   if (rc != HO_OK) {
-    slog(HO_BROKER_LOG_WARN, "cannot reach handoff endpoint %s: %s", G.endpoint, ho_errname(rc));
+    slog(HO_BROKER_LOG_WARN, "cannot reach the handoff endpoint: %s (%s)", d.msg, ho_errname(rc));
     report_error(c, rc);
     return;
   }
   c->fd = (int)fd;
   G.open_fds++;
-  /* spec: SEC-5 — the backend must pass our peer policy before it gets a
-   * descriptor. */
-  rc = ho_peer_check(fd, G.cfg.peer_policy, (uid_t)G.cfg.peer_uid, NULL);
+  /* spec: SEC-10 — the backend must pass the BACKEND policy (its own
+   * setting, default: our uid), not the client policy, before it gets a
+   * descriptor or a token. */
+  ho_peer_cred pc = {0};
+  rc = ho_peer_check(fd, G.backend_policy, G.backend_uid, &pc);
   if (rc != HO_OK) {
-    slog(HO_BROKER_LOG_WARN, "handoff endpoint %s fails the peer policy: %s", G.endpoint,
-         ho_errname(rc));
+    slog(HO_BROKER_LOG_WARN,
+         "handoff endpoint %s is served by pid %ld uid %ld, which the backend policy (--backend-uid) "
+         "rejects: %s; no handoff",
+         G.endpoint, (long)pc.pid, (long)pc.uid, ho_errname(rc));
     report_error(c, HO_ERR_PERMISSION);
     return;
   }
@@ -377,19 +382,34 @@ static void client_read(conn *c) {
 }
 
 static void accept_clients(void) {
-  for (int i = 0; i < 64; i++) {
+  /* spec: BROKER-10 — at most a quarter of the pre-Hello slots per round:
+   * the Hellos of clients accepted in this round are read (epoll) before a
+   * flood of new connections could shed them as the oldest. */
+  uint32_t cap = G.cfg.max_hello_waiting ? G.cfg.max_hello_waiting : 4096u;
+  int batch = cap / 4 < 1 ? 1 : cap / 4 > 64 ? 64 : (int)(cap / 4);
+  for (int i = 0; i < batch; i++) {
     ho_handle fd;
     int rc = ho_listener_accept(&G.lst, &fd);
     if (rc == HO_ERR_WOULD_BLOCK) return;
     if (rc == HO_ERR_FD_EXHAUSTED) {
-      /* Shed one connection so the listener does not spin. */
+      /* spec: BROKER-12 HELLO-13 — no descriptor for this client: the one
+       * held in reserve takes it, it gets Refused{ERROR_FD_PRESSURE} (an
+       * answer it can act on: retry later), and the reserve is re-taken.
+       * The Hello is not read: the client reads the reply as its one frame. */
       ho_broker_set_fd_pressure(G.b, true);
       if (G.spare_fd >= 0) {
         close(G.spare_fd);
-        if (ho_listener_accept(&G.lst, &fd) == HO_OK) close((int)fd);
+        G.spare_fd = -1;
+        if (ho_listener_accept(&G.lst, &fd) == HO_OK) {
+          (void)!send((int)fd, G.fd_pressure_reply, G.fd_pressure_len, MSG_DONTWAIT | MSG_NOSIGNAL);
+          close((int)fd);
+          G.fd_pressure_refusals++;
+        }
         G.spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
       }
-      slog(HO_BROKER_LOG_WARN, "descriptor limit reached: connection shed");
+      slog(HO_BROKER_LOG_WARN,
+           "descriptor limit reached (EMFILE): a client got Refused{ERROR_FD_PRESSURE} (%llu so far)",
+           (unsigned long long)G.fd_pressure_refusals);
       return;
     }
     if (rc != HO_OK) return;

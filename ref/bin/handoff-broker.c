@@ -3,6 +3,7 @@
  * sans-I/O broker core (handoff/broker.h). */
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@
 #include <fcntl.h>
 
 #include "handoff-broker.h"
+#include "handoff/msg.h"
 
 /* ---- main -------------------------------------------------------------------------- */
 
@@ -48,7 +50,15 @@ static void usage(FILE *f) {
       "                           offers from the start (otherwise one offer per connection\n"
       "                           until an ACK declares BACKEND_CAP_MULTI_OFFER)\n"
       "  --max-controls N         control connections open at once (default 16)\n"
-      "  --peer-uid any|same|UID  which local users may connect (default: same)\n"
+      "  --max-hello-waiting N    clients still sending their Hello (default 4096); when\n"
+      "                           full the oldest is closed, above half of it a Hello\n"
+      "                           is due within 1 s\n"
+      "  --hello-timeout-ms N     wait for a complete Hello (default 30000)\n"
+      "  --peer-uid any|same|UID  which local users may connect as clients (default: same)\n"
+      "  --backend-uid any|same|UID\n"
+      "                           which user must serve the handoff endpoint before a\n"
+      "                           client's descriptor and token go there (default: same;\n"
+      "                           independent of --peer-uid)\n"
       "  --hello-rate N           Hellos per second per client process (OS pid); more are\n"
       "                           refused with ERROR_RATE_LIMITED and retry_after_ms\n"
       "                           (default 256; 0 = unlimited)\n"
@@ -77,10 +87,13 @@ int main(int argc, char **argv) {
       {"peer-uid", 1, 0, 'u'},      {"log-level", 1, 0, 'v'},
       {"hello-rate", 1, 0, 'R'},    {"help", 0, 0, 'h'},
       {"backend-multi-offer", 0, 0, 'M'}, {"max-controls", 1, 0, 'C'},
+      {"backend-uid", 1, 0, 'B'},
+      {"max-hello-waiting", 1, 0, 'W'}, {"hello-timeout-ms", 1, 0, 'H'},
       {0, 0, 0, 0}};
   G.service = "echo";
   G.cfg.log_level = HO_BROKER_LOG_INFO;
   G.cfg.peer_policy = HO_PEER_SAME_UID;
+  G.backend_policy = HO_PEER_SAME_UID; /* spec: SEC-10 */
   int o;
   uint64_t v;
   while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -108,6 +121,16 @@ int main(int argc, char **argv) {
       break;
     case 'r': G.cfg.backend_ready = true; break;
     case 'M': G.cfg.backend_multi_offer = true; break;
+    case 'W':
+    case 'H':
+      if (parse_u64(optarg, &v) || v == 0 || v > 86400000u) {
+        fprintf(stderr, "handoff-broker: --%s must be 1..86400000, got %s\n",
+                o == 'W' ? "max-hello-waiting" : "hello-timeout-ms", optarg);
+        return 2;
+      }
+      if (o == 'W') G.cfg.max_hello_waiting = (uint32_t)v;
+      else G.cfg.hello_timeout_ns = v * 1000000u;
+      break;
     case 'C':
       if (parse_u64(optarg, &v) || v == 0 || v > 4096) {
         fprintf(stderr, "handoff-broker: --max-controls must be 1..4096, got %s\n", optarg);
@@ -121,6 +144,13 @@ int main(int argc, char **argv) {
         return 2;
       }
       G.cfg.hello_rate = v == 0 ? HO_BROKER_HELLO_RATE_UNLIMITED : (uint32_t)v;
+      break;
+    case 'B':
+      if (ho_peer_policy_parse(optarg, &G.backend_policy, &G.backend_uid) != HO_OK) {
+        fprintf(stderr, "handoff-broker: --backend-uid must be any, same or a uid, got '%s'\n",
+                optarg);
+        return 2;
+      }
       break;
     case 'u': {
       ho_peer_policy pol;
@@ -172,10 +202,23 @@ int main(int argc, char **argv) {
   sigprocmask(SIG_BLOCK, &mask, NULL);
   signal(SIGPIPE, SIG_IGN);
 
-  int rc = ho_listener_open(&G.lst, G.listen, 512);
+  ho_diag d;
+  int rc = ho_listener_open_diag(&G.lst, G.listen, 512, 0, &d);
   if (rc != HO_OK) {
-    fprintf(stderr, "handoff-broker: cannot listen on %s: %s\n", G.listen, ho_strerror(rc));
+    fprintf(stderr, "handoff-broker: cannot listen: %s (%s)\n", d.msg, ho_errname(rc));
     return 1;
+  }
+  {
+    /* spec: BROKER-12 HELLO-8 — the answer at the descriptor limit, built once. */
+    ho_any_msg m;
+    memset(&m, 0, sizeof m);
+    m.hello_reply.which = HO_REPLY_REFUSED;
+    m.hello_reply.refused.code = HO_REFUSE_FD_PRESSURE;
+    m.hello_reply.refused.daemon_min_protocol = HO_PROTOCOL_VERSION;
+    m.hello_reply.refused.daemon_max_protocol = HO_PROTOCOL_VERSION;
+    strcpy(m.hello_reply.refused.reason, "FD_EXHAUSTED");
+    (void)ho_frame_encode(HO_CODEC_PROTOBUF_C, HO_FT_HELLO_REPLY, &m, G.fd_pressure_reply,
+                          sizeof G.fd_pressure_reply, &G.fd_pressure_len);
   }
   G.ep = epoll_create1(EPOLL_CLOEXEC);
   G.tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
@@ -224,6 +267,13 @@ int main(int argc, char **argv) {
       conn *c = G.graveyard;
       G.graveyard = c->next_free;
       free(c);
+    }
+    /* Give memory back after a burst (issue #11): once the connections of a
+     * burst have closed, the allocator returns its free pages. */
+    if (G.open_fds > G.peak_fds) G.peak_fds = G.open_fds;
+    if (G.peak_fds >= 256 && G.open_fds < 16) {
+      malloc_trim(0);
+      G.peak_fds = G.open_fds;
     }
   }
 

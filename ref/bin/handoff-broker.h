@@ -42,8 +42,13 @@ typedef struct broker_app {
   conn lconn, tconn, sconn, nomem;
   ho_broker *b;
   conn *graveyard;
-  long open_fds, max_fds;
-  int spare_fd;
+  ho_peer_policy backend_policy; /* who may serve the handoff endpoint (SEC-10) */
+  uid_t backend_uid;
+  long open_fds, max_fds, peak_fds;
+  int spare_fd;              /* reserve descriptor (spec: BROKER-12) */
+  uint8_t fd_pressure_reply[128]; /* Refused{ERROR_FD_PRESSURE}, encoded once */
+  size_t fd_pressure_len;
+  uint64_t fd_pressure_refusals;
   bool stop;
 } broker_app;
 

@@ -30,6 +30,11 @@ static void usage(FILE *f) {
       "                          that this broker supports early data (READY-20);\n"
       "                          if it turns out not to, the request is never sent\n"
       "                          twice: error=OUTCOME_UNKNOWN when its fate is unknown\n"
+      "  --coalesced-reply       with --handoff --backend-ready --early-data: also\n"
+      "                          set CAP_COALESCED_REPLY, so that Negotiated, ready\n"
+      "                          and the first echo arrive in one write from the\n"
+      "                          backend (spec 1.0.0-rc2, READY-25..READY-34); an\n"
+      "                          end without any reply is then OUTCOME_UNKNOWN\n"
       "  --message TEXT          request bytes (default \"ping\")\n"
       "  --count N               send the message N times (default 1), each\n"
       "                          echo is checked\n"
@@ -59,6 +64,7 @@ int main(int argc, char **argv) {
                                        {"handoff", no_argument, 0, 'H'},
                                        {"backend-ready", no_argument, 0, 'B'},
                                        {"early-data", no_argument, 0, 'E'},
+                                       {"coalesced-reply", no_argument, 0, 'C'},
                                        {"message", required_argument, 0, 'm'},
                                        {"count", required_argument, 0, 'n'},
                                        {"ready-timeout-ms", required_argument, 0, 't'},
@@ -74,6 +80,7 @@ int main(int argc, char **argv) {
     case 'H': cfg.handoff = true; break;
     case 'B': cfg.backend_ready = true; break;
     case 'E': cfg.early_data = true; break;
+    case 'C': cfg.coalesced_reply = true; break;
     case 'm': message = optarg; break;
     case 'n':
       count = strtol(optarg, &end, 10);
@@ -128,11 +135,15 @@ int main(int argc, char **argv) {
       else
         printf("route=%s error=%s\n", route, name);
     }
-    fprintf(stderr, "handoff-client: %s\n", ho_strerror(rc));
+    if (r.diag.msg[0] != '\0')
+      fprintf(stderr, "handoff-client: %s\n", r.diag.msg);
+    else
+      fprintf(stderr, "handoff-client: %s (%s)\n", ho_strerror(rc), name);
     return 1;
   }
   uint8_t *buf = malloc(mlen);
   uint64_t first_byte_us = 0;
+  size_t pend = 0; /* r.pending bytes consumed */
   int status = 0;
   const char *err = NULL;
   for (long i = 0; i < count && buf != NULL; i++) {
@@ -144,10 +155,20 @@ int main(int argc, char **argv) {
         break;
       }
     }
-    size_t got = 0;
-    rc = ho_client_read_exact(r.conn, buf, 1, 30000, &got);
+    size_t got = 0, have = 0;
+    /* spec: CLIENT-6 READY-32 — echo bytes that came with the reply first */
+    if (pend < r.pending_len) {
+      have = r.pending_len - pend < mlen ? r.pending_len - pend : mlen;
+      memcpy(buf, r.pending + pend, have);
+      pend += have;
+      rc = HO_OK;
+    } else {
+      rc = ho_client_read_exact(r.conn, buf, 1, 30000, &got);
+      have = 1;
+    }
     if (rc == HO_OK && i == 0) first_byte_us = (ho_client_now_ns() - r.start_ns) / 1000u;
-    if (rc == HO_OK && mlen > 1) rc = ho_client_read_exact(r.conn, buf + 1, mlen - 1, 30000, &got);
+    if (rc == HO_OK && mlen > have)
+      rc = ho_client_read_exact(r.conn, buf + have, mlen - have, 30000, &got);
     if (rc != HO_OK) {
       err = ho_errname(rc);
       status = 1;
@@ -163,7 +184,10 @@ int main(int argc, char **argv) {
   close((int)r.conn);
   free(buf);
   const char *route = r.route == HO_ROUTE_HANDOFF ? "handoff" : "reconnect";
-  const char *mode = r.route != HO_ROUTE_HANDOFF ? "none" : r.backend_ready ? "backend-ready" : "legacy";
+  const char *mode = r.route != HO_ROUTE_HANDOFF ? "none"
+                     : r.coalesced          ? "coalesced"
+                     : r.backend_ready      ? "backend-ready"
+                                            : "legacy";
   const char *reason = ho_client_reason_name(r.fallback_reason);
   if (json) {
     printf("{\"ok\":%s,\"route\":\"%s\",\"reason\":\"%s\",\"mode\":\"%s\",\"negotiated_us\":%llu,"

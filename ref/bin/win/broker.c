@@ -20,7 +20,7 @@
  *                     — then CloseHandle.
  *
  * Same flags and log lines as the Linux program; endpoints are bare pipe
- * names. spec: SEC-1 SEC-2 SEC-5 XFER-30 XFER-31 XFER-33 XFER-39 XFER-41 XFER-43 */
+ * names. spec: SEC-1 SEC-2 SEC-10 XFER-30 XFER-31 XFER-33 XFER-39 XFER-41 XFER-43 */
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -109,7 +109,7 @@ static void open_control(ho_broker_conn *hc) {
   int rc = ho_pipe_connect(G.endpoint, 2000, &h);
   if (rc == HO_OK) {
     k->h = (HANDLE)h;
-    /* spec: SEC-5 XFER-30 XFER-42 — the backend is the pipe's server: same
+    /* spec: SEC-10 XFER-30 XFER-42 — the backend is the pipe's server: same
      * user, and the process we will duplicate into. */
     rc = ho_pipe_peer_check(h, HO_PIPE_CLIENT_SIDE, HO_PEER_SAME_UID, NULL);
     if (rc == HO_OK) rc = ho_win_target_open(h, &k->target);

@@ -14,7 +14,8 @@
 
 static void usage(FILE *f) {
   fputs("usage: handoff-client.exe --connect NAME --service NAME [--handoff]\n"
-        "                          [--backend-ready] [--early-data] [--message TEXT]\n"
+        "                          [--backend-ready] [--early-data] [--coalesced-reply]\n"
+        "                          [--message TEXT]\n"
         "                          [--count N] [--ready-timeout-ms N] [--json]\n"
         "NAME is a bare pipe name. The flags and the report mean what they mean on Linux:\n"
         "route=handoff|reconnect reason=NAME mode=... negotiated_us=... ready_us=...\n"
@@ -32,6 +33,7 @@ int main(int argc, char **argv) {
   static const struct option opts[] = {{"connect", 1, 0, 'c'},       {"service", 1, 0, 's'},
                                        {"handoff", 0, 0, 'H'},       {"backend-ready", 0, 0, 'B'},
                                        {"early-data", 0, 0, 'E'},    {"message", 1, 0, 'm'},
+                                       {"coalesced-reply", 0, 0, 'C'},
                                        {"count", 1, 0, 'n'},         {"ready-timeout-ms", 1, 0, 't'},
                                        {"json", 0, 0, 'j'},          {"help", 0, 0, 'h'},
                                        {0, 0, 0, 0}};
@@ -44,6 +46,7 @@ int main(int argc, char **argv) {
     case 'H': cfg.handoff = true; break;
     case 'B': cfg.backend_ready = true; break;
     case 'E': cfg.early_data = true; break;
+    case 'C': cfg.coalesced_reply = true; break;
     case 'm': message = optarg; break;
     case 'n':
       count = strtol(optarg, &end, 10);
@@ -93,11 +96,15 @@ int main(int argc, char **argv) {
       if (json) printf("{\"ok\":false,\"route\":\"%s\",\"error\":\"%s\"}\n", route, name);
       else printf("route=%s error=%s\n", route, name);
     }
-    fprintf(stderr, "handoff-client: %s\n", ho_strerror(rc));
+    if (r.diag.msg[0] != '\0')
+      fprintf(stderr, "handoff-client: %s\n", r.diag.msg);
+    else
+      fprintf(stderr, "handoff-client: %s (%s)\n", ho_strerror(rc), name);
     return 1;
   }
   uint8_t *buf = malloc(mlen);
   uint64_t first_byte_us = 0;
+  size_t pend = 0; /* r.pending bytes consumed */
   int status = 0;
   const char *err = NULL;
   for (long i = 0; i < count && buf != NULL; i++) {
@@ -109,10 +116,20 @@ int main(int argc, char **argv) {
         break;
       }
     }
-    size_t got = 0;
-    rc = ho_client_read_exact(r.conn, buf, 1, 30000, &got);
+    size_t got = 0, have = 0;
+    /* spec: CLIENT-6 READY-32 — echo bytes that came with the reply first */
+    if (pend < r.pending_len) {
+      have = r.pending_len - pend < mlen ? r.pending_len - pend : mlen;
+      memcpy(buf, r.pending + pend, have);
+      pend += have;
+      rc = HO_OK;
+    } else {
+      rc = ho_client_read_exact(r.conn, buf, 1, 30000, &got);
+      have = 1;
+    }
     if (rc == HO_OK && i == 0) first_byte_us = (ho_client_now_ns() - r.start_ns) / 1000u;
-    if (rc == HO_OK && mlen > 1) rc = ho_client_read_exact(r.conn, buf + 1, mlen - 1, 30000, &got);
+    if (rc == HO_OK && mlen > have)
+      rc = ho_client_read_exact(r.conn, buf + have, mlen - have, 30000, &got);
     if (rc != HO_OK) {
       err = ho_errname(rc);
       status = 1;
@@ -128,7 +145,10 @@ int main(int argc, char **argv) {
   ho_win_close(r.conn);
   free(buf);
   const char *route = r.route == HO_ROUTE_HANDOFF ? "handoff" : "reconnect";
-  const char *mode = r.route != HO_ROUTE_HANDOFF ? "none" : r.backend_ready ? "backend-ready" : "legacy";
+  const char *mode = r.route != HO_ROUTE_HANDOFF ? "none"
+                     : r.coalesced          ? "coalesced"
+                     : r.backend_ready      ? "backend-ready"
+                                            : "legacy";
   const char *reason = ho_client_reason_name(r.fallback_reason);
   if (json) {
     printf("{\"ok\":%s,\"route\":\"%s\",\"reason\":\"%s\",\"mode\":\"%s\",\"negotiated_us\":%llu,"

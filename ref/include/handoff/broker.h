@@ -74,8 +74,11 @@ typedef struct ho_broker_config {
                                (TOKEN_TTL_MAX, spec: TOKEN-16) */
   uint64_t hello_timeout_ns; /* 0: 30 s */
   uint32_t max_pending;     /* pending tokens; 0: 1024 */
-  uint32_t max_hello_waiting; /* clients still sending their Hello; 0: 4096
-                                 (more are closed at once, spec: SEC-7) */
+  uint32_t max_hello_waiting; /* clients still sending their Hello; 0: 4096.
+                                 When full, the one that has waited longest
+                                 is closed (spec: BROKER-10); above half of
+                                 it the Hello deadline is at most 1 s
+                                 (BROKER-11) */
   /* Hellos per second per peer process, keyed by the OS-reported pid
    * (spec: HELLO-14); the excess is refused with ERROR_RATE_LIMITED and a
    * retry_after_ms. 0: HO_BROKER_DEFAULT_HELLO_RATE;
@@ -238,7 +241,7 @@ const char *ho_broker_dup_fate_name(int fate);
 typedef struct ho_broker_stats {
   uint64_t clients_accepted;
   uint64_t peers_rejected;   /* closed without reply (peer policy) */
-  uint64_t hello_overflow;   /* closed at once: too many Hellos pending */
+  uint64_t hello_overflow;   /* oldest pre-Hello connections shed (BROKER-10) */
   uint64_t hellos_refused;   /* Refused replies */
   uint64_t hellos_rate_limited; /* of which ERROR_RATE_LIMITED (spec: HELLO-14) */
   uint64_t negotiated;       /* Negotiated replies */

@@ -41,6 +41,7 @@ extern "C" {
 #define HO_CLIENT_DEFAULT_READY_TIMEOUT_MS 2000u /* READY_TIMEOUT */
 #define HO_CLIENT_MIN_BACKEND_READY_WAIT_MS 2000u /* READY-14 floor */
 #define HO_CLIENT_DEFAULT_IO_TIMEOUT_MS 30000u   /* Hello round trip */
+#define HO_CLIENT_PENDING_MAX 4096u /* service bytes read with the reply (READY-32) */
 
 typedef struct ho_client_config {
   const char *connect_path;  /* broker client endpoint (required) */
@@ -52,6 +53,13 @@ typedef struct ho_client_config {
                                 this broker endpoint supports early data
                                 (an operator's flag, or a remembered
                                 CAP_EARLY_DATA; spec: READY-20) */
+  bool coalesced_reply;      /* with handoff, backend_ready and early_data:
+                                also set CAP_COALESCED_REPLY, so that the
+                                backend may write Negotiated, ready and the
+                                first response in one write (spec: READY-25
+                                to READY-32); the request then reaches its
+                                service at most once, and an end without any
+                                reply is OUTCOME_UNKNOWN (READY-31) */
   const uint8_t *request;    /* first request bytes (may be NULL/0): sent as
                                 early as the negotiated mode allows, and
                                 re-sent after a fallback */
@@ -62,6 +70,10 @@ typedef struct ho_client_config {
   ho_codec codec;            /* default HO_CODEC_PROTOBUF_C */
   uint32_t peer_pid;         /* Hello.peer_pid; 0: ho_client_connect() puts
                                 the process id, the core leaves it 0 */
+  ho_peer_policy server_policy; /* who may serve the broker endpoint and
+                                backend_pipe (spec: CLIENT-9); default
+                                HO_PEER_SAME_UID_OR_ROOT */
+  uid_t server_uid;          /* for HO_PEER_UID */
 } ho_client_config;
 
 void ho_client_config_init(ho_client_config *cfg);
@@ -92,6 +104,12 @@ typedef struct ho_client_result {
   ho_handle conn;        /* the service connection, the caller's to close */
   bool request_sent;     /* cfg->request was written on conn already */
   bool backend_ready;    /* the handoff used backend-ready mode */
+  bool coalesced;        /* ... and the backend wrote the whole reply (rc2) */
+  /* Service bytes that arrived behind the ready frame in the same read
+   * (coalesced mode, READY-32): the first bytes of the response, to be
+   * consumed before reading conn. */
+  size_t pending_len;
+  uint8_t pending[HO_CLIENT_PENDING_MAX];
   ho_negotiated negotiated;
   ho_refused refused;    /* filled when ho_client_connect() returns
                             HO_ERR_REFUSED (code and reason, CLIENT-3) */
@@ -100,6 +118,7 @@ typedef struct ho_client_result {
   uint64_t us_ready;      /* ready read (0 if none) */
   uint64_t us_connected;  /* service connection established (handoff: = ready) */
   uint64_t start_ns;      /* CLOCK_MONOTONIC at the start */
+  ho_diag diag;           /* on a connect or peer failure: what, where, why */
 } ho_client_result;
 
 /* Connect, negotiate, and end on a service connection.
@@ -138,7 +157,9 @@ typedef enum ho_client_act_type {
   HO_CACT_WRITE = 2,   /* write bytes[0..len) completely by `deadline_ns`;
                           report with ho_client_core_written() */
   HO_CACT_READ = 3,    /* read at most `len` bytes (never more: the core
-                          reads exactly one frame at a time) by
+                          reads exactly one frame at a time, except in
+                          coalesced mode where `len` leaves room for what
+                          follows, READY-32) by
                           `deadline_ns`; report ho_client_core_data() for
                           bytes, ho_client_core_eof() for EOF/errors,
                           ho_client_core_timeout() when the deadline passed

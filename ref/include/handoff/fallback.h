@@ -1,6 +1,11 @@
 /* handoff — fallback decision, failed-attempt rate limit, pending queue
  * (spec/fallback.md). Sans-I/O: time is an injected monotonic `now_ms`.
  *
+ * NOT YET STABLE API: a building block of the reference cores, exported for
+ * the conformance runner, the fuzz targets and the benchmarks; it may change
+ * in any release before the ABI freeze (issue #15). Applications use
+ * broker.h, backend.h and client.h.
+ *
  * Fallback is never a client error: every reason below ends with the client
  * reconnecting to backend_pipe. The reasons only name WHY, for logs,
  * metrics and `handoff-client --json`; none of them is on the wire.

@@ -127,6 +127,11 @@ typedef struct ho_offer {
   char service_name[HO_MAX_SERVICE_NAME + 1];
   uint64_t correlation_id;
   uint64_t offer_flags; /* HO_OFFER_FLAG_* */
+  /* Coalesced mode (rc2): the complete HelloReply frames the backend writes
+   * when it adopts (with the token) or refuses (without); length 0 = absent. */
+  size_t reply_adopted_len, reply_declined_len;
+  uint8_t reply_adopted[HO_MAX_REPLY_FRAME];
+  uint8_t reply_declined[HO_MAX_REPLY_FRAME];
 } ho_offer;
 
 typedef struct ho_ack {

@@ -1,5 +1,10 @@
 /* handoff — canonical JSON rendering of decoded v1 messages.
  *
+ * NOT YET STABLE API: a building block of the reference cores, exported for
+ * the conformance runner, the fuzz targets and the benchmarks; it may change
+ * in any release before the ABI freeze (issue #15). Applications use
+ * broker.h, backend.h and client.h.
+ *
  * Used by the golden vectors (conformance/vectors/README.md defines the
  * format), by the differential tests, and for wire traces. The rendering
  * is canonical: every field is present (defaults included), keys are the

@@ -2,6 +2,11 @@
  * one-time token be consumed at most once and makes every pending handoff
  * leave its pending state exactly once (spec/token-lifecycle.md).
  *
+ * NOT YET STABLE API: a building block of the reference cores, exported for
+ * the conformance runner, the fuzz targets and the benchmarks; it may change
+ * in any release before the ABI freeze (issue #15). Applications use
+ * broker.h, backend.h and client.h.
+ *
  * One object, ho_token_store, holds every pending token. A pending token is
  * in one of two states:
  *

@@ -24,6 +24,7 @@
 #ifndef HANDOFF_TRANSPORT_H
 #define HANDOFF_TRANSPORT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -160,7 +161,8 @@ int ho_xfer_check_stream(ho_handle conn);
 typedef enum ho_peer_policy {
   HO_PEER_ANY = 0,      /* accept every local peer */
   HO_PEER_SAME_UID = 1, /* peer uid must equal our effective uid */
-  HO_PEER_UID = 2       /* peer uid must equal a configured uid */
+  HO_PEER_UID = 2,      /* peer uid must equal a configured uid */
+  HO_PEER_SAME_UID_OR_ROOT = 3 /* our uid, or root (a client's view of its servers) */
 } ho_peer_policy;
 
 typedef struct ho_peer_cred {
@@ -168,6 +170,13 @@ typedef struct ho_peer_cred {
   uid_t uid;
   gid_t gid;
 } ho_peer_cred;
+
+/* The one decision of every peer policy (spec: SEC-1 SEC-4 SEC-10): `cred`
+ * are the OS-reported credentials, NULL when they could not be read.
+ * HO_PEER_ANY allows every peer, credentials or not; the other policies
+ * need credentials and compare the uid with `self_uid` (HO_PEER_SAME_UID;
+ * HO_PEER_SAME_UID_OR_ROOT also accepts uid 0) or `uid` (HO_PEER_UID). Pure. */
+bool ho_peer_allowed(ho_peer_policy policy, uid_t uid, uid_t self_uid, const ho_peer_cred *cred);
 
 /* The peer credentials of connected Unix socket `sock` (SO_PEERCRED).
  * Returns HO_OK or HO_ERR_PEER_CREDENTIALS (*out untouched). */
@@ -179,9 +188,23 @@ int ho_peer_cred_get(ho_handle sock, ho_peer_cred *out);
  * HO_ERR_PEER_CREDENTIALS (could not read them). */
 int ho_peer_check(ho_handle sock, ho_peer_policy policy, uid_t uid, ho_peer_cred *out);
 
-/* Parse a --peer-uid value: "any", "same" or a decimal uid. Returns HO_OK
- * or HO_ERR_INVALID_ARGUMENT (outputs untouched). */
+/* Parse a --peer-uid value: "any", "same", "same-or-root" or a decimal uid.
+ * Returns HO_OK or HO_ERR_INVALID_ARGUMENT (outputs untouched). */
 int ho_peer_policy_parse(const char *s, ho_peer_policy *policy, uid_t *uid);
+
+/* ---- OS errors users can act on ----------------------------------------- */
+
+/* What an operation on a path failed with, for messages and logs: the
+ * operation, the path, the OS error's text and its errno name, in one line
+ * (for example "bind /run/x/backend.sock: Address already in use
+ * (EADDRINUSE)"). Filled by the *_diag variants below on failure. */
+typedef struct ho_diag {
+  int os_errno; /* 0 when the failure is not an OS error */
+  char msg[384];
+} ho_diag;
+
+/* "EADDRINUSE", ...; "E?" for a value without a name here. */
+const char *ho_errno_name(int e);
 
 /* ---- Unix listener and dialer ---------------------------------------- */
 
@@ -203,6 +226,21 @@ typedef struct ho_listener {
  * file is there); HO_ERR_PERMISSION; HO_ERR_IO. *l is untouched on error. */
 int ho_listener_open(ho_listener *l, const char *path, int backlog);
 
+enum {
+  /* Replace a live socket at `path` (a successor taking over the endpoints
+   * of a draining backend, spec: BACKEND-14): the new socket is renamed over
+   * the old one atomically, so every later connect reaches the new one while
+   * connections already queued to the old listener stay with it. */
+  HO_LISTEN_TAKEOVER = 1 << 0
+};
+
+/* ho_listener_open() with options and a diagnosis. Besides its checks it
+ * refuses (HO_ERR_PERMISSION) a parent directory that another non-root user
+ * owns, or that others can write without the sticky bit (spec: SEC-9),
+ * naming the directory, its owner and its mode in `diag` (may be NULL). */
+int ho_listener_open_diag(ho_listener *l, const char *path, int backlog, unsigned flags,
+                          ho_diag *diag);
+
 /* Accept one connection (non-blocking, CLOEXEC). Returns HO_OK with *conn
  * set, HO_ERR_WOULD_BLOCK, HO_ERR_FD_EXHAUSTED (EMFILE/ENFILE), or HO_ERR_IO
  * (*conn untouched on error). */
@@ -218,6 +256,10 @@ void ho_listener_close(ho_listener *l);
  * (EAGAIN: backlog full), HO_ERR_PERMISSION, HO_ERR_FD_EXHAUSTED or
  * HO_ERR_IO; *conn untouched on error. */
 int ho_unix_connect(const char *path, int nonblock, ho_handle *conn);
+
+/* ho_unix_connect() with a diagnosis of the failure in `diag` (may be NULL):
+ * "connect /run/x/broker.sock: No such file or directory (ENOENT)". */
+int ho_unix_connect_diag(const char *path, int nonblock, ho_handle *conn, ho_diag *diag);
 
 /* Map an errno value to the transport codes above (used by every shell so
  * the mapping exists once). */

@@ -53,12 +53,15 @@
 #define HO_CAP_HANDLE_PASSING (UINT64_C(1) << 0) /* original v1 */
 #define HO_CAP_BACKEND_READY (UINT64_C(1) << 1)  /* extension: backend writes ready */
 #define HO_CAP_EARLY_DATA (UINT64_C(1) << 2)     /* extension: bytes after Hello travel */
+#define HO_CAP_COALESCED_REPLY (UINT64_C(1) << 3) /* extension (rc2): backend writes the reply */
 
 /* HandoffOffer.offer_flags (field 11, extension). */
 #define HO_OFFER_FLAG_BACKEND_READY (UINT64_C(1) << 0)
+#define HO_OFFER_FLAG_COALESCED_REPLY (UINT64_C(1) << 1) /* rc2: replies in fields 12, 13 */
 /* HandoffAck.backend_capabilities (field 11, extension). */
 #define HO_BACKEND_CAP_BACKEND_READY (UINT64_C(1) << 0)
 #define HO_BACKEND_CAP_MULTI_OFFER (UINT64_C(1) << 1) /* keeps control connections (rc1) */
+#define HO_BACKEND_CAP_COALESCED_REPLY (UINT64_C(1) << 2) /* writes the client's reply (rc2) */
 
 /* Refused.code (ErrorCode). */
 #define HO_REFUSE_UNSPECIFIED 0u
@@ -94,5 +97,6 @@
 #define HO_MAX_DETAIL_KEY 64u
 #define HO_MAX_DETAIL_VALUE 256u
 #define HO_MAX_ERROR_DETAIL 256u
+#define HO_MAX_REPLY_FRAME 4096u /* HandoffOffer.reply_adopted / reply_declined (REPLY_MAX) */
 
 #endif /* HANDOFF_WIRE_H */

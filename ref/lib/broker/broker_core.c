@@ -7,6 +7,31 @@
 #include "broker/broker_internal.h"
 
 #define DEFAULT_HELLO_TIMEOUT_NS (30ull * 1000000000ull)
+#define PRESSURE_HELLO_TIMEOUT_NS (1ull * 1000000000ull) /* BROKER-11 */
+#define DEFAULT_MAX_HELLO_WAITING 4096u
+
+static uint32_t hello_cap(const ho_broker *b) {
+  return b->cfg.max_hello_waiting ? b->cfg.max_hello_waiting : DEFAULT_MAX_HELLO_WAITING;
+}
+
+/* spec: BROKER-2 BROKER-11 — when a client's Hello is due: HELLO_TIMEOUT after
+ * it connected, or at most 1 s while more than half of the pre-Hello slots
+ * are taken. Deadlines stay in the FIFO's order (both depend only on when a
+ * connection was opened), so the oldest is always the first due. */
+uint64_t bk_hello_due(const ho_broker *b, const ho_broker_conn *c) {
+  uint64_t t = b->cfg.hello_timeout_ns;
+  if (b->hello_waiting * 2 > hello_cap(b) && t > PRESSURE_HELLO_TIMEOUT_NS) t = PRESSURE_HELLO_TIMEOUT_NS;
+  return c->opened_ns + t;
+}
+
+/* The body buffer of a Hello larger than the inline one (on demand: memory
+ * follows what clients send, not the 64 KiB cap; issue #11). */
+static uint8_t *hello_grow(void *ctx, size_t need) {
+  ho_broker_conn *c = ctx;
+  uint8_t *nb = realloc(c->hello_buf, need);
+  if (nb != NULL) c->hello_buf = nb;
+  return nb;
+}
 
 void bk_log(ho_broker *b, int level, const char *fmt, ...) {
   if (b->cfg.log == NULL || level > b->cfg.log_level) return;
@@ -189,13 +214,7 @@ void ho_broker_free(ho_broker *b) {
 /* ---- client events ------------------------------------------------------ */
 
 static bool peer_allowed(const ho_broker *b, const ho_peer_cred *p) {
-  if (p == NULL) return false;
-  switch (b->cfg.peer_policy) {
-  case HO_PEER_ANY: return true;
-  case HO_PEER_SAME_UID: return (uint32_t)p->uid == b->cfg.self_uid;
-  case HO_PEER_UID: return (uint32_t)p->uid == b->cfg.peer_uid;
-  }
-  return false;
+  return ho_peer_allowed(b->cfg.peer_policy, (uid_t)b->cfg.peer_uid, (uid_t)b->cfg.self_uid, p);
 }
 
 int ho_broker_client_open(ho_broker *b, void *user, const ho_peer_cred *peer, uint64_t now,
@@ -223,25 +242,22 @@ int ho_broker_client_open(ho_broker *b, void *user, const ho_peer_cred *peer, ui
     bk_close(b, c, false);
     return HO_OK;
   }
-  c->hello_buf = malloc(HO_MAX_HELLO_BYTES);
-  if (c->hello_buf == NULL ||
-      ho_frame_reader_init(&c->rd, c->hello_buf, HO_MAX_HELLO_BYTES, HO_MAX_HELLO_BYTES) != HO_OK) {
-    c->state = CS_DONE;
-    bk_close(b, c, false);
-    return HO_OK;
-  }
-  uint32_t cap = b->cfg.max_hello_waiting ? b->cfg.max_hello_waiting : 4096u;
-  if (b->hello_waiting >= cap) { /* spec: SEC-7 */
+  (void)ho_frame_reader_init_grow(&c->rd, c->hello_inline, sizeof c->hello_inline,
+                                  HO_MAX_HELLO_BYTES, hello_grow, c);
+  uint32_t cap = hello_cap(b);
+  if (b->hello_waiting >= cap) {
+    /* spec: BROKER-10 SEC-7 — full: the connection that has waited longest
+     * for its Hello goes, not the new one (a peer holding idle connections
+     * cannot lock out clients that send their Hello at once). */
+    ho_broker_conn *old = b->hhead;
     b->st.hello_overflow++;
-    bk_log(b, HO_BROKER_LOG_WARN, "conn=%llu closed: %u clients already sending their Hello",
-           (unsigned long long)c->id, (unsigned)cap);
-    c->state = CS_DONE;
-    bk_close(b, c, false);
-    return HO_OK;
+    bk_log(b, HO_BROKER_LOG_WARN, "conn=%llu closed: no Hello, oldest of %u waiting",
+           (unsigned long long)old->id, (unsigned)cap);
+    old->state = CS_DONE;
+    bk_close(b, old, false);
   }
   c->state = CS_HELLO;
   b->hello_waiting++;
-  c->hello_deadline_ns = now + b->cfg.hello_timeout_ns;
   c->hprev = b->htail;
   if (b->htail) b->htail->hnext = c; else b->hhead = c;
   b->htail = c;
@@ -362,6 +378,7 @@ int ho_broker_control_connected(ho_broker *b, ho_broker_conn *c, uint64_t now) {
   b->nconnecting--;
   bk_log(b, HO_BROKER_LOG_INFO, "control=%llu connected", (unsigned long long)c->id);
   bk_dispatch(b, now);
+  (void)bk_retire_if_done(b, c, now); /* dialled for a burst that is over */
   bk_rearm(b);
   return HO_OK;
 }
@@ -380,7 +397,7 @@ int ho_broker_timer(ho_broker *b, uint64_t now) {
   if (b == NULL) return HO_ERR_INVALID_ARGUMENT;
   b->timer_armed = 0; /* fired */
   /* spec: BROKER-2 ERR-13 — no complete Hello in HELLO_TIMEOUT: close, no reply. */
-  while (b->hhead && b->hhead->hello_deadline_ns <= now) {
+  while (b->hhead && bk_hello_due(b, b->hhead) <= now) {
     ho_broker_conn *c = b->hhead;
     bk_log(b, HO_BROKER_LOG_INFO, "conn=%llu Hello timeout", (unsigned long long)c->id);
     c->state = CS_DONE;

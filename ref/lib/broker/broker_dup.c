@@ -182,7 +182,7 @@ int ho_broker_handle_duplicated(ho_broker *b, ho_broker_conn *k, uint64_t correl
     c->dup_state = DS_FAILED;
     c->fd_sent = false;
     bk_fail(b, c, why, now, ho_errname(rc) ? ho_errname(rc) : "duplicate failed");
-    if (!k->dead) (void)bk_control_retire(b, k, now); /* spec: XFER-37 — its one offer is spent */
+    if (!k->dead) (void)bk_retire_if_done(b, k, now); /* spec: XFER-37 — its one offer is spent */
     bk_rearm(b);
     return HO_OK;
   }

@@ -102,13 +102,12 @@ static bool other_multi_up(const ho_broker *b, const ho_broker_conn *k) {
 }
 
 /* spec: XFER-37 BROKER-9 — a connection that takes no more offers is closed
- * once nothing is in flight on it; so is an idle declared one while another
- * declared one is up (a burst that dialled several leaves one behind).
- * Returns true when `k` was closed. */
-static bool retire_if_done(ho_broker *b, ho_broker_conn *k, uint64_t now) {
+ * once nothing is in flight on it; so is any idle one while a declared one is
+ * up (a burst that dialled several leaves one behind). Returns true when `k`
+ * was closed. */
+bool bk_retire_if_done(ho_broker *b, ho_broker_conn *k, uint64_t now) {
   if (k->dead || k->in_flight > 0) return false;
-  if (!(k->retiring || (!k->multi && k->offers_sent > 0) || (k->multi && other_multi_up(b, k))))
-    return false;
+  if (!(k->retiring || (!k->multi && k->offers_sent > 0) || other_multi_up(b, k))) return false;
   bk_log(b, HO_BROKER_LOG_DEBUG, "control=%llu retired after %llu offer(s)%s",
          (unsigned long long)k->id, (unsigned long long)k->offers_sent,
          k->retiring ? " (backend draining)" : k->multi ? " (idle, another is up)" : " (no MULTI_OFFER)");
@@ -117,10 +116,6 @@ static bool retire_if_done(ho_broker *b, ho_broker_conn *k, uint64_t now) {
   bk_close(b, k, false);
   bk_dispatch(b, now);
   return true;
-}
-
-bool bk_control_retire(ho_broker *b, ho_broker_conn *k, uint64_t now) {
-  return retire_if_done(b, k, now);
 }
 
 /* ---- ending a handoff ------------------------------------------------------ */
@@ -475,10 +470,14 @@ static bool handle_ack(ho_broker *b, ho_broker_conn *k, const uint8_t *body, siz
        * connection; the refusal does not count against the backend. */
       k->retiring = true;
       bk_fail(b, c, HO_BROKER_REASON_DRAINING, now, detail);
+    } else if (strcmp(a->error_detail, "CLOSED") == 0) {
+      /* spec: FALLBACK-23 READY-12 — the client had gone before the backend
+       * could write its ready frame: not the backend's failure. */
+      bk_fail(b, c, HO_BROKER_REASON_CLIENT_GONE, now, detail);
     } else {
       bk_fail(b, c, HO_BROKER_REASON_ACK_REFUSED, now, detail);
     }
-    return !retire_if_done(b, k, now);
+    return !bk_retire_if_done(b, k, now);
   }
   rc = ho_ack_acknowledge(b->tokens, c->token, a->token, ns_to_ms(now), NULL);
   if (rc == HO_OK && c->ready_mode && !(a->backend_capabilities & HO_BACKEND_CAP_BACKEND_READY)) {
@@ -494,15 +493,15 @@ static bool handle_ack(ho_broker *b, ho_broker_conn *k, const uint8_t *body, siz
              "--backend-ready is wrong for it, backend-ready mode off");
     b->br_void = true;
     bk_fail(b, c, HO_BROKER_REASON_READY_VIOLATION, now, "no ready frame was written");
-    return !retire_if_done(b, k, now);
+    return !bk_retire_if_done(b, k, now);
   }
   if (rc == HO_OK) {
     succeed(b, c, now);
-    return !retire_if_done(b, k, now);
+    return !bk_retire_if_done(b, k, now);
   }
   if (rc != HO_ERR_TOKEN_NOT_PENDING) c->token_live = false;
   bk_fail(b, c, HO_BROKER_REASON_ACK_LATE, now, "ACK after its deadline"); /* spec: ACK-5 ERR-58 */
-  return !retire_if_done(b, k, now);
+  return !bk_retire_if_done(b, k, now);
 }
 
 int bk_control_data(ho_broker *b, ho_broker_conn *k, const uint8_t *data, size_t len,
@@ -591,7 +590,7 @@ void bk_timer(ho_broker *b, uint64_t now) {
     }
     /* spec: XFER-37 — a connection whose one offer expired takes no other. */
     for (size_t i = 0; i < nspent; i++)
-      if (!spent[i]->dead) (void)retire_if_done(b, spent[i], now);
+      if (!spent[i]->dead) (void)bk_retire_if_done(b, spent[i], now);
     for (size_t i = 0; i < nstuck; i++) {
       ho_broker_conn *k = stuck[i];
       bk_log(b, HO_BROKER_LOG_WARN, "control=%llu not writable for a whole ACK deadline",
@@ -619,7 +618,6 @@ uint64_t bk_next_deadline_ns(const ho_broker *b) {
   if (ho_token_next_deadline(b->tokens, &at)) best = at * 1000000u;
   if (ho_pending_queue_next_deadline(b->queue, &at) && (best == 0 || at * 1000000u < best))
     best = at * 1000000u;
-  if (b->hhead && (best == 0 || b->hhead->hello_deadline_ns < best))
-    best = b->hhead->hello_deadline_ns;
+  if (b->hhead && (best == 0 || bk_hello_due(b, b->hhead) < best)) best = bk_hello_due(b, b->hhead);
   return best;
 }

@@ -46,9 +46,9 @@ struct ho_broker_conn {
   ho_peer_cred peer;
   bool have_peer;
   uint64_t opened_ns;
-  uint8_t *hello_buf;
+  uint8_t *hello_buf;    /* heap body buffer, only for Hellos above the inline one */
+  uint8_t hello_inline[160];
   ho_frame_reader rd;
-  uint64_t hello_deadline_ns;
   ho_broker_conn *hnext, *hprev; /* Hello-deadline FIFO */
   bool has_token;
   bool token_live;       /* not yet revoked by an exit */
@@ -163,13 +163,14 @@ int bk_control_data(ho_broker *b, ho_broker_conn *k, const uint8_t *data, size_t
                     uint64_t now);
 void bk_timer(ho_broker *b, uint64_t now);
 void bk_dial_control(ho_broker *b);
+bool bk_retire_if_done(ho_broker *b, ho_broker_conn *k, uint64_t now);
 bool bk_backend_ready_available(const ho_broker *b);
 void bk_control_unlink(ho_broker *b, ho_broker_conn *k);
 uint64_t bk_next_deadline_ns(const ho_broker *b);
-/* For broker_dup.c: encode_offer and retire_if_done of broker_handoff.c. */
+uint64_t bk_hello_due(const ho_broker *b, const ho_broker_conn *c);
+/* For broker_dup.c: encode_offer of broker_handoff.c. */
 int bk_encode_offer(const ho_offer *o, uint64_t deadline_unix_ms, uint8_t *out, size_t cap,
                     size_t *len);
-bool bk_control_retire(ho_broker *b, ho_broker_conn *k, uint64_t now);
 
 /* broker_dup.c (duplicate_handles) */
 void bk_dup_offer(ho_broker *b, ho_broker_conn *c, ho_broker_conn *k, uint64_t offer_deadline,

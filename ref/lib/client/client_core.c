@@ -5,7 +5,8 @@
  * actions and reports their outcome.
  * spec: HELLO-1 CLIENT-1 CLIENT-2 CLIENT-3 CLIENT-4 CLIENT-5 CLIENT-6 CLIENT-8
  * spec: FALLBACK-4 FALLBACK-15 FALLBACK-24 READY-4 READY-5 READY-13 READY-14
- * spec: READY-20 READY-21 ERR-20 ERR-21 ERR-22 ERR-23 ERR-65 ERR-66 ERR-67 ERR-68 */
+ * spec: READY-20 READY-21 ERR-20 ERR-21 ERR-22 ERR-23 ERR-65 ERR-66 ERR-67 ERR-68
+ * spec: READY-31 READY-32 ERR-71 CAP-8 */
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,6 +33,8 @@ struct ho_client_core {
   bool emit;     /* the action of the current state is still to be taken */
   uint64_t start_ns, io_deadline, ready_deadline, pipe_deadline;
   bool early;        /* the Hello carried early data */
+  bool coalesced;    /* ... and CAP_COALESCED_REPLY (READY-31) */
+  size_t read_room;  /* len of the READ outstanding */
   bool safe_resend;  /* READY-21 (b): re-sending is allowed if nothing arrives */
   bool got_byte;     /* a byte arrived after Negotiated */
   bool extended;     /* the ready wait was extended once for a frame in progress */
@@ -64,6 +67,7 @@ void ho_client_config_init(ho_client_config *cfg) {
   cfg->ready_timeout_ms = HO_CLIENT_DEFAULT_READY_TIMEOUT_MS;
   cfg->io_timeout_ms = HO_CLIENT_DEFAULT_IO_TIMEOUT_MS;
   cfg->codec = HO_CODEC_PROTOBUF_C;
+  cfg->server_policy = HO_PEER_SAME_UID_OR_ROOT; /* spec: CLIENT-9 */
 }
 
 const char *ho_client_reason_name(int reason) {
@@ -115,6 +119,9 @@ static int build_hello(ho_client_core *c) {
     if (cfg->backend_ready) m.hello.client_capabilities |= HO_CAP_BACKEND_READY;
   }
   if (c->early) m.hello.client_capabilities |= HO_CAP_EARLY_DATA;
+  /* spec: CAP-8 — only with backend-ready mode, and only after early data
+   * (this client has nothing to coalesce without a request). */
+  if (c->coalesced) m.hello.client_capabilities |= HO_CAP_COALESCED_REPLY;
   size_t cap = 4096 + (c->early ? cfg->request_len : 0), len = 0;
   c->out = malloc(cap);
   if (c->out == NULL) return HO_ERR_NOMEM;
@@ -138,6 +145,7 @@ int ho_client_core_new(const ho_client_config *cfg, uint64_t now_ns, ho_client_c
   uint32_t io = cfg->io_timeout_ms ? cfg->io_timeout_ms : HO_CLIENT_DEFAULT_IO_TIMEOUT_MS;
   c->io_deadline = now_ns + io * MS;
   c->early = cfg->early_data;
+  c->coalesced = c->early && cfg->coalesced_reply && cfg->handoff && cfg->backend_ready;
   c->res.conn = HO_NO_HANDLE;
   int rc = build_hello(c);
   if (rc != HO_OK) {
@@ -198,6 +206,10 @@ int ho_client_core_next(ho_client_core *c, ho_client_action *a) {
   case S_READY:
     a->type = HO_CACT_READ;
     a->len = ho_frame_reader_needed(&c->rd);
+    /* spec: READY-32 — in coalesced mode one read takes the whole reply:
+     * room for the frames and service bytes that follow this part. */
+    if (c->coalesced) a->len += HO_CLIENT_PENDING_MAX;
+    c->read_room = a->len;
     a->deadline_ns = c->state == S_REPLY ? c->io_deadline : c->ready_deadline;
     return 1;
   case S_DONE:
@@ -227,6 +239,16 @@ static void fall_back(ho_client_core *c, int reason) {
 static void unknown_outcome(ho_client_core *c) {
   c->res.route = HO_ROUTE_HANDOFF;
   done(c, HO_ERR_OUTCOME_UNKNOWN);
+}
+
+/* The HelloReply did not arrive (EOF, reset, timeout, a frame that is no
+ * HelloReply): an error of the connection (CLIENT-2) — unless the Hello
+ * asked for a coalesced reply and the request went with it: then the
+ * backend may have served it and failed before its one write.
+ * spec: READY-31 ERR-71 */
+static void no_reply(ho_client_core *c, int err) {
+  if (c->coalesced && c->res.request_sent) return unknown_outcome(c);
+  done(c, err);
 }
 
 /* What "not adopted" leads to, given what was written (READY-21). */
@@ -268,6 +290,13 @@ static void negotiated(ho_client_core *c, uint64_t now_ns) {
   /* spec: READY-21 (b) — re-sending stays allowed only under a broker that
    * declared the mode (and, after early data, that it knows early data). */
   c->safe_resend = br && (!c->early || (n->server_capabilities & HO_CAP_EARLY_DATA));
+  /* spec: READY-31 — a coalesced Negotiated came in the backend's one write
+   * together with ready: anything but ready behind it is no proof that the
+   * request was left unread. */
+  if (c->coalesced && (n->server_capabilities & HO_CAP_COALESCED_REPLY)) {
+    c->safe_resend = false;
+    c->res.coalesced = br;
+  }
   reader_reset(c);
   /* spec: READY-13 — in backend-ready mode the request goes right away. */
   if (br && !c->res.request_sent && cfg->request_len > 0) return go(c, S_REQUEST_BR);
@@ -309,6 +338,14 @@ int ho_client_core_written(ho_client_core *c, int rc, uint64_t now_ns) {
   c->pending = false;
   switch (c->state) {
   case S_HELLO:
+    /* spec: CLIENT-5 BROKER-12 — a broker that answered and closed at once
+     * (Refused{ERROR_FD_PRESSURE} at its descriptor limit) makes the write
+     * fail with EPIPE while its reply waits to be read: read it. */
+    if (rc == HO_ERR_CLOSED) {
+      c->res.request_sent = false;
+      go(c, S_REPLY);
+      return HO_OK;
+    }
     if (rc != HO_OK) return done(c, rc), HO_OK;
     c->res.request_sent = c->early;
     go(c, S_REPLY);
@@ -347,8 +384,9 @@ static void frame_in(ho_client_core *c, uint64_t now_ns) {
   memset(&m, 0, sizeof m);
   if (c->state == S_REPLY) {
     int rc = ho_frame_decode_body(c->cfg->codec, HO_FT_HELLO_REPLY, body, len, NULL, &m);
-    /* spec: ERR-20 ERR-22 CLIENT-2 — a bad reply is a failure, by name. */
-    if (rc != HO_OK) return done(c, rc);
+    /* spec: ERR-20 ERR-22 CLIENT-2 — a bad reply is a failure, by name
+     * (READY-31: an unknown outcome after a coalesced Hello with early data). */
+    if (rc != HO_OK) return no_reply(c, rc);
     if (m.hello_reply.which == HO_REPLY_REFUSED) { /* spec: CLIENT-3 */
       c->res.refused = m.hello_reply.refused;
       return done(c, HO_ERR_REFUSED);
@@ -377,24 +415,43 @@ static void frame_in(ho_client_core *c, uint64_t now_ns) {
 int ho_client_core_data(ho_client_core *c, const uint8_t *data, size_t len, uint64_t now_ns) {
   if (c == NULL || (data == NULL && len > 0)) return HO_ERR_INVALID_ARGUMENT;
   if (!c->pending || (c->state != S_REPLY && c->state != S_READY)) return HO_ERR_STATE;
-  if (len > ho_frame_reader_needed(&c->rd)) return HO_ERR_INVALID_ARGUMENT;
+  if (len > c->read_room) return HO_ERR_INVALID_ARGUMENT;
   c->pending = false;
-  if (c->state == S_READY && len > 0) {
-    c->got_byte = true;
-    /* spec: READY-14 — a frame has begun: let it finish, once. */
-    if (!c->extended && c->ready_deadline < now_ns + 1000 * MS) c->ready_deadline = now_ns + 1000 * MS;
-    c->extended = true;
-  }
-  size_t used = 0;
-  int rc = ho_frame_reader_feed(&c->rd, data, len, &used);
-  if (rc == 1) {
+  for (;;) {
+    if (c->state == S_READY && len > 0) {
+      c->got_byte = true;
+      /* spec: READY-14 — a frame has begun: let it finish, once. */
+      if (!c->extended && c->ready_deadline < now_ns + 1000 * MS)
+        c->ready_deadline = now_ns + 1000 * MS;
+      c->extended = true;
+    }
+    size_t need = ho_frame_reader_needed(&c->rd);
+    size_t used = 0;
+    int rc = ho_frame_reader_feed(&c->rd, data, len < need ? len : need, &used);
+    data += used;
+    len -= used;
+    if (rc == HO_OK && len > 0) continue; /* the header is in: now the body */
+    if (rc == HO_OK) {
+      c->emit = true; /* read on */
+      return HO_OK;
+    }
+    if (rc != 1) {
+      /* FRAMING_VERSION, FRAME_TOO_LARGE (FRAME-2 FRAME-3), NOMEM */
+      if (c->state == S_REPLY) no_reply(c, rc);
+      else not_adopted(c, rc, true);
+      return HO_OK;
+    }
+    int before = c->state;
     frame_in(c, now_ns);
-  } else if (rc != HO_OK) {
-    /* FRAMING_VERSION, FRAME_TOO_LARGE (FRAME-2 FRAME-3), NOMEM */
-    if (c->state == S_REPLY) done(c, rc);
-    else not_adopted(c, rc, true);
-  } else {
-    c->emit = true; /* read on */
+    /* spec: READY-32 — Negotiated and ready from one read: go on with the
+     * ready frame; what follows ready is the service's. */
+    if (before == S_REPLY && c->state == S_READY && len > 0) continue;
+    break;
+  }
+  if (len > 0 && c->state == S_DONE && c->rc == HO_OK && c->res.route == HO_ROUTE_HANDOFF &&
+      len <= sizeof c->res.pending) {
+    memcpy(c->res.pending, data, len); /* spec: CLIENT-6 — the service's first bytes */
+    c->res.pending_len = len;
   }
   return HO_OK;
 }
@@ -409,7 +466,7 @@ int ho_client_core_eof(ho_client_core *c, int rc, uint64_t now_ns) {
   int err = ho_frame_reader_finish(&c->rd) == HO_ERR_TRUNCATED ? HO_ERR_TRUNCATED
             : rc == HO_OK || rc == HO_ERR_CLOSED              ? HO_ERR_CLOSED
                                                                : rc;
-  if (c->state == S_REPLY) return done(c, err), HO_OK;
+  if (c->state == S_REPLY) return no_reply(c, err), HO_OK; /* spec: CLIENT-2 READY-31 */
   not_adopted(c, err, c->got_byte); /* spec: ERR-65 ERR-67 ERR-68 */
   return HO_OK;
 }
@@ -419,7 +476,7 @@ int ho_client_core_timeout(ho_client_core *c, uint64_t now_ns) {
   if (!c->pending || (c->state != S_REPLY && c->state != S_READY)) return HO_ERR_STATE;
   c->pending = false;
   (void)now_ns;
-  if (c->state == S_REPLY) return done(c, HO_ERR_TIMEOUT), HO_OK; /* spec: CLIENT-1 */
+  if (c->state == S_REPLY) return no_reply(c, HO_ERR_TIMEOUT), HO_OK; /* spec: CLIENT-1 READY-31 */
   not_adopted(c, HO_ERR_TIMEOUT, c->got_byte); /* spec: READY-5 READY-14 ERR-66 ERR-67 */
   return HO_OK;
 }

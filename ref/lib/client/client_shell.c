@@ -3,6 +3,7 @@
  * Every protocol decision is the core's. spec: CLIENT-5 ERR-3 READY-14 */
 #include <errno.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -173,6 +174,7 @@ int ho_client_connect(const ho_client_config *cfg, ho_client_result *out) {
   int rc = ho_client_core_new(&local, out->start_ns, &core);
   if (rc != HO_OK) return rc;
   int fd = -1;
+  ho_diag diag = {0, ""};
   ho_client_action a;
   for (;;) {
     if (!ho_client_core_next(core, &a)) { /* cannot happen: every action is reported */
@@ -186,8 +188,23 @@ int ho_client_connect(const ho_client_config *cfg, ho_client_result *out) {
     switch (a.type) {
     case HO_CACT_CONNECT: {
       ho_handle h;
-      int crc = ho_unix_connect(a.path, 0, &h);
-      if (crc == HO_OK) fd = (int)h;
+      ho_diag d;
+      int crc = ho_unix_connect_diag(a.path, 0, &h, &d);
+      if (crc == HO_OK) {
+        /* spec: CLIENT-9 — who serves this endpoint, before a byte is written. */
+        ho_peer_cred pc = {0};
+        int prc = ho_peer_check(h, local.server_policy, local.server_uid, &pc);
+        if (prc != HO_OK) {
+          snprintf(d.msg, sizeof d.msg, "%s is served by pid %ld uid %ld, which the server policy rejects",
+                   a.path, (long)pc.pid, (long)pc.uid);
+          d.os_errno = 0;
+          close((int)h);
+          crc = HO_ERR_PEER_REJECTED;
+        } else {
+          fd = (int)h;
+        }
+      }
+      if (crc != HO_OK) diag = d;
       (void)ho_client_core_connected(core, crc, ho_client_now_ns());
       break;
     }
@@ -207,6 +224,7 @@ int ho_client_connect(const ho_client_config *cfg, ho_client_result *out) {
     }
   }
   ho_client_core_del(core);
+  out->diag = diag;
   if (rc == HO_OK) {
     out->conn = fd;
   } else {

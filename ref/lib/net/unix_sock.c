@@ -28,8 +28,29 @@ static int fill_addr(struct sockaddr_un *sa, const char *path) {
   return HO_OK;
 }
 
+const char *ho_errno_name(int e) {
+  switch (e) {
+#define N(x) case x: return #x;
+  N(EPERM) N(ENOENT) N(EINTR) N(EIO) N(EBADF) N(EAGAIN) N(ENOMEM) N(EACCES) N(EEXIST)
+  N(ENOTDIR) N(EISDIR) N(EINVAL) N(ENFILE) N(EMFILE) N(ENOSPC) N(EROFS) N(EPIPE)
+  N(ENAMETOOLONG) N(ENOTSOCK) N(EADDRINUSE) N(EADDRNOTAVAIL) N(ECONNRESET) N(ENOBUFS)
+  N(ENOTCONN) N(ETIMEDOUT) N(ECONNREFUSED) N(ELOOP) N(ETOOMANYREFS) N(EPROTOTYPE)
+#undef N
+  default: return "E?";
+  }
+}
+
+/* "what path: text (ENAME)" into diag; returns `rc`. */
+static int diag_os(ho_diag *d, int rc, const char *what, const char *path, int e) {
+  if (d != NULL) {
+    d->os_errno = e;
+    snprintf(d->msg, sizeof d->msg, "%s %s: %s (%s)", what, path, strerror(e), ho_errno_name(e));
+  }
+  return rc;
+}
+
 /* mkdir -p of the directory part of `path`, each new component 0700. */
-static int make_parent_dirs(const char *path) {
+static int make_parent_dirs(const char *path, ho_diag *d) {
   char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
   size_t n = strlen(path);
   if (n >= sizeof dir) return HO_ERR_INVALID_ARGUMENT;
@@ -40,14 +61,43 @@ static int make_parent_dirs(const char *path) {
   for (char *p = dir + 1; *p; p++) {
     if (*p != '/') continue;
     *p = '\0';
-    if (mkdir(dir, 0700) != 0 && errno != EEXIST) return ho_err_from_errno(errno);
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+      return diag_os(d, ho_err_from_errno(errno), "mkdir", dir, errno);
     *p = '/';
   }
   if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-    int rc = ho_err_from_errno(errno);
-    return rc == HO_ERR_PERMISSION ? rc : HO_ERR_IO;
+    int e = errno, rc = ho_err_from_errno(e);
+    return diag_os(d, rc == HO_ERR_PERMISSION ? rc : HO_ERR_IO, "mkdir", dir, e);
   }
   return HO_OK;
+}
+
+/* spec: SEC-9 SEC-2 — the directory an endpoint lives in must be ours (or
+ * root's), and nobody else may write it unless the sticky bit stops them
+ * from replacing our socket: otherwise its owner (or any writer) could swap
+ * the socket and capture clients. */
+static int check_parent_dir(const char *path, ho_diag *d) {
+  char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
+  size_t n = strlen(path);
+  memcpy(dir, path, n + 1);
+  char *slash = strrchr(dir, '/');
+  if (slash == NULL) strcpy(dir, ".");
+  else if (slash == dir) strcpy(dir, "/");
+  else *slash = '\0';
+  struct stat st;
+  if (stat(dir, &st) != 0) return diag_os(d, ho_err_from_errno(errno), "stat", dir, errno);
+  uid_t me = geteuid();
+  bool foreign = st.st_uid != me && st.st_uid != 0;
+  bool writable = (st.st_mode & (S_IWGRP | S_IWOTH)) != 0 && !(st.st_mode & S_ISVTX);
+  if (!foreign && !writable) return HO_OK;
+  if (d != NULL) {
+    d->os_errno = 0;
+    snprintf(d->msg, sizeof d->msg,
+             "refusing to place an endpoint in %s: owned by uid %ld, mode %04o (%s)", dir,
+             (long)st.st_uid, (unsigned)(st.st_mode & 07777),
+             foreign ? "another user owns it" : "others can write it");
+  }
+  return HO_ERR_PERMISSION;
 }
 
 /* Is something accepting on the socket file at `sa`? */
@@ -80,20 +130,40 @@ static int owned_still(const ho_listener *l) {
 }
 
 int ho_listener_open(ho_listener *l, const char *path, int backlog) {
+  return ho_listener_open_diag(l, path, backlog, 0, NULL);
+}
+
+int ho_listener_open_diag(ho_listener *l, const char *path, int backlog, unsigned flags,
+                          ho_diag *d) {
   struct sockaddr_un sa, tmp;
+  if (d != NULL) d->os_errno = 0, d->msg[0] = '\0';
   if (l == NULL) return HO_ERR_INVALID_ARGUMENT;
   int rc = fill_addr(&sa, path);
+  if (rc != HO_OK) {
+    if (d != NULL) snprintf(d->msg, sizeof d->msg, "bad socket path (empty or over 107 bytes)");
+    return rc;
+  }
+  rc = make_parent_dirs(path, d);
   if (rc != HO_OK) return rc;
-  rc = make_parent_dirs(path);
+  rc = check_parent_dir(path, d);
   if (rc != HO_OK) return rc;
   struct stat st;
   if (lstat(path, &st) == 0) {
-    if (!S_ISSOCK(st.st_mode)) return HO_ERR_STATE;
-    if (socket_is_live(&sa)) return HO_ERR_STATE;
-    /* stale socket: replaced atomically by the rename below */
+    if (!S_ISSOCK(st.st_mode)) {
+      if (d != NULL) snprintf(d->msg, sizeof d->msg, "%s exists and is not a socket", path);
+      return HO_ERR_STATE;
+    }
+    if (!(flags & HO_LISTEN_TAKEOVER) && socket_is_live(&sa)) {
+      if (d != NULL)
+        snprintf(d->msg, sizeof d->msg,
+                 "%s: another process accepts on it (a successor takes it over with --takeover)",
+                 path);
+      return HO_ERR_STATE;
+    }
+    /* stale (or taken over): replaced atomically by the rename below */
   }
   int fd = make_socket(1);
-  if (fd < 0) return ho_err_from_errno(errno);
+  if (fd < 0) return diag_os(d, ho_err_from_errno(errno), "socket for", path, errno);
   /* Bind under a temporary name in the same directory, then rename, so the
    * path appears only once listen() has run. */
   char tmpname[sizeof sa.sun_path + 32];
@@ -114,15 +184,20 @@ int ho_listener_open(ho_listener *l, const char *path, int backlog) {
   if (b != 0) {
     close(fd);
     rc = ho_err_from_errno(berr);
-    return rc == HO_ERR_PERMISSION ? rc : HO_ERR_IO;
+    return diag_os(d, rc == HO_ERR_PERMISSION ? rc : HO_ERR_IO, "bind", bind_to->sun_path, berr);
   }
-  if (listen(fd, backlog > 0 ? backlog : SOMAXCONN) != 0 ||
-      (atomic && rename(tmpname, path) != 0)) {
+  if (listen(fd, backlog > 0 ? backlog : SOMAXCONN) != 0) {
     int e = errno;
     close(fd);
     (void)unlink(atomic ? tmpname : path);
+    return diag_os(d, HO_ERR_IO, "listen", path, e);
+  }
+  if (atomic && rename(tmpname, path) != 0) {
+    int e = errno;
+    close(fd);
+    (void)unlink(tmpname);
     rc = ho_err_from_errno(e);
-    return rc == HO_ERR_PERMISSION ? rc : HO_ERR_IO;
+    return diag_os(d, rc == HO_ERR_PERMISSION ? rc : HO_ERR_IO, "rename to", path, e);
   }
   l->fd = fd;
   memcpy(l->path, sa.sun_path, sizeof l->path);
@@ -152,12 +227,20 @@ void ho_listener_close(ho_listener *l) {
 }
 
 int ho_unix_connect(const char *path, int nonblock, ho_handle *conn) {
+  return ho_unix_connect_diag(path, nonblock, conn, NULL);
+}
+
+int ho_unix_connect_diag(const char *path, int nonblock, ho_handle *conn, ho_diag *d) {
   struct sockaddr_un sa;
+  if (d != NULL) d->os_errno = 0, d->msg[0] = '\0';
   if (conn == NULL) return HO_ERR_INVALID_ARGUMENT;
   int rc = fill_addr(&sa, path);
-  if (rc != HO_OK) return rc;
+  if (rc != HO_OK) {
+    if (d != NULL) snprintf(d->msg, sizeof d->msg, "bad socket path (empty or over 107 bytes)");
+    return rc;
+  }
   int fd = make_socket(nonblock);
-  if (fd < 0) return ho_err_from_errno(errno);
+  if (fd < 0) return diag_os(d, ho_err_from_errno(errno), "socket for", path, errno);
   int c;
   do {
     c = connect(fd, (const struct sockaddr *)&sa, sizeof sa);
@@ -168,7 +251,7 @@ int ho_unix_connect(const char *path, int nonblock, ho_handle *conn) {
     rc = ho_err_from_errno(e);
     if (rc == HO_ERR_INVALID_ARGUMENT || rc == HO_ERR_TIMEOUT || rc == HO_ERR_NOMEM) rc = HO_ERR_IO;
     if (e == ENOTDIR) rc = HO_ERR_CLOSED;
-    return rc;
+    return diag_os(d, rc, "connect", path, e);
   }
   *conn = fd;
   return HO_OK;
@@ -188,33 +271,8 @@ int ho_peer_cred_get(ho_handle sock, ho_peer_cred *out) {
 
 int ho_peer_check(ho_handle sock, ho_peer_policy policy, uid_t uid, ho_peer_cred *out) {
   ho_peer_cred pc;
-  int rc = ho_peer_cred_get(sock, &pc);
-  if (rc != HO_OK) return policy == HO_PEER_ANY ? HO_OK : rc;
-  if (out != NULL) *out = pc;
-  switch (policy) {
-  case HO_PEER_ANY: return HO_OK;
-  case HO_PEER_SAME_UID: return pc.uid == geteuid() ? HO_OK : HO_ERR_PEER_REJECTED;
-  case HO_PEER_UID: return pc.uid == uid ? HO_OK : HO_ERR_PEER_REJECTED;
-  }
-  return HO_ERR_PEER_REJECTED;
-}
-
-int ho_peer_policy_parse(const char *s, ho_peer_policy *policy, uid_t *uid) {
-  if (s == NULL || policy == NULL || uid == NULL) return HO_ERR_INVALID_ARGUMENT;
-  if (strcmp(s, "any") == 0) {
-    *policy = HO_PEER_ANY;
-    return HO_OK;
-  }
-  if (strcmp(s, "same") == 0 || strcmp(s, "same-uid") == 0) {
-    *policy = HO_PEER_SAME_UID;
-    return HO_OK;
-  }
-  if (s[0] < '0' || s[0] > '9') return HO_ERR_INVALID_ARGUMENT;
-  char *end = NULL;
-  errno = 0;
-  unsigned long v = strtoul(s, &end, 10);
-  if (errno != 0 || end == s || *end != '\0' || v > (uid_t)-2) return HO_ERR_INVALID_ARGUMENT;
-  *policy = HO_PEER_UID;
-  *uid = (uid_t)v;
-  return HO_OK;
+  bool have = ho_peer_cred_get(sock, &pc) == HO_OK;
+  if (have && out != NULL) *out = pc;
+  if (ho_peer_allowed(policy, uid, geteuid(), have ? &pc : NULL)) return HO_OK;
+  return have ? HO_ERR_PEER_REJECTED : HO_ERR_PEER_CREDENTIALS;
 }

@@ -38,6 +38,8 @@ CAP_STR(handoff_v1_Refused_DetailsEntry, key, HO_MAX_DETAIL_KEY);
 CAP_STR(handoff_v1_Refused_DetailsEntry, value, HO_MAX_DETAIL_VALUE);
 CAP_BIN(handoff_v1_HandoffOffer, token, HO_TOKEN_BYTES);
 CAP_STR(handoff_v1_HandoffOffer, service_name, HO_MAX_SERVICE_NAME);
+CAP_BIN(handoff_v1_HandoffOffer, reply_adopted, HO_MAX_REPLY_FRAME);
+CAP_BIN(handoff_v1_HandoffOffer, reply_declined, HO_MAX_REPLY_FRAME);
 CAP_BIN(handoff_v1_HandoffAck, token, HO_TOKEN_BYTES);
 CAP_STR(handoff_v1_HandoffAck, error_detail, HO_MAX_ERROR_DETAIL);
 /* The neutral structs use the same caps. */
@@ -348,6 +350,8 @@ static int npb_to_neutral(ho_mt mt, const npb_any *mp, const payload_view *pvp, 
     STRCPY(o->service_name, mp->offer.service_name);
     o->correlation_id = mp->offer.correlation_id;
     o->offer_flags = mp->offer.offer_flags;
+    BINCPY(o->reply_adopted, o->reply_adopted_len, mp->offer.reply_adopted);
+    BINCPY(o->reply_declined, o->reply_declined_len, mp->offer.reply_declined);
     return HO_OK;
   }
   case HO_MT_ACK: {
@@ -466,6 +470,8 @@ static int fill(npb_any *m, ho_mt mt, const void *msg, payload_view *pv) {
     STRCPY(m->offer.service_name, o->service_name);
     m->offer.correlation_id = o->correlation_id;
     m->offer.offer_flags = o->offer_flags;
+    BINSET(m->offer.reply_adopted, o->reply_adopted, o->reply_adopted_len);
+    BINSET(m->offer.reply_declined, o->reply_declined, o->reply_declined_len);
     return HO_OK;
   }
   case HO_MT_ACK: {

@@ -108,6 +108,14 @@ static int offer_in(ho_offer *o, const Handoff__V1__HandoffOffer *m) {
   TRY(str_in(o->service_name, sizeof o->service_name, m->service_name));
   o->correlation_id = m->correlation_id;
   o->offer_flags = m->offer_flags;
+  /* the scan has bounded both (spec: MSG-6) */
+  if (m->reply_adopted.len > HO_MAX_REPLY_FRAME || m->reply_declined.len > HO_MAX_REPLY_FRAME)
+    return HO_ERR_MALFORMED;
+  o->reply_adopted_len = m->reply_adopted.len;
+  if (m->reply_adopted.len) memcpy(o->reply_adopted, m->reply_adopted.data, m->reply_adopted.len);
+  o->reply_declined_len = m->reply_declined.len;
+  if (m->reply_declined.len)
+    memcpy(o->reply_declined, m->reply_declined.data, m->reply_declined.len);
   return HO_OK;
 }
 
@@ -299,6 +307,8 @@ static ProtobufCMessage *build(pbc_build *b, ho_mt mt, const void *msg) {
     m->service_name = S(o->service_name);
     m->correlation_id = o->correlation_id;
     m->offer_flags = o->offer_flags;
+    m->reply_adopted = bin(o->reply_adopted, o->reply_adopted_len);
+    m->reply_declined = bin(o->reply_declined, o->reply_declined_len);
     return &m->base;
   }
   case HO_MT_ACK: {

@@ -109,6 +109,8 @@ int ho_msg_check(ho_mt mt, const void *msg) {
   case HO_MT_OFFER: {
     const ho_offer *o = msg;
     CHECK_STR(o->service_name);
+    if (o->reply_adopted_len > HO_MAX_REPLY_FRAME || o->reply_declined_len > HO_MAX_REPLY_FRAME)
+      return HO_ERR_INVALID_ARGUMENT;
     return HO_OK;
   }
   case HO_MT_ACK: {

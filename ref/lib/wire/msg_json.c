@@ -186,6 +186,8 @@ static void offer(jw *w, const ho_offer *m) {
   u64(w, "correlation_id", m->correlation_id);
   u64(w, "handle_value", m->handle_value);
   u64(w, "offer_flags", m->offer_flags);
+  hex(w, "reply_adopted", m->reply_adopted, m->reply_adopted_len);
+  hex(w, "reply_declined", m->reply_declined, m->reply_declined_len);
   STR(w, "service_name", m->service_name);
   hex(w, "token", m->token, HO_TOKEN_BYTES);
   close_(w);

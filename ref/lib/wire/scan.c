@@ -318,6 +318,8 @@ static const ho_scan_field offer_f[] = {
     F(3, HO_SK_STRING, 0, HO_MAX_SERVICE_NAME, NULL),
     F(4, HO_SK_U64, 0, 0, NULL),
     F(11, HO_SK_U64, 0, 0, NULL),
+    F(12, HO_SK_BYTES, 0, HO_MAX_REPLY_FRAME, NULL),
+    F(13, HO_SK_BYTES, 0, HO_MAX_REPLY_FRAME, NULL),
 };
 SCHEMA(ho_schema_offer, offer_f);
 

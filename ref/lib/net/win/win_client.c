@@ -3,7 +3,10 @@
  * helpers with the same contract as the POSIX shell (client_shell.c). Every
  * protocol decision is the core's; this file connects (bare pipe names,
  * spec: XFER-1 §3), reads and writes with deadlines (overlapped I/O,
- * XFER-34 XFER-39) and closes. spec: CLIENT-5 ERR-3 READY-14 SEC-3 */
+ * XFER-34 XFER-39), checks who serves each endpoint before writing to it
+ * (the pipe's server process and its user, CLIENT-9) and closes.
+ * spec: CLIENT-5 CLIENT-9 ERR-3 READY-14 SEC-3 */
+#include <stdio.h>
 #include <string.h>
 
 #include "handoff/client.h"
@@ -76,6 +79,7 @@ int ho_client_connect(const ho_client_config *cfg, ho_client_result *out) {
   int rc = ho_client_core_new(&local, out->start_ns, &core);
   if (rc != HO_OK) return rc;
   ho_handle h = HO_NO_HANDLE;
+  ho_diag diag = {0, ""};
   ho_client_action a;
   for (;;) {
     if (!ho_client_core_next(core, &a)) { /* cannot happen: every action is reported */
@@ -91,7 +95,26 @@ int ho_client_connect(const ho_client_config *cfg, ho_client_result *out) {
       /* Bare names on the wire (backend_pipe), "\\.\pipe\" + name here; a
        * busy endpoint is waited for, a missing one is CLOSED at once. */
       int crc = ho_pipe_connect(a.path, connect_ms, &h);
-      if (crc != HO_OK) h = HO_NO_HANDLE;
+      if (crc != HO_OK) {
+        h = HO_NO_HANDLE;
+        snprintf(diag.msg, sizeof diag.msg, "connect \\\\.\\pipe\\%s: %s (win32 %lu)", a.path,
+                 ho_strerror(crc), ho_win_last_error());
+        diag.os_errno = 0;
+      } else {
+        /* spec: CLIENT-9 — who serves this endpoint (the pipe's server
+         * process, its user SID), before a byte is written. */
+        ho_peer_cred pc;
+        memset(&pc, 0, sizeof pc);
+        if (ho_pipe_peer_check(h, HO_PIPE_CLIENT_SIDE, local.server_policy, &pc) != HO_OK) {
+          snprintf(diag.msg, sizeof diag.msg,
+                   "\\\\.\\pipe\\%s is served by pid %ld of another user, which the server "
+                   "policy rejects", a.path, (long)pc.pid);
+          diag.os_errno = 0;
+          ho_win_close(h);
+          h = HO_NO_HANDLE;
+          crc = HO_ERR_PEER_REJECTED;
+        }
+      }
       (void)ho_client_core_connected(core, crc, ho_client_now_ns());
       break;
     }
@@ -111,6 +134,7 @@ int ho_client_connect(const ho_client_config *cfg, ho_client_result *out) {
     }
   }
   ho_client_core_del(core);
+  out->diag = diag;
   if (rc == HO_OK) {
     out->conn = h;
   } else {

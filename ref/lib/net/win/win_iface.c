@@ -103,18 +103,7 @@ int ho_peer_check(ho_handle sock, ho_peer_policy policy, uid_t uid, ho_peer_cred
   return ho_pipe_peer_check(sock, HO_PIPE_SERVER_SIDE, policy, out);
 }
 
-int ho_peer_policy_parse(const char *s, ho_peer_policy *policy, uid_t *uid) {
-  if (s == NULL || policy == NULL || uid == NULL) return HO_ERR_INVALID_ARGUMENT;
-  if (strcmp(s, "any") == 0) {
-    *policy = HO_PEER_ANY;
-    return HO_OK;
-  }
-  if (strcmp(s, "same") == 0 || strcmp(s, "same-uid") == 0) {
-    *policy = HO_PEER_SAME_UID;
-    return HO_OK;
-  }
-  return HO_ERR_INVALID_ARGUMENT; /* no numeric uids on Windows */
-}
+/* ho_peer_policy_parse and ho_peer_allowed: ref/lib/core/peer.c (portable). */
 
 int ho_listener_open(ho_listener *l, const char *path, int backlog) {
   (void)l, (void)path, (void)backlog;

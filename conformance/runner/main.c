@@ -1,0 +1,367 @@
+/* handoff-conform — the conformance runner's command line.
+ *
+ *   handoff-conform backend [OPTIONS] -- CMD [ARGS...]
+ *
+ * See usage() for the whole contract; conformance/README.md says the same
+ * in one page. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conform.h"
+#include "expect.h"
+#include "manifest.h"
+#include "pb.h"
+#include "report.h"
+#include "run.h"
+#include "sut.h"
+
+static void usage(FILE *f) {
+  fprintf(f,
+"usage: handoff-conform backend [OPTIONS] -- CMD [ARGS...]\n"
+"       handoff-conform backend [OPTIONS] --manifest FILE   (command taken from the manifest)\n"
+"       handoff-conform backend --list [--manifest FILE | --feature NAME ...]\n"
+"\n"
+"Conformance runner for the handoff wire v1 spec (revision %s), suite %s.\n"
+"In backend mode the runner plays the broker (an adversarial one, with named\n"
+"misbehaviours) and the client; CMD is the backend under test (the SUT). Every\n"
+"case starts a fresh SUT in a private 0700 directory, in its own process group,\n"
+"waits (bounded) until both its endpoints accept connections, runs, checks, and\n"
+"stops it (SIGTERM to the group, SIGKILL after the grace period). Verdicts come\n"
+"from what the runner observes, never from what the SUT reports. The broker and\n"
+"client modes (same options, manifest, reports) come next (issue #10).\n"
+"\n"
+"The SUT contract (conformance/README.md):\n"
+"  - listen on {handoff_endpoint} for control connections and on {backend_pipe}\n"
+"    for clients (Unix stream sockets; the paths lie in a 0700 directory);\n"
+"  - serve the conformance test service {service} (default \"echo\"): every byte\n"
+"    read is written back, in order; when the client closes, close. Same on\n"
+"    adopted connections and on backend_pipe;\n"
+"  - stay in its process group (no setsid/daemon); log to stdout/stderr (the\n"
+"    runner keeps the output and shows it in traces);\n"
+"  - exit with status %d when it does not implement the case in $HANDOFF_CASE\n"
+"    (verdict UNIMPLEMENTED: a failure unless --allow-unimplemented).\n"
+"\n"
+"Placeholders in ARGS (also exported as environment variables):\n"
+"  {handoff_endpoint}  HANDOFF_ENDPOINT      the handoff endpoint to listen on\n"
+"  {backend_pipe}      HANDOFF_BACKEND_PIPE  the backend_pipe to listen on\n"
+"  {service}           HANDOFF_SERVICE       the service name (--service)\n"
+"  {case}              HANDOFF_CASE          the case ID\n"
+"  {dir}               HANDOFF_CONFORM_DIR   the case's private directory\n"
+"  {NAME} of every constant below, e.g. {offer_timeout_ms}\n"
+"                      HANDOFF_<NAME>        (the declared value, or the spec default)\n"
+"  and HANDOFF_UNIMPLEMENTED_EXIT=%d.\n"
+"\n"
+"Declarations (never inferred from the wire; a case that needs an undeclared\n"
+"feature or constant is SKIP (not declared)):\n",
+          cf_spec_revision, CF_SUITE_VERSION, CF_UNIMPLEMENTED_EXIT, CF_UNIMPLEMENTED_EXIT);
+  fprintf(f, "  features (--feature NAME, repeatable; plain v1 legacy needs none):\n");
+  for (size_t i = 0; i < cf_nfeatures; i++) {
+    fprintf(f, "    %-20s ", cf_features[i].name);
+    for (const char *p = cf_features[i].help; *p; p++) {
+      fputc(*p, f);
+      if (*p == '\n') fputs("                         ", f);
+    }
+    fputc('\n', f);
+  }
+  fprintf(f, "  constants (--constant NAME=VALUE; the SUT must honour the value it is\n"
+             "  started with, typically through its placeholder):\n");
+  for (int k = 0; k < CF_K_COUNT; k++) {
+    fprintf(f, "    %-20s ", cf_consts[k].name);
+    for (const char *p = cf_consts[k].help; *p; p++) {
+      fputc(*p, f);
+      if (*p == '\n') fputs("                         ", f);
+    }
+    fputc('\n', f);
+  }
+  fputs(
+"\n"
+"Options:\n"
+"  --manifest FILE        declarations (and optionally the command) as JSON:\n"
+"                         {\"manifest\":1, \"name\":\"..\", \"mode\":\"backend\",\n"
+"                          \"features\":[..], \"constants\":{..}, \"service\":\"echo\",\n"
+"                          \"command\":[\"prog\",\"{handoff_endpoint}\",..]}\n"
+"                         unknown keys are errors; keys \"$..\"/\"x-..\" are ignored\n"
+"  --feature NAME         declare a feature (adds to the manifest's)\n"
+"  --constant NAME=VALUE  declare a constant (overrides the manifest's)\n"
+"  --service NAME         service name offered and passed as {service} (echo)\n"
+"  --run PATTERN          run only matching cases (repeatable)\n"
+"  --skip PATTERN         do not run matching cases (repeatable)\n"
+"                         PATTERN: a case ID, an area (\"backend.descriptor\"),\n"
+"                         or a glob (\"backend.*.stall-*\")\n"
+"  --list                 list the cases (ID, requirement IDs, what they need)\n"
+"  --list-json            the same as JSON (with each case's no-mutant reason)\n"
+"  --expect-fail FILE     expected failures, one per line: PATTERN reason; checked\n"
+"                         both ways: an unlisted failure, a listed case that passes\n"
+"                         or is skipped, and an entry that matches no case all\n"
+"                         fail the run\n"
+"  --allow-unimplemented  UNIMPLEMENTED (exit 89) does not fail the run\n"
+"  --junit FILE           JUnit XML (schema: conformance/runner/junit.xsd)\n"
+"  --json FILE            JSON report (suite and spec revision, SUT, declarations,\n"
+"                         per case: verdict, requirement IDs, duration, trace)\n"
+"  --trace DIR            write every case's wire trace to DIR/<case>.trace;\n"
+"                         without it, failures still get one in\n"
+"                         ./handoff-conform-traces/\n"
+"  --failure-traces DIR   where failures' traces go without --trace\n"
+"  -x, --fail-fast        stop at the first unexpected result\n"
+"  --start-timeout-ms N   wait for the SUT's endpoints at most N ms (5000)\n"
+"  --grace-ms N           SIGTERM to SIGKILL grace period (1000)\n"
+"  --tmpdir DIR           where the per-case directories go ($TMPDIR or /tmp)\n"
+"  --keep-dirs            keep the per-case directories (debugging)\n"
+"  -v, --verbose          echo the trace notes on stderr as cases run\n"
+"  -q, --quiet            print only failures and the summary\n"
+"  --self-check           check the runner's own encoder against the library\n"
+"  --version, --help\n"
+"\n"
+"Verdicts: PASS; FAIL (Expected/Actual and the requirement sentence are shown);\n"
+"SKIP (not declared, or the environment cannot run it); UNIMPLEMENTED (exit 89);\n"
+"CRASH (the SUT died during the case); TIMEOUT (the SUT stopped answering, or\n"
+"the case overran the watchdog); ERROR (the runner itself could not proceed).\n"
+"Every case ends with checks of its own: the SUT still serves backend_pipe\n"
+"(ERR-4); nothing the runner passed, and no SUT end of a connection the runner\n"
+"closed, is still open in the SUT's process group (ERR-1; /proc/PID/fd, by\n"
+"device and inode); no token of the case appears in the SUT's output (SEC-8).\n"
+"\n"
+"Output: a tree of cases on stdout, the last line \"N passed, N failed, N skipped\".\n"
+"Exit status: 0 when no result is unexpected, 1 otherwise (or when the SUT\n"
+"never starts), 2 on a usage error.\n",
+      f);
+}
+
+static const char *const short_opts = "+xvqh"; /* "+": CMD and its options are not ours */
+enum {
+  O_MANIFEST = 256, O_FEATURE, O_CONSTANT, O_SERVICE, O_RUN, O_SKIP, O_LIST, O_LIST_JSON,
+  O_EXPECT, O_ALLOW, O_JUNIT, O_JSON, O_TRACE, O_START, O_GRACE, O_TMPDIR, O_KEEP, O_VERSION,
+  O_SELFCHECK, O_FTRACE
+};
+static const struct option long_opts[] = {
+    {"manifest", required_argument, 0, O_MANIFEST},   {"feature", required_argument, 0, O_FEATURE},
+    {"constant", required_argument, 0, O_CONSTANT},   {"service", required_argument, 0, O_SERVICE},
+    {"run", required_argument, 0, O_RUN},             {"skip", required_argument, 0, O_SKIP},
+    {"list", no_argument, 0, O_LIST},                 {"list-json", no_argument, 0, O_LIST_JSON},
+    {"expect-fail", required_argument, 0, O_EXPECT},  {"allow-unimplemented", no_argument, 0, O_ALLOW},
+    {"junit", required_argument, 0, O_JUNIT},         {"json", required_argument, 0, O_JSON},
+    {"trace", required_argument, 0, O_TRACE},         {"start-timeout-ms", required_argument, 0, O_START},
+    {"grace-ms", required_argument, 0, O_GRACE},      {"tmpdir", required_argument, 0, O_TMPDIR},
+    {"keep-dirs", no_argument, 0, O_KEEP},            {"fail-fast", no_argument, 0, 'x'},
+    {"verbose", no_argument, 0, 'v'},                 {"quiet", no_argument, 0, 'q'},
+    {"help", no_argument, 0, 'h'},                    {"version", no_argument, 0, O_VERSION},
+    {"self-check", no_argument, 0, O_SELFCHECK},      {"failure-traces", required_argument, 0, O_FTRACE},
+    {0, 0, 0, 0}};
+
+static int usage_error(const char *fmt, const char *arg) {
+  fprintf(stderr, "handoff-conform: ");
+  fprintf(stderr, fmt, arg);
+  fprintf(stderr, "\n(handoff-conform --help for the options)\n");
+  return 2;
+}
+
+static int parse_int(const char *s, int lo, int hi, int *out) {
+  char *end = NULL;
+  errno = 0;
+  long v = strtol(s, &end, 10);
+  if (errno || end == s || *end || v < lo || v > hi) return -1;
+  *out = (int)v;
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    usage(stderr);
+    return 2;
+  }
+  if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+    usage(stdout);
+    return 0;
+  }
+  if (strcmp(argv[1], "--version") == 0) {
+    printf("handoff-conform %s (spec revision %s)\n", CF_SUITE_VERSION, cf_spec_revision);
+    return 0;
+  }
+  static cf_opts o;
+  memset(&o, 0, sizeof o);
+  if (strcmp(argv[1], "backend") == 0) o.mode = CF_MODE_BACKEND;
+  else if (strcmp(argv[1], "broker") == 0 || strcmp(argv[1], "client") == 0)
+    return usage_error("%s mode is not implemented yet (issue #10): only 'backend' runs today", argv[1]);
+  else
+    return usage_error("unknown mode '%s': use 'backend'", argv[1]);
+  o.service = "echo";
+  o.start_timeout_ms = 5000;
+  o.grace_ms = 1000;
+  const char *features[64];
+  int nfeat = 0;
+  struct { const char *name; double v; } consts[16];
+  int nconst = 0;
+  bool list_json = false, self_check = false;
+  const char *service_flag = NULL;
+  argv[1] = argv[0];
+  argc--;
+  argv++;
+  int opt;
+  while ((opt = getopt_long(argc, argv, short_opts, long_opts, NULL)) != -1) {
+    switch (opt) {
+    case O_MANIFEST: o.manifest = optarg; break;
+    case O_FEATURE:
+      if (nfeat == 64) return usage_error("too many --feature%s", "");
+      features[nfeat++] = optarg;
+      break;
+    case O_CONSTANT: {
+      char *eq = strchr(optarg, '=');
+      char *end = NULL;
+      if (eq == NULL || nconst == 16) return usage_error("--constant wants NAME=VALUE, got '%s'", optarg);
+      *eq = '\0';
+      double v = strtod(eq + 1, &end);
+      if (end == eq + 1 || *end) return usage_error("--constant %s: the value is not a number", optarg);
+      consts[nconst].name = optarg;
+      consts[nconst++].v = v;
+      break;
+    }
+    case O_SERVICE: service_flag = optarg; break;
+    case O_RUN:
+      if (o.nrun == CF_MAX_PATTERNS) return usage_error("too many --run%s", "");
+      o.run_pats[o.nrun++] = optarg;
+      break;
+    case O_SKIP:
+      if (o.nskip == CF_MAX_PATTERNS) return usage_error("too many --skip%s", "");
+      o.skip_pats[o.nskip++] = optarg;
+      break;
+    case O_LIST: o.list = true; break;
+    case O_LIST_JSON: o.list = list_json = true; break;
+    case O_EXPECT: o.expect_fail = optarg; break;
+    case O_ALLOW: o.allow_unimplemented = true; break;
+    case O_JUNIT: o.junit = optarg; break;
+    case O_JSON: o.json = optarg; break;
+    case O_TRACE: o.trace_dir = optarg; break;
+    case O_FTRACE: o.failure_trace_dir = optarg; break;
+    case O_START:
+      if (parse_int(optarg, 100, 600000, &o.start_timeout_ms)) return usage_error("bad --start-timeout-ms '%s'", optarg);
+      break;
+    case O_GRACE:
+      if (parse_int(optarg, 0, 60000, &o.grace_ms)) return usage_error("bad --grace-ms '%s'", optarg);
+      break;
+    case O_TMPDIR: o.tmpdir = optarg; break;
+    case O_KEEP: o.keep_dirs = true; break;
+    case 'x': o.fail_fast = true; break;
+    case 'v': o.verbose = true; break;
+    case 'q': o.quiet = true; break;
+    case 'h': usage(stdout); return 0;
+    case O_VERSION: printf("handoff-conform %s (spec revision %s)\n", CF_SUITE_VERSION, cf_spec_revision); return 0;
+    case O_SELFCHECK: self_check = true; break;
+    default: return usage_error("bad option%s", "");
+    }
+  }
+  if (self_check) {
+    int rc = cf_pb_selfcheck();
+    printf("self-check: canonical offer %s the library's encoding\n", rc == 0 ? "equals" : "DIFFERS FROM");
+    return rc == 0 ? 0 : 1;
+  }
+  char err[512];
+  char **mcmd = NULL;
+  int nmcmd = 0;
+  if (o.manifest && cf_manifest_load(&o, o.manifest, &mcmd, &nmcmd, err, sizeof err) != 0)
+    return usage_error("%s", err);
+  for (int i = 0; i < nfeat; i++)
+    if (cf_add_feature(&o, features[i], err, sizeof err) != 0) return usage_error("%s", err);
+  for (int i = 0; i < nconst; i++)
+    if (cf_set_constant(&o, consts[i].name, consts[i].v, err, sizeof err) != 0) return usage_error("%s", err);
+  if (service_flag) o.service = service_flag;
+  for (const char *p = o.service; *p; p++)
+    if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-') || strlen(o.service) > 64)
+      return usage_error("--service must match [a-z0-9-]{1,64}, got '%s'", o.service);
+  if (o.service[0] == '\0') return usage_error("--service must not be empty%s", "");
+  if ((o.features & CF_F_EARLY_DATA) && !(o.features & CF_F_BACKEND_READY))
+    return usage_error("feature early-data needs backend-ready%s", "");
+  if (optind < argc) {
+    o.cmd = argv + optind;
+    o.ncmd = argc - optind;
+  } else if (mcmd != NULL) {
+    o.cmd = mcmd;
+    o.ncmd = nmcmd;
+  }
+  const cf_case **all;
+  size_t nall = cf_cases(o.mode, &all);
+  /* Selection. */
+  const cf_case **sel = calloc(nall ? nall : 1, sizeof *sel);
+  size_t nsel = 0;
+  if (sel == NULL) return 1;
+  for (size_t i = 0; i < nall; i++) {
+    bool run = o.nrun == 0;
+    for (int p = 0; p < o.nrun; p++) run |= cf_pattern_match(o.run_pats[p], all[i]->id);
+    for (int p = 0; p < o.nskip; p++) run &= !cf_pattern_match(o.skip_pats[p], all[i]->id);
+    if (run) sel[nsel++] = all[i];
+  }
+  for (int p = 0; p < o.nrun; p++) {
+    bool hit = false;
+    for (size_t i = 0; i < nall; i++) hit |= cf_pattern_match(o.run_pats[p], all[i]->id);
+    if (!hit) return usage_error("--run '%s' matches no case (--list shows them)", o.run_pats[p]);
+  }
+  if (o.list) {
+    cf_report_list(stdout, &o, sel, nsel, list_json);
+    free(sel);
+    return 0;
+  }
+  if (o.ncmd == 0) return usage_error("no SUT command: give it after '--' or as \"command\" in the manifest%s", "");
+  if (cf_check_placeholders(&o, err, sizeof err) != 0) return usage_error("%s", err);
+  cf_expect *xf = NULL;
+  int nxf = 0;
+  if (o.expect_fail) {
+    nxf = cf_expect_load(o.expect_fail, all, nall, &xf, err, sizeof err);
+    if (nxf < 0) return usage_error("--expect-fail: %s", err);
+  }
+  cf_run_init();
+  cf_result *res = calloc(nsel ? nsel : 1, sizeof *res);
+  if (res == NULL) return 1;
+  cf_report_header(stdout, &o);
+  cf_summary s = {0};
+  uint64_t t0 = cf_now_ms();
+  size_t done = 0;
+  int start_failures = 0;
+  bool aborted = false;
+  for (size_t i = 0; i < nsel && !aborted; i++) {
+    bool start_failed = cf_run_case(&o, sel[i], &res[i]);
+    done = i + 1;
+    cf_result *r = &res[i];
+    if (o.expect_fail) cf_expect_apply(xf, nxf, o.expect_fail, sel[i], r);
+    else r->unexpected = r->verdict != CF_PASS && r->verdict != CF_SKIP;
+    if (r->verdict == CF_UNIMPLEMENTED && o.allow_unimplemented && !r->expected_failure) r->unexpected = false;
+    switch (r->verdict) {
+    case CF_PASS: s.passed++; break;
+    case CF_SKIP: s.skipped++; break;
+    default: s.failed++; break;
+    }
+    s.expected_failures += r->expected_failure;
+    s.unimplemented += r->verdict == CF_UNIMPLEMENTED;
+    s.unexpected += r->unexpected;
+    cf_report_case(stdout, &o, sel[i], r);
+    start_failures = start_failed ? start_failures + 1 : 0;
+    if (start_failures == 3) {
+      fprintf(stdout, "\nhandoff-conform: the SUT did not start for 3 cases in a row; giving up.\n"
+                      "  last: %s\n", r->actual);
+      aborted = true;
+    }
+    if (cf_run_interrupted()) {
+      fprintf(stdout, "\nhandoff-conform: interrupted; the SUT was stopped.\n");
+      aborted = true;
+    }
+    if (o.fail_fast && r->unexpected) aborted = true;
+  }
+  s.duration_ms = (long)(cf_now_ms() - t0);
+  cf_report_summary(stdout, &o, &s);
+  int rc = s.unexpected > 0 || aborted ? 1 : 0;
+  if (o.junit && cf_report_junit(o.junit, &o, sel, res, done, &s) != 0) {
+    fprintf(stderr, "handoff-conform: cannot write %s\n", o.junit);
+    rc = 1;
+  }
+  if (o.json && cf_report_json(o.json, &o, sel, res, done, &s) != 0) {
+    fprintf(stderr, "handoff-conform: cannot write %s\n", o.json);
+    rc = 1;
+  }
+  free(res);
+  free(sel);
+  free(xf);
+  for (int i = 0; mcmd != NULL && i < nmcmd; i++) free(mcmd[i]);
+  free(mcmd);
+  return rc;
+}

@@ -1,0 +1,3 @@
+/* a Promela model is evidence: spec: FRAME-1
+ * FRAME-2 */
+proctype P() { skip }

@@ -1,0 +1,102 @@
+# Conformance runner (issue #9): handoff-conform, its Python example
+# backend, the mutant self-test.
+#   make conform CMD="my-backend --listen {handoff_endpoint} --pipe {backend_pipe}"
+#        [FEATURES="backend-ready multi-offer"] [MANIFEST=file.json] [CONFORM_ARGS=...]
+#   make conform-selftest        every mutant against every case: the kill matrix
+CONFORM_BIN := $(BUILD)/bin/handoff-conform
+BINS += $(CONFORM_BIN)
+
+CONFORM_SRCS := $(sort $(wildcard conformance/runner/*.c))
+CONFORM_OBJS := $(CONFORM_SRCS:%.c=$(OBJ)/%.o) $(OBJ)/gen/conform_reqs.o
+
+# The requirement sentences, extracted from spec/ by the compliance parser.
+$(GEN)/conform_reqs.c: conformance/runner/gen_reqs.py conformance/tools/compliance.py $(wildcard spec/*.md)
+	@mkdir -p $(@D)
+	$(PYTHON) conformance/runner/gen_reqs.py spec $@
+$(OBJ)/gen/conform_reqs.o: CPPFLAGS += -Iconformance/runner
+
+$(CONFORM_BIN): $(CONFORM_OBJS) $(LIB_A)
+	@mkdir -p $(@D)
+	$(CC) -o $@ $(CONFORM_OBJS) $(LIB_A) $(LDFLAGS) $(LIBDEPS)
+
+.PHONY: conform-bin
+conform-bin: $(CONFORM_BIN)
+
+# ---- the suite against the in-tree backends ----------------------------------
+CONFORM_OUT := $(BUILD)/conform
+CONFORM_MANIFESTS := conformance/runner/manifests
+PY_BACKEND_DIR := conformance/peers/python
+XMLLINT_JUNIT = xmllint --noout --schema conformance/runner/junit.xsd
+
+# The reference backend in both ready modes: declarations from the
+# manifests, the program of this build (build-san/ under SAN=1); every case
+# passes (no expected-failure list).
+REF_BACKEND_CMD = $(BACKEND_BIN) --handoff-endpoint {handoff_endpoint} --backend-pipe {backend_pipe} \
+  --service {service} --log-level info --offer-timeout-ms {offer_timeout_ms} \
+  --replay-capacity {replay_capacity} --ready-mode
+.PHONY: test-conform-ref
+test-conform-ref: $(CONFORM_BIN) $(BACKEND_BIN)
+	@mkdir -p $(CONFORM_OUT)
+	$(CONFORM_BIN) backend -q --manifest $(CONFORM_MANIFESTS)/reference-backend-ready.json \
+	  --junit $(CONFORM_OUT)/ref-backend-ready.xml --json $(CONFORM_OUT)/ref-backend-ready.json \
+	  --failure-traces $(CONFORM_OUT)/traces -- $(REF_BACKEND_CMD) backend
+	$(XMLLINT_JUNIT) $(CONFORM_OUT)/ref-backend-ready.xml
+ifneq ($(SAN),1)
+	$(CONFORM_BIN) backend -q --manifest $(CONFORM_MANIFESTS)/reference-legacy.json \
+	  --junit $(CONFORM_OUT)/ref-legacy.xml --json $(CONFORM_OUT)/ref-legacy.json \
+	  --failure-traces $(CONFORM_OUT)/traces -- $(REF_BACKEND_CMD) legacy
+	$(XMLLINT_JUNIT) $(CONFORM_OUT)/ref-legacy.xml
+endif
+# Under SAN=1 the sanitized runner and reference backend run the
+# backend-ready manifest only (the reduced form): the C is the same.
+TEST_TARGETS += test-conform-ref
+
+# The Python example backend: every case passes, in both modes.
+.PHONY: test-conform-python
+test-conform-python: $(CONFORM_BIN)
+	@mkdir -p $(CONFORM_OUT)
+	$(CONFORM_BIN) backend -q --manifest $(PY_BACKEND_DIR)/manifest.json \
+	  --junit $(CONFORM_OUT)/python.xml --json $(CONFORM_OUT)/python.json \
+	  --failure-traces $(CONFORM_OUT)/traces
+	$(XMLLINT_JUNIT) $(CONFORM_OUT)/python.xml
+	$(CONFORM_BIN) backend -q --manifest $(PY_BACKEND_DIR)/manifest-legacy.json \
+	  --junit $(CONFORM_OUT)/python-legacy.xml --failure-traces $(CONFORM_OUT)/traces
+	$(XMLLINT_JUNIT) $(CONFORM_OUT)/python-legacy.xml
+
+# The runner's own behaviour on bad input (usage, SUTs that do not start).
+.PHONY: test-conform-runner
+test-conform-runner: $(CONFORM_BIN) $(BACKEND_BIN)
+	$(CONFORM_BIN) backend --self-check
+	$(PYTHON) conformance/runner/test_runner.py $(BUILD)/bin
+
+# Every mutant killed, stopping at each one's first kill.
+.PHONY: test-conform-selftest
+test-conform-selftest: $(CONFORM_BIN)
+	$(PYTHON) conformance/mutants/selftest.py --quick --runner $(CONFORM_BIN) --out $(CONFORM_OUT)/selftest-quick
+
+# Python drives these: plain run only.
+ifneq ($(SAN),1)
+TEST_TARGETS += test-conform-python test-conform-runner test-conform-selftest
+endif
+
+# The full kill matrix: every mutant against every case (several minutes).
+.PHONY: conform-selftest
+conform-selftest: $(CONFORM_BIN)
+	$(PYTHON) conformance/mutants/selftest.py --runner $(CONFORM_BIN) --out $(CONFORM_OUT)/selftest --jobs 2
+
+# The one-liner for implementers:
+#   make conform CMD="./my-backend --handoff {handoff_endpoint} --pipe {backend_pipe}" FEATURES="multi-offer"
+#   make conform MANIFEST=my-backend.json
+FEATURES ?=
+MANIFEST ?=
+CMD ?=
+CONFORM_ARGS ?=
+.PHONY: conform
+conform: $(CONFORM_BIN)
+	@if [ -z '$(CMD)' ] && [ -z '$(MANIFEST)' ]; then \
+	  echo 'usage: make conform CMD="your-backend {handoff_endpoint} {backend_pipe}" [FEATURES="..."] [MANIFEST=file] [CONFORM_ARGS=...]'; \
+	  echo '       (placeholders and options: $(CONFORM_BIN) --help)'; exit 2; fi
+	@mkdir -p $(CONFORM_OUT)
+	$(CONFORM_BIN) backend $(addprefix --feature ,$(FEATURES)) $(if $(MANIFEST),--manifest $(MANIFEST)) \
+	  --junit $(CONFORM_OUT)/conform.xml --json $(CONFORM_OUT)/conform.json \
+	  --failure-traces $(CONFORM_OUT)/traces $(CONFORM_ARGS) $(if $(CMD),-- $(CMD))

@@ -24,23 +24,24 @@ WIN_BIN := $(WIN_BUILD)/bin
 WIN_SRC_STAMP := $(WIN_SRC)/.fetched
 WIN_PREFIX := $(abspath $(WIN_BUILD))/wineprefix
 
-WIN_CPPFLAGS := -include ref/lib/net/win/compat/handoff_win_compat.h -Iref/lib/net/win/compat \
-  -Iref/include -Iref/lib -Iref/bin/win -I$(WIN_GEN) -I$(WIN_SRC)/protobuf-c -I$(WIN_SRC)/nanopb \
+WIN_CPPFLAGS := -Iref/include -Iref/lib -Iref/bin/win -I$(WIN_GEN) -I$(WIN_SRC)/protobuf-c \
+  -I$(WIN_SRC)/nanopb \
   -DPB_ENABLE_MALLOC=1 -D_WIN32_WINNT=0x0A00 -DWIN32_LEAN_AND_MEAN -D__USE_MINGW_ANSI_STDIO=1
 WIN_CFLAGS := -std=c11 -O2 -g $(WARN)
 # Static: the .exe files need no mingw DLL next to them under Wine.
 WIN_LDFLAGS := -static
-# -lwinpthread: clock_gettime, which backend_core.c calls for its default wall
-# clock (the Windows backend injects its own).
-WIN_LDLIBS := -lbcrypt -ladvapi32 -lwinpthread
+# -lbcrypt: BCryptGenRandom (ho_random_os, spec: TOKEN-1); -ladvapi32: tokens
+# and security descriptors (SEC-2).
+WIN_LDLIBS := -lbcrypt -ladvapi32
 
 # What of libhandoff builds for Windows: the wire layer, the token/ACK/
-# fallback/queue core, the broker core, the backend core (its close(2) calls
-# are unreachable from the Windows shells, which drain every action; see the
-# report of issue #14), and the Windows transport. Not: the Unix transport,
-# the Unix backend shell and the Unix client library.
+# fallback/queue core, the broker core (duplicate_handles), the backend core
+# (no_sideband), the client core, and the Windows transport with the
+# Windows client shell (ref/lib/net/win/). Not: the Unix transport, the Unix
+# backend shell and the Unix client shell.
 WIN_LIB_SRCS := $(sort $(wildcard ref/lib/wire/*.c ref/lib/core/*.c ref/lib/broker/*.c \
-  ref/lib/net/win/*.c)) ref/lib/backend/backend_core.c ref/lib/backend/replay.c
+  ref/lib/net/win/*.c)) ref/lib/backend/backend_core.c ref/lib/backend/replay.c \
+  ref/lib/client/client_core.c
 WIN_PBC_C := $(PROTOS:proto/%.proto=$(WIN_GEN)/%.pb-c.c)
 WIN_NPB_C := $(PROTOS:proto/%.proto=$(WIN_GEN)/%.pb.c)
 WIN_GEN_HDRS := $(WIN_PBC_C:.c=.h) $(WIN_NPB_C:.c=.h)
@@ -51,7 +52,7 @@ WIN_LIB_OBJS := $(WIN_LIB_SRCS:%.c=$(WIN_OBJ)/%.o) $(WIN_PBC_C:$(WIN_GEN)/%.c=$(
 WIN_LIB := $(WIN_BUILD)/libhandoff.a
 
 # Test programs (own main, "N passed, N failed" line) and programs.
-WIN_TESTS := $(WIN_BIN)/test_win_transport.exe $(WIN_BIN)/test_win_orch.exe
+WIN_TESTS := $(WIN_BIN)/test_win_transport.exe
 WIN_TEST_INTEG := $(WIN_BIN)/test_win_integration.exe
 WIN_PROGS := $(WIN_BIN)/handoff-broker.exe $(WIN_BIN)/handoff-backend.exe \
   $(WIN_BIN)/handoff-client.exe
@@ -99,13 +100,11 @@ $(WIN_BIN)/test_win_%.exe: $(WIN_OBJ)/conformance/windows/test_win_%.o \
 	$(WIN_CC) $(WIN_LDFLAGS) -o $@ $(filter %.o,$^) $(WIN_LIB) $(WIN_LDLIBS)
 
 $(WIN_TEST_INTEG): $(WIN_OBJ)/conformance/windows/test_win_integration.o \
-    $(WIN_OBJ)/conformance/windows/wintest.o $(WIN_OBJ)/ref/bin/win/winclient.o \
-    $(WIN_OBJ)/ref/bin/win/winloop.o $(WIN_LIB)
+    $(WIN_OBJ)/conformance/windows/wintest.o $(WIN_LIB)
 	@mkdir -p $(@D)
 	$(WIN_CC) $(WIN_LDFLAGS) -o $@ $(filter %.o,$^) $(WIN_LIB) $(WIN_LDLIBS)
 
-$(WIN_BIN)/handoff-%.exe: $(WIN_OBJ)/ref/bin/win/%.o $(WIN_OBJ)/ref/bin/win/winloop.o \
-    $(WIN_OBJ)/ref/bin/win/winclient.o $(WIN_LIB)
+$(WIN_BIN)/handoff-%.exe: $(WIN_OBJ)/ref/bin/win/%.o $(WIN_OBJ)/ref/bin/win/winloop.o $(WIN_LIB)
 	@mkdir -p $(@D)
 	$(WIN_CC) $(WIN_LDFLAGS) -o $@ $(filter %.o,$^) $(WIN_LIB) $(WIN_LDLIBS)
 

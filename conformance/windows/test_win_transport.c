@@ -2,7 +2,13 @@
  * transport.h calls on Windows), run under Wine with real processes: the
  * test program starts a copy of itself as the "backend" (the server of a
  * control pipe), duplicates real pipe handles into it and probes its handle
- * table. spec: SEC-2 XFER-30 XFER-31 XFER-32 XFER-33 XFER-38 XFER-39 XFER-40 XFER-42 */
+ * table. Deterministic under load: every wait is for a condition with a
+ * generous deadline (WT_DEADLINE_MS), and "closed" is judged by identity —
+ * a value that is open again names another object (Wine reuses freed
+ * handle values at once, and its own threads open handles at any time), so
+ * a probe asks whether the value still names the *same* object
+ * (CompareObjectHandles against a handle of ours to it).
+ * spec: SEC-2 XFER-30 XFER-31 XFER-32 XFER-33 XFER-38 XFER-39 XFER-40 XFER-42 */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,7 +34,8 @@ static int child_main(const char *name) {
   HANDLE own_event = CreateEventW(NULL, TRUE, FALSE, NULL);
   HANDLE anon_r = NULL, anon_w = NULL;
   if (!CreatePipe(&anon_r, &anon_w, NULL, 0)) return 11;
-  if (WaitForSingleObject((HANDLE)ho_pipe_listener_event(&l), 20000) != WAIT_OBJECT_0) return 12;
+  if (WaitForSingleObject((HANDLE)ho_pipe_listener_event(&l), WT_DEADLINE_MS) != WAIT_OBJECT_0)
+    return 12;
   ho_handle ctl = HO_NO_HANDLE;
   if (ho_pipe_listener_accept(&l, &ctl) != HO_OK) return 13;
   uint32_t broker_pid = 0;
@@ -36,14 +43,14 @@ static int child_main(const char *name) {
   for (;;) {
     cmd c;
     size_t got;
-    if (ho_pipe_read_exact(ctl, &c, sizeof c, 20000, &got) != HO_OK) break;
+    if (ho_pipe_read_exact(ctl, &c, sizeof c, WT_DEADLINE_MS, &got) != HO_OK) break;
     int64_t reply[3] = {0, 0, 0};
     size_t nreply = 1;
     switch (c.op) {
     case OP_CHECK: reply[0] = ho_win_check_handle(c.value, broker_pid); break;
     case OP_WRITE_CLOSE: {
       ho_handle h = (ho_handle)(uintptr_t)c.value;
-      reply[0] = ho_pipe_write_all(h, "hello", 5, 5000);
+      reply[0] = ho_pipe_write_all(h, "hello", 5, WT_DEADLINE_MS);
       ho_win_close(h);
       break;
     }
@@ -59,11 +66,11 @@ static int child_main(const char *name) {
       break;
     }
     case OP_EXIT:
-      ho_pipe_write_all(ctl, reply, sizeof reply[0], 5000);
+      ho_pipe_write_all(ctl, reply, sizeof reply[0], WT_DEADLINE_MS);
       return 0;
     default: reply[0] = -1;
     }
-    if (ho_pipe_write_all(ctl, reply, nreply * sizeof reply[0], 5000) != HO_OK) break;
+    if (ho_pipe_write_all(ctl, reply, nreply * sizeof reply[0], WT_DEADLINE_MS) != HO_OK) break;
   }
   return 0;
 }
@@ -92,10 +99,15 @@ static bool child_start(child *c) {
   memset(&si, 0, sizeof si);
   si.cb = sizeof si;
   if (!CreateProcessA(self, cmdline, NULL, NULL, FALSE, 0, NULL, NULL, &si, &c->pi)) return false;
-  for (int i = 0; i < 400; i++) { /* until the child's endpoint exists (Wine start: ~0.2 s) */
+  /* Until the child's endpoint exists (a Wine start takes ~0.2 s, much more
+   * under load), or the child has exited. */
+  ULONGLONG until = GetTickCount64() + WT_DEADLINE_MS;
+  while (GetTickCount64() < until) {
     if (ho_pipe_connect(c->name, 1000, &c->ctl) == HO_OK) return true;
-    if (WaitForSingleObject(c->pi.hProcess, 25) == WAIT_OBJECT_0) return false;
+    if (WaitForSingleObject(c->pi.hProcess, 10) == WAIT_OBJECT_0) return false;
   }
+  fprintf(stderr, "  child %s: no endpoint within %d ms\n", c->name, WT_DEADLINE_MS);
+  TerminateProcess(c->pi.hProcess, 1);
   return false;
 }
 
@@ -103,16 +115,16 @@ static int64_t child_cmd(child *c, uint32_t op, uint64_t value, int64_t *more) {
   cmd m = {op, 0, value};
   int64_t r[3] = {-999, 0, 0};
   size_t got;
-  if (ho_pipe_write_all(c->ctl, &m, sizeof m, 10000) != HO_OK) return -998;
+  if (ho_pipe_write_all(c->ctl, &m, sizeof m, WT_DEADLINE_MS) != HO_OK) return -998;
   size_t n = op == OP_OWN ? 3 : 1;
-  if (ho_pipe_read_exact(c->ctl, r, n * sizeof r[0], 10000, &got) != HO_OK) return -997;
+  if (ho_pipe_read_exact(c->ctl, r, n * sizeof r[0], WT_DEADLINE_MS, &got) != HO_OK) return -997;
   if (more != NULL) memcpy(more, r + 1, 2 * sizeof r[0]);
   return r[0];
 }
 
 static void child_stop(child *c) {
   (void)child_cmd(c, OP_EXIT, 0, NULL);
-  WaitForSingleObject(c->pi.hProcess, 10000);
+  WaitForSingleObject(c->pi.hProcess, WT_DEADLINE_MS);
   ho_win_close(c->ctl);
   CloseHandle(c->pi.hThread);
   CloseHandle(c->pi.hProcess);
@@ -125,11 +137,36 @@ static bool pair(ho_handle *srv, ho_handle *cli) {
   uniq(name, sizeof name, "cli");
   ho_pipe_listener l;
   if (ho_pipe_listener_open(&l, name) != HO_OK) return false;
-  bool ok = ho_pipe_connect(name, 2000, cli) == HO_OK &&
-            WaitForSingleObject((HANDLE)ho_pipe_listener_event(&l), 2000) == WAIT_OBJECT_0 &&
+  bool ok = ho_pipe_connect(name, WT_DEADLINE_MS, cli) == HO_OK &&
+            WaitForSingleObject((HANDLE)ho_pipe_listener_event(&l), WT_DEADLINE_MS) ==
+                WAIT_OBJECT_0 &&
             ho_pipe_listener_accept(&l, srv) == HO_OK;
   ho_pipe_listener_close(&l);
   return ok;
+}
+
+/* Does `value` in `t` still name the object our handle `like` names? A
+ * closed value does not; an open one only if it is the same object (values
+ * are reused at once). Without CompareObjectHandles: the same kind of
+ * object with the same ends (a pipe server end whose both ends are this
+ * process, which only our own pairs are). */
+static bool same_object_open(const ho_win_target *t, uint64_t value, ho_handle like) {
+  ho_win_probe_result pr;
+  if (ho_win_probe(t, value, like, &pr) != HO_OK) return true; /* cannot tell: not gone */
+  if (!pr.open) return false;
+  if (pr.same_object >= 0) return pr.same_object == 1;
+  return pr.pipe && pr.server_end && pr.server_pid == GetCurrentProcessId() &&
+         pr.client_pid == GetCurrentProcessId();
+}
+
+/* Wait (bounded) until `value` no longer names that object in `t`. */
+static bool gone_within(const ho_win_target *t, uint64_t value, ho_handle like) {
+  ULONGLONG until = GetTickCount64() + WT_DEADLINE_MS;
+  for (;;) {
+    if (!same_object_open(t, value, like)) return true;
+    if (GetTickCount64() >= until) return false;
+    Sleep(5); /* a poll interval, not a synchronisation: the condition decides */
+  }
 }
 
 /* ---- cases --------------------------------------------------------------------- */
@@ -185,8 +222,9 @@ static void security_owner_only_dacl(void) {
   WT_EQ(ho_pipe_check_owner_only(l.pending, &aces), HO_OK);
   WT_EQ(aces, 1);
   ho_handle cli, srv;
-  WT_REQUIRE(ho_pipe_connect(name, 1000, &cli) == HO_OK);
-  WT_REQUIRE(WaitForSingleObject((HANDLE)ho_pipe_listener_event(&l), 2000) == WAIT_OBJECT_0);
+  WT_REQUIRE(ho_pipe_connect(name, WT_DEADLINE_MS, &cli) == HO_OK);
+  WT_REQUIRE(WaitForSingleObject((HANDLE)ho_pipe_listener_event(&l), WT_DEADLINE_MS) ==
+             WAIT_OBJECT_0);
   WT_REQUIRE(ho_pipe_listener_accept(&l, &srv) == HO_OK);
   WT_EQ(ho_pipe_check_owner_only(srv, NULL), HO_OK);       /* the accepted instance */
   WT_EQ(ho_pipe_check_owner_only(l.pending, NULL), HO_OK); /* the next one too */
@@ -250,10 +288,14 @@ static void pipe_roundtrip_peers_and_timeouts(void) {
   WT_EQ(ho_pipe_read_some(srv, buf, sizeof buf, 150, &got), HO_ERR_TIMEOUT);
   WT_CHECK(GetTickCount64() - t0 >= 100);
   WT_EQ(got, 0);
-  WT_EQ(ho_pipe_write_all(cli, "abc", 3, 1000), HO_OK);
-  WT_EQ(ho_pipe_read_exact(srv, buf, 3, 1000, &got), HO_OK);
+  WT_EQ(ho_pipe_write_all(cli, "abc", 3, WT_DEADLINE_MS), HO_OK);
+  WT_EQ(ho_pipe_read_exact(srv, buf, 3, WT_DEADLINE_MS, &got), HO_OK);
   WT_CHECK(memcmp(buf, "abc", 3) == 0);
-  WT_EQ(ho_pipe_write_all(srv, "xyz!", 4, 1000), HO_OK);
+  WT_EQ(ho_pipe_write_all(srv, "xyz!", 4, WT_DEADLINE_MS), HO_OK);
+  /* ho_xfer_recv reads what is there: wait (bounded) until all 4 bytes are. */
+  ULONGLONG until = GetTickCount64() + WT_DEADLINE_MS;
+  while (ho_pipe_available(cli, &avail) == HO_OK && avail < 4 && GetTickCount64() < until) Sleep(1);
+  WT_EQ(avail, 4);
   /* ho_xfer_recv on Windows: a plain read, never a descriptor. */
   ho_xfer_rx rx;
   WT_EQ(ho_xfer_recv(cli, buf, 2, &rx, 0), HO_OK);
@@ -267,9 +309,9 @@ static void pipe_roundtrip_peers_and_timeouts(void) {
   ho_sideband_init(&sb);
   WT_EQ(ho_sideband_recv(cli, &sb), HO_ERR_UNSUPPORTED_PLATFORM);
   ho_win_close(srv);
-  WT_EQ(ho_pipe_read_some(cli, buf, sizeof buf, 1000, &got), HO_ERR_CLOSED);
+  WT_EQ(ho_pipe_read_some(cli, buf, sizeof buf, WT_DEADLINE_MS, &got), HO_ERR_CLOSED);
   WT_EQ(ho_xfer_recv(cli, buf, 8, &rx, 0), HO_ERR_CLOSED);
-  WT_EQ(ho_pipe_write_all(cli, "a", 1, 1000), HO_ERR_CLOSED);
+  WT_EQ(ho_pipe_write_all(cli, "a", 1, WT_DEADLINE_MS), HO_ERR_CLOSED);
   ho_win_close(cli);
 }
 
@@ -291,23 +333,28 @@ static void dup_into_backend_works_and_is_closed(void) {
   WT_EQ(ho_win_probe(&t, v, srv, &pr), HO_OK);
   WT_CHECK(pr.open && pr.pipe && pr.server_end);
   WT_EQ(pr.server_pid, GetCurrentProcessId());
+  printf("  fact: CompareObjectHandles %s\n",
+         pr.same_object == -1 ? "not available here (identity by type, end and pids)"
+         : pr.same_object == 1 ? "available: the duplicate is our object"
+                               : "available, and says another object (wrong)");
+  WT_CHECK(pr.same_object != 0);
+  WT_CHECK(same_object_open(&t, v, srv)); /* so the probe below can fail */
   WT_EQ(child_cmd(&c, OP_CHECK, v, NULL), HO_OK);
   WT_EQ(child_cmd(&c, OP_WRITE_CLOSE, v, NULL), HO_OK);
   char buf[8];
   size_t got;
-  WT_EQ(ho_pipe_read_exact(cli, buf, 5, 2000, &got), HO_OK);
+  WT_EQ(ho_pipe_read_exact(cli, buf, 5, WT_DEADLINE_MS, &got), HO_OK);
   WT_CHECK(memcmp(buf, "hello", 5) == 0);
-  WT_EQ(ho_win_probe(&t, v, srv, &pr), HO_OK);
-  WT_CHECK(!pr.open);
-  printf("  fact: CompareObjectHandles %s\n",
-         pr.same_object == -1 ? "not available here (identity by type, end and pids)" : "available");
+  WT_CHECK(gone_within(&t, v, srv)); /* closed in the child (the value may be reused) */
   /* ho_xfer_send: the transport.h form, same duplicate. */
   uint8_t token[HO_TOKEN_BYTES] = {1};
   uint64_t v2 = 0;
   WT_EQ(ho_xfer_send(c.ctl, srv, token, &v2), HO_OK);
+  WT_CHECK(same_object_open(&t, v2, srv));
   WT_EQ(child_cmd(&c, OP_CHECK, v2, NULL), HO_OK);
   WT_EQ(child_cmd(&c, OP_WRITE_CLOSE, v2, NULL), HO_OK);
-  WT_EQ(ho_pipe_read_exact(cli, buf, 5, 2000, &got), HO_OK);
+  WT_EQ(ho_pipe_read_exact(cli, buf, 5, WT_DEADLINE_MS, &got), HO_OK);
+  WT_CHECK(gone_within(&t, v2, srv));
   ho_win_close(srv);
   ho_win_close(cli);
   ho_win_target_close(&t);
@@ -340,9 +387,12 @@ static void backend_checks_refuse_bad_values(void) {
   WT_EQ(child_cmd(&c, OP_CHECK, vc, NULL), HO_ERR_BAD_DESCRIPTOR);
   /* None of them was closed by the checks. */
   for (int i = 0; i < 3; i++) WT_EQ(child_cmd(&c, OP_ALIVE, (uint64_t)own[i], NULL), 1);
-  WT_EQ(child_cmd(&c, OP_ALIVE, vc, NULL), 1);
+  ho_win_probe_result pr;
+  WT_EQ(ho_win_probe(&t, vc, cli, &pr), HO_OK);
+  WT_CHECK(pr.open && pr.same_object != 0); /* still our client end there */
   WT_EQ(ho_win_close_in(&t, vc), HO_OK);
-  WT_EQ(child_cmd(&c, OP_ALIVE, vc, NULL), 0);
+  WT_EQ(ho_win_probe(&t, vc, cli, &pr), HO_OK);
+  WT_CHECK(!pr.open || pr.same_object == 0);
   ho_win_close(srv);
   ho_win_close(cli);
   ho_win_target_close(&t);
@@ -361,13 +411,15 @@ static void close_in_target_closes_the_duplicate(void) {
   WT_REQUIRE(pair(&srv, &cli));
   uint64_t v = 0;
   WT_REQUIRE(ho_win_dup_into(&t, srv, &v) == HO_OK);
-  WT_EQ(child_cmd(&c, OP_ALIVE, v, NULL), 1);
+  WT_CHECK(same_object_open(&t, v, srv));
   WT_EQ(ho_win_close_in(&t, v), HO_OK);
-  WT_EQ(child_cmd(&c, OP_ALIVE, v, NULL), 0);
+  /* Synchronous: gone when the call returns (unless the value was reused
+   * at once by another object: then it is not ours either). */
+  WT_CHECK(!same_object_open(&t, v, srv));
   ho_win_probe_result pr;
   WT_EQ(ho_win_probe(&t, v, srv, &pr), HO_OK);
-  WT_CHECK(!pr.open);
-  WT_EQ(ho_win_close_in(&t, v), HO_ERR_INVALID_ARGUMENT); /* no double close */
+  if (!pr.open) /* not reused: a second close finds nothing (no double close) */
+    WT_EQ(ho_win_close_in(&t, v), HO_ERR_INVALID_ARGUMENT);
   WT_EQ(ho_win_close_in(&t, 0), HO_ERR_INVALID_ARGUMENT);
   /* The form the spec text had. */
   uint64_t w = 0;
@@ -375,17 +427,17 @@ static void close_in_target_closes_the_duplicate(void) {
   BOOL ok = DuplicateHandle((HANDLE)t.process, (HANDLE)(uintptr_t)w, NULL, NULL, 0, FALSE,
                             DUPLICATE_CLOSE_SOURCE);
   DWORD e = ok ? 0 : GetLastError();
-  int64_t alive = child_cmd(&c, OP_ALIVE, w, NULL);
+  bool alive = same_object_open(&t, w, srv);
   printf("  fact: DuplicateHandle(target, h, NULL, NULL, 0, FALSE, DUPLICATE_CLOSE_SOURCE) -> %s"
          " (error %lu), handle %s afterwards\n",
          ok ? "TRUE" : "FALSE", (unsigned long)e, alive ? "still open" : "closed");
   if (alive) WT_EQ(ho_win_close_in(&t, w), HO_OK);
-  WT_EQ(child_cmd(&c, OP_ALIVE, w, NULL), 0);
+  WT_CHECK(!same_object_open(&t, w, srv));
   /* Our own copy is untouched by all of it. */
-  WT_EQ(ho_pipe_write_all(srv, "k", 1, 1000), HO_OK);
+  WT_EQ(ho_pipe_write_all(srv, "k", 1, WT_DEADLINE_MS), HO_OK);
   char b;
   size_t got;
-  WT_EQ(ho_pipe_read_exact(cli, &b, 1, 1000, &got), HO_OK);
+  WT_EQ(ho_pipe_read_exact(cli, &b, 1, WT_DEADLINE_MS, &got), HO_OK);
   ho_win_close(srv);
   ho_win_close(cli);
   ho_win_target_close(&t);
@@ -403,7 +455,7 @@ static void target_exited_is_closed(void) {
   uint64_t v = 0;
   WT_REQUIRE(ho_win_dup_into(&t, srv, &v) == HO_OK);
   (void)child_cmd(&c, OP_EXIT, 0, NULL); /* exits; we keep our end of its pipe */
-  WT_EQ(WaitForSingleObject(c.pi.hProcess, 10000), WAIT_OBJECT_0);
+  WT_EQ(WaitForSingleObject(c.pi.hProcess, WT_DEADLINE_MS), WAIT_OBJECT_0);
   uint64_t v2 = 0;
   WT_EQ(ho_win_dup_into(&t, srv, &v2), HO_ERR_CLOSED);
   WT_EQ(ho_win_close_in(&t, v), HO_ERR_CLOSED);

@@ -18,6 +18,12 @@ typedef struct wt_case {
 
 extern int wt_failed_now; /* failures in the running case */
 
+/* Every wait in the Windows tests is for a condition, bounded by this
+ * deadline: generous, so that a loaded machine (or a cold Wine) only makes
+ * a passing test slower, never failing; it is reached only when the
+ * condition never comes. */
+#define WT_DEADLINE_MS 60000
+
 void wt_fail(const char *file, int line, const char *expr, const char *msg);
 /* Run `cases` (NULL-terminated) or only those whose name contains argv[1];
  * returns the process exit status (0 all passed). */

@@ -1,17 +1,14 @@
 /* handoff-backend.exe — the reference backend on Windows: the shared
- * backend core (handoff/backend.h) behind named pipes. Adopts client pipes
- * duplicated into it by the broker (HandoffOffer.handle_value, checked per
- * XFER-32/XFER-38 before the core sees it) and serves an echo service on
- * adopted and reconnected connections alike. Same flags and log lines as the
- * Linux program; endpoints are bare pipe names.
- *
- * Prototype against the current core API (issue #14): the core expects the
- * Unix sideband before every offer, so this shell reads the offer frame,
- * checks the handle it names and feeds the core the offer's own token as the
- * "sideband" together with the handle (or with no handle, so the core
- * refuses NO_DESCRIPTOR / BAD_DESCRIPTOR). With the "no sideband" mode and
- * an injected check_handle in the core (see the report) this shim goes.
- * spec: XFER-1 XFER-32 XFER-34 XFER-38 SEC-2 SEC-4 BACKEND-8 */
+ * backend core (handoff/backend.h) in its no-sideband mode behind named
+ * pipes. The control stream is offer frames only; the core reads them
+ * (exactly the bytes it asks for, FRAME-11), judges the handle each names
+ * through check_handle = ho_win_check_handle against the broker's pid from
+ * the control pipe (XFER-32 XFER-38: a value that fails is never closed),
+ * times out stalled offers (BACKEND-10) and builds every ACK. This shell
+ * executes the actions and serves an echo service on adopted and
+ * reconnected connections alike (overlapped I/O, XFER-34). Same flags and
+ * log lines as the Linux program; endpoints are bare pipe names.
+ * spec: XFER-1 XFER-32 XFER-34 XFER-38 XFER-39 XFER-44 SEC-2 SEC-4 BACKEND-8 BACKEND-10 */
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -41,18 +38,17 @@ static void logf_(int level, const char *event, const char *fmt, ...) {
   wl_log("handoff-backend", level, line);
 }
 
-#define OFFER_CAP (64u * 1024u) /* spec: FRAME-8 (and the 64 KiB offer cap of rc1 BACKEND-11) */
+#define READ_CHUNK 4096u
+#define WRITE_TIMEOUT_MS 5000
 
 typedef struct ctl {
   struct ctl *next;
   HANDLE h;
   wl_op rd;
   ho_backend_ctl *core;
-  uint32_t broker_pid;
-  uint8_t hdr[HO_FRAME_HEADER_BYTES];
-  uint8_t *body;
-  uint32_t have, body_len;
-  bool in_body, dead;
+  uint32_t broker_pid; /* the control pipe's client: who may have made a handle (XFER-38) */
+  uint8_t buf[READ_CHUNK];
+  bool dead;
 } ctl;
 
 typedef struct echo {
@@ -78,15 +74,13 @@ static struct {
   ctl *ctls;
   echo *echos;
   late_ack *late;
-  ho_backend_fault fault;
   uint64_t reconnected;
 } A;
 
 /* ---- echo connections --------------------------------------------------------- */
 
 static void echo_start_read(echo *e) {
-  int rc = wl_read(e->h, &e->rd, e->buf, sizeof e->buf);
-  if (rc != HO_OK) e->dead = true;
+  if (wl_read(e->h, &e->rd, e->buf, sizeof e->buf) != HO_OK) e->dead = true;
 }
 
 static void echo_new(HANDLE h, bool adopted, uint64_t corr) {
@@ -110,8 +104,7 @@ static void echo_io(echo *e) {
   int rc = wl_result(e->h, &e->rd, &n, false);
   if (rc == HO_OK && n > 0) {
     e->bytes += n;
-    rc = ho_pipe_write_all((ho_handle)e->h, e->buf, n, 5000);
-    if (rc == HO_OK) {
+    if (ho_pipe_write_all((ho_handle)e->h, e->buf, n, WRITE_TIMEOUT_MS) == HO_OK) {
       echo_start_read(e);
       return;
     }
@@ -127,10 +120,10 @@ static void echo_reap(void) {
       continue;
     }
     wl_cancel(e->h, &e->rd);
+    CloseHandle(e->h);
     logf_(LOG_INFO, "conn-closed", "handle=0x%llx adopted=%d corr=%llu bytes=%llu",
           (unsigned long long)(uintptr_t)e->h, e->adopted, (unsigned long long)e->corr,
           (unsigned long long)e->bytes);
-    CloseHandle(e->h);
     wl_op_free(&e->rd);
     *p = e->next;
     free(e);
@@ -139,11 +132,25 @@ static void echo_reap(void) {
 
 /* ---- control connections --------------------------------------------------------- */
 
+/* spec: XFER-32 XFER-38 — the core's check_handle: the value must be a
+ * server end of a pipe the broker of this control connection made; nothing
+ * is closed here, and a value that fails is never handed back to close. */
+static int check_handle(void *ctx, void *ctl_user, uint64_t value, ho_handle *conn) {
+  (void)ctx;
+  const ctl *c = ctl_user;
+  int rc = ho_win_check_handle(value, c != NULL ? c->broker_pid : 0);
+  logf_(LOG_DEBUG, "handle-check", "handle=0x%llx result=%s win32=%lu", (unsigned long long)value,
+        ho_errname(rc), rc == HO_OK ? 0ul : ho_win_last_error());
+  if (rc == HO_OK) *conn = (ho_handle)value;
+  return rc;
+}
+
 static void ctl_read_next(ctl *c) {
-  uint32_t want = c->in_body ? c->body_len - c->have : HO_FRAME_HEADER_BYTES - c->have;
-  uint8_t *dst = c->in_body ? c->body + c->have : c->hdr + c->have;
-  /* Never a byte past the current part (rc1 FRAME-11; spec: XFER-22). */
-  if (wl_read(c->h, &c->rd, dst, want) != HO_OK) {
+  /* spec: FRAME-11 — exactly what completes the current part. */
+  size_t want = ho_backend_ctl_wanted(c->core);
+  if (want == 0 || c->dead) return;
+  if (want > sizeof c->buf) want = sizeof c->buf;
+  if (wl_read(c->h, &c->rd, c->buf, (DWORD)want) != HO_OK) {
     ho_backend_ctl_eof(c->core);
     c->dead = true;
   }
@@ -158,13 +165,12 @@ static void run_ctl_actions(ctl *c) {
             ho_errname(a.err));
       break;
     case HO_BACKEND_ACT_WRITE_CONTROL:
-      if (a.accepted) {
+      if (a.accepted)
         logf_(LOG_INFO, "ack", "corr=%llu accepted=1", (unsigned long long)a.correlation_id);
-      } else {
+      else
         logf_(LOG_INFO, "refused", "corr=%llu reason=%s", (unsigned long long)a.correlation_id,
               ho_errname(a.err));
-      }
-      if (a.delay_ms > 0) {
+      if (a.delay_ms > 0) { /* HO_FAULT_LATE_ACK */
         late_ack *l = calloc(1, sizeof *l);
         if (l != NULL) {
           l->c = c;
@@ -176,14 +182,14 @@ static void run_ctl_actions(ctl *c) {
         }
         break;
       }
-      if (!c->dead && ho_pipe_write_all((ho_handle)c->h, a.bytes, a.len, 2000) != HO_OK) {
+      if (!c->dead && ho_pipe_write_all((ho_handle)c->h, a.bytes, a.len, WRITE_TIMEOUT_MS) != HO_OK) {
         ho_backend_ctl_eof(c->core);
         c->dead = true;
       }
       break;
     case HO_BACKEND_ACT_WRITE_CLIENT: {
       /* spec: READY-9 — ready first, before any client byte is read. */
-      int rc = ho_pipe_write_all(a.conn, a.bytes, a.len, 1000);
+      int rc = ho_pipe_write_all(a.conn, a.bytes, a.len, WRITE_TIMEOUT_MS);
       ho_backend_ctl_client_written(c->core, wl_now_ms(), rc);
       break;
     }
@@ -199,11 +205,11 @@ static void run_ctl_actions(ctl *c) {
       echo_new((HANDLE)a.conn, true, a.correlation_id);
       break;
     case HO_BACKEND_ACT_CLOSE_FD:
-      /* spec: XFER-32 — a refused (or unanswerable) offer's handle, closed
-       * here and only here. */
+      /* spec: XFER-32 — a refused (or unanswerable) offer's handle, one that
+       * passed the checks: closed here and only here. */
+      ho_win_close(a.conn);
       logf_(LOG_INFO, "handle-closed", "handle=0x%llx corr=%llu", (unsigned long long)a.conn,
             (unsigned long long)a.correlation_id);
-      ho_win_close(a.conn);
       break;
     case HO_BACKEND_ACT_CLOSE_CONTROL:
       logf_(LOG_INFO, "control-closed", "reason=%s", ho_errname(a.err) ? ho_errname(a.err) : "?");
@@ -216,37 +222,6 @@ static void run_ctl_actions(ctl *c) {
   }
 }
 
-/* A whole offer frame is in: check the handle it names (spec: XFER-32
- * XFER-38), then hand the core "sideband" + frame. */
-static void feed_offer(ctl *c) {
-  ho_envelope env;
-  ho_any_msg m;
-  uint8_t sb[HO_TOKEN_BYTES] = {0};
-  ho_handle conn = HO_NO_HANDLE;
-  int status = HO_OK;
-  int rc = ho_frame_decode_body(HO_CODEC_PROTOBUF_C, HO_FT_OFFER, c->body, c->body_len, &env, &m);
-  if (rc == HO_OK) {
-    memcpy(sb, m.offer.token, HO_TOKEN_BYTES);
-    int chk = ho_win_check_handle(m.offer.handle_value, c->broker_pid);
-    logf_(LOG_DEBUG, "handle-check", "corr=%llu handle=0x%llx result=%s win32=%lu",
-          (unsigned long long)m.offer.correlation_id, (unsigned long long)m.offer.handle_value,
-          ho_errname(chk), chk == HO_OK ? 0ul : ho_win_last_error());
-    if (chk == HO_OK) conn = (ho_handle)m.offer.handle_value;
-    else if (chk == HO_ERR_BAD_DESCRIPTOR) status = HO_ERR_BAD_DESCRIPTOR;
-    /* NO_DESCRIPTOR: no handle and no status — the core counts none. */
-  }
-  /* A handle that failed its checks is never passed on, so the core cannot
-   * close it (it may be one of ours). */
-  size_t used = 0;
-  uint8_t joined[HO_TOKEN_BYTES + HO_FRAME_HEADER_BYTES];
-  memcpy(joined, sb, HO_TOKEN_BYTES);
-  memcpy(joined + HO_TOKEN_BYTES, c->hdr, HO_FRAME_HEADER_BYTES);
-  uint64_t now = wl_now_ms();
-  ho_backend_ctl_feed(c->core, now, joined, sizeof joined, conn, status, &used);
-  if (used == sizeof joined) ho_backend_ctl_feed(c->core, now, c->body, c->body_len, HO_NO_HANDLE, HO_OK, &used);
-  run_ctl_actions(c);
-}
-
 static void ctl_io(ctl *c) {
   DWORD n;
   int rc = wl_result(c->h, &c->rd, &n, false);
@@ -256,32 +231,10 @@ static void ctl_io(ctl *c) {
     c->dead = true;
     return;
   }
-  c->have += n;
-  if (!c->in_body && c->have == HO_FRAME_HEADER_BYTES) {
-    uint32_t len = (uint32_t)c->hdr[1] | (uint32_t)c->hdr[2] << 8 | (uint32_t)c->hdr[3] << 16 |
-                   (uint32_t)c->hdr[4] << 24;
-    if (c->hdr[0] != HO_FRAMING_VERSION || len > OFFER_CAP || len == 0) {
-      /* Let the core judge the header (framing errors close the control). */
-      uint8_t zeros[HO_TOKEN_BYTES] = {0};
-      size_t used;
-      ho_backend_ctl_feed(c->core, wl_now_ms(), zeros, sizeof zeros, HO_NO_HANDLE, HO_OK, &used);
-      ho_backend_ctl_feed(c->core, wl_now_ms(), c->hdr, sizeof c->hdr, HO_NO_HANDLE, HO_OK, &used);
-      /* Above the 64 KiB offer cap but below the frame cap the core would
-       * wait for the body: the connection ends here (rc1 BACKEND-11). */
-      ho_backend_ctl_eof(c->core);
-      run_ctl_actions(c);
-      c->dead = true;
-      return;
-    }
-    c->in_body = true;
-    c->body_len = len;
-    c->have = 0;
-  } else if (c->in_body && c->have == c->body_len) {
-    feed_offer(c);
-    c->in_body = false;
-    c->have = 0;
-  }
-  if (!c->dead) ctl_read_next(c);
+  size_t used = 0;
+  ho_backend_ctl_feed(c->core, wl_now_ms(), c->buf, n, HO_NO_HANDLE, HO_OK, &used);
+  run_ctl_actions(c);
+  ctl_read_next(c);
 }
 
 static void ctl_new(HANDLE h) {
@@ -293,15 +246,15 @@ static void ctl_new(HANDLE h) {
     return;
   }
   ctl *c = calloc(1, sizeof *c);
-  if (c == NULL || (c->body = malloc(OFFER_CAP)) == NULL || wl_op_init(&c->rd) != HO_OK ||
-      ho_backend_ctl_new(A.core, &c->core) != HO_OK) {
-    if (c) free(c->body);
+  if (c == NULL || wl_op_init(&c->rd) != HO_OK || ho_backend_ctl_new(A.core, &c->core) != HO_OK) {
+    if (c != NULL) wl_op_free(&c->rd);
     free(c);
     CloseHandle(h);
     return;
   }
   c->h = h;
   c->broker_pid = (uint32_t)pc.pid;
+  ho_backend_ctl_set_user(c->core, c);
   c->next = A.ctls;
   A.ctls = c;
   logf_(LOG_INFO, "control-accepted", "pid=%lu same_user=1", (unsigned long)pc.pid);
@@ -330,7 +283,6 @@ static void ctl_reap(void) {
     }
     CloseHandle(c->h);
     wl_op_free(&c->rd);
-    free(c->body);
     *p = c->next;
     free(c);
   }
@@ -344,16 +296,32 @@ static void late_acks_due(void) {
       l = &d->next;
       continue;
     }
-    if (!d->c->dead && ho_pipe_write_all((ho_handle)d->c->h, d->bytes, d->len, 2000) != HO_OK)
+    if (!d->c->dead &&
+        ho_pipe_write_all((ho_handle)d->c->h, d->bytes, d->len, WRITE_TIMEOUT_MS) != HO_OK)
       d->c->dead = true;
     *l = d->next;
     free(d);
   }
 }
 
+/* spec: BACKEND-10 — stalled offers end at their deadline. */
+static void offer_timers(void) {
+  uint64_t now = wl_now_ms(), at;
+  for (ctl *c = A.ctls; c; c = c->next)
+    if (!c->dead && ho_backend_ctl_next_deadline(c->core, &at) && at <= now) {
+      ho_backend_ctl_timer(c->core, now);
+      run_ctl_actions(c);
+    }
+}
+
 static uint64_t wall_ms(void *ctx) {
   (void)ctx;
   return wl_unix_ms();
+}
+
+static void close_handle_cb(void *ctx, ho_handle h) {
+  (void)ctx;
+  ho_win_close(h);
 }
 
 /* ---- main ----------------------------------------------------------------------- */
@@ -370,17 +338,13 @@ static void usage(FILE *f) {
         "  --backend-pipe NAME      pipe for clients that reconnect\n"
         "  --service NAME           refuse offers for any other service_name\n"
         "  --ready-mode MODE        legacy (default) or backend\n"
+        "  --offer-timeout-ms N     longest wait for the rest of an offer (default 2000)\n"
         "  --fault KIND             refuse, crash-before-ack (exit status 3),\n"
         "                           late-ack:MS, wrong-token, wrong-correlation,\n"
         "                           close-control\n"
         "  --log-level LEVEL        error, warn, info (default) or debug\n"
         "  --help                   this text\n",
         f);
-}
-
-static void close_handle_cb(void *ctx, ho_handle h) {
-  (void)ctx;
-  if (h != HO_NO_HANDLE && h != 0) CloseHandle((HANDLE)h);
 }
 
 int main(int argc, char **argv) {
@@ -392,6 +356,7 @@ int main(int argc, char **argv) {
                                        {"backend-pipe", required_argument, 0, 'p'},
                                        {"service", required_argument, 0, 's'},
                                        {"ready-mode", required_argument, 0, 'r'},
+                                       {"offer-timeout-ms", required_argument, 0, 'o'},
                                        {"fault", required_argument, 0, 'f'},
                                        {"log-level", required_argument, 0, 'l'},
                                        {"help", no_argument, 0, 'h'},
@@ -410,6 +375,16 @@ int main(int argc, char **argv) {
         return 2;
       }
       break;
+    case 'o': {
+      char *end;
+      unsigned long v = strtoul(optarg, &end, 10);
+      if (*end || end == optarg || v == 0 || v > 3600000ul) {
+        fprintf(stderr, "handoff-backend: --offer-timeout-ms must be 1..3600000\n");
+        return 2;
+      }
+      cfg.offer_timeout_ms = (uint32_t)v;
+      break;
+    }
     case 'f':
       if (ho_backend_fault_parse(optarg, &cfg.fault, &cfg.fault_ms) != HO_OK) {
         fprintf(stderr, "handoff-backend: unknown --fault '%s'\n", optarg);
@@ -433,7 +408,8 @@ int main(int argc, char **argv) {
   cfg.service_name = service;
   cfg.wall_clock_ms = wall_ms;
   cfg.close_handle = close_handle_cb; /* the core never closes a handle itself */
-  A.fault = cfg.fault;
+  cfg.no_sideband = true;             /* spec: XFER-31 — frames only on Windows */
+  cfg.check_handle = check_handle;
   int rc = ho_backend_core_new(&cfg, &A.core);
   if (rc == HO_OK && (rc = ho_pipe_listener_open(&A.lh, endpoint)) == HO_OK &&
       (rc = ho_pipe_listener_open(&A.lp, pipe_name)) != HO_OK)
@@ -456,11 +432,16 @@ int main(int argc, char **argv) {
     for (echo *e = A.echos; e && n < MAXIMUM_WAIT_OBJECTS; e = e->next)
       if (e->rd.pending) evs[n++] = e->rd.ev;
     DWORD timeout = INFINITE;
-    uint64_t now = wl_now_ms();
+    uint64_t now = wl_now_ms(), at;
     for (late_ack *l = A.late; l; l = l->next) {
       DWORD left = l->due_ms > now ? (DWORD)(l->due_ms - now) : 0;
       if (left < timeout) timeout = left;
     }
+    for (ctl *c = A.ctls; c; c = c->next)
+      if (!c->dead && ho_backend_ctl_next_deadline(c->core, &at)) {
+        DWORD left = at > now ? (DWORD)(at - now) : 0;
+        if (left < timeout) timeout = left;
+      }
     (void)WaitForMultipleObjects(n, evs, FALSE, timeout);
     ho_handle h;
     while (ho_pipe_listener_accept(&A.lh, &h) == HO_OK) ctl_new((HANDLE)h);
@@ -474,6 +455,7 @@ int main(int argc, char **argv) {
     for (echo *e = A.echos; e; e = e->next)
       if (!e->dead && wl_ready(&e->rd)) echo_io(e);
     late_acks_due();
+    offer_timers();
     ctl_reap();
     echo_reap();
   }

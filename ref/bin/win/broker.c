@@ -1,18 +1,26 @@
 /* handoff-broker.exe — the reference broker on Windows: the shared broker
- * core (handoff/broker.h) behind named pipes, with the staged Windows
- * handoff (handoff/winxfer.h) for the transfer itself. Same flags and log
- * lines as the Linux program; endpoints are bare pipe names.
+ * core (handoff/broker.h) in its duplicate_handles mode behind named pipes.
+ * The core decides everything, including the stages of the handoff
+ * (duplicate, deliver, await ACK, acknowledge) and what becomes of each
+ * duplicate; this shell executes its actions:
  *
- * Prototype against the current core API (issue #14): the core emits the
- * Unix SEND_FD (sideband) and then the offer WRITE with handle_value 0. This
- * shell turns SEND_FD into DuplicateHandle into the verified backend and
- * rewrites handle_value in the offer that follows (the core's envelope,
- * deadline and token untouched); an ACK is read by the core and peeked at
- * here for the stage accounting. With a DUPLICATE action and
- * ho_broker_handle_duplicated() in the core (see the report) the rewrite
- * goes. Writes are synchronous with a short deadline (a prototype; the
- * pipe buffers are 64 KiB and every frame is small).
- * spec: SEC-1 SEC-2 SEC-10 XFER-30 XFER-31 XFER-33 XFER-39 XFER-41 */
+ *   DUPLICATE         DuplicateHandle of the client pipe into the backend
+ *                     verified from the control pipe (XFER-30 XFER-42 at
+ *                     dial time, XFER-31 now), reported at once;
+ *   WRITE             synchronous overlapped writes with a deadline; the
+ *                     offer of a duplicate is reported written to its last
+ *                     byte (XFER-33 ownership);
+ *   CLOSE_IN_TARGET   the duplicate closed inside the backend in the form
+ *                     that works under Wine (XFER-33), result reported;
+ *   CLOSE             DisconnectNamedPipe first when the core asks for a
+ *                     shutdown (XFER-43) — but never sooner than 1.5 s after
+ *                     Negotiated was written: a disconnect discards what the
+ *                     client has not read yet, so the handle lingers until
+ *                     then (the client still sees EOF before its READY_TIMEOUT)
+ *                     — then CloseHandle.
+ *
+ * Same flags and log lines as the Linux program; endpoints are bare pipe
+ * names. spec: SEC-1 SEC-2 SEC-10 XFER-30 XFER-31 XFER-33 XFER-39 XFER-41 XFER-43 */
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -20,24 +28,14 @@
 #include <string.h>
 
 #include "handoff/broker.h"
-#include "handoff/frame.h"
-#include "handoff/msg.h"
-#include "handoff/token.h"
 #include "handoff/winpipe.h"
-#include "handoff/winxfer.h"
 #include "winloop.h"
 
-typedef enum { K_CLIENT = 1, K_CONTROL } kind;
+#define WRITE_TIMEOUT_MS 5000 /* a frame into a 64 KiB pipe buffer: only a stuck peer waits */
+/* LEGACY_READY_BUDGET (ACK-17): the earliest disconnect after Negotiated. */
+#define LINGER_NS (1500ull * 1000000ull)
 
-typedef struct xfer {
-  struct xfer *next;
-  uint64_t corr;
-  struct bconn *client;
-  ho_wx wx;
-  uint8_t token[HO_TOKEN_BYTES];
-  uint64_t value;
-  bool drop_offer;
-} xfer;
+typedef enum { K_CLIENT = 1, K_CONTROL } kind;
 
 typedef struct bconn {
   struct bconn *next;
@@ -47,12 +45,10 @@ typedef struct bconn {
   wl_op rd;
   uint8_t rbuf[4096];
   bool closed, errored;
-  /* control only */
-  ho_win_target target;
-  xfer *xfers;
-  ho_frame_reader peek;
-  uint8_t *peek_buf;
-  bool peek_dead;
+  ho_win_target target; /* control only: the backend process (XFER-30) */
+  uint64_t wrote_ns;    /* client: when its first write (Negotiated) was complete */
+  uint64_t linger_due;  /* client: closed by the core, disconnected at this time */
+  bool lingering;
 } bconn;
 
 static struct {
@@ -62,8 +58,6 @@ static struct {
   ho_pipe_listener l;
   bconn *conns;
   uint64_t deadline_ns;
-  uint64_t ack_ms;
-  ho_wx_counters wxc;
   int level;
 } G;
 
@@ -83,6 +77,11 @@ static void slog(int level, const char *fmt, ...) {
   wl_log("handoff-broker", level, line);
 }
 
+static uint64_t unix_ms(void *u) {
+  (void)u;
+  return wl_unix_ms();
+}
+
 static bconn *conn_new(kind k, HANDLE h) {
   bconn *c = calloc(1, sizeof *c);
   if (c == NULL) return NULL;
@@ -98,94 +97,6 @@ static bconn *conn_new(kind k, HANDLE h) {
   return c;
 }
 
-static xfer *find_xfer(bconn *k, uint64_t corr) {
-  for (xfer *x = k->xfers; x; x = x->next)
-    if (x->corr == corr) return x;
-  return NULL;
-}
-
-/* Run the stage machine's actions that need I/O here. */
-static void drive(bconn *k, xfer *x) {
-  ho_wx_action a;
-  while (ho_wx_next(&x->wx, &a)) {
-    switch (a.type) {
-    case HO_WX_ACT_DUPLICATE: {
-      uint64_t v = 0;
-      int rc = ho_win_dup_into(&k->target, (ho_handle)x->client->h, &v);
-      slog(HO_BROKER_LOG_DEBUG, "duplicate corr=%llu client=0x%llx backend_pid=%lu value=0x%llx result=%s win32=%lu",
-           (unsigned long long)x->corr, (unsigned long long)(uintptr_t)x->client->h,
-           (unsigned long)k->target.pid, (unsigned long long)v, ho_errname(rc),
-           rc == HO_OK ? 0ul : ho_win_last_error());
-      ho_wx_duplicated(&x->wx, rc, v);
-      break;
-    }
-    case HO_WX_ACT_WRITE_OFFER: x->value = a.value; break; /* the core's WRITE follows */
-    case HO_WX_ACT_CLOSE_IN_TARGET: {
-      int rc = ho_win_close_in(&k->target, a.value); /* spec: XFER-33 */
-      slog(HO_BROKER_LOG_INFO, "duplicate-closed-in-backend corr=%llu value=0x%llx result=%s",
-           (unsigned long long)x->corr, (unsigned long long)a.value, ho_errname(rc));
-      ho_wx_closed_in_target(&x->wx, rc);
-      break;
-    }
-    case HO_WX_ACT_END: {
-      const ho_wx_outcome *o = ho_wx_outcome_of(&x->wx);
-      slog(HO_BROKER_LOG_INFO, "handoff-stages corr=%llu outcome=%s stage=%s err=%s dup=%s value=0x%llx",
-           (unsigned long long)x->corr, ho_wx_reason_name(o->reason), ho_wx_stage_name(o->stage),
-           ho_errname(o->err), ho_wx_dup_fate_name(o->dup), (unsigned long long)o->value);
-      break;
-    }
-    default: break; /* the token: the core consumes and revokes it */
-    }
-  }
-}
-
-static void xfer_free(bconn *k, xfer *x) {
-  for (xfer **p = &k->xfers; *p; p = &(*p)->next)
-    if (*p == x) {
-      *p = x->next;
-      break;
-    }
-  SecureZeroMemory(x->token, sizeof x->token);
-  free(x);
-}
-
-/* The core ended an attempt our stage machine still runs: say where. */
-static void xfer_ended_by_core(bconn *k, xfer *x) {
-  if (!ho_wx_outcome_of(&x->wx)->ended) {
-    ho_wx_timer(&x->wx, wl_now_ms());
-    if (!ho_wx_outcome_of(&x->wx)->ended) ho_wx_control_lost(&x->wx, HO_ERR_CLOSED);
-    drive(k, x);
-  }
-}
-
-/* Rewrite handle_value in the core's offer frame. */
-static int patch_offer(const uint8_t *in, size_t len, uint64_t value, uint8_t *out, size_t cap,
-                       size_t *olen) {
-  const uint8_t *body;
-  size_t blen;
-  int rc = ho_frame_parse(in, len, 0, &body, &blen);
-  if (rc != HO_OK) return rc;
-  ho_envelope env;
-  ho_offer o;
-  if ((rc = ho_envelope_decode(HO_CODEC_PROTOBUF_C, body, blen, &env)) != HO_OK ||
-      (rc = ho_offer_decode(HO_CODEC_PROTOBUF_C, env.payload, env.payload_len, &o)) != HO_OK)
-    return rc;
-  o.handle_value = value; /* spec: XFER-31 */
-  uint8_t payload[512];
-  size_t plen;
-  if ((rc = ho_offer_encode(HO_CODEC_PROTOBUF_C, &o, payload, sizeof payload, &plen)) != HO_OK)
-    return rc;
-  env.payload = payload;
-  env.payload_len = plen;
-  if (cap < HO_FRAME_HEADER_BYTES) return HO_ERR_BUFFER_TOO_SMALL;
-  if ((rc = ho_envelope_encode(HO_CODEC_PROTOBUF_C, &env, out + HO_FRAME_HEADER_BYTES,
-                               cap - HO_FRAME_HEADER_BYTES, &blen)) != HO_OK)
-    return rc;
-  if ((rc = ho_frame_write_header(out, blen)) != HO_OK) return rc;
-  *olen = HO_FRAME_HEADER_BYTES + blen;
-  return HO_OK;
-}
-
 static void open_control(ho_broker_conn *hc) {
   bconn *k = conn_new(K_CONTROL, NULL);
   if (k == NULL) {
@@ -198,8 +109,8 @@ static void open_control(ho_broker_conn *hc) {
   int rc = ho_pipe_connect(G.endpoint, 2000, &h);
   if (rc == HO_OK) {
     k->h = (HANDLE)h;
-    /* spec: SEC-10 XFER-30 — the backend is the pipe's server: same user,
-     * and the process we will duplicate into. */
+    /* spec: SEC-10 XFER-30 XFER-42 — the backend is the pipe's server: same
+     * user, and the process we will duplicate into. */
     rc = ho_pipe_peer_check(h, HO_PIPE_CLIENT_SIDE, HO_PEER_SAME_UID, NULL);
     if (rc == HO_OK) rc = ho_win_target_open(h, &k->target);
     if (rc == HO_ERR_PEER_REJECTED || rc == HO_ERR_PEER_CREDENTIALS) rc = HO_ERR_PERMISSION;
@@ -210,69 +121,53 @@ static void open_control(ho_broker_conn *hc) {
     ho_broker_conn_error(G.b, hc, rc, wl_now_ns());
     return;
   }
-  k->peek_buf = malloc(64 * 1024);
-  if (k->peek_buf == NULL || ho_frame_reader_init(&k->peek, k->peek_buf, 64 * 1024, 64 * 1024) != HO_OK)
-    k->peek_dead = true;
   slog(HO_BROKER_LOG_DEBUG, "control connected backend_pid=%lu", (unsigned long)k->target.pid);
   ho_broker_control_connected(G.b, hc, wl_now_ns());
 }
 
 static void do_write(const ho_broker_action *a) {
   bconn *c = a->user;
+  if (c == NULL || c->h == NULL || c->errored) return; /* the core closes it */
+  int rc = ho_pipe_write_all((ho_handle)c->h, a->bytes, a->len, WRITE_TIMEOUT_MS);
   uint64_t now = wl_now_ns();
-  if (c == NULL || c->h == NULL) return;
-  const uint8_t *bytes = a->bytes;
-  size_t len = a->len;
-  uint8_t patched[1024];
-  xfer *x = c->kind == K_CONTROL && a->correlation_id ? find_xfer(c, a->correlation_id) : NULL;
-  if (x != NULL) {
-    if (x->drop_offer) return; /* its transfer failed: no offer */
-    int rc = patch_offer(bytes, len, x->value, patched, sizeof patched, &len);
-    if (rc != HO_OK) {
-      ho_wx_offer_written(&x->wx, rc);
-      drive(c, x);
-      ho_broker_conn_error(G.b, c->hc, HO_ERR_IO, now);
-      return;
-    }
-    bytes = patched;
-  }
-  int rc = ho_pipe_write_all((ho_handle)c->h, bytes, len, 2000);
-  if (x != NULL) {
+  if (a->handle_value != 0) {
     slog(HO_BROKER_LOG_DEBUG, "offer corr=%llu handle_value=0x%llx written=%s",
-         (unsigned long long)x->corr, (unsigned long long)x->value, ho_errname(rc));
-    ho_wx_offer_written(&x->wx, rc); /* spec: XFER-33 — not written: closed in the backend */
-    drive(c, x);
+         (unsigned long long)a->correlation_id, (unsigned long long)a->handle_value,
+         ho_errname(rc));
+    /* spec: XFER-33 — from its last byte on the backend owns the duplicate */
+    if (rc == HO_OK) ho_broker_offer_written(G.b, a->conn, a->correlation_id, now);
   }
   if (rc != HO_OK) {
     c->errored = true;
-    ho_broker_conn_error(G.b, c->hc, rc, now);
+    ho_broker_conn_error(G.b, a->conn, rc, now);
   } else {
-    ho_broker_conn_flushed(G.b, c->hc, now);
+    if (c->kind == K_CLIENT && c->wrote_ns == 0) c->wrote_ns = now;
+    ho_broker_conn_flushed(G.b, a->conn, now);
   }
 }
 
-static void do_send_fd(const ho_broker_action *a) {
+static void do_duplicate(const ho_broker_action *a) {
   bconn *k = a->user, *cl = a->peer_user;
-  uint64_t now = wl_now_ns();
-  xfer *x = calloc(1, sizeof *x);
-  if (x == NULL || k == NULL || cl == NULL) {
-    free(x);
-    ho_broker_transfer_failed(G.b, a->conn, a->correlation_id, HO_ERR_INVALID_ARGUMENT, now);
-    return;
-  }
-  x->corr = a->correlation_id;
-  x->client = cl;
-  memcpy(x->token, a->bytes, HO_TOKEN_BYTES);
-  x->next = k->xfers;
-  k->xfers = x;
-  ho_wx_start(&x->wx, x->corr, wl_now_ms() + G.ack_ms, &G.wxc);
-  drive(k, x);
-  const ho_wx_outcome *o = ho_wx_outcome_of(&x->wx);
-  if (o->ended && o->stage == HO_WX_STAGE_DUPLICATE) {
-    x->drop_offer = true;
-    if (o->err == HO_ERR_CLOSED || o->err == HO_ERR_IO) ho_broker_conn_error(G.b, k->hc, o->err, now);
-    else ho_broker_transfer_failed(G.b, k->hc, x->corr, o->err, now);
-  }
+  uint64_t v = 0;
+  int rc = HO_ERR_CLOSED;
+  if (k != NULL && cl != NULL && cl->h != NULL && !k->errored)
+    rc = ho_win_dup_into(&k->target, (ho_handle)cl->h, &v); /* spec: XFER-31 */
+  slog(HO_BROKER_LOG_DEBUG,
+       "duplicate corr=%llu client=0x%llx backend_pid=%lu value=0x%llx result=%s win32=%lu",
+       (unsigned long long)a->correlation_id,
+       (unsigned long long)(uintptr_t)(cl != NULL ? cl->h : NULL),
+       (unsigned long)(k != NULL ? k->target.pid : 0), (unsigned long long)v, ho_errname(rc),
+       rc == HO_OK ? 0ul : ho_win_last_error());
+  ho_broker_handle_duplicated(G.b, a->conn, a->correlation_id, rc, v, wl_now_ns());
+}
+
+static void do_close_in_target(const ho_broker_action *a) {
+  bconn *k = a->user;
+  int rc = k != NULL ? ho_win_close_in(&k->target, a->handle_value) : HO_ERR_INVALID_ARGUMENT;
+  slog(HO_BROKER_LOG_DEBUG, "close-in-backend corr=%llu value=0x%llx result=%s win32=%lu",
+       (unsigned long long)a->correlation_id, (unsigned long long)a->handle_value,
+       ho_errname(rc), rc == HO_OK ? 0ul : ho_win_last_error());
+  ho_broker_closed_in_target(G.b, a->correlation_id, rc, wl_now_ns());
 }
 
 static void do_close(const ho_broker_action *a) {
@@ -280,33 +175,46 @@ static void do_close(const ho_broker_action *a) {
   if (c == NULL) return;
   if (c->h != NULL) wl_cancel(c->h, &c->rd);
   if (c->kind == K_CLIENT) {
-    /* The attempt of this client has ended in the core. */
-    for (bconn *k = G.conns; k; k = k->next)
-      if (k->kind == K_CONTROL)
-        for (xfer *x = k->xfers; x;) {
-          xfer *nx = x->next;
-          if (x->client == c) {
-            xfer_ended_by_core(k, x);
-            xfer_free(k, x);
-          }
-          x = nx;
-        }
     /* spec: XFER-43 — the shutdown of a pipe: DisconnectNamedPipe (the
-     * backend's duplicate, the same instance, is disconnected too). */
-    if (a->shutdown) DisconnectNamedPipe(c->h);
-    slog(HO_BROKER_LOG_DEBUG, "client closed handle=0x%llx shutdown=%d",
-         (unsigned long long)(uintptr_t)c->h, a->shutdown);
-  } else {
-    while (c->xfers) {
-      xfer_ended_by_core(c, c->xfers);
-      xfer_free(c, c->xfers);
+     * backend's duplicate, the same instance, is disconnected too), not
+     * before the client can have read Negotiated: it discards unread data. */
+    uint64_t due = c->wrote_ns + LINGER_NS;
+    if (a->shutdown && c->h != NULL && c->wrote_ns != 0 && wl_now_ns() < due) {
+      c->lingering = true;
+      c->linger_due = due;
+      c->hc = NULL; /* the core has forgotten it */
+      slog(HO_BROKER_LOG_DEBUG, "client lingering handle=0x%llx disconnect_in_ms=%llu",
+           (unsigned long long)(uintptr_t)c->h,
+           (unsigned long long)((due - wl_now_ns()) / 1000000u));
+      return;
     }
+    if (a->shutdown && c->h != NULL) DisconnectNamedPipe(c->h);
+  } else {
     ho_win_target_close(&c->target);
-    free(c->peek_buf);
   }
-  if (c->h != NULL) CloseHandle(c->h);
+  HANDLE h = c->h;
+  if (h != NULL) CloseHandle(h);
   c->h = NULL;
   c->closed = true;
+  /* logged once closed: a reader of the log may probe it at once */
+  if (c->kind == K_CLIENT)
+    slog(HO_BROKER_LOG_DEBUG, "client closed handle=0x%llx shutdown=%d",
+         (unsigned long long)(uintptr_t)h, a->shutdown);
+}
+
+/* Lingering clients whose time has come: disconnect and close them. */
+static void linger_due(void) {
+  uint64_t now = wl_now_ns();
+  for (bconn *c = G.conns; c; c = c->next) {
+    if (!c->lingering || now < c->linger_due) continue;
+    DisconnectNamedPipe(c->h); /* spec: XFER-43 */
+    CloseHandle(c->h);
+    slog(HO_BROKER_LOG_DEBUG, "client closed handle=0x%llx shutdown=1",
+         (unsigned long long)(uintptr_t)c->h);
+    c->h = NULL;
+    c->lingering = false;
+    c->closed = true;
+  }
 }
 
 static void run_actions(void) {
@@ -314,38 +222,17 @@ static void run_actions(void) {
   while (ho_broker_next_action(G.b, &a)) {
     switch (a.type) {
     case HO_BACT_WRITE: do_write(&a); break;
-    case HO_BACT_SEND_FD: do_send_fd(&a); break;
+    case HO_BACT_DUPLICATE: do_duplicate(&a); break;
+    case HO_BACT_CLOSE_IN_TARGET: do_close_in_target(&a); break;
     case HO_BACT_OPEN_CONTROL: open_control(a.conn); break;
     case HO_BACT_CLOSE: do_close(&a); break;
     case HO_BACT_SET_TIMER: G.deadline_ns = a.deadline; break;
+    case HO_BACT_SEND_FD: /* not in duplicate_handles mode */
+      ho_broker_transfer_failed(G.b, a.conn, a.correlation_id, HO_ERR_INVALID_ARGUMENT,
+                                wl_now_ns());
+      break;
     default: break;
     }
-  }
-}
-
-/* Peek at ACK frames for the stage accounting (the core decides). */
-static void peek_acks(bconn *k, const uint8_t *p, size_t n) {
-  while (n > 0 && !k->peek_dead) {
-    size_t used = 0;
-    int rc = ho_frame_reader_feed(&k->peek, p, n, &used);
-    p += used;
-    n -= used;
-    if (rc == 0) continue;
-    if (rc != 1) {
-      k->peek_dead = true;
-      return;
-    }
-    const uint8_t *body;
-    size_t blen;
-    ho_any_msg m;
-    (void)ho_frame_reader_body(&k->peek, &body, &blen);
-    if (ho_frame_decode_body(HO_CODEC_PROTOBUF_C, HO_FT_ACK, body, blen, NULL, &m) == HO_OK) {
-      xfer *x = find_xfer(k, m.ack.correlation_id);
-      if (x != NULL && ho_wx_ack(&x->wx, m.ack.accepted, ho_token_equal(x->token, m.ack.token),
-                                 wl_now_ms()) == HO_OK)
-        drive(k, x);
-    }
-    (void)ho_frame_reader_next(&k->peek);
   }
 }
 
@@ -358,12 +245,8 @@ static void conn_io(bconn *c) {
     ho_broker_conn_error(G.b, c->hc, rc != HO_OK ? rc : HO_ERR_CLOSED, now);
     return;
   }
-  if (c->kind == K_CLIENT) {
-    ho_broker_client_data(G.b, c->hc, c->rbuf, n, now);
-  } else {
-    peek_acks(c, c->rbuf, n);
-    ho_broker_control_data(G.b, c->hc, c->rbuf, n, now);
-  }
+  if (c->kind == K_CLIENT) ho_broker_client_data(G.b, c->hc, c->rbuf, n, now);
+  else ho_broker_control_data(G.b, c->hc, c->rbuf, n, now);
 }
 
 /* Re-arm reads: a client only for exactly what the core wants (spec:
@@ -399,6 +282,7 @@ static void accept_clients(void) {
   ho_handle h;
   while (ho_pipe_listener_accept(&G.l, &h) == HO_OK) {
     ho_peer_cred pc;
+    memset(&pc, 0, sizeof pc);
     /* spec: SEC-1 — from the OS: the pipe's client pid and its token. */
     int prc = ho_pipe_peer_check(h, HO_PIPE_SERVER_SIDE, HO_PEER_ANY, &pc);
     bconn *c = conn_new(K_CLIENT, (HANDLE)h);
@@ -420,13 +304,15 @@ static void accept_clients(void) {
 
 static void usage(FILE *f) {
   fputs("usage: handoff-broker.exe --listen NAME --handoff-endpoint NAME --backend-pipe NAME\n"
-        "                          --service NAME [--ack-timeout-ms N] [--token-ttl-ms N]\n"
+        "                          [--service NAME] [--ack-timeout-ms N] [--token-ttl-ms N]\n"
         "                          [--max-pending N] [--backend-ready] [--backend-multi-offer]\n"
-      "                          [--hello-rate N]\n"
-        "                          [--log-level error|warn|info|debug]\n"
+        "                          [--max-controls N] [--peer-uid any|same]\n"
+        "                          [--hello-rate N] [--log-level error|warn|info|debug]\n"
         "\n"
-        "Reference broker (Windows). NAME is a bare pipe name (\\\\.\\pipe\\NAME\n"
-        "locally); every endpoint is owner-only. --hello-rate 0 means unlimited.\n",
+        "Reference broker (Windows): hands each opted-in client pipe to the backend with\n"
+        "DuplicateHandle; on any failure the client falls back to --backend-pipe. NAME is a\n"
+        "bare pipe name (\\\\.\\pipe\\NAME locally); every endpoint is owner-only.\n"
+        "--hello-rate 0 means unlimited. The flags mean what they mean on Linux.\n",
         f);
 }
 
@@ -438,17 +324,19 @@ int main(int argc, char **argv) {
       {"max-pending", 1, 0, 'm'},    {"backend-ready", 0, 0, 'r'},
       {"hello-rate", 1, 0, 'R'},     {"peer-uid", 1, 0, 'u'},
       {"log-level", 1, 0, 'v'},      {"help", 0, 0, 'h'},
-      {"backend-multi-offer", 0, 0, 'M'},
+      {"backend-multi-offer", 0, 0, 'M'}, {"max-controls", 1, 0, 'C'},
       {0, 0, 0, 0}};
+  G.service = "echo";
   G.level = G.cfg.log_level = HO_BROKER_LOG_INFO;
   G.cfg.peer_policy = HO_PEER_SAME_UID;
   int o;
   char *end;
   while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
     unsigned long long v = 0;
-    if (o == 'a' || o == 't' || o == 'm' || o == 'R') {
+    if (o == 'a' || o == 't' || o == 'm' || o == 'R' || o == 'C') {
       v = strtoull(optarg, &end, 10);
-      if (*end || end == optarg) {
+      if (*end || end == optarg || optarg[0] == '-' || v > 86400000u ||
+          (v == 0 && o != 'R')) {
         fprintf(stderr, "handoff-broker: bad number: %s\n", optarg);
         return 2;
       }
@@ -459,13 +347,20 @@ int main(int argc, char **argv) {
     case 'p': G.backend_pipe = optarg; break;
     case 's': G.service = optarg; break;
     case 'a': G.cfg.ack_timeout_ns = v * 1000000u; break;
-    case 't': G.cfg.token_ttl_ns = v * 1000000u; break;
+    case 't':
+      if (v > 30000) {
+        fprintf(stderr, "handoff-broker: --token-ttl-ms is at most 30000 (TOKEN_TTL_MAX)\n");
+        return 2;
+      }
+      G.cfg.token_ttl_ns = v * 1000000u;
+      break;
     case 'm': G.cfg.max_pending = (uint32_t)v; break;
     case 'r': /* spec: READY-36 — a statement is not a declaration */
       fprintf(stderr, "handoff-broker: --backend-ready has no effect since spec 1.0.0-rc2 "
                       "(READY-36)\n");
       break;
     case 'M': G.cfg.backend_multi_offer = true; break; /* spec: XFER-37 */
+    case 'C': G.cfg.max_controls = v > 4096 ? 4096u : (uint32_t)v; break;
     case 'R': G.cfg.hello_rate = v == 0 ? HO_BROKER_HELLO_RATE_UNLIMITED : (uint32_t)v; break;
     case 'u': {
       uid_t uid;
@@ -486,7 +381,7 @@ int main(int argc, char **argv) {
     default: usage(stderr); return 2;
     }
   }
-  if (!G.listen || !G.backend_pipe || !G.service || optind != argc) {
+  if (!G.listen || !G.backend_pipe || optind != argc) {
     usage(stderr);
     return 2;
   }
@@ -495,8 +390,9 @@ int main(int argc, char **argv) {
   G.cfg.handoff_endpoint = G.endpoint != NULL;
   G.cfg.self_uid = 0; /* ho_pipe_peer_check: uid 0 = "our user" */
   G.cfg.log = log_line;
+  G.cfg.unix_ms = unix_ms; /* offer deadlines (TOKEN-22), backend-ready (READY-10) */
   G.cfg.endpoint_name = G.endpoint;
-  G.ack_ms = G.cfg.ack_timeout_ns ? G.cfg.ack_timeout_ns / 1000000u : 5000u;
+  G.cfg.duplicate_handles = true; /* spec: XFER-31 — no sideband on Windows */
   int rc = ho_pipe_listener_open(&G.l, G.listen);
   if (rc != HO_OK) {
     fprintf(stderr, "handoff-broker: cannot listen on %s: %s (win32 %lu)\n", G.listen,
@@ -521,20 +417,27 @@ int main(int argc, char **argv) {
     for (bconn *c = G.conns; c && n < MAXIMUM_WAIT_OBJECTS; c = c->next)
       if (c->rd.pending) evs[n++] = c->rd.ev;
     DWORD timeout = INFINITE;
-    if (G.deadline_ns != 0) {
-      uint64_t now = wl_now_ns();
+    uint64_t now = wl_now_ns();
+    if (G.deadline_ns != 0)
       timeout = G.deadline_ns <= now ? 0 : (DWORD)((G.deadline_ns - now) / 1000000u + 1);
-    }
-    (void)WaitForMultipleObjects(n, evs, FALSE, timeout);
-    accept_clients();
     for (bconn *c = G.conns; c; c = c->next)
-      if (!c->closed && c->h != NULL && wl_ready(&c->rd)) {
-        conn_io(c);
-        run_actions();
+      if (c->lingering) {
+        DWORD left = c->linger_due <= now ? 0 : (DWORD)((c->linger_due - now) / 1000000u + 1);
+        if (left < timeout) timeout = left;
       }
+    (void)WaitForMultipleObjects(n, evs, FALSE, timeout);
+    /* Deadlines that have passed first: an ACK read afterwards finds its
+     * attempt expired (ACK-6, ACK-7), whatever the scheduler did. */
     if (G.deadline_ns != 0 && wl_now_ns() >= G.deadline_ns) {
       ho_broker_timer(G.b, wl_now_ns());
       run_actions();
     }
+    linger_due();
+    accept_clients();
+    for (bconn *c = G.conns; c; c = c->next)
+      if (!c->closed && !c->lingering && c->h != NULL && wl_ready(&c->rd)) {
+        conn_io(c);
+        run_actions();
+      }
   }
 }

@@ -1,38 +1,52 @@
-/* handoff-client.exe — the reference client on Windows: connects to a
- * broker's pipe, takes a handoff when offered (--handoff), falls back
- * silently to backend_pipe otherwise, then talks to the echo service and
- * prints the Linux program's report line. spec: CLIENT-8 FALLBACK-24 */
+/* handoff-client.exe — the reference client on Windows: the shared client
+ * core (handoff/client.h, ho_client_connect on named pipes) with the Linux
+ * program's flags, decisions and report line: connects to a broker's pipe,
+ * takes a handoff when offered (--handoff), falls back silently to
+ * backend_pipe otherwise, never sends a request twice (READY-21), then
+ * talks to the echo service. spec: CLIENT-8 FALLBACK-24 READY-21 */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "winclient.h"
-#include "winloop.h"
+#include "handoff/client.h"
+#include "handoff/winpipe.h"
 
 static void usage(FILE *f) {
   fputs("usage: handoff-client.exe --connect NAME --service NAME [--handoff]\n"
-        "                          [--message TEXT] [--count N] [--ready-timeout-ms N]\n"
-        "Output: route=handoff|reconnect reason=NAME mode=... negotiated_us=...\n"
-        "Exit status: 0 served; 1 error; 2 usage; 3 echo mismatch.\n",
+        "                          [--backend-ready] [--early-data] [--coalesced-reply]\n"
+        "                          [--message TEXT]\n"
+        "                          [--count N] [--ready-timeout-ms N] [--json]\n"
+        "NAME is a bare pipe name. The flags and the report mean what they mean on Linux:\n"
+        "route=handoff|reconnect reason=NAME mode=... negotiated_us=... ready_us=...\n"
+        "Exit status: 0 served; 1 error (Refused, unreachable, OUTCOME_UNKNOWN); 2 usage;\n"
+        "3 echo mismatch.\n",
         f);
 }
 
 int main(int argc, char **argv) {
-  wc_config cfg = {0};
+  ho_client_config cfg;
+  ho_client_config_init(&cfg);
   const char *message = "ping";
   long count = 1;
-  static const struct option opts[] = {{"connect", 1, 0, 'c'}, {"service", 1, 0, 's'},
-                                       {"handoff", 0, 0, 'H'}, {"message", 1, 0, 'm'},
-                                       {"count", 1, 0, 'n'},   {"ready-timeout-ms", 1, 0, 't'},
-                                       {"help", 0, 0, 'h'},    {0, 0, 0, 0}};
+  int json = 0;
+  static const struct option opts[] = {{"connect", 1, 0, 'c'},       {"service", 1, 0, 's'},
+                                       {"handoff", 0, 0, 'H'},       {"backend-ready", 0, 0, 'B'},
+                                       {"early-data", 0, 0, 'E'},    {"message", 1, 0, 'm'},
+                                       {"coalesced-reply", 0, 0, 'C'},
+                                       {"count", 1, 0, 'n'},         {"ready-timeout-ms", 1, 0, 't'},
+                                       {"json", 0, 0, 'j'},          {"help", 0, 0, 'h'},
+                                       {0, 0, 0, 0}};
   int o;
   char *end;
   while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
     switch (o) {
-    case 'c': cfg.connect = optarg; break;
-    case 's': cfg.service = optarg; break;
+    case 'c': cfg.connect_path = optarg; break;
+    case 's': cfg.service_name = optarg; break;
     case 'H': cfg.handoff = true; break;
+    case 'B': cfg.backend_ready = true; break;
+    case 'E': cfg.early_data = true; break;
+    case 'C': cfg.coalesced_reply = true; break;
     case 'm': message = optarg; break;
     case 'n':
       count = strtol(optarg, &end, 10);
@@ -50,30 +64,72 @@ int main(int argc, char **argv) {
       cfg.ready_timeout_ms = (uint32_t)v;
       break;
     }
+    case 'j': json = 1; break;
     case 'h': usage(stdout); return 0;
     default: usage(stderr); return 2;
     }
   }
   size_t mlen = strlen(message);
-  if (!cfg.connect || !cfg.service || optind != argc || mlen == 0) {
+  if (!cfg.connect_path || !cfg.service_name || optind != argc || mlen == 0) {
     usage(stderr);
     return 2;
   }
-  wc_result r;
-  int rc = wc_connect(&cfg, &r);
+  cfg.request = (const uint8_t *)message;
+  cfg.request_len = mlen;
+  ho_client_result r;
+  int rc = ho_client_connect(&cfg, &r);
   if (rc != HO_OK) {
-    printf("route=none error=%s\n", ho_errname(rc) ? ho_errname(rc) : "UNKNOWN");
+    const char *name = ho_errname(rc) ? ho_errname(rc) : "UNKNOWN";
+    if (rc == HO_ERR_REFUSED) { /* spec: CLIENT-3 — with its code and reason */
+      for (char *p = r.refused.reason; *p; p++)
+        if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20) *p = '?';
+      if (json)
+        printf("{\"ok\":false,\"error\":\"REFUSED\",\"code\":%u,\"reason\":\"%s\"}\n",
+               r.refused.code, r.refused.reason);
+      else
+        printf("route=none error=REFUSED code=%u reason=\"%s\"\n", r.refused.code, r.refused.reason);
+    } else {
+      /* spec: CLIENT-8 — the route actually taken, also when it then failed */
+      const char *route = r.route == HO_ROUTE_HANDOFF     ? "handoff"
+                          : r.route == HO_ROUTE_RECONNECT ? "reconnect"
+                                                          : "none";
+      if (json) printf("{\"ok\":false,\"route\":\"%s\",\"error\":\"%s\"}\n", route, name);
+      else printf("route=%s error=%s\n", route, name);
+    }
+    if (r.diag.msg[0] != '\0')
+      fprintf(stderr, "handoff-client: %s\n", r.diag.msg);
+    else
+      fprintf(stderr, "handoff-client: %s (%s)\n", ho_strerror(rc), name);
     return 1;
   }
-  char *buf = malloc(mlen);
-  const char *err = NULL;
+  uint8_t *buf = malloc(mlen);
+  uint64_t first_byte_us = 0;
+  size_t pend = 0; /* r.pending bytes consumed */
   int status = 0;
-  uint64_t first_us = 0;
-  for (long i = 0; i < count && buf; i++) {
-    size_t got;
-    rc = ho_pipe_write_all(r.conn, message, mlen, 30000);
-    if (rc == HO_OK) rc = ho_pipe_read_exact(r.conn, buf, mlen, 30000, &got);
-    if (i == 0) first_us = (wl_now_ns() - r.start_ns) / 1000u;
+  const char *err = NULL;
+  for (long i = 0; i < count && buf != NULL; i++) {
+    if (i > 0 || !r.request_sent) {
+      rc = ho_client_write_all(r.conn, message, mlen, 30000);
+      if (rc != HO_OK) {
+        err = ho_errname(rc);
+        status = 1;
+        break;
+      }
+    }
+    size_t got = 0, have = 0;
+    /* spec: CLIENT-6 READY-32 — echo bytes that came with the reply first */
+    if (pend < r.pending_len) {
+      have = r.pending_len - pend < mlen ? r.pending_len - pend : mlen;
+      memcpy(buf, r.pending + pend, have);
+      pend += have;
+      rc = HO_OK;
+    } else {
+      rc = ho_client_read_exact(r.conn, buf, 1, 30000, &got);
+      have = 1;
+    }
+    if (rc == HO_OK && i == 0) first_byte_us = (ho_client_now_ns() - r.start_ns) / 1000u;
+    if (rc == HO_OK && mlen > have)
+      rc = ho_client_read_exact(r.conn, buf + have, mlen - have, 30000, &got);
     if (rc != HO_OK) {
       err = ho_errname(rc);
       status = 1;
@@ -85,15 +141,30 @@ int main(int argc, char **argv) {
       break;
     }
   }
-  uint64_t total = (wl_now_ns() - r.start_ns) / 1000u;
+  uint64_t total_us = (ho_client_now_ns() - r.start_ns) / 1000u;
   ho_win_close(r.conn);
   free(buf);
-  printf("route=%s reason=%s mode=%s negotiated_us=%llu ready_us=%llu connected_us=%llu "
-         "first_byte_us=%llu total_us=%llu count=%ld%s%s\n",
-         r.route == 1 ? "handoff" : "reconnect", wc_reason_name(r.fallback_reason),
-         r.route == 1 ? "legacy" : "none", (unsigned long long)r.us_negotiated,
-         (unsigned long long)r.us_ready, (unsigned long long)r.us_connected,
-         (unsigned long long)first_us, (unsigned long long)total, count, err ? " error=" : "",
-         err ? err : "");
+  const char *route = r.route == HO_ROUTE_HANDOFF ? "handoff" : "reconnect";
+  const char *mode = r.route != HO_ROUTE_HANDOFF ? "none"
+                     : r.coalesced          ? "coalesced"
+                     : r.backend_ready      ? "backend-ready"
+                                            : "legacy";
+  const char *reason = ho_client_reason_name(r.fallback_reason);
+  if (json) {
+    printf("{\"ok\":%s,\"route\":\"%s\",\"reason\":\"%s\",\"mode\":\"%s\",\"negotiated_us\":%llu,"
+           "\"ready_us\":%llu,\"connected_us\":%llu,\"first_byte_us\":%llu,\"total_us\":%llu,"
+           "\"count\":%ld,\"error\":%s%s%s}\n",
+           status ? "false" : "true", route, reason, mode, (unsigned long long)r.us_negotiated,
+           (unsigned long long)r.us_ready, (unsigned long long)r.us_connected,
+           (unsigned long long)first_byte_us, (unsigned long long)total_us, count,
+           err ? "\"" : "", err ? err : "null", err ? "\"" : "");
+  } else {
+    printf("route=%s reason=%s mode=%s negotiated_us=%llu ready_us=%llu connected_us=%llu "
+           "first_byte_us=%llu total_us=%llu count=%ld%s%s\n",
+           route, reason, mode, (unsigned long long)r.us_negotiated,
+           (unsigned long long)r.us_ready, (unsigned long long)r.us_connected,
+           (unsigned long long)first_byte_us, (unsigned long long)total_us, count,
+           err ? " error=" : "", err ? err : "");
+  }
   return status;
 }

@@ -136,6 +136,27 @@ typedef struct ho_backend_config {
   int (*first_write)(void *ctx, ho_handle conn, uint64_t correlation_id, const uint8_t *reply,
                      size_t len);
   void *first_write_ctx;
+  /* A transport without a sideband (Windows named pipes: the control
+   * stream is offer frames only, spec/handoff-sequence.md §3). The handle
+   * of an offer is HandoffOffer.handle_value, judged by check_handle
+   * (required in this mode) in place of the descriptor checks of XFER-28,
+   * at their place in the XFER-36 order; there is no sideband token to
+   * compare (XFER-12). A value that fails the check never comes back as
+   * CLOSE_FD (spec: XFER-32: it may be one of the backend's own handles);
+   * the offer deadline of BACKEND-10 runs from the first byte of the offer
+   * frame. Default false (the Unix layout, XFER-1). */
+  bool no_sideband;
+  /* Is `handle_value` a handle this backend may adopt (spec: XFER-32
+   * XFER-38)? HO_OK with *conn set: the handle to adopt (on Windows the
+   * value itself; a transport that fetches a remote descriptor would give
+   * a local one) — the core owns it from then on (ADOPT or CLOSE_FD).
+   * Otherwise HO_ERR_NO_DESCRIPTOR (no handle at all: 0) or
+   * HO_ERR_BAD_DESCRIPTOR (any failed check; other codes count as it), and
+   * nothing is owned or closed. `ctl_user` is what ho_backend_ctl_set_user()
+   * set for the control connection the offer came on (the Windows backend
+   * keeps the broker's pid there). Called only for offers that decoded. */
+  int (*check_handle)(void *ctx, void *ctl_user, uint64_t handle_value, ho_handle *conn);
+  void *check_ctx;
 } ho_backend_config;
 
 /* Fill `cfg` with the defaults above. */
@@ -211,6 +232,11 @@ int ho_backend_core_set_refusing(ho_backend_core *core, int err);
 /* Create the state of one control connection. Codes: HO_ERR_INVALID_ARGUMENT,
  * HO_ERR_NOMEM (*out untouched). */
 int ho_backend_ctl_new(ho_backend_core *core, ho_backend_ctl **out);
+
+/* Attach the shell's pointer to a control connection (handed to
+ * check_handle; NULL by default). */
+void ho_backend_ctl_set_user(ho_backend_ctl *ctl, void *user);
+void *ho_backend_ctl_user(const ho_backend_ctl *ctl);
 
 /* Free it. A descriptor the core still holds (sideband received, offer not
  * yet read, or pending in undelivered actions) is released with the

@@ -107,6 +107,15 @@ typedef struct ho_broker_config {
   int log_level;            /* HO_BROKER_LOG_*; lines above it are not built */
   ho_broker_log_fn log;     /* may be NULL */
   void *log_user;
+  /* The transport duplicates the client handle into the backend instead of
+   * passing a descriptor with a sideband (Windows, spec/handoff-sequence.md
+   * §3): each offer starts with a DUPLICATE action, and its frame, naming
+   * the duplicate in handle_value, is built and written once the shell has
+   * reported it (ho_broker_handle_duplicated). A duplicate whose offer was
+   * not completely written is closed in the backend (CLOSE_IN_TARGET,
+   * XFER-33); stages and duplicate fates are counted (XFER-41). Default
+   * false: SEND_FD, the Unix layout. */
+  bool duplicate_handles;
 } ho_broker_config;
 
 typedef enum ho_broker_action_type {
@@ -126,7 +135,18 @@ typedef enum ho_broker_action_type {
   HO_BACT_CLOSE = 4,
   /* (Re)arm the one timer to fire at `deadline` (0 = disarm); then call
    * ho_broker_timer(). */
-  HO_BACT_SET_TIMER = 5
+  HO_BACT_SET_TIMER = 5,
+  /* duplicate_handles: duplicate client connection `peer` into the process
+   * at the other end of control connection `conn` (spec: XFER-30 XFER-31)
+   * and report ho_broker_handle_duplicated() before the next call into the
+   * core; the offer WRITE follows the report. */
+  HO_BACT_DUPLICATE = 6,
+  /* duplicate_handles: close the duplicate `handle_value` inside the
+   * process at the other end of control connection `conn` — the offer that
+   * names it (`correlation_id`) was not completely written (spec: XFER-33;
+   * nothing of that offer may be written any more) — and report
+   * ho_broker_closed_in_target(). */
+  HO_BACT_CLOSE_IN_TARGET = 7
 } ho_broker_action_type;
 
 typedef struct ho_broker_action {
@@ -140,6 +160,7 @@ typedef struct ho_broker_action {
   uint64_t correlation_id; /* SEND_FD and the offer WRITE that follows it */
   bool shutdown;        /* CLOSE */
   uint64_t deadline;    /* SET_TIMER */
+  uint64_t handle_value; /* CLOSE_IN_TARGET; the offer WRITE of a duplicate */
 } ho_broker_action;
 
 /* Why a client was not handed off (counters, logs). Each attempt or
@@ -190,6 +211,33 @@ bool ho_broker_reason_counts(int reason);
  * "CLIENT_GONE"/"SHUTDOWN" for the two ends that are no fallback. */
 const char *ho_broker_reason_spec_name(int reason);
 
+/* Stages of a handoff by duplication (duplicate_handles), the original's
+ * orchestration: where an attempt ended. */
+typedef enum ho_broker_stage {
+  HO_BROKER_STAGE_NONE = 0,       /* it did not: completed */
+  HO_BROKER_STAGE_DUPLICATE = 1,  /* DuplicateHandle into the backend */
+  HO_BROKER_STAGE_DELIVER = 2,    /* writing the offer that names it */
+  HO_BROKER_STAGE_AWAIT_ACK = 3,  /* offer written, no ACK */
+  HO_BROKER_STAGE_ACKNOWLEDGE = 4, /* an ACK came: refused, mismatched, late */
+  HO_BROKER_STAGE_COUNT
+} ho_broker_stage;
+
+/* What became of a duplicate (spec: XFER-41). */
+typedef enum ho_broker_dup_fate {
+  HO_BROKER_DUP_NONE = 0,          /* never made */
+  HO_BROKER_DUP_CLOSED_IN_TARGET,  /* offer not completely written: closed (XFER-33) */
+  HO_BROKER_DUP_TARGET_GONE,       /* ... the backend had exited (its table went with it) */
+  HO_BROKER_DUP_BACKEND_OWNED,     /* offer written: adopted, or closed by the backend (XFER-32) */
+  HO_BROKER_DUP_CLOSE_FAILED,      /* a leak, counted */
+  HO_BROKER_DUP_FATE_COUNT
+} ho_broker_dup_fate;
+
+/* "none", "duplicate", "deliver", "await_ack", "acknowledge"; and
+ * "none", "closed_in_target", "target_gone", "backend_owned",
+ * "close_failed" ("unknown" for other values). */
+const char *ho_broker_stage_name(int stage);
+const char *ho_broker_dup_fate_name(int fate);
+
 #define HO_BROKER_LATENCY_BUCKETS 24 /* bucket i: < 2^(i+4) us; last: rest */
 
 typedef struct ho_broker_stats {
@@ -210,6 +258,12 @@ typedef struct ho_broker_stats {
   uint64_t in_flight;        /* attempts between token issue and their end */
   uint64_t open_conns;       /* handles not yet closed */
   uint64_t latency_us[HO_BROKER_LATENCY_BUCKETS]; /* accept -> ACK accepted */
+  /* duplicate_handles (spec: XFER-41): the stage each attempt ended at
+   * (index HO_BROKER_STAGE_NONE: completed) and what became of each
+   * duplicate; once every report is in, the fates add up to dup_attempts. */
+  uint64_t dup_attempts;
+  uint64_t dup_ended_at[HO_BROKER_STAGE_COUNT];
+  uint64_t dup_fate[HO_BROKER_DUP_FATE_COUNT];
 } ho_broker_stats;
 
 /* Create a broker core. With a handoff endpoint configured, its first
@@ -272,13 +326,35 @@ int ho_broker_control_data(ho_broker *b, ho_broker_conn *c, const uint8_t *data,
 int ho_broker_transfer_failed(ho_broker *b, ho_broker_conn *k, uint64_t correlation_id, int err,
                               uint64_t now);
 
-/* The offer WRITE `correlation_id` on control connection `k` was written to
- * its last byte (report it as soon as it is: a coalesced attempt's client
- * connection is then closed, READY-27; ho_broker_conn_flushed(k) says the
- * same for every offer queued on `k`). Returns HO_OK (also when the attempt
- * has ended) or HO_ERR_INVALID_ARGUMENT. */
+/* duplicate_handles: DUPLICATE `correlation_id` on control connection `k`
+ * is done — rc HO_OK with the duplicate's value in the backend (`value`, not
+ * 0), or the error (nothing was made): the attempt fails, HO_ERR_PERMISSION
+ * as PERMISSION_DENIED, HO_ERR_FD_EXHAUSTED as fd_exhausted, anything else
+ * as BACKEND_ACK_TIMEOUT (spec: FALLBACK-17; a value of 0 with HO_OK counts
+ * as HO_ERR_IO). On success the core writes the offer naming `value` (a
+ * WRITE on `k` with handle_value set). A duplicate reported for an attempt
+ * that has ended meanwhile gets a CLOSE_IN_TARGET. Report it before `k`'s
+ * CLOSE is taken. Returns HO_OK, HO_ERR_STATE (this DUPLICATE was already
+ * reported: nothing changes) or HO_ERR_INVALID_ARGUMENT. */
+int ho_broker_handle_duplicated(ho_broker *b, ho_broker_conn *k, uint64_t correlation_id, int rc,
+                                uint64_t value, uint64_t now);
+
+/* The offer WRITE `correlation_id` on `k` was written to its last byte
+ * (report it as soon as it is): a coalesced attempt's client copy is closed
+ * now (READY-27); with duplicate_handles the backend owns the duplicate and
+ * the broker never closes it (spec: XFER-33). ho_broker_conn_flushed(k)
+ * says the same for every offer queued on `k`, and an ACK for the offer
+ * proves it.
+ * Returns HO_OK (also when the attempt has ended) or
+ * HO_ERR_INVALID_ARGUMENT. */
 int ho_broker_offer_written(ho_broker *b, ho_broker_conn *k, uint64_t correlation_id,
                             uint64_t now);
+
+/* duplicate_handles: the result of CLOSE_IN_TARGET `correlation_id`: HO_OK
+ * closed, HO_ERR_CLOSED the backend had exited, anything else the close
+ * failed (counted as a leak and logged, never silent; spec: XFER-41).
+ * Returns HO_OK or HO_ERR_INVALID_ARGUMENT. */
+int ho_broker_closed_in_target(ho_broker *b, uint64_t correlation_id, int rc, uint64_t now);
 
 /* `c` reached EOF or failed (`err` is an HO_ERR_* code, e.g. HO_ERR_CLOSED,
  * HO_ERR_IO, HO_ERR_PERMISSION for a refused dial); the shell stops watching

@@ -18,7 +18,9 @@
  *
  * Two layers: a sans-I/O client core (ho_client_core_*: events in, actions
  * out, time injected), and ho_client_connect(), its blocking shell with
- * deadlines (poll); no threads, no signals.
+ * deadlines (poll on Unix, ref/lib/client/client_shell.c; overlapped
+ * named-pipe I/O on Windows, ref/lib/net/win/win_client.c, where paths are
+ * bare pipe names); no threads, no signals.
  */
 #ifndef HANDOFF_CLIENT_H
 #define HANDOFF_CLIENT_H

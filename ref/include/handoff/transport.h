@@ -7,11 +7,13 @@
  *   ho_xfer_recv()  backend side: read control-connection bytes, collecting
  *                   any descriptor that arrives with them, checked and
  *                   closed on every error so nothing leaks.
- * Implemented today: Unix SCM_RIGHTS (spec: XFER-3 XFER-29). A Windows
- * DuplicateHandle transport fits the same two calls: there ho_xfer_send()
- * duplicates the handle into the backend and returns it in *handle_value
- * (sent in HandoffOffer.handle_value), and ho_xfer_recv() is a plain read
- * that never yields a descriptor; the backend adopts handle_value instead.
+ * Implemented: Unix SCM_RIGHTS (spec: XFER-3 XFER-29) and Windows
+ * DuplicateHandle (ref/lib/net/win/, handoff/winpipe.h): there
+ * ho_xfer_send() duplicates the handle into the backend and returns it in
+ * *handle_value (sent in HandoffOffer.handle_value), and ho_xfer_recv() is
+ * a plain read that never yields a descriptor; the backend adopts
+ * handle_value instead (the cores' duplicate_handles and no_sideband
+ * modes).
  *
  * Also here, because every program needs them: Unix listener and dialer
  * helpers and peer-credential checks.
@@ -34,7 +36,17 @@
 extern "C" {
 #endif
 
-/* An OS handle: a file descriptor on Unix (a HANDLE, later, on Windows). */
+#ifdef _WIN32
+/* Windows has no uid_t/gid_t; ho_peer_cred carries them (the Windows
+ * transport puts a same-user verdict there: handoff/winpipe.h). */
+#ifndef HO_HAVE_UID_T
+#define HO_HAVE_UID_T 1
+typedef unsigned int uid_t;
+typedef unsigned int gid_t;
+#endif
+#endif
+
+/* An OS handle: a file descriptor on Unix, a HANDLE on Windows. */
 typedef intptr_t ho_handle;
 #define HO_NO_HANDLE ((ho_handle)-1)
 

@@ -8,7 +8,9 @@
  * bytes (the descriptor travels with the first one), then one framed
  * HandoffOffer. The core reads both strictly in sequence and tells the
  * shell how many bytes to read next, so a read never crosses a boundary
- * (spec: FRAME-11).
+ * (spec: FRAME-11). Without a sideband (cfg.no_sideband: Windows pipes,
+ * spec: XFER-31 XFER-32) the stream is offer frames only and the handle an
+ * offer names is judged by the injected check_handle.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +38,7 @@ struct ho_backend_core {
 
 struct ho_backend_ctl {
   ho_backend_core *core;
+  void *user;         /* the shell's, for check_handle */
   int state;
   /* sideband of the current handoff */
   uint8_t sb[HO_TOKEN_BYTES];
@@ -128,6 +131,7 @@ int ho_backend_core_new(const ho_backend_config *cfg, ho_backend_core **out) {
   if (c.service_name != NULL && strlen(c.service_name) > HO_MAX_SERVICE_NAME)
     return HO_ERR_INVALID_ARGUMENT;
   if (c.close_handle == NULL) return HO_ERR_INVALID_ARGUMENT;
+  if (c.no_sideband && c.check_handle == NULL) return HO_ERR_INVALID_ARGUMENT;
   if (c.token_ttl_ms == 0) c.token_ttl_ms = 1;
   if (c.replay_capacity == 0) c.replay_capacity = 1;
   if (c.offer_timeout_ms == 0) c.offer_timeout_ms = DEFAULT_OFFER_TIMEOUT_MS;
@@ -187,13 +191,25 @@ int ho_backend_ctl_new(ho_backend_core *core, ho_backend_ctl **out) {
   ho_backend_ctl *c = calloc(1, sizeof *c);
   if (c == NULL) return HO_ERR_NOMEM;
   c->core = core;
-  c->state = ST_SIDEBAND;
+  c->state = core->cfg.no_sideband ? ST_FRAME : ST_SIDEBAND;
   c->sb_conn = HO_NO_HANDLE;
   c->wait_conn = HO_NO_HANDLE;
   reader_reset(c);
   core->ctls++;
   *out = c;
   return HO_OK;
+}
+
+void ho_backend_ctl_set_user(ho_backend_ctl *ctl, void *user) {
+  if (ctl != NULL) ctl->user = user;
+}
+
+void *ho_backend_ctl_user(const ho_backend_ctl *ctl) { return ctl != NULL ? ctl->user : NULL; }
+
+/* Where the stream is between handoffs: before a sideband, or (no
+ * sideband) before an offer frame. */
+static int idle_state(const ho_backend_ctl *ctl) {
+  return ctl->core->cfg.no_sideband ? ST_FRAME : ST_SIDEBAND;
 }
 
 static void release(ho_backend_ctl *ctl, ho_handle h) {
@@ -276,7 +292,8 @@ void ho_backend_ctl_eof(ho_backend_ctl *ctl) {
   if (ctl == NULL) return;
   /* spec: XFER-9 ERR-34 ERR-35 ERR-44 FRAME-9 — inside a sideband or a frame the
    * input was truncated; between handoffs the connection simply closed. */
-  bool mid = (ctl->state == ST_SIDEBAND && ctl->sb_have > 0) || ctl->state == ST_FRAME;
+  bool mid = (ctl->state == ST_SIDEBAND && ctl->sb_have > 0) ||
+             (ctl->state == ST_FRAME && (!ctl->core->cfg.no_sideband || ctl->in_offer));
   close_control(ctl, mid ? HO_ERR_TRUNCATED : HO_ERR_CLOSED);
 }
 
@@ -428,6 +445,23 @@ static int descriptor_status(const ho_backend_ctl *ctl, ho_backend_refusal *why)
   return HO_OK;
 }
 
+/* spec: XFER-32 XFER-38 — without a sideband: check_handle judges the value;
+ * a value it refuses is not ours to close (it may be one of our own
+ * handles), so nothing is kept that could come back as CLOSE_FD. */
+static int handle_status(ho_backend_ctl *ctl, uint64_t value, ho_handle *conn,
+                         ho_backend_refusal *why) {
+  const ho_backend_config *cfg = &ctl->core->cfg;
+  ho_handle h = HO_NO_HANDLE;
+  int rc = cfg->check_handle(cfg->check_ctx, ctl->user, value, &h);
+  if (rc == HO_OK && h >= 0) {
+    *conn = h;
+    return HO_OK;
+  }
+  *conn = HO_NO_HANDLE;
+  if (rc == HO_ERR_NO_DESCRIPTOR) return *why = HO_REFUSAL_NO_DESCRIPTOR, HO_ERR_NO_DESCRIPTOR;
+  return *why = HO_REFUSAL_BAD_DESCRIPTOR, HO_ERR_BAD_DESCRIPTOR;
+}
+
 /* One complete offer frame body plus the sideband before it. */
 static void process_offer(ho_backend_ctl *ctl, uint64_t now_ms, const uint8_t *body,
                           size_t blen) {
@@ -444,6 +478,11 @@ static void process_offer(ho_backend_ctl *ctl, uint64_t now_ms, const uint8_t *b
   int rc = ho_frame_decode_body(cfg->codec, HO_FT_OFFER, body, blen, &env, &m);
   /* spec: XFER-13 ERR-47 — a handoff-layer check on a validly decoded offer. */
   if (rc == HO_OK && m.offer.correlation_id == 0) rc = HO_ERR_CORRELATION_MISMATCH;
+  /* spec: XFER-32 XFER-38 XFER-36 XFER-44 — no sideband: the handle is the one the
+   * decoded offer names, judged now, where the descriptor checks stand. */
+  if (cfg->no_sideband &&
+      (rc == HO_OK || rc == HO_ERR_CORRELATION_MISMATCH || rc == HO_ERR_REQUEST_ID_MISMATCH))
+    status = handle_status(ctl, m.offer.handle_value, &conn, &why);
   ho_backend_action *note = push(ctl, HO_BACKEND_ACT_OFFER);
   if (note != NULL) {
     note->err = rc;
@@ -470,7 +509,7 @@ static void process_offer(ho_backend_ctl *ctl, uint64_t now_ms, const uint8_t *b
   if (status != HO_OK) return refuse(ctl, offer, conn, why, status);
   /* spec: XFER-12 ERR-39 BACKEND-2 TOKEN-8 — the sideband token must equal
    * the offer token, compared in constant time. */
-  if (!ho_token_equal(ctl->sb, offer->token))
+  if (!cfg->no_sideband && !ho_token_equal(ctl->sb, offer->token))
     return refuse(ctl, offer, conn, HO_REFUSAL_SIDEBAND_MISMATCH, 0);
   /* spec: XFER-15 TOKEN-17 ERR-40 — a token accepted before is a replay. */
   if (ho_replay_contains(&core->replay, offer->token, now_ms))
@@ -567,7 +606,7 @@ int ho_backend_ctl_client_written(ho_backend_ctl *ctl, uint64_t now_ms, int resu
   if (ctl == NULL || ctl->wait_conn < 0) return HO_ERR_STATE;
   ho_handle conn = ctl->wait_conn;
   ctl->wait_conn = HO_NO_HANDLE;
-  if (ctl->state == ST_WAIT_READY) ctl->state = ST_SIDEBAND;
+  if (ctl->state == ST_WAIT_READY) ctl->state = idle_state(ctl);
   /* spec: READY-12 TOKEN-19 — a failed ready write refuses the offer; the
    * token stays recorded. */
   if (result == HO_OK) adopt(ctl, &ctl->wait_offer, conn, true);
@@ -651,6 +690,12 @@ int ho_backend_ctl_feed(ho_backend_ctl *ctl, uint64_t now_ms, const uint8_t *dat
     off += take;
     if (ctl->sb_have == HO_TOKEN_BYTES) ctl->state = ST_FRAME;
   }
+  if (off < len && ctl->state == ST_FRAME && !ctl->in_offer) {
+    /* spec: BACKEND-10 XFER-44 — no sideband: the offer's clock starts with its
+     * first frame byte. */
+    ctl->in_offer = true;
+    ctl->offer_due = now_ms + ctl->core->cfg.offer_timeout_ms;
+  }
   if (off < len && ctl->state == ST_FRAME) {
     size_t used = 0;
     /* spec: FRAME-2 FRAME-3 FRAME-10 BACKEND-11 ERR-48 — version, then the
@@ -661,7 +706,7 @@ int ho_backend_ctl_feed(ho_backend_ctl *ctl, uint64_t now_ms, const uint8_t *dat
       const uint8_t *body;
       size_t blen;
       (void)ho_frame_reader_body(&ctl->rd, &body, &blen);
-      ctl->state = ST_SIDEBAND;
+      ctl->state = idle_state(ctl);
       process_offer(ctl, now_ms, body, blen); /* may move to ST_WAIT_READY or ST_CLOSED */
       ctl->decline = NULL;                     /* it pointed into process_offer's frame */
       sideband_reset(ctl);

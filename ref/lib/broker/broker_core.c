@@ -354,6 +354,7 @@ int ho_broker_conn_flushed(ho_broker *b, ho_broker_conn *c, uint64_t now) {
   if (b == NULL || c == NULL) return HO_ERR_INVALID_ARGUMENT;
   c->write_pending = false;
   if (c->control) {
+    bk_dup_flushed(c); /* spec: XFER-33 — every offer queued on it is written */
     bk_control_flushed(b, c);
     bk_rearm(b);
     return HO_OK;

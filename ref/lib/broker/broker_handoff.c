@@ -79,6 +79,7 @@ static ho_broker_conn *pick_control(const ho_broker *b, const ho_broker_conn *c)
 /* Coalesced mode is possible: stated by the operator (and not proved
  * wrong), or declared on a live connection (spec: READY-25). */
 bool bk_coalesced_available(const ho_broker *b) {
+  if (b->cfg.duplicate_handles) return false; /* not on the Windows transport yet */
   if (coalesced_by_config(b)) return true;
   for (ho_broker_conn *k = b->khead; k; k = k->knext)
     if (k->state == KS_UP && live(k) && k->coalesced_ok) return true;
@@ -166,6 +167,7 @@ static const char *mode_name(const ho_broker_conn *c) {
 void bk_fail(ho_broker *b, ho_broker_conn *c, ho_broker_reason why, uint64_t now,
              const char *detail) {
   ho_broker_conn *k = c->ctl; /* before the unlink below forgets it */
+  if (c->dup_state != DS_NONE) bk_dup_end(b, c, false, why); /* spec: XFER-33 XFER-41 */
   if (c->token_live) {
     (void)ho_ack_abandon(b->tokens, c->token, ns_to_ms(now), NULL);
     c->token_live = false;
@@ -235,6 +237,7 @@ void bk_ready_done(ho_broker *b, ho_broker_conn *c, bool written, uint64_t now) 
 }
 
 static void succeed(ho_broker *b, ho_broker_conn *c, uint64_t now) {
+  if (c->dup_state != DS_NONE) bk_dup_end(b, c, true, HO_BROKER_REASON_COUNT);
   inflight_unlink(c);
   c->token_live = false;
   if (c->ready_mode) {
@@ -309,6 +312,11 @@ static int encode_offer(const ho_offer *o, uint64_t deadline_unix_ms, uint8_t *o
   return rc;
 }
 
+int bk_encode_offer(const ho_offer *o, uint64_t deadline_unix_ms, uint8_t *out, size_t cap,
+                    size_t *len) {
+  return encode_offer(o, deadline_unix_ms, out, cap, len);
+}
+
 /* Send the descriptor with the sideband token, then the framed offer, on
  * control connection `k` (spec: XFER-3 XFER-4 ACK-17 TOKEN-6 XFER-37). */
 static void send_offer(ho_broker *b, ho_broker_conn *c, ho_broker_conn *k, uint64_t now) {
@@ -347,6 +355,10 @@ static void send_offer(ho_broker *b, ho_broker_conn *c, ho_broker_conn *k, uint6
   } else if (b->cfg.unix_ms != NULL) {
     uint64_t left = deadline_ms > ns_to_ms(now) ? deadline_ms - ns_to_ms(now) : 0;
     offer_deadline = b->cfg.unix_ms(b->cfg.clock_user) + left;
+  }
+  if (b->cfg.duplicate_handles) { /* Windows: DUPLICATE first, the offer once it is made */
+    bk_dup_offer(b, c, k, offer_deadline, now);
+    return;
   }
   uint8_t small[512], *buf = small;
   size_t cap = sizeof small, len = 0;
@@ -468,7 +480,7 @@ void bk_fail_queued(ho_broker *b, ho_broker_reason why, uint64_t now) {
 
 /* ---- ACKs ---------------------------------------------------------------------- */
 
-static ho_broker_conn *find_corr(ho_broker_conn *k, uint64_t corr) {
+ho_broker_conn *bk_find_corr(ho_broker_conn *k, uint64_t corr) {
   for (ho_broker_conn *c = k->ohead; c; c = c->onext)
     if (c->correlation_id == corr) return c;
   return NULL;
@@ -493,7 +505,7 @@ static bool handle_ack(ho_broker *b, ho_broker_conn *k, const uint8_t *body, siz
     return false;
   }
   const ho_ack *a = &m.ack;
-  ho_broker_conn *c = find_corr(k, a->correlation_id);
+  ho_broker_conn *c = bk_find_corr(k, a->correlation_id);
   if (c == NULL) {
     if (a->correlation_id == 0 || a->correlation_id >= b->next_correlation) {
       /* spec: ACK-8 ERR-54 — never issued: a protocol violation. */
@@ -511,6 +523,9 @@ static bool handle_ack(ho_broker *b, ho_broker_conn *k, const uint8_t *body, siz
            (unsigned long long)k->id, (unsigned long long)a->correlation_id);
     return true;
   }
+  /* spec: XFER-33 — an ACK proves its offer was read whole (or, before the
+   * duplicate was even reported, that the backend lies: dropped). */
+  if (c->dup_state != DS_NONE && !bk_dup_acked(b, k, c, now)) return false;
   bool token_ok = ho_token_equal(c->token, a->token);
   if (token_ok) {
     /* spec: READY-36 XFER-37 CAP-10 — learnt per control connection. */
@@ -625,7 +640,8 @@ int ho_broker_offer_written(ho_broker *b, ho_broker_conn *k, uint64_t correlatio
                             uint64_t now) {
   (void)now;
   if (b == NULL || k == NULL || !k->control) return HO_ERR_INVALID_ARGUMENT;
-  ho_broker_conn *c = find_corr(k, correlation_id);
+  ho_broker_conn *c = bk_find_corr(k, correlation_id);
+  if (c != NULL && c->dup_state == DS_MADE) c->dup_state = DS_WRITTEN; /* spec: XFER-33 XFER-45 */
   if (c != NULL) bk_release(b, c); /* spec: READY-27 */
   bk_rearm(b);
   return HO_OK;
@@ -640,7 +656,7 @@ void bk_control_flushed(ho_broker *b, ho_broker_conn *k) {
 int ho_broker_transfer_failed(ho_broker *b, ho_broker_conn *k, uint64_t correlation_id, int err,
                               uint64_t now) {
   if (b == NULL || k == NULL || !k->control) return HO_ERR_INVALID_ARGUMENT;
-  ho_broker_conn *c = find_corr(k, correlation_id);
+  ho_broker_conn *c = bk_find_corr(k, correlation_id);
   if (c != NULL) { /* spec: ERR-61 — this attempt fails, mapped per FALLBACK-17 */
     ho_broker_reason why = err == HO_ERR_PERMISSION      ? HO_BROKER_REASON_PERMISSION
                            : err == HO_ERR_FD_EXHAUSTED ? HO_BROKER_REASON_TRANSFER_FD_EXHAUSTED

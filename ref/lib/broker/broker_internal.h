@@ -21,6 +21,15 @@ enum {
   CS_DONE            /* handoff over; CLOSE emitted */
 };
 
+/* Duplicate states of a client's attempt (duplicate_handles). */
+enum {
+  DS_NONE = 0,  /* not a duplicating attempt (or not yet) */
+  DS_PENDING,   /* DUPLICATE emitted, not reported */
+  DS_MADE,      /* duplicate in the backend, offer not known written */
+  DS_WRITTEN,   /* offer completely written: the backend owns it (XFER-33) */
+  DS_FAILED     /* DUPLICATE reported failed: nothing was made */
+};
+
 /* Control connection states. */
 enum { KS_CONNECTING = 1, KS_UP, KS_DEAD };
 
@@ -57,6 +66,10 @@ struct ho_broker_conn {
   uint64_t ticket;       /* pending-queue ticket while CS_QUEUED */
   ho_broker_conn *ctl;   /* control connection carrying the offer */
   ho_broker_conn *onext, *oprev; /* ctl's in-flight list */
+  /* duplicate_handles (broker_dup.c) */
+  uint8_t dup_state;     /* DS_* */
+  uint64_t dup_value;    /* the duplicate in the backend (DS_MADE, DS_WRITTEN) */
+  uint64_t offer_deadline_unix_ms; /* the offer's deadline, built with the duplicate */
   /* ---- control ---- */
   uint8_t *ack_buf;
   ho_frame_reader ard;
@@ -161,9 +174,21 @@ bool bk_backend_ready_available(const ho_broker *b);
 bool bk_coalesced_available(const ho_broker *b);
 void bk_release(ho_broker *b, ho_broker_conn *c);
 void bk_control_flushed(ho_broker *b, ho_broker_conn *k);
+/* The attempt `corr` in flight on control connection `k`, or NULL. */
+ho_broker_conn *bk_find_corr(ho_broker_conn *k, uint64_t corr);
 void bk_control_unlink(ho_broker *b, ho_broker_conn *k);
 uint64_t bk_next_deadline_ns(const ho_broker *b);
 uint64_t bk_hello_due(const ho_broker *b, const ho_broker_conn *c);
+/* For broker_dup.c: encode_offer of broker_handoff.c. */
+int bk_encode_offer(const ho_offer *o, uint64_t deadline_unix_ms, uint8_t *out, size_t cap,
+                    size_t *len);
+
+/* broker_dup.c (duplicate_handles) */
+void bk_dup_offer(ho_broker *b, ho_broker_conn *c, ho_broker_conn *k, uint64_t offer_deadline,
+                  uint64_t now);
+void bk_dup_end(ho_broker *b, ho_broker_conn *c, bool completed, ho_broker_reason why);
+bool bk_dup_acked(ho_broker *b, ho_broker_conn *k, ho_broker_conn *c, uint64_t now);
+void bk_dup_flushed(ho_broker_conn *k);
 
 /* broker_rate.c */
 int bk_rate_init(bk_rate *r, uint32_t limit, uint32_t cap);

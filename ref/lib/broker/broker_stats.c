@@ -75,6 +75,15 @@ size_t ho_broker_format_stats(const ho_broker_stats *s, char *out, size_t cap) {
       APPEND("handoff_latency_us{lt=%llu} %llu\n", (unsigned long long)(UINT64_C(1) << (i + 4)),
              (unsigned long long)s->latency_us[i]);
   }
+  if (s->dup_attempts) { /* spec: XFER-41 — duplicate_handles only */
+    APPEND("dup_attempts %llu\n", (unsigned long long)s->dup_attempts);
+    for (int i = 0; i < HO_BROKER_STAGE_COUNT; i++)
+      APPEND("dup_ended{stage=%s} %llu\n", ho_broker_stage_name(i),
+             (unsigned long long)s->dup_ended_at[i]);
+    for (int i = 0; i < HO_BROKER_DUP_FATE_COUNT; i++)
+      APPEND("dup_fate{fate=%s} %llu\n", ho_broker_dup_fate_name(i),
+             (unsigned long long)s->dup_fate[i]);
+  }
   return used;
 }
 

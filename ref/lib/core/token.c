@@ -4,7 +4,15 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef _WIN32
+#ifndef WIN32_LEAN_AND_MEAN
+#define WIN32_LEAN_AND_MEAN
+#endif
+#include <windows.h>
+#include <bcrypt.h> /* link with -lbcrypt */
+#else
 #include <sys/random.h>
+#endif
 
 #include "core/alloc.h"
 #include "core/token_internal.h"
@@ -12,6 +20,21 @@
 /* ---- injected services ---------------------------------------------- */
 
 /* spec: TOKEN-1 */
+#ifdef _WIN32
+/* The OS CSPRNG of Windows: BCryptGenRandom with the system-preferred RNG
+ * (no algorithm handle to open); a failure is a failure. */
+int ho_random_os(void *ctx, uint8_t *buf, size_t len) {
+  (void)ctx;
+  while (len > 0) {
+    ULONG n = len > 0x7fffffffu ? 0x7fffffffu : (ULONG)len;
+    if (BCryptGenRandom(NULL, buf, n, BCRYPT_USE_SYSTEM_PREFERRED_RNG) != 0)
+      return HO_ERR_RANDOM; /* never a weaker fallback */
+    buf += n;
+    len -= n;
+  }
+  return HO_OK;
+}
+#else
 int ho_random_os(void *ctx, uint8_t *buf, size_t len) {
   (void)ctx;
   size_t have = 0;
@@ -26,6 +49,7 @@ int ho_random_os(void *ctx, uint8_t *buf, size_t len) {
   }
   return HO_OK;
 }
+#endif
 
 /* spec: TOKEN-8 — constant time: OR of the XORs of all 16 bytes, then a branch-free reduce. */
 int ho_token_equal(const uint8_t a[HO_TOKEN_BYTES], const uint8_t b[HO_TOKEN_BYTES]) {

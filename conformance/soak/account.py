@@ -71,6 +71,7 @@ class Report:
         aborted = collections.Counter()
         planned = collections.Counter()
         self.nonces = {}  # nonce -> outcome letter
+        self.reply_lat = collections.defaultdict(list)  # second -> Hello->reply latencies
         self.unserved = []
         self.c_fallback = collections.Counter()
         for path in self.files:
@@ -84,10 +85,17 @@ class Report:
                     if r.get("abort"):
                         planned[r["abort"]] += 1
                     self.nonces[r["id"]] = r["outcome"]
+                    if r.get("t_neg") and r.get("t_hello"):
+                        self.reply_lat[int(r["t_start"] - self.w.t0)].append(r["t_neg"] - r["t_hello"])
                     if r["outcome"] == "served":
-                        served[(r["route"], r["mode"])] += 1
-                        if r["route"] == "reconnect":
-                            self.c_fallback[r.get("fallback") or "?"] += 1
+                        if r["route"] == "handoff":
+                            served[("handoff", r["mode"])] += 1
+                        else:  # after no token, or after an attempt that failed
+                            why = r.get("fallback") or "?"
+                            tried = why not in ("no_token", "NOT_OFFERED", "NOT_REQUESTED")
+                            served[("reconnect", "after a failed attempt" if tried
+                                    else "no handoff offered")] += 1
+                            self.c_fallback[why] += 1
                     else:
                         if r["outcome"] == "aborted":
                             aborted[r["step"]] += 1
@@ -174,9 +182,10 @@ class Report:
         # The reference client: its route, error name and diagnostic line.
         diag = r.get("diag", "")
         if any(e in diag for e in NO_BACKEND_ERRORS) and self.w.pipe in diag:
-            w = self.in_window(t_end)
-            if w is not None:
-                return "a", w
+            # its connect was refused somewhere between its start and its exit
+            for i, (a, b) in enumerate(self.windows):
+                if a - LATE <= t_end and r["t_start"] <= b + LATE:
+                    return "a", i
         if r["route"] in ("handoff", "reconnect") and err != "C_CLIENT_TIMEOUT":
             g = self.death_between(r["t_start"], t_end)
             if g is not None:
@@ -292,6 +301,25 @@ class Report:
         self.check("negotiated = attempted + no-token fallbacks",
                    c.get("negotiated", 0) == att + pre,
                    "%d vs %d + %d" % (c.get("negotiated", 0), att, pre))
+        # spec: XFER-37 BROKER-3 — control connections are bounded in number
+        # and each is dialled to carry offers: every legitimate dial carries
+        # at least one offer, or is one of a burst (at most max-controls) after
+        # a backend change. More means the broker dials in a loop.
+        gens = len(self.w.gens) + len(self.deaths) + 1
+        dials = c.get("control_connects", 0)
+        rejected = 0
+        for g in self.w.gens:
+            try:
+                with open(os.path.join(self.out_dir, "backend-gen%d.log" % g.n), errors="replace") as f:
+                    rejected += sum(1 for line in f if "too-many-control-connections" in line)
+            except OSError:
+                pass
+        self.check("broker dials control connections for offers only (no dial storm)",
+                   dials <= att + 32 * gens and rejected == 0,
+                   "control_connects %d for %d attempts and %d backend generations; the backends "
+                   "rejected %d control connections (too-many-control-connections)" % (
+                       dials, att, len(self.w.gens), rejected))
+        self.dials, self.rejected = dials, rejected
         self.check("broker exited 0 after SIGTERM", self.kw["broker_code"] == 0,
                    "code %s" % self.kw["broker_code"])
         self.fb, self.cnt, self.post, self.pre = fb, c, post, pre
@@ -357,7 +385,7 @@ class Report:
         for prefix in ("kill9:", "takeover:", "mode:"):
             if not any(k.startswith(prefix) for k in counts):
                 missing.append(prefix + "*")
-        if self.kw["seconds"] >= 120:
+        if self.kw["seconds"] >= 400:  # time for the whole deck, spaced by the failure window
             missing += ["mode:" + m for m in faults.MODES if not counts.get("mode:" + m)]
         self.check("every kind of fault injected", not missing, "missing %s" % missing)
         steps = ["connect", "hello", "negotiated"] + (["ready", "request"]
@@ -365,11 +393,14 @@ class Report:
         miss = [s for s in steps if not self.aborted.get(s)]
         self.check("clients disconnected at every step of the handoff", not miss,
                    "never at %s" % miss)
+        self.check("load workers ran to the end (exit 0)",
+                   all(c == 0 for c in self.kw["load_codes"]), str(self.kw["load_codes"]))
         self.check("enough clients (%d)" % self.kw["min_clients"],
                    self.total >= self.kw["min_clients"], "%d clients" % self.total)
 
     # ---- the report ------------------------------------------------------------------
     def run(self, out_dir):
+        self.out_dir = out_dir
         self.load_clients()
         self.load_exec()
         self.timeline()
@@ -415,8 +446,15 @@ class Report:
         n_served = self.outcomes.get("served", 0)
         say("served: %d (%s)" % (n_served, ", ".join(
             "%s/%s %d" % (r, m, v) for (r, m), v in sorted(self.served.items()))))
-        say("  reconnect reasons: " + ", ".join("%s %d" % kv for kv in
-                                                 sorted(self.c_fallback.items())))
+        say("  what the reconnecting clients saw: " + ", ".join(
+            "%s %d" % kv for kv in sorted(self.c_fallback.items())) +
+            " (rc1 client: no_token/eof/timeout/invalid; handoff-client: its reason names)")
+        n_handoff = sum(v for (r, _), v in self.served.items() if r == "handoff")
+        say("  served on the handoff route %d, broker handoffs_completed %d (these differ by the "
+            "completed handoffs whose client then hung up or lost its backend, and by the "
+            "backend-ready handoffs a backend served while the broker ended the attempt as failed: "
+            "ACK late or mismatched, FALLBACK-22)" % (
+                n_handoff, self.cnt.get("handoffs_completed", 0)))
         names = {"a": "no live backend (fallback refused)", "b": "lost with its backend (killed/"
                  "crashed after ready or on backend_pipe)", "c": "OUTCOME_UNKNOWN",
                  "d": "disconnected by the driver"}
@@ -441,6 +479,14 @@ class Report:
         say("  unexplained %63d" % len(self.unexplained))
         say("executed: %d nonces; twice: %d; executed among not served: %s" % (
             len(self.executed), self.twice, dict(self.exec_unserved)))
+        if self.reply_lat:
+            allv = sorted(v for vs in self.reply_lat.values() for v in vs)
+            worst = max(self.reply_lat, key=lambda k: sorted(self.reply_lat[k])[len(self.reply_lat[k]) // 2])
+            wv = sorted(self.reply_lat[worst])
+            say("broker reply latency (Hello written -> HelloReply read, rc1 clients): p50 %.1f ms, "
+                "p99 %.1f ms, max %.0f ms; slowest second: %d s (%d clients, p50 %.0f ms)" % (
+                    allv[len(allv) // 2] * 1e3, allv[int(len(allv) * 0.99)] * 1e3, allv[-1] * 1e3,
+                    worst, len(wv), wv[len(wv) // 2] * 1e3))
         c = self.cnt
         say("broker counters: attempted %d = completed %d + failed after a token %d + in flight %d;"
             " negotiated %d = attempted + %d without token" % (
@@ -450,9 +496,10 @@ class Report:
             spec, d, v, "" if d not in BOTH else " (%d after a token)" % self.log_post[d])
             for d, (spec, v) in sorted(self.fb.items())))
         say("  clients_accepted %d, hello_overflow %d, hellos_refused %d, late_acks %d, "
-            "control_connects %d, backend-ready completed %d" % tuple(
-                c.get(x, 0) for x in ("clients_accepted", "hello_overflow", "hellos_refused",
-                                      "late_acks", "control_connects", "handoffs_backend_ready")))
+            "control_connects %d (backends rejected %d), backend-ready completed %d" % (
+                c.get("clients_accepted", 0), c.get("hello_overflow", 0),
+                c.get("hellos_refused", 0), c.get("late_acks", 0), self.dials, self.rejected,
+                c.get("handoffs_backend_ready", 0)))
         b0, b1 = self.kw["base"].get("broker"), self.kw["final"].get("broker")
         say("broker: before %s" % (b0.brief() if b0 else "-"))
         say("        after  %s" % (b1.brief() if b1 else "-"))

@@ -2,8 +2,10 @@
 an order and with durations drawn from random.Random(seed):
 
   kill9      kill -9 the backend that owns the endpoints (or, as variants,
-             its successor right after a takeover, or a generation still
-             draining), then restart one after a delay
+             its successor right after a takeover, a generation still
+             draining, or the owner after it hung in SIGSTOP for a while:
+             what it had adopted or queued is lost), then restart one after
+             a delay
   stop       SIGSTOP the owner for up to several seconds, then SIGCONT
   mode       take over with a generation run with --fault KIND (refuse,
              late-ack:MS, crash-before-ack, wrong-token, wrong-correlation,
@@ -51,7 +53,7 @@ class Profile:
         self.warmup = 2.0 if quick else 5.0
         # A long soak lets most faults that fail handoffs wait until the
         # broker offers handoffs again (its failure window has passed).
-        self.wait_flowing = 0.0 if quick else 0.75
+        self.wait_flowing = 0.0 if quick else 0.5  # the first of each kind always waits
         self.counting_gap = (0.0, 0.0) if quick else (2.0, 10.0)
         # The first events: every kind once (every mode once in a long
         # soak); those that do not fail handoffs first.
@@ -120,10 +122,16 @@ class Driver:
             self.count("kill9:draining")
             self.w.kill(self.rng.choice(draining))
             return
-        if r < 0.45:
+        if r < 0.4:
             self.count("kill9:successor-mid-takeover")
             g = self.successor(ready_mode=self.ready_mode())
             time.sleep(self.rng.uniform(0.0, 0.3))
+            self.w.kill(g)
+        elif r < 0.7 and self.w.owner_alive():
+            self.count("kill9:hung-owner")
+            g = self.w.owner
+            self.w.stop(g)
+            self.sleep(self.u(self.p.stop), restart=False)
             self.w.kill(g)
         else:
             self.count("kill9:owner")
@@ -243,14 +251,15 @@ class Driver:
             if not self.w.owner_alive():
                 self.restart("after-crash")
             counting_ok = time.monotonic() >= next_counting
-            if deck and (counting_ok or deck[0].split(":")[0] not in COUNTING):
+            from_deck = bool(deck) and (counting_ok or deck[0].split(":")[0] not in COUNTING)
+            if from_deck:
                 kind = deck.pop(0)
             else:
                 kinds = [k for k in WEIGHTS if not (k == "flood" and self.flood is not None)
                          and (counting_ok or k not in COUNTING)]
                 kind = self.rng.choices(kinds, [WEIGHTS[k] for k in kinds])[0]
             if kind.split(":")[0] in COUNTING:
-                if self.rng.random() < self.p.wait_flowing:
+                if self.p.wait_flowing and (from_deck or self.rng.random() < self.p.wait_flowing):
                     flowing = self.handoffs_flowing(min(45.0, until - time.monotonic()))
                     self.w.event("handoffs", detail="flowing" if flowing else "still limited")
                 next_counting = time.monotonic() + self.u(self.p.counting_gap)

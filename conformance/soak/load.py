@@ -7,7 +7,7 @@ disconnect at a chosen step of the handoff. One JSON line per client to
 
     load.py --broker PATH --bin-dir DIR --seed S --worker N --out FILE
             [--rate R] [--concurrency C] [--c-share F] [--abort-share F]
-            [--max-clients N]
+            [--max-clients N] [--mix W,W,W,W]
 
 Control from the driver, by signal: SIGUSR1 pause (no new client; prints
 "idle N" on stdout once none is in flight), SIGUSR2 resume, SIGTERM finish
@@ -86,6 +86,7 @@ class Worker:
         self.a = a
         self.rng = random.Random("%s-load-%d" % (a.seed, a.worker))
         self.paused = False
+        self.idle_said = False
         self.finishing = False
         self.in_flight = 0
         self.started = 0
@@ -97,7 +98,7 @@ class Worker:
         """Which client: C or Python and its variant (seeded), and where it
         disconnects: every k-th client (k = 1/abort-share), the steps in turn."""
         rng = self.rng
-        variant = rng.choices(("legacy", "br", "early", "none"), (35, 35, 20, 10))[0]
+        variant = rng.choices(("legacy", "br", "early", "none"), self.a.mix)[0]
         k = int(round(1 / self.a.abort_share)) if self.a.abort_share > 0 else 0
         if k and seq % k == k // 2:
             return "py", variant, C.ABORT_STEPS[(seq // k) % len(C.ABORT_STEPS)]
@@ -127,7 +128,7 @@ class Worker:
         gap = 1.0 / self.a.rate
         next_at = time.monotonic()
         tasks = set()
-        idle_said = capped_said = False
+        capped_said = False
         while True:
             if self.finishing and self.in_flight == 0:
                 break
@@ -136,10 +137,10 @@ class Worker:
                 say("capped %d" % self.started)
                 capped_said = True
             if self.paused or self.finishing or capped or self.in_flight >= self.a.concurrency:
-                if self.paused and self.in_flight == 0 and not idle_said:
+                if self.paused and self.in_flight == 0 and not self.idle_said:
                     say("idle %d" % self.started)
                     self.out.flush()
-                    idle_said = True
+                    self.idle_said = True
                 self.wake.clear()
                 try:
                     await asyncio.wait_for(self.wake.wait(), 0.5)
@@ -147,7 +148,6 @@ class Worker:
                     pass
                 next_at = max(next_at, time.monotonic())
                 continue
-            idle_said = False
             now = time.monotonic()
             if now < next_at:
                 await asyncio.sleep(next_at - now)
@@ -165,6 +165,7 @@ class Worker:
 
     def set_paused(self, on):
         self.paused = on
+        self.idle_said = False  # each pause is answered with its own "idle"
         self.wake.set()
 
     def finish(self):
@@ -185,7 +186,10 @@ def main():
     ap.add_argument("--c-share", type=float, default=0.05)
     ap.add_argument("--abort-share", type=float, default=0.04)
     ap.add_argument("--max-clients", type=int, default=0, help="start no more (0: no cap)")
+    ap.add_argument("--mix", default="35,35,20,10",
+                    help="weights of the variants legacy,br,early,none")
     a = ap.parse_args()
+    a.mix = [float(x) for x in a.mix.split(",")]
     asyncio.run(Worker(a).main())
 
 

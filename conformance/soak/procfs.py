@@ -118,6 +118,7 @@ class Snapshot:
         socks = unix_sockets() if socks is None else socks
         self.total = len(self.targets)
         self.other = []        # non-socket descriptors (targets)
+        self.vanished = 0      # sockets closed between the fd listing and the dump
         self.listening = 0
         self.by_peer = {}      # peer label -> count
         self.dead_peer = set()  # inodes of sockets whose peer has closed
@@ -128,8 +129,8 @@ class Snapshot:
                 continue
             ino = int(tgt[8:-1])
             st = socks.get(ino)
-            if st is None:  # not a Unix socket (netlink...) or gone meanwhile
-                self.other.append("socket")
+            if st is None:  # closed meanwhile (the programs hold Unix sockets only)
+                self.vanished += 1
                 continue
             state, peer, _ = st
             if state == TCP_LISTEN:

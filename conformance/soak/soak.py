@@ -91,6 +91,7 @@ class Workers:
                 p.send_signal(sig)
 
     def pause(self, timeout):
+        self.all_capped()  # forget lines of an earlier pause that timed out
         self.signal(signal.SIGUSR1)
         return self.expect("idle", timeout) is not None
 
@@ -199,6 +200,7 @@ def main():
         while time.monotonic() < t_load + a.seconds and not workers.all_capped():
             time.sleep(0.2)
         done = workers.finish(timeout=120.0)
+        load_codes = [p.returncode for p in workers.procs]
         world.event("load-end", detail="started=%s" % (sum(done.values()) if done else "?"))
         idle = wait_broker_idle(world, timeout=40.0)
         final = faults.settle(world, timeout=8.0)
@@ -219,7 +221,7 @@ def main():
         world.event("broker-exit", detail="code=%s" % broker_code)
         rep = account.Report(world, driver, workers.files, seed=seed, seconds=a.seconds,
                              min_clients=a.min_clients, san=san, base=base, final=final,
-                             idle_counters=idle, broker_code=broker_code,
+                             idle_counters=idle, broker_code=broker_code, load_codes=load_codes,
                              workers=a.workers, concurrency=a.concurrency)
         rc = rep.run(a.out)
     finally:

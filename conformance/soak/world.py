@@ -80,6 +80,8 @@ class World:
 
     # ---- timeline ---------------------------------------------------------
     def event(self, kind, gen=None, detail=""):
+        if not self.events:
+            self.log("# times in s after CLOCK_MONOTONIC %.4f (the clients' t_* fields)" % self.t0)
         t = time.monotonic()
         with self.lock:
             self.events.append((t, kind, gen.n if gen else None, detail))
@@ -203,8 +205,10 @@ class World:
                 return False
             g.last_snap = self.snapshot(g.pid)
             g.end = "killed"
-            g.t_end = self.event("kill-9", g, g.last_snap.brief())
+            g.t_end = self.event("kill-9", g, ("(stopped) " if g.stopped_since else "") +
+                                 g.last_snap.brief())
             os.kill(g.pid, signal.SIGKILL)
+            g.stopped_since = None
         return True
 
     def stop(self, g):
@@ -237,7 +241,9 @@ class World:
     def _watch_drain(self, g):
         while g.proc.poll() is None and g.t_end is None:
             s = self.snapshot(g.pid)
-            if s.targets and g.proc.poll() is None:
+            # A drain sample once the drain has begun (listeners closed);
+            # one taken before the backend handled SIGUSR2 is not one.
+            if s.targets and g.proc.poll() is None and s.listening == 0:
                 g.last_snap = s
                 g.drain_samples += 1
             time.sleep(0.05)

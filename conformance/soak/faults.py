@@ -241,6 +241,7 @@ class Driver:
         deck = first + deck
         self.next_checkpoint = time.monotonic() + self.p.checkpoint_every
         next_counting = 0.0
+        self.t_run = time.monotonic()
         self.sleep(self.p.warmup)
         while time.monotonic() < until and not stop_early():
             if time.monotonic() >= self.next_checkpoint:
@@ -269,6 +270,7 @@ class Driver:
                 getattr(self, "do_" + kind)()
             self.sleep(self.u(self.p.gap))
         self.stop_flood()
+        self.t_run = time.monotonic() - self.t_run  # how long faults were injected
 
     def heal(self):
         """End of the fault phase: everything continued, a healthy owner."""

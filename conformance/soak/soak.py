@@ -155,6 +155,8 @@ def main():
         seed = random.SystemRandom().randrange(1 << 31)
     if a.min_clients < 0:
         a.min_clients = int(100000 * a.seconds / 600)
+        if a.clients:
+            a.min_clients = min(a.min_clients, a.clients)
     san = os.environ.get("HO_SAN") == "1"
     print("soak: seed=%d seconds=%g clients=%s workers=%d rate=%g/s (replay: SOAK_SEED=%d)" % (
         seed, a.seconds, a.clients or "unbounded", a.workers, a.rate, seed), flush=True)

@@ -9,7 +9,8 @@
 # sanitized ones (RSS not checked). conformance/soak/soak.py --help.
 #   make soak        SOAK_SECONDS (default 600), SOAK_CLIENTS (cap on clients
 #                    started, default none), SOAK_SEED (replay a run)
-#   make test-soak   the 30-second version, part of make test (plain run only)
+#   make test-soak   the 30-second version at half the rate (it runs beside other
+#                    targets under make -j2), part of make test (plain run only)
 #   make soak-repro-dial-storm   the defect the soak found, as one case
 SOAK_SECONDS ?= 600
 SOAK_CLIENTS ?=
@@ -25,7 +26,7 @@ soak: $(SOAK_PROGS)
 
 test-soak: $(SOAK_PROGS)
 	HO_SAN=$(SAN) $(PYTHON) $(SOAK) --bin-dir $(BUILD)/bin --out $(BUILD)/soak-test \
-	  --seconds 30 --min-clients 500 $(SOAK_ARGS)
+	  --seconds 30 --min-clients 500 --rate 150 $(SOAK_ARGS)
 
 # The broker's control-connection dial storm that the soak found, reduced to
 # one deterministic case (fails on the reference until the broker is fixed,

@@ -64,3 +64,63 @@ Test(broker_core, regression_stuck_control_two_expiries_one_fire) {
   drain(b, &x);
   ho_broker_free(b);
 }
+
+/* spec: BROKER-3 XFER-37 READY-36 — found by the soak (issue #11): the one
+ * connection that declared backend-ready mode at its in-flight limit, a
+ * backend-ready attempt waiting; a fresh connection cannot carry it (it has
+ * declared nothing), so the broker must not dial one (it used to dial,
+ * retire the new connection at once, and dial again, ~10^5 times a second,
+ * stalling every client). The attempt waits and goes out on the declared
+ * connection as soon as an ACK frees a slot. */
+Test(broker_regress, regression_issue_11_dial_storm) {
+  acts x;
+  ho_broker_conn *k, *c;
+  ho_broker_config cfg = base_cfg();
+  cfg.backend_multi_offer = true;
+  ho_broker *b = mk_cfg(&cfg, &x, &k);
+  /* the declaration, from a legacy handoff's ACK */
+  uint8_t wire[512];
+  size_t len = hello_frame(HO_CAP_HANDLE_PASSING, "echo", wire, sizeof wire);
+  feed(b, &c, wire, len, 3 * MS);
+  drain(b, &x);
+  ho_broker_conn_flushed(b, c, 3 * MS);
+  drain(b, &x);
+  ho_offer o = offer_at(&x, 0);
+  send_ack(b, k, &o, true, HO_BACKEND_CAP_BACKEND_READY | HO_BACKEND_CAP_MULTI_OFFER, 3 * MS);
+  drain(b, &x);
+  ho_broker_conn_flushed(b, c, 3 * MS);
+  drain(b, &x);
+  ho_offer first;
+  memset(&first, 0, sizeof first);
+  size_t bl = hello_frame(HO_CAP_HANDLE_PASSING | HO_CAP_BACKEND_READY, "echo", wire, sizeof wire);
+  for (int i = 0; i < 128; i++) { /* fill the declared connection */
+    feed(b, &c, wire, bl, 4 * MS);
+    drain(b, &x);
+    ho_broker_conn_flushed(b, c, 4 * MS);
+    drain(b, &x);
+    if (i == 0) first = offer_at(&x, 0);
+  }
+  int dials = 0;
+  feed(b, &c, wire, bl, 5 * MS); /* the 129th waits */
+  drain(b, &x);
+  ho_broker_conn_flushed(b, c, 5 * MS);
+  drain(b, &x);
+  for (int i = 0; i < x.n; i++) dials += x.a[i].type == HO_BACT_OPEN_CONTROL;
+  cr_assert_eq(find(&x, HO_BACT_SEND_FD, 0), -1, "no room on the declared connection");
+  cr_assert_eq(dials, 0, "no dial for an attempt a fresh connection cannot carry");
+  ho_broker_stats st;
+  ho_broker_get_stats(b, &st);
+  uint64_t connects = st.control_connects;
+  send_ack(b, k, &first, true, HO_BACKEND_CAP_BACKEND_READY | HO_BACKEND_CAP_MULTI_OFFER, 6 * MS);
+  drain(b, &x);
+  int s = find(&x, HO_BACT_SEND_FD, 0);
+  cr_assert_geq(s, 0, "the waiting attempt goes out on the freed slot");
+  cr_assert_eq(x.a[s].conn, k);
+  ho_broker_get_stats(b, &st);
+  cr_assert_eq(st.control_connects, connects);
+  ho_broker_shutdown(b, 7 * MS);
+  ho_broker_action a; /* 129 attempts end: more actions than acts holds */
+  while (ho_broker_next_action(b, &a)) {
+  }
+  ho_broker_free(b);
+}

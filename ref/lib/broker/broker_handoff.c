@@ -105,8 +105,20 @@ bool bk_backend_ready_available(const ho_broker *b) {
 
 /* Dial for the attempts that wait: one connection each while the backend
  * has not declared that it keeps them, else one at a time. */
+static bool suits(const ho_broker *b, const ho_broker_conn *k, const ho_broker_conn *c);
+
 static void dial_for_queue(ho_broker *b) {
   size_t waiting = ho_pending_queue_len(b->queue);
+  /* spec: BROKER-3 XFER-37 READY-36 — a fresh connection has declared
+   * nothing: if the oldest waiting attempt needs a declaration, a dial
+   * cannot serve it (the new connection would be retired at once, and the
+   * next dispatch would dial again: a storm that stalls every client). It
+   * waits for a declared connection, or its queue deadline. */
+  void *head = NULL;
+  static const ho_broker_conn fresh; /* no declaration of any kind */
+  if (waiting > 0 && ho_pending_queue_peek(b->queue, UINT64_MAX / 2, &head) > 0 &&
+      !suits(b, &fresh, head))
+    return;
   bool multi_known = b->cfg.backend_multi_offer;
   for (const ho_broker_conn *k = b->khead; k && !multi_known; k = k->knext) multi_known = k->multi;
   size_t want = multi_known ? (b->nconnecting == 0 && waiting > 0) : waiting;
@@ -143,7 +155,9 @@ bool bk_retire_if_done(ho_broker *b, ho_broker_conn *k, uint64_t now) {
   if (!(k->retiring || (!k->multi && k->offers_sent > 0) || other_multi_up(b, k))) return false;
   bk_log(b, HO_BROKER_LOG_DEBUG, "control=%llu retired after %llu offer(s)%s",
          (unsigned long long)k->id, (unsigned long long)k->offers_sent,
-         k->retiring ? " (backend draining)" : k->multi ? " (idle, another is up)" : " (no MULTI_OFFER)");
+         k->retiring                        ? " (backend draining)"
+         : (!k->multi && k->offers_sent > 0) ? " (no MULTI_OFFER)"
+                                             : " (idle, another is up)");
   k->dead = true;
   k->state = KS_DEAD;
   bk_close(b, k, false);
@@ -633,6 +647,9 @@ int bk_control_data(ho_broker *b, ho_broker_conn *k, const uint8_t *data, size_t
     bk_close(b, k, false);
     return HO_OK;
   }
+  /* spec: XFER-37 FALLBACK-12 — ACKs free room on `k`: waiting attempts
+   * go now, not at their queue deadline. */
+  if (ho_pending_queue_len(b->queue) > 0) bk_dispatch(b, now);
   return HO_OK;
 }
 

@@ -16,12 +16,12 @@
                       most once like every other
      (d) disconnected the load's own client-side fault (it hung up)
    anything else is unexplained and fails the soak;
-3. broker counters reconciled (FALLBACK-23, ACK-15): attempted = completed
+3. broker counters reconciled (FALLBACK-25, ACK-15): attempted = completed
    + failures after a token + in flight; nothing in flight, no token
    pending at the end;
 4. descriptors and RSS: no growth of the broker and of any backend
    generation, no leaked socket.
-spec: CLIENT-6 READY-21 FALLBACK-23 ACK-15 BACKEND-14 BROKER-9 BROKER-4
+spec: CLIENT-6 READY-21 FALLBACK-25 ACK-15 BACKEND-14 BROKER-9 BROKER-4
 """
 import collections
 import json
@@ -256,7 +256,7 @@ class Report:
         return out
 
     def counters(self):
-        """spec: FALLBACK-23 ACK-15 — reconcile the broker's counters."""
+        """spec: FALLBACK-25 ACK-15 — reconcile the broker's counters."""
         idle = self.kw["idle_counters"] or {}
         self.check("broker idle at the end: handoffs_in_flight 0, tokens_pending 0",
                    idle.get("handoffs_in_flight") == 0 and idle.get("tokens_pending") == 0,

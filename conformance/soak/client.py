@@ -13,7 +13,7 @@ step (the soak's client-side faults).
 Every step is timestamped (time.monotonic(), CLOCK_MONOTONIC, the clock of
 the soak's fault timeline) so failures can be matched to faults.
 spec: CLIENT-1 CLIENT-5 CLIENT-6 FALLBACK-4 FALLBACK-15 FALLBACK-24 READY-4
-spec: READY-5 READY-13 READY-14 READY-20 READY-21
+spec: READY-37 READY-13 READY-14 READY-20 READY-21
 """
 import asyncio
 import errno
@@ -198,7 +198,7 @@ class Client:
 
     async def read_ready(self, token, deadline):
         """The next frame as the ready frame (READY-4), within the ready
-        timeout (READY-5/READY-14), extended once while a frame is arriving.
+        timeout (READY-37/READY-14), extended once while a frame is arriving.
         Returns (verdict, bytes_seen): 'ready', 'eof', 'invalid', 'timeout'."""
         buf = bytearray()
         need = W.HEADER_BYTES

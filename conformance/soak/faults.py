@@ -34,7 +34,7 @@ MODES = ("refuse", "late-ack", "crash-before-ack", "wrong-token", "wrong-correla
 WEIGHTS = {"kill9": 2.0, "stop": 2.0, "mode": 3.0, "takeover": 2.0, "fdlimit": 0.5, "flood": 1.0,
            "idle": 1.0}
 # Faults that make handoffs fail and so count against the backend
-# (FALLBACK-23): 8 of them close handoffs for the broker's 30 s window
+# (FALLBACK-25): 8 of them close handoffs for the broker's 30 s window
 # (FALLBACK-7). A long soak spaces them so handoffs resume in between.
 COUNTING = ("kill9", "stop", "mode", "fdlimit")
 

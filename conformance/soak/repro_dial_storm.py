@@ -8,7 +8,7 @@ backend stalled for a second under load) while backend-ready clients keep
 coming: the one control connection that declared BACKEND_CAP_BACKEND_READY
 fills up to its in-flight cap (128), the next backend-ready attempt is
 queued, the broker dials a control connection for it, cannot use it (no
-declaration on it yet, READY-6), retires it at once as idle ("another is
+declaration on it yet, READY-36), retires it at once as idle ("another is
 up"), dials again ... synchronously, inside one run of its action loop,
 until the attempt leaves the queue (PENDING_QUEUE_TTL). Every Hello waits
 meanwhile (BROKER-3), and the backend's control slots fill with the
@@ -18,7 +18,7 @@ connections it is handed (too-many-control-connections).
 
 Exit 0 when the broker dialled a bounded number of control connections and
 the backend rejected none; 1 otherwise (the numbers on one line).
-spec: XFER-37 BROKER-3 READY-6
+spec: XFER-37 BROKER-3 READY-36
 """
 import os
 import re

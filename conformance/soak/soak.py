@@ -18,7 +18,7 @@ Layers: world.py (processes, timeline, descriptor monitor), faults.py (the
 seeded fault driver), load.py + client.py (clients), flood.py (idle
 connection flood), procfs.py (descriptors, sockets, RSS), account.py
 (accounting, checks, report).
-spec: CLIENT-6 READY-21 FALLBACK-23 BACKEND-14 BROKER-9 ACK-15 BROKER-10
+spec: CLIENT-6 READY-21 FALLBACK-25 BACKEND-14 BROKER-9 ACK-15 BROKER-10
 """
 import argparse
 import os

@@ -211,3 +211,40 @@ Test(broker_coalesced, refusal_writes_nothing_more) {
   drain(b, &x);
   ho_broker_free(b);
 }
+
+/* spec: READY-33 READY-34 — once a coalesced offer is released, nothing
+ * waits on its ACK: the connection need not be read at once; a deadline
+ * within LATE_ACK_READ makes the shell turn and read it; the ACK read then
+ * still completes the attempt (checked and counted). A connection that only
+ * carried other offers stays read at once. */
+Test(broker_coalesced, acks_may_be_read_late) {
+  acts x;
+  ho_broker_conn *k, *c;
+  ho_broker_config cfg = base_cfg();
+  cfg.backend_coalesced = true;
+  cfg.backend_multi_offer = true;
+  cfg.ack_timeout_ns = 1000 * MS; /* the ACK deadline far behind the late read */
+  ho_broker *b = mk_cfg(&cfg, &x, &k);
+  cr_assert(ho_broker_control_wants_read(b, k), "nothing coalesced yet");
+  int s = hello_only(b, HP | BR | ED | CR, &c, &x, 3 * MS);
+  ho_offer o = offer_at(&x, s);
+  int t = -1;
+  for (int i = 0; i < x.n; i++)
+    if (x.a[i].type == HO_BACT_SET_TIMER) t = i;
+  cr_assert_geq(t, 0);
+  cr_assert_leq(x.a[t].deadline, 3 * MS + 100 * MS,
+                "a turn within LATE_ACK_READ, long before the 1 s ACK deadline");
+  cr_assert(ho_broker_control_wants_read(b, k), "not yet written: the ACK may matter");
+  ho_broker_offer_written(b, k, o.correlation_id, 3 * MS);
+  drain(b, &x);
+  cr_assert_not(ho_broker_control_wants_read(b, k));
+  send_ack(b, k, &o, true, k_bcaps, 90 * MS); /* read on that turn */
+  drain(b, &x);
+  ho_broker_stats st;
+  ho_broker_get_stats(b, &st);
+  cr_assert_eq(st.handoffs_coalesced, 1);
+  cr_assert_not(ho_broker_control_wants_read(b, k), "idle: still read late");
+  ho_broker_shutdown(b, 100 * MS);
+  drain(b, &x);
+  ho_broker_free(b);
+}

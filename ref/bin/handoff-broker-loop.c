@@ -118,7 +118,12 @@ static void update_interest(conn *c) {
     arm_client(c, ev);
     return;
   }
-  if (!c->errored) ev |= EPOLLIN;
+  /* spec: READY-33 — a control connection whose offers in flight are all
+   * coalesced and released is not read on arrival: its ACKs wait for the
+   * next turn of the loop (read_late_acks), so that the broker does not wake
+   * up for them. EPOLLRDHUP still reports a backend that went away. */
+  if (!c->errored && (c->h == NULL || ho_broker_control_wants_read(G.b, c->h))) ev |= EPOLLIN;
+  if (!c->errored) ev |= EPOLLRDHUP;
   set_interest(c, ev);
 }
 
@@ -234,6 +239,11 @@ static void pressure_update(void) {
 
 static void close_conn(conn *c, bool shut) {
   if (c->closed) return;
+  if (c->kind == K_CONTROL && c != &G.nomem) { /* off the list of control connections */
+    if (c->cprev) c->cprev->cnext = c->cnext; else if (G.ctls == c) G.ctls = c->cnext;
+    if (c->cnext) c->cnext->cprev = c->cprev;
+    c->cnext = c->cprev = NULL;
+  }
   unwatch(c); /* before close: the file may live on in the backend */
   if (c->fd >= 0) {
     if (shut) shutdown(c->fd, SHUT_RDWR);
@@ -270,6 +280,9 @@ static void open_control(ho_broker_conn *h) {
   c->kind = K_CONTROL;
   c->fd = -1;
   c->h = h;
+  c->cnext = G.ctls;
+  if (G.ctls) G.ctls->cprev = c;
+  G.ctls = c;
   ho_broker_conn_set_user(h, c);
   ho_handle fd;
   ho_diag d;
@@ -299,9 +312,16 @@ static void open_control(ho_broker_conn *h) {
 }
 
 void run_actions(void) {
-  ho_broker_action a;
+  ho_broker_action a, pushback;
+  bool have_pushback = false; /* an action taken ahead by SEND_FD */
   uint64_t dropped = 0; /* offer of a SEND_FD that failed right away */
-  while (ho_broker_next_action(G.b, &a)) {
+  for (;;) {
+    if (have_pushback) {
+      a = pushback;
+      have_pushback = false;
+    } else if (!ho_broker_next_action(G.b, &a)) {
+      break;
+    }
     conn *c = a.user;
     switch (a.type) {
     case HO_BACT_WRITE:
@@ -311,15 +331,34 @@ void run_actions(void) {
     case HO_BACT_SEND_FD: {
       conn *cl = a.peer_user;
       if (c == NULL || c->closed || c->errored || cl == NULL || cl->fd < 0) break;
-      /* spec: XFER-25 — the descriptor leaves in blocking mode (the backend
-       * may serve it with blocking reads); every later I/O of ours on the
-       * client connection passes MSG_DONTWAIT. */
-      int fl = fcntl(cl->fd, F_GETFL);
-      if (fl >= 0 && (fl & O_NONBLOCK)) (void)fcntl(cl->fd, F_SETFL, fl & ~O_NONBLOCK);
+      /* spec: XFER-25 — the descriptor is blocking already (accepted so). */
+      uint8_t tok[HO_TOKEN_BYTES];
+      memcpy(tok, a.bytes, HO_TOKEN_BYTES); /* a later call into the core frees a.bytes */
       if (c->qhead == NULL) {
-        /* Nothing queued ahead: send now, no dup needed (spec: XFER-3). */
-        int rc = ho_xfer_send(c->fd, cl->fd, a.bytes, NULL);
-        if (rc == HO_OK) break;
+        /* Nothing queued ahead: send now, no dup needed (spec: XFER-3),
+         * and the offer frame that follows in the same sendmsg when it is
+         * the next action (one system call; the backend reads them apart). */
+        uint64_t corr = a.correlation_id;
+        ho_broker_action o;
+        bool more = ho_broker_next_action(G.b, &o) == 1;
+        bool offer = more && o.type == HO_BACT_WRITE && o.conn == a.conn && o.correlation_id == corr;
+        size_t sent = 0;
+        int rc = ho_xfer_send_with(c->fd, cl->fd, tok, offer ? o.bytes : NULL, offer ? o.len : 0,
+                                   &sent);
+        if (rc == HO_OK) {
+          if (offer && sent < HO_TOKEN_BYTES + o.len)
+            enqueue(c, o.bytes + (sent - HO_TOKEN_BYTES), o.len - (sent - HO_TOKEN_BYTES), -1, corr);
+          else if (offer) /* all out, nothing queued: the core's write is done (READY-27) */
+            ho_broker_conn_flushed(G.b, c->h, now_ns());
+          if (offer || !more) break;
+          pushback = o; /* not the offer: run it next */
+          have_pushback = true;
+          break;
+        }
+        if (more) {
+          pushback = o;
+          have_pushback = true;
+        }
         if (rc == HO_ERR_PERMISSION || rc == HO_ERR_FD_EXHAUSTED ||
             rc == HO_ERR_INVALID_ARGUMENT) {
           dropped = a.correlation_id;
@@ -338,7 +377,7 @@ void run_actions(void) {
         ho_broker_transfer_failed(G.b, c->h, a.correlation_id, ho_err_from_errno(errno), now_ns());
         break;
       }
-      enqueue(c, a.bytes, a.len, dupfd, a.correlation_id);
+      enqueue(c, tok, HO_TOKEN_BYTES, dupfd, a.correlation_id);
       break;
     }
     case HO_BACT_OPEN_CONTROL:
@@ -393,7 +432,9 @@ static void accept_clients(void) {
   int batch = cap / 4 < 1 ? 1 : cap / 4 > 64 ? 64 : (int)(cap / 4);
   for (int i = 0; i < batch; i++) {
     ho_handle fd;
-    int rc = ho_listener_accept(&G.lst, &fd);
+    /* spec: XFER-25 — clients are accepted blocking (every read and write
+     * of ours passes MSG_DONTWAIT), so a descriptor leaves as it must. */
+    int rc = ho_listener_accept_mode(&G.lst, false, &fd);
     if (rc == HO_ERR_WOULD_BLOCK) return;
     if (rc == HO_ERR_FD_EXHAUSTED) {
       /* spec: BROKER-12 HELLO-13 — no descriptor for this client: the one
@@ -448,6 +489,7 @@ static void control_read(conn *c) {
     if (n > 0) {
       ho_broker_control_data(G.b, c->h, buf, (size_t)n, now_ns());
       run_actions();
+      if (!c->closed) update_interest(c);
       if ((size_t)n < sizeof buf) return;
       continue;
     }
@@ -457,6 +499,21 @@ static void control_read(conn *c) {
     run_actions();
     return;
   }
+}
+
+/* spec: READY-33 READY-34 — ACKs of control connections not watched for
+ * reading, read once per turn of the loop (the broker is awake anyway, for a
+ * Hello or its timer); every ACK is still checked and counted, and a closed
+ * connection is noticed here at the latest. Then every control connection's
+ * interest follows what the core now needs. */
+void read_late_acks(void) {
+  for (conn *c = G.ctls, *n; c; c = n) {
+    n = c->cnext;
+    if (!c->closed && !c->errored && c->fd >= 0 && !(c->ev & EPOLLIN) && !(c->ev & EPOLLOUT))
+      control_read(c);
+  }
+  for (conn *c = G.ctls; c; c = c->cnext)
+    if (!c->closed && c->fd >= 0 && !(c->ev & EPOLLOUT)) update_interest(c);
 }
 
 void print_stats(const char *when) {

@@ -269,11 +269,13 @@ int main(int argc, char **argv) {
     int n = epoll_wait(G.ep, evs, 64, -1);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) break;
+    read_late_acks(); /* spec: READY-33 — before the timer judges deadlines */
     for (int i = 0; i < n; i++) {
       conn *c = evs[i].data.ptr;
       if (c->closed) continue;
       dispatch(c, evs[i].events);
     }
+    read_late_acks(); /* the turn's offers may have changed what to watch */
     while (G.graveyard) {
       conn *c = G.graveyard;
       G.graveyard = c->next_free;

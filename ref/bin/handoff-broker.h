@@ -32,6 +32,7 @@ typedef struct conn {
   bool errored;      /* EOF/error reported to the core */
   chunk *qhead, *qtail;
   struct conn *next_free;
+  struct conn *cnext, *cprev; /* control connections (G.ctls) */
 } conn;
 
 typedef struct broker_app {
@@ -50,6 +51,7 @@ typedef struct broker_app {
   size_t fd_pressure_len;
   uint64_t fd_pressure_refusals;
   bool stop;
+  conn *ctls; /* the open control connections (ACKs read late, READY-33) */
 } broker_app;
 
 extern broker_app G;
@@ -63,6 +65,7 @@ void log_line(void *u, int level, const char *line);
 void slog(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void set_interest(conn *c, uint32_t ev);
 void run_actions(void);
+void read_late_acks(void);
 void dispatch(conn *c, uint32_t ev);
 void print_stats(const char *when);
 

@@ -356,6 +356,14 @@ int ho_broker_offer_written(ho_broker *b, ho_broker_conn *k, uint64_t correlatio
  * Returns HO_OK or HO_ERR_INVALID_ARGUMENT. */
 int ho_broker_closed_in_target(ho_broker *b, uint64_t correlation_id, int rc, uint64_t now);
 
+/* Does control connection `k` need its ACKs read as they arrive? false
+ * when every offer in flight on it is a released coalesced one (or none is
+ * in flight): the client's outcome no longer depends on the ACK, so a shell
+ * may read it late — on its next turn, before the timer — instead of waking
+ * up for it (spec: READY-33; every ACK is still checked, READY-34). A shell
+ * that always reads stays correct. */
+bool ho_broker_control_wants_read(const ho_broker *b, const ho_broker_conn *k);
+
 /* `c` reached EOF or failed (`err` is an HO_ERR_* code, e.g. HO_ERR_CLOSED,
  * HO_ERR_IO, HO_ERR_PERMISSION for a refused dial); the shell stops watching
  * it and waits for its CLOSE (which may come at once, or, for a client

@@ -404,6 +404,7 @@ int ho_broker_control_data(ho_broker *b, ho_broker_conn *c, const uint8_t *data,
 int ho_broker_timer(ho_broker *b, uint64_t now) {
   if (b == NULL) return HO_ERR_INVALID_ARGUMENT;
   b->timer_armed = 0; /* fired */
+  b->timer_fired = now;
   /* spec: BROKER-2 ERR-13 — no complete Hello in HELLO_TIMEOUT: close, no reply. */
   while (b->hhead && bk_hello_due(b, b->hhead) <= now) {
     ho_broker_conn *c = b->hhead;

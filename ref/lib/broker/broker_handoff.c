@@ -408,6 +408,7 @@ static void send_offer(ho_broker *b, ho_broker_conn *c, ho_broker_conn *k, uint6
   }
   c->state = CS_OFFERED;
   c->ctl = k;
+  if (c->coalesced) k->carried_coalesced = true;
   c->oprev = k->otail;
   if (k->otail) k->otail->onext = c; else k->ohead = c;
   k->otail = c;
@@ -664,6 +665,17 @@ int ho_broker_offer_written(ho_broker *b, ho_broker_conn *k, uint64_t correlatio
   return HO_OK;
 }
 
+bool ho_broker_control_wants_read(const ho_broker *b, const ho_broker_conn *k) {
+  if (b == NULL || k == NULL || !k->control) return true;
+  if (k->state != KS_UP) return true;
+  for (const ho_broker_conn *c = k->ohead; c; c = c->onext)
+    if (!(c->coalesced && c->released)) return true; /* an ACK someone waits for */
+  /* spec: READY-33 — nothing waits on the next ACK; a connection that never
+   * carried a coalesced offer stays read at once (no change of interest,
+   * hence no system call, per handoff in either mode) */
+  return !k->carried_coalesced;
+}
+
 /* Every byte queued on control connection `k` is written: so is every
  * offer in flight on it (spec: READY-27). */
 void bk_control_flushed(ho_broker *b, ho_broker_conn *k) {
@@ -746,5 +758,18 @@ uint64_t bk_next_deadline_ns(const ho_broker *b) {
   if (ho_pending_queue_next_deadline(b->queue, &at) && (best == 0 || at * 1000000u < best))
     best = at * 1000000u;
   if (b->hhead && (best == 0 || bk_hello_due(b, b->hhead) < best)) best = bk_hello_due(b, b->hhead);
+  /* spec: READY-33 READY-34 — ACKs read late are read within LATE_ACK_READ
+   * of their offer (the shell reads them on its next turn), long before
+   * their deadline: a busy broker turns anyway, an idle one once. The
+   * oldest offer of each connection is at the head of its list. */
+  for (const ho_broker_conn *k = b->khead; k; k = k->knext) {
+    const ho_broker_conn *c = k->ohead;
+    if (c == NULL || !k->carried_coalesced) continue;
+    uint64_t due = c->negotiated_ns + BROKER_LATE_ACK_READ_NS;
+    /* an ACK still missing at that turn: look again every LATE_ACK_READ
+     * (its own deadline ends the attempt), never in a loop */
+    if (due <= b->timer_fired) due = b->timer_fired + BROKER_LATE_ACK_READ_NS;
+    if (best == 0 || due < best) best = due;
+  }
   return best;
 }

@@ -76,6 +76,7 @@ struct ho_broker_conn {
   ho_broker_conn *ohead, *otail;
   bool backend_ready;   /* BACKEND_CAP_BACKEND_READY seen in an ACK on it */
   bool coalesced_ok;    /* BACKEND_CAP_COALESCED_REPLY seen in an ACK on it */
+  bool carried_coalesced; /* a coalesced offer went on it: ACKs read late (READY-33) */
   bool multi;           /* may carry several offers (XFER-37) */
   bool retiring;        /* carries no more offers; closed once none is in flight */
   uint64_t offers_sent;
@@ -132,9 +133,11 @@ struct ho_broker {
   size_t qcap, qhead, qlen;
   uint8_t *taken; /* bytes of the last action taken */
   uint64_t timer_armed; /* deadline last emitted (0 = none) */
+  uint64_t timer_fired; /* when ho_broker_timer() last ran */
   ho_broker_stats st;
 };
 
+#define BROKER_LATE_ACK_READ_NS (100u * 1000000u) /* READY-33: late ACKs read by then */
 #define BROKER_MAX_IN_FLIGHT 128u /* offers in flight per declared control connection */
 #define BROKER_DEFAULT_MAX_CONTROLS 16u
 #define BROKER_BACKEND_KEY 1u        /* one backend per broker: rate-limit key */

@@ -206,10 +206,14 @@ int ho_listener_open_diag(ho_listener *l, const char *path, int backlog, unsigne
 }
 
 int ho_listener_accept(ho_listener *l, ho_handle *conn) {
+  return ho_listener_accept_mode(l, true, conn);
+}
+
+int ho_listener_accept_mode(ho_listener *l, bool nonblock, ho_handle *conn) {
   if (l == NULL || l->fd < 0 || conn == NULL) return HO_ERR_INVALID_ARGUMENT;
   int fd;
   do {
-    fd = accept4((int)l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    fd = accept4((int)l->fd, NULL, NULL, (nonblock ? SOCK_NONBLOCK : 0) | SOCK_CLOEXEC);
   } while (fd < 0 && (errno == EINTR || errno == ECONNABORTED));
   if (fd < 0) {
     int rc = ho_err_from_errno(errno);

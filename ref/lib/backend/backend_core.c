@@ -596,7 +596,9 @@ static void process_offer(ho_backend_ctl *ctl, uint64_t now_ms, const uint8_t *b
   ctl->decline = NULL; /* adopted: nothing but reply_adopted is ever written */
   a->conn = conn;
   a->correlation_id = offer->correlation_id;
-  ctl->wait_offer = *offer;
+  /* what adopt/refuse need after the write: not the two reply frames */
+  memcpy(&ctl->wait_offer, offer, offsetof(ho_offer, reply_adopted_len));
+  ctl->wait_offer.reply_adopted_len = ctl->wait_offer.reply_declined_len = 0;
   ctl->wait_conn = conn;
   ctl->state = ST_WAIT_READY;
 }

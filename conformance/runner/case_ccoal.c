@@ -53,7 +53,7 @@ static int unknown_after(cf_ctx *ctx, int what) {
   int rc = cf_cf_begin(ctx, &f);
   uint8_t token[16] = {0};
   if (rc == 0 && what == 1) rc = cf_cb_ready(ctx, &f.k, token, 7, CF_RDY_OK, NULL); /* not a HelloReply */
-  if (rc == 0 && what >= 2) rc = cf_cf_negotiate(ctx, &f, true, ALL, NULL);
+  if (rc == 0 && (what == 2 || what == 3)) rc = cf_cf_negotiate(ctx, &f, true, ALL, NULL);
   if (rc == 0 && what == 3) rc = cf_cb_write(ctx, &f.k, ctx->message, strlen(ctx->message), "service bytes, no ready");
   if (what != 4) cf_cb_hangup(ctx, &f.k);
   if (rc == 0) (void)cf_cf_request_written(ctx, &f, 0);

@@ -43,8 +43,18 @@ static int malformed(cf_ctx *ctx) {
 }
 
 static int oversized(cf_ctx *ctx) {
-  static const uint8_t hdr[] = {1, 0x01, 0x00, 0x00, 0x01}; /* 16 MiB + 1, no body follows */
-  return fails_after(ctx, NULL, hdr, sizeof hdr);
+  /* 16 MiB + 1 and no body: a client that waits for it runs into its own
+   * reply timeout; one that checks the header (FRAME-3) gives up at once. */
+  static const uint8_t hdr[] = {1, 0x01, 0x00, 0x00, 0x01};
+  long rt = cf_const(ctx->o, CF_K_REPLY_TIMEOUT_MS);
+  cf_cf f = CF_CF0;
+  int rc = cf_cf_begin(ctx, &f);
+  if (rc == 0) rc = cf_cb_write(ctx, &f.k, hdr, sizeof hdr, "a HelloReply header announcing 16 MiB + 1");
+  (void)cf_cf_request_written(ctx, &f, 0);
+  if (f.k.early) f.k.pos += strlen(ctx->message);
+  if (rc == 0) rc = cf_cf_fails(ctx, &f, rt > 0 ? (int)(rt / 2 > 200 ? rt / 2 : 200) : 1000, NULL);
+  cf_cf_end(ctx, &f);
+  return rc;
 }
 
 static int no_result(cf_ctx *ctx) {

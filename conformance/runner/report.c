@@ -49,9 +49,10 @@ static void req_lines(FILE *f, const char *ids, const char *indent) {
       fprintf(f, "%s%s: (not in spec revision %s)\n", indent, id, cf_spec_revision);
       continue;
     }
-    size_t len = strlen(r->text);
-    fprintf(f, "%s%s (%s, %s): %.*s%s\n", indent, id, r->level, r->party, len > 400 ? 400 : (int)len,
-            r->text, len > 400 ? " [...]" : "");
+    size_t len = strlen(r->text), cut = len > 400 ? 400 : len;
+    while (cut < len && cut > 0 && ((unsigned char)r->text[cut] & 0xC0) == 0x80) cut--; /* whole UTF-8 characters */
+    fprintf(f, "%s%s (%s, %s): %.*s%s\n", indent, id, r->level, r->party, (int)cut, r->text,
+            len > cut ? " [...]" : "");
   }
 }
 

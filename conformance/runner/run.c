@@ -167,6 +167,7 @@ static void post_checks(cf_ctx *ctx, int keep_trace_fd) {
   const cf_mode_ops *ops = cf_mode_ops_get(ctx->o->mode);
   bool alive = cf_sut_alive(s);
   if (ops->exits) {
+    if (alive) cf_sut_stop(s, ctx->o->grace_ms); /* it should have ended by itself */
     client_exit_checks(ctx);
     if (r->verdict == CF_FAIL && ctx->waited_out && s->stopped) {
       r->verdict = CF_TIMEOUT;

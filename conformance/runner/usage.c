@@ -66,9 +66,14 @@ static void mode_section(FILE *f, int mode) {
   fputs(placeholders[mode], f);
   fputs("  {service}           HANDOFF_SERVICE       the service name (--service)\n"
         "  {case}              HANDOFF_CASE          the case ID\n"
-        "  {dir}               HANDOFF_CONFORM_DIR   the case's private directory\n"
-        "  {NAME} of every constant below        HANDOFF_<NAME> (declared value or default)\n",
+        "  {dir}               HANDOFF_CONFORM_DIR   the case's private directory\n",
         f);
+  for (int k = 0; k < CF_K_COUNT; k++)
+    if (cf_const_in_mode(k)) {
+      fprintf(f, "  {NAME} of every constant below, e.g. {%s}: HANDOFF_<NAME> (declared or default)\n",
+              cf_consts[k].name);
+      break;
+    }
   fprintf(f, "Features (--feature NAME, repeatable; plain v1 needs none):\n");
   for (size_t i = 0; i < cf_nfeatures; i++) {
     fprintf(f, "    %-20s ", cf_features[i].name);

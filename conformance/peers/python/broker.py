@@ -134,16 +134,22 @@ class Client:
             return self.close("eof")                  # ERR-12, ERR-13: no reply
         self.buf += data
         if len(self.buf) == 5 and self.need == 5:
-            if self.buf[0] != 1:                      # HELLO-4
-                return self.refuse(VERSION_UNSUPPORTED, "FRAMING_VERSION")
-            n = struct.unpack("<I", bytes(self.buf[1:5]))[0]
-            if n > HELLO_CAP:                         # HELLO-5: the body is never read
-                return self.refuse(PEER_REJECTED, "initial Hello frame exceeds 64 KiB")
-            self.need = 5 + n
+            bad = self.header_check()
+            if bad is not None:
+                return self.refuse(*bad)
+            self.need = 5 + struct.unpack("<I", bytes(self.buf[1:5]))[0]
         if len(self.buf) == self.need and self.need >= 5 and (self.need > 5 or self.buf[1:5] == b"\0\0\0\0"):
             self.b.sel.unregister(self.sock)
             self.hello_read_at = now_ms()
             self.b.on_hello(self, bytes(self.buf[5:]))
+
+    def header_check(self):
+        """Steps 1 and 2 of the table, on the 5 header bytes alone."""
+        if self.buf[0] != 1:
+            return VERSION_UNSUPPORTED, "FRAMING_VERSION"                     # HELLO-4
+        if struct.unpack("<I", bytes(self.buf[1:5]))[0] > HELLO_CAP:
+            return PEER_REJECTED, "initial Hello frame exceeds 64 KiB"        # HELLO-5: body never read
+        return None
 
     def write(self, data):
         """Replies are small: written whole at once, or the client is dropped."""
@@ -418,12 +424,7 @@ class Broker:
             deadline, flags = 0, 0                    # ENV-9: a legacy offer may carry 0
         offer = encode_offer(a.token, self.args.service, a.corr, flags, deadline, a.adopted_reply, a.declined_reply)
         try:
-            # XFER-3: one sendmsg, exactly the 16 token bytes and the descriptor.
-            sent = ctl.sock.sendmsg([a.token], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
-                                                 struct.pack("i", c.sock.fileno()))], DONT)
-            if sent != 16:
-                raise OSError(errno.EPIPE, "partial sideband")   # XFER-6: the stream is out of step
-            ctl.sock.sendall(offer, socket.MSG_NOSIGNAL)          # XFER-4: right behind it
+            self.transfer(ctl, a, offer)
         except OSError as e:
             self.log("warn", "offer-failed", corr=a.corr, why=errno.errorcode.get(e.errno, "IO"))
             if a.mode == "coalesced":
@@ -438,6 +439,15 @@ class Broker:
         if a.mode == "coalesced":
             c.close("coalesced-offer")                # READY-27: at once, never written to
         self.log("debug", "offer", corr=a.corr, mode=a.mode)
+
+    def transfer(self, ctl, a, offer):
+        """XFER-3: one sendmsg, exactly the 16 token bytes and the descriptor
+        (blocking, XFER-25); XFER-4: the offer right behind it."""
+        sent = ctl.sock.sendmsg([a.token], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
+                                             struct.pack("i", a.client.sock.fileno()))], DONT)
+        if sent != 16:
+            raise OSError(errno.EPIPE, "partial sideband")           # XFER-6: out of step
+        ctl.sock.sendall(offer, socket.MSG_NOSIGNAL)
 
     # ---- ACKs (token-lifecycle.md §4) ----------------------------------------------
 

@@ -117,7 +117,7 @@ static int late_acks(cf_ctx *ctx) {
 
 #define NEEDS (CF_F_COALESCED | CF_F_EARLY_DATA | CF_F_BACKEND_READY | CF_F_MULTI_OFFER)
 static const cf_case cases[] = {
-    {.id = "broker.coalesced.offer", .spec = "spec: READY-25 READY-26 READY-27 CAP-12 FRAME-6 CAP-11",
+    {.id = "broker.coalesced.offer", .spec = "spec: READY-25 READY-26 READY-27 CAP-12 FRAME-6",
      .needs = NEEDS,
      .does = "the runner's backend declares BACKEND_CAP_COALESCED_REPLY; a Hello with CAP_COALESCED_REPLY and the "
              "request behind it; the backend adopts",

@@ -26,7 +26,12 @@ Usage:
   broker.py --listen PATH --backend-pipe PATH [--handoff-endpoint PATH]
             [--service NAME] [--ack-timeout-ms N] [--hello-timeout-ms N]
             [--hello-rate N] [--failed-attempts N] [--failure-window-ms N]
-            [--log-level error|warn|info|debug]
+            [--backend-ready] [--log-level error|warn|info|debug]
+
+--backend-ready is the operator's statement that the backend writes the
+ready frame itself (READY-6): backend-ready mode from the first attempt,
+until an ACK proves it wrong (ACK-16). Without it the broker learns the
+mode from the ACKs on each control connection.
 
 Test it with the conformance runner (conformance/peers/python/README.md):
   build/bin/handoff-conform broker --manifest conformance/peers/python/manifest-broker.json
@@ -66,7 +71,7 @@ SEMVER_RE = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
                        r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$")
 READY_BUDGET_MS = 1000            # READY-10
 LEGACY_READY_BUDGET_MS = 1500     # ACK-17
-MAX_CONTROLS = 8                  # XFER-37: a bounded number per backend
+MAX_CONTROLS = 64                 # XFER-37: a bounded number per backend
 ACK_CAP = 64 * 1024               # FRAME-8: a local cap on ACK frames
 
 
@@ -273,6 +278,7 @@ class Broker:
         self.pending = {}                             # token -> Attempt (TOKEN-7)
         self.failures, self.window_start = 0, None    # FALLBACK-7
         self.hellos = {}                              # pid -> (second, count): HELLO-14
+        self.configured_ready = args.backend_ready    # READY-6: the operator's statement
         self.listener = self.listen(args.listen)
 
     def listen(self, path):
@@ -357,9 +363,9 @@ class Broker:
             return c.close("no-handoff")
         token = self.issue()
         mode = "legacy"
-        if caps & CAP_BACKEND_READY and ctl is not None and ctl.caps & BACKEND_CAP_BACKEND_READY:
+        if caps & CAP_BACKEND_READY and self.ready_declared(ctl):
             mode = "backend-ready"                    # READY-6
-            if caps & CAP_COALESCED_REPLY and ctl.caps & BACKEND_CAP_COALESCED_REPLY:
+            if caps & CAP_COALESCED_REPLY and ctl is not None and ctl.caps & BACKEND_CAP_COALESCED_REPLY:
                 mode = "coalesced"                    # READY-25
         a = Attempt(c, token, self.next_corr, mode)
         self.next_corr += 1
@@ -395,12 +401,16 @@ class Broker:
         ctl = next((c for c in self.controls if c.usable()), None)
         if ctl is None and len(self.controls) >= MAX_CONTROLS:
             return "QUEUE_FULL", None
-        ready = ctl is not None and ctl.caps & BACKEND_CAP_BACKEND_READY and caps & CAP_BACKEND_READY
+        ready = self.ready_declared(ctl) and caps & CAP_BACKEND_READY
         if caps & CAP_EARLY_DATA and not ready:
             return "EARLY_DATA_UNSUPPORTED", None     # FALLBACK-16, READY-18
         if self.rate_limited():
             return "RATE_LIMITED", None
         return None, ctl
+
+    def ready_declared(self, ctl):
+        """READY-6: declared in an ACK on the connection, or configured."""
+        return bool(ctl is not None and ctl.caps & BACKEND_CAP_BACKEND_READY or self.configured_ready)
 
     def issue(self):
         """TOKEN-1, TOKEN-4: 16 bytes of the OS random source, not pending."""
@@ -487,7 +497,8 @@ class Broker:
         if a.mode == "coalesced" and not caps & BACKEND_CAP_COALESCED_REPLY:
             return self.count_failure("BACKEND_READY_VIOLATION")   # READY-30
         if a.mode == "backend-ready" and not caps & BACKEND_CAP_BACKEND_READY:
-            c.close("ack-16")                         # ACK-16: no write, no shutdown
+            self.configured_ready = False             # ACK-16: the configuration was wrong
+            c.close("ack-16")                         # no write, no shutdown
             return self.count_failure("BACKEND_READY_VIOLATION")
         if a.mode == "legacy":
             if not c.write(encode_ready(a.token, a.corr)):         # READY-2, ACK-15
@@ -569,6 +580,7 @@ def parse_args(argv=None):
     ap.add_argument("--hello-rate", type=int, default=256)
     ap.add_argument("--failed-attempts", type=int, default=8)
     ap.add_argument("--failure-window-ms", type=int, default=30000)
+    ap.add_argument("--backend-ready", action="store_true")
     ap.add_argument("--log-level", default="info", choices=["error", "warn", "info", "debug"])
     return ap.parse_args(argv)
 

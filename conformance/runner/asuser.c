@@ -1,6 +1,5 @@
 /* handoff-conform — a connection made by another user (see asuser.h). */
 #include "asuser.h"
-#include "trace.h"
 
 #include <errno.h>
 #include <grp.h>
@@ -11,6 +10,8 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "trace.h"
 
 /* One byte with one descriptor (or room for one) on a socket pair. */
 static void one_fd_msg(struct msghdr *m, struct iovec *iov, char *b, void *cbuf, size_t clen) {

@@ -273,6 +273,19 @@ int cf_bf_declare(cf_ctx *ctx, uint64_t ack_caps, cf_bctl **ctl) {
   return rc;
 }
 
+int cf_bf_in_flight(cf_ctx *ctx, cf_bf *f, int n, cf_bctl **ctl) {
+  if (cf_bf_declare(ctx, CF_BK_CAPS_MULTI, ctl) != 0) return -1;
+  int cid = (*ctl)->id, rc = 0;
+  for (int i = 0; i < n && rc == 0; i++) {
+    rc = cf_bf_start(ctx, &f[i], HO_CAP_HANDLE_PASSING, CF_BF_EARLY);
+    if (rc == 0 && (!f[i].offered || f[i].off.ctl->id != cid))
+      rc = cf_fail(ctx, "XFER-37", "several offers in flight on the declared control connection",
+                   "offer %d (with %d in flight) came on ctl#%d, not on ctl#%d", i + 1, i,
+                   f[i].offered ? f[i].off.ctl->id : 0, cid);
+  }
+  return rc;
+}
+
 int cf_bf_probe(cf_ctx *ctx) {
   cf_bf f = CF_BF0;
   int rc = cf_bf_start(ctx, &f, 0, 0);

@@ -70,6 +70,9 @@ int cf_bf_handoff(cf_ctx *ctx, uint64_t caps, uint64_t ack_caps, int want_mode);
 /* The backend declares `ack_caps` on a control connection: one legacy
  * handoff accepted with them. *ctl (if not NULL) says which connection. */
 int cf_bf_declare(cf_ctx *ctx, uint64_t ack_caps, cf_bctl **ctl);
+/* The backend declares BACKEND_CAP_MULTI_OFFER on a connection (*ctl),
+ * then n clients (n <= 8) whose offers must all come on it, unanswered. */
+int cf_bf_in_flight(cf_ctx *ctx, cf_bf *f, int n, cf_bctl **ctl);
 /* A and B move n bytes from one descriptor to the other (a relay of the
  * runner's client and backend): 0 or -1 recorded with reqs. */
 int cf_bf_pass(cf_ctx *ctx, int from, int to, const char *what, const char *reqs);

@@ -78,17 +78,9 @@ static int backend_closes(cf_ctx *ctx) {
 
 static int closes_many(cf_ctx *ctx) {
   cf_bctl *c = NULL;
-  if (cf_bf_declare(ctx, CF_BK_CAPS_MULTI, &c) != 0) return -1;
-  int cid = c->id;
   cf_bf f[3] = {CF_BF0, CF_BF0, CF_BF0};
-  int rc = 0;
-  for (int i = 0; i < 3 && rc == 0; i++) {
-    rc = cf_bf_start(ctx, &f[i], HP, CF_BF_EARLY);
-    if (rc == 0 && (!f[i].offered || f[i].off.ctl->id != cid))
-      rc = cf_fail(ctx, "XFER-37", "several offers in flight on the declared control connection",
-                   "offer %d came on ctl#%d", i + 1, f[i].offered ? f[i].off.ctl->id : 0);
-    if (rc == 0) cf_bk_drop_fd(ctx, &f[i].off);
-  }
+  int rc = cf_bf_in_flight(ctx, f, 3, &c);
+  for (int i = 0; i < 3 && rc == 0; i++) cf_bk_drop_fd(ctx, &f[i].off);
   if (rc == 0) cf_bk_close_ctl(ctx, c);
   for (int i = 0; i < 3 && rc == 0; i++) rc = cf_bf_fell_back(ctx, &f[i], 1000, "ACK-10 ERR-60");
   for (int i = 0; i < 3; i++) cf_bf_end(ctx, &f[i]);

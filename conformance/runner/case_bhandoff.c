@@ -74,16 +74,8 @@ static int reuse(cf_ctx *ctx) {
 
 static int pipelined(cf_ctx *ctx) {
   cf_bctl *c = NULL;
-  if (cf_bf_declare(ctx, CF_BK_CAPS_MULTI, &c) != 0) return -1;
-  int cid = c->id;
   cf_bf f[3] = {CF_BF0, CF_BF0, CF_BF0};
-  int rc = 0;
-  for (int i = 0; i < 3 && rc == 0; i++) {
-    rc = cf_bf_start(ctx, &f[i], HP, CF_BF_EARLY);
-    if (rc == 0 && (!f[i].offered || f[i].off.ctl->id != cid))
-      rc = cf_fail(ctx, NULL, "several offers in flight on the declared control connection",
-                   "offer %d (with %d in flight) came on ctl#%d, not on ctl#%d", i + 1, i, f[i].offered ? f[i].off.ctl->id : 0, cid);
-  }
+  int rc = cf_bf_in_flight(ctx, f, 3, &c);
   for (int i = 2; i >= 0 && rc == 0; i--) rc = cf_bf_accept(ctx, &f[i], CF_BK_CAPS_MULTI); /* reverse order */
   for (int i = 0; i < 3; i++) cf_bf_end(ctx, &f[i]);
   return rc;

@@ -10,6 +10,7 @@
  *                 process group, bounded start and stop
  *   procfs.c      /proc and sock_diag: which descriptors the SUT holds
  *   pb.c          hand-rolled protobuf writer for offers good and bad
+ * Backend mode (the runner is the broker and the client):
  *   ctl.c         the adversarial broker's control connections
  *   client.c      the runner's client connections and backend_pipe
  *   route.c       one handoff: send, read the ACK, watch both routes
@@ -17,6 +18,19 @@
  *   report.c      console tree, JUnit XML, JSON
  *   expect.c      expected-failure list checked both ways
  *   case_*.c      the cases, by area; cases.c lists them
+ *   usage.c       --help: the contract of each mode
+ *   modes.c       what differs between the modes around a case
+ *   sock.c        socket helpers of the broker and client modes
+ *   asuser.c      a connection made by another user (SEC-1, SEC-4)
+ * Broker mode (the runner is the clients and the backend):
+ *   bkend.c       the runner's backend: control connections, sidebands, ACKs
+ *   hclient.c     the runner's clients: Hellos, replies and their checks
+ *   bflow.c       one attempt and its verdict; bcoal.c the coalesced ones
+ *   case_b*.c     the broker cases
+ * Client mode (the runner is the broker and the backend):
+ *   cbroker.c     the runner's broker and backend for a client SUT
+ *   cflow.c       one run of the client and its verdict
+ *   case_c*.c     the client cases
  *
  * Runner-internal names use the prefix cf_ (the library owns ho_).
  */

@@ -279,23 +279,11 @@ class Broker:
         self.failures, self.window_start = 0, None    # FALLBACK-7
         self.hellos = {}                              # pid -> (second, count): HELLO-14
         self.configured_ready = args.backend_ready    # READY-6: the operator's statement
-        self.listener = self.listen(args.listen)
-
-    def listen(self, path):
-        """SEC-2: the socket appears at its path with mode 0600 only."""
-        tmp = "%s.%d" % (path, os.getpid())
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        old = os.umask(0o177)
-        try:
-            s.bind(tmp)
-        finally:
-            os.umask(old)
-        s.listen(128)
-        os.rename(tmp, path)
-        s.setblocking(False)
-        self.sel.register(s, selectors.EVENT_READ, None)
-        self.log("info", "listening", path=path)
-        return s
+        self.paths = []
+        # SEC-2: the socket appears at its path with mode 0600 only (the
+        # backend's way: bound under a temporary name, then renamed).
+        self.listener = backend.Backend.listen(self, args.listen)
+        self.log("info", "listening", path=args.listen)
 
     def on_accept(self):
         try:
@@ -549,7 +537,7 @@ class Broker:
     def run(self):
         while True:
             for key, mask in self.sel.select(0.01):
-                if key.data is None:
+                if key.data is self.listener:
                     self.on_accept()
                 elif isinstance(key.data, Client):
                     key.data.on_readable()

@@ -10,18 +10,19 @@
  *                 process group, bounded start and stop
  *   procfs.c      /proc and sock_diag: which descriptors the SUT holds
  *   pb.c          hand-rolled protobuf writer for offers good and bad
- * Backend mode (the runner is the broker and the client):
- *   ctl.c         the adversarial broker's control connections
- *   client.c      the runner's client connections and backend_pipe
- *   route.c       one handoff: send, read the ACK, watch both routes
  *   trace.c       per-case wire trace
  *   report.c      console tree, JUnit XML, JSON
  *   expect.c      expected-failure list checked both ways
- *   case_*.c      the cases, by area; cases.c lists them
  *   usage.c       --help: the contract of each mode
  *   modes.c       what differs between the modes around a case
  *   sock.c        socket helpers of the broker and client modes
  *   asuser.c      a connection made by another user (SEC-1, SEC-4)
+ *   cases.c       the cases of each mode, in run order
+ * Backend mode (the runner is the broker and the client):
+ *   ctl.c         the adversarial broker's control connections
+ *   client.c      the runner's client connections and backend_pipe
+ *   route.c       one handoff: send, read the ACK, watch both routes
+ *   case_*.c      the backend cases, by area
  * Broker mode (the runner is the clients and the backend):
  *   bkend.c       the runner's backend: control connections, sidebands, ACKs
  *   hclient.c     the runner's clients: Hellos, replies and their checks

@@ -154,12 +154,13 @@ def main():
     check("client mode, killed by a signal: CRASH", rc == 1 and "crash" in out and "signal 11" in out, out)
     rc, out, took = run(cbase[:1] + ["--start-timeout-ms", "300", "--grace-ms", "200"] + cbase[1:] + ["--", *sh("sleep 30")])
     check("client mode, a client that never connects: TIMEOUT, bounded", rc == 1 and "timeout" in out and took < 5, out)
-    rc, out, took = run(["broker", "--tmpdir", TMP, "--start-timeout-ms", "300", "--grace-ms", "200", "--run",
+    rc, out, took = run(["broker", "--tmpdir", TMP, "--failure-traces", os.path.join(TMP, "ft"), "--start-timeout-ms", "300", "--grace-ms", "200", "--run",
                          "broker.hello.framing-version", "--", *sh("sleep 30")])
     check("broker mode, a broker that never listens: TIMEOUT, bounded",
           rc == 1 and "did not open its endpoints within 300 ms" in out and took < 5, out)
     broker = os.path.join(BIN, "handoff-broker")
-    rc, out, _ = run(["broker", "--tmpdir", TMP, "--run", "broker.hello.framing-version", "--run", "broker.handoff.legacy",
+    rc, out, _ = run(["broker", "--tmpdir", TMP, "--failure-traces", os.path.join(TMP, "ft"), "--run",
+                      "broker.hello.framing-version", "--run", "broker.handoff.legacy",
                       "--", broker, "--listen", "{client_endpoint}", "--handoff-endpoint", "{handoff_endpoint}",
                       "--backend-pipe", "{backend_pipe}", "--service", "{service}", "--log-level", "info"])
     check("broker mode, the reference broker: exit 0", rc == 0 and "2 passed" in out, out)

@@ -1,6 +1,6 @@
-# Conformance runner (issue #9): handoff-conform, its Python example
-# backend, the mutant self-test.
-#   make conform CMD="my-backend --listen {handoff_endpoint} --pipe {backend_pipe}"
+# Conformance runner (issues #9, #10): handoff-conform in its three modes,
+# the Python example peers, the mutant self-test.
+#   make conform [MODE=backend|broker|client] CMD="my-program {placeholders}"
 #        [FEATURES="backend-ready multi-offer"] [MANIFEST=file.json] [CONFORM_ARGS=...]
 #   make conform-selftest        every mutant against every case: the kill matrix
 CONFORM_BIN := $(BUILD)/bin/handoff-conform
@@ -51,6 +51,47 @@ endif
 # backend-ready manifest only (the reduced form): the C is the same.
 TEST_TARGETS += test-conform-ref
 
+# Broker mode against the reference broker (the program of this build):
+# every case passes.
+# Under SAN=1 the reduced form: Hello table, handoff,
+# bad ACKs.
+REF_BROKER_CMD = $(BROKER_BIN) --listen {client_endpoint} --handoff-endpoint {handoff_endpoint} \
+  --backend-pipe {backend_pipe} --service {service} --ack-timeout-ms {ack_timeout_ms} \
+  --hello-timeout-ms {hello_timeout_ms} --hello-rate {hello_rate} \
+  --failure-window-ms {failure_window_ms} --log-level info
+ifeq ($(SAN),1)
+REF_BROKER_RUN := --run broker.hello --run broker.handoff --run broker.ack
+endif
+.PHONY: test-conform-ref-broker
+test-conform-ref-broker: $(CONFORM_BIN) $(BROKER_BIN)
+	@mkdir -p $(CONFORM_OUT)
+	$(CONFORM_BIN) broker -q --manifest $(CONFORM_MANIFESTS)/reference-broker.json $(REF_BROKER_RUN) \
+	  --junit $(CONFORM_OUT)/ref-broker.xml --json $(CONFORM_OUT)/ref-broker.json \
+	  --failure-traces $(CONFORM_OUT)/traces -- $(REF_BROKER_CMD)
+	$(XMLLINT_JUNIT) $(CONFORM_OUT)/ref-broker.xml
+TEST_TARGETS += test-conform-ref-broker
+
+# Client mode against the reference client in four declaration sets (opt-out,
+# legacy, backend-ready, coalesced reply with early data); under SAN=1 the
+# last one only.
+REF_CLIENT_CMD = $(CLIENT_BIN) --connect {client_endpoint} --service {service} --message {message} \
+  --ready-timeout-ms {ready_timeout_ms}
+REF_CLIENT_SETS := optout: legacy:--handoff ready:--handoff,--backend-ready \
+  coalesced:--handoff,--backend-ready,--early-data,--coalesced-reply
+ifeq ($(SAN),1)
+REF_CLIENT_SETS := coalesced:--handoff,--backend-ready,--early-data,--coalesced-reply
+endif
+.PHONY: test-conform-ref-client
+test-conform-ref-client: $(CONFORM_BIN) $(CLIENT_BIN)
+	@mkdir -p $(CONFORM_OUT)
+	@set -e; for s in $(REF_CLIENT_SETS); do name=$${s%%:*}; flags=$$(echo $${s#*:} | tr , ' '); \
+	  m=$(CONFORM_MANIFESTS)/reference-client-$$name.json; [ $$name = legacy ] && m=$(CONFORM_MANIFESTS)/reference-client.json; \
+	  echo "$(CONFORM_BIN) client -q --manifest $$m -- $(REF_CLIENT_CMD) $$flags"; \
+	  $(CONFORM_BIN) client -q --manifest $$m --junit $(CONFORM_OUT)/ref-client-$$name.xml \
+	    --failure-traces $(CONFORM_OUT)/traces -- $(REF_CLIENT_CMD) $$flags; \
+	  $(XMLLINT_JUNIT) $(CONFORM_OUT)/ref-client-$$name.xml; done
+TEST_TARGETS += test-conform-ref-client
+
 # The Python example backend: every case passes, in both modes.
 .PHONY: test-conform-python
 test-conform-python: $(CONFORM_BIN)
@@ -62,6 +103,21 @@ test-conform-python: $(CONFORM_BIN)
 	$(CONFORM_BIN) backend -q --manifest $(PY_BACKEND_DIR)/manifest-legacy.json \
 	  --junit $(CONFORM_OUT)/python-legacy.xml --failure-traces $(CONFORM_OUT)/traces
 	$(XMLLINT_JUNIT) $(CONFORM_OUT)/python-legacy.xml
+
+# The Python example client (coalesced reply and legacy) and broker.
+.PHONY: test-conform-python-client test-conform-python-broker
+test-conform-python-client: $(CONFORM_BIN)
+	@mkdir -p $(CONFORM_OUT)
+	$(CONFORM_BIN) client -q --manifest $(PY_BACKEND_DIR)/manifest-client.json \
+	  --junit $(CONFORM_OUT)/python-client.xml --failure-traces $(CONFORM_OUT)/traces
+	$(XMLLINT_JUNIT) $(CONFORM_OUT)/python-client.xml
+	$(CONFORM_BIN) client -q --manifest $(PY_BACKEND_DIR)/manifest-client-legacy.json \
+	  --failure-traces $(CONFORM_OUT)/traces
+test-conform-python-broker: $(CONFORM_BIN)
+	@mkdir -p $(CONFORM_OUT)
+	$(CONFORM_BIN) broker -q --manifest $(PY_BACKEND_DIR)/manifest-broker.json \
+	  --junit $(CONFORM_OUT)/python-broker.xml --failure-traces $(CONFORM_OUT)/traces
+	$(XMLLINT_JUNIT) $(CONFORM_OUT)/python-broker.xml
 
 # The runner's own behaviour on bad input (usage, SUTs that do not start).
 .PHONY: test-conform-runner
@@ -76,10 +132,12 @@ test-conform-selftest: $(CONFORM_BIN)
 
 # Python drives these: plain run only.
 ifneq ($(SAN),1)
-TEST_TARGETS += test-conform-python test-conform-runner test-conform-selftest
+TEST_TARGETS += test-conform-python test-conform-python-client test-conform-python-broker \
+  test-conform-runner test-conform-selftest
 endif
 
-# The full kill matrix: every mutant against every case (several minutes).
+# The full kill matrix: every mutant of the three modes against every case
+# of its mode (about half an hour with two jobs).
 .PHONY: conform-selftest
 conform-selftest: $(CONFORM_BIN)
 	$(PYTHON) conformance/mutants/selftest.py --runner $(CONFORM_BIN) --out $(CONFORM_OUT)/selftest --jobs 2
@@ -87,16 +145,19 @@ conform-selftest: $(CONFORM_BIN)
 # The one-liner for implementers:
 #   make conform CMD="./my-backend --handoff {handoff_endpoint} --pipe {backend_pipe}" FEATURES="multi-offer"
 #   make conform MANIFEST=my-backend.json
+#   make conform MODE=broker CMD="./my-broker --listen {client_endpoint} --handoff {handoff_endpoint} ..."
+#   make conform MODE=client CMD="./my-client {client_endpoint} {service} {message}"
 FEATURES ?=
 MANIFEST ?=
 CMD ?=
 CONFORM_ARGS ?=
+MODE ?= backend
 .PHONY: conform
 conform: $(CONFORM_BIN)
 	@if [ -z '$(CMD)' ] && [ -z '$(MANIFEST)' ]; then \
-	  echo 'usage: make conform CMD="your-backend {handoff_endpoint} {backend_pipe}" [FEATURES="..."] [MANIFEST=file] [CONFORM_ARGS=...]'; \
-	  echo '       (placeholders and options: $(CONFORM_BIN) --help)'; exit 2; fi
+	  echo 'usage: make conform [MODE=backend|broker|client] CMD="your-program {placeholders}" [FEATURES="..."] [MANIFEST=file] [CONFORM_ARGS=...]'; \
+	  echo '       (placeholders and options: $(CONFORM_BIN) $(MODE) --help)'; exit 2; fi
 	@mkdir -p $(CONFORM_OUT)
-	$(CONFORM_BIN) backend $(addprefix --feature ,$(FEATURES)) $(if $(MANIFEST),--manifest $(MANIFEST)) \
+	$(CONFORM_BIN) $(MODE) $(addprefix --feature ,$(FEATURES)) $(if $(MANIFEST),--manifest $(MANIFEST)) \
 	  --junit $(CONFORM_OUT)/conform.xml --json $(CONFORM_OUT)/conform.json \
 	  --failure-traces $(CONFORM_OUT)/traces $(CONFORM_ARGS) $(if $(CMD),-- $(CMD))

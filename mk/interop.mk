@@ -1,12 +1,14 @@
-# Interop matrix (issues #8, #10): the C reference programs and the v1 test
+# Interop matrix (issues #8, #10): the C reference programs, the v1 test
 # peers (conformance/peers/v1, Python standard library, behaving like the
-# original running-process v1) in every broker x backend x client
+# original running-process v1) and the spec's Python example broker and
+# client (conformance/peers/python) in every broker x backend x client
 # combination; verdicts from observation (served, route, executed twice,
 # descriptors). Python only, no sanitized C: not in the SAN=1 run.
 #   make interop-matrix   the full matrix, 200 clients in every cell
 #   make test-interop     codec check of the peers + the quick matrix (every
 #                         combination with 200 clients on the handoff route,
-#                         40 per fallback cell)
+#                         40 per fallback cell, 20 per cell with a Python
+#                         broker or client)
 INTEROP := conformance/interop/run_matrix.py
 INTEROP_PROGS := $(BROKER_BIN) $(BACKEND_BIN) $(CLIENT_BIN)
 

@@ -2,8 +2,9 @@
 """run_matrix.py — interop matrix: every broker x backend x client combination.
 
 Parties: the C reference programs (build/bin/handoff-broker, -backend,
--client) and the v1 test peers (conformance/peers/v1/*.py), which behave like
-the ORIGINAL running-process v1. Each cell starts one backend and one broker,
+-client), the v1 test peers (conformance/peers/v1/*.py), which behave like
+the ORIGINAL running-process v1, and the spec's Python example broker and
+client (conformance/peers/python/broker.py, client.py). Each cell starts one backend and one broker,
 runs N clients (P at a time), each with a unique request (a nonce), and judges
 from observation only:
 
@@ -46,6 +47,7 @@ import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 PEERS = os.path.join(ROOT, "conformance", "peers", "v1")
+PYPEERS = os.path.join(ROOT, "conformance", "peers", "python")
 PYTHON = os.environ.get("PYTHON", "/usr/bin/python3")
 
 SERVICE = "echo"
@@ -77,40 +79,41 @@ class Cell:
 
 
 def handoff_flags(client):
-    return ["--handoff"] if client == "C" else []
+    return [] if client == "v1" else ["--handoff"]
 
 
 def optout_flags(client):
-    return [] if client == "C" else ["--no-handoff"]
+    return ["--no-handoff"] if client == "v1" else []
 
 
 def build_cells(n, n_small, n_ext):
     cells = []
     both = ("C", "v1")
+    brokers, clients = ("C", "v1", "py"), ("C", "v1", "py")
     # spec: XFER-3 XFER-5 READY-2 READY-4 READY-37 CAP-1 — the common path,
     # every combination. The v1 backend assumes a blocking descriptor, so the
     # C broker must pass one (spec: XFER-25); the v1 broker passes blocking
     # descriptors, so the C backend must set the flags it needs (spec: XFER-26);
     # the v1 backend closes after one offer (spec: XFER-37).
-    for b in both:
+    for b in brokers:
         for k in both:
-            for c in both:
+            for c in clients:
                 cells.append(Cell("handoff", b, k, c, "handoff", n, cflags=handoff_flags(c)))
     # spec: FALLBACK-3 FALLBACK-4 CAP-8 — clients that do not opt in.
-    for b in both:
+    for b in brokers:
         for k in both:
-            for c in both:
+            for c in clients:
                 cells.append(Cell("opt-out", b, k, c, "reconnect", n_small,
                                   cflags=optout_flags(c)))
     # spec: FALLBACK-24 FALLBACK-20 XFER-18 — the backend refuses every offer.
-    for b in both:
-        for c in both:
+    for b in brokers:
+        for c in clients:
             cells.append(Cell("refusal", b, "C", c, "reconnect", n_small, kflags=["--fault", "refuse"],
                               cflags=handoff_flags(c)))
     # The original issues a token without a handoff endpoint, then drops
     # the stream (D-3): clients see EOF and fall back. spec: FALLBACK-24
     for k in both:
-        for c in both:
+        for c in clients:
             cells.append(Cell("no-endpoint", "v1", k, c, "reconnect", n_small, bflags=["--no-endpoint"],
                               cflags=handoff_flags(c)))
     # Declared extensions, all three parties supporting them; the backend's
@@ -123,16 +126,40 @@ def build_cells(n, n_small, n_ext):
     cells.append(Cell("ext", "C", "C", "C", "handoff", n_ext,
                       kflags=["--ready-mode", "backend"], cflags=br + ["--early-data"],
                       warmup=["--handoff"], note="backend-ready + early data"))
+    # The same extensions with the Python client and broker (spec 1.0.0-rc2;
+    # the Python broker learns backend-ready mode from the ACKs, READY-36).
+    for b, c in (("C", "py"), ("py", "C"), ("py", "py")):
+        bf = ["--backend-ready"]
+        cells.append(Cell("ext", b, "C", c, "handoff", n_ext, bflags=bf, kflags=["--ready-mode", "backend"],
+                          cflags=br, warmup=["--handoff"], note="backend-ready"))
+        cells.append(Cell("ext", b, "C", c, "handoff", n_ext, bflags=bf, kflags=["--ready-mode", "backend"],
+                          cflags=br + ["--early-data"], warmup=["--handoff"],
+                          note="backend-ready + early data"))
+    # Coalesced reply (spec 1.0.0-rc2) end to end: the C broker told the
+    # backend implements it, the C backend, both clients that implement it.
+    # spec: READY-25 READY-26 READY-27 READY-28 READY-31 READY-32
+    for c in ("C", "py"):
+        cells.append(Cell("ext", "C", "C", c, "handoff", n_ext, bflags=["--backend-coalesced"],
+                          kflags=["--ready-mode", "backend"],
+                          cflags=br + ["--early-data", "--coalesced-reply"],
+                          note="coalesced reply"))
+    # Coalesced reply asked for by the client: with brokers and backends
+    # that do not (yet) implement it, an ordinary backend-ready handoff.
+    cells.append(Cell("ext", "py", "C", "py", "handoff", n_ext, bflags=["--backend-ready"],
+                      kflags=["--ready-mode", "backend"],
+                      cflags=br + ["--early-data", "--coalesced-reply"],
+                      note="coalesced reply asked for, backend without it"))
     # Extension clients in front of an original broker: the broker knows no
     # extension bit (spec: CAP-1 CAP-9); with early data the request is in
     # the queue of a connection the v1 broker hands off in legacy mode: at
     # most once (spec: READY-20 READY-21; differences.md D-5).
     for k in both:
-        cells.append(Cell("ext-vs-v1", "v1", k, "C", "handoff", n_small, cflags=br,
-                          note="CAP_BACKEND_READY unknown to the broker: legacy"))
-        cells.append(Cell("ext-vs-v1", "v1", k, "C", "at-most-once", n_ext,
-                          cflags=br + ["--early-data"],
-                          note="early data to a v1 broker"))
+        for c in ("C", "py"):
+            cells.append(Cell("ext-vs-v1", "v1", k, c, "handoff", n_small, cflags=br,
+                              note="CAP_BACKEND_READY unknown to the broker: legacy"))
+            cells.append(Cell("ext-vs-v1", "v1", k, c, "at-most-once", n_ext,
+                              cflags=br + ["--early-data"],
+                              note="early data to a v1 broker"))
     # An operator's --backend-ready in front of an original backend: no
     # declaration ever comes, so no backend-ready offer either (spec: READY-36;
     # the model's F1): served in legacy mode, at most once.
@@ -176,6 +203,9 @@ def start_broker(cell, bindir, d, ho, pipe):
     if cell.broker == "C":
         cmd = [os.path.join(bindir, "handoff-broker"), "--listen", lst, "--backend-pipe", pipe,
                "--service", SERVICE] + endpoint + flags
+    elif cell.broker == "py":
+        cmd = [PYTHON, os.path.join(PYPEERS, "broker.py"), "--listen", lst, "--backend-pipe", pipe,
+               "--service", SERVICE, "--hello-rate", "0"] + endpoint + flags
     else:
         cmd = [PYTHON, os.path.join(PEERS, "broker.py"), "--listen", lst, "--backend-pipe", pipe,
                "--service", SERVICE] + endpoint + flags
@@ -201,6 +231,9 @@ def stop(p, timeout=5.0):
 def client_cmd(cell, bindir, lst, nonce):
     if cell.client == "C":
         return [os.path.join(bindir, "handoff-client"), "--connect", lst, "--service", SERVICE,
+                "--json", "--message", nonce] + cell.cflags
+    if cell.client == "py":
+        return [PYTHON, os.path.join(PYPEERS, "client.py"), "--connect", lst, "--service", SERVICE,
                 "--json", "--message", nonce] + cell.cflags
     return [PYTHON, os.path.join(PEERS, "client.py"), "--connect", lst, "--service", SERVICE,
             "--message", nonce] + cell.cflags
@@ -385,6 +418,9 @@ def run_cell(cell, idx, bindir, parallel, outdir, settle_s):
         if not wait_paths([lst], [bp]):
             res["problems"].append("broker did not start")
             return finish(res, d, outdir, idx, t_cell)
+        # The endpoint appears before a program has opened everything it keeps
+        # (event loop, timers, a reserve descriptor): let it settle first.
+        time.sleep(0.05)
         if cell.warmup is not None:
             wcell = Cell(cell.scenario, cell.broker, cell.backend, cell.client, cell.expect, 1,
                          cflags=cell.warmup)
@@ -598,7 +634,8 @@ def main():
     ap.add_argument("--parallel", type=int, default=20, help="clients at a time (default 20)")
     ap.add_argument("--quick", action="store_true",
                     help="every broker x backend x client combination with --clients clients "
-                    "for the handoff route, fewer for the other scenarios")
+                    "for the handoff route (half of --small for cells with a Python broker or client), "
+                    "fewer for the other scenarios")
     ap.add_argument("--only", metavar="REGEX", help="run the cells whose name matches")
     ap.add_argument("--settle-s", type=float, default=5.0,
                     help="how long descriptors may take to return to their baseline (default 5)")
@@ -609,6 +646,12 @@ def main():
     small = args.small if args.small is not None else (40 if args.quick else args.clients)
     ext = args.ext if args.ext is not None else (args.clients)
     cells = build_cells(args.clients, small, ext)
+    if args.quick:
+        # The Python broker and client cost a process start of ~50 ms CPU per
+        # client: in the quick form their cells run half the fallback size.
+        for c in cells:
+            if "py" in (c.broker, c.client):
+                c.n = min(c.n, max(small // 2, 10))
     if args.only:
         cells = [c for c in cells if re.search(args.only, c.name)]
     if args.list:

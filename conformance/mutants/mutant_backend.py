@@ -25,8 +25,9 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "peers", "python"))
 import backend as B  # noqa: E402
+import mutantlib  # noqa: E402
 
-MUTANTS = {}
+MUTANTS, mutant = mutantlib.registry("backend")
 
 UNIT_ONLY = [
     ("ERR-35 ERR-36 ERR-37 ERR-47 (error names)",
@@ -46,14 +47,6 @@ UNIT_ONLY = [
      "single event loop writes whole frames"),
     ("BACKEND-7 OVERLOADED, BACKEND-14 DRAINING", "SHOULDs with no trigger defined from outside"),
 ]
-
-
-def mutant(name, violates, what, hint, mode="backend"):
-    def deco(fn):
-        MUTANTS[name] = {"name": name, "violates": violates, "what": what, "hint": hint,
-                         "mode": mode, "install": fn}
-        return fn
-    return deco
 
 
 # ---- descriptors (XFER-28) --------------------------------------------------
@@ -819,25 +812,13 @@ class MutantBackend(B.Backend):
 
 
 def main():
-    argv = sys.argv[1:]
-    if argv[:1] == ["--list"]:
-        print(json.dumps([{k: v for k, v in m.items() if k != "install"} for m in MUTANTS.values()]
-                         + [{"unit_only": [{"reqs": r, "why": w} for r, w in UNIT_ONLY]}], indent=1))
-        return 0
-    name = os.environ.get("HANDOFF_MUTANT", "")
-    if argv[:1] == ["--mutant"] and len(argv) >= 2:
-        name, argv = argv[1], argv[2:]
-    if name not in MUTANTS:
-        sys.stderr.write("mutant_backend.py: unknown mutant %r (--list shows them)\n" % name)
-        return 2
-    install = MUTANTS[name]["install"]
-
-    class One(MutantBackend):
-        def __init__(self, args):
-            super().__init__(args)
-            install(self)
-    sys.stderr.write("mutant_backend.py: mutant %s (%s)\n" % (name, MUTANTS[name]["what"]))
-    return B.main(One, argv)
+    def run(install, argv):
+        class One(MutantBackend):
+            def __init__(self, args):
+                super().__init__(args)
+                install(self)
+        return B.main(One, argv)
+    return mutantlib.cli("mutant_backend.py", MUTANTS, UNIT_ONLY, run)
 
 
 if __name__ == "__main__":

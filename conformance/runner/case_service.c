@@ -1,16 +1,13 @@
 /* handoff-conform — cases: the service on both routes, resources, client
  * behaviour around the handoff, capability declarations, security. */
 #include <errno.h>
-#include <grp.h>
 #include <poll.h>
-#include <pwd.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
+#include "asuser.h"
 #include "cases.h"
 #include "procfs.h"
 #include "sut.h"
@@ -233,66 +230,15 @@ static int tokens_not_logged(cf_ctx *ctx) {
 /* spec: SEC-4 — a control connection from another user is closed without
  * reading an offer or accepting a descriptor. */
 static int other_uid(cf_ctx *ctx) {
-  if (geteuid() != 0) return cf_skip(ctx, "needs root (to connect as another user)");
-  struct passwd *pw = getpwnam("nobody");
-  uid_t uid = pw ? pw->pw_uid : 65534;
-  gid_t gid = pw ? pw->pw_gid : 65534;
-  if (uid == geteuid()) return cf_skip(ctx, "the SUT runs as 'nobody' already");
-  /* Let the other user reach the socket for this one connection (the
-   * directory is the runner's own; permissions are restored at once). */
-  struct stat st;
-  if (stat(ctx->ep_handoff, &st) != 0) return cf_error(ctx, "stat: %s", strerror(errno));
-  chmod(ctx->dir, 0711);
-  chmod(ctx->ep_handoff, 0666);
-  int sv[2];
-  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return cf_error(ctx, "socketpair");
-  pid_t pid = fork();
-  if (pid == 0) {
-    close(sv[0]);
-    if (setgroups(0, NULL) != 0 || setgid(gid) != 0 || setuid(uid) != 0) _exit(3);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_un a = {.sun_family = AF_UNIX};
-    snprintf(a.sun_path, sizeof a.sun_path, "%s", ctx->ep_handoff);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0) _exit(4);
-    char b = 0;
-    struct iovec iov = {&b, 1};
-    union {
-      struct cmsghdr h;
-      char c[CMSG_SPACE(sizeof(int))];
-    } u;
-    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.c, .msg_controllen = sizeof u.c};
-    struct cmsghdr *h = CMSG_FIRSTHDR(&m);
-    h->cmsg_level = SOL_SOCKET;
-    h->cmsg_type = SCM_RIGHTS;
-    h->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(h), &fd, sizeof fd);
-    _exit(sendmsg(sv[1], &m, 0) == 1 ? 0 : 5);
-  }
-  close(sv[1]);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  chmod(ctx->ep_handoff, st.st_mode & 07777);
-  chmod(ctx->dir, 0700);
-  /* The connected socket, credentials of 'nobody', comes back to us. */
-  char b;
-  struct iovec iov = {&b, 1};
-  union {
-    struct cmsghdr h;
-    char c[CMSG_SPACE(sizeof(int))];
-  } u;
-  struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.c, .msg_controllen = sizeof u.c};
-  ssize_t n = WIFEXITED(status) && WEXITSTATUS(status) == 0 ? recvmsg(sv[0], &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC) : -1;
-  close(sv[0]);
-  struct cmsghdr *h = n == 1 ? CMSG_FIRSTHDR(&m) : NULL;
-  if (h == NULL || h->cmsg_type != SCM_RIGHTS)
-    return cf_skip(ctx, "could not connect as uid %ld (status %d)", (long)uid, status);
+  int fd = cf_connect_as_nobody(ctx, ctx->ep_handoff);
+  if (fd < 0) return -1;
   cf_ctl c = CF_CTL0;
   memset(&c, 0, sizeof c);
-  memcpy(&c.fd, CMSG_DATA(h), sizeof c.fd);
+  c.fd = fd;
   c.id = ++ctx->nctl;
   c.rbuf = malloc(CF_CTL_RBUF);
   if (c.rbuf == NULL) return cf_error(ctx, "out of memory");
-  cf_trace_note(ctx, "ctl#%d: connected as uid %ld (not the SUT's user)", c.id, (long)uid);
+  cf_trace_note(ctx, "ctl#%d: the connection made as another user", c.id);
   cf_ho ho = CF_HO0;
   int rc = cf_ho_new(ctx, &ho, CF_CONN_PAIR);
   if (rc == 0) cf_ho_probe(ctx, &ho);

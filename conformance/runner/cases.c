@@ -8,14 +8,25 @@ static const cf_case_table *const backend_tables[] = {
     &cf_cases_offer,   &cf_cases_token,  &cf_cases_order,
 };
 
+static const cf_case_table *const broker_tables[] = {
+    &cf_cases_bhello, &cf_cases_bhandoff, &cf_cases_back, &cf_cases_brate, &cf_cases_bcoal,
+};
+
+static const cf_case_table *const client_tables[] = {
+    &cf_cases_chandoff, &cf_cases_creply, &cf_cases_ccoal,
+};
+
 size_t cf_cases(int mode, const cf_case ***out) {
   static const cf_case *all[512];
   static size_t n;
   *out = all;
-  if (mode != CF_MODE_BACKEND) return 0;
+  const cf_case_table *const *t = backend_tables;
+  size_t nt = sizeof backend_tables / sizeof backend_tables[0];
+  if (mode == CF_MODE_BROKER) t = broker_tables, nt = sizeof broker_tables / sizeof broker_tables[0];
+  if (mode == CF_MODE_CLIENT) t = client_tables, nt = sizeof client_tables / sizeof client_tables[0];
   if (n == 0)
-    for (size_t t = 0; t < sizeof backend_tables / sizeof backend_tables[0]; t++)
-      for (size_t i = 0; i < backend_tables[t]->n && n < 512; i++) all[n++] = &backend_tables[t]->cases[i];
+    for (size_t k = 0; k < nt; k++)
+      for (size_t i = 0; i < t[k]->n && n < 512; i++) all[n++] = &t[k]->cases[i];
   return n;
 }
 

@@ -15,6 +15,8 @@
 
 extern const cf_case_table cf_cases_descriptor, cf_cases_stream, cf_cases_offer, cf_cases_token,
     cf_cases_order, cf_cases_ready, cf_cases_service;
+extern const cf_case_table cf_cases_bhello, cf_cases_bhandoff, cf_cases_back, cf_cases_brate, cf_cases_bcoal;
+extern const cf_case_table cf_cases_chandoff, cf_cases_creply, cf_cases_ccoal;
 
 #define CF_TABLE(name, arr) const cf_case_table name = {arr, sizeof arr / sizeof arr[0]}
 

@@ -10,13 +10,28 @@
  *                 process group, bounded start and stop
  *   procfs.c      /proc and sock_diag: which descriptors the SUT holds
  *   pb.c          hand-rolled protobuf writer for offers good and bad
- *   ctl.c         the adversarial broker's control connections
- *   client.c      the runner's client connections and backend_pipe
- *   route.c       one handoff: send, read the ACK, watch both routes
  *   trace.c       per-case wire trace
  *   report.c      console tree, JUnit XML, JSON
  *   expect.c      expected-failure list checked both ways
- *   case_*.c      the cases, by area; cases.c lists them
+ *   usage.c       --help: the contract of each mode
+ *   modes.c       what differs between the modes around a case
+ *   sock.c        socket helpers of the broker and client modes
+ *   asuser.c      a connection made by another user (SEC-1, SEC-4)
+ *   cases.c       the cases of each mode, in run order
+ * Backend mode (the runner is the broker and the client):
+ *   ctl.c         the adversarial broker's control connections
+ *   client.c      the runner's client connections and backend_pipe
+ *   route.c       one handoff: send, read the ACK, watch both routes
+ *   case_*.c      the backend cases, by area
+ * Broker mode (the runner is the clients and the backend):
+ *   bkend.c       the runner's backend: control connections, sidebands, ACKs
+ *   hclient.c     the runner's clients: Hellos, replies and their checks
+ *   bflow.c       one attempt and its verdict; bcoal.c the coalesced ones
+ *   case_b*.c     the broker cases
+ * Client mode (the runner is the broker and the backend):
+ *   cbroker.c     the runner's broker and backend for a client SUT
+ *   cflow.c       one run of the client and its verdict
+ *   case_c*.c     the client cases
  *
  * Runner-internal names use the prefix cf_ (the library owns ho_).
  */
@@ -48,17 +63,32 @@ const char *cf_verdict_name(int v);
 
 /* ---- features and constants (registry.c) -------------------------------- */
 
-/* Feature bits: names of the spec's capability registry and options. */
+/* Feature bits: names of the spec's capability registry and options. A
+ * bit means the same extension in every mode; each mode has its own rows
+ * (name, help) in the registry (registry.c). */
 enum {
-  CF_F_BACKEND_READY = 1u << 0, /* BACKEND_CAP_BACKEND_READY: backend-ready mode */
-  CF_F_EARLY_DATA = 1u << 1,    /* serves a request queued behind the Hello */
-  CF_F_MULTI_OFFER = 1u << 2,   /* BACKEND_CAP_MULTI_OFFER: keeps control connections */
+  CF_F_BACKEND_READY = 1u << 0, /* backend-ready mode (READY-36, READY-7..READY-16) */
+  CF_F_EARLY_DATA = 1u << 1,    /* early data (READY-17..READY-21) */
+  CF_F_MULTI_OFFER = 1u << 2,   /* BACKEND_CAP_MULTI_OFFER: control connections kept */
   CF_F_SERVICE_CHECK = 1u << 3, /* refuses offers for a service it does not serve */
-  CF_F_COALESCED = 1u << 4       /* BACKEND_CAP_COALESCED_REPLY: coalesced reply (rc2) */
+  CF_F_COALESCED = 1u << 4,     /* coalesced reply, rc2 (READY-25..READY-34) */
+  CF_F_HANDOFF = 1u << 5,       /* client: sets CAP_HANDLE_PASSING, adopts */
+  CF_F_PRINT_REPLY = 1u << 6    /* client: prints the reply on its output */
 };
 
 /* Constants a SUT can be started with (placeholders {name}). */
-enum { CF_K_OFFER_TIMEOUT_MS = 0, CF_K_REPLAY_CAPACITY, CF_K_COUNT };
+enum {
+  CF_K_OFFER_TIMEOUT_MS = 0, /* backend */
+  CF_K_REPLAY_CAPACITY,
+  CF_K_HELLO_TIMEOUT_MS,     /* broker */
+  CF_K_ACK_TIMEOUT_MS,
+  CF_K_FAILED_ATTEMPTS,
+  CF_K_FAILURE_WINDOW_MS,
+  CF_K_HELLO_RATE,
+  CF_K_READY_TIMEOUT_MS,     /* client */
+  CF_K_REPLY_TIMEOUT_MS,
+  CF_K_COUNT
+};
 #define CF_K_BIT(k) (1u << (k))
 
 typedef struct cf_feature_def {
@@ -76,12 +106,19 @@ typedef struct cf_const_def {
   const char *help;
 } cf_const_def;
 
-extern const cf_feature_def cf_features[];
-extern const size_t cf_nfeatures;
+/* The features of the selected mode (cf_registry_select). */
+extern const cf_feature_def *cf_features;
+extern size_t cf_nfeatures;
 extern const cf_const_def cf_consts[CF_K_COUNT];
+/* Select the mode whose features and constants the run uses. */
+void cf_registry_select(int mode);
+/* Does constant k belong to the selected mode? */
+bool cf_const_in_mode(int k);
 const cf_feature_def *cf_feature_find(const char *name);
 int cf_const_find(const char *name);
 const char *cf_feature_name(unsigned bit);
+/* "backend", "broker", "client". */
+const char *cf_mode_name(int mode);
 
 /* ---- options ------------------------------------------------------------ */
 
@@ -115,7 +152,7 @@ long cf_const(const cf_opts *o, int k);
 typedef struct cf_ctx cf_ctx;
 
 typedef struct cf_case {
-  const char *id;       /* stable, hierarchical: backend.<area>.<name> */
+  const char *id;       /* stable, hierarchical: <mode>.<area>.<name> */
   const char *spec;     /* "spec: ID ID ..." (counted by make compliance) */
   unsigned needs;       /* features that must be declared */
   unsigned absent;      /* features that must NOT be declared */

@@ -32,7 +32,9 @@ struct cf_ctx {
   const cf_case *c;
   cf_result *res;
   char dir[160];
-  char ep_handoff[108], ep_pipe[108];
+  char ep_handoff[108], ep_pipe[108], ep_client[108];
+  char message[96];       /* client mode: the request the SUT sends ({message}) */
+  void *mstate;           /* the mode's runner-side state (broker: bkend.h, client: cbroker.h) */
   cf_sut *sut;
   cf_trace *tr;
   cf_held held[CF_MAX_HELD];

@@ -1,8 +1,8 @@
 /* handoff-conform — the conformance runner's command line.
  *
- *   handoff-conform backend [OPTIONS] -- CMD [ARGS...]
+ *   handoff-conform backend|broker|client [OPTIONS] -- CMD [ARGS...]
  *
- * See usage() for the whole contract; conformance/README.md says the same
+ * See usage.c for the whole contract; conformance/README.md says the same
  * in one page. */
 #include <errno.h>
 #include <getopt.h>
@@ -17,118 +17,7 @@
 #include "report.h"
 #include "run.h"
 #include "sut.h"
-
-static void usage(FILE *f) {
-  fprintf(f,
-"usage: handoff-conform backend [OPTIONS] -- CMD [ARGS...]\n"
-"       handoff-conform backend [OPTIONS] --manifest FILE   (command taken from the manifest)\n"
-"       handoff-conform backend --list [--manifest FILE | --feature NAME ...]\n"
-"\n"
-"Conformance runner for the handoff wire v1 spec (revision %s), suite %s.\n"
-"In backend mode the runner plays the broker (an adversarial one, with named\n"
-"misbehaviours) and the client; CMD is the backend under test (the SUT). Every\n"
-"case starts a fresh SUT in a private 0700 directory, in its own process group,\n"
-"waits (bounded) until both its endpoints accept connections, runs, checks, and\n"
-"stops it (SIGTERM to the group, SIGKILL after the grace period). Verdicts come\n"
-"from what the runner observes, never from what the SUT reports. The broker and\n"
-"client modes (same options, manifest, reports) come next (issue #10).\n"
-"\n"
-"The SUT contract (conformance/README.md):\n"
-"  - listen on {handoff_endpoint} for control connections and on {backend_pipe}\n"
-"    for clients (Unix stream sockets; the paths lie in a 0700 directory);\n"
-"  - serve the conformance test service {service} (default \"echo\"): every byte\n"
-"    read is written back, in order; when the client closes, close. Same on\n"
-"    adopted connections and on backend_pipe;\n"
-"  - stay in its process group (no setsid/daemon); log to stdout/stderr (the\n"
-"    runner keeps the output and shows it in traces);\n"
-"  - exit with status %d when it does not implement the case in $HANDOFF_CASE\n"
-"    (verdict UNIMPLEMENTED: a failure unless --allow-unimplemented).\n"
-"\n"
-"Placeholders in ARGS (also exported as environment variables):\n"
-"  {handoff_endpoint}  HANDOFF_ENDPOINT      the handoff endpoint to listen on\n"
-"  {backend_pipe}      HANDOFF_BACKEND_PIPE  the backend_pipe to listen on\n"
-"  {service}           HANDOFF_SERVICE       the service name (--service)\n"
-"  {case}              HANDOFF_CASE          the case ID\n"
-"  {dir}               HANDOFF_CONFORM_DIR   the case's private directory\n"
-"  {NAME} of every constant below, e.g. {offer_timeout_ms}\n"
-"                      HANDOFF_<NAME>        (the declared value, or the spec default)\n"
-"  and HANDOFF_UNIMPLEMENTED_EXIT=%d.\n"
-"\n"
-"Declarations (never inferred from the wire; a case that needs an undeclared\n"
-"feature or constant is SKIP (not declared)):\n",
-          cf_spec_revision, CF_SUITE_VERSION, CF_UNIMPLEMENTED_EXIT, CF_UNIMPLEMENTED_EXIT);
-  fprintf(f, "  features (--feature NAME, repeatable; plain v1 legacy needs none):\n");
-  for (size_t i = 0; i < cf_nfeatures; i++) {
-    fprintf(f, "    %-20s ", cf_features[i].name);
-    for (const char *p = cf_features[i].help; *p; p++) {
-      fputc(*p, f);
-      if (*p == '\n') fputs("                         ", f);
-    }
-    fputc('\n', f);
-  }
-  fprintf(f, "  constants (--constant NAME=VALUE; the SUT must honour the value it is\n"
-             "  started with, typically through its placeholder):\n");
-  for (int k = 0; k < CF_K_COUNT; k++) {
-    fprintf(f, "    %-20s ", cf_consts[k].name);
-    for (const char *p = cf_consts[k].help; *p; p++) {
-      fputc(*p, f);
-      if (*p == '\n') fputs("                         ", f);
-    }
-    fputc('\n', f);
-  }
-  fputs(
-"\n"
-"Options:\n"
-"  --manifest FILE        declarations (and optionally the command) as JSON:\n"
-"                         {\"manifest\":1, \"name\":\"..\", \"mode\":\"backend\",\n"
-"                          \"features\":[..], \"constants\":{..}, \"service\":\"echo\",\n"
-"                          \"command\":[\"prog\",\"{handoff_endpoint}\",..]}\n"
-"                         unknown keys are errors; keys \"$..\"/\"x-..\" are ignored\n"
-"  --feature NAME         declare a feature (adds to the manifest's)\n"
-"  --constant NAME=VALUE  declare a constant (overrides the manifest's)\n"
-"  --service NAME         service name offered and passed as {service} (echo)\n"
-"  --run PATTERN          run only matching cases (repeatable)\n"
-"  --skip PATTERN         do not run matching cases (repeatable)\n"
-"                         PATTERN: a case ID, an area (\"backend.descriptor\"),\n"
-"                         or a glob (\"backend.*.stall-*\")\n"
-"  --list                 list the cases (ID, requirement IDs, what they need)\n"
-"  --list-json            the same as JSON (with each case's no-mutant reason)\n"
-"  --expect-fail FILE     expected failures, one per line: PATTERN reason; checked\n"
-"                         both ways: an unlisted failure, a listed case that passes\n"
-"                         or is skipped, and an entry that matches no case all\n"
-"                         fail the run\n"
-"  --allow-unimplemented  UNIMPLEMENTED (exit 89) does not fail the run\n"
-"  --junit FILE           JUnit XML (schema: conformance/runner/junit.xsd)\n"
-"  --json FILE            JSON report (suite and spec revision, SUT, declarations,\n"
-"                         per case: verdict, requirement IDs, duration, trace)\n"
-"  --trace DIR            write every case's wire trace to DIR/<case>.trace;\n"
-"                         without it, failures still get one in\n"
-"                         ./handoff-conform-traces/\n"
-"  --failure-traces DIR   where failures' traces go without --trace\n"
-"  -x, --fail-fast        stop at the first unexpected result\n"
-"  --start-timeout-ms N   wait for the SUT's endpoints at most N ms (5000)\n"
-"  --grace-ms N           SIGTERM to SIGKILL grace period (1000)\n"
-"  --tmpdir DIR           where the per-case directories go ($TMPDIR or /tmp)\n"
-"  --keep-dirs            keep the per-case directories (debugging)\n"
-"  -v, --verbose          echo the trace notes on stderr as cases run\n"
-"  -q, --quiet            print only failures and the summary\n"
-"  --self-check           check the runner's own encoder against the library\n"
-"  --version, --help\n"
-"\n"
-"Verdicts: PASS; FAIL (Expected/Actual and the requirement sentence are shown);\n"
-"SKIP (not declared, or the environment cannot run it); UNIMPLEMENTED (exit 89);\n"
-"CRASH (the SUT died during the case); TIMEOUT (the SUT stopped answering, or\n"
-"the case overran the watchdog); ERROR (the runner itself could not proceed).\n"
-"Every case ends with checks of its own: the SUT still serves backend_pipe\n"
-"(ERR-4); nothing the runner passed, and no SUT end of a connection the runner\n"
-"closed, is still open in the SUT's process group (ERR-1; /proc/PID/fd, by\n"
-"device and inode); no token of the case appears in the SUT's output (SEC-8).\n"
-"\n"
-"Output: a tree of cases on stdout, the last line \"N passed, N failed, N skipped\".\n"
-"Exit status: 0 when no result is unexpected, 1 otherwise (or when the SUT\n"
-"never starts), 2 on a usage error.\n",
-      f);
-}
+#include "usage.h"
 
 static const char *const short_opts = "+xvqh"; /* "+": CMD and its options are not ours */
 enum {
@@ -169,11 +58,11 @@ static int parse_int(const char *s, int lo, int hi, int *out) {
 
 int main(int argc, char **argv) {
   if (argc < 2) {
-    usage(stderr);
+    cf_usage(stderr, 0);
     return 2;
   }
   if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
-    usage(stdout);
+    cf_usage(stdout, 0);
     return 0;
   }
   if (strcmp(argv[1], "--version") == 0) {
@@ -183,10 +72,11 @@ int main(int argc, char **argv) {
   static cf_opts o;
   memset(&o, 0, sizeof o);
   if (strcmp(argv[1], "backend") == 0) o.mode = CF_MODE_BACKEND;
-  else if (strcmp(argv[1], "broker") == 0 || strcmp(argv[1], "client") == 0)
-    return usage_error("%s mode is not implemented yet (issue #10): only 'backend' runs today", argv[1]);
+  else if (strcmp(argv[1], "broker") == 0) o.mode = CF_MODE_BROKER;
+  else if (strcmp(argv[1], "client") == 0) o.mode = CF_MODE_CLIENT;
   else
-    return usage_error("unknown mode '%s': use 'backend'", argv[1]);
+    return usage_error("unknown mode '%s': use 'backend', 'broker' or 'client'", argv[1]);
+  cf_registry_select(o.mode);
   o.service = "echo";
   o.start_timeout_ms = 5000;
   o.grace_ms = 1000;
@@ -246,7 +136,7 @@ int main(int argc, char **argv) {
     case 'x': o.fail_fast = true; break;
     case 'v': o.verbose = true; break;
     case 'q': o.quiet = true; break;
-    case 'h': usage(stdout); return 0;
+    case 'h': cf_usage(stdout, o.mode); return 0;
     case O_VERSION: printf("handoff-conform %s (spec revision %s)\n", CF_SUITE_VERSION, cf_spec_revision); return 0;
     case O_SELFCHECK: self_check = true; break;
     default: return usage_error("bad option%s", "");
@@ -271,8 +161,7 @@ int main(int argc, char **argv) {
     if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-') || strlen(o.service) > 64)
       return usage_error("--service must match [a-z0-9-]{1,64}, got '%s'", o.service);
   if (o.service[0] == '\0') return usage_error("--service must not be empty%s", "");
-  if ((o.features & CF_F_EARLY_DATA) && !(o.features & CF_F_BACKEND_READY))
-    return usage_error("feature early-data needs backend-ready%s", "");
+  if (cf_check_features(&o, err, sizeof err) != 0) return usage_error("%s", err);
   if (optind < argc) {
     o.cmd = argv + optind;
     o.ncmd = argc - optind;

@@ -21,14 +21,10 @@
 
 #include "json.h"
 
-static const char *mode_name(int m) {
-  return m == CF_MODE_BACKEND ? "backend" : m == CF_MODE_BROKER ? "broker" : "client";
-}
-
 int cf_add_feature(cf_opts *o, const char *name, char *err, size_t cap) {
   const cf_feature_def *f = cf_feature_find(name);
   if (f == NULL || !(f->modes & (1u << o->mode))) {
-    snprintf(err, cap, "unknown feature '%s' for %s mode (see --help)", name, mode_name(o->mode));
+    snprintf(err, cap, "unknown feature '%s' for %s mode (see --help)", name, cf_mode_name(o->mode));
     return -1;
   }
   o->features |= f->bit;
@@ -38,7 +34,7 @@ int cf_add_feature(cf_opts *o, const char *name, char *err, size_t cap) {
 int cf_set_constant(cf_opts *o, const char *name, double v, char *err, size_t cap) {
   int k = cf_const_find(name);
   if (k < 0 || !(cf_consts[k].modes & (1u << o->mode))) {
-    snprintf(err, cap, "unknown constant '%s' for %s mode (see --help)", name, mode_name(o->mode));
+    snprintf(err, cap, "unknown constant '%s' for %s mode (see --help)", name, cf_mode_name(o->mode));
     return -1;
   }
   if (v != (double)(long)v || (long)v < cf_consts[k].min || (long)v > cf_consts[k].max) {
@@ -109,9 +105,9 @@ int cf_manifest_load(cf_opts *o, const char *path, char ***cmd_out, int *ncmd_ou
     } else if (strcmp(k, "service") == 0 && v->type == CF_J_STR) {
       o->service = strdup(v->str);
     } else if (strcmp(k, "mode") == 0 && v->type == CF_J_STR) {
-      if (strcmp(v->str, mode_name(o->mode)) != 0) {
+      if (strcmp(v->str, cf_mode_name(o->mode)) != 0) {
         snprintf(err, cap, "%s: manifest is for %s mode, the run is %s mode", path, v->str,
-                 mode_name(o->mode));
+                 cf_mode_name(o->mode));
         goto out;
       }
     } else if (strcmp(k, "features") == 0 && v->type == CF_J_ARR) {
@@ -158,4 +154,26 @@ int cf_manifest_load(cf_opts *o, const char *path, char ***cmd_out, int *ncmd_ou
 out:
   cf_json_free(j);
   return rc;
+}
+
+/* Features that only make sense together with others, per mode. */
+int cf_check_features(const cf_opts *o, char *err, size_t cap) {
+  static const struct {
+    int mode;
+    unsigned f, needs;
+  } deps[] = {
+      {CF_MODE_BACKEND, CF_F_EARLY_DATA, CF_F_BACKEND_READY},
+      {CF_MODE_BROKER, CF_F_BACKEND_READY, CF_F_MULTI_OFFER},
+      {CF_MODE_BROKER, CF_F_EARLY_DATA, CF_F_BACKEND_READY},
+      {CF_MODE_BROKER, CF_F_COALESCED, CF_F_EARLY_DATA},
+      {CF_MODE_CLIENT, CF_F_BACKEND_READY, CF_F_HANDOFF},
+      {CF_MODE_CLIENT, CF_F_EARLY_DATA, CF_F_BACKEND_READY},
+      {CF_MODE_CLIENT, CF_F_COALESCED, CF_F_EARLY_DATA},
+  };
+  for (size_t i = 0; i < sizeof deps / sizeof deps[0]; i++) {
+    if (deps[i].mode != o->mode || !(o->features & deps[i].f) || (o->features & deps[i].needs)) continue;
+    snprintf(err, cap, "feature %s needs %s", cf_feature_name(deps[i].f), cf_feature_name(deps[i].needs));
+    return -1;
+  }
+  return 0;
 }

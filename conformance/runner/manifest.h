@@ -12,4 +12,8 @@ int cf_set_constant(cf_opts *o, const char *name, double v, char *err, size_t ca
 /* Apply a manifest to o; its "command" (if any) goes to *cmd and *ncmd. */
 int cf_manifest_load(cf_opts *o, const char *path, char ***cmd, int *ncmd, char *err, size_t cap);
 
+/* Feature dependencies of the mode (early-data needs backend-ready, ...).
+ * 0, or -1 with a message. */
+int cf_check_features(const cf_opts *o, char *err, size_t cap);
+
 #endif

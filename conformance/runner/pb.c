@@ -158,6 +158,36 @@ int cf_offer_frame(const cf_offer *o, cf_buf *out) {
   return oom ? -1 : 0;
 }
 
+void cf_frame_init(cf_frame *f, uint32_t kind, uint32_t protocol, const uint8_t *payload, size_t len) {
+  memset(f, 0, sizeof *f);
+  f->framing = HO_FRAMING_VERSION;
+  f->env_version = HO_ENVELOPE_VERSION;
+  f->kind = kind;
+  f->protocol = protocol;
+  f->encoding = HO_ENCODING_NONE;
+  f->payload = payload;
+  f->payload_len = len;
+}
+
+int cf_frame_build(const cf_frame *f, cf_buf *out) {
+  cf_buf e = {0};
+  if (f->env_version) pb_uint(&e, 1, f->env_version);
+  if (f->kind) pb_uint(&e, 2, f->kind);
+  if (f->protocol) pb_uint(&e, 3, f->protocol);
+  if (f->payload_len) pb_bytes(&e, 4, f->payload, f->payload_len);
+  if (f->request_id) pb_uint(&e, 5, f->request_id);
+  if (f->encoding) pb_uint(&e, 6, f->encoding);
+  if (f->deadline) pb_uint(&e, 7, f->deadline);
+  cf_buf_put(&e, f->extra, f->extra_len);
+  uint32_t n = f->announce_set ? f->announce : (uint32_t)e.len;
+  uint8_t hdr[5] = {f->framing, (uint8_t)n, (uint8_t)(n >> 8), (uint8_t)(n >> 16), (uint8_t)(n >> 24)};
+  cf_buf_put(out, hdr, 5);
+  if (!f->announce_set) cf_buf_put(out, e.p, e.len);
+  bool oom = e.oom || out->oom;
+  cf_buf_free(&e);
+  return oom ? -1 : 0;
+}
+
 int cf_pb_selfcheck(void) {
   uint8_t token[16];
   for (int i = 0; i < 16; i++) token[i] = (uint8_t)(0x9f ^ i * 7);

@@ -59,6 +59,25 @@ typedef struct cf_offer {
   uint32_t announce;
 } cf_offer;
 
+/* Any frame, field by field, with the knobs to get it wrong (broker and
+ * client modes: Hellos, HelloReplies, ACKs and ready frames, good and bad). */
+typedef struct cf_frame {
+  uint8_t framing;                /* 1 */
+  uint32_t env_version, kind, protocol, encoding;
+  uint64_t request_id, deadline;
+  const uint8_t *payload;         /* the payload bytes (field 4; omitted when empty) */
+  size_t payload_len;
+  const uint8_t *extra;           /* raw bytes appended to the envelope */
+  size_t extra_len;
+  bool announce_set;              /* only a header announcing `announce` body bytes */
+  uint32_t announce;
+} cf_frame;
+
+/* Envelope v1 of `kind` on `protocol`, encoding NONE, no request id. */
+void cf_frame_init(cf_frame *f, uint32_t kind, uint32_t protocol, const uint8_t *payload, size_t len);
+/* Header and body into out (appended). 0 or -1 (no memory). */
+int cf_frame_build(const cf_frame *f, cf_buf *out);
+
 /* A canonical offer: envelope v1, REQUEST, 0xD0FF, request_id = corr. */
 void cf_offer_init(cf_offer *o, const uint8_t token[16], const char *service, uint64_t corr);
 /* The complete frame (header + body) into out. 0 or -1 (no memory). */

@@ -109,6 +109,23 @@ int cf_proc_fd_count(pid_t pgid) {
   return count;
 }
 
+long cf_proc_rss_kb(pid_t pgid) {
+  pid_t pids[CF_MAX_PROCS];
+  int n = cf_proc_group(pgid, pids, CF_MAX_PROCS);
+  long total = n > 0 ? 0 : -1;
+  for (int i = 0; i < n; i++) {
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%ld/status", (long)pids[i]);
+    FILE *f = fopen(path, "re");
+    long kb = -1;
+    while (f != NULL && kb < 0 && fgets(line, sizeof line, f) != NULL)
+      if (sscanf(line, "VmRSS: %ld", &kb) != 1) kb = -1;
+    if (f != NULL) fclose(f);
+    if (kb > 0) total += kb;
+  }
+  return total;
+}
+
 ino_t cf_sock_peer_ino(int fd) {
   struct stat st;
   if (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode)) return 0;

@@ -22,6 +22,9 @@ bool cf_proc_holds(pid_t pgid, dev_t dev, ino_t ino, pid_t *pid, int *fd);
 /* Descriptors open in the whole group, -1 if /proc cannot be read. */
 int cf_proc_fd_count(pid_t pgid);
 
+/* Resident memory (VmRSS, KiB) of the whole group, -1 if unknown. */
+long cf_proc_rss_kb(pid_t pgid);
+
 /* Inode of the peer of connected Unix socket `fd` (sock_diag), 0 if the
  * kernel does not tell. The peer lives on the same device as the socket. */
 ino_t cf_sock_peer_ino(int fd);

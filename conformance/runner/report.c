@@ -8,10 +8,6 @@
 #include "json.h"
 #include "run.h"
 
-static const char *mode_name(int m) {
-  return m == CF_MODE_BACKEND ? "backend" : m == CF_MODE_BROKER ? "broker" : "client";
-}
-
 static void command_line(const cf_opts *o, char *buf, size_t cap) {
   buf[0] = '\0';
   for (int i = 0; i < o->ncmd; i++) cf_appendf(buf, cap, "%s%s", i ? " " : "", o->cmd[i]);
@@ -28,13 +24,14 @@ void cf_report_header(FILE *f, const cf_opts *o) {
   char cmd[2048], feat[256];
   command_line(o, cmd, sizeof cmd);
   declared(o, feat, sizeof feat);
-  fprintf(f, "handoff-conform %s — %s mode — spec revision %s\n", CF_SUITE_VERSION, mode_name(o->mode),
+  fprintf(f, "handoff-conform %s — %s mode — spec revision %s\n", CF_SUITE_VERSION, cf_mode_name(o->mode),
           cf_spec_revision);
   if (o->sut_name) fprintf(f, "SUT:       %s\n", o->sut_name);
   fprintf(f, "command:   %s\n", cmd);
   fprintf(f, "features:  %s\n", feat);
   fprintf(f, "constants:");
   for (int k = 0; k < CF_K_COUNT; k++) {
+    if (!cf_const_in_mode(k)) continue;
     long v = cf_const(o, k);
     if (v < 0) fprintf(f, " %s=(not declared)", cf_consts[k].name);
     else fprintf(f, " %s=%ld%s", cf_consts[k].name, v, o->const_set[k] ? "" : " (spec default)");
@@ -52,9 +49,10 @@ static void req_lines(FILE *f, const char *ids, const char *indent) {
       fprintf(f, "%s%s: (not in spec revision %s)\n", indent, id, cf_spec_revision);
       continue;
     }
-    size_t len = strlen(r->text);
-    fprintf(f, "%s%s (%s, %s): %.*s%s\n", indent, id, r->level, r->party, len > 400 ? 400 : (int)len,
-            r->text, len > 400 ? " [...]" : "");
+    size_t len = strlen(r->text), cut = len > 400 ? 400 : len;
+    while (cut < len && cut > 0 && ((unsigned char)r->text[cut] & 0xC0) == 0x80) cut--; /* whole UTF-8 characters */
+    fprintf(f, "%s%s (%s, %s): %.*s%s\n", indent, id, r->level, r->party, (int)cut, r->text,
+            len > cut ? " [...]" : "");
   }
 }
 
@@ -134,7 +132,7 @@ int cf_report_junit(const char *path, const cf_opts *o, const cf_case *const *ca
   }
   fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
   fprintf(f, "<testsuites name=\"handoff-conform %s\" tests=\"%d\" failures=\"%d\" errors=\"%d\" "
-          "skipped=\"%d\" time=\"%.3f\">\n", mode_name(o->mode), tests, failures, errors, skipped,
+          "skipped=\"%d\" time=\"%.3f\">\n", cf_mode_name(o->mode), tests, failures, errors, skipped,
           (double)s->duration_ms / 1000.0);
   int suite_id = 0;
   for (size_t i = 0; i < n;) {
@@ -216,7 +214,7 @@ int cf_report_json(const char *path, const cf_opts *o, const cf_case *const *cas
   iso_time(ts, sizeof ts);
   fprintf(f, "{\n  \"suite\": \"handoff-conform\",\n  \"suite_version\": \"%s\",\n", CF_SUITE_VERSION);
   fprintf(f, "  \"mode\": \"%s\",\n  \"spec_revision\": \"%s\",\n  \"started\": \"%sZ\",\n",
-          mode_name(o->mode), cf_spec_revision, ts);
+          cf_mode_name(o->mode), cf_spec_revision, ts);
   fprintf(f, "  \"sut\": {\n    \"name\": ");
   cf_json_str(f, o->sut_name ? o->sut_name : "");
   fprintf(f, ",\n    \"command\": [");
@@ -231,7 +229,7 @@ int cf_report_json(const char *path, const cf_opts *o, const cf_case *const *cas
   fprintf(f, "],\n    \"constants\": {");
   k = 0;
   for (int c = 0; c < CF_K_COUNT; c++) {
-    long v = cf_const(o, c);
+    long v = cf_const_in_mode(c) ? cf_const(o, c) : -1;
     if (v >= 0) fprintf(f, "%s\"%s\": %ld", k++ ? ", " : "", cf_consts[c].name, v);
   }
   fprintf(f, "}\n  },\n");

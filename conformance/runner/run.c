@@ -17,8 +17,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "client.h"
 #include "ctx.h"
+#include "modes.h"
 #include "procfs.h"
 #include "route.h"
 #include "sut.h"
@@ -91,14 +91,37 @@ static void close_all_but(const int *keep, int nkeep) {
   for (int i = 0; i < n; i++) close(fds[i]);
 }
 
-/* A probe that records nothing: does backend_pipe still echo? */
-static bool sut_answers(cf_ctx *ctx) {
+/* A probe that records nothing: does the SUT still answer (backend_pipe
+ * echoes, a Hello is answered)? A client SUT answers when it ended by
+ * itself. */
+static bool sut_answers(cf_ctx *ctx, const cf_mode_ops *ops) {
+  if (ops->still_serves == NULL) return !ctx->sut->stopped;
   cf_result scratch, *saved = ctx->res;
   memset(&scratch, 0, sizeof scratch);
   ctx->res = &scratch;
-  int rc = cf_pipe_echo(ctx, 32, "ERR-4");
+  int rc = ops->still_serves(ctx);
   ctx->res = saved;
   return rc == 0 && scratch.verdict == CF_PASS;
+}
+
+/* A client SUT: it must have ended by itself; killed by a signal (not the
+ * runner's) is CRASH, exit 89 UNIMPLEMENTED. */
+static void client_exit_checks(cf_ctx *ctx) {
+  cf_sut *s = ctx->sut;
+  cf_result *r = ctx->res;
+  if (cf_sut_alive(s) || s->stopped) return;
+  char st[128];
+  cf_exit_text(s->status, st, sizeof st);
+  bool unimpl = WIFEXITED(s->status) && WEXITSTATUS(s->status) == CF_UNIMPLEMENTED_EXIT;
+  if (!unimpl && !WIFSIGNALED(s->status)) return;
+  char before[sizeof r->actual];
+  snprintf(before, sizeof before, "%s", r->verdict == CF_FAIL ? r->actual : "");
+  r->verdict = unimpl ? CF_UNIMPLEMENTED : CF_CRASH;
+  snprintf(r->actual, sizeof r->actual, "the client SUT %s%s%.1800s", st, before[0] ? "; before that: " : "",
+           before);
+  if (r->expected[0] == '\0') snprintf(r->expected, sizeof r->expected, "the client exits by itself");
+  snprintf(r->reqs, sizeof r->reqs, "%s", unimpl ? "" : "ERR-4");
+  cf_trace_note(ctx, "%s", r->actual);
 }
 
 static bool log_has(const char *log, size_t n, const char *needle, size_t nl) {
@@ -141,8 +164,17 @@ static void check_log_tokens(cf_ctx *ctx) {
 static void post_checks(cf_ctx *ctx, int keep_trace_fd) {
   cf_sut *s = ctx->sut;
   cf_result *r = ctx->res;
+  const cf_mode_ops *ops = cf_mode_ops_get(ctx->o->mode);
   bool alive = cf_sut_alive(s);
-  if (!alive) {
+  if (ops->exits) {
+    if (alive) cf_sut_stop(s, ctx->o->grace_ms); /* it should have ended by itself */
+    client_exit_checks(ctx);
+    if (r->verdict == CF_FAIL && ctx->waited_out && s->stopped) {
+      r->verdict = CF_TIMEOUT;
+      cf_appendf(r->actual, sizeof r->actual, "; the client did not exit by itself (stopped by the runner)");
+    }
+    alive = false;
+  } else if (!alive) {
     char st[128];
     cf_exit_text(s->status, st, sizeof st);
     bool unimpl = WIFEXITED(s->status) && WEXITSTATUS(s->status) == CF_UNIMPLEMENTED_EXIT;
@@ -154,13 +186,14 @@ static void post_checks(cf_ctx *ctx, int keep_trace_fd) {
     if (r->expected[0] == '\0') snprintf(r->expected, sizeof r->expected, "the SUT survives every input (ERR-4)");
     if (!r->reqs[0] || unimpl) snprintf(r->reqs, sizeof r->reqs, "%s", unimpl ? "" : "ERR-4");
     cf_trace_note(ctx, "%s", r->actual);
-  } else if (r->verdict == CF_FAIL && ctx->waited_out && !sut_answers(ctx)) {
+  } else if (r->verdict == CF_FAIL && ctx->waited_out && !sut_answers(ctx, ops)) {
     r->verdict = CF_TIMEOUT;
-    cf_appendf(r->actual, sizeof r->actual, "; the SUT no longer answers on backend_pipe either (hangs)");
+    cf_appendf(r->actual, sizeof r->actual, "; the SUT no longer answers at all (hangs)");
   } else if (r->verdict == CF_PASS) {
-    cf_trace_note(ctx, "post-case: backend_pipe still serves (ERR-4)");
-    (void)cf_pipe_echo(ctx, 32, "ERR-4");
+    cf_trace_note(ctx, "post-case: the SUT still serves (ERR-4)");
+    (void)ops->still_serves(ctx);
   }
+  if (ops->finish != NULL) ops->finish(ctx);
   /* Everything of the runner's side closes now; then nothing of what the
    * runner passed or closed may stay open in the SUT. */
   int keep[1] = {keep_trace_fd};
@@ -202,6 +235,14 @@ static void child(const cf_opts *o, const cf_case *c, shared *sh, const char *di
   snprintf(ctx.dir, sizeof ctx.dir, "%s", dir);
   snprintf(ctx.ep_handoff, sizeof ctx.ep_handoff, "%s/handoff.sock", dir);
   snprintf(ctx.ep_pipe, sizeof ctx.ep_pipe, "%s/backend.sock", dir);
+  snprintf(ctx.ep_client, sizeof ctx.ep_client, "%s/client.sock", dir);
+  if (o->mode == CF_MODE_CLIENT) {
+    uint8_t r[6];
+    char hex[13];
+    cf_random(r, sizeof r);
+    cf_hex(r, sizeof r, hex);
+    snprintf(ctx.message, sizeof ctx.message, "request-%s-%s", hex, strrchr(c->id, '.') + 1);
+  }
   snprintf(sut.log, sizeof sut.log, "%s/sut.log", dir);
   char tpath[256];
   snprintf(tpath, sizeof tpath, "%s/trace.txt", dir);
@@ -210,6 +251,12 @@ static void child(const cf_opts *o, const cf_case *c, shared *sh, const char *di
   cf_trace_note(&ctx, "expect: %s", c->expect);
   char why[1024];
   bool unimpl = false;
+  const cf_mode_ops *ops = cf_mode_ops_get(o->mode);
+  if (ops->prepare != NULL && ops->prepare(&ctx) != 0) {
+    cf_trace_close(&ctx);
+    sh->done = 1;
+    _exit(0);
+  }
   if (cf_sut_start(&ctx, &sut, why, sizeof why, &unimpl) != 0) {
     sh->pgid = sut.pgid;
     sh->start_failed = !unimpl;
@@ -351,7 +398,10 @@ bool cf_run_case(const cf_opts *o, const cf_case *c, cf_result *res) {
   if (pid == 0) child(o, c, sh, dir);
   g_child = pid;
   /* Watchdog: generous, since every wait inside is bounded anyway. */
-  int budget = 20000 + 4 * (int)cf_const(o, CF_K_OFFER_TIMEOUT_MS) + o->start_timeout_ms + 2 * o->grace_ms;
+  long longest = 0; /* the longest declared wait of the mode */
+  for (int k = 0; k < CF_K_COUNT; k++)
+    if (cf_const_in_mode(k) && strstr(cf_consts[k].name, "_ms") && cf_const(o, k) > longest) longest = cf_const(o, k);
+  int budget = 20000 + 4 * (int)longest + o->start_timeout_ms + 2 * o->grace_ms;
   int status = 0;
   bool finished = pid > 0 && wait_child(pid, budget, &status) == 0;
   g_pgid = sh->pgid;

@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,22 +21,19 @@
 
 /* Placeholder names besides the constants of the registry. */
 static const char *const fixed_names[] = {"handoff_endpoint", "backend_pipe", "service", "case",
-                                          "dir"};
+                                          "dir", "client_endpoint", "message"};
 
 static int lookup(const cf_ctx *ctx, const cf_opts *o, const char *name, char *out, size_t cap) {
   for (size_t i = 0; i < sizeof fixed_names / sizeof fixed_names[0]; i++) {
     if (strcmp(name, fixed_names[i]) != 0) continue;
     if (ctx == NULL) return 0; /* only checking the name */
-    const char *v = i == 0   ? ctx->ep_handoff
-                    : i == 1 ? ctx->ep_pipe
-                    : i == 2 ? o->service
-                    : i == 3 ? ctx->c->id
-                             : ctx->dir;
-    snprintf(out, cap, "%s", v);
+    const char *const v[] = {ctx->ep_handoff, ctx->ep_pipe, o->service, ctx->c->id,
+                             ctx->dir,        ctx->ep_client, ctx->message};
+    snprintf(out, cap, "%s", v[i]);
     return 0;
   }
   int k = cf_const_find(name);
-  if (k < 0) return -1;
+  if (k < 0 || !cf_const_in_mode(k)) return -1;
   long v = cf_const(o, k);
   if (v < 0) return -2;
   snprintf(out, cap, "%ld", v);
@@ -156,11 +154,13 @@ static void child_exec(cf_ctx *ctx, char **argv, int errfd) {
   put_env("HANDOFF_SERVICE", ctx->o->service);
   put_env("HANDOFF_CASE", ctx->c->id);
   put_env("HANDOFF_CONFORM_DIR", ctx->dir);
+  put_env("HANDOFF_CLIENT_ENDPOINT", ctx->ep_client);
+  if (ctx->message[0]) put_env("HANDOFF_MESSAGE", ctx->message);
   char v[32];
   snprintf(v, sizeof v, "%d", CF_UNIMPLEMENTED_EXIT);
   put_env("HANDOFF_UNIMPLEMENTED_EXIT", v);
   for (int k = 0; k < CF_K_COUNT; k++) {
-    long val = cf_const(ctx->o, k);
+    long val = cf_const_in_mode(k) ? cf_const(ctx->o, k) : -1;
     if (val < 0) continue;
     char name[80];
     snprintf(name, sizeof name, "HANDOFF_%s", cf_consts[k].name);
@@ -217,13 +217,23 @@ int cf_sut_start(cf_ctx *ctx, cf_sut *s, char *why, size_t cap, bool *unimplemen
     snprintf(why, cap, "cannot execute '%s': %s", argv[0], strerror(e));
     return -1;
   }
-  /* Bounded wait for both endpoints. */
+  /* Bounded wait for the SUT's endpoints (none for a client SUT). */
+  const char *names[2] = {"handoff endpoint", "backend_pipe"};
+  const char *paths[2] = {ctx->ep_handoff, ctx->ep_pipe};
+  int neps = 2;
+  if (ctx->o->mode == CF_MODE_BROKER) {
+    names[0] = "client endpoint";
+    paths[0] = ctx->ep_client;
+    neps = 1;
+  } else if (ctx->o->mode == CF_MODE_CLIENT) {
+    neps = 0;
+  }
   uint64_t deadline = s->started_ms + (uint64_t)ctx->o->start_timeout_ms;
-  int eh = ENOENT, epp = ENOENT, nap = 2;
+  int err[2] = {ENOENT, ENOENT}, nap = 2;
   for (;;) {
-    bool up_h = probe(ctx->ep_handoff, &eh) == 0;
-    bool up_p = up_h && probe(ctx->ep_pipe, &epp) == 0;
-    if (up_h && up_p) break;
+    int up = 0;
+    while (up < neps && probe(paths[up], &err[up]) == 0) up++;
+    if (up == neps) break;
     if (!cf_sut_alive(s)) {
       char st[96];
       cf_exit_text(s->status, st, sizeof st);
@@ -232,25 +242,40 @@ int cf_sut_start(cf_ctx *ctx, cf_sut *s, char *why, size_t cap, bool *unimplemen
       return -1;
     }
     if (cf_now_ms() >= deadline) {
-      snprintf(why, cap,
-               "the SUT did not open its endpoints within %d ms (handoff endpoint %s: %s; "
-               "backend_pipe %s: %s)",
-               ctx->o->start_timeout_ms, ctx->ep_handoff, up_h ? "accepting" : strerror(eh),
-               ctx->ep_pipe, up_p ? "accepting" : up_h ? strerror(epp) : "not probed");
+      snprintf(why, cap, "the SUT did not open its endpoints within %d ms (", ctx->o->start_timeout_ms);
+      for (int i = 0; i < neps; i++)
+        cf_appendf(why, cap, "%s%s %s: %s", i ? "; " : "", names[i], paths[i],
+                   i < up ? "accepting" : i == up ? strerror(err[i]) : "not probed");
+      cf_appendf(why, cap, ")");
       return -1;
     }
     cf_sleep_ms(nap);
     if (nap < 20) nap *= 2;
   }
+  if (neps == 0) return 0;
   cf_trace_note(ctx, "SUT endpoints accept connections after %llu ms",
                 (unsigned long long)(cf_now_ms() - s->started_ms));
   return 0;
+}
+
+bool cf_sut_wait_exit(cf_sut *s, int timeout_ms) {
+  int pfd = s->running ? (int)syscall(SYS_pidfd_open, s->pid, 0) : -1;
+  uint64_t end = cf_now_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
+  while (cf_sut_alive(s)) {
+    uint64_t now = cf_now_ms();
+    if (now >= end) break;
+    struct pollfd p = {pfd, POLLIN, 0};
+    if (pfd < 0 || poll(&p, 1, (int)(end - now)) < 0) cf_sleep_ms(1);
+  }
+  if (pfd >= 0) close(pfd);
+  return !s->running;
 }
 
 bool cf_sut_stop(cf_sut *s, int grace_ms) {
   if (s->pgid <= 0) return true;
   bool clean = true;
   if (cf_sut_alive(s)) {
+    s->stopped = true;
     kill(-s->pgid, SIGTERM);
     uint64_t end = cf_now_ms() + (uint64_t)grace_ms;
     while (cf_sut_alive(s) && cf_now_ms() < end) cf_sleep_ms(2);

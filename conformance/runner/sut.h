@@ -14,6 +14,7 @@
 struct cf_sut {
   pid_t pid, pgid;
   bool running;
+  bool stopped; /* the runner had to signal it (it did not end by itself) */
   int status; /* wait status once it has exited */
   char log[200];
   uint64_t started_ms;
@@ -34,6 +35,9 @@ int cf_check_placeholders(const cf_opts *o, char *msg, size_t cap);
 int cf_sut_start(cf_ctx *ctx, cf_sut *s, char *why, size_t cap, bool *unimplemented);
 /* Reap the SUT if it has exited; returns true while it runs. */
 bool cf_sut_alive(cf_sut *s);
+/* Wait up to timeout_ms for the SUT (a client) to exit by itself. Returns
+ * true once it has exited (s->status holds its wait status). */
+bool cf_sut_wait_exit(cf_sut *s, int timeout_ms);
 /* Stop the whole process group: SIGTERM, up to grace_ms, SIGKILL. Returns
  * true if it exited within the grace period. Safe to call twice. */
 bool cf_sut_stop(cf_sut *s, int grace_ms);

@@ -79,8 +79,27 @@ def main():
               "--expect-fail", "--junit", "--json", "--trace", "--manifest", "89", "UNIMPLEMENTED"]
     check("--help documents placeholders, features, constants, options", rc == 0 and all(n in out for n in needed),
           "missing: %s" % [n for n in needed if n not in out])
-    rc, out, _ = run(["broker", "--", "x"])
-    check("broker mode: not yet, exit 2", rc == 2 and "issue #10" in out, out)
+    rc, out, _ = run(["broker", "--help"])
+    needed = ["{client_endpoint}", "{handoff_endpoint}", "{backend_pipe}", "hello_timeout_ms", "ack_timeout_ms",
+              "failure_window_ms", "hello_rate", "coalesced-reply", "multi-offer"]
+    check("broker --help: the broker contract, its features and constants",
+          rc == 0 and all(n in out for n in needed) and "replay_capacity" not in out,
+          "missing: %s" % [n for n in needed if n not in out])
+    rc, out, _ = run(["client", "--help"])
+    needed = ["{client_endpoint}", "{message}", "ready_timeout_ms", "reply_timeout_ms", "print-reply", "handoff",
+              "OUTCOME_UNKNOWN"]
+    check("client --help: the client contract, its features and constants",
+          rc == 0 and all(n in out for n in needed) and "offer_timeout_ms" not in out,
+          "missing: %s" % [n for n in needed if n not in out])
+    for args, what in [(["client", "--feature", "service-name-check", "--", "x"], "a backend feature in client mode"),
+                       (["client", "--feature", "early-data", "--feature", "handoff", "--", "x"],
+                        "client early-data without backend-ready"),
+                       (["broker", "--feature", "backend-ready", "--", "x"], "broker backend-ready without multi-offer"),
+                       (["broker", "--constant", "offer_timeout_ms=500", "--", "x"], "a backend constant in broker mode"),
+                       (["client", "--", "x", "{handoff_endpoint}", "{replay_capacity}"], "a backend placeholder"),
+                       (["fuzz", "--", "x"], "unknown mode")]:
+        rc, out, _ = run(args)
+        check("usage error, exit 2: %s" % what, rc == 2, out)
     for args, what in [(["backend", "--feature", "nope", "--", "x"], "unknown feature"),
                        (["backend", "--constant", "nope=1", "--", "x"], "unknown constant"),
                        (["backend", "--constant", "offer_timeout_ms=1", "--", "x"], "constant out of range"),
@@ -126,6 +145,27 @@ def main():
     check("exit 89 with --allow-unimplemented: exit 0", rc == 0 and "1 failed" in out, out)
     procs, dirs = leftovers()
     check("nothing left behind (processes, directories)", not procs and not dirs, "%s %s" % (procs, dirs))
+
+    # Client and broker SUTs that misbehave as processes.
+    cbase = ["client", "--tmpdir", TMP, "--failure-traces", os.path.join(TMP, "ft"), "--run", "client.fallback.no-token"]
+    rc, out, _ = run(cbase + ["--", *sh("exit 89")])
+    check("client mode, exit 89: UNIMPLEMENTED", rc == 1 and "unimplemented" in out, out)
+    rc, out, _ = run(cbase + ["--", *sh("kill -SEGV $$")])
+    check("client mode, killed by a signal: CRASH", rc == 1 and "crash" in out and "signal 11" in out, out)
+    rc, out, took = run(cbase[:1] + ["--start-timeout-ms", "300", "--grace-ms", "200"] + cbase[1:] + ["--", *sh("sleep 30")])
+    check("client mode, a client that never connects: TIMEOUT, bounded", rc == 1 and "timeout" in out and took < 5, out)
+    rc, out, took = run(["broker", "--tmpdir", TMP, "--failure-traces", os.path.join(TMP, "ft"), "--start-timeout-ms", "300", "--grace-ms", "200", "--run",
+                         "broker.hello.framing-version", "--", *sh("sleep 30")])
+    check("broker mode, a broker that never listens: TIMEOUT, bounded",
+          rc == 1 and "did not open its endpoints within 300 ms" in out and took < 5, out)
+    broker = os.path.join(BIN, "handoff-broker")
+    rc, out, _ = run(["broker", "--tmpdir", TMP, "--failure-traces", os.path.join(TMP, "ft"), "--run",
+                      "broker.hello.framing-version", "--run", "broker.handoff.legacy",
+                      "--", broker, "--listen", "{client_endpoint}", "--handoff-endpoint", "{handoff_endpoint}",
+                      "--backend-pipe", "{backend_pipe}", "--service", "{service}", "--log-level", "info"])
+    check("broker mode, the reference broker: exit 0", rc == 0 and "2 passed" in out, out)
+    procs, dirs = leftovers()
+    check("nothing left behind by the broker and client modes", not procs and not dirs, "%s %s" % (procs, dirs))
 
     # A passing run: reports and traces.
     junit, js, tr = os.path.join(TMP, "r.xml"), os.path.join(TMP, "r.json"), os.path.join(TMP, "tr")

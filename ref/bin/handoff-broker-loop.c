@@ -312,16 +312,9 @@ static void open_control(ho_broker_conn *h) {
 }
 
 void run_actions(void) {
-  ho_broker_action a, pushback;
-  bool have_pushback = false; /* an action taken ahead by SEND_FD */
+  ho_broker_action a;
   uint64_t dropped = 0; /* offer of a SEND_FD that failed right away */
-  for (;;) {
-    if (have_pushback) {
-      a = pushback;
-      have_pushback = false;
-    } else if (!ho_broker_next_action(G.b, &a)) {
-      break;
-    }
+  while (ho_broker_next_action(G.b, &a)) {
     conn *c = a.user;
     switch (a.type) {
     case HO_BACT_WRITE:
@@ -332,33 +325,12 @@ void run_actions(void) {
       conn *cl = a.peer_user;
       if (c == NULL || c->closed || c->errored || cl == NULL || cl->fd < 0) break;
       /* spec: XFER-25 — the descriptor is blocking already (accepted so). */
-      uint8_t tok[HO_TOKEN_BYTES];
-      memcpy(tok, a.bytes, HO_TOKEN_BYTES); /* a later call into the core frees a.bytes */
       if (c->qhead == NULL) {
-        /* Nothing queued ahead: send now, no dup needed (spec: XFER-3),
-         * and the offer frame that follows in the same sendmsg when it is
-         * the next action (one system call; the backend reads them apart). */
-        uint64_t corr = a.correlation_id;
-        ho_broker_action o;
-        bool more = ho_broker_next_action(G.b, &o) == 1;
-        bool offer = more && o.type == HO_BACT_WRITE && o.conn == a.conn && o.correlation_id == corr;
-        size_t sent = 0;
-        int rc = ho_xfer_send_with(c->fd, cl->fd, tok, offer ? o.bytes : NULL, offer ? o.len : 0,
-                                   &sent);
-        if (rc == HO_OK) {
-          if (offer && sent < HO_TOKEN_BYTES + o.len)
-            enqueue(c, o.bytes + (sent - HO_TOKEN_BYTES), o.len - (sent - HO_TOKEN_BYTES), -1, corr);
-          else if (offer) /* all out, nothing queued: the core's write is done (READY-27) */
-            ho_broker_conn_flushed(G.b, c->h, now_ns());
-          if (offer || !more) break;
-          pushback = o; /* not the offer: run it next */
-          have_pushback = true;
-          break;
-        }
-        if (more) {
-          pushback = o;
-          have_pushback = true;
-        }
+        /* Nothing queued ahead: send now, no dup needed. spec: XFER-3 — the
+         * sendmsg holds exactly the 16 sideband bytes; the offer follows in
+         * its own write (a peer may read the sideband with a larger buffer). */
+        int rc = ho_xfer_send(c->fd, cl->fd, a.bytes, NULL);
+        if (rc == HO_OK) break;
         if (rc == HO_ERR_PERMISSION || rc == HO_ERR_FD_EXHAUSTED ||
             rc == HO_ERR_INVALID_ARGUMENT) {
           dropped = a.correlation_id;
@@ -377,7 +349,7 @@ void run_actions(void) {
         ho_broker_transfer_failed(G.b, c->h, a.correlation_id, ho_err_from_errno(errno), now_ns());
         break;
       }
-      enqueue(c, tok, HO_TOKEN_BYTES, dupfd, a.correlation_id);
+      enqueue(c, a.bytes, a.len, dupfd, a.correlation_id);
       break;
     }
     case HO_BACT_OPEN_CONTROL:

@@ -27,8 +27,11 @@ static void usage(FILE *f) {
       "usage: handoff-broker --listen PATH --handoff-endpoint PATH --backend-pipe PATH\n"
       "                      [--service NAME] [--ack-timeout-ms N] [--token-ttl-ms N]\n"
       "                      [--max-pending N] [--backend-ready] [--backend-multi-offer]\n"
-      "                      [--max-controls N] [--peer-uid any|same|UID]\n"
-      "                      [--hello-rate N] [--log-level error|warn|info|debug]\n"
+      "                      [--backend-coalesced] [--max-controls N]\n"
+      "                      [--max-hello-waiting N] [--hello-timeout-ms N]\n"
+      "                      [--peer-uid any|same|UID] [--backend-uid any|same|UID]\n"
+      "                      [--hello-rate N] [--failure-window-ms N]\n"
+      "                      [--log-level error|warn|info|debug]\n"
       "\n"
       "Accept clients on a Unix socket, negotiate (Hello -> Negotiated/Refused) and hand\n"
       "each opted-in client connection to the backend with SCM_RIGHTS; on any failure\n"
@@ -69,6 +72,10 @@ static void usage(FILE *f) {
       "  --hello-rate N           Hellos per second per client process (OS pid); more are\n"
       "                           refused with ERROR_RATE_LIMITED and retry_after_ms\n"
       "                           (default 256; 0 = unlimited)\n"
+      "  --failure-window-ms N    window of the failed-attempt limit (FALLBACK-7): after 8\n"
+      "                           failed handoffs to the backend within it, clients go to\n"
+      "                           --backend-pipe without an attempt until it ends\n"
+      "                           (default 30000)\n"
       "  --log-level LEVEL        error, warn, info (default) or debug; one line per event\n"
       "  --help                   this text\n"
       "\n"
@@ -97,6 +104,7 @@ int main(int argc, char **argv) {
       {"backend-coalesced", 0, 0, 'Q'},
       {"backend-uid", 1, 0, 'B'},
       {"max-hello-waiting", 1, 0, 'W'}, {"hello-timeout-ms", 1, 0, 'H'},
+      {"failure-window-ms", 1, 0, 'F'},
       {0, 0, 0, 0}};
   G.service = "echo";
   G.cfg.log_level = HO_BROKER_LOG_INFO;
@@ -135,13 +143,16 @@ int main(int argc, char **argv) {
     case 'M': G.cfg.backend_multi_offer = true; break;
     case 'W':
     case 'H':
+    case 'F':
       if (parse_u64(optarg, &v) || v == 0 || v > 86400000u) {
         fprintf(stderr, "handoff-broker: --%s must be 1..86400000, got %s\n",
-                o == 'W' ? "max-hello-waiting" : "hello-timeout-ms", optarg);
+                o == 'W' ? "max-hello-waiting" : o == 'H' ? "hello-timeout-ms" : "failure-window-ms",
+                optarg);
         return 2;
       }
       if (o == 'W') G.cfg.max_hello_waiting = (uint32_t)v;
-      else G.cfg.hello_timeout_ns = v * 1000000u;
+      else if (o == 'H') G.cfg.hello_timeout_ns = v * 1000000u;
+      else G.cfg.failure_window_ns = v * 1000000u; /* spec: FALLBACK-7 */
       break;
     case 'C':
       if (parse_u64(optarg, &v) || v == 0 || v > 4096) {

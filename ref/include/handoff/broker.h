@@ -75,6 +75,9 @@ typedef struct ho_broker_config {
   uint64_t token_ttl_ns;    /* 0: 30 s; larger values are clamped to 30 s
                                (TOKEN_TTL_MAX, spec: TOKEN-16) */
   uint64_t hello_timeout_ns; /* 0: 30 s */
+  uint64_t failure_window_ns; /* FAILURE_WINDOW of the failed-attempt rate
+                                 limit (spec: FALLBACK-7); 0: 30 s. Rounded
+                                 up to whole milliseconds */
   uint32_t max_pending;     /* pending tokens; 0: 1024 */
   uint32_t max_hello_waiting; /* clients still sending their Hello; 0: 4096.
                                  When full, the one that has waited longest

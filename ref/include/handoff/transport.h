@@ -74,14 +74,6 @@ typedef intptr_t ho_handle;
 int ho_xfer_send(ho_handle ctl, ho_handle conn, const uint8_t token[HO_TOKEN_BYTES],
                  uint64_t *handle_value);
 
-/* ho_xfer_send() with `tail` (the offer frame) in the same sendmsg, so that
- * sideband, descriptor and offer cost one system call. HO_OK once the 16
- * sideband bytes (and with them the descriptor) left; *sent is how many
- * bytes went (at most 16 + tail_len; the caller sends the rest of the tail
- * later). Other codes as ho_xfer_send(); HO_ERR_WOULD_BLOCK: nothing went. */
-int ho_xfer_send_with(ho_handle ctl, ho_handle conn, const uint8_t token[HO_TOKEN_BYTES],
-                      const uint8_t *tail, size_t tail_len, size_t *sent);
-
 /* ---- receive (backend side) ------------------------------------------ */
 
 /* What one ho_xfer_recv() call got besides the data bytes. */

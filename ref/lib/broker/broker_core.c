@@ -186,7 +186,10 @@ int ho_broker_new(const ho_broker_config *cfg, uint64_t now, ho_broker **out) {
                                                                       : cfg->hello_rate;
   uint32_t pids = cfg->hello_rate_pids ? cfg->hello_rate_pids : HO_BROKER_DEFAULT_HELLO_RATE_PIDS;
   if (rc == HO_OK) rc = bk_rate_init(&b->hello_rate, rate, pids);
-  if (rc == HO_OK) rc = ho_fallback_policy_new(&b->policy, NULL);
+  ho_fallback_config fc;
+  ho_fallback_config_init(&fc); /* spec: FALLBACK-7 */
+  if (cfg->failure_window_ns) fc.window_ms = (cfg->failure_window_ns + 999999u) / 1000000u;
+  if (rc == HO_OK) rc = ho_fallback_policy_new(&b->policy, &fc);
   if (rc == HO_OK) rc = ho_pending_queue_new(&b->queue, NULL);
   if (rc != HO_OK) {
     ho_broker_free(b);

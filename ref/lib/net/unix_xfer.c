@@ -82,39 +82,6 @@ int ho_xfer_send(ho_handle ctl, ho_handle conn, const uint8_t token[HO_TOKEN_BYT
   return HO_OK;
 }
 
-int ho_xfer_send_with(ho_handle ctl, ho_handle conn, const uint8_t token[HO_TOKEN_BYTES],
-                      const uint8_t *tail, size_t tail_len, size_t *sent) {
-  if (ctl < 0 || conn < 0 || token == NULL || (tail == NULL && tail_len > 0) || sent == NULL)
-    return HO_ERR_INVALID_ARGUMENT;
-  *sent = 0;
-  union {
-    struct cmsghdr align;
-    char buf[CMSG_SPACE(sizeof(int))];
-  } u;
-  memset(&u, 0, sizeof u);
-  struct iovec iov[2] = {{.iov_base = (void *)token, .iov_len = HO_TOKEN_BYTES},
-                         {.iov_base = (void *)tail, .iov_len = tail_len}};
-  struct msghdr msg = {0};
-  msg.msg_iov = iov;
-  msg.msg_iovlen = tail_len > 0 ? 2 : 1;
-  msg.msg_control = u.buf;
-  msg.msg_controllen = sizeof u.buf;
-  struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  int fd = (int)conn;
-  memcpy(CMSG_DATA(c), &fd, sizeof fd);
-  ssize_t n;
-  do {
-    n = sendmsg((int)ctl, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
-  } while (n < 0 && errno == EINTR);
-  if (n < 0) return ho_err_from_errno(errno);
-  *sent = (size_t)n;
-  if ((size_t)n < HO_TOKEN_BYTES) return HO_ERR_PARTIAL_SEND; /* fd went with byte 0 */
-  return HO_OK;
-}
-
 int ho_xfer_check_stream(ho_handle conn) {
   if (conn < 0) return HO_ERR_BAD_DESCRIPTOR;
   int fd = (int)conn;

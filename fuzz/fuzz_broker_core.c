@@ -2,7 +2,7 @@
  * ho_broker_client_data ho_broker_control_connected ho_broker_control_data
  * ho_broker_transfer_failed ho_broker_conn_error ho_broker_conn_flushed
  * ho_broker_timer ho_broker_set_fd_pressure ho_broker_shutdown
- * ho_broker_next_action ho_broker_get_stats ho_broker_free
+ * ho_broker_next_action ho_broker_get_stats ho_broker_del
  * (ref/lib/broker/broker_core.c, broker_hello.c, broker_handoff.c).
  *
  * Stateful fuzz target: the input is a configuration (BF_CFG_BYTES) followed
@@ -513,7 +513,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
        off += BF_OP_BYTES, ops++)
     step(f, data[off], data[off + 1], data[off + 2], data[off + 3]);
   finish(f);
-  ho_broker_free(f->b);
+  ho_broker_del(f->b);
   f->b = NULL;
   return 0;
 }

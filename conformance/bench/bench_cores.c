@@ -357,7 +357,7 @@ int main(int argc, char **argv) {
   ho_broker_action a;
   while (ho_broker_next_action(w.b, &a)) {
   }
-  ho_broker_free(w.b);
+  ho_broker_del(w.b);
   for (size_t i = 0; i < w.nlinks; i++) {
     if (w.links[i].ctl == NULL) continue;
     ho_backend_ctl_eof(w.links[i].ctl);

@@ -83,7 +83,7 @@ Test(broker_coalesced, stated_first_offer_carries_both_replies) {
   cr_assert_eq(st.in_flight, 0);
   ho_broker_shutdown(b, 6 * MS);
   drain(b, &x);
-  ho_broker_free(b);
+  ho_broker_del(b);
 }
 
 /* Neither stated nor declared: no coalesced mode, and a Negotiated the
@@ -110,7 +110,7 @@ Test(broker_coalesced, learnt_from_an_ack_on_the_connection) {
   cr_assert(o2.offer_flags & HO_OFFER_FLAG_COALESCED_REPLY);
   ho_broker_shutdown(b, 6 * MS);
   drain(b, &x);
-  ho_broker_free(b);
+  ho_broker_del(b);
 }
 
 /* The control connection fails before the offer is written whole: the
@@ -140,7 +140,7 @@ Test(broker_coalesced, offer_not_written_whole_gets_the_declined_reply) {
   cr_assert_eq(st.fallbacks[HO_BROKER_REASON_CONTROL_CLOSED], 1);
   ho_broker_shutdown(b, 6 * MS);
   drain(b, &x);
-  ho_broker_free(b);
+  ho_broker_del(b);
 }
 
 /* Once the offer is written, a control connection that fails takes the
@@ -163,7 +163,7 @@ Test(broker_coalesced, after_a_complete_offer_nothing_is_written) {
   cr_assert_eq(st.in_flight, 0);
   ho_broker_shutdown(b, 6 * MS);
   drain(b, &x);
-  ho_broker_free(b);
+  ho_broker_del(b);
 }
 
 /* spec: READY-30 — the operator said coalesced, the backend accepts
@@ -187,7 +187,7 @@ Test(broker_coalesced, wrong_statement_is_voided) {
   cr_assert_eq(r.negotiated.server_capabilities & (CR | BR), 0u, "legacy: nothing declared");
   ho_broker_shutdown(b, 6 * MS);
   drain(b, &x);
-  ho_broker_free(b);
+  ho_broker_del(b);
 }
 
 /* A refused coalesced offer: the backend wrote the declined reply (the
@@ -209,7 +209,7 @@ Test(broker_coalesced, refusal_writes_nothing_more) {
   cr_assert_eq(st.fallbacks[HO_BROKER_REASON_ACK_REFUSED], 1);
   ho_broker_shutdown(b, 6 * MS);
   drain(b, &x);
-  ho_broker_free(b);
+  ho_broker_del(b);
 }
 
 /* spec: READY-33 READY-34 — once a coalesced offer is released, nothing
@@ -246,5 +246,5 @@ Test(broker_coalesced, acks_may_be_read_late) {
   cr_assert_not(ho_broker_control_wants_read(b, k), "idle: still read late");
   ho_broker_shutdown(b, 100 * MS);
   drain(b, &x);
-  ho_broker_free(b);
+  ho_broker_del(b);
 }

@@ -22,7 +22,7 @@ Test(broker_core, reads_exactly_the_hello) {
   cr_assert_eq(ho_broker_client_wants(b, c), 0);
   ho_broker_shutdown(b, 4 * MS);
   drain(b, &x);
-  ho_broker_free(b);
+  ho_broker_del(b);
 }
 
 /* spec: SEC-1 ERR-17 — a rejected peer is closed without a reply. */
@@ -39,7 +39,7 @@ Test(broker_core, peer_policy_rejects_silently) {
   drain(b, &x);
   cr_assert_eq(find(&x, HO_BACT_WRITE, 0), -1);
   cr_assert_geq(find(&x, HO_BACT_CLOSE, 0), 0);
-  ho_broker_free(b);
+  ho_broker_del(b);
 }
 
 /* spec: HELLO-4 HELLO-6 HELLO-8 HELLO-10 */
@@ -71,7 +71,7 @@ Test(broker_core, refusals) {
   cr_assert_str_eq(r.refused.reason, "SERVICE_NAME");
   ho_broker_shutdown(b, 6 * MS);
   drain(b, &x);
-  ho_broker_free(b);
+  ho_broker_del(b);
 }
 
 /* spec: TOKEN-2 CAP-4 ACK-17 ACK-2 ACK-12 XFER-3 XFER-4 XFER-7 ACK-15 READY-1 READY-2 FALLBACK-8 */
@@ -110,7 +110,7 @@ Test(broker_core, legacy_handoff_completes_with_ready) {
   cr_assert_eq(st.tokens_pending, 0, "TOKEN-7: every exit revokes");
   ho_broker_shutdown(b, 6 * MS);
   drain(b, &x);
-  ho_broker_free(b);
+  ho_broker_del(b);
 }
 
 /* spec: READY-36 READY-7 READY-8 READY-10 CAP-5 — learnt per control
@@ -138,7 +138,7 @@ Test(broker_core, backend_ready_learnt_from_ack) {
   cr_assert_geq(find(&x, HO_BACT_CLOSE, 0), 0);
   ho_broker_shutdown(b, 8 * MS);
   drain(b, &x);
-  ho_broker_free(b);
+  ho_broker_del(b);
 }
 
 /* spec: ACK-4 FALLBACK-20 ERR-57 — refusal: close without writing, control kept. */
@@ -162,7 +162,7 @@ Test(broker_core, refused_ack_falls_back) {
   cr_assert_eq(st.tokens_pending, 0);
   ho_broker_shutdown(b, 5 * MS);
   drain(b, &x);
-  ho_broker_free(b);
+  ho_broker_del(b);
 }
 
 /* spec: ACK-6 ACK-7 ERR-55 ERR-59 TOKEN-7 — the deadline from the timer; a late ACK discarded. */
@@ -189,7 +189,7 @@ Test(broker_core, ack_deadline_then_late_ack) {
   cr_assert_eq(st.fallbacks[HO_BROKER_REASON_ACK_TIMEOUT], 1);
   ho_broker_shutdown(b, 300 * MS);
   drain(b, &x);
-  ho_broker_free(b);
+  ho_broker_del(b);
 }
 
 /* spec: BROKER-1 ACK-10 — an offer never written by its ACK deadline: the
@@ -208,7 +208,7 @@ Test(broker_core, unwritable_control_dropped_at_deadline) {
   cr_assert_eq(closes, 2, "client copy and the wedged control connection");
   ho_broker_shutdown(b, 300 * MS);
   drain(b, &x);
-  ho_broker_free(b);
+  ho_broker_del(b);
 }
 
 /* spec: ACK-8 ACK-10 ERR-54 — a never-issued correlation id ends the control
@@ -228,7 +228,7 @@ Test(broker_core, unknown_correlation_drops_control) {
   cr_assert_eq(closes, 2, "client copy and control connection");
   ho_broker_shutdown(b, 5 * MS);
   drain(b, &x);
-  ho_broker_free(b);
+  ho_broker_del(b);
 }
 
 /* spec: READY-18 FALLBACK-16 FALLBACK-3 TOKEN-2 */
@@ -251,5 +251,5 @@ Test(broker_core, early_data_without_backend_ready_gets_no_token) {
   cr_assert_geq(find(&x, HO_BACT_CLOSE, 0), 0);
   ho_broker_shutdown(b, 5 * MS);
   drain(b, &x);
-  ho_broker_free(b);
+  ho_broker_del(b);
 }

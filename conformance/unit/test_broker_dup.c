@@ -72,7 +72,7 @@ static void finish(ho_broker *b) {
   acts x;
   cr_assert_eq(ho_broker_shutdown(b, 999 * MS), HO_OK);
   drain(b, &x);
-  ho_broker_free(b);
+  ho_broker_del(b);
 }
 
 /* spec: XFER-31 XFER-33 TOKEN-7 — the whole sequence; the offer carries the
@@ -372,7 +372,7 @@ Test(broker_dup, shutdown_closes_unwritten_duplicates) {
     if (x.a[j].type == HO_BACT_CLOSE && x.a[j].user == &dummy_ctl) kc = j;
   cr_assert_gt(kc, t);
   cr_assert_eq(stats(b).fallbacks[HO_BROKER_REASON_SHUTDOWN], 1);
-  ho_broker_free(b);
+  ho_broker_del(b);
 }
 
 /* spec: XFER-37 — an undeclared backend gets one offer per control

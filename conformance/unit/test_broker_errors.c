@@ -40,7 +40,7 @@ static void done(ho_broker *b, acts *x) {
   cr_assert_eq(st.open_conns, 0, "BROKER-4: every handle closed");
   cr_assert_eq(st.tokens_pending, 0, "BROKER-4: no token left");
   cr_assert_eq(st.in_flight, 0, "every attempt ended");
-  ho_broker_free(b);
+  ho_broker_del(b);
 }
 
 /* spec: ERR-11 HELLO-5 FRAME-5 — header alone decides; the body is not read. */
@@ -344,5 +344,35 @@ Test(broker_errors, hello_waiting_bound) {
   drain(b, &x);
   ho_broker_get_stats(b, &st);
   cr_assert_eq(st.hello_overflow, 1);
+  done(b, &x);
+}
+
+/* ho_broker_config_init: zero defaults, the peer policy SAME_UID
+ * (spec: SEC-1): another uid is closed without a reply, ours is kept. */
+Test(broker_errors, config_init_defaults_same_uid) {
+  ho_broker_config cfg;
+  memset(&cfg, 0xA5, sizeof cfg);
+  ho_broker_config_init(&cfg);
+  cr_assert_eq(cfg.peer_policy, HO_PEER_SAME_UID);
+  cr_assert_eq(cfg.ack_timeout_ns, 0);
+  cr_assert_eq(cfg.hello_rate, 0);
+  cr_assert_null(cfg.log);
+  cr_assert(!cfg.handoff_endpoint);
+  ho_broker_config_init(NULL); /* does nothing */
+  cfg.service = "echo";
+  cfg.backend_pipe = "/p";
+  cfg.self_uid = 1000;
+  ho_broker *b;
+  cr_assert_eq(ho_broker_new(&cfg, 1, &b), HO_OK);
+  acts x;
+  drain(b, &x);
+  ho_peer_cred other = {.pid = 7, .uid = 1001}, same = {.pid = 8, .uid = 1000};
+  ho_broker_conn *c1, *c2;
+  cr_assert_eq(ho_broker_client_open(b, &dummy_client, &other, 2, &c1), HO_OK);
+  drain(b, &x);
+  cr_assert_eq(find(&x, HO_BACT_CLOSE, 0), 0, "another uid: closed (SEC-1)");
+  cr_assert_eq(ho_broker_client_open(b, &dummy_client, &same, 2, &c2), HO_OK);
+  drain(b, &x);
+  cr_assert_eq(find(&x, HO_BACT_CLOSE, 0), -1, "our uid: kept");
   done(b, &x);
 }

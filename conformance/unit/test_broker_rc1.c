@@ -59,7 +59,7 @@ Test(broker_rc1, one_offer_per_undeclared_connection) {
   cr_assert_eq(x.a[find(&x, HO_BACT_SEND_FD, 0)].conn, k2, "pipelined after the declaration");
   ho_broker_shutdown(b, 8 * MS);
   drain(b, &x);
-  ho_broker_free(b);
+  ho_broker_del(b);
 }
 
 /* spec: ACK-16 ERR-63 FALLBACK-22 FALLBACK-25 READY-36 — the backend
@@ -104,7 +104,7 @@ Test(broker_rc1, backend_ready_violation_withdraws_the_declaration) {
   cr_assert_not(n.server_capabilities & HO_CAP_BACKEND_READY, "the declaration is withdrawn");
   ho_broker_shutdown(b, 6 * MS);
   drain(b, &x);
-  ho_broker_free(b);
+  ho_broker_del(b);
 }
 
 /* spec: ACK-17 — a legacy attempt gives up 1.5 s after Negotiated even when
@@ -128,7 +128,7 @@ Test(broker_rc1, legacy_ack_deadline_below_ready_timeout) {
   cr_assert_eq(st.fallbacks[HO_BROKER_REASON_ACK_TIMEOUT], 1);
   ho_broker_shutdown(b, 2000 * MS);
   drain(b, &x);
-  ho_broker_free(b);
+  ho_broker_del(b);
 }
 
 /* spec: ACK-15 FALLBACK-25 FALLBACK-8 — a legacy ready frame that cannot be
@@ -157,7 +157,7 @@ Test(broker_rc1, failed_ready_write_is_no_success) {
   cr_assert_eq(st.fallbacks[HO_BROKER_REASON_RATE_LIMITED], 0);
   ho_broker_shutdown(b, 20 * MS);
   drain(b, &x);
-  ho_broker_free(b);
+  ho_broker_del(b);
 }
 
 /* spec: BROKER-9 ERR-64 FALLBACK-25 — refusals with DRAINING: no more offers
@@ -202,7 +202,7 @@ Test(broker_rc1, draining_backend_is_left_without_counting) {
   cr_assert_eq(st.fallbacks[HO_BROKER_REASON_RATE_LIMITED], 0);
   ho_broker_shutdown(b, 20 * MS);
   drain(b, &x);
-  ho_broker_free(b);
+  ho_broker_del(b);
 }
 
 /* spec: TOKEN-16 — a configured TTL above 30 s is clamped to 30 s. */
@@ -224,7 +224,7 @@ Test(broker_rc1, token_ttl_clamped_to_30s) {
   cr_assert_eq(st.tokens_pending, 0, "expired at 30 s, not 120 s");
   ho_broker_shutdown(b, 31000 * MS);
   drain(b, &x);
-  ho_broker_free(b);
+  ho_broker_del(b);
 }
 
 /* spec: XFER-23 — when every dial fails, the waiting attempts fail with it
@@ -246,7 +246,7 @@ Test(broker_rc1, failed_dials_fail_the_queue_without_a_storm) {
   cr_assert_eq(st.fallbacks[HO_BROKER_REASON_BACKEND_UNAVAILABLE], 1);
   ho_broker_shutdown(b, 5 * MS);
   drain(b, &x);
-  ho_broker_free(b);
+  ho_broker_del(b);
 }
 
 /* spec: BROKER-10 BROKER-11 SEC-7 — pre-Hello connections are bounded; when
@@ -295,5 +295,5 @@ Test(broker_rc1, regression_issue_11_oldest_pre_hello_connection_goes) {
   cr_assert_eq(x.a[find(&x, HO_BACT_CLOSE, 0)].user, &users[1], "due within 1 s under pressure");
   ho_broker_shutdown(b, 2000 * MS);
   drain(b, &x);
-  ho_broker_free(b);
+  ho_broker_del(b);
 }

@@ -310,7 +310,7 @@ int main(int argc, char **argv) {
     free(c);
   }
   print_stats("exit");
-  ho_broker_free(G.b);
+  ho_broker_del(G.b);
   pooled_random_wipe();
   ho_listener_close(&G.lst);
   close(G.ep);

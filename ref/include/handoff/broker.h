@@ -121,6 +121,16 @@ typedef struct ho_broker_config {
   bool duplicate_handles;
 } ho_broker_config;
 
+/* Fill *cfg with the defaults: every field 0/NULL/false (each 0 above
+ * means its documented default: 1.5 s ACK timeout, 30 s token TTL and
+ * Hello timeout, 30 s failure window, 1024 pending tokens, 4096 waiting
+ * Hellos, 16 control connections, HO_BROKER_DEFAULT_HELLO_RATE per pid,
+ * no handoff endpoint, no log, ho_random_os, the Unix SEND_FD layout),
+ * except peer_policy = HO_PEER_SAME_UID. The caller still sets service,
+ * backend_pipe and self_uid (the core reads no uid). Does nothing when
+ * cfg is NULL; it cannot fail. */
+void ho_broker_config_init(ho_broker_config *cfg);
+
 typedef enum ho_broker_action_type {
   HO_BACT_NONE = 0,
   /* Append `bytes` to `conn`'s output queue. */
@@ -279,7 +289,7 @@ int ho_broker_new(const ho_broker_config *cfg, uint64_t now, ho_broker **out);
 
 /* Free the core and everything it holds. Handles not yet closed become
  * invalid: call ho_broker_shutdown() and take its actions first. */
-void ho_broker_free(ho_broker *b);
+void ho_broker_del(ho_broker *b);
 
 /* Take the next action: returns 1 and fills *out, or 0 when none is left.
  * out->bytes stays valid until the next call into the core. */

@@ -152,6 +152,12 @@ void bk_rearm(ho_broker *b) {
 
 /* ---- lifecycle ---------------------------------------------------------- */
 
+void ho_broker_config_init(ho_broker_config *cfg) {
+  if (cfg == NULL) return;
+  memset(cfg, 0, sizeof *cfg);
+  cfg->peer_policy = HO_PEER_SAME_UID; /* spec: SEC-1 */
+}
+
 int ho_broker_new(const ho_broker_config *cfg, uint64_t now, ho_broker **out) {
   if (cfg == NULL || out == NULL || cfg->service == NULL || cfg->backend_pipe == NULL)
     return HO_ERR_INVALID_ARGUMENT;
@@ -192,7 +198,7 @@ int ho_broker_new(const ho_broker_config *cfg, uint64_t now, ho_broker **out) {
   if (rc == HO_OK) rc = ho_fallback_policy_new(&b->policy, &fc);
   if (rc == HO_OK) rc = ho_pending_queue_new(&b->queue, NULL);
   if (rc != HO_OK) {
-    ho_broker_free(b);
+    ho_broker_del(b);
     return rc;
   }
   b->next_conn_id = 1;
@@ -205,7 +211,7 @@ int ho_broker_new(const ho_broker_config *cfg, uint64_t now, ho_broker **out) {
   return HO_OK;
 }
 
-void ho_broker_free(ho_broker *b) {
+void ho_broker_del(ho_broker *b) {
   if (b == NULL) return;
   free(b->taken);
   for (size_t i = 0; i < b->qlen; i++) free(b->q[(b->qhead + i) % b->qcap].owned);

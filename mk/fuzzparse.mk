@@ -20,7 +20,7 @@
 #                                a finding -> corpus entry + golden vector or
 #                                named regression file (fuzz/README.md)
 
-FUZZ_PARSE_TARGETS := fuzz_frame_reader fuzz_hello fuzz_hello_reply fuzz_offer fuzz_ack \
+FUZZ_PARSE_TARGETS := fuzz_frame_reader fuzz_client_core fuzz_hello fuzz_hello_reply fuzz_offer fuzz_ack \
                       fuzz_envelope fuzz_msg_json
 FUZZ_ALL_TARGETS := fuzz_frame_decode fuzz_token fuzz_broker_core fuzz_backend_core \
                     $(FUZZ_PARSE_TARGETS)

@@ -35,4 +35,5 @@ coverage: | $(DEPS_STAMP)
 	  $(COV_DIR)/prof/fuzz/*.profraw
 	$(PYTHON) conformance/tools/coverage_report.py --llvm-cov $(LLVM_COV) --out $(COV_DIR) \
 	  --profile all=$(COV_DIR)/all.profdata --profile fuzz=$(COV_DIR)/fuzz.profdata \
+	  --unreached conformance/coverage-unreached.txt \
 	  --objects $(COV_BINS) --sources $(COV_SOURCES)

@@ -88,6 +88,46 @@ def never_taken(files, root):
     return out
 
 
+def never_key(line):
+    """'file:line:col: never true: ...' -> ('file:line:col', 'true'); macro lines by call site."""
+    head, _, rest = line.partition(": never ")
+    if ": in the macro at line " in line:
+        head, _, tail = line.partition(": in the macro at line ")
+        rest = tail.partition(": never ")[2]
+        head = head + "@" + tail.partition(":")[0] + ":" + tail.partition(":")[2].partition(":")[0]
+    return head, rest.partition(":")[0]
+
+
+def check_unreached(path, never_file):
+    """The committed list: one line per branch outcome that cannot be taken,
+    'file:line:col never true|false -- reason' (macro outcomes as
+    'file:CALL@LINE:COL'); '#' lines are comments. Prints its size and flags
+    entries now taken or gone, and never-taken outcomes it does not explain."""
+    never = set()
+    for ln in open(never_file, encoding="utf-8"):
+        if ln.strip():
+            never.add(never_key(ln.strip()))
+    listed, stale = set(), []
+    for n, ln in enumerate(open(path, encoding="utf-8"), 1):
+        ln = ln.strip()
+        if not ln or ln.startswith("#"):
+            continue
+        loc, _, rest = ln.partition(" never ")
+        what = rest.split()[0] if rest.split() else ""
+        if "--" not in rest or what not in ("true", "false"):
+            print("unreached: %s:%d: malformed (want 'file:line:col never true|false -- reason')" % (path, n))
+            continue
+        key = (loc, what)
+        listed.add(key)
+        if key not in never:
+            stale.append("%s:%d: %s never %s: now taken or no longer exists" % (path, n, loc, what))
+    unexplained = len(never - listed)
+    print("unreached list %s: %d entries, %d stale, %d never-taken outcomes not yet explained" % (
+        path, len(listed), len(stale), unexplained))
+    for s_ in stale:
+        print("  " + s_)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--llvm-cov", required=True)
@@ -96,6 +136,7 @@ def main():
     ap.add_argument("--objects", nargs="+", required=True)
     ap.add_argument("--sources", nargs="*", default=[])
     ap.add_argument("--root", default=os.getcwd())
+    ap.add_argument("--unreached", help="committed list of branches that cannot be taken")
     a = ap.parse_args()
     objects = [o for o in a.objects if os.path.exists(o)]
     result = collections.OrderedDict()
@@ -133,6 +174,9 @@ def main():
     for n in names:
         print("%s: %d condition outcomes never taken: %s" % (
             n, result[n + ".never_taken"], os.path.join(a.out, "branches-never-taken-%s.txt" % n)))
+
+    if a.unreached:
+        check_unreached(a.unreached, os.path.join(a.out, "branches-never-taken-%s.txt" % names[0]))
 
     # HTML of the first profile, restricted to the library sources.
     first = a.profile[0].split("=", 1)[1]

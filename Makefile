@@ -51,7 +51,14 @@ LIB_SRCS := $(sort $(wildcard ref/lib/*/*.c))
 LIB_OBJS := $(LIB_SRCS:%.c=$(OBJ)/%.o) $(PBC_C:$(GEN)/%.c=$(OBJ)/gen/%.o) \
             $(NPB_C:$(GEN)/%.c=$(OBJ)/gen/%.o)
 LIB_A := $(BUILD)/libhandoff.a
+# Shared library: real file libhandoff.so.MAJOR.MINOR.PATCH, SONAME
+# libhandoff.so.MAJOR, development link libhandoff.so (version.h).
+HO_VERSION := $(shell sed -n 's/^\#define HO_VERSION_STRING "\(.*\)"/\1/p' ref/include/handoff/version.h)
+HO_SOMAJOR := $(firstword $(subst ., ,$(HO_VERSION)))
 LIB_SO := $(BUILD)/libhandoff.so
+LIB_SONAME := libhandoff.so.$(HO_SOMAJOR)
+LIB_SO_REAL := $(BUILD)/libhandoff.so.$(HO_VERSION)
+LIB_MAP := ref/abi/libhandoff.map
 
 # Fragments in mk/ append to these.
 BINS :=
@@ -87,8 +94,15 @@ lib: $(LIB_A) $(LIB_SO)
 $(LIB_A): $(LIB_OBJS)
 	@rm -f $@
 	ar rcs $@ $^
-$(LIB_SO): $(LIB_OBJS)
-	$(CC) -shared -o $@ $^ $(LDFLAGS) $(LIBDEPS)
+# Only HO_API functions are visible; the version script and --exclude-libs
+# keep the generated code and the bundled nanopb runtime out of the ABI.
+$(LIB_OBJS): CFLAGS += -fvisibility=hidden
+$(LIB_SO_REAL): $(LIB_OBJS) $(LIB_MAP)
+	$(CC) -shared -Wl,-soname,$(LIB_SONAME) -Wl,--version-script,$(LIB_MAP) \
+	  -Wl,--exclude-libs,ALL -Wl,--no-undefined -o $@ $(LIB_OBJS) $(LDFLAGS) $(LIBDEPS)
+$(LIB_SO): $(LIB_SO_REAL)
+	ln -sf $(notdir $(LIB_SO_REAL)) $(BUILD)/$(LIB_SONAME)
+	ln -sf $(LIB_SONAME) $@
 
 # Keep generated files: they are intermediates make would otherwise delete.
 .SECONDARY:

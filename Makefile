@@ -15,7 +15,6 @@
 BUILD ?= build
 SAN ?= 0
 PYTHON ?= /usr/bin/python3
-PREFIX ?= /usr/local
 
 ifeq ($(SAN),1)
 override BUILD := $(BUILD)-san
@@ -65,7 +64,7 @@ BINS :=
 TEST_TARGETS :=
 CLEAN_EXTRA :=
 
-.PHONY: all lib deps test clean install
+.PHONY: all lib deps test clean
 all: lib bins
 
 deps: $(DEPS_STAMP)
@@ -114,12 +113,6 @@ bins: $(BINS)
 
 test: $(TEST_TARGETS)
 	@echo "make test: all test targets passed ($(words $(TEST_TARGETS)) targets: $(TEST_TARGETS))"
-
-install: lib bins
-	install -d $(DESTDIR)$(PREFIX)/include/handoff $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/bin
-	install -m 644 ref/include/handoff/*.h $(DESTDIR)$(PREFIX)/include/handoff/
-	install -m 644 $(LIB_A) $(LIB_SO) $(DESTDIR)$(PREFIX)/lib/
-	$(if $(BINS),install -m 755 $(BINS) $(DESTDIR)$(PREFIX)/bin/)
 
 clean:
 	rm -rf build build-* $(CLEAN_EXTRA)

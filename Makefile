@@ -15,7 +15,6 @@
 BUILD ?= build
 SAN ?= 0
 PYTHON ?= /usr/bin/python3
-PREFIX ?= /usr/local
 
 ifeq ($(SAN),1)
 override BUILD := $(BUILD)-san
@@ -51,14 +50,21 @@ LIB_SRCS := $(sort $(wildcard ref/lib/*/*.c))
 LIB_OBJS := $(LIB_SRCS:%.c=$(OBJ)/%.o) $(PBC_C:$(GEN)/%.c=$(OBJ)/gen/%.o) \
             $(NPB_C:$(GEN)/%.c=$(OBJ)/gen/%.o)
 LIB_A := $(BUILD)/libhandoff.a
+# Shared library: real file libhandoff.so.MAJOR.MINOR.PATCH, SONAME
+# libhandoff.so.MAJOR, development link libhandoff.so (version.h).
+HO_VERSION := $(shell sed -n 's/^\#define HO_VERSION_STRING "\(.*\)"/\1/p' ref/include/handoff/version.h)
+HO_SOMAJOR := $(firstword $(subst ., ,$(HO_VERSION)))
 LIB_SO := $(BUILD)/libhandoff.so
+LIB_SONAME := libhandoff.so.$(HO_SOMAJOR)
+LIB_SO_REAL := $(BUILD)/libhandoff.so.$(HO_VERSION)
+LIB_MAP := ref/abi/libhandoff.map
 
 # Fragments in mk/ append to these.
 BINS :=
 TEST_TARGETS :=
 CLEAN_EXTRA :=
 
-.PHONY: all lib deps test clean install
+.PHONY: all lib deps test clean
 all: lib bins
 
 deps: $(DEPS_STAMP)
@@ -87,8 +93,15 @@ lib: $(LIB_A) $(LIB_SO)
 $(LIB_A): $(LIB_OBJS)
 	@rm -f $@
 	ar rcs $@ $^
-$(LIB_SO): $(LIB_OBJS)
-	$(CC) -shared -o $@ $^ $(LDFLAGS) $(LIBDEPS)
+# Only HO_API functions are visible; the version script and --exclude-libs
+# keep the generated code and the bundled nanopb runtime out of the ABI.
+$(LIB_OBJS): CFLAGS += -fvisibility=hidden
+$(LIB_SO_REAL): $(LIB_OBJS) $(LIB_MAP)
+	$(CC) -shared -Wl,-soname,$(LIB_SONAME) -Wl,--version-script,$(LIB_MAP) \
+	  -Wl,--exclude-libs,ALL -Wl,--no-undefined -o $@ $(LIB_OBJS) $(LDFLAGS) $(LIBDEPS)
+$(LIB_SO): $(LIB_SO_REAL)
+	ln -sf $(notdir $(LIB_SO_REAL)) $(BUILD)/$(LIB_SONAME)
+	ln -sf $(LIB_SONAME) $@
 
 # Keep generated files: they are intermediates make would otherwise delete.
 .SECONDARY:
@@ -100,12 +113,6 @@ bins: $(BINS)
 
 test: $(TEST_TARGETS)
 	@echo "make test: all test targets passed ($(words $(TEST_TARGETS)) targets: $(TEST_TARGETS))"
-
-install: lib bins
-	install -d $(DESTDIR)$(PREFIX)/include/handoff $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/bin
-	install -m 644 ref/include/handoff/*.h $(DESTDIR)$(PREFIX)/include/handoff/
-	install -m 644 $(LIB_A) $(LIB_SO) $(DESTDIR)$(PREFIX)/lib/
-	$(if $(BINS),install -m 755 $(BINS) $(DESTDIR)$(PREFIX)/bin/)
 
 clean:
 	rm -rf build build-* $(CLEAN_EXTRA)

@@ -35,6 +35,8 @@
 #ifndef HANDOFF_BACKEND_H
 #define HANDOFF_BACKEND_H
 
+#include "handoff/version.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -160,12 +162,12 @@ typedef struct ho_backend_config {
 } ho_backend_config;
 
 /* Fill `cfg` with the defaults above. */
-void ho_backend_config_init(ho_backend_config *cfg);
+HO_API void ho_backend_config_init(ho_backend_config *cfg);
 
 /* Parse "refuse", "crash-before-ack", "late-ack:MS", "wrong-token",
  * "wrong-correlation", "close-control" (or "none"). Returns HO_OK or
  * HO_ERR_INVALID_ARGUMENT (outputs untouched). */
-int ho_backend_fault_parse(const char *s, ho_backend_fault *fault, uint32_t *fault_ms);
+HO_API int ho_backend_fault_parse(const char *s, ho_backend_fault *fault, uint32_t *fault_ms);
 
 /* ---- sans-I/O core ----------------------------------------------------- */
 
@@ -175,10 +177,10 @@ typedef struct ho_backend_ctl ho_backend_ctl;   /* one control connection */
 /* Create a core. On success *out is set; on failure (HO_ERR_INVALID_ARGUMENT,
  * HO_ERR_NOMEM, HO_ERR_RANDOM — the OS random source keying the replay
  * set failed) *out is untouched. */
-int ho_backend_core_new(const ho_backend_config *cfg, ho_backend_core **out);
+HO_API int ho_backend_core_new(const ho_backend_config *cfg, ho_backend_core **out);
 
 /* Free the core. Every ho_backend_ctl must have been deleted first. */
-void ho_backend_core_del(ho_backend_core *core);
+HO_API void ho_backend_core_del(ho_backend_core *core);
 
 /* Counters (monotonic since _new). refused[] is indexed by
  * ho_backend_refusal; the names come from ho_backend_refusal_name(). */
@@ -220,51 +222,51 @@ typedef struct ho_backend_counters {
   uint64_t adopted;         /* descriptors handed out with ADOPT */
 } ho_backend_counters;
 
-void ho_backend_core_counters(const ho_backend_core *core, ho_backend_counters *out);
-const char *ho_backend_refusal_name(ho_backend_refusal r);
+HO_API void ho_backend_core_counters(const ho_backend_core *core, ho_backend_counters *out);
+HO_API const char *ho_backend_refusal_name(ho_backend_refusal r);
 
 /* Refuse every new offer with `err` (HO_ERR_DRAINING for a planned
  * restart, spec: BACKEND-14; HO_ERR_OVERLOADED or HO_ERR_FD_EXHAUSTED when
  * the backend cannot serve another connection, BACKEND-7), or stop refusing
  * (HO_OK). Returns HO_OK or HO_ERR_INVALID_ARGUMENT (another code). */
-int ho_backend_core_set_refusing(ho_backend_core *core, int err);
+HO_API int ho_backend_core_set_refusing(ho_backend_core *core, int err);
 
 /* Create the state of one control connection. Codes: HO_ERR_INVALID_ARGUMENT,
  * HO_ERR_NOMEM (*out untouched). */
-int ho_backend_ctl_new(ho_backend_core *core, ho_backend_ctl **out);
+HO_API int ho_backend_ctl_new(ho_backend_core *core, ho_backend_ctl **out);
 
 /* Attach the shell's pointer to a control connection (handed to
  * check_handle; NULL by default). */
-void ho_backend_ctl_set_user(ho_backend_ctl *ctl, void *user);
-void *ho_backend_ctl_user(const ho_backend_ctl *ctl);
+HO_API void ho_backend_ctl_set_user(ho_backend_ctl *ctl, void *user);
+HO_API void *ho_backend_ctl_user(const ho_backend_ctl *ctl);
 
 /* Free it. A descriptor the core still holds (sideband received, offer not
  * yet read, or pending in undelivered actions) is released with the
  * configured close_handle: call ho_backend_ctl_eof() and drain the actions
  * first to keep closing in the shell's own order. */
-void ho_backend_ctl_del(ho_backend_ctl *ctl);
+HO_API void ho_backend_ctl_del(ho_backend_ctl *ctl);
 
 /* The instant (monotonic ms, as given to the feed calls) at which an offer
  * in progress times out (spec: BACKEND-10): returns 1 and sets *at_ms, or
  * 0 when no handoff is in progress on this connection. */
-int ho_backend_ctl_next_deadline(const ho_backend_ctl *ctl, uint64_t *at_ms);
+HO_API int ho_backend_ctl_next_deadline(const ho_backend_ctl *ctl, uint64_t *at_ms);
 
 /* Time passed: at or after the deadline above, the handoff in progress
  * ends with TIMEOUT — every descriptor received for it is queued as
  * CLOSE_FD and the connection closes (CLOSE_CONTROL, no ACK). Returns HO_OK
  * (also when nothing was due) or HO_ERR_INVALID_ARGUMENT. */
-int ho_backend_ctl_timer(ho_backend_ctl *ctl, uint64_t now_ms);
+HO_API int ho_backend_ctl_timer(ho_backend_ctl *ctl, uint64_t now_ms);
 
 /* How many bytes the shell should read next: exactly what completes the
  * current part (the rest of the 16 sideband bytes, the frame header, or the
  * frame body), so a descriptor can only arrive with the first byte of a
  * read and no read crosses into the next handoff. 0 when the connection is
  * closed or a ready write is awaiting ho_backend_ctl_client_written(). */
-size_t ho_backend_ctl_wanted(const ho_backend_ctl *ctl);
+HO_API size_t ho_backend_ctl_wanted(const ho_backend_ctl *ctl);
 
 /* True when the next byte expected is the first byte of a sideband (so a
  * descriptor may arrive with the next read). */
-bool ho_backend_ctl_at_sideband(const ho_backend_ctl *ctl);
+HO_API bool ho_backend_ctl_at_sideband(const ho_backend_ctl *ctl);
 
 /* Feed `len` bytes read from the control connection. `conn` is the
  * descriptor that arrived with data[0] (HO_NO_HANDLE if none) and
@@ -278,18 +280,18 @@ bool ho_backend_ctl_at_sideband(const ho_backend_ctl *ctl);
  * closed: nothing consumed, but `conn` is still taken and queued as
  * CLOSE_FD), HO_ERR_INVALID_ARGUMENT (NULL ctl, or data NULL with len > 0;
  * conn untouched). */
-int ho_backend_ctl_feed(ho_backend_ctl *ctl, uint64_t now_ms, const uint8_t *data, size_t len,
+HO_API int ho_backend_ctl_feed(ho_backend_ctl *ctl, uint64_t now_ms, const uint8_t *data, size_t len,
                         ho_handle conn, int conn_status, size_t *consumed);
 
 /* The control connection reached EOF or failed: every held descriptor is
  * queued as CLOSE_FD and the connection is marked closed. */
-void ho_backend_ctl_eof(ho_backend_ctl *ctl);
+HO_API void ho_backend_ctl_eof(ho_backend_ctl *ctl);
 
 /* Report the outcome of a HO_BACKEND_ACT_WRITE_CLIENT action: HO_OK when
  * every byte of the ready frame was written, else the error. Then the core
  * queues the accepted ACK and ADOPT (HO_OK) or a refused ACK and CLOSE_FD.
  * Returns HO_OK or HO_ERR_STATE (no ready write pending). */
-int ho_backend_ctl_client_written(ho_backend_ctl *ctl, uint64_t now_ms, int result);
+HO_API int ho_backend_ctl_client_written(ho_backend_ctl *ctl, uint64_t now_ms, int result);
 
 typedef enum ho_backend_act_type {
   HO_BACKEND_ACT_WRITE_CONTROL = 1, /* write bytes[0..len) to the control
@@ -331,7 +333,7 @@ typedef struct ho_backend_action {
 } ho_backend_action;
 
 /* Pop the next action. Returns 1 and fills *out, or 0 when none is queued. */
-int ho_backend_ctl_next_action(ho_backend_ctl *ctl, ho_backend_action *out);
+HO_API int ho_backend_ctl_next_action(ho_backend_ctl *ctl, ho_backend_action *out);
 
 /* ---- I/O shell --------------------------------------------------------- */
 
@@ -348,21 +350,21 @@ typedef void (*ho_backend_event_fn)(void *user, const ho_backend_event *ev);
 /* Create the shell with its own core. `on_event` (may be NULL) sees every
  * action before it is executed (a HO_BACKEND_ACT_CRASH is only reported).
  * Codes: HO_ERR_INVALID_ARGUMENT, HO_ERR_NOMEM (*out untouched). */
-int ho_backend_new(const ho_backend_config *cfg, ho_backend_event_fn on_event, void *user,
+HO_API int ho_backend_new(const ho_backend_config *cfg, ho_backend_event_fn on_event, void *user,
                    ho_backend **out);
 
 /* Close every control connection and held descriptor, free everything. */
-void ho_backend_del(ho_backend *b);
+HO_API void ho_backend_del(ho_backend *b);
 
 /* The core (for counters). */
-ho_backend_core *ho_backend_get_core(ho_backend *b);
+HO_API ho_backend_core *ho_backend_get_core(ho_backend *b);
 
 /* Take ownership of an accepted, connected control connection (made
  * non-blocking here) after checking its peer credentials against the
  * configured policy (spec: SEC-4). Codes: HO_ERR_PEER_REJECTED,
  * HO_ERR_PEER_CREDENTIALS, HO_ERR_INVALID_ARGUMENT, HO_ERR_NOMEM (on every
  * error the fd is not taken: the caller still owns it and closes it). */
-int ho_backend_add_control(ho_backend *b, ho_handle ctl_fd);
+HO_API int ho_backend_add_control(ho_backend *b, ho_handle ctl_fd);
 
 /* What ho_backend_on_control_readable() hands back. */
 typedef struct ho_backend_adopted {
@@ -392,31 +394,31 @@ enum {
  * ho_backend_on_timer()), close refused descriptors, and store up to `cap`
  * adopted connections in adopted[] (*n set). Returns a mask of the bits
  * above, or HO_ERR_INVALID_ARGUMENT (unknown ctl_fd; nothing done). */
-int ho_backend_on_control_readable(ho_backend *b, ho_handle ctl_fd, uint64_t now_ms,
+HO_API int ho_backend_on_control_readable(ho_backend *b, ho_handle ctl_fd, uint64_t now_ms,
                                    ho_backend_adopted *adopted, size_t cap, size_t *n);
 
 /* Flush pending ACK bytes of `ctl_fd` (when it polls writable, or after
  * HO_BACKEND_ACK_PENDING). Returns the mask (HO_BACKEND_CLOSED if writing
  * failed and the connection was closed, HO_BACKEND_WANT_WRITE if bytes are
  * still queued) or HO_ERR_INVALID_ARGUMENT. */
-int ho_backend_on_control_writable(ho_backend *b, ho_handle ctl_fd, uint64_t now_ms);
-int ho_backend_flush_control(ho_backend *b, ho_handle ctl_fd, uint64_t now_ms);
+HO_API int ho_backend_on_control_writable(ho_backend *b, ho_handle ctl_fd, uint64_t now_ms);
+HO_API int ho_backend_flush_control(ho_backend *b, ho_handle ctl_fd, uint64_t now_ms);
 
 /* Milliseconds until the next delayed ACK is due (-1: none). */
-int ho_backend_next_timeout_ms(const ho_backend *b, uint64_t now_ms);
+HO_API int ho_backend_next_timeout_ms(const ho_backend *b, uint64_t now_ms);
 
 /* Write the delayed ACKs that are due. Control connections that closed are
  * reported through ho_backend_closed_fd() afterwards. Returns HO_OK. */
-int ho_backend_on_timer(ho_backend *b, uint64_t now_ms);
+HO_API int ho_backend_on_timer(ho_backend *b, uint64_t now_ms);
 
 /* Pop one control connection the shell closed outside
  * ho_backend_on_control_readable()/_writable() (for example in
  * ho_backend_on_timer()). Returns 1 with *fd set (already closed: remove it
  * from your poller before the number is reused), 0 when none. */
-int ho_backend_closed_fd(ho_backend *b, ho_handle *fd);
+HO_API int ho_backend_closed_fd(ho_backend *b, ho_handle *fd);
 
 /* Monotonic clock in milliseconds (CLOCK_MONOTONIC), for callers. */
-uint64_t ho_monotonic_ms(void);
+HO_API uint64_t ho_monotonic_ms(void);
 
 #ifdef __cplusplus
 }

@@ -31,6 +31,8 @@
 #ifndef HANDOFF_BROKER_H
 #define HANDOFF_BROKER_H
 
+#include "handoff/version.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -213,16 +215,16 @@ typedef enum ho_broker_reason {
 } ho_broker_reason;
 
 /* "client_unsupported", ...; "unknown" for other values. */
-const char *ho_broker_reason_name(int reason);
+HO_API const char *ho_broker_reason_name(int reason);
 
 /* Does an attempt that ends with `reason` count as a failure of its
  * backend for the rate limit (spec: FALLBACK-25)? */
-bool ho_broker_reason_counts(int reason);
+HO_API bool ho_broker_reason_counts(int reason);
 
 /* The spec's fallback reason name of a broker reason (spec/fallback.md:
  * "BACKEND_ACK_TIMEOUT", "BACKEND_REFUSED", ...; FALLBACK-17 mapping);
  * "CLIENT_GONE"/"SHUTDOWN" for the two ends that are no fallback. */
-const char *ho_broker_reason_spec_name(int reason);
+HO_API const char *ho_broker_reason_spec_name(int reason);
 
 /* Stages of a handoff by duplication (duplicate_handles), the original's
  * orchestration: where an attempt ended. */
@@ -248,8 +250,8 @@ typedef enum ho_broker_dup_fate {
 /* "none", "duplicate", "deliver", "await_ack", "acknowledge"; and
  * "none", "closed_in_target", "target_gone", "backend_owned",
  * "close_failed" ("unknown" for other values). */
-const char *ho_broker_stage_name(int stage);
-const char *ho_broker_dup_fate_name(int fate);
+HO_API const char *ho_broker_stage_name(int stage);
+HO_API const char *ho_broker_dup_fate_name(int fate);
 
 #define HO_BROKER_LATENCY_BUCKETS 24 /* bucket i: < 2^(i+4) us; last: rest */
 
@@ -285,7 +287,7 @@ typedef struct ho_broker_stats {
  * service/backend_pipe, service not [a-z0-9-]{1,64}, backend_pipe longer
  * than 256 bytes, hello_rate_pids above 2^24), HO_ERR_NOMEM or HO_ERR_RANDOM (token store); *out
  * untouched and nothing allocated on failure. */
-int ho_broker_new(const ho_broker_config *cfg, uint64_t now, ho_broker **out);
+HO_API int ho_broker_new(const ho_broker_config *cfg, uint64_t now, ho_broker **out);
 
 /* Free the core and everything it holds. Handles not yet closed become
  * invalid: call ho_broker_shutdown() and take its actions first. */
@@ -293,7 +295,7 @@ void ho_broker_del(ho_broker *b);
 
 /* Take the next action: returns 1 and fills *out, or 0 when none is left.
  * out->bytes stays valid until the next call into the core. */
-int ho_broker_next_action(ho_broker *b, ho_broker_action *out);
+HO_API int ho_broker_next_action(ho_broker *b, ho_broker_action *out);
 
 /* A client connection was accepted with these OS credentials (NULL: they
  * could not be read). Applies the peer policy: a rejected peer gets a CLOSE
@@ -301,31 +303,31 @@ int ho_broker_next_action(ho_broker *b, ho_broker_action *out);
  * Returns HO_OK (*out set, also when rejected: wait for its CLOSE),
  * HO_ERR_INVALID_ARGUMENT or HO_ERR_NOMEM (nothing created; the shell
  * closes the descriptor itself). */
-int ho_broker_client_open(ho_broker *b, void *user, const ho_peer_cred *peer, uint64_t now,
+HO_API int ho_broker_client_open(ho_broker *b, void *user, const ho_peer_cred *peer, uint64_t now,
                           ho_broker_conn **out);
 
 /* How many bytes the shell may read from client `c` now: exactly what
  * completes the current part of the Hello frame (spec: FRAME-6); 0 when
  * the core wants no bytes (the shell stops reading). */
-size_t ho_broker_client_wants(const ho_broker *b, const ho_broker_conn *c);
+HO_API size_t ho_broker_client_wants(const ho_broker *b, const ho_broker_conn *c);
 
 /* Bytes read from client `c` (at most ho_broker_client_wants()). Returns
  * HO_OK, HO_ERR_INVALID_ARGUMENT (NULL, or more bytes than wanted: they are
  * ignored). */
-int ho_broker_client_data(ho_broker *b, ho_broker_conn *c, const uint8_t *data, size_t len,
+HO_API int ho_broker_client_data(ho_broker *b, ho_broker_conn *c, const uint8_t *data, size_t len,
                           uint64_t now);
 
 /* Control connection `c` (from OPEN_CONTROL) is connected: queued
  * handoffs are offered on it. Returns HO_OK, or HO_ERR_INVALID_ARGUMENT
  * (NULL, not a control connection, or not connecting; nothing changes). */
-int ho_broker_control_connected(ho_broker *b, ho_broker_conn *c, uint64_t now);
+HO_API int ho_broker_control_connected(ho_broker *b, ho_broker_conn *c, uint64_t now);
 
 /* Bytes read from control connection `c` (any amount): ACK frames are
  * matched and acted on (spec: ACK-2); a frame that fails its checks drops
  * the connection (ACK-9). Returns HO_OK, HO_ERR_STATE (not connected yet;
  * bytes ignored), HO_ERR_NOMEM (the connection is dropped) or
  * HO_ERR_INVALID_ARGUMENT (nothing changes). */
-int ho_broker_control_data(ho_broker *b, ho_broker_conn *c, const uint8_t *data, size_t len,
+HO_API int ho_broker_control_data(ho_broker *b, ho_broker_conn *c, const uint8_t *data, size_t len,
                            uint64_t now);
 
 /* The sendmsg of SEND_FD `correlation_id` on control connection `k` failed
@@ -336,7 +338,7 @@ int ho_broker_control_data(ho_broker *b, ho_broker_conn *c, const uint8_t *data,
  * (CLOSED, PARTIAL_SEND, IO) is reported with ho_broker_conn_error()
  * instead. Returns HO_OK (also when the attempt has already ended) or
  * HO_ERR_INVALID_ARGUMENT. */
-int ho_broker_transfer_failed(ho_broker *b, ho_broker_conn *k, uint64_t correlation_id, int err,
+HO_API int ho_broker_transfer_failed(ho_broker *b, ho_broker_conn *k, uint64_t correlation_id, int err,
                               uint64_t now);
 
 /* duplicate_handles: DUPLICATE `correlation_id` on control connection `k`
@@ -349,7 +351,7 @@ int ho_broker_transfer_failed(ho_broker *b, ho_broker_conn *k, uint64_t correlat
  * that has ended meanwhile gets a CLOSE_IN_TARGET. Report it before `k`'s
  * CLOSE is taken. Returns HO_OK, HO_ERR_STATE (this DUPLICATE was already
  * reported: nothing changes) or HO_ERR_INVALID_ARGUMENT. */
-int ho_broker_handle_duplicated(ho_broker *b, ho_broker_conn *k, uint64_t correlation_id, int rc,
+HO_API int ho_broker_handle_duplicated(ho_broker *b, ho_broker_conn *k, uint64_t correlation_id, int rc,
                                 uint64_t value, uint64_t now);
 
 /* The offer WRITE `correlation_id` on `k` was written to its last byte
@@ -360,14 +362,14 @@ int ho_broker_handle_duplicated(ho_broker *b, ho_broker_conn *k, uint64_t correl
  * proves it.
  * Returns HO_OK (also when the attempt has ended) or
  * HO_ERR_INVALID_ARGUMENT. */
-int ho_broker_offer_written(ho_broker *b, ho_broker_conn *k, uint64_t correlation_id,
+HO_API int ho_broker_offer_written(ho_broker *b, ho_broker_conn *k, uint64_t correlation_id,
                             uint64_t now);
 
 /* duplicate_handles: the result of CLOSE_IN_TARGET `correlation_id`: HO_OK
  * closed, HO_ERR_CLOSED the backend had exited, anything else the close
  * failed (counted as a leak and logged, never silent; spec: XFER-41).
  * Returns HO_OK or HO_ERR_INVALID_ARGUMENT. */
-int ho_broker_closed_in_target(ho_broker *b, uint64_t correlation_id, int rc, uint64_t now);
+HO_API int ho_broker_closed_in_target(ho_broker *b, uint64_t correlation_id, int rc, uint64_t now);
 
 /* Does control connection `k` need its ACKs read as they arrive? false
  * when every offer in flight on it is a released coalesced one (or none is
@@ -375,45 +377,45 @@ int ho_broker_closed_in_target(ho_broker *b, uint64_t correlation_id, int rc, ui
  * may read it late — on its next turn, before the timer — instead of waking
  * up for it (spec: READY-33; every ACK is still checked, READY-34). A shell
  * that always reads stays correct. */
-bool ho_broker_control_wants_read(const ho_broker *b, const ho_broker_conn *k);
+HO_API bool ho_broker_control_wants_read(const ho_broker *b, const ho_broker_conn *k);
 
 /* `c` reached EOF or failed (`err` is an HO_ERR_* code, e.g. HO_ERR_CLOSED,
  * HO_ERR_IO, HO_ERR_PERMISSION for a refused dial); the shell stops watching
  * it and waits for its CLOSE (which may come at once, or, for a client
  * whose descriptor went to the backend, when its attempt ends). A second
  * report is ignored. Returns HO_OK or HO_ERR_INVALID_ARGUMENT. */
-int ho_broker_conn_error(ho_broker *b, ho_broker_conn *c, int err, uint64_t now);
+HO_API int ho_broker_conn_error(ho_broker *b, ho_broker_conn *c, int err, uint64_t now);
 
 /* Every byte queued on `c` has been written. Returns HO_OK or
  * HO_ERR_INVALID_ARGUMENT. */
-int ho_broker_conn_flushed(ho_broker *b, ho_broker_conn *c, uint64_t now);
+HO_API int ho_broker_conn_flushed(ho_broker *b, ho_broker_conn *c, uint64_t now);
 
 /* The timer fired (calling it at any other time is harmless): expired ACK
  * deadlines, pending-queue entries and Hello deadlines are handled, then
  * the timer is re-armed. Returns HO_OK or HO_ERR_INVALID_ARGUMENT. */
-int ho_broker_timer(ho_broker *b, uint64_t now);
+HO_API int ho_broker_timer(ho_broker *b, uint64_t now);
 
 /* The shell is short of descriptors (true) or no longer (false): while
  * set, no handoff is attempted (reason fd_pressure). */
-void ho_broker_set_fd_pressure(ho_broker *b, bool pressure);
+HO_API void ho_broker_set_fd_pressure(ho_broker *b, bool pressure);
 
 /* Stop (spec: BROKER-7): every handoff in flight ends (reason shutdown,
  * token revoked), every handle gets its CLOSE action, the timer is
  * disarmed; clients opened afterwards are closed at once. Returns HO_OK or
  * HO_ERR_INVALID_ARGUMENT. */
-int ho_broker_shutdown(ho_broker *b, uint64_t now);
+HO_API int ho_broker_shutdown(ho_broker *b, uint64_t now);
 
 /* The user pointer of a handle, and setting it (for OPEN_CONTROL). */
-void *ho_broker_conn_user(const ho_broker_conn *c);
-void ho_broker_conn_set_user(ho_broker_conn *c, void *user);
-bool ho_broker_conn_is_control(const ho_broker_conn *c);
+HO_API void *ho_broker_conn_user(const ho_broker_conn *c);
+HO_API void ho_broker_conn_set_user(ho_broker_conn *c, void *user);
+HO_API bool ho_broker_conn_is_control(const ho_broker_conn *c);
 
 /* Counters now. */
-void ho_broker_get_stats(const ho_broker *b, ho_broker_stats *out);
+HO_API void ho_broker_get_stats(const ho_broker *b, ho_broker_stats *out);
 
 /* Write the counters as text lines ("key value\n") into `out` (NUL-
  * terminated, truncated to `cap`). Returns the length it wanted. */
-size_t ho_broker_format_stats(const ho_broker_stats *s, char *out, size_t cap);
+HO_API size_t ho_broker_format_stats(const ho_broker_stats *s, char *out, size_t cap);
 
 #ifdef __cplusplus
 }

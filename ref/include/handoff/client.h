@@ -25,6 +25,8 @@
 #ifndef HANDOFF_CLIENT_H
 #define HANDOFF_CLIENT_H
 
+#include "handoff/version.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -76,7 +78,7 @@ typedef struct ho_client_config {
   uid_t server_uid;          /* for HO_PEER_UID */
 } ho_client_config;
 
-void ho_client_config_init(ho_client_config *cfg);
+HO_API void ho_client_config_init(ho_client_config *cfg);
 
 typedef enum ho_client_route {
   HO_ROUTE_NONE = 0,
@@ -96,7 +98,7 @@ typedef enum ho_client_route {
  * differ (it knows why; the client only sees what arrives): the broker's
  * CLIENT_UNSUPPORTED is the client's NOT_REQUESTED, and what the client
  * sees as CLOSED may be the broker's BACKEND_REFUSED or BACKEND_ACK_TIMEOUT. */
-const char *ho_client_reason_name(int reason);
+HO_API const char *ho_client_reason_name(int reason);
 
 typedef struct ho_client_result {
   ho_client_route route;
@@ -140,7 +142,7 @@ typedef struct ho_client_result {
  * On error no descriptor is left open and out->conn is HO_NO_HANDLE;
  * out->route says how far it got (HO_ROUTE_HANDOFF when a valid ready frame
  * had arrived, spec: CLIENT-8). */
-int ho_client_connect(const ho_client_config *cfg, ho_client_result *out);
+HO_API int ho_client_connect(const ho_client_config *cfg, ho_client_result *out);
 
 /* ---- sans-I/O client core --------------------------------------------- *
  * The protocol decisions of ho_client_connect(), without I/O: the caller
@@ -180,27 +182,27 @@ typedef struct ho_client_action {
  * HO_ERR_INVALID_ARGUMENT (as ho_client_connect), HO_ERR_NOMEM, or an
  * encoder code (Hello); *out untouched on failure. `cfg` and its request
  * bytes must outlive the core. */
-int ho_client_core_new(const ho_client_config *cfg, uint64_t now_ns, ho_client_core **out);
-void ho_client_core_del(ho_client_core *c);
+HO_API int ho_client_core_new(const ho_client_config *cfg, uint64_t now_ns, ho_client_core **out);
+HO_API void ho_client_core_del(ho_client_core *c);
 
 /* The next action: 1 and *out filled, 0 when none (waiting for a report). */
-int ho_client_core_next(ho_client_core *c, ho_client_action *out);
+HO_API int ho_client_core_next(ho_client_core *c, ho_client_action *out);
 
 /* Reports (rc: HO_OK or the error the shell saw). Each returns HO_OK or
  * HO_ERR_STATE (no such action outstanding; nothing changes) or
  * HO_ERR_INVALID_ARGUMENT. */
-int ho_client_core_connected(ho_client_core *c, int rc, uint64_t now_ns);
-int ho_client_core_written(ho_client_core *c, int rc, uint64_t now_ns);
-int ho_client_core_data(ho_client_core *c, const uint8_t *data, size_t len, uint64_t now_ns);
-int ho_client_core_eof(ho_client_core *c, int rc, uint64_t now_ns);
-int ho_client_core_timeout(ho_client_core *c, uint64_t now_ns);
+HO_API int ho_client_core_connected(ho_client_core *c, int rc, uint64_t now_ns);
+HO_API int ho_client_core_written(ho_client_core *c, int rc, uint64_t now_ns);
+HO_API int ho_client_core_data(ho_client_core *c, const uint8_t *data, size_t len, uint64_t now_ns);
+HO_API int ho_client_core_eof(ho_client_core *c, int rc, uint64_t now_ns);
+HO_API int ho_client_core_timeout(ho_client_core *c, uint64_t now_ns);
 
 /* After HO_CACT_DONE: the result code (as ho_client_connect() returns it)
  * and *out (route, reason, negotiated, refused, request_sent, timings in
  * microseconds since the core's start; out->conn and out->start_ns are left
  * to the shell, which knows the descriptor: it is the current connection
  * when the code is HO_OK). Returns HO_ERR_STATE before DONE. */
-int ho_client_core_result(const ho_client_core *c, ho_client_result *out);
+HO_API int ho_client_core_result(const ho_client_core *c, ho_client_result *out);
 
 /* ---- memory across processes (spec: CLIENT-7 READY-20) ----------------- *
  * The server_capabilities of the last Negotiated from each broker endpoint,
@@ -214,24 +216,24 @@ int ho_client_core_result(const ho_client_core *c, ho_client_result *out);
  * that does not exist has no entries. Codes: HO_OK, HO_ERR_INVALID_ARGUMENT
  * (NULL, an empty endpoint, one longer than 4095 bytes or with a newline),
  * the OS error reading the file (HO_ERR_PERMISSION, HO_ERR_IO). */
-int ho_client_cache_lookup(const char *file, const char *endpoint, uint64_t *caps, bool *found);
+HO_API int ho_client_cache_lookup(const char *file, const char *endpoint, uint64_t *caps, bool *found);
 
 /* Remember `caps` for `endpoint` (the newest entry; a Negotiated without
  * CAP_EARLY_DATA is stored like any other, which forgets early data,
  * CLIENT-7). Nothing is written when the newest entry already says so.
  * Codes: HO_OK, HO_ERR_INVALID_ARGUMENT, the OS error of the write or the
  * rename (the old file is then left as it was). */
-int ho_client_cache_store(const char *file, const char *endpoint, uint64_t caps);
+HO_API int ho_client_cache_store(const char *file, const char *endpoint, uint64_t caps);
 
 /* Monotonic nanoseconds (CLOCK_MONOTONIC). */
-uint64_t ho_client_now_ns(void);
+HO_API uint64_t ho_client_now_ns(void);
 
 /* Blocking helpers with a deadline (ms from now; <0 = none), for services.
  * ho_client_write_all: HO_OK, HO_ERR_CLOSED, HO_ERR_TIMEOUT, HO_ERR_IO.
  * ho_client_read_exact: HO_OK, HO_ERR_CLOSED (EOF before n bytes; *got set),
  * HO_ERR_TIMEOUT, HO_ERR_IO. */
-int ho_client_write_all(ho_handle fd, const void *buf, size_t n, int timeout_ms);
-int ho_client_read_exact(ho_handle fd, void *buf, size_t n, int timeout_ms, size_t *got);
+HO_API int ho_client_write_all(ho_handle fd, const void *buf, size_t n, int timeout_ms);
+HO_API int ho_client_read_exact(ho_handle fd, void *buf, size_t n, int timeout_ms, size_t *got);
 
 #ifdef __cplusplus
 }

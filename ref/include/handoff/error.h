@@ -12,6 +12,8 @@
 #ifndef HANDOFF_ERROR_H
 #define HANDOFF_ERROR_H
 
+#include "handoff/version.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -106,18 +108,18 @@ enum {
 
 /* A human-readable description; never NULL ("unknown error" for values
  * that are not codes). */
-const char *ho_strerror(int code);
+HO_API const char *ho_strerror(int code);
 
 /* The language-neutral name ("FRAMING_VERSION"; "OK" for 0); NULL for a
  * value that is not a code. */
-const char *ho_errname(int code);
+HO_API const char *ho_errname(int code);
 
 /* The code whose language-neutral name is `name`, or HO_ERR_INVALID_ARGUMENT
  * when no code has that name (HO_OK for "OK"). */
-int ho_err_from_name(const char *name);
+HO_API int ho_err_from_name(const char *name);
 
 /* The class of `code` (HO_ERRCLASS_*), 0 for HO_OK, -1 if not a code. */
-int ho_err_class(int code);
+HO_API int ho_err_class(int code);
 
 #ifdef __cplusplus
 }

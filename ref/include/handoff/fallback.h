@@ -20,6 +20,8 @@
 #ifndef HANDOFF_FALLBACK_H
 #define HANDOFF_FALLBACK_H
 
+#include "handoff/version.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -58,10 +60,10 @@ typedef enum ho_fallback_reason {
 #define HO_FALLBACK_REASON_COUNT 17
 
 /* "CLIENT_UNSUPPORTED", ... ("NONE" for 0); NULL for an unknown value. */
-const char *ho_fallback_reason_name(int reason);
+HO_API const char *ho_fallback_reason_name(int reason);
 
 /* The reason whose name is `name`, or -1. */
-int ho_fallback_reason_from_name(const char *name);
+HO_API int ho_fallback_reason_from_name(const char *name);
 
 /* The reason for a failed attempt given the library error it failed with:
  *   HO_ERR_PERMISSION, HO_ERR_PEER_CREDENTIALS        → PERMISSION_DENIED
@@ -74,12 +76,12 @@ int ho_fallback_reason_from_name(const char *name);
  *   HO_OK                                              → NONE
  *   anything else (I/O, WOULD_BLOCK, CLOSED, TIMEOUT, PARTIAL_SEND, ACK
  *   deadline/mismatch/not-pending, malformed ACK...)   → BACKEND_ACK_TIMEOUT */
-ho_fallback_reason ho_fallback_reason_from_err(int err);
+HO_API ho_fallback_reason ho_fallback_reason_from_err(int err);
 
 /* The reason for an ACK-registry exit: COMPLETED → NONE, ABANDONED → the
  * caller knows better (BACKEND_ACK_TIMEOUT), every other exit →
  * BACKEND_ACK_TIMEOUT. */
-ho_fallback_reason ho_fallback_reason_from_ack_exit(int exit);
+HO_API ho_fallback_reason ho_fallback_reason_from_ack_exit(int exit);
 
 /* ---- policy and failed-attempt rate limit ------------------------------ */
 
@@ -94,14 +96,14 @@ typedef struct ho_fallback_config {
   const ho_allocator *allocator;
 } ho_fallback_config;
 
-void ho_fallback_config_init(ho_fallback_config *cfg);
+HO_API void ho_fallback_config_init(ho_fallback_config *cfg);
 
 typedef struct ho_fallback_policy ho_fallback_policy; /* opaque */
 
 /* Codes: HO_OK, HO_ERR_INVALID_ARGUMENT (out NULL, max_backends > 2^20),
  * HO_ERR_NOMEM. *out untouched on failure. cfg NULL → defaults. */
-int ho_fallback_policy_new(ho_fallback_policy **out, const ho_fallback_config *cfg);
-void ho_fallback_policy_del(ho_fallback_policy *p);
+HO_API int ho_fallback_policy_new(ho_fallback_policy **out, const ho_fallback_config *cfg);
+HO_API void ho_fallback_policy_del(ho_fallback_policy *p);
 
 /* Everything the decision looks at, filled by the broker per Hello. */
 typedef struct ho_fallback_input {
@@ -126,7 +128,7 @@ typedef struct ho_fallback_input {
  *   → NONE                    attempt (then: pending queue, token issue)
  * Pure apart from forgetting windows that have elapsed. p NULL or in NULL
  * → SERVICE_POLICY_DISABLED (fail safe). */
-ho_fallback_reason ho_fallback_decide(ho_fallback_policy *p, const ho_fallback_input *in,
+HO_API ho_fallback_reason ho_fallback_decide(ho_fallback_policy *p, const ho_fallback_input *in,
                                       uint64_t now_ms, uint64_t *retry_after_ms);
 
 /* A handoff attempt to `backend` failed. Fixed window: starts at the first
@@ -135,13 +137,13 @@ ho_fallback_reason ho_fallback_decide(ho_fallback_policy *p, const ho_fallback_i
  * are already tracked with live windows (not recorded; ho_fallback_decide
  * then answers RATE_LIMITED for untracked backends until a window ends:
  * fail safe); HO_ERR_INVALID_ARGUMENT. */
-int ho_fallback_record_failure(ho_fallback_policy *p, uint64_t backend, uint64_t now_ms);
+HO_API int ho_fallback_record_failure(ho_fallback_policy *p, uint64_t backend, uint64_t now_ms);
 
 /* A handoff to `backend` completed: its failure record is cleared. */
-void ho_fallback_record_success(ho_fallback_policy *p, uint64_t backend);
+HO_API void ho_fallback_record_success(ho_fallback_policy *p, uint64_t backend);
 
 /* Failures currently counted for `backend` (0 if none or window elapsed). */
-uint32_t ho_fallback_failures(const ho_fallback_policy *p, uint64_t backend, uint64_t now_ms);
+HO_API uint32_t ho_fallback_failures(const ho_fallback_policy *p, uint64_t backend, uint64_t now_ms);
 
 /* ---- pending queue -------------------------------------------------------
  * A bounded FIFO of handoffs waiting for their turn (e.g. a backend's
@@ -158,21 +160,21 @@ typedef struct ho_pending_config {
   const ho_allocator *allocator;
 } ho_pending_config;
 
-void ho_pending_config_init(ho_pending_config *cfg);
+HO_API void ho_pending_config_init(ho_pending_config *cfg);
 
 typedef struct ho_pending_queue ho_pending_queue; /* opaque */
 
 /* Codes: HO_OK, HO_ERR_INVALID_ARGUMENT, HO_ERR_NOMEM. *out untouched on
  * failure. cfg NULL → defaults. */
-int ho_pending_queue_new(ho_pending_queue **out, const ho_pending_config *cfg);
-void ho_pending_queue_del(ho_pending_queue *q);
+HO_API int ho_pending_queue_new(ho_pending_queue **out, const ho_pending_config *cfg);
+HO_API void ho_pending_queue_del(ho_pending_queue *q);
 
 /* Append `item` (expires at now + ttl). *ticket (if not NULL) identifies it
  * for ho_pending_queue_remove(). Expired entries still count until they are
  * popped or expired: an event loop expires them at
  * ho_pending_queue_next_deadline(). Codes: HO_OK, HO_ERR_QUEUE_FULL
  * (nothing changes), HO_ERR_INVALID_ARGUMENT. */
-int ho_pending_queue_push(ho_pending_queue *q, void *item, uint64_t now_ms, uint64_t *ticket);
+HO_API int ho_pending_queue_push(ho_pending_queue *q, void *item, uint64_t now_ms, uint64_t *ticket);
 
 /* Take the oldest entry. Returns HO_PENDING_READY (1) with *item set when it
  * has not expired, HO_PENDING_EXPIRED (2) with *item set when it has
@@ -180,27 +182,27 @@ int ho_pending_queue_push(ho_pending_queue *q, void *item, uint64_t now_ms, uint
  * QUEUE_TIMEOUT), 0 when the queue is empty (*item untouched), or
  * HO_ERR_INVALID_ARGUMENT. */
 enum { HO_PENDING_READY = 1, HO_PENDING_EXPIRED = 2 };
-int ho_pending_queue_pop(ho_pending_queue *q, uint64_t now_ms, void **item);
+HO_API int ho_pending_queue_pop(ho_pending_queue *q, uint64_t now_ms, void **item);
 
 /* The oldest entry without taking it: same results as ho_pending_queue_pop()
  * but the queue is unchanged. */
-int ho_pending_queue_peek(const ho_pending_queue *q, uint64_t now_ms, void **item);
+HO_API int ho_pending_queue_peek(const ho_pending_queue *q, uint64_t now_ms, void **item);
 
 /* Remove every expired entry, oldest first, into out[0..*n), at most `cap`
  * per call (call again while *n == cap). Codes: HO_OK,
  * HO_ERR_INVALID_ARGUMENT. */
-int ho_pending_queue_expire(ho_pending_queue *q, uint64_t now_ms, void **out, size_t cap,
+HO_API int ho_pending_queue_expire(ho_pending_queue *q, uint64_t now_ms, void **out, size_t cap,
                             size_t *n);
 
 /* Remove the entry with this ticket (e.g. its client disconnected). Returns
  * 1 and sets *item (if not NULL) when it was queued, 0 when it was not (already
  * left), HO_ERR_INVALID_ARGUMENT. O(1). */
-int ho_pending_queue_remove(ho_pending_queue *q, uint64_t ticket, void **item);
+HO_API int ho_pending_queue_remove(ho_pending_queue *q, uint64_t ticket, void **item);
 
-size_t ho_pending_queue_len(const ho_pending_queue *q);
+HO_API size_t ho_pending_queue_len(const ho_pending_queue *q);
 
 /* Expiry of the oldest entry: 1 and *at_ms set, or 0 when empty. O(1). */
-int ho_pending_queue_next_deadline(const ho_pending_queue *q, uint64_t *at_ms);
+HO_API int ho_pending_queue_next_deadline(const ho_pending_queue *q, uint64_t *at_ms);
 
 #ifdef __cplusplus
 }

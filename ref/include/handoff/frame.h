@@ -13,6 +13,8 @@
 #ifndef HANDOFF_FRAME_H
 #define HANDOFF_FRAME_H
 
+#include "handoff/version.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -45,7 +47,7 @@ typedef struct ho_frame_reader {
  * Returns HO_OK, or HO_ERR_INVALID_ARGUMENT (r NULL, buf NULL with a
  * non-zero cap, cap smaller than the effective cap); on error `r` is left
  * untouched. */
-int ho_frame_reader_init(ho_frame_reader *r, uint8_t *buf, size_t cap, uint32_t max_body);
+HO_API int ho_frame_reader_init(ho_frame_reader *r, uint8_t *buf, size_t cap, uint32_t max_body);
 
 /* Like ho_frame_reader_init(), but the body buffer is obtained on demand:
  * `buf`/`cap` may be smaller than the effective cap (0 and NULL included);
@@ -56,14 +58,14 @@ int ho_frame_reader_init(ho_frame_reader *r, uint8_t *buf, size_t cap, uint32_t 
  * Memory then follows what peers really send, not the cap. Returns HO_OK or
  * HO_ERR_INVALID_ARGUMENT (r or grow NULL, buf NULL with a non-zero cap);
  * `r` untouched on error. */
-int ho_frame_reader_init_grow(ho_frame_reader *r, uint8_t *buf, size_t cap, uint32_t max_body,
+HO_API int ho_frame_reader_init_grow(ho_frame_reader *r, uint8_t *buf, size_t cap, uint32_t max_body,
                               uint8_t *(*grow)(void *ctx, size_t need), void *ctx);
 
 /* Give the reader another body buffer between frames (at a frame boundary,
  * for example to return a large buffer after a large frame). Returns HO_OK,
  * HO_ERR_STATE (not at a frame boundary, or the buffer is smaller than the
  * cap and no grow function is set) or HO_ERR_INVALID_ARGUMENT. */
-int ho_frame_reader_set_buffer(ho_frame_reader *r, uint8_t *buf, size_t cap);
+HO_API int ho_frame_reader_set_buffer(ho_frame_reader *r, uint8_t *buf, size_t cap);
 
 /* Feed `len` bytes. Sets *consumed to the bytes taken from `in`, never more
  * than up to the end of the current frame. Returns:
@@ -79,30 +81,30 @@ int ho_frame_reader_set_buffer(ho_frame_reader *r, uint8_t *buf, size_t cap);
  *   HO_ERR_INVALID_ARGUMENT r or consumed NULL, or in NULL with len > 0.
  * Errors are sticky: once an error is returned, every later call returns
  * HO_ERR_STATE; *consumed counts the bytes of the bad header taken. */
-int ho_frame_reader_feed(ho_frame_reader *r, const uint8_t *in, size_t len, size_t *consumed);
+HO_API int ho_frame_reader_feed(ho_frame_reader *r, const uint8_t *in, size_t len, size_t *consumed);
 
 /* Exactly how many more bytes complete the current part: the header's
  * missing bytes while in the header, the body's missing bytes after it,
  * 0 when a frame is complete or the reader has failed. */
-size_t ho_frame_reader_needed(const ho_frame_reader *r);
+HO_API size_t ho_frame_reader_needed(const ho_frame_reader *r);
 
 /* The complete frame's body. Returns HO_OK, or HO_ERR_STATE when no frame is
  * complete (outputs untouched). */
-int ho_frame_reader_body(const ho_frame_reader *r, const uint8_t **body, size_t *len);
+HO_API int ho_frame_reader_body(const ho_frame_reader *r, const uint8_t **body, size_t *len);
 
 /* Start on the next frame after a complete one. Returns HO_OK or
  * HO_ERR_STATE (no complete frame). */
-int ho_frame_reader_next(ho_frame_reader *r);
+HO_API int ho_frame_reader_next(ho_frame_reader *r);
 
 /* The input has ended (EOF). Returns HO_OK when the reader stands at a frame
  * boundary (nothing of a next frame read), HO_ERR_TRUNCATED when a frame was
  * begun and not completed (spec: FRAME-4), or the sticky error. */
-int ho_frame_reader_finish(const ho_frame_reader *r);
+HO_API int ho_frame_reader_finish(const ho_frame_reader *r);
 
 /* Write the 5-byte header for a body of `body_len` bytes into out[0..4].
  * Returns HO_OK, HO_ERR_INVALID_ARGUMENT (out NULL) or
  * HO_ERR_FRAME_TOO_LARGE (body_len > HO_MAX_FRAME_BYTES). */
-int ho_frame_write_header(uint8_t out[HO_FRAME_HEADER_BYTES], size_t body_len);
+HO_API int ho_frame_write_header(uint8_t out[HO_FRAME_HEADER_BYTES], size_t body_len);
 
 /* Parse a complete frame held in one buffer: `wire` must hold exactly one
  * frame (header and body) and nothing more. On success *body and *body_len
@@ -111,7 +113,7 @@ int ho_frame_write_header(uint8_t out[HO_FRAME_HEADER_BYTES], size_t body_len);
  * announces), or HO_ERR_INVALID_ARGUMENT (NULL pointers, or bytes left over
  * after the frame). Outputs are untouched on error. `max_body` as for
  * ho_frame_reader_init(). */
-int ho_frame_parse(const uint8_t *wire, size_t len, uint32_t max_body, const uint8_t **body,
+HO_API int ho_frame_parse(const uint8_t *wire, size_t len, uint32_t max_body, const uint8_t **body,
                    size_t *body_len);
 
 #ifdef __cplusplus

@@ -35,6 +35,8 @@
 #ifndef HANDOFF_MSG_H
 #define HANDOFF_MSG_H
 
+#include "handoff/version.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -147,11 +149,11 @@ typedef struct ho_ack {
 /* Decode a Frame body (the bytes after the 5-byte framing header).
  * out->payload points into `body`. Codes: HO_OK, HO_ERR_INVALID_ARGUMENT,
  * and the message-class codes above. */
-int ho_envelope_decode(ho_codec codec, const uint8_t *body, size_t len, ho_envelope *out);
+HO_API int ho_envelope_decode(ho_codec codec, const uint8_t *body, size_t len, ho_envelope *out);
 
 /* Encode `env` as a Frame body. Codes: HO_OK, HO_ERR_INVALID_ARGUMENT,
  * HO_ERR_BUFFER_TOO_SMALL, HO_ERR_STRING_TOO_LONG, HO_ERR_STRING_INVALID. */
-int ho_envelope_encode(ho_codec codec, const ho_envelope *env, uint8_t *out, size_t cap,
+HO_API int ho_envelope_encode(ho_codec codec, const ho_envelope *env, uint8_t *out, size_t cap,
                        size_t *len);
 
 /* Check a decoded envelope in the fixed order of spec ENV-*: version,
@@ -159,21 +161,21 @@ int ho_envelope_encode(ho_codec codec, const ho_envelope *env, uint8_t *out, siz
  * HO_ERR_ENVELOPE_VERSION, HO_ERR_UNKNOWN_KIND, HO_ERR_WRONG_KIND,
  * HO_ERR_PAYLOAD_PROTOCOL, HO_ERR_UNKNOWN_ENCODING, HO_ERR_PAYLOAD_COMPRESSED,
  * HO_ERR_INVALID_ARGUMENT. */
-int ho_envelope_validate(const ho_envelope *env, uint32_t expected_kind,
+HO_API int ho_envelope_validate(const ho_envelope *env, uint32_t expected_kind,
                          uint32_t expected_protocol);
 
 /* ---- payload messages ----------------------------------------------- */
 /* Each _decode takes the payload bytes; each _encode writes the payload
  * bytes. Codes as described at the top of this header. */
-int ho_hello_decode(ho_codec codec, const uint8_t *buf, size_t len, ho_hello *out);
-int ho_hello_encode(ho_codec codec, const ho_hello *m, uint8_t *out, size_t cap, size_t *len);
-int ho_hello_reply_decode(ho_codec codec, const uint8_t *buf, size_t len, ho_hello_reply *out);
-int ho_hello_reply_encode(ho_codec codec, const ho_hello_reply *m, uint8_t *out, size_t cap,
+HO_API int ho_hello_decode(ho_codec codec, const uint8_t *buf, size_t len, ho_hello *out);
+HO_API int ho_hello_encode(ho_codec codec, const ho_hello *m, uint8_t *out, size_t cap, size_t *len);
+HO_API int ho_hello_reply_decode(ho_codec codec, const uint8_t *buf, size_t len, ho_hello_reply *out);
+HO_API int ho_hello_reply_encode(ho_codec codec, const ho_hello_reply *m, uint8_t *out, size_t cap,
                           size_t *len);
-int ho_offer_decode(ho_codec codec, const uint8_t *buf, size_t len, ho_offer *out);
-int ho_offer_encode(ho_codec codec, const ho_offer *m, uint8_t *out, size_t cap, size_t *len);
-int ho_ack_decode(ho_codec codec, const uint8_t *buf, size_t len, ho_ack *out);
-int ho_ack_encode(ho_codec codec, const ho_ack *m, uint8_t *out, size_t cap, size_t *len);
+HO_API int ho_offer_decode(ho_codec codec, const uint8_t *buf, size_t len, ho_offer *out);
+HO_API int ho_offer_encode(ho_codec codec, const ho_offer *m, uint8_t *out, size_t cap, size_t *len);
+HO_API int ho_ack_decode(ho_codec codec, const uint8_t *buf, size_t len, ho_ack *out);
+HO_API int ho_ack_encode(ho_codec codec, const ho_ack *m, uint8_t *out, size_t cap, size_t *len);
 
 /* ---- whole frames (framing header + envelope + payload) -------------- */
 
@@ -198,7 +200,7 @@ typedef union ho_any_msg {
  * protocol of the type, request_id = correlation_id for handoff frames, 0
  * for Hello frames, encoding NONE) and payload. Codes: HO_OK,
  * HO_ERR_INVALID_ARGUMENT, HO_ERR_BUFFER_TOO_SMALL, the encoder codes. */
-int ho_frame_encode(ho_codec codec, ho_frame_type type, const ho_any_msg *msg, uint8_t *out,
+HO_API int ho_frame_encode(ho_codec codec, ho_frame_type type, const ho_any_msg *msg, uint8_t *out,
                     size_t cap, size_t *len);
 
 /* Decode a complete frame `wire` (header + body, nothing more) expected to
@@ -207,12 +209,12 @@ int ho_frame_encode(ho_codec codec, ho_frame_type type, const ho_any_msg *msg, u
  * HO_ERR_TRUNCATED), envelope decode, ho_envelope_validate(), payload
  * decode, then for handoff frames request_id == correlation_id
  * (HO_ERR_REQUEST_ID_MISMATCH). `env` may be NULL. */
-int ho_frame_decode(ho_codec codec, ho_frame_type type, const uint8_t *wire, size_t len,
+HO_API int ho_frame_decode(ho_codec codec, ho_frame_type type, const uint8_t *wire, size_t len,
                     ho_envelope *env, ho_any_msg *out);
 
 /* Same as ho_frame_decode() but from a frame body already split off by
  * ho_frame_reader (no framing header). */
-int ho_frame_decode_body(ho_codec codec, ho_frame_type type, const uint8_t *body, size_t len,
+HO_API int ho_frame_decode_body(ho_codec codec, ho_frame_type type, const uint8_t *body, size_t len,
                          ho_envelope *env, ho_any_msg *out);
 
 #ifdef __cplusplus

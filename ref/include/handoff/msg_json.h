@@ -25,6 +25,8 @@
 #ifndef HANDOFF_MSG_JSON_H
 #define HANDOFF_MSG_JSON_H
 
+#include "handoff/version.h"
+
 #include <stddef.h>
 
 #include "handoff/msg.h"
@@ -36,20 +38,20 @@ extern "C" {
 /* Enough for any v1 message rendered alone (payload excluded). */
 #define HO_JSON_MSG_MAX 16384u
 
-int ho_envelope_to_json(const ho_envelope *e, char *out, size_t cap, size_t *len);
-int ho_hello_to_json(const ho_hello *m, char *out, size_t cap, size_t *len);
-int ho_hello_reply_to_json(const ho_hello_reply *m, char *out, size_t cap, size_t *len);
-int ho_offer_to_json(const ho_offer *m, char *out, size_t cap, size_t *len);
-int ho_ack_to_json(const ho_ack *m, char *out, size_t cap, size_t *len);
+HO_API int ho_envelope_to_json(const ho_envelope *e, char *out, size_t cap, size_t *len);
+HO_API int ho_hello_to_json(const ho_hello *m, char *out, size_t cap, size_t *len);
+HO_API int ho_hello_reply_to_json(const ho_hello_reply *m, char *out, size_t cap, size_t *len);
+HO_API int ho_offer_to_json(const ho_offer *m, char *out, size_t cap, size_t *len);
+HO_API int ho_ack_to_json(const ho_ack *m, char *out, size_t cap, size_t *len);
 
 /* {"envelope":{...},"message":{...}} for a decoded frame of `type`; the
  * envelope's payload is rendered as hex, so `cap` must allow for it. */
-int ho_frame_to_json(ho_frame_type type, const ho_envelope *env, const ho_any_msg *msg,
+HO_API int ho_frame_to_json(ho_frame_type type, const ho_envelope *env, const ho_any_msg *msg,
                      char *out, size_t cap, size_t *len);
 
 /* The frame-type name used by the vectors ("hello", "hello_reply",
  * "offer", "ack", "ready"), or NULL. */
-const char *ho_frame_type_name(ho_frame_type type);
+HO_API const char *ho_frame_type_name(ho_frame_type type);
 
 #ifdef __cplusplus
 }

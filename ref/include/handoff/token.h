@@ -50,6 +50,8 @@
 #ifndef HANDOFF_TOKEN_H
 #define HANDOFF_TOKEN_H
 
+#include "handoff/version.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -79,7 +81,7 @@ typedef int (*ho_random_fn)(void *ctx, uint8_t *buf, size_t len);
 /* The default random source: getrandom(2) flags 0, retried on EINTR and
  * short reads. Returns 0 or HO_ERR_RANDOM; never falls back to a weaker
  * source. `ctx` is ignored. */
-int ho_random_os(void *ctx, uint8_t *buf, size_t len);
+HO_API int ho_random_os(void *ctx, uint8_t *buf, size_t len);
 
 /* Optional allocator (for failing-allocation tests and embedders). */
 typedef struct ho_allocator {
@@ -102,7 +104,7 @@ typedef struct ho_token_config {
 
 /* Fill `cfg` with the defaults above (random = ho_random_os, allocator NULL).
  * Always call it first, then change fields, so new fields get defaults. */
-void ho_token_config_init(ho_token_config *cfg);
+HO_API void ho_token_config_init(ho_token_config *cfg);
 
 /* ---- store ------------------------------------------------------------ */
 
@@ -113,11 +115,11 @@ typedef struct ho_token_store ho_token_store; /* opaque */
  *   HO_ERR_INVALID_ARGUMENT  out NULL, or max_pending > HO_TOKEN_MAX_PENDING_LIMIT
  *   HO_ERR_NOMEM             allocation failed
  *   HO_ERR_RANDOM            the random source failed (hash key) */
-int ho_token_store_new(ho_token_store **out, const ho_token_config *cfg);
+HO_API int ho_token_store_new(ho_token_store **out, const ho_token_config *cfg);
 
 /* Free everything. NULL is a no-op. Pending tokens vanish without being
  * reported (the caller tears down the connections it owns). */
-void ho_token_store_del(ho_token_store *s);
+HO_API void ho_token_store_del(ho_token_store *s);
 
 /* Issue a fresh token, PENDING until now + ttl. First prunes expired
  * PENDING tokens (amortised O(1): each is removed once). Codes:
@@ -129,21 +131,21 @@ void ho_token_store_del(ho_token_store *s);
  *   HO_ERR_INVALID_ARGUMENT  s or out NULL
  * On failure `out` and the pending set are untouched (apart from the
  * pruning of expired tokens). */
-int ho_token_issue(ho_token_store *s, uint64_t now_ms, uint8_t out[HO_TOKEN_BYTES]);
+HO_API int ho_token_issue(ho_token_store *s, uint64_t now_ms, uint8_t out[HO_TOKEN_BYTES]);
 
 /* Make a token that was obtained elsewhere PENDING until now + ttl (a
  * backend seeding the token it was offered, or a replay cache of tokens
  * already accepted). Prunes expired PENDING tokens first. Codes: HO_OK,
  * HO_ERR_ALREADY_PENDING (the token is pending in either state; untouched),
  * HO_ERR_PENDING_LIMIT, HO_ERR_INVALID_ARGUMENT. */
-int ho_token_insert(ho_token_store *s, const uint8_t token[HO_TOKEN_BYTES], uint64_t now_ms);
+HO_API int ho_token_insert(ho_token_store *s, const uint8_t token[HO_TOKEN_BYTES], uint64_t now_ms);
 
 /* Like ho_token_insert(), but PENDING until `until_ms` (a reading of the
  * same monotonic clock; a value <= now keeps it until now + 1 ms) instead
  * of now + ttl: a backend's replay memory keeps each token until its
  * offer's deadline plus a margin (spec: TOKEN-17). Codes as
  * ho_token_insert(). */
-int ho_token_insert_until(ho_token_store *s, const uint8_t token[HO_TOKEN_BYTES], uint64_t now_ms,
+HO_API int ho_token_insert_until(ho_token_store *s, const uint8_t token[HO_TOKEN_BYTES], uint64_t now_ms,
                           uint64_t until_ms);
 
 /* Consume `expected` if and only if it is PENDING, unexpired and equal to
@@ -157,35 +159,35 @@ int ho_token_insert_until(ho_token_store *s, const uint8_t token[HO_TOKEN_BYTES]
  *   HO_ERR_INVALID_ARGUMENT   NULL argument
  * After the decision, every expired PENDING token is pruned (whatever the
  * result), so the outcome for `expected` is never changed by pruning. */
-int ho_token_consume_matching(ho_token_store *s, const uint8_t expected[HO_TOKEN_BYTES],
+HO_API int ho_token_consume_matching(ho_token_store *s, const uint8_t expected[HO_TOKEN_BYTES],
                               const uint8_t presented[HO_TOKEN_BYTES], uint64_t now_ms);
 
 /* Revoke a PENDING token. Returns 1 if it was pending and is now gone, 0 if
  * it was not pending (already gone: not an error), HO_ERR_STATE if it is
  * AWAITING_ACK (untouched; use ho_ack_abandon), HO_ERR_INVALID_ARGUMENT. */
-int ho_token_revoke(ho_token_store *s, const uint8_t token[HO_TOKEN_BYTES]);
+HO_API int ho_token_revoke(ho_token_store *s, const uint8_t token[HO_TOKEN_BYTES]);
 
 /* Remove every PENDING token with expiry <= now. Returns how many were
  * removed (>= 0) or HO_ERR_INVALID_ARGUMENT. AWAITING_ACK tokens are never
  * touched: they leave through ho_ack_expire_overdue(). */
-int ho_token_prune_expired(ho_token_store *s, uint64_t now_ms);
+HO_API int ho_token_prune_expired(ho_token_store *s, uint64_t now_ms);
 
 /* State of a token, without changing anything (expiry not applied). */
 enum { HO_TOKEN_ABSENT = 0, HO_TOKEN_PENDING = 1, HO_TOKEN_AWAITING_ACK = 2 };
-int ho_token_state(const ho_token_store *s, const uint8_t token[HO_TOKEN_BYTES]);
+HO_API int ho_token_state(const ho_token_store *s, const uint8_t token[HO_TOKEN_BYTES]);
 
 /* Pending tokens in both states / awaiting their ACK. 0 for NULL. */
-size_t ho_token_pending(const ho_token_store *s);
-size_t ho_ack_pending(const ho_token_store *s);
+HO_API size_t ho_token_pending(const ho_token_store *s);
+HO_API size_t ho_ack_pending(const ho_token_store *s);
 
 /* The earliest time at which something is due: a PENDING token's expiry or
  * an ACK deadline. Returns 1 and sets *at_ms, or 0 when nothing is pending
  * (*at_ms untouched). O(1). An event loop sets one timer for it and then
  * calls ho_ack_expire_overdue() and ho_token_prune_expired(). */
-int ho_token_next_deadline(const ho_token_store *s, uint64_t *at_ms);
+HO_API int ho_token_next_deadline(const ho_token_store *s, uint64_t *at_ms);
 
 /* Bytes this store allocated (for the memory-per-handoff figure). */
-size_t ho_token_store_footprint(const ho_token_store *s);
+HO_API size_t ho_token_store_footprint(const ho_token_store *s);
 
 /* ---- ACK registry ----------------------------------------------------- */
 
@@ -218,7 +220,7 @@ typedef struct ho_ack_info {
  *   HO_ERR_ALREADY_PENDING    already AWAITING_ACK (the first registration
  *                             stands; untouched)
  *   HO_ERR_INVALID_ARGUMENT   NULL s or token */
-int ho_ack_register(ho_token_store *s, const uint8_t token[HO_TOKEN_BYTES], uint64_t backend,
+HO_API int ho_ack_register(ho_token_store *s, const uint8_t token[HO_TOKEN_BYTES], uint64_t backend,
                     uint64_t correlation_id, void *user, uint64_t now_ms);
 
 /* Like ho_ack_register(), with the deadline also no later than
@@ -226,7 +228,7 @@ int ho_ack_register(ho_token_store *s, const uint8_t token[HO_TOKEN_BYTES], uint
  * LEGACY_READY_BUDGET after Negotiated, spec: ACK-17), and the deadline
  * written to *deadline_ms (may be NULL) on success. Codes as
  * ho_ack_register(). */
-int ho_ack_register_until(ho_token_store *s, const uint8_t token[HO_TOKEN_BYTES],
+HO_API int ho_ack_register_until(ho_token_store *s, const uint8_t token[HO_TOKEN_BYTES],
                           uint64_t backend, uint64_t correlation_id, void *user, uint64_t now_ms,
                           uint64_t not_after_ms, uint64_t *deadline_ms);
 
@@ -241,7 +243,7 @@ int ho_ack_register_until(ho_token_store *s, const uint8_t token[HO_TOKEN_BYTES]
  *   HO_OK                       exit COMPLETED
  * A refused ACK (accepted = false) is not an acknowledgement: use
  * ho_ack_refuse() (or ho_ack_abandon() once the echo is checked). */
-int ho_ack_acknowledge(ho_token_store *s, const uint8_t expected[HO_TOKEN_BYTES],
+HO_API int ho_ack_acknowledge(ho_token_store *s, const uint8_t expected[HO_TOKEN_BYTES],
                        const uint8_t presented[HO_TOKEN_BYTES], uint64_t now_ms,
                        ho_ack_info *info);
 
@@ -252,34 +254,34 @@ int ho_ack_acknowledge(ho_token_store *s, const uint8_t expected[HO_TOKEN_BYTES]
  *   HO_ERR_TOKEN_NOT_PENDING   expected is not AWAITING_ACK: nothing changes
  *   HO_ERR_ACK_TOKEN_MISMATCH  presented != expected; exit MISMATCH
  *   HO_ERR_ACK_REFUSED         exit ABANDONED (the deadline does not matter) */
-int ho_ack_refuse(ho_token_store *s, const uint8_t expected[HO_TOKEN_BYTES],
+HO_API int ho_ack_refuse(ho_token_store *s, const uint8_t expected[HO_TOKEN_BYTES],
                   const uint8_t presented[HO_TOKEN_BYTES], uint64_t now_ms, ho_ack_info *info);
 
 /* Give up on a token: always revokes it. Returns 1 if it was AWAITING_ACK
  * (exit ABANDONED, *info filled if not NULL), 0 if it was only PENDING
  * (revoked, *info untouched), HO_ERR_TOKEN_NOT_PENDING if it was not
  * pending at all, HO_ERR_INVALID_ARGUMENT. `now_ms` only fills waited_ms. */
-int ho_ack_abandon(ho_token_store *s, const uint8_t token[HO_TOKEN_BYTES], uint64_t now_ms,
+HO_API int ho_ack_abandon(ho_token_store *s, const uint8_t token[HO_TOKEN_BYTES], uint64_t now_ms,
                    ho_ack_info *info);
 
 /* Expire the entries whose deadline is <= now, earliest deadline first:
  * each leaves with exit EXPIRED and its token revoked, and is written to
  * out[0..*n). At most `cap` per call: call again while *n == cap. Returns
  * HO_OK or HO_ERR_INVALID_ARGUMENT (s or n NULL, out NULL with cap > 0). */
-int ho_ack_expire_overdue(ho_token_store *s, uint64_t now_ms, ho_ack_info *out, size_t cap,
+HO_API int ho_ack_expire_overdue(ho_token_store *s, uint64_t now_ms, ho_ack_info *out, size_t cap,
                           size_t *n);
 
 /* The earliest ACK deadline: 1 and *at_ms set, or 0 if none. O(1). */
-int ho_ack_next_deadline(const ho_token_store *s, uint64_t *at_ms);
+HO_API int ho_ack_next_deadline(const ho_token_store *s, uint64_t *at_ms);
 
 /* ---- helpers ---------------------------------------------------------- */
 
 /* Constant-time equality of two 16-byte tokens: 1 if equal, 0 if not. The
  * time taken does not depend on the bytes. */
-int ho_token_equal(const uint8_t a[HO_TOKEN_BYTES], const uint8_t b[HO_TOKEN_BYTES]);
+HO_API int ho_token_equal(const uint8_t a[HO_TOKEN_BYTES], const uint8_t b[HO_TOKEN_BYTES]);
 
 /* Name of an exit ("COMPLETED", ...); "UNKNOWN" for other values. */
-const char *ho_ack_exit_name(int exit);
+HO_API const char *ho_ack_exit_name(int exit);
 
 #ifdef __cplusplus
 }

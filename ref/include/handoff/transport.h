@@ -24,6 +24,8 @@
 #ifndef HANDOFF_TRANSPORT_H
 #define HANDOFF_TRANSPORT_H
 
+#include "handoff/version.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -71,7 +73,7 @@ typedef intptr_t ho_handle;
  *   HO_ERR_INVALID_ARGUMENT bad handle or NULL token (EBADF/ENOTSOCK too);
  *   HO_ERR_IO               anything else.
  * Nothing is closed by this function. */
-int ho_xfer_send(ho_handle ctl, ho_handle conn, const uint8_t token[HO_TOKEN_BYTES],
+HO_API int ho_xfer_send(ho_handle ctl, ho_handle conn, const uint8_t token[HO_TOKEN_BYTES],
                  uint64_t *handle_value);
 
 /* ---- receive (backend side) ------------------------------------------ */
@@ -117,7 +119,7 @@ enum {
  *   HO_ERR_IO          any other error.
  * On an error return *rx is zeroed with conn = HO_NO_HANDLE and no
  * descriptor is left open. */
-int ho_xfer_recv(ho_handle ctl, void *buf, size_t len, ho_xfer_rx *rx, unsigned flags);
+HO_API int ho_xfer_recv(ho_handle ctl, void *buf, size_t len, ho_xfer_rx *rx, unsigned flags);
 
 /* Accumulator for the 16 sideband bytes of one handoff, which may arrive in
  * several reads; descriptors that arrive with any of these reads count for
@@ -135,7 +137,7 @@ typedef struct ho_sideband {
 } ho_sideband;
 
 /* Reset `sb` to empty (does not close anything). */
-void ho_sideband_init(ho_sideband *sb);
+HO_API void ho_sideband_init(ho_sideband *sb);
 
 /* Read the missing sideband bytes from `ctl` (one recvmsg per call, never
  * past the 16th byte). Returns:
@@ -147,14 +149,14 @@ void ho_sideband_init(ho_sideband *sb);
  *   HO_ERR_TRUNCATED   EOF after 1..15 bytes (spec: XFER-9);
  *   HO_ERR_IO, HO_ERR_INVALID_ARGUMENT as ho_xfer_recv();
  *                      on these a descriptor held in `sb` is closed. */
-int ho_sideband_recv(ho_handle ctl, ho_sideband *sb);
+HO_API int ho_sideband_recv(ho_handle ctl, ho_sideband *sb);
 
 /* Close a descriptor held in `sb` (if any) and reset it. */
-void ho_sideband_clear(ho_sideband *sb);
+HO_API void ho_sideband_clear(ho_sideband *sb);
 
 /* Check that `conn` is a connected SOCK_STREAM socket. Returns HO_OK or
  * HO_ERR_BAD_DESCRIPTOR (including for an invalid handle). Closes nothing. */
-int ho_xfer_check_stream(ho_handle conn);
+HO_API int ho_xfer_check_stream(ho_handle conn);
 
 /* ---- peer credentials ------------------------------------------------ */
 
@@ -176,21 +178,21 @@ typedef struct ho_peer_cred {
  * HO_PEER_ANY allows every peer, credentials or not; the other policies
  * need credentials and compare the uid with `self_uid` (HO_PEER_SAME_UID;
  * HO_PEER_SAME_UID_OR_ROOT also accepts uid 0) or `uid` (HO_PEER_UID). Pure. */
-bool ho_peer_allowed(ho_peer_policy policy, uid_t uid, uid_t self_uid, const ho_peer_cred *cred);
+HO_API bool ho_peer_allowed(ho_peer_policy policy, uid_t uid, uid_t self_uid, const ho_peer_cred *cred);
 
 /* The peer credentials of connected Unix socket `sock` (SO_PEERCRED).
  * Returns HO_OK or HO_ERR_PEER_CREDENTIALS (*out untouched). */
-int ho_peer_cred_get(ho_handle sock, ho_peer_cred *out);
+HO_API int ho_peer_cred_get(ho_handle sock, ho_peer_cred *out);
 
 /* Apply `policy` (with `uid` for HO_PEER_UID) to the peer of `sock`
  * (spec: SEC-1 SEC-4). *out (may be NULL) receives the credentials when read.
  * Returns HO_OK, HO_ERR_PEER_REJECTED (policy says no) or
  * HO_ERR_PEER_CREDENTIALS (could not read them). */
-int ho_peer_check(ho_handle sock, ho_peer_policy policy, uid_t uid, ho_peer_cred *out);
+HO_API int ho_peer_check(ho_handle sock, ho_peer_policy policy, uid_t uid, ho_peer_cred *out);
 
 /* Parse a --peer-uid value: "any", "same", "same-or-root" or a decimal uid.
  * Returns HO_OK or HO_ERR_INVALID_ARGUMENT (outputs untouched). */
-int ho_peer_policy_parse(const char *s, ho_peer_policy *policy, uid_t *uid);
+HO_API int ho_peer_policy_parse(const char *s, ho_peer_policy *policy, uid_t *uid);
 
 /* ---- OS errors users can act on ----------------------------------------- */
 
@@ -204,7 +206,7 @@ typedef struct ho_diag {
 } ho_diag;
 
 /* "EADDRINUSE", ...; "E?" for a value without a name here. */
-const char *ho_errno_name(int e);
+HO_API const char *ho_errno_name(int e);
 
 /* ---- Unix listener and dialer ---------------------------------------- */
 
@@ -224,7 +226,7 @@ typedef struct ho_listener {
  * Returns HO_OK; HO_ERR_INVALID_ARGUMENT (NULL, empty or too long path);
  * HO_ERR_STATE (something live already listens at `path`, or a non-socket
  * file is there); HO_ERR_PERMISSION; HO_ERR_IO. *l is untouched on error. */
-int ho_listener_open(ho_listener *l, const char *path, int backlog);
+HO_API int ho_listener_open(ho_listener *l, const char *path, int backlog);
 
 enum {
   /* Replace a live socket at `path` (a successor taking over the endpoints
@@ -238,36 +240,36 @@ enum {
  * refuses (HO_ERR_PERMISSION) a parent directory that another non-root user
  * owns, or that others can write without the sticky bit (spec: SEC-9),
  * naming the directory, its owner and its mode in `diag` (may be NULL). */
-int ho_listener_open_diag(ho_listener *l, const char *path, int backlog, unsigned flags,
+HO_API int ho_listener_open_diag(ho_listener *l, const char *path, int backlog, unsigned flags,
                           ho_diag *diag);
 
 /* Accept one connection (non-blocking, CLOEXEC). Returns HO_OK with *conn
  * set, HO_ERR_WOULD_BLOCK, HO_ERR_FD_EXHAUSTED (EMFILE/ENFILE), or HO_ERR_IO
  * (*conn untouched on error). */
-int ho_listener_accept(ho_listener *l, ho_handle *conn);
+HO_API int ho_listener_accept(ho_listener *l, ho_handle *conn);
 /* The same, choosing the accepted descriptor's mode: a broker accepts its
  * clients blocking, so that a descriptor it passes on is blocking (XFER-25)
  * without an fcntl, and does its own I/O with MSG_DONTWAIT. */
-int ho_listener_accept_mode(ho_listener *l, bool nonblock, ho_handle *conn);
+HO_API int ho_listener_accept_mode(ho_listener *l, bool nonblock, ho_handle *conn);
 
 /* Close the socket and unlink its path (only if the path is still our
  * socket). Safe to call twice. */
-void ho_listener_close(ho_listener *l);
+HO_API void ho_listener_close(ho_listener *l);
 
 /* Connect a SOCK_STREAM socket to `path` (CLOEXEC; blocking unless
  * `nonblock`). Returns HO_OK with *conn set, HO_ERR_INVALID_ARGUMENT (path),
  * HO_ERR_CLOSED (ECONNREFUSED/ENOENT: nobody listens), HO_ERR_WOULD_BLOCK
  * (EAGAIN: backlog full), HO_ERR_PERMISSION, HO_ERR_FD_EXHAUSTED or
  * HO_ERR_IO; *conn untouched on error. */
-int ho_unix_connect(const char *path, int nonblock, ho_handle *conn);
+HO_API int ho_unix_connect(const char *path, int nonblock, ho_handle *conn);
 
 /* ho_unix_connect() with a diagnosis of the failure in `diag` (may be NULL):
  * "connect /run/x/broker.sock: No such file or directory (ENOENT)". */
-int ho_unix_connect_diag(const char *path, int nonblock, ho_handle *conn, ho_diag *diag);
+HO_API int ho_unix_connect_diag(const char *path, int nonblock, ho_handle *conn, ho_diag *diag);
 
 /* Map an errno value to the transport codes above (used by every shell so
  * the mapping exists once). */
-int ho_err_from_errno(int err);
+HO_API int ho_err_from_errno(int err);
 
 #ifdef __cplusplus
 }

@@ -29,6 +29,8 @@
 #ifndef HANDOFF_WINPIPE_H
 #define HANDOFF_WINPIPE_H
 
+#include "handoff/version.h"
+
 #ifndef _WIN32
 #error "handoff/winpipe.h is the Windows transport; include it only when _WIN32 is defined"
 #endif
@@ -61,11 +63,11 @@ extern "C" {
  *   anything else                                               IO
  * `writing` selects the write meaning of ERROR_NO_DATA (the reader has
  * closed: CLOSED) over the read meaning (nothing to read: WOULD_BLOCK). */
-int ho_err_from_win32(unsigned long err, bool writing);
+HO_API int ho_err_from_win32(unsigned long err, bool writing);
 
 /* The Win32 error behind the last HO_ERR_* this thread got from a function
  * of this header (0 if none), for messages: "reason=CLOSED win32=109". */
-unsigned long ho_win_last_error(void);
+HO_API unsigned long ho_win_last_error(void);
 
 /* ---- names -------------------------------------------------------------- */
 
@@ -78,7 +80,7 @@ unsigned long ho_win_last_error(void);
  * printable ASCII without '\\' (after the prefix). Returns HO_OK,
  * HO_ERR_INVALID_ARGUMENT (bad name) or HO_ERR_BUFFER_TOO_SMALL (out is
  * left untouched on error). */
-int ho_pipe_local_name(const char *bare, char *out, size_t cap);
+HO_API int ho_pipe_local_name(const char *bare, char *out, size_t cap);
 
 /* ---- security (spec: SEC-2) ------------------------------------------------ */
 
@@ -87,13 +89,13 @@ int ho_pipe_local_name(const char *bare, char *out, size_t cap);
  * (no inherited ACEs, nothing for Everyone, Administrators or the
  * anonymous logon). Built once per process and kept; returns NULL when it
  * cannot be built (then endpoints are not created). */
-const void *ho_pipe_owner_only_sd(void);
+HO_API const void *ho_pipe_owner_only_sd(void);
 
 /* Check the DACL of an existing pipe handle (GetSecurityInfo): exactly the
  * ACEs of ho_pipe_owner_only_sd(), protected. Returns HO_OK,
  * HO_ERR_PERMISSION (some other ACE, or no DACL: everybody may open it) or
  * HO_ERR_IO (could not be read). *aces (may be NULL) gets the ACE count. */
-int ho_pipe_check_owner_only(ho_handle pipe, unsigned *aces);
+HO_API int ho_pipe_check_owner_only(ho_handle pipe, unsigned *aces);
 
 /* ---- listener ------------------------------------------------------------- */
 
@@ -115,10 +117,10 @@ typedef struct ho_pipe_listener {
  * FILE_FLAG_OVERLAPPED, the owner-only DACL, not inheritable. Returns HO_OK,
  * HO_ERR_INVALID_ARGUMENT, HO_ERR_STATE, HO_ERR_PERMISSION, HO_ERR_NOMEM,
  * HO_ERR_IO; *l is untouched on error. */
-int ho_pipe_listener_open(ho_pipe_listener *l, const char *bare);
+HO_API int ho_pipe_listener_open(ho_pipe_listener *l, const char *bare);
 
 /* The event that is signalled when a client has connected (wait on it). */
-ho_handle ho_pipe_listener_event(const ho_pipe_listener *l);
+HO_API ho_handle ho_pipe_listener_event(const ho_pipe_listener *l);
 
 /* Take the connected instance (*conn; the caller owns it) and start the
  * next one. Returns HO_OK, HO_ERR_WOULD_BLOCK (no client yet), or the error
@@ -126,10 +128,10 @@ ho_handle ho_pipe_listener_event(const ho_pipe_listener *l);
  * *conn is set and the code is HO_OK; the listener then retries on the next
  * call), HO_ERR_INVALID_ARGUMENT. A client that connected and left before
  * we took it is dropped silently (HO_ERR_WOULD_BLOCK). */
-int ho_pipe_listener_accept(ho_pipe_listener *l, ho_handle *conn);
+HO_API int ho_pipe_listener_accept(ho_pipe_listener *l, ho_handle *conn);
 
 /* Close the pending instance and the event. Safe to call twice. */
-void ho_pipe_listener_close(ho_pipe_listener *l);
+HO_API void ho_pipe_listener_close(ho_pipe_listener *l);
 
 /* ---- dialer --------------------------------------------------------------- */
 
@@ -139,30 +141,30 @@ void ho_pipe_listener_close(ho_pipe_listener *l);
  * instance (ERROR_PIPE_BUSY). Returns HO_OK with *conn set, or
  * HO_ERR_CLOSED (nobody listens), HO_ERR_TIMEOUT (all instances busy),
  * HO_ERR_PERMISSION, HO_ERR_INVALID_ARGUMENT, HO_ERR_IO (*conn untouched). */
-int ho_pipe_connect(const char *bare, uint32_t timeout_ms, ho_handle *conn);
+HO_API int ho_pipe_connect(const char *bare, uint32_t timeout_ms, ho_handle *conn);
 
 /* ---- blocking I/O with a deadline (clients, tests) -------------------------- */
 
 /* Write all `n` bytes (overlapped, waiting at most timeout_ms in all; < 0:
  * no limit). HO_OK, HO_ERR_CLOSED, HO_ERR_TIMEOUT (the write is cancelled),
  * HO_ERR_IO. */
-int ho_pipe_write_all(ho_handle h, const void *buf, size_t n, int timeout_ms);
+HO_API int ho_pipe_write_all(ho_handle h, const void *buf, size_t n, int timeout_ms);
 
 /* Read at most `n` bytes, waiting at most timeout_ms for the first one:
  * HO_OK with *got >= 1, HO_ERR_CLOSED (EOF or broken pipe; *got 0),
  * HO_ERR_TIMEOUT (the read is cancelled, nothing consumed), HO_ERR_IO. */
-int ho_pipe_read_some(ho_handle h, void *buf, size_t n, int timeout_ms, size_t *got);
+HO_API int ho_pipe_read_some(ho_handle h, void *buf, size_t n, int timeout_ms, size_t *got);
 
 /* Read exactly `n` bytes (deadline for all of them). HO_OK, HO_ERR_CLOSED
  * (*got says how many came), HO_ERR_TIMEOUT, HO_ERR_IO. */
-int ho_pipe_read_exact(ho_handle h, void *buf, size_t n, int timeout_ms, size_t *got);
+HO_API int ho_pipe_read_exact(ho_handle h, void *buf, size_t n, int timeout_ms, size_t *got);
 
 /* Bytes waiting in the pipe (PeekNamedPipe): HO_OK with *avail (0 allowed),
  * HO_ERR_CLOSED (the other end is gone), HO_ERR_IO. */
-int ho_pipe_available(ho_handle h, size_t *avail);
+HO_API int ho_pipe_available(ho_handle h, size_t *avail);
 
 /* Close a handle (CloseHandle); HO_NO_HANDLE and 0 are ignored. */
-void ho_win_close(ho_handle h);
+HO_API void ho_win_close(ho_handle h);
 
 /* ---- peers (spec: SEC-1 SEC-4 XFER-30) ------------------------------------ */
 
@@ -172,12 +174,12 @@ enum { HO_PIPE_SERVER_SIDE = 0, HO_PIPE_CLIENT_SIDE = 1 };
  * server end (GetNamedPipeClientProcessId), its server when we hold the
  * client end (GetNamedPipeServerProcessId). HO_OK or
  * HO_ERR_PEER_CREDENTIALS. */
-int ho_pipe_peer_pid(ho_handle h, int side, uint32_t *pid);
+HO_API int ho_pipe_peer_pid(ho_handle h, int side, uint32_t *pid);
 
 /* Does process `pid` run as our user (its primary token's user SID equals
  * ours)? HO_OK (same), HO_ERR_PEER_REJECTED (another user),
  * HO_ERR_PEER_CREDENTIALS (the process or its token cannot be read). */
-int ho_win_pid_same_user(uint32_t pid);
+HO_API int ho_win_pid_same_user(uint32_t pid);
 
 /* Peer check of a connected pipe (the Windows form of ho_peer_check):
  * HO_PEER_ANY accepts everyone; HO_PEER_SAME_UID requires the peer's user
@@ -185,7 +187,7 @@ int ho_win_pid_same_user(uint32_t pid);
  * be NULL) gets pid, uid 0 when the peer is our user, 1 otherwise (a
  * verdict, not a number: the cores compare it with self_uid 0). Returns
  * HO_OK, HO_ERR_PEER_REJECTED or HO_ERR_PEER_CREDENTIALS. */
-int ho_pipe_peer_check(ho_handle h, int side, ho_peer_policy policy, ho_peer_cred *out);
+HO_API int ho_pipe_peer_check(ho_handle h, int side, ho_peer_policy policy, ho_peer_cred *out);
 
 /* ---- handoff: broker side ------------------------------------------------------ */
 
@@ -206,12 +208,12 @@ typedef struct ho_win_target {
  * HO_OK, HO_ERR_CLOSED (the pipe is gone), HO_ERR_PERMISSION (OpenProcess
  * denied), HO_ERR_PEER_CREDENTIALS (no pid, or it changed), HO_ERR_IO;
  * *t untouched on error. */
-int ho_win_target_open(ho_handle ctl, ho_win_target *t);
+HO_API int ho_win_target_open(ho_handle ctl, ho_win_target *t);
 
 /* Same for a process id the caller has verified by other means (tests). */
-int ho_win_target_open_pid(uint32_t pid, ho_win_target *t);
+HO_API int ho_win_target_open_pid(uint32_t pid, ho_win_target *t);
 
-void ho_win_target_close(ho_win_target *t);
+HO_API void ho_win_target_close(ho_win_target *t);
 
 /* Duplicate our handle `conn` into the target:
  * DuplicateHandle(self, conn, target, &dup, 0, FALSE, DUPLICATE_SAME_ACCESS)
@@ -221,7 +223,7 @@ void ho_win_target_close(ho_win_target *t);
  * HO_ERR_CLOSED (the target has exited), HO_ERR_PERMISSION,
  * HO_ERR_FD_EXHAUSTED (its handle table is full), HO_ERR_IO; on error
  * nothing was created in the target. */
-int ho_win_dup_into(const ho_win_target *t, ho_handle conn, uint64_t *value);
+HO_API int ho_win_dup_into(const ho_win_target *t, ho_handle conn, uint64_t *value);
 
 /* Close the duplicate `value` inside the target (spec: XFER-33): the
  * source-closing duplicate back into this process, then close our copy:
@@ -236,7 +238,7 @@ int ho_win_dup_into(const ho_win_target *t, ho_handle conn, uint64_t *value);
  * Returns HO_OK (closed), HO_ERR_CLOSED (the target has exited: its table
  * is gone with it), HO_ERR_INVALID_ARGUMENT (no such handle there),
  * HO_ERR_IO. */
-int ho_win_close_in(const ho_win_target *t, uint64_t value);
+HO_API int ho_win_close_in(const ho_win_target *t, uint64_t value);
 
 /* ---- handoff: backend side ------------------------------------------------------ */
 
@@ -253,7 +255,7 @@ int ho_win_close_in(const ho_win_target *t, uint64_t value);
  *   pid)                                            HO_ERR_BAD_DESCRIPTOR
  * Nothing is closed: a value that fails may be one of our own handles
  * (XFER-32). broker_pid is the client pid of the control pipe. */
-int ho_win_check_handle(uint64_t value, uint32_t broker_pid);
+HO_API int ho_win_check_handle(uint64_t value, uint32_t broker_pid);
 
 /* ---- probes (tests, leak checks) ---------------------------------------------- */
 
@@ -275,7 +277,7 @@ typedef struct ho_win_probe_result {
  * object the value named before, for the identity check. Returns HO_OK
  * (*out filled, open false when the value is closed) or
  * HO_ERR_INVALID_ARGUMENT. */
-int ho_win_probe(const ho_win_target *t, uint64_t value, ho_handle like,
+HO_API int ho_win_probe(const ho_win_target *t, uint64_t value, ho_handle like,
                  ho_win_probe_result *out);
 
 #ifdef __cplusplus

@@ -11,11 +11,12 @@
 
 #include <stdint.h>
 
-/* Library version (semver of this implementation, not of the wire). */
-#define HO_LIBRARY_VERSION_MAJOR 0
-#define HO_LIBRARY_VERSION_MINOR 1
-#define HO_LIBRARY_VERSION_PATCH 0
-#define HO_LIBRARY_VERSION_STRING "0.1.0"
+/* Library version (semver of this implementation, not of the wire): version.h. */
+#include "handoff/version.h"
+#define HO_LIBRARY_VERSION_MAJOR HO_VERSION_MAJOR
+#define HO_LIBRARY_VERSION_MINOR HO_VERSION_MINOR
+#define HO_LIBRARY_VERSION_PATCH HO_VERSION_PATCH
+#define HO_LIBRARY_VERSION_STRING HO_VERSION_STRING
 
 /* Framing: [u8 framing_version][u32 little-endian body_length][Frame]. */
 #define HO_FRAMING_VERSION 1u

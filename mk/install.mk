@@ -1,0 +1,81 @@
+# make install / uninstall with the GNU directory variables (issue #15).
+# DESTDIR is honoured; every file installed is listed so uninstall removes
+# exactly those (and the directories it made, when empty).
+PREFIX ?= /usr/local
+EXEC_PREFIX ?= $(PREFIX)
+BINDIR ?= $(EXEC_PREFIX)/bin
+LIBDIR ?= $(EXEC_PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+DATAROOTDIR ?= $(PREFIX)/share
+DATADIR ?= $(DATAROOTDIR)
+MANDIR ?= $(DATAROOTDIR)/man
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+INSTALL ?= install
+
+PC_FILE := $(BUILD)/handoff.pc
+INSTALL_BINS := $(BROKER_BIN) $(BACKEND_BIN) $(CLIENT_BIN) $(CONFORM_BIN)
+HO_HEADERS := $(sort $(wildcard ref/include/handoff/*.h))
+HO_SHARE := $(DESTDIR)$(DATADIR)/handoff
+
+# The .pc file records the install directories of this make run.
+$(PC_FILE): ref/handoff.pc.in ref/include/handoff/version.h FORCE
+	@mkdir -p $(@D)
+	@sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+	  -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(HO_VERSION)|' $< > $@.tmp
+	@cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
+FORCE: # no recipe, no file: the .pc rule always runs (it rewrites only on change)
+
+.PHONY: install uninstall test-install
+install: lib $(INSTALL_BINS) $(PC_FILE)
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGCONFIGDIR) \
+	  $(DESTDIR)$(INCLUDEDIR)/handoff $(HO_SHARE)/proto/handoff/v1 $(HO_SHARE)/spec \
+	  $(HO_SHARE)/vectors
+	$(INSTALL) -m 644 $(HO_HEADERS) $(DESTDIR)$(INCLUDEDIR)/handoff/
+	$(INSTALL) -m 644 $(LIB_A) $(DESTDIR)$(LIBDIR)/
+	$(INSTALL) -m 755 $(LIB_SO_REAL) $(DESTDIR)$(LIBDIR)/
+	ln -sf $(notdir $(LIB_SO_REAL)) $(DESTDIR)$(LIBDIR)/$(LIB_SONAME)
+	ln -sf $(LIB_SONAME) $(DESTDIR)$(LIBDIR)/libhandoff.so
+	$(INSTALL) -m 644 $(PC_FILE) $(DESTDIR)$(PKGCONFIGDIR)/
+	$(INSTALL) -m 755 $(INSTALL_BINS) $(DESTDIR)$(BINDIR)/
+	$(INSTALL) -m 644 $(wildcard proto/handoff/v1/*.proto proto/handoff/v1/*.options) \
+	  $(HO_SHARE)/proto/handoff/v1/
+	$(INSTALL) -m 644 $(wildcard spec/*.md spec/*.txt) $(HO_SHARE)/spec/
+	$(INSTALL) -m 644 $(wildcard conformance/vectors/*) $(HO_SHARE)/vectors/
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(INCLUDEDIR)/handoff/,$(notdir $(HO_HEADERS)))
+	rm -f $(DESTDIR)$(LIBDIR)/libhandoff.a $(DESTDIR)$(LIBDIR)/libhandoff.so \
+	  $(DESTDIR)$(LIBDIR)/$(LIB_SONAME) $(DESTDIR)$(LIBDIR)/$(notdir $(LIB_SO_REAL)) \
+	  $(DESTDIR)$(PKGCONFIGDIR)/handoff.pc
+	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(notdir $(INSTALL_BINS)))
+	rm -rf $(HO_SHARE)
+	-rmdir $(DESTDIR)$(INCLUDEDIR)/handoff 2>/dev/null
+
+# Install into a scratch DESTDIR with PREFIX=/usr, build a program with only
+# `pkg-config --cflags --libs handoff` (and --static), run it against the
+# installed library, run the installed programs, then uninstall and check
+# nothing of ours is left.
+INSTALL_TEST_DIR := $(BUILD)/install-test
+test-install: lib $(INSTALL_BINS)
+	@rm -rf $(INSTALL_TEST_DIR) && mkdir -p $(INSTALL_TEST_DIR)
+	@$(MAKE) --no-print-directory -s install DESTDIR=$(abspath $(INSTALL_TEST_DIR))/root PREFIX=/usr \
+	  PC_FILE=$(INSTALL_TEST_DIR)/handoff.pc
+	@PKG_CONFIG_PATH= PKG_CONFIG_LIBDIR=$(INSTALL_TEST_DIR)/root/usr/lib/pkgconfig:/usr/lib/x86_64-linux-gnu/pkgconfig:/usr/share/pkgconfig \
+	  PKG_CONFIG_SYSROOT_DIR=$(abspath $(INSTALL_TEST_DIR))/root sh -ec '\
+	  d=$(abspath $(INSTALL_TEST_DIR)); \
+	  test "$$(pkg-config --modversion handoff)" = "$(HO_VERSION)"; \
+	  $(CC) $(SANFLAGS) -o $$d/dyn conformance/abi/abi_link.c $$(pkg-config --cflags --libs handoff); \
+	  $(CC) $(SANFLAGS) -o $$d/static conformance/abi/abi_link.c $$(pkg-config --cflags handoff) \
+	    -Wl,-Bstatic $$(pkg-config --libs-only-L handoff) -lhandoff -Wl,-Bdynamic \
+	    $$(pkg-config --static --libs-only-l handoff | sed "s/-lhandoff//"); \
+	  LD_LIBRARY_PATH=$$d/root/usr/lib $$d/dyn; $$d/static; \
+	  ! ldd $$d/static | grep -q libhandoff; \
+	  LD_LIBRARY_PATH=$$d/root/usr/lib ldd $$d/dyn | grep -q "libhandoff.so.$(HO_SOMAJOR) => $$d/root/usr/lib/libhandoff.so.$(HO_SOMAJOR)"; \
+	  for b in $(notdir $(INSTALL_BINS)); do $$d/root/usr/bin/$$b --help >/dev/null 2>&1 || { echo "test-install: $$b --help failed"; exit 1; }; done'
+	@$(MAKE) --no-print-directory -s uninstall DESTDIR=$(abspath $(INSTALL_TEST_DIR))/root PREFIX=/usr
+	@left=$$(find $(INSTALL_TEST_DIR)/root -type f -o -type l); \
+	  test -z "$$left" || { echo "test-install: uninstall left: $$left"; exit 1; }
+	@echo "test-install: installed, built with pkg-config (shared and --static), ran, uninstalled clean"
+	@rm -rf $(INSTALL_TEST_DIR)
+
+TEST_TARGETS += test-install

@@ -131,7 +131,7 @@ typedef struct ho_broker_config {
  * except peer_policy = HO_PEER_SAME_UID. The caller still sets service,
  * backend_pipe and self_uid (the core reads no uid). Does nothing when
  * cfg is NULL; it cannot fail. */
-void ho_broker_config_init(ho_broker_config *cfg);
+HO_API void ho_broker_config_init(ho_broker_config *cfg);
 
 typedef enum ho_broker_action_type {
   HO_BACT_NONE = 0,
@@ -291,7 +291,7 @@ HO_API int ho_broker_new(const ho_broker_config *cfg, uint64_t now, ho_broker **
 
 /* Free the core and everything it holds. Handles not yet closed become
  * invalid: call ho_broker_shutdown() and take its actions first. */
-void ho_broker_del(ho_broker *b);
+HO_API void ho_broker_del(ho_broker *b);
 
 /* Take the next action: returns 1 and fills *out, or 0 when none is left.
  * out->bytes stays valid until the next call into the core. */

@@ -9,9 +9,9 @@ $(BACKEND_BIN): $(OBJ)/ref/bin/handoff-backend.o $(LIB_A)
 	@mkdir -p $(@D)
 	$(CC) -o $@ $< $(LIB_A) $(LDFLAGS) $(LIBDEPS)
 
-$(CLIENT_BIN): $(OBJ)/ref/bin/handoff-client.o $(LIB_A)
+$(CLIENT_BIN): $(OBJ)/ref/bin/handoff-client.o $(OBJ)/ref/bin/client_echo.o $(LIB_A)
 	@mkdir -p $(@D)
-	$(CC) -o $@ $< $(LIB_A) $(LDFLAGS) $(LIBDEPS)
+	$(CC) -o $@ $(filter %.o,$^) $(LIB_A) $(LDFLAGS) $(LIBDEPS)
 
 .PHONY: backend-bins
 backend-bins: $(BACKEND_BIN) $(CLIENT_BIN)

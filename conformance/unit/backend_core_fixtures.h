@@ -67,14 +67,16 @@ static inline size_t index_of(const fx_core *f, ho_backend_act_type t) {
 }
 
 /* An offer frame whose envelope carries `deadline` (backend-ready offers). */
-static inline size_t offer_with_deadline(uint8_t *out, size_t cap, const uint8_t tok[HO_TOKEN_BYTES],
-                                  uint64_t corr, uint64_t flags, uint64_t deadline,
-                                  uint64_t request_id) {
+/* An offer frame for `service` naming handle `value` (0 on Unix). */
+static inline size_t offer_frame_named(uint8_t *out, size_t cap, const uint8_t tok[HO_TOKEN_BYTES],
+                                       const char *service, uint64_t corr, uint64_t value,
+                                       uint64_t flags, uint64_t deadline, uint64_t request_id) {
   ho_offer o;
   memset(&o, 0, sizeof o);
   memcpy(o.token, tok, HO_TOKEN_BYTES);
-  strcpy(o.service_name, "echo");
+  snprintf(o.service_name, sizeof o.service_name, "%s", service);
   o.correlation_id = corr;
+  o.handle_value = value;
   o.offer_flags = flags;
   uint8_t payload[256];
   size_t plen = 0;
@@ -92,6 +94,12 @@ static inline size_t offer_with_deadline(uint8_t *out, size_t cap, const uint8_t
   cr_assert_eq(ho_envelope_encode(HO_CODEC_PROTOBUF_C, &env, out + 5, cap - 5, &blen), HO_OK);
   cr_assert_eq(ho_frame_write_header(out, blen), HO_OK);
   return blen + 5;
+}
+
+static inline size_t offer_with_deadline(uint8_t *out, size_t cap, const uint8_t tok[HO_TOKEN_BYTES],
+                                  uint64_t corr, uint64_t flags, uint64_t deadline,
+                                  uint64_t request_id) {
+  return offer_frame_named(out, cap, tok, "echo", corr, 0, flags, deadline, request_id);
 }
 
 /* Feed a sideband (with `conn`) and `frame`, in chunks of `chunk` bytes. */

@@ -91,29 +91,7 @@ static int client_conn(wfx *w, int *peer) {
 static size_t offer_frame(uint8_t *out, size_t cap, const uint8_t tok[HO_TOKEN_BYTES], uint64_t corr,
                           uint64_t request_id, uint64_t value, const char *service,
                           uint64_t flags, uint64_t deadline) {
-  ho_offer o;
-  memset(&o, 0, sizeof o);
-  memcpy(o.token, tok, HO_TOKEN_BYTES);
-  snprintf(o.service_name, sizeof o.service_name, "%s", service);
-  o.correlation_id = corr;
-  o.handle_value = value;
-  o.offer_flags = flags;
-  uint8_t payload[256];
-  size_t plen = 0;
-  cr_assert_eq(ho_offer_encode(HO_CODEC_PROTOBUF_C, &o, payload, sizeof payload, &plen), HO_OK);
-  ho_envelope env;
-  memset(&env, 0, sizeof env);
-  env.envelope_version = 1;
-  env.kind = HO_KIND_REQUEST;
-  env.payload_protocol = HO_PAYLOAD_HANDOFF;
-  env.payload = payload;
-  env.payload_len = plen;
-  env.request_id = request_id;
-  env.deadline_unix_ms = deadline;
-  size_t blen = 0;
-  cr_assert_eq(ho_envelope_encode(HO_CODEC_PROTOBUF_C, &env, out + 5, cap - 5, &blen), HO_OK);
-  cr_assert_eq(ho_frame_write_header(out, blen), HO_OK);
-  return blen + 5;
+  return offer_frame_named(out, cap, tok, service, corr, value, flags, deadline, request_id);
 }
 
 /* Feed `frame` the way a shell does: exactly ho_backend_ctl_wanted() bytes

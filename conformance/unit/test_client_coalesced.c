@@ -8,7 +8,7 @@
 #include "handoff/frame.h"
 #include "handoff/msg.h"
 
-#define MS 1000000ull
+#define MS 1ull /* the client core's clock is in milliseconds */
 
 static const uint8_t k_tok[HO_TOKEN_BYTES] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
 static const uint64_t k_all = HO_CAP_HANDLE_PASSING | HO_CAP_BACKEND_READY | HO_CAP_EARLY_DATA |

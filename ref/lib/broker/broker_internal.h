@@ -204,6 +204,8 @@ bool bk_rate_admit(bk_rate *r, int32_t pid, uint64_t now, uint64_t *retry_after_
 /* broker_stats.c */
 void bk_latency_record(ho_broker *b, uint64_t ns);
 int bk_semver_valid(const char *s);
+/* The broker reason of a Hello-time fallback decision (first row of it). */
+ho_broker_reason bk_reason_of(ho_fallback_reason r);
 int bk_service_name_valid(const char *s);
 
 #endif /* HANDOFF_BROKER_INTERNAL_H */

@@ -8,36 +8,41 @@
 
 /* ---- reasons ---------------------------------------------------------- */
 
-static const char *const reason_names[HO_FALLBACK_REASON_COUNT] = {
-    "NONE",
-    "CLIENT_UNSUPPORTED",
-    "SERVICE_POLICY_DISABLED",
-    "FD_PRESSURE",
-    "RATE_LIMITED",
-    "PERMISSION_DENIED",
-    "INTEGRITY_MISMATCH",
-    "BACKEND_ACK_TIMEOUT",
-    "ADOPTED_BACKEND",
-    "NO_ENDPOINT",
-    "QUEUE_FULL",
-    "QUEUE_TIMEOUT",
-    "TOKEN_UNAVAILABLE",
-    "BACKEND_REFUSED",
-    "EARLY_DATA_UNSUPPORTED",
-    "BACKEND_READY_VIOLATION",
-    "BACKEND_DRAINING",
+static const struct {
+  const char *name, *spec;
+  int value;
+  bool counts;
+} reasons[] = {
+#define HO_FALLBACK_ROW_(name, value, spec, counts, client) {#name, spec, value, counts},
+    HO_FALLBACK_REASON_LIST(HO_FALLBACK_ROW_)
+#undef HO_FALLBACK_ROW_
 };
+
+/* The list is dense (row i has value i; conformance/unit/test_fallback.c
+ * checks every row): names index by value. */
+_Static_assert(sizeof reasons / sizeof reasons[0] == HO_FALLBACK_REASON_COUNT,
+               "HO_FALLBACK_REASON_LIST values are 0..COUNT-1");
 
 const char *ho_fallback_reason_name(int reason) {
   if (reason < 0 || reason >= HO_FALLBACK_REASON_COUNT) return NULL;
-  return reason_names[reason];
+  return reasons[reason].name;
 }
 
 int ho_fallback_reason_from_name(const char *name) {
   if (!name) return -1;
   for (int i = 0; i < HO_FALLBACK_REASON_COUNT; i++)
-    if (strcmp(reason_names[i], name) == 0) return i;
+    if (strcmp(reasons[i].name, name) == 0) return i;
   return -1;
+}
+
+/* spec: FALLBACK-25 */
+bool ho_fallback_reason_counts(int reason) {
+  return reason >= 0 && reason < HO_FALLBACK_REASON_COUNT && reasons[reason].counts;
+}
+
+const char *ho_fallback_reason_spec(int reason) {
+  if (reason < 0 || reason >= HO_FALLBACK_REASON_COUNT) return NULL;
+  return reasons[reason].spec;
 }
 
 /* spec: FALLBACK-17 */

@@ -4,6 +4,7 @@
 
 #include <stdarg.h>
 
+#include "core/fwin.h"
 #include "handoff/broker.h"
 #include "handoff/fallback.h"
 #include "handoff/frame.h"
@@ -84,21 +85,11 @@ struct ho_broker_conn {
   size_t in_flight;
 };
 
-/* Hello rate per peer pid (broker_rate.c, spec: HELLO-14). */
-typedef struct bk_rate_entry {
-  int32_t pid;
-  uint32_t hellos; /* Hellos let through in this window */
-  uint64_t start;  /* window start, monotonic ns */
-} bk_rate_entry;
-
+/* Hello rate per peer pid (broker_rate.c, spec: HELLO-14): one fixed
+ * window per pid in the core's window table (core/fwin.h). */
 typedef struct bk_rate {
-  uint32_t limit;        /* Hellos per window; 0: unlimited (no table) */
-  uint32_t cap;          /* live windows at most */
-  uint32_t mask;         /* index size - 1 */
-  uint32_t head, count;  /* ring of live windows, oldest first */
-  bk_rate_entry *ring;
-  uint32_t *index;       /* open addressing by pid: ring position + 1, 0 empty */
-  uint64_t last;         /* latest time seen (the clock is clamped to it) */
+  uint32_t limit;         /* Hellos per window; 0: unlimited (no table) */
+  ho_fwin win;            /* key: the pid; count: Hellos let through */
   uint64_t full_refusals; /* pids refused because every slot was live */
 } bk_rate;
 

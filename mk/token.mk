@@ -7,7 +7,7 @@
 #   make fuzz-token              libFuzzer campaign, FUZZ_SECONDS (default 600)
 #   make bench-token             issue+ACK throughput and bytes per pending handoff
 
-TOKEN_CORE_SRCS := ref/lib/core/token.c ref/lib/core/ack.c ref/lib/core/fallback.c \
+TOKEN_CORE_SRCS := ref/lib/core/token.c ref/lib/core/ack.c ref/lib/core/fallback.c ref/lib/core/fwin.c \
                    ref/lib/core/pending.c ref/lib/wire/error.c
 TOKEN_CORE_OBJS := $(TOKEN_CORE_SRCS:%.c=$(OBJ)/%.o)
 TOKEN_TEST_SRCS := $(sort $(wildcard conformance/unit/test_token*.c conformance/unit/test_ack*.c \

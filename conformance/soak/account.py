@@ -40,7 +40,7 @@ LOST_ERRORS = {"CLOSED", "ECONNRESET", "EPIPE", "TRUNCATED", "ENOTCONN"}
 NO_BACKEND_ERRORS = {"ECONNREFUSED", "ENOENT"}
 # Broker reasons (detail names) by when they can happen (ref/lib/broker):
 PRE_TOKEN = {"client_unsupported", "no_endpoint", "early_data_needs_backend_ready",
-             "rate_limited", "fd_pressure"}                      # decide() at Hello time
+             "rate_limited", "fd_pressure", "service_policy_disabled", "adopted_backend"}                      # decide() at Hello time
 BOTH = {"pending_queue_full", "token_unavailable"}               # Hello time, or bk_fail()
 POST_TOKEN = {"pending_expired", "permission_denied", "fd_exhausted", "backend_unavailable",
               "control_closed", "ack_timeout", "ack_late", "ack_refused", "ack_malformed",
@@ -92,7 +92,7 @@ class Report:
                             served[("handoff", r["mode"])] += 1
                         else:  # after no token, or after an attempt that failed
                             why = r.get("fallback") or "?"
-                            tried = why not in ("no_token", "NOT_OFFERED", "NOT_REQUESTED")
+                            tried = why not in ("NOT_OFFERED", "CLIENT_UNSUPPORTED")
                             served[("reconnect", "after a failed attempt" if tried
                                     else "no handoff offered")] += 1
                             self.c_fallback[why] += 1
@@ -450,7 +450,7 @@ class Report:
             "%s/%s %d" % (r, m, v) for (r, m), v in sorted(self.served.items()))))
         say("  what the reconnecting clients saw: " + ", ".join(
             "%s %d" % kv for kv in sorted(self.c_fallback.items())) +
-            " (rc1 client: no_token/eof/timeout/invalid; handoff-client: its reason names)")
+            " (rc1 client: NOT_OFFERED/CLIENT_UNSUPPORTED/eof/timeout/invalid; handoff-client: its reason names)")
         n_handoff = sum(v for (r, _), v in self.served.items() if r == "handoff")
         say("  served on the handoff route %d, broker handoffs_completed %d (these differ by the "
             "completed handoffs whose client then hung up or lost its backend, and by the "

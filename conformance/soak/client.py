@@ -163,7 +163,8 @@ class Client:
             if early and len(token) == 16:  # a token we cannot use, request queued: READY-21
                 self.r["route"] = "handoff"
                 self.end("unknown", "ready", "OUTCOME_UNKNOWN")
-            self.r["fallback"] = "no_token"  # spec: FALLBACK-4 READY-21 (a)
+            # spec: FALLBACK-4 READY-21 (a) — the names of ref/include/handoff/reasons.h
+            self.r["fallback"] = "NOT_OFFERED" if self.caps & CAP_HP else "CLIENT_UNSUPPORTED"
             return await self.fallback(neg["backend_pipe"])
         br = bool(self.caps & CAP_BR) and bool(neg["server_capabilities"] & CAP_BR)
         self.r["mode"] = "backend-ready" if br else "legacy"

@@ -286,6 +286,10 @@ static void net_down(fx_net *n) {
   rmdir(n->dir);
 }
 
+/* The client opts in (cfg.handoff); a test may clear it before run()
+ * (each Criterion test runs in its own process). */
+static bool run_opt_in = true;
+
 /* Run `sc`; expect `route` and `reason`; check the echo. */
 static void run(enum scenario sc, bool backend_ready, bool early, ho_client_route route,
                 int reason) {
@@ -296,7 +300,7 @@ static void run(enum scenario sc, bool backend_ready, bool early, ho_client_rout
   ho_client_config_init(&cfg);
   cfg.connect_path = n.broker;
   cfg.service_name = "echo";
-  cfg.handoff = true;
+  cfg.handoff = run_opt_in;
   cfg.backend_ready = backend_ready;
   cfg.early_data = early;
   cfg.request = (const uint8_t *)"ping";
@@ -319,6 +323,13 @@ static void run(enum scenario sc, bool backend_ready, bool early, ho_client_rout
 
 /* spec: FALLBACK-4 CAP-1 HELLO-1 */
 Test(client, no_token_reconnects) { run(SC_NO_TOKEN, false, false, HO_ROUTE_RECONNECT, HO_CLIENT_NOT_OFFERED); }
+/* spec: FALLBACK-2 FALLBACK-4 — a client that did not opt in reports the
+ * spec reason the broker logs for it, CLIENT_UNSUPPORTED (handoff/reasons.h). */
+Test(client, not_opting_in_reports_client_unsupported) {
+  run_opt_in = false;
+  run(SC_NO_TOKEN, false, false, HO_ROUTE_RECONNECT, HO_CLIENT_CLIENT_UNSUPPORTED);
+  cr_assert_str_eq(ho_client_reason_name(HO_CLIENT_CLIENT_UNSUPPORTED), "CLIENT_UNSUPPORTED");
+}
 /* spec: ERR-23 CAP-9 — a token without CAP_HANDLE_PASSING is not an offer. */
 Test(client, token_without_bit_reconnects) {
   run(SC_TOKEN_NO_BIT, false, false, HO_ROUTE_RECONNECT, HO_CLIENT_NOT_OFFERED);

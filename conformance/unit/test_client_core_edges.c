@@ -8,6 +8,7 @@
 
 #include "handoff/client.h"
 #include "handoff/error.h"
+#include "handoff/fallback.h"
 
 /* Time values and the destructor through one macro each (API renames at merge). */
 #define MS(x) ((uint64_t)(x)) /* the client core's clock is in milliseconds */
@@ -22,10 +23,15 @@ static ho_client_config base_cfg(void) {
 }
 
 Test(client_core_edges, reason_names) {
-  cr_assert_str_eq(ho_client_reason_name(HO_OK), "none");
-  cr_assert_str_eq(ho_client_reason_name(HO_CLIENT_NOT_REQUESTED), "NOT_REQUESTED");
+  cr_assert_str_eq(ho_client_reason_name(HO_OK), "NONE");
+  cr_assert_str_eq(ho_client_reason_name(HO_CLIENT_CLIENT_UNSUPPORTED), "CLIENT_UNSUPPORTED");
+  cr_assert_eq(HO_CLIENT_CLIENT_UNSUPPORTED, HO_FALLBACK_CLIENT_UNSUPPORTED); /* one value space */
+  cr_assert_null(ho_fallback_reason_name(HO_CLIENT_NOT_OFFERED)); /* client-only: outside the list */
   cr_assert_str_eq(ho_client_reason_name(HO_CLIENT_NOT_OFFERED), "NOT_OFFERED");
-  cr_assert_str_eq(ho_client_reason_name(HO_ERR_TIMEOUT), ho_errname(HO_ERR_TIMEOUT));
+  cr_assert_str_eq(ho_client_reason_name(HO_ERR_TIMEOUT), "NOT_ADOPTED"); /* ERR-66 */
+  cr_assert_str_eq(ho_client_reason_detail(HO_ERR_TIMEOUT), ho_errname(HO_ERR_TIMEOUT));
+  cr_assert_str_eq(ho_client_reason_detail(HO_CLIENT_NOT_OFFERED), "");
+  cr_assert_str_eq(ho_client_reason_detail(-123456), "");
   cr_assert_str_eq(ho_client_reason_name(-123456), "UNKNOWN");
   ho_client_config_init(NULL); /* no crash */
 }

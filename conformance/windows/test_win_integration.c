@@ -426,7 +426,7 @@ static void handoff_echo_roundtrip(void) {
     CloseHandle(c.pi.hThread);
     CloseHandle(c.pi.hProcess);
     char *out = slurp(c.log);
-    if (out && strstr(out, "route=handoff reason=none mode=legacy") != NULL) exe_handed = 1;
+    if (out && strstr(out, "route=handoff reason=NONE mode=legacy") != NULL) exe_handed = 1;
     else WT_CHECK_MSG(out && strstr(out, "route=reconnect") != NULL, out);
   }
   WT_EQ(exe_handed, 1);

@@ -56,21 +56,22 @@ int cli_client_echo(const ho_client_result *r, const char *message, size_t mlen,
                      : r->backend_ready      ? "backend-ready"
                                             : "legacy";
   const char *reason = ho_client_reason_name(r->fallback_reason);
+  const char *detail = ho_client_reason_detail(r->fallback_reason); /* "" unless NOT_ADOPTED */
   if (json) {
-    printf("{\"ok\":%s,\"route\":\"%s\",\"reason\":\"%s\",\"mode\":\"%s\",\"negotiated_us\":%llu,"
+    printf("{\"ok\":%s,\"route\":\"%s\",\"reason\":\"%s\",\"detail\":\"%s\",\"mode\":\"%s\",\"negotiated_us\":%llu,"
            "\"ready_us\":%llu,\"connected_us\":%llu,\"first_byte_us\":%llu,\"total_us\":%llu,"
            "\"count\":%ld,\"error\":%s%s%s}\n",
-           status ? "false" : "true", route, reason, mode, (unsigned long long)r->negotiated_us,
+           status ? "false" : "true", route, reason, detail, mode, (unsigned long long)r->negotiated_us,
            (unsigned long long)r->ready_us, (unsigned long long)r->connected_us,
            (unsigned long long)first_byte_us, (unsigned long long)total_us, count,
            err ? "\"" : "", err ? err : "null", err ? "\"" : "");
   } else {
     printf("route=%s reason=%s mode=%s negotiated_us=%llu ready_us=%llu connected_us=%llu "
-           "first_byte_us=%llu total_us=%llu count=%ld%s%s\n",
+           "first_byte_us=%llu total_us=%llu count=%ld%s%s%s%s\n",
            route, reason, mode, (unsigned long long)r->negotiated_us,
            (unsigned long long)r->ready_us, (unsigned long long)r->connected_us,
            (unsigned long long)first_byte_us, (unsigned long long)total_us, count,
-           err ? " error=" : "", err ? err : "");
+           *detail ? " detail=" : "", detail, err ? " error=" : "", err ? err : "");
   }
   return status;
 }

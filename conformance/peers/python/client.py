@@ -226,7 +226,10 @@ class Client:
         sc, token, pipe = n["server_capabilities"], bytes(n["handle_passed_token"]), n["backend_pipe"]
         if not (token and sc & CAP_HANDLE_PASSING and self.caps & CAP_HANDLE_PASSING):
             s.close()                                 # FALLBACK-4, CAP-9, READY-21 (a)
-            return self.reconnect(pipe, "NO_TOKEN")
+            # The names of ref/include/handoff/reasons.h: the spec reason the
+            # client sees itself, else the client-only NOT_OFFERED.
+            why = "NOT_OFFERED" if self.caps & CAP_HANDLE_PASSING else "CLIENT_UNSUPPORTED"
+            return self.reconnect(pipe, why)
         if sc & CAP_COALESCED_REPLY and self.caps & CAP_COALESCED_REPLY:
             return self.coalesced(r, token)
         if sc & CAP_BACKEND_READY and self.caps & CAP_BACKEND_READY:

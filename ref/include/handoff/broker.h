@@ -42,6 +42,7 @@
 #include <stdint.h>
 
 #include "handoff/error.h"
+#include "handoff/reasons.h"
 #include "handoff/transport.h" /* ho_peer_policy, ho_peer_cred */
 #include "handoff/wire.h"
 
@@ -187,35 +188,40 @@ typedef struct ho_broker_action {
 
 /* Why a client was not handed off (counters, logs). Each attempt or
  * non-attempt ends with exactly one reason, or with success. One list:
- * X(name, detail text, the spec's fallback reason (spec/fallback.md §2;
- * CLIENT_GONE and SHUTDOWN end an attempt without a fallback reason),
- * counts as a failure of the backend (spec: FALLBACK-25)). */
-#define HO_BROKER_REASON_LIST(X)                                                                  \
-  X(CLIENT_UNSUPPORTED, "client_unsupported", "CLIENT_UNSUPPORTED", 0) /* no CAP_HANDLE_PASSING */ \
-  X(NO_ENDPOINT, "no_endpoint", "NO_ENDPOINT", 0)                      /* no handoff endpoint */  \
-  X(EARLY_DATA_LEGACY, "early_data_needs_backend_ready", "EARLY_DATA_UNSUPPORTED", 0)             \
-  X(RATE_LIMITED, "rate_limited", "RATE_LIMITED", 0)                   /* failed-attempt window */ \
-  X(QUEUE_FULL, "pending_queue_full", "QUEUE_FULL", 0)                                             \
-  X(FD_PRESSURE, "fd_pressure", "FD_PRESSURE", 0)                                                  \
-  X(TOKEN_UNAVAILABLE, "token_unavailable", "TOKEN_UNAVAILABLE", 0)    /* pending cap, collisions */ \
-  X(QUEUE_EXPIRED, "pending_expired", "QUEUE_TIMEOUT", 0)              /* no control conn in time */ \
-  X(PERMISSION, "permission_denied", "PERMISSION_DENIED", 1)           /* endpoint/transfer refused */ \
-  X(TRANSFER_FD_EXHAUSTED, "fd_exhausted", "FD_PRESSURE", 0)   /* our EMFILE/ETOOMANYREFS: FALLBACK-25 */ \
-  X(BACKEND_UNAVAILABLE, "backend_unavailable", "BACKEND_ACK_TIMEOUT", 1) /* connect failed */    \
-  X(CONTROL_CLOSED, "control_closed", "BACKEND_ACK_TIMEOUT", 1)        /* EOF/error before ACK */ \
-  X(ACK_TIMEOUT, "ack_timeout", "BACKEND_ACK_TIMEOUT", 1)                                          \
-  X(ACK_LATE, "ack_late", "BACKEND_ACK_TIMEOUT", 1)                                                \
-  X(ACK_REFUSED, "ack_refused", "BACKEND_REFUSED", 1)                                              \
-  X(ACK_MALFORMED, "ack_malformed", "BACKEND_ACK_TIMEOUT", 1)                                      \
-  X(ACK_TOKEN_MISMATCH, "ack_token_mismatch", "BACKEND_ACK_TIMEOUT", 1)                            \
-  X(ACK_CORRELATION, "ack_correlation_mismatch", "BACKEND_ACK_TIMEOUT", 1)                         \
-  X(READY_VIOLATION, "backend_ready_violation", "BACKEND_READY_VIOLATION", 1) /* ACK-16 */        \
-  X(DRAINING, "backend_draining", "BACKEND_DRAINING", 0)               /* BROKER-9 */             \
-  X(CLIENT_GONE, "client_gone", "CLIENT_GONE", 0)                                                  \
-  X(SHUTDOWN, "shutdown", "SHUTDOWN", 0)
+ * X(name, detail text, the spec's fallback reason — a NAME of
+ * HO_FALLBACK_REASON_LIST (handoff/reasons.h), which also says whether the
+ * end counts as a failure of the backend (spec: FALLBACK-25)). Several
+ * details may share one spec reason; the first row of a spec reason is the
+ * one a Hello-time decision (ho_fallback_decide) maps to. Values are stable:
+ * new rows go at the end. */
+#define HO_BROKER_REASON_LIST(X)                                                              \
+  X(CLIENT_UNSUPPORTED, "client_unsupported", CLIENT_UNSUPPORTED) /* no CAP_HANDLE_PASSING */ \
+  X(NO_ENDPOINT, "no_endpoint", NO_ENDPOINT)                      /* no handoff endpoint */   \
+  X(EARLY_DATA_LEGACY, "early_data_needs_backend_ready", EARLY_DATA_UNSUPPORTED)              \
+  X(RATE_LIMITED, "rate_limited", RATE_LIMITED)                   /* failed-attempt window */ \
+  X(QUEUE_FULL, "pending_queue_full", QUEUE_FULL)                                             \
+  X(FD_PRESSURE, "fd_pressure", FD_PRESSURE)                                                  \
+  X(TOKEN_UNAVAILABLE, "token_unavailable", TOKEN_UNAVAILABLE)    /* pending cap, collisions */ \
+  X(QUEUE_EXPIRED, "pending_expired", QUEUE_TIMEOUT)              /* no control conn in time */ \
+  X(PERMISSION, "permission_denied", PERMISSION_DENIED)           /* endpoint/transfer refused */ \
+  X(TRANSFER_FD_EXHAUSTED, "fd_exhausted", FD_PRESSURE)           /* our EMFILE/ETOOMANYREFS */ \
+  X(BACKEND_UNAVAILABLE, "backend_unavailable", BACKEND_ACK_TIMEOUT) /* connect failed */     \
+  X(CONTROL_CLOSED, "control_closed", BACKEND_ACK_TIMEOUT)        /* EOF/error before ACK */  \
+  X(ACK_TIMEOUT, "ack_timeout", BACKEND_ACK_TIMEOUT)                                          \
+  X(ACK_LATE, "ack_late", BACKEND_ACK_TIMEOUT)                                                \
+  X(ACK_REFUSED, "ack_refused", BACKEND_REFUSED)                                              \
+  X(ACK_MALFORMED, "ack_malformed", BACKEND_ACK_TIMEOUT)                                      \
+  X(ACK_TOKEN_MISMATCH, "ack_token_mismatch", BACKEND_ACK_TIMEOUT)                            \
+  X(ACK_CORRELATION, "ack_correlation_mismatch", BACKEND_ACK_TIMEOUT)                         \
+  X(READY_VIOLATION, "backend_ready_violation", BACKEND_READY_VIOLATION) /* ACK-16 */         \
+  X(DRAINING, "backend_draining", BACKEND_DRAINING)               /* BROKER-9 */              \
+  X(CLIENT_GONE, "client_gone", CLIENT_GONE)                                                  \
+  X(SHUTDOWN, "shutdown", SHUTDOWN)                                                           \
+  X(SERVICE_POLICY_DISABLED, "service_policy_disabled", SERVICE_POLICY_DISABLED)              \
+  X(ADOPTED_BACKEND, "adopted_backend", ADOPTED_BACKEND)
 
 typedef enum ho_broker_reason {
-#define HO_BROKER_REASON_ENUM_(name, text, spec, counts) HO_BROKER_REASON_##name,
+#define HO_BROKER_REASON_ENUM_(name, text, fallback) HO_BROKER_REASON_##name,
   HO_BROKER_REASON_LIST(HO_BROKER_REASON_ENUM_)
 #undef HO_BROKER_REASON_ENUM_
   HO_BROKER_REASON_COUNT
@@ -225,13 +231,20 @@ typedef enum ho_broker_reason {
 HO_API const char *ho_broker_reason_name(int reason);
 
 /* Does an attempt that ends with `reason` count as a failure of its
- * backend for the rate limit (spec: FALLBACK-25)? */
+ * backend for the rate limit (spec: FALLBACK-25)? The spec reason's
+ * `counts` column of HO_FALLBACK_REASON_LIST. */
 HO_API bool ho_broker_reason_counts(int reason);
 
 /* The spec's fallback reason name of a broker reason (spec/fallback.md:
  * "BACKEND_ACK_TIMEOUT", "BACKEND_REFUSED", ...; FALLBACK-17 mapping);
- * "CLIENT_GONE"/"SHUTDOWN" for the two ends that are no fallback. */
+ * "CLIENT_GONE"/"SHUTDOWN" for the two ends that are no fallback;
+ * "UNKNOWN" for other values. */
 HO_API const char *ho_broker_reason_spec_name(int reason);
+
+/* The spec reason of a broker reason: a HO_FALLBACK_* value of
+ * handoff/reasons.h (handoff/fallback.h names the enum), or -1 for an
+ * unknown value. */
+HO_API int ho_broker_reason_fallback(int reason);
 
 /* Stages of a handoff by duplication (duplicate_handles), the original's
  * orchestration: where an attempt ended. */

@@ -39,6 +39,7 @@
 
 #include "handoff/error.h"
 #include "handoff/msg.h"
+#include "handoff/reasons.h"
 #include "handoff/transport.h"
 #include "handoff/wire.h"
 
@@ -97,19 +98,49 @@ typedef enum ho_client_route {
   HO_ROUTE_RECONNECT = 2 /* a new connection to backend_pipe */
 } ho_client_route;
 
-/* Why a client fell back (r.fallback_reason): HO_OK for a handoff, else one
- * of these or the error that failed the ready frame (HO_ERR_CLOSED,
- * HO_ERR_TRUNCATED, HO_ERR_TIMEOUT, HO_ERR_TOKEN_MISMATCH,
- * HO_ERR_ACK_REFUSED, envelope/message codes...). */
-#define HO_CLIENT_NOT_REQUESTED 1 /* the client did not ask for a handoff */
-#define HO_CLIENT_NOT_OFFERED 2   /* Negotiated without token / capability */
+/* Why a client fell back (r.fallback_reason): HO_OK for a handoff (name
+ * "NONE"), else one value of one space shared with the broker
+ * (handoff/reasons.h):
+ *   HO_CLIENT_CLIENT_UNSUPPORTED (1)  the client did not ask for a handoff
+ *       (no CAP_HANDLE_PASSING): the spec reason CLIENT_UNSUPPORTED, the
+ *       one the client observes itself (`client` column of
+ *       HO_FALLBACK_REASON_LIST), same value and name as the broker's;
+ *   HO_CLIENT_NOT_OFFERED (64)  Negotiated without token or capability
+ *       (spec: FALLBACK-4): the broker decided not to attempt (any
+ *       Hello-time reason of spec/fallback.md §2), the client cannot see
+ *       which (HO_CLIENT_REASON_LIST);
+ *   a negative error code  a token came but no valid ready frame (spec:
+ *       FALLBACK-24), named NOT_ADOPTED with the error as detail:
+ *       HO_ERR_CLOSED (EOF or reset: the broker's
+ *       BACKEND_REFUSED, BACKEND_ACK_TIMEOUT, PERMISSION_DENIED, ... look
+ *       alike from here), HO_ERR_TRUNCATED, HO_ERR_TIMEOUT,
+ *       HO_ERR_TOKEN_MISMATCH, HO_ERR_ACK_REFUSED, envelope/message codes.
+ * Values changed in 0.x: NOT_OFFERED was 2 (now outside the reason list). */
+#define HO_CLIENT_REASON_DEFINE_(name, value, spec, counts, client) HO_CLIENT_REASON_IF_##client(name, value)
+#define HO_CLIENT_REASON_IF_0(name, value)
+#define HO_CLIENT_REASON_IF_1(name, value) HO_CLIENT_##name = value,
+#define HO_CLIENT_ONLY_DEFINE_(name, value, spec) HO_CLIENT_##name = value,
+enum {
+  HO_FALLBACK_REASON_LIST(HO_CLIENT_REASON_DEFINE_)
+  HO_CLIENT_REASON_LIST(HO_CLIENT_ONLY_DEFINE_)
+  HO_CLIENT_REASON_END_
+};
+#undef HO_CLIENT_REASON_DEFINE_
+#undef HO_CLIENT_REASON_IF_0
+#undef HO_CLIENT_REASON_IF_1
+#undef HO_CLIENT_ONLY_DEFINE_
 
-/* Name of a fallback reason: "none", "NOT_REQUESTED", "NOT_OFFERED" or the
- * error name. Never NULL. The broker's names for the same situations
- * differ (it knows why; the client only sees what arrives): the broker's
- * CLIENT_UNSUPPORTED is the client's NOT_REQUESTED, and what the client
- * sees as CLOSED may be the broker's BACKEND_REFUSED or BACKEND_ACK_TIMEOUT. */
+/* Name of a client fallback reason (`handoff-client --json` "reason"):
+ * "NONE" for HO_OK (handed off), the spec name for a client-visible spec
+ * reason ("CLIENT_UNSUPPORTED"), "NOT_OFFERED", "NOT_ADOPTED" for an error
+ * code (spec: ERR-65 ERR-66 ERR-67: CLOSED, TRUNCATED, TIMEOUT... →
+ * NOT_ADOPTED), "UNKNOWN" otherwise. Never NULL. The same names as the
+ * Python peer client (conformance/peers/python/client.py). */
 HO_API const char *ho_client_reason_name(int reason);
+
+/* The detail of a NOT_ADOPTED reason: the error name ("CLOSED", ...); ""
+ * for every other value. Never NULL. `--json` "detail". */
+HO_API const char *ho_client_reason_detail(int reason);
 
 typedef struct ho_client_result {
   ho_client_route route;

@@ -28,6 +28,7 @@
 #include <stdint.h>
 
 #include "handoff/error.h"
+#include "handoff/reasons.h"
 #include "handoff/token.h"
 
 #ifdef __cplusplus
@@ -35,36 +36,32 @@ extern "C" {
 #endif
 
 /* ---- reasons -------------------------------------------------------------
- * 1..8 are the original v1 reasons (HandoffFallbackReason); 9.. are added by
- * this implementation. Values are stable; names are what
- * ho_fallback_reason_name() returns. */
+ * Generated from HO_FALLBACK_REASON_LIST (handoff/reasons.h): name, value,
+ * spec requirement, counts as a failure (FALLBACK-25), visible to the
+ * client. Values are stable; names are what ho_fallback_reason_name()
+ * returns. CLIENT_GONE and SHUTDOWN end an attempt without a fallback. */
 typedef enum ho_fallback_reason {
-  HO_FALLBACK_NONE = 0,                    /* "NONE": attempt the handoff */
-  HO_FALLBACK_CLIENT_UNSUPPORTED = 1,      /* Hello lacks CAP_HANDLE_PASSING */
-  HO_FALLBACK_SERVICE_POLICY_DISABLED = 2, /* service policy off, or platform unsupported */
-  HO_FALLBACK_FD_PRESSURE = 3,             /* descriptor pressure */
-  HO_FALLBACK_RATE_LIMITED = 4,            /* failed-attempt budget of the backend spent */
-  HO_FALLBACK_PERMISSION_DENIED = 5,       /* transfer refused by the OS */
-  HO_FALLBACK_INTEGRITY_MISMATCH = 6,      /* backend identity check failed */
-  HO_FALLBACK_BACKEND_ACK_TIMEOUT = 7,     /* delivery, ACK, late ACK, expiry failures */
-  HO_FALLBACK_ADOPTED_BACKEND = 8,         /* backend adopted after a broker restart */
-  HO_FALLBACK_NO_ENDPOINT = 9,             /* no backend handoff endpoint configured */
-  HO_FALLBACK_QUEUE_FULL = 10,             /* pending queue overflow (original: FD_PRESSURE) */
-  HO_FALLBACK_QUEUE_TIMEOUT = 11,          /* waited in the pending queue past its TTL */
-  HO_FALLBACK_TOKEN_UNAVAILABLE = 12,      /* token issue failed: limit, collisions, random */
-  HO_FALLBACK_BACKEND_REFUSED = 13,        /* explicit refusal ACK (accepted = false) */
-  HO_FALLBACK_EARLY_DATA_UNSUPPORTED = 14, /* early-data Hello, backend-ready mode unavailable */
-  HO_FALLBACK_BACKEND_READY_VIOLATION = 15, /* ACK-16: accepted without the declaration */
-  HO_FALLBACK_BACKEND_DRAINING = 16         /* refused with DRAINING (BACKEND-14) */
+#define HO_FALLBACK_ENUM_(name, value, spec, counts, client) HO_FALLBACK_##name = value,
+  HO_FALLBACK_REASON_LIST(HO_FALLBACK_ENUM_)
+#undef HO_FALLBACK_ENUM_
+  HO_FALLBACK_REASON_END_ /* one past the last value (values are dense: fallback.c checks) */
 } ho_fallback_reason;
 
-#define HO_FALLBACK_REASON_COUNT 17
+#define HO_FALLBACK_REASON_COUNT ((int)HO_FALLBACK_REASON_END_)
 
 /* "CLIENT_UNSUPPORTED", ... ("NONE" for 0); NULL for an unknown value. */
 HO_API const char *ho_fallback_reason_name(int reason);
 
 /* The reason whose name is `name`, or -1. */
 HO_API int ho_fallback_reason_from_name(const char *name);
+
+/* Does an attempt that ends with `reason` count as a failure of its
+ * backend (spec: FALLBACK-25)? false for unknown values. */
+HO_API bool ho_fallback_reason_counts(int reason);
+
+/* The requirement that produces `reason` ("FALLBACK-2", ...; "" for NONE),
+ * NULL for an unknown value. */
+HO_API const char *ho_fallback_reason_spec(int reason);
 
 /* The reason for a failed attempt given the library error it failed with:
  *   HO_ERR_PERMISSION, HO_ERR_PEER_CREDENTIALS        → PERMISSION_DENIED

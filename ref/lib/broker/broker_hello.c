@@ -49,20 +49,6 @@ static void refuse(ho_broker *b, ho_broker_conn *c, uint32_t code, const char *r
   refuse_retry(b, c, code, reason, 0);
 }
 
-/* Map a fallback-policy answer to the broker's reason. */
-static ho_broker_reason reason_of(ho_fallback_reason r) {
-  switch (r) {
-  case HO_FALLBACK_CLIENT_UNSUPPORTED: return HO_BROKER_REASON_CLIENT_UNSUPPORTED;
-  case HO_FALLBACK_NO_ENDPOINT:
-  case HO_FALLBACK_SERVICE_POLICY_DISABLED: return HO_BROKER_REASON_NO_ENDPOINT;
-  case HO_FALLBACK_FD_PRESSURE: return HO_BROKER_REASON_FD_PRESSURE;
-  case HO_FALLBACK_EARLY_DATA_UNSUPPORTED: return HO_BROKER_REASON_EARLY_DATA_LEGACY;
-  case HO_FALLBACK_QUEUE_FULL: return HO_BROKER_REASON_QUEUE_FULL;
-  case HO_FALLBACK_TOKEN_UNAVAILABLE: return HO_BROKER_REASON_TOKEN_UNAVAILABLE;
-  default: return HO_BROKER_REASON_RATE_LIMITED;
-  }
-}
-
 /* Decide whether a handoff will really be attempted for this Hello, and if
  * so issue its token (spec: TOKEN-2 FALLBACK-2 FALLBACK-11 TOKEN-13). Returns the reason not to,
  * or HO_BROKER_REASON_COUNT when the token is issued. */
@@ -89,7 +75,7 @@ static int decide(ho_broker *b, ho_broker_conn *c, const ho_hello *h, uint64_t n
   /* spec: READY-18 — an early-data Hello gets a token only in backend-ready
    * mode (ho_fallback_decide answers EARLY_DATA_UNSUPPORTED otherwise). */
   ho_fallback_reason r = ho_fallback_decide(b->policy, &in, now, NULL);
-  if (r != HO_FALLBACK_NONE) return reason_of(r);
+  if (r != HO_FALLBACK_NONE) return bk_reason_of(r);
   /* spec: FALLBACK-11 — admission at Hello time: a saturated queue means
    * this attempt would have to wait too. */
   if (ho_pending_queue_len(b->queue) >= HO_PENDING_DEFAULT_CAPACITY)

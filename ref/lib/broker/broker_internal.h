@@ -4,6 +4,7 @@
 
 #include <stdarg.h>
 
+#include "core/fwin.h"
 #include "handoff/broker.h"
 #include "handoff/fallback.h"
 #include "handoff/frame.h"
@@ -85,21 +86,11 @@ struct ho_broker_conn {
   size_t in_flight;
 };
 
-/* Hello rate per peer pid (broker_rate.c, spec: HELLO-14). */
-typedef struct bk_rate_entry {
-  int32_t pid;
-  uint32_t hellos; /* Hellos let through in this window */
-  uint64_t start;  /* window start, monotonic ms */
-} bk_rate_entry;
-
+/* Hello rate per peer pid (broker_rate.c, spec: HELLO-14): one fixed
+ * window per pid in the core's window table (core/fwin.h). */
 typedef struct bk_rate {
-  uint32_t limit;        /* Hellos per window; 0: unlimited (no table) */
-  uint32_t cap;          /* live windows at most */
-  uint32_t mask;         /* index size - 1 */
-  uint32_t head, count;  /* ring of live windows, oldest first */
-  bk_rate_entry *ring;
-  uint32_t *index;       /* open addressing by pid: ring position + 1, 0 empty */
-  uint64_t last;         /* latest time seen (the clock is clamped to it) */
+  uint32_t limit;         /* Hellos per window; 0: unlimited (no table) */
+  ho_fwin win;            /* key: the pid; count: Hellos let through */
   uint64_t full_refusals; /* pids refused because every slot was live */
 } bk_rate;
 
@@ -207,6 +198,8 @@ bool bk_rate_admit(bk_rate *r, int32_t pid, uint64_t now, uint64_t *retry_after_
 /* broker_stats.c */
 void bk_latency_record(ho_broker *b, uint64_t us);
 int bk_semver_valid(const char *s);
+/* The broker reason of a Hello-time fallback decision (first row of it). */
+ho_broker_reason bk_reason_of(ho_fallback_reason r);
 int bk_service_name_valid(const char *s);
 
 #endif /* HANDOFF_BROKER_INTERNAL_H */

@@ -5,10 +5,10 @@
 #include "broker/broker_internal.h"
 
 static const struct {
-  const char *text, *spec;
-  bool counts;
+  const char *text;
+  ho_fallback_reason fallback;
 } reasons[] = {
-#define HO_BROKER_REASON_ROW_(name, text, spec, counts) {text, spec, counts},
+#define HO_BROKER_REASON_ROW_(name, text, fallback) {text, HO_FALLBACK_##fallback},
     HO_BROKER_REASON_LIST(HO_BROKER_REASON_ROW_)
 #undef HO_BROKER_REASON_ROW_
 };
@@ -18,15 +18,29 @@ const char *ho_broker_reason_name(int reason) {
   return reasons[reason].text;
 }
 
+int ho_broker_reason_fallback(int reason) {
+  if (reason < 0 || reason >= HO_BROKER_REASON_COUNT) return -1;
+  return (int)reasons[reason].fallback;
+}
+
 /* spec: FALLBACK-17 FALLBACK-14 — the spec's reason name of each broker reason. */
 const char *ho_broker_reason_spec_name(int reason) {
   if (reason < 0 || reason >= HO_BROKER_REASON_COUNT) return "UNKNOWN";
-  return reasons[reason].spec;
+  return ho_fallback_reason_name(reasons[reason].fallback);
 }
 
 /* spec: FALLBACK-25 */
 bool ho_broker_reason_counts(int reason) {
-  return reason >= 0 && reason < HO_BROKER_REASON_COUNT && reasons[reason].counts;
+  return reason >= 0 && reason < HO_BROKER_REASON_COUNT &&
+         ho_fallback_reason_counts(reasons[reason].fallback);
+}
+
+/* spec: FALLBACK-2 FALLBACK-14 — a Hello-time decision of the fallback core
+ * as the broker's reason: the first row with that spec reason. */
+ho_broker_reason bk_reason_of(ho_fallback_reason r) {
+  for (int i = 0; i < HO_BROKER_REASON_COUNT; i++)
+    if (reasons[i].fallback == r) return (ho_broker_reason)i;
+  return HO_BROKER_REASON_SERVICE_POLICY_DISABLED; /* no row: unreachable (unit-tested), fail safe */
 }
 
 void bk_latency_record(ho_broker *b, uint64_t us) {

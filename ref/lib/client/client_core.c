@@ -69,18 +69,31 @@ void ho_client_config_init(ho_client_config *cfg) {
   cfg->server_policy = HO_PEER_SAME_UID_OR_ROOT; /* spec: CLIENT-9 */
 }
 
+/* spec: FALLBACK-4 FALLBACK-24 ERR-65 ERR-66 ERR-67 — one vocabulary with
+ * the broker (handoff/reasons.h): the spec reasons the client sees itself
+ * by their spec name, NOT_OFFERED, and every error after a token by the
+ * spec's name for it, NOT_ADOPTED (the error is the detail). */
 const char *ho_client_reason_name(int reason) {
   switch (reason) {
-  case HO_OK: return "none";
-  case HO_CLIENT_NOT_REQUESTED: return "NOT_REQUESTED";
-  case HO_CLIENT_NOT_OFFERED: return "NOT_OFFERED";
-  default: {
-    const char *n = ho_errname(reason);
-    return n ? n : "UNKNOWN";
+#define CLIENT_NAME_(name, value, spec, counts, client) CLIENT_NAME_IF_##client(name)
+#define CLIENT_NAME_IF_0(name)
+#define CLIENT_NAME_IF_1(name) case HO_CLIENT_##name: return #name;
+#define CLIENT_ONLY_NAME_(name, value, spec) case HO_CLIENT_##name: return #name;
+    HO_FALLBACK_REASON_LIST(CLIENT_NAME_)
+    HO_CLIENT_REASON_LIST(CLIENT_ONLY_NAME_)
+#undef CLIENT_NAME_
+#undef CLIENT_NAME_IF_0
+#undef CLIENT_NAME_IF_1
+#undef CLIENT_ONLY_NAME_
+  default: break;
   }
-  }
+  return reason < 0 && ho_errname(reason) != NULL ? "NOT_ADOPTED" : "UNKNOWN";
 }
 
+const char *ho_client_reason_detail(int reason) {
+  const char *n = reason < 0 ? ho_errname(reason) : NULL;
+  return n ? n : "";
+}
 
 /* Microseconds since the start: a measurement, from cfg->measure_us when
  * set, else from the millisecond inputs. Never negative. */
@@ -284,7 +297,7 @@ static void negotiated(ho_client_core *c, uint64_t now_ms) {
      * connection off, a request already written is read by no one; a token
      * without the bit (or unasked for) may still mean a handoff. */
     if (c->res.request_sent && token) return unknown_outcome(c);
-    return fall_back(c, cfg->handoff ? HO_CLIENT_NOT_OFFERED : HO_CLIENT_NOT_REQUESTED);
+    return fall_back(c, cfg->handoff ? HO_CLIENT_NOT_OFFERED : HO_CLIENT_CLIENT_UNSUPPORTED);
   }
   /* spec: CAP-9 CAP-1 — in effect only if both sides set it. */
   bool br = cfg->backend_ready && (n->server_capabilities & HO_CAP_BACKEND_READY);

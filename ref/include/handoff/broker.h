@@ -27,6 +27,13 @@
  * ho_broker_conn_flushed().
  *
  * Time is a monotonic clock in nanoseconds chosen by the shell.
+ *
+ * Threads: one ho_broker with all its ho_broker_conn is used by one
+ * thread at a time; separate brokers may run in separate threads. The core
+ * creates no descriptors (the shell does: every one close-on-exec, see
+ * handoff/transport.h). fork: use a broker in one process only — its pending
+ * tokens are copied into the child, and two processes acting on one token
+ * could offer it twice (handoff/version.h).
  */
 #ifndef HANDOFF_BROKER_H
 #define HANDOFF_BROKER_H

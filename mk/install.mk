@@ -58,6 +58,16 @@ uninstall:
 # installed broker with the installed client (one handoff, judged by an
 # echoed nonce); then uninstall and check nothing of ours is left.
 INSTALL_TEST_DIR := $(BUILD)/install-test
+# The example backend linked -static (no shared object at all); ASan cannot
+# link statically, so SAN=1 builds it sanitized and dynamic, from the same
+# `pkg-config --static` line.
+ifeq ($(SAN),1)
+EMBED_STATIC := $(SANFLAGS)
+EMBED_STATIC_CHECK := true
+else
+EMBED_STATIC := -static
+EMBED_STATIC_CHECK := ! ldd $$d/embed_static >/dev/null 2>&1
+endif
 test-install: lib $(INSTALL_BINS)
 	@rm -rf $(INSTALL_TEST_DIR) && mkdir -p $(INSTALL_TEST_DIR)
 	@$(MAKE) --no-print-directory -s install DESTDIR=$(abspath $(INSTALL_TEST_DIR))/root PREFIX=/usr \
@@ -75,9 +85,9 @@ test-install: lib $(INSTALL_BINS)
 	  LD_LIBRARY_PATH=$$d/root/usr/lib ldd $$d/dyn | grep -q "libhandoff.so.$(HO_SOMAJOR) => $$d/root/usr/lib/libhandoff.so.$(HO_SOMAJOR)"; \
 	  for b in $(notdir $(INSTALL_BINS)); do $$d/root/usr/bin/$$b --help >/dev/null 2>&1 || { echo "test-install: $$b --help failed"; exit 1; }; done; \
 	  $(CC) $(SANFLAGS) -o $$d/embed_dyn ref/examples/embed_backend.c $$(pkg-config --cflags --libs handoff); \
-	  $(CC) -static -o $$d/embed_static ref/examples/embed_backend.c $$(pkg-config --static --cflags --libs handoff); \
+	  $(CC) $(EMBED_STATIC) -o $$d/embed_static ref/examples/embed_backend.c $$(pkg-config --static --cflags --libs handoff); \
 	  LD_LIBRARY_PATH=$$d/root/usr/lib ldd $$d/embed_dyn | grep -q "libhandoff.so.$(HO_SOMAJOR) => $$d/root/usr/lib/libhandoff.so.$(HO_SOMAJOR)"; \
-	  ! ldd $$d/embed_static >/dev/null 2>&1; \
+	  $(EMBED_STATIC_CHECK); \
 	  for e in embed_dyn embed_static; do \
 	    LD_LIBRARY_PATH=$$d/root/usr/lib sh conformance/system/test_embed.sh --quick $$d/$$e \
 	      $$d/root/usr/bin/handoff-broker $$d/root/usr/bin/handoff-client >$$d/$$e.log 2>&1 || \

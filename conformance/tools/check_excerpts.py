@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """make test-examples: the example code quoted in a public header is the
-code of the example program, byte for byte.
+code of the example program, byte for byte; every public header documents
+threads and fork in its first comment.
 
 In ref/examples/NAME.c the quoted region lies between the two lines
 containing "---8<--- handoff/HEADER quotes from here" and "... up to here".
@@ -61,6 +62,14 @@ for ex in sorted(glob.glob(os.path.join(root, "ref", "examples", "*.c"))):
             if "/*" in l or "*/" in l:
                 print("%s:%d: a quoted line must not contain /* or */ (it lives in a comment)" % (ex, s + 2 + k))
                 bad += 1
+# Every public header says what its objects allow across threads, fork and
+# exec (issue #15): its first comment names fork (Windows: inheritance).
+for h in sorted(glob.glob(os.path.join(root, "ref", "include", "handoff", "*.h"))):
+    text = open(h, encoding="utf-8").read()
+    first = text[:text.find("*/")]
+    if ("fork" not in first and "inheritable" not in first) or "hread" not in first:
+        print("%s: the first comment does not document threads and fork" % h)
+        bad += 1
 if found == 0:
     print("check_excerpts: no quoted region found")
     bad += 1

@@ -18,7 +18,12 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-bold() { printf '\n\033[1m%s\033[0m\n' "$*"; }
+# Bold titles only on a terminal: a file or a pipe gets plain text.
+if [ -t 1 ]; then
+  bold() { printf '\n\033[1m%s\033[0m\n' "$*"; }
+else
+  bold() { printf '\n%s\n' "$*"; }
+fi
 # Wait until a socket path exists (the programs create them atomically).
 wait_for() {
   i=0
@@ -44,8 +49,9 @@ start() {
   d="$DIR/$name"; mkdir -p "$d"; chmod 700 "$d"
   bargs=""; while [ "$1" != "--" ]; do bargs="$bargs $1"; shift; done; shift
   # shellcheck disable=SC2086
+  : >"$d/exec.log"
   "$BIN/handoff-backend" --handoff-endpoint "$d/handoff.sock" --backend-pipe "$d/backend.sock" \
-    --log-level info $bargs 2>"$d/backend.log" >"$d/backend.out" &
+    --log-level info --exec-log "$d/exec.log" $bargs 2>"$d/backend.log" >"$d/backend.out" &
   PIDS="$PIDS $!"; BACKEND_PID=$!
   wait_for "$d/handoff.sock"; wait_for "$d/backend.sock"
   # shellcheck disable=SC2086
@@ -55,15 +61,38 @@ start() {
   wait_for "$d/broker.sock"
 }
 
-# route TITLE DIR CLIENT_ARGS...
+# The value of NAME= in a line ("" when absent).
+field() { printf '%s\n' "$2" | sed -n "s/^\(.* \)\{0,1\}$1=\([^ ]*\).*/\2/p" | head -n 1; }
+# Quote what a shell would need quoted, for a command line that can be copied.
+quote() { for a in "$@"; do case $a in *[!A-Za-z0-9_./:=-]*) printf " '%s'" "$a" ;; *) printf ' %s' "$a" ;; esac; done; }
+
+# route TITLE DIR CLIENT_ARGS... (the backend's --exec-log: $EXEC, default DIR/exec.log)
 route() {
   title=$1; d=$2; shift 2
+  ex=${EXEC:-$d/exec.log}
   bold "$title"
-  echo "   \$ handoff-client --connect $d/broker.sock --service echo $*"
-  mb=$(lines "$d/broker.log"); mk=$(lines "$d/backend.log")
-  out=$("$BIN/handoff-client" --connect "$d/broker.sock" --service echo "$@" 2>&1) || true
+  echo "   \$ handoff-client$(quote --connect "$d/broker.sock" --service echo "$@")"
+  mb=$(lines "$d/broker.log"); mk=$(lines "$d/backend.log"); me=$(lines "$ex")
+  st=0; out=$("$BIN/handoff-client" --connect "$d/broker.sock" --service echo "$@" 2>&1) || st=$?
   echo "   client : $out"
   sleep 0.05 # let the broker log the ACK it reads after the client is done
+  # What the backend itself recorded serving ("ROUTE<TAB>REQUEST"), and the
+  # echo the client compared byte for byte (it exits 3 on a mismatch).
+  served=$(tail -n +"$((me + 1))" "$ex" | head -n 1)
+  msg=""; prev=""; for a in "$@"; do [ "$prev" = --message ] && msg=$a; prev=$a; done
+  if [ "$st" -eq 0 ] && [ -n "$served" ]; then
+    echo "   echoed : \"$msg\" (the client compared the echo byte for byte; the backend's --exec-log: route $(printf '%s' "$served" | cut -f1), \"$(printf '%s' "$served" | cut -f2-)\")"
+  else
+    echo "   echoed : nothing (client exit status $st)"
+  fi
+  # The client names what it observed, the broker why it sent the client
+  # to backend_pipe: print both names when they differ.
+  creason=$(field reason "$out")
+  breason=$(tail -n +"$((mb + 1))" "$d/broker.log" | grep ' route=' | head -n 1)
+  breason=$(field reason "$breason")
+  if [ -n "$creason" ] && [ -n "$breason" ] && [ "$creason" != "$breason" ]; then
+    echo "   names  : one fallback, two names: the client reports reason=$creason (what it saw arrive), the broker logs reason=$breason (why it sent the client to backend_pipe)"
+  fi
   echo "   trace (broker and backend logs, merged):"
   since "$d/broker.log" "$mb" "$d/backend.log" "$mk"
 }
@@ -89,8 +118,10 @@ start crash --fault crash-before-ack --
 # The crashing backend takes its backend_pipe with it: point the broker at a
 # healthy backend for the fallback.
 mkdir -p "$DIR/healthy"
+: >"$DIR/healthy/exec.log"
 "$BIN/handoff-backend" --handoff-endpoint "$DIR/healthy/handoff.sock" \
-  --backend-pipe "$DIR/healthy/backend.sock" 2>"$DIR/healthy/backend.log" >/dev/null &
+  --backend-pipe "$DIR/healthy/backend.sock" --exec-log "$DIR/healthy/exec.log" \
+  2>"$DIR/healthy/backend.log" >/dev/null &
 PIDS="$PIDS $!"
 wait_for "$DIR/healthy/backend.sock"
 kill -TERM "$BROKER_PID"; wait "$BROKER_PID" 2>/dev/null || true
@@ -99,7 +130,7 @@ kill -TERM "$BROKER_PID"; wait "$BROKER_PID" 2>/dev/null || true
 PIDS="$PIDS $!"; BROKER_PID=$!
 wait_for "$DIR/crash/broker2.sock"
 ln -s broker2.sock "$DIR/crash/broker.sock" 2>/dev/null || true
-route "5. Forced fallback: the backend dies before its ACK (--fault crash-before-ack)" \
+EXEC="$DIR/healthy/exec.log" route "5. Forced fallback: the backend dies before its ACK (--fault crash-before-ack)" \
   "$DIR/crash" --handoff --message "served anyway, by another backend"
 
 bold "Stopping everything (SIGTERM; sockets unlinked, nothing left behind)"

@@ -53,9 +53,21 @@ uninstall:
 
 # Install into a scratch DESTDIR with PREFIX=/usr, build a program with only
 # `pkg-config --cflags --libs handoff` (and --static), run it against the
-# installed library, run the installed programs, then uninstall and check
-# nothing of ours is left.
+# installed library, run the installed programs; build the example backend
+# (ref/examples/embed_backend.c) the same two ways and run each behind the
+# installed broker with the installed client (one handoff, judged by an
+# echoed nonce); then uninstall and check nothing of ours is left.
 INSTALL_TEST_DIR := $(BUILD)/install-test
+# The example backend linked -static (no shared object at all); ASan cannot
+# link statically, so SAN=1 builds it sanitized and dynamic, from the same
+# `pkg-config --static` line.
+ifeq ($(SAN),1)
+EMBED_STATIC := $(SANFLAGS)
+EMBED_STATIC_CHECK := true
+else
+EMBED_STATIC := -static
+EMBED_STATIC_CHECK := ! ldd $$d/embed_static >/dev/null 2>&1
+endif
 test-install: lib $(INSTALL_BINS)
 	@rm -rf $(INSTALL_TEST_DIR) && mkdir -p $(INSTALL_TEST_DIR)
 	@$(MAKE) --no-print-directory -s install DESTDIR=$(abspath $(INSTALL_TEST_DIR))/root PREFIX=/usr \
@@ -71,11 +83,20 @@ test-install: lib $(INSTALL_BINS)
 	  LD_LIBRARY_PATH=$$d/root/usr/lib $$d/dyn; $$d/static; \
 	  ! ldd $$d/static | grep -q libhandoff; \
 	  LD_LIBRARY_PATH=$$d/root/usr/lib ldd $$d/dyn | grep -q "libhandoff.so.$(HO_SOMAJOR) => $$d/root/usr/lib/libhandoff.so.$(HO_SOMAJOR)"; \
-	  for b in $(notdir $(INSTALL_BINS)); do $$d/root/usr/bin/$$b --help >/dev/null 2>&1 || { echo "test-install: $$b --help failed"; exit 1; }; done'
+	  for b in $(notdir $(INSTALL_BINS)); do $$d/root/usr/bin/$$b --help >/dev/null 2>&1 || { echo "test-install: $$b --help failed"; exit 1; }; done; \
+	  $(CC) $(SANFLAGS) -o $$d/embed_dyn ref/examples/embed_backend.c $$(pkg-config --cflags --libs handoff); \
+	  $(CC) $(EMBED_STATIC) -o $$d/embed_static ref/examples/embed_backend.c $$(pkg-config --static --cflags --libs handoff); \
+	  LD_LIBRARY_PATH=$$d/root/usr/lib ldd $$d/embed_dyn | grep -q "libhandoff.so.$(HO_SOMAJOR) => $$d/root/usr/lib/libhandoff.so.$(HO_SOMAJOR)"; \
+	  $(EMBED_STATIC_CHECK); \
+	  for e in embed_dyn embed_static; do \
+	    LD_LIBRARY_PATH=$$d/root/usr/lib sh conformance/system/test_embed.sh --quick $$d/$$e \
+	      $$d/root/usr/bin/handoff-broker $$d/root/usr/bin/handoff-client >$$d/$$e.log 2>&1 || \
+	      { echo "test-install: $$e behind the installed broker:"; cat $$d/$$e.log; exit 1; }; \
+	  done'
 	@$(MAKE) --no-print-directory -s uninstall DESTDIR=$(abspath $(INSTALL_TEST_DIR))/root PREFIX=/usr
 	@left=$$(find $(INSTALL_TEST_DIR)/root -type f -o -type l); \
 	  test -z "$$left" || { echo "test-install: uninstall left: $$left"; exit 1; }
-	@echo "test-install: installed, built with pkg-config (shared and --static), ran, uninstalled clean"
+	@echo "test-install: installed, built with pkg-config (shared and --static), ran; the example backend built the same two ways served a handoff behind the installed broker; uninstalled clean"
 	@rm -rf $(INSTALL_TEST_DIR)
 
 TEST_TARGETS += test-install

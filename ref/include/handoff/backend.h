@@ -14,24 +14,179 @@
  *    spec: READY-9 READY-11 READY-12 TOKEN-17).
  *
  * 2. A small I/O shell (ho_backend) for programs that embed the backend
- *    side: give it each accepted control connection, call
- *    ho_backend_on_control_readable() when it polls readable, and take the
- *    adopted client connections it hands back:
+ *    side: give it each accepted control connection
+ *    (ho_backend_add_control()), call ho_backend_on_control_readable() when
+ *    it polls readable (and _writable() when you asked for POLLOUT), act on
+ *    every status bit it returns, and serve the adopted client connections
+ *    it hands back. The same program must also listen on its backend_pipe:
+ *    every fallback reconnects there.
  *
- *      ho_backend_config cfg;  ho_backend_config_init(&cfg);
- *      ho_backend *b;          ho_backend_new(&cfg, NULL, NULL, &b);
- *      ho_listener l;          ho_listener_open(&l, "/run/svc/handoff.sock", 0);
- *      // on l readable:       ho_listener_accept(&l, &ctl); ho_backend_add_control(b, ctl);
- *      // on ctl readable:
- *      ho_backend_adopted ad[16]; size_t n;
- *      int m = ho_backend_on_control_readable(b, ctl, ho_monotonic_ms(), ad, 16, &n);
- *      for (size_t i = 0; i < n; i++) serve(ad[i].conn);   // yours now
- *      if (m & HO_BACKEND_CLOSED) forget(ctl);              // already closed
- *      ...
- *      ho_backend_del(b);      ho_listener_close(&l);
+ * Example: ref/examples/embed_backend.c is a complete backend (a poll() loop
+ * and an echo service; built by `make`, run behind handoff-broker with
+ * handoff-client by `make test-examples`, and built from an installed tree
+ * with pkg-config by `make test-install`). Its handoff part, quoted byte for
+ * byte (make test-examples fails when the two differ):
+ *
+ * ---8<--- ref/examples/embed_backend.c ---8<---
+ * static ho_backend *b;
+ * static ho_listener handoff, backend_pipe;
+ *
+ * // A client connection is ours: handed off (adopted) or from backend_pipe.
+ * // Adopted descriptors arrive BLOCKING (the broker clears O_NONBLOCK before
+ * // it sends, spec XFER-25) with FD_CLOEXEC set; a poll loop makes them
+ * // non-blocking itself (XFER-26). backend_pipe ones come from
+ * // ho_listener_accept() already non-blocking and CLOEXEC.
+ * static void serve(ho_handle conn, int adopted) {
+ *   int fl = fcntl((int)conn, F_GETFL);
+ *   if (fl < 0 || fcntl((int)conn, F_SETFL, fl | O_NONBLOCK) != 0 ||
+ *       slot_add((int)conn, CLIENT, adopted) != 0)
+ *     close((int)conn); // the client sees EOF (after a handoff) or reconnects
+ * }
+ *
+ * // Accept everything queued on a listener (non-blocking: up to WOULD_BLOCK).
+ * static void accept_all(ho_listener *l) {
+ *   ho_handle fd;
+ *   int rc;
+ *   while ((rc = ho_listener_accept(l, &fd)) == HO_OK) {
+ *     if (l == &backend_pipe) { // every fallback ends here (spec FALLBACK-4)
+ *       serve(fd, 0);
+ *       continue;
+ *     }
+ *     // A broker: a control connection. The library checks the peer's uid
+ *     // (default: ours, SEC-4) and owns the descriptor from then on.
+ *     if (nslots == MAX_SLOTS || ho_backend_add_control(b, fd) != HO_OK) {
+ *       close((int)fd); // not taken: still ours (the broker falls back)
+ *       continue;
+ *     }
+ *     (void)slot_add((int)fd, CONTROL, 0); // room checked above
+ *   }
+ *   if (rc != HO_ERR_WOULD_BLOCK)
+ *     fprintf(stderr, "embed_backend: accept on %s: %s\n", l->path, ho_strerror(rc));
+ * }
+ *
+ * // Act on the status bits of ho_backend_on_control_readable(), _writable()
+ * // and _flush_control() for control connection slot i.
+ * static void control_status(size_t i, int m) {
+ *   if (m < 0) { // HO_ERR_INVALID_ARGUMENT: the library does not know this fd
+ *     slot_del(i);
+ *     return;
+ *   }
+ *   if (m & HO_BACKEND_CLOSED) { // already closed by the library: just forget it
+ *     slot_del(i);
+ *     return;
+ *   }
+ *   // ACK bytes still queued: poll for writability too.
+ *   pfd[i].events = POLLIN | ((m & HO_BACKEND_WANT_WRITE) ? POLLOUT : 0);
+ * }
+ *
+ * static void control_io(size_t i) {
+ *   ho_handle fd = pfd[i].fd;
+ *   uint64_t now = ho_monotonic_ms();
+ *   int m = 0;
+ *   if (pfd[i].revents & POLLOUT) {
+ *     m = ho_backend_on_control_writable(b, fd, now);
+ *     if (m < 0 || (m & HO_BACKEND_CLOSED) || !(pfd[i].revents & (POLLIN | POLLHUP | POLLERR))) {
+ *       control_status(i, m);
+ *       return;
+ *     }
+ *   }
+ *   do {
+ *     ho_backend_adopted ad[16];
+ *     size_t n = 0;
+ *     m = ho_backend_on_control_readable(b, fd, now, ad, 16, &n);
+ *     if (m < 0) break;
+ *     for (size_t k = 0; k < n; k++) serve(ad[k].conn, 1); // also when CLOSED is set
+ *     // Only with cfg.defer_ack_flush: the ACKs wait until we served the
+ *     // request that came with the descriptor. Flush right after that, never
+ *     // after long work (the broker's ACK deadline, XFER-19).
+ *     if ((m & HO_BACKEND_ACK_PENDING) && !(m & HO_BACKEND_CLOSED))
+ *       m = ho_backend_flush_control(b, fd, now) | (m & HO_BACKEND_MORE);
+ *     // MORE: ad[] was full, call again. READ_AGAIN: the library stopped after
+ *     // a complete offer; poll() is level-triggered and reports the rest (an
+ *     // edge-triggered epoll loop would call again here too).
+ *   } while (m >= 0 && (m & HO_BACKEND_MORE) && !(m & HO_BACKEND_CLOSED));
+ *   control_status(i, m);
+ * }
+ *
+ * int main(int argc, char **argv) {
+ *   if (argc != 3) {
+ *     fprintf(stderr, "usage: embed_backend HANDOFF_ENDPOINT BACKEND_PIPE\n");
+ *     return 2;
+ *   }
+ *   ho_backend_config cfg;
+ *   ho_backend_config_init(&cfg);      // brokers of our own uid only (SEC-4)
+ *   cfg.ready_mode = HO_READY_BACKEND; // we write the ready frame when the
+ *                                      // client and broker allow it (faster)
+ *   int rc = ho_backend_new(&cfg, NULL, NULL, &b);
+ *   if (rc != HO_OK) {
+ *     fprintf(stderr, "embed_backend: %s\n", ho_strerror(rc));
+ *     return 1;
+ *   }
+ *   // Both sockets: parent directory made 0700, socket 0600, non-blocking,
+ *   // CLOEXEC, appearing atomically; backlog 0 means SOMAXCONN.
+ *   ho_diag d;
+ *   if ((rc = ho_listener_open_diag(&handoff, argv[1], 0, 0, &d)) == HO_OK &&
+ *       (rc = ho_listener_open_diag(&backend_pipe, argv[2], 0, 0, &d)) != HO_OK)
+ *     ho_listener_close(&handoff); // the first one opened
+ *   if (rc != HO_OK) {
+ *     fprintf(stderr, "embed_backend: %s (%s)\n", d.msg, ho_errname(rc));
+ *     ho_backend_del(b);
+ *     return 1;
+ *   }
+ *   if (slot_add((int)handoff.fd, HANDOFF_LISTENER, 0) != 0 ||
+ *       slot_add((int)backend_pipe.fd, PIPE_LISTENER, 0) != 0 || signals_setup() != 0) {
+ *     fprintf(stderr, "embed_backend: setup failed\n");
+ *     return 1;
+ *   }
+ *   int running = 1;
+ *   while (running) {
+ *     // The library's deadlines: stalled offers (BACKEND-10), delayed ACKs.
+ *     int timeout = ho_backend_next_timeout_ms(b, ho_monotonic_ms());
+ *     if (poll(pfd, nslots, timeout) < 0 && errno != EINTR) break;
+ *     for (size_t i = nslots; i-- > 0;) { // backwards: slot_del moves the last slot
+ *       if (pfd[i].revents == 0) continue;
+ *       switch (slots[i].kind) {
+ *       case HANDOFF_LISTENER: accept_all(&handoff); break;
+ *       case PIPE_LISTENER: accept_all(&backend_pipe); break;
+ *       case CONTROL: control_io(i); break;
+ *       case CLIENT: client_io(i); break;
+ *       case SIGNALS: running = 0; break;
+ *       }
+ *     }
+ *     (void)ho_backend_on_timer(b, ho_monotonic_ms());
+ *     ho_handle gone; // control connections the timer closed: forget them
+ *     while (ho_backend_closed_fd(b, &gone)) {
+ *       size_t i = slot_of((int)gone);
+ *       if (i < MAX_SLOTS) slot_del(i);
+ *     }
+ *   }
+ *   ho_listener_close(&handoff);      // unlinks the socket paths
+ *   ho_listener_close(&backend_pipe);
+ *   for (size_t i = 0; i < nslots; i++)
+ *     if (slots[i].kind == CLIENT) close(pfd[i].fd);
+ *   ho_backend_del(b); // closes the control connections and held descriptors
+ *   close(sigpipe_fd[0]);
+ *   close(sigpipe_fd[1]);
+ *   return 0;
+ * }
+ * ---8<--- end of quote ---8<---
+ *
+ * Adopted descriptors arrive blocking and close-on-exec (see Threads
+ * below); ho_listener_open() with backlog 0 listens with SOMAXCONN.
  *
  * All functions return HO_OK (0) or a negative HO_ERR_* code unless said
  * otherwise.
+ *
+ * Threads: one ho_backend (or one ho_backend_core with all its
+ * ho_backend_ctl, which share its replay set and counters) is used by one
+ * thread at a time; separate backends may run in separate threads. The
+ * callbacks of the config run in the calling thread, inside the call.
+ * Descriptors: adopted connections arrive BLOCKING (the broker clears
+ * O_NONBLOCK before sending, spec XFER-25) and close-on-exec (received with
+ * MSG_CMSG_CLOEXEC); set the flags your loop needs yourself (XFER-26).
+ * Control connections are made non-blocking by ho_backend_add_control().
+ * fork: use a backend in one process only — replay protection is per
+ * process, so both copies could adopt one token (handoff/version.h).
  */
 #ifndef HANDOFF_BACKEND_H
 #define HANDOFF_BACKEND_H
@@ -405,7 +560,9 @@ HO_API int ho_backend_on_control_readable(ho_backend *b, ho_handle ctl_fd, uint6
 HO_API int ho_backend_on_control_writable(ho_backend *b, ho_handle ctl_fd, uint64_t now_ms);
 HO_API int ho_backend_flush_control(ho_backend *b, ho_handle ctl_fd, uint64_t now_ms);
 
-/* Milliseconds until the next delayed ACK is due (-1: none). */
+/* Milliseconds until the next deadline of the shell: a delayed ACK, or an
+ * offer in progress that times out (BACKEND-10); -1: none, 0: due now
+ * (call ho_backend_on_timer()). */
 HO_API int ho_backend_next_timeout_ms(const ho_backend *b, uint64_t now_ms);
 
 /* Write the delayed ACKs that are due. Control connections that closed are

@@ -31,6 +31,13 @@
  * SET_TIMER deadline_ms it emits), chosen by the shell. The latency
  * histogram (stats latency_us) is a measurement, in microseconds, taken
  * from the optional measure_us clock (ms resolution without it).
+ *
+ * Threads: one ho_broker with all its ho_broker_conn is used by one
+ * thread at a time; separate brokers may run in separate threads. The core
+ * creates no descriptors (the shell does: every one close-on-exec, see
+ * handoff/transport.h). fork: use a broker in one process only — its pending
+ * tokens are copied into the child, and two processes acting on one token
+ * could offer it twice (handoff/version.h).
  */
 #ifndef HANDOFF_BROKER_H
 #define HANDOFF_BROKER_H

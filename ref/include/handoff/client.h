@@ -1,12 +1,51 @@
 /* handoff — client side: connect to a broker, negotiate, and end up on a
  * connection to the service, handed off or reconnected.
  *
+ * Example: ref/examples/embed_client.c is a complete client (built by
+ * `make`, run against handoff-broker and the example backend by `make
+ * test-examples`); its core, quoted byte for byte (make test-examples fails
+ * when the two differ) — every outcome of ho_client_connect() handled:
+ *
+ * ---8<--- ref/examples/embed_client.c ---8<---
  *   ho_client_config cfg;
  *   ho_client_config_init(&cfg);
- *   cfg.connect_path = "/run/broker.sock"; cfg.service_name = "echo";
- *   cfg.handoff = true;                       // opt in (CAP_HANDLE_PASSING)
+ *   cfg.connect_path = argv[1];
+ *   cfg.service_name = argv[2];
+ *   cfg.handoff = !plain;       // accept a handoff (CAP_HANDLE_PASSING)
+ *   cfg.backend_ready = !plain; // let the backend write ready (fewer wake-ups)
+ *   cfg.request = (const uint8_t *)msg; // sent as early as the negotiated mode
+ *   cfg.request_len = len;              // allows, and again after a fallback
  *   ho_client_result r;
- *   if (ho_client_connect(&cfg, &r) == HO_OK) { use r.conn; close it }
+ *   int rc = ho_client_connect(&cfg, &r);
+ *   if (rc == HO_ERR_REFUSED) { // the broker said no: code and reason (CLIENT-3)
+ *     fprintf(stderr, "refused: code=%u %s\n", r.refused.code, r.refused.reason);
+ *     return 1;
+ *   }
+ *   if (rc == HO_ERR_OUTCOME_UNKNOWN) { // the request may have been served:
+ *     fprintf(stderr, "outcome unknown\n"); // never send it again on your own
+ *     return 1;                             // (READY-21)
+ *   }
+ *   if (rc != HO_OK) { // broker or backend_pipe unreachable, garbage, ...
+ *     fprintf(stderr, "%s: %s\n", ho_errname(rc), r.diag.msg[0] ? r.diag.msg : ho_strerror(rc));
+ *     return 1;
+ *   }
+ *   // Fallback is not an error: r.conn is a connection to the service either
+ *   // way, blocking, CLOEXEC, ours to close.
+ *   printf("route=%s reason=%s\n", r.route == HO_ROUTE_HANDOFF ? "handoff" : "reconnect",
+ *          ho_client_reason_name(r.fallback_reason));
+ *   if (!r.request_sent) rc = ho_client_write_all(r.conn, msg, len, 5000);
+ *   char *echo = malloc(len);
+ *   size_t have = 0, got = 0;
+ *   if (echo == NULL) rc = HO_ERR_NOMEM;
+ *   // Response bytes that arrived with the ready frame (coalesced reply,
+ *   // READY-32) come first, then we read the connection.
+ *   if (rc == HO_OK && r.pending_len > 0) {
+ *     have = r.pending_len < len ? r.pending_len : len;
+ *     memcpy(echo, r.pending, have);
+ *   }
+ *   if (rc == HO_OK && have < len) rc = ho_client_read_exact(r.conn, echo + have, len - have, 5000, &got);
+ *   close((int)r.conn);
+ * ---8<--- end of quote ---8<---
  *
  * Fallback is never an error (spec: FALLBACK-4 FALLBACK-24): every way a
  * handoff can fail ends on a new connection to Negotiated.backend_pipe,
@@ -27,6 +66,15 @@
  * core's calls, the deadline_ms of its actions). The timings of the result
  * (*_us) are measurements in microseconds, from the optional measure_us
  * clock (ho_client_connect() sets ho_client_now_us()).
+ *
+ * Threads: ho_client_connect() keeps no state between calls and may run
+ * in any number of threads at once (each with its own config and result); an
+ * ho_client_core is used by one thread at a time. The cache functions may
+ * race across threads and processes: the file is replaced by an atomic
+ * rename, the last writer wins. Descriptors: every one it opens (sockets,
+ * the cache file) is close-on-exec; r.conn is blocking and close-on-exec,
+ * yours to close. fork: a connection in progress belongs to one process
+ * (handoff/version.h).
  */
 #ifndef HANDOFF_CLIENT_H
 #define HANDOFF_CLIENT_H

@@ -8,6 +8,10 @@
  * slot and its name. The names without the HO_ERR_ prefix are the
  * language-neutral error names used by spec/errors.md and by the golden
  * vectors in conformance/vectors/ ("FRAMING_VERSION", ...).
+ *
+ * Threads: every function here is pure or works on caller-owned memory
+ * only; any number of threads may call them at once. No descriptors, nothing
+ * to do across fork or exec (handoff/version.h).
  */
 #ifndef HANDOFF_ERROR_H
 #define HANDOFF_ERROR_H

@@ -17,6 +17,10 @@
  * ho_fallback_reason_from_err() and recorded with
  * ho_fallback_record_failure(); a completed handoff calls
  * ho_fallback_record_success().
+ *
+ * Threads: one ho_fallback_policy or ho_pending_queue is used by one
+ * thread at a time; the other functions are pure. No descriptors. fork: use
+ * a policy in one process only (handoff/version.h).
  */
 #ifndef HANDOFF_FALLBACK_H
 #define HANDOFF_FALLBACK_H

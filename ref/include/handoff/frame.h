@@ -9,6 +9,10 @@
  * current part (header, then body), so a broker can read a Hello frame with
  * read(fd, buf, needed) and hand the connection off with every later byte
  * still in the socket (spec: FRAME-6).
+ *
+ * Threads: one ho_frame_reader is used by one thread at a time; the other
+ * functions are pure. No descriptors, nothing to do across fork or exec
+ * (handoff/version.h).
  */
 #ifndef HANDOFF_FRAME_H
 #define HANDOFF_FRAME_H

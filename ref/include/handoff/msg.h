@@ -31,6 +31,10 @@
  * encode(decode(b)) == b for every canonical b. Encoders validate the same
  * caps as decoders (HO_ERR_STRING_TOO_LONG, HO_ERR_TOKEN_LENGTH, ...) and
  * return HO_ERR_BUFFER_TOO_SMALL when `cap` is too small (*len untouched).
+ *
+ * Threads: every function here is pure or works on caller-owned memory
+ * only; any number of threads may call them at once. No descriptors, nothing
+ * to do across fork or exec (handoff/version.h).
  */
 #ifndef HANDOFF_MSG_H
 #define HANDOFF_MSG_H

@@ -21,6 +21,10 @@
  * HO_ERR_INVALID_ARGUMENT (a NULL pointer, an unknown frame type) or
  * HO_ERR_BUFFER_TOO_SMALL (`out` then holds a truncated, NUL-terminated
  * prefix when cap > 0; *len untouched).
+ *
+ * Threads: every function here is pure or works on caller-owned memory
+ * only; any number of threads may call them at once. No descriptors, nothing
+ * to do across fork or exec (handoff/version.h).
  */
 #ifndef HANDOFF_MSG_JSON_H
 #define HANDOFF_MSG_JSON_H

@@ -27,6 +27,9 @@
  * negative error code, its name NOT_ADOPTED, the error name its detail
  * (handoff/client.h).
  *
+ * Threads, fork: constant data only (macros); safe from any thread and
+ * across fork and exec.
+ *
  * Self-contained (no includes): C99, C11, C++.
  */
 #ifndef HANDOFF_REASONS_H

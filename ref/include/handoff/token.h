@@ -46,6 +46,10 @@
  * PRESENTED token (from the wire) is only ever compared, in constant time.
  *
  * Not thread-safe: one store per event loop, or a lock around every call.
+ *
+ * fork: a store copied into a child holds the same pending tokens; use it
+ * in one process only, or a token could be consumed twice. No descriptors
+ * (the OS random source is getrandom(2)). See handoff/version.h.
  */
 #ifndef HANDOFF_TOKEN_H
 #define HANDOFF_TOKEN_H

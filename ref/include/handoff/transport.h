@@ -20,6 +20,17 @@
  *
  * All functions return HO_OK (0) or a negative HO_ERR_* code (error.h);
  * errno is not part of the contract.
+ *
+ * Threads: the functions keep no state and may run concurrently; one
+ * ho_listener or ho_sideband is used by one thread at a time. Every
+ * descriptor created here is close-on-exec (SOCK_CLOEXEC, accept4
+ * SOCK_CLOEXEC, recvmsg MSG_CMSG_CLOEXEC). Modes: ho_listener_open() and
+ * ho_listener_accept() give non-blocking sockets, ho_unix_connect() a
+ * blocking one unless asked; a descriptor received by ho_xfer_recv() keeps
+ * the mode the sender gave it (blocking from a conforming broker, XFER-25).
+ * backlog <= 0 means SOMAXCONN. fork: a child that does not serve a
+ * listener closes its fd with close(2), not ho_listener_close(), which would
+ * unlink the parent's socket path (handoff/version.h).
  */
 #ifndef HANDOFF_TRANSPORT_H
 #define HANDOFF_TRANSPORT_H

@@ -9,6 +9,30 @@
  * -fvisibility=hidden, so only HO_API functions are exported; a linker
  * version script (ref/abi/libhandoff.map) keeps everything else local.
  * conformance/tools/api_mark.py inserts and checks the marker.
+ *
+ * Threads, fork and exec — the rule for the whole library (each header
+ * says what it means for its objects):
+ *   - No global mutable state, no threads, no signal handlers, no locks. A
+ *     function that takes no object (codecs, names, ho_strerror(), parsers,
+ *     ho_client_connect()) may run in any number of threads at once.
+ *   - Each object (ho_backend with its core and control connections,
+ *     ho_broker with its connections, ho_client_core, ho_token_store,
+ *     ho_fallback_policy, ho_pending_queue, ho_frame_reader, ho_listener) is
+ *     used by one thread at a time: its own thread, or a lock you hold around
+ *     every call. Different objects may be used in different threads.
+ *   - Every descriptor the library creates is close-on-exec: sockets
+ *     (SOCK_CLOEXEC), accepted connections (accept4 SOCK_CLOEXEC), received
+ *     descriptors (recvmsg MSG_CMSG_CLOEXEC), files (O_CLOEXEC, fopen "e").
+ *     To give one to a program you exec, clear FD_CLOEXEC on it yourself
+ *     (dup2() onto another number does). On Windows every handle is created
+ *     or duplicated non-inheritable.
+ *   - fork(): the child gets a copy of every object and a duplicate of every
+ *     descriptor in it. Use an object in ONE process only: tokens, replay
+ *     memory and counters are per process, so a broker or backend core used
+ *     on both sides could offer or adopt one token twice. A child that does
+ *     not use an object may free it (ho_*_del closes only the child's
+ *     duplicates) but must close(l.fd) instead of ho_listener_close(&l),
+ *     which would unlink the socket path the parent still serves.
  */
 #ifndef HANDOFF_VERSION_H
 #define HANDOFF_VERSION_H

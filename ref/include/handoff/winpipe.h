@@ -25,6 +25,12 @@
  * HO_NO_HANDLE (-1) is INVALID_HANDLE_VALUE. All functions return HO_OK or a
  * negative HO_ERR_* code; the Win32 error of the last failure of this
  * thread is kept for messages (ho_win_last_error()).
+ *
+ * Threads: the functions keep no shared state (the last Win32 error and
+ * the overlapped event are per thread); one ho_pipe_listener is used by one
+ * thread at a time. Every handle is created or duplicated non-inheritable
+ * (bInheritHandle FALSE), the Windows form of close-on-exec
+ * (handoff/version.h).
  */
 #ifndef HANDOFF_WINPIPE_H
 #define HANDOFF_WINPIPE_H

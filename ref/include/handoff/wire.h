@@ -5,6 +5,10 @@
  *
  * Wire version (framing byte, envelope version, payload ids) and library
  * version (HO_LIBRARY_VERSION_*) are separate axes: spec/versioning.md.
+ *
+ * Threads: every function here is pure or works on caller-owned memory
+ * only; any number of threads may call them at once. No descriptors, nothing
+ * to do across fork or exec (handoff/version.h).
  */
 #ifndef HANDOFF_WIRE_H
 #define HANDOFF_WIRE_H

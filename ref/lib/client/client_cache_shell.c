@@ -35,7 +35,7 @@ static bool path_ok(const char *p) {
 /* Read every well-formed entry (others are skipped: a damaged file costs
  * only what it forgot). Returns the count, or a negative HO_ERR_*. */
 static int load(const char *file, entry *out, size_t cap) {
-  FILE *f = fopen(file, "r");
+  FILE *f = fopen(file, "re"); /* "e": O_CLOEXEC, like every descriptor of the library */
   if (f == NULL) return errno == ENOENT ? 0 : ho_err_from_errno(errno);
   char line[LINE_MAX_];
   size_t n = 0;

@@ -5,11 +5,13 @@ BACKEND_BIN := $(BUILD)/bin/handoff-backend
 CLIENT_BIN := $(BUILD)/bin/handoff-client
 BINS += $(BACKEND_BIN) $(CLIENT_BIN)
 
-$(BACKEND_BIN): $(OBJ)/ref/bin/handoff-backend.o $(LIB_A)
+$(BACKEND_BIN): $(OBJ)/ref/bin/handoff-backend.o $(OBJ)/ref/bin/backend_flags.o \
+    $(OBJ)/ref/bin/cli.o $(LIB_A)
 	@mkdir -p $(@D)
-	$(CC) -o $@ $< $(LIB_A) $(LDFLAGS) $(LIBDEPS)
+	$(CC) -o $@ $(filter %.o,$^) $(LIB_A) $(LDFLAGS) $(LIBDEPS)
 
-$(CLIENT_BIN): $(OBJ)/ref/bin/handoff-client.o $(OBJ)/ref/bin/client_echo.o $(LIB_A)
+$(CLIENT_BIN): $(OBJ)/ref/bin/handoff-client.o $(OBJ)/ref/bin/client_echo.o \
+    $(OBJ)/ref/bin/client_flags.o $(OBJ)/ref/bin/cli.o $(LIB_A)
 	@mkdir -p $(@D)
 	$(CC) -o $@ $(filter %.o,$^) $(LIB_A) $(LDFLAGS) $(LIBDEPS)
 

@@ -21,11 +21,11 @@ BENCH_PROGS := $(BUILD)/bin/handoff-broker $(BUILD)/bin/handoff-backend $(BUILD)
 
 $(BENCH_BIN): $(BENCH_OBJS) $(LIB_A)
 	@mkdir -p $(@D)
-	$(CC) -o $@ $(BENCH_OBJS) $(LIB_A) $(LDFLAGS) $(LIBDEPS) -lpthread -lm
+	$(CC) -o $@ $(filter %.o,$^) $(LIB_A) $(LDFLAGS) $(LIBDEPS) -lpthread -lm
 
 $(BENCH_CORES): $(OBJ)/conformance/bench/bench_cores.o $(LIB_A)
 	@mkdir -p $(@D)
-	$(CC) -o $@ $< $(LIB_A) $(LDFLAGS) $(LIBDEPS)
+	$(CC) -o $@ $(filter %.o,$^) $(LIB_A) $(LDFLAGS) $(LIBDEPS)
 
 BENCH_ARGS := $(if $(filter 1,$(QUICK)),--quick) $(if $(RUNS),--runs $(RUNS)) \
               $(if $(BENCH_ITERS),--iters $(BENCH_ITERS)) $(if $(BENCH_ONLY),--only $(BENCH_ONLY))
@@ -59,3 +59,8 @@ test-bench-smoke: $(BENCH_BIN) $(BENCH_PROGS)
 ifneq ($(SAN),1)
 TEST_TARGETS += test-bench-smoke
 endif
+
+# The bench programs take their options through ref/bin/cli.c (--help,
+# --version, a named error and exit 2 for a bad argument).
+$(OBJ)/conformance/bench/%.o: CPPFLAGS += -Iref/bin
+$(BENCH_BIN) $(BENCH_CORES): $(OBJ)/ref/bin/cli.o

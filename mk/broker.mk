@@ -4,7 +4,8 @@
 BROKER_BIN := $(BUILD)/bin/handoff-broker
 BINS += $(BROKER_BIN)
 
-BROKER_OBJS := $(OBJ)/ref/bin/handoff-broker.o $(OBJ)/ref/bin/handoff-broker-loop.o
+BROKER_OBJS := $(OBJ)/ref/bin/handoff-broker.o $(OBJ)/ref/bin/handoff-broker-loop.o \
+  $(OBJ)/ref/bin/broker_flags.o $(OBJ)/ref/bin/cli.o
 
 $(BROKER_BIN): $(BROKER_OBJS) $(LIB_A)
 	@mkdir -p $(@D)

@@ -67,9 +67,9 @@ fuzz-frame: $(FUZZ_FRAME_BIN)
 
 # Benchmark: ns per encode/decode and heap allocations per operation.
 BENCH_CODEC_BIN := $(BUILD)/bench/bench_codec
-$(BENCH_CODEC_BIN): $(OBJ)/conformance/bench/bench_codec.o $(LIB_A)
+$(BENCH_CODEC_BIN): $(OBJ)/conformance/bench/bench_codec.o $(OBJ)/ref/bin/cli.o $(LIB_A)
 	@mkdir -p $(@D)
-	$(CC) -o $@ $< $(LIB_A) $(LDFLAGS) $(LIBDEPS)
+	$(CC) -o $@ $(filter %.o,$^) $(LIB_A) $(LDFLAGS) $(LIBDEPS)
 .PHONY: bench-codec
 bench-codec: $(BENCH_CODEC_BIN)
 	$(BENCH_CODEC_BIN)

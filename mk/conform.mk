@@ -7,7 +7,7 @@ CONFORM_BIN := $(BUILD)/bin/handoff-conform
 BINS += $(CONFORM_BIN)
 
 CONFORM_SRCS := $(sort $(wildcard conformance/runner/*.c))
-CONFORM_OBJS := $(CONFORM_SRCS:%.c=$(OBJ)/%.o) $(OBJ)/gen/conform_reqs.o
+CONFORM_OBJS := $(CONFORM_SRCS:%.c=$(OBJ)/%.o) $(OBJ)/gen/conform_reqs.o $(OBJ)/ref/bin/cli.o
 
 # The requirement sentences, extracted from spec/ by the compliance parser.
 $(GEN)/conform_reqs.c: conformance/runner/gen_reqs.py conformance/tools/compliance.py $(wildcard spec/*.md)
@@ -161,3 +161,6 @@ conform: $(CONFORM_BIN)
 	$(CONFORM_BIN) $(MODE) $(addprefix --feature ,$(FEATURES)) $(if $(MANIFEST),--manifest $(MANIFEST)) \
 	  --junit $(CONFORM_OUT)/conform.xml --json $(CONFORM_OUT)/conform.json \
 	  --failure-traces $(CONFORM_OUT)/traces $(CONFORM_ARGS) $(if $(CMD),-- $(CMD))
+
+# The runner's usage errors and --version come from ref/bin/cli.c.
+$(OBJ)/conformance/runner/main.o: CPPFLAGS += -Iref/bin

@@ -38,6 +38,9 @@ wine                wine
 wine64              /usr/lib/wine/wine64
 libxml2-utils       xmllint
 spin                spin
+help2man            help2man
+groff-base          groff
+man-db              man
 LIST
 [ -z "$missing" ] && exit 0
 line="apt-get install -y --no-install-recommends$missing"

@@ -41,6 +41,8 @@ install: lib $(INSTALL_BINS) $(PC_FILE)
 	  $(HO_SHARE)/proto/handoff/v1/
 	$(INSTALL) -m 644 $(wildcard spec/*.md spec/*.txt) $(HO_SHARE)/spec/
 	$(INSTALL) -m 644 $(wildcard conformance/vectors/*) $(HO_SHARE)/vectors/
+	$(INSTALL) -d $(DESTDIR)$(MANDIR)/man1
+	$(INSTALL) -m 644 $(MAN_PAGES) $(DESTDIR)$(MANDIR)/man1/
 
 uninstall:
 	rm -f $(addprefix $(DESTDIR)$(INCLUDEDIR)/handoff/,$(notdir $(HO_HEADERS)))
@@ -49,6 +51,7 @@ uninstall:
 	  $(DESTDIR)$(PKGCONFIGDIR)/handoff.pc
 	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(notdir $(INSTALL_BINS)))
 	rm -rf $(HO_SHARE)
+	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man1/,$(notdir $(MAN_PAGES)))
 	-rmdir $(DESTDIR)$(INCLUDEDIR)/handoff 2>/dev/null
 
 # Install into a scratch DESTDIR with PREFIX=/usr, build a program with only

@@ -72,7 +72,8 @@ $(OBJ)/conformance/bench/bench_token.o: conformance/bench/bench_token.c | $(DEPS
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
 
-$(BENCH_TOKEN): $(OBJ)/conformance/bench/bench_token.o $(TOKEN_CORE_OBJS)
+$(BENCH_TOKEN): $(OBJ)/conformance/bench/bench_token.o $(TOKEN_CORE_OBJS) $(OBJ)/ref/bin/cli.o \
+    $(OBJ)/ref/lib/core/version.o
 	@mkdir -p $(@D)
 	$(CC) -o $@ $^ $(LDFLAGS)
 

@@ -108,8 +108,12 @@ $(WIN_BIN)/handoff-%.exe: $(WIN_OBJ)/ref/bin/win/%.o $(WIN_OBJ)/ref/bin/win/winl
 	@mkdir -p $(@D)
 	$(WIN_CC) $(WIN_LDFLAGS) -o $@ $(filter %.o,$^) $(WIN_LIB) $(WIN_LDLIBS)
 
-# The client's echo rounds and report are shared with handoff-client.
-$(WIN_BIN)/handoff-client.exe: $(WIN_OBJ)/ref/bin/client_echo.o
+# Flags, --help and (client) the echo rounds and report are shared with the
+# Linux programs (ref/bin/cli.c and ref/bin/*_flags.c).
+$(WIN_BIN)/handoff-client.exe: $(WIN_OBJ)/ref/bin/client_echo.o $(WIN_OBJ)/ref/bin/client_flags.o \
+  $(WIN_OBJ)/ref/bin/cli.o
+$(WIN_BIN)/handoff-broker.exe: $(WIN_OBJ)/ref/bin/broker_flags.o $(WIN_OBJ)/ref/bin/cli.o
+$(WIN_BIN)/handoff-backend.exe: $(WIN_OBJ)/ref/bin/backend_flags.o $(WIN_OBJ)/ref/bin/cli.o
 
 # The Wine prefix is created by the first program run in it (about 9 s cold).
 WIN_RUN := WINEPREFIX=$(WIN_PREFIX) WINEDEBUG=-all WINEDLLOVERRIDES=mscoree,mshtml= $(WINE)
@@ -139,3 +143,15 @@ endif
 .PHONY: demo-windows
 demo-windows: $(WIN_PROGS)
 	@sh mk/demo-windows.sh $(abspath $(WIN_BIN)) $(WIN_PREFIX)
+
+# The Windows programs' command line under Wine (conformance/system/
+# test_cli.py): --version, --help, an unknown and a missing flag.
+.PHONY: test-cli-windows
+test-cli-windows: $(WIN_PROGS)
+	$(PYTHON) conformance/system/test_cli.py --win-bin $(WIN_BIN) --wine-prefix $(WIN_PREFIX)
+	@WINEPREFIX=$(WIN_PREFIX) wineserver -k 2>/dev/null || true
+ifneq ($(SAN),1)
+ifneq ($(WIN_CAN_RUN),)
+TEST_TARGETS += test-cli-windows
+endif
+endif

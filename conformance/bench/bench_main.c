@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "cli.h" /* ref/bin: --help, --version, one-line usage errors */
 
 bench_cfg CFG;
 hx_world W;
@@ -42,11 +43,22 @@ static void defaults(int mode) { /* 0 full, 1 quick, 2 tiny (smoke test) */
   memcpy(CFG.out_dir, out, sizeof out);
 }
 
-static int usage(void) {
-  fprintf(stderr, "usage: bench_handoff [--quick|--tiny] [--iters N] [--runs N] [--only LIST] "
-                  "[--hold N] [--out DIR]\n");
-  return 2;
-}
+enum { O_QUICK = 'q', O_TINY = 'y', O_ITERS = 'i', O_RUNS = 'r', O_ONLY = 'o', O_HOLD = 'H', O_OUT = 'O' };
+static const cli_opt bench_opts[] = {
+    {"quick", NULL, O_QUICK, CLI_BOTH, "a ~20 s run (fewer iterations)"},
+    {"tiny", NULL, O_TINY, CLI_BOTH, "a smoke-test run (make test-bench-smoke)"},
+    {"iters", "N", O_ITERS, CLI_BOTH, "latency iterations per route (10..100000000)"},
+    {"runs", "N", O_RUNS, CLI_BOTH, "repeat the latency part N times (1..64)"},
+    {"only", "LIST", O_ONLY, CLI_BOTH,
+     "comma-separated sections: latency counters fresh strace\ntrace cost callgrind throughput held"},
+    {"hold", "N", O_HOLD, CLI_BOTH, "held sessions (0..1000000)"},
+    {"out", "DIR", O_OUT, CLI_BOTH, "where results.json and latency.png go (build/bench)"},
+    {0, 0, 0, 0, 0}};
+static const cli_prog bench_prog = {
+    "bench_handoff", "[--quick|--tiny] [--iters N] [--runs N] [--only LIST] [--hold N] [--out DIR]",
+    "The handoff bench: routes, placements, wake-ups and system calls, fresh client\n"
+    "processes, cost per handoff, throughput, held sessions (HO_BIN_DIR: the programs).\n",
+    bench_opts, NULL, "Exit status: 0 done; 1 the apparatus failed; 2 usage error.\n"};
 
 static int start_world(void) {
   char bk[512], br[512], log[600];
@@ -264,21 +276,37 @@ int main(int argc, char **argv) {
   snprintf(CFG.out_dir, sizeof CFG.out_dir, "build/bench");
   defaults(0);
   long iters = 0, runs = 0, hold = -1;
-  for (int i = 1; i < argc; i++) { /* the size first: the other options override it */
-    if (!strcmp(argv[i], "--quick")) defaults(1);
-    else if (!strcmp(argv[i], "--tiny")) defaults(2);
+  const char *only = NULL;
+  cli_parser ps;
+  int o, size = 0;
+  uint64_t v;
+  cli_init(&ps, &bench_prog, argc, argv);
+  while ((o = cli_next(&ps)) > 0) {
+    const char *me = bench_prog.name;
+    switch (o) {
+    case O_QUICK: size = size == 2 ? 2 : 1; break; /* the size first: the rest overrides it */
+    case O_TINY: size = 2; break;
+    case O_ITERS:
+      if (cli_number(me, "--iters", ps.arg, 10, 100000000u, &v)) return 2;
+      iters = (long)v;
+      break;
+    case O_RUNS:
+      if (cli_number(me, "--runs", ps.arg, 1, MAX_RUNS, &v)) return 2;
+      runs = (long)v;
+      break;
+    case O_HOLD:
+      if (cli_number(me, "--hold", ps.arg, 0, 1000000, &v)) return 2;
+      hold = (long)v;
+      break;
+    case O_ONLY: only = ps.arg; break;
+    case O_OUT: snprintf(CFG.out_dir, sizeof CFG.out_dir, "%s", ps.arg); break;
+    default: return 2;
+    }
   }
-  for (int i = 1; i < argc; i++) {
-    const char *a = argv[i];
-    const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-    if (!strcmp(a, "--quick") || !strcmp(a, "--tiny")) continue;
-    else if (!strcmp(a, "--iters") && v) iters = atol(argv[++i]);
-    else if (!strcmp(a, "--runs") && v) runs = atol(argv[++i]);
-    else if (!strcmp(a, "--hold") && v) hold = atol(argv[++i]);
-    else if (!strcmp(a, "--only") && v) CFG.only = argv[++i];
-    else if (!strcmp(a, "--out") && v) snprintf(CFG.out_dir, sizeof CFG.out_dir, "%s", argv[++i]);
-    else return usage();
-  }
+  if (o < 0) return ps.status;
+  if (cli_no_operands(&ps)) return 2;
+  if (size) defaults(size);
+  if (only != NULL) CFG.only = only;
   if (iters > 0) CFG.iters = (size_t)(iters < 10 ? 10 : iters);
   if (runs > 0) CFG.runs = (int)(runs > MAX_RUNS ? MAX_RUNS : runs);
   if (hold >= 0) CFG.hold = (size_t)hold;

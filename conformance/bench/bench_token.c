@@ -18,6 +18,16 @@
 
 #include "core/token_internal.h" /* sizeof(ho_tentry) for the layout line */
 #include "handoff/token.h"
+#include "cli.h" /* ref/bin: --help, --version, one-line usage errors */
+
+static const cli_opt token_opts[] = {
+    {"iters", "N", 'n', CLI_BOTH, "handoffs per row (1..1000000000, default 2000000)"},
+    {0, 0, 0, 0, 0}};
+static const cli_prog token_prog = {
+    "bench_token", "[--iters N]",
+    "Token core throughput (issue + register + acknowledge) with 0, 1000 and\n"
+    "100000 handoffs pending, memory per pending handoff, constant-time compare.\n",
+    token_opts, NULL, "Exit status: 0 done; 1 the token store failed; 2 usage error.\n"};
 
 static uint64_t now_ns(void) {
   struct timespec ts;
@@ -115,7 +125,14 @@ static double compare_ns(int differ_at) {
 }
 
 int main(int argc, char **argv) {
-  uint64_t iters = argc > 1 ? strtoull(argv[1], NULL, 10) : 2000000;
+  uint64_t iters = 2000000;
+  cli_parser ps;
+  cli_init(&ps, &token_prog, argc, argv);
+  int o;
+  while ((o = cli_next(&ps)) > 0)
+    if (cli_number("bench_token", "--iters", ps.arg, 1, 1000000000u, &iters)) return 2;
+  if (o < 0) return ps.status;
+  if (cli_no_operands(&ps)) return 2;
   const uint32_t levels[] = {0, 1000, 100000};
   run(0, 1, iters / 4); /* warm-up: page in, let the CPU clock settle */
   printf("token core: one handoff = issue + register + acknowledge (single thread, %llu per row)\n",

@@ -10,7 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h" /* ref/bin: error prefix, usage errors */
 #include "conform.h"
+#include "handoff/version.h"
 #include "expect.h"
 #include "manifest.h"
 #include "pb.h"
@@ -19,7 +21,7 @@
 #include "sut.h"
 #include "usage.h"
 
-static const char *const short_opts = "+xvqh"; /* "+": CMD and its options are not ours */
+static const char *const short_opts = "+:xvqh"; /* "+": CMD and its options are not ours */
 enum {
   O_MANIFEST = 256, O_FEATURE, O_CONSTANT, O_SERVICE, O_RUN, O_SKIP, O_LIST, O_LIST_JSON,
   O_EXPECT, O_ALLOW, O_JUNIT, O_JSON, O_TRACE, O_START, O_GRACE, O_TMPDIR, O_KEEP, O_VERSION,
@@ -40,11 +42,17 @@ static const struct option long_opts[] = {
     {"self-check", no_argument, 0, O_SELFCHECK},      {"failure-traces", required_argument, 0, O_FTRACE},
     {0, 0, 0, 0}};
 
+/* One line and "Try 'handoff-conform --help'." (ref/bin/cli.c), exit 2. */
 static int usage_error(const char *fmt, const char *arg) {
-  fprintf(stderr, "handoff-conform: ");
-  fprintf(stderr, fmt, arg);
-  fprintf(stderr, "\n(handoff-conform --help for the options)\n");
-  return 2;
+  char msg[600];
+  snprintf(msg, sizeof msg, fmt, arg);
+  return cli_usage_error("handoff-conform", "%s", msg);
+}
+
+static int version(void) {
+  printf("handoff-conform %s (suite %s, spec revision %s)\n", ho_version(), CF_SUITE_VERSION,
+         cf_spec_revision);
+  return 0;
 }
 
 static int parse_int(const char *s, int lo, int hi, int *out) {
@@ -57,23 +65,19 @@ static int parse_int(const char *s, int lo, int hi, int *out) {
 }
 
 int main(int argc, char **argv) {
-  if (argc < 2) {
-    cf_usage(stderr, 0);
-    return 2;
-  }
+  if (argc < 2) return usage_error("missing MODE%s: backend, broker or client", "");
   if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
     cf_usage(stdout, 0);
     return 0;
   }
-  if (strcmp(argv[1], "--version") == 0) {
-    printf("handoff-conform %s (spec revision %s)\n", CF_SUITE_VERSION, cf_spec_revision);
-    return 0;
-  }
+  if (strcmp(argv[1], "--version") == 0) return version();
   static cf_opts o;
   memset(&o, 0, sizeof o);
   if (strcmp(argv[1], "backend") == 0) o.mode = CF_MODE_BACKEND;
   else if (strcmp(argv[1], "broker") == 0) o.mode = CF_MODE_BROKER;
   else if (strcmp(argv[1], "client") == 0) o.mode = CF_MODE_CLIENT;
+  else if (argv[1][0] == '-')
+    return usage_error("unknown option '%s' (MODE comes first: backend, broker or client)", argv[1]);
   else
     return usage_error("unknown mode '%s': use 'backend', 'broker' or 'client'", argv[1]);
   cf_registry_select(o.mode);
@@ -89,7 +93,8 @@ int main(int argc, char **argv) {
   argv[1] = argv[0];
   argc--;
   argv++;
-  int opt;
+  int opt, before = optind;
+  opterr = 0; /* our messages, with our prefix */
   while ((opt = getopt_long(argc, argv, short_opts, long_opts, NULL)) != -1) {
     switch (opt) {
     case O_MANIFEST: o.manifest = optarg; break;
@@ -137,10 +142,11 @@ int main(int argc, char **argv) {
     case 'v': o.verbose = true; break;
     case 'q': o.quiet = true; break;
     case 'h': cf_usage(stdout, o.mode); return 0;
-    case O_VERSION: printf("handoff-conform %s (spec revision %s)\n", CF_SUITE_VERSION, cf_spec_revision); return 0;
+    case O_VERSION: return version();
     case O_SELFCHECK: self_check = true; break;
-    default: return usage_error("bad option%s", "");
+    default: return cli_getopt_error("handoff-conform", opt, argv, before);
     }
+    before = optind;
   }
   if (self_check) {
     int rc = cf_pb_selfcheck();

@@ -72,7 +72,9 @@ def sh(script):
 def main():
     print("handoff-conform runner tests")
     rc, out, _ = run([])
-    check("no arguments: usage, exit 2", rc == 2 and "usage:" in out, out)
+    check("no arguments: the missing MODE named in one line, then Try, exit 2",
+          rc == 2 and out.splitlines() == ["handoff-conform: missing MODE: backend, broker or client",
+                                           "Try 'handoff-conform --help'."], out)
     rc, out, _ = run(["--help"])
     needed = ["{handoff_endpoint}", "{backend_pipe}", "{service}", "{offer_timeout_ms}", "HANDOFF_CASE",
               "backend-ready", "early-data", "multi-offer", "service-name-check", "replay_capacity",

@@ -91,7 +91,7 @@ static void mode_section(FILE *f, int mode) {
 
 void cf_usage(FILE *f, int mode) {
   fprintf(f,
-"usage: handoff-conform MODE [OPTIONS] -- CMD [ARGS...]      MODE: backend, broker, client\n"
+"Usage: handoff-conform MODE [OPTIONS] -- CMD [ARGS...]      MODE: backend, broker, client\n"
 "       handoff-conform MODE [OPTIONS] --manifest FILE   (command taken from the manifest)\n"
 "       handoff-conform MODE --list [--manifest FILE | --feature NAME ...]\n"
 "       handoff-conform MODE --help   (the contract of one mode)\n"

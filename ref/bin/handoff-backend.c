@@ -8,7 +8,6 @@
  * spec: BACKEND-1 XFER-1 READY-3 SEC-2 SEC-8 */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -22,6 +21,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backend_flags.h"
+#include "cli.h"
 #include "handoff/backend.h"
 #include "handoff/transport.h"
 
@@ -515,175 +516,36 @@ static void start_drain(app *a) {
         a->drain_timeout_ms);
 }
 
-static void print_counters(app *a) {
+/* The counters, in the broker's format and stream (cli.h). */
+static void print_counters(app *a, const char *when) {
   ho_backend_counters c;
   ho_backend_core_counters(ho_backend_get_core(a->b), &c);
-  char refused[512] = "";
-  size_t off = 0;
-  for (int i = 0; i < HO_REFUSAL_COUNT_; i++) {
-    off += (size_t)snprintf(refused + off, sizeof refused - off, " refused_%s=%llu",
+  char text[2048];
+  size_t off = (size_t)snprintf(text, sizeof text, "offers %llu\naccepted %llu\nrefused %llu\n",
+                                (unsigned long long)c.offers, (unsigned long long)c.accepted,
+                                (unsigned long long)c.refused);
+  for (int i = 0; i < HO_REFUSAL_COUNT_ && off < sizeof text; i++)
+    off += (size_t)snprintf(text + off, sizeof text - off, "refused{reason=%s} %llu\n",
                             ho_backend_refusal_name((ho_backend_refusal)i),
                             (unsigned long long)c.refused_by[i]);
-    if (off >= sizeof refused) break;
-  }
-  printf("counters offers=%llu accepted=%llu refused=%llu%s malformed=%llu adopted=%llu "
-         "reconnected=%llu\n",
-         (unsigned long long)c.offers, (unsigned long long)c.accepted,
-         (unsigned long long)c.refused, refused, (unsigned long long)c.malformed,
-         (unsigned long long)c.adopted, (unsigned long long)a->reconnected);
-  fflush(stdout);
-}
-
-static void usage(FILE *f) {
-  fputs(
-      "usage: handoff-backend --handoff-endpoint PATH --backend-pipe PATH [options]\n"
-      "\n"
-      "Reference backend: adopts client connections handed off by a broker and\n"
-      "serves an echo service (every byte read is written back; EOF closes) on\n"
-      "adopted and reconnected connections alike.\n"
-      "\n"
-      "  --handoff-endpoint PATH  Unix socket for broker control connections\n"
-      "                           (directory created 0700, socket 0600; only\n"
-      "                           peers of our own uid are accepted)\n"
-      "  --backend-pipe PATH      Unix socket for clients that reconnect\n"
-      "  --service NAME           refuse offers for any other service_name\n"
-      "                           (default: accept any)\n"
-      "  --ready-mode MODE        legacy (default): the broker writes the ready\n"
-      "                           frame, we never write before reading client\n"
-      "                           bytes; backend: for offers flagged backend-ready\n"
-      "                           we write the ready frame first, and every ACK\n"
-      "                           declares BACKEND_CAP_BACKEND_READY\n"
-      "  --offer-timeout-ms N     longest wait from the first sideband byte of a\n"
-      "                           handoff to the end of its offer (default 2000,\n"
-      "                           OFFER_TIMEOUT); a stalled offer closes the\n"
-      "                           control connection\n"
-      "  --replay-capacity N      most accepted tokens remembered against replay\n"
-      "                           (default 65536); when full, offers are refused\n"
-      "                           with PENDING_LIMIT (TOKEN-18)\n"
-      "  --max-controls N         control connections served at once (default 64);\n"
-      "                           more are closed before anything is read\n"
-      "  --takeover               take the endpoints over from a running backend\n"
-      "                           (atomic rename); then send it SIGUSR2 to drain\n"
-      "  --drain-timeout-ms N     longest drain after SIGUSR2 (default 10000)\n"
-      "  --exec-log FILE          append one line per request served\n"
-      "                           (route<TAB>request line) to FILE\n"
-      "  --fault KIND             test fault injection: refuse, crash-before-ack\n"
-      "                           (exit status 3 after reading an offer, before\n"
-      "                           the ACK), late-ack:MS, wrong-token,\n"
-      "                           wrong-correlation, close-control\n"
-      "  --log-level LEVEL        error, warn, info (default) or debug; one line\n"
-      "                           per event on stderr\n"
-      "  --help                   this text\n"
-      "\n"
-      "Sockets appear atomically (bound under a temporary name, then renamed),\n"
-      "so once both paths exist the backend accepts connections.\n"
-      "Signals: SIGTERM/SIGINT clean shutdown (sockets unlinked, descriptors\n"
-      "closed, exit 0); SIGUSR1 prints one 'counters ...' line on stdout;\n"
-      "SIGUSR2 drains: queued clients are served, new offers refused with\n"
-      "DRAINING, the endpoints closed, exit 0 once idle. A restart without a\n"
-      "lost client: start the new backend with --takeover, then SIGUSR2 the old.\n",
-      f);
+  if (off < sizeof text)
+    snprintf(text + off, sizeof text - off, "malformed %llu\nadopted %llu\nreconnected %llu\n",
+             (unsigned long long)c.malformed, (unsigned long long)c.adopted,
+             (unsigned long long)a->reconnected);
+  cli_counters("handoff-backend", when, text);
 }
 
 int main(int argc, char **argv) {
-  const char *endpoint = NULL, *pipe_path = NULL, *service = NULL, *exec_log = NULL;
-  bool takeover = false;
-  size_t max_ctl = 64;
-  uint32_t drain_ms = 10000;
-  ho_backend_config cfg;
-  ho_backend_config_init(&cfg);
-  static const struct option opts[] = {{"handoff-endpoint", required_argument, 0, 'e'},
-                                       {"backend-pipe", required_argument, 0, 'p'},
-                                       {"service", required_argument, 0, 's'},
-                                       {"ready-mode", required_argument, 0, 'r'},
-                                       {"fault", required_argument, 0, 'f'},
-                                       {"log-level", required_argument, 0, 'l'},
-                                       {"offer-timeout-ms", required_argument, 0, 'o'},
-                                       {"replay-capacity", required_argument, 0, 'R'},
-                                       {"exec-log", required_argument, 0, 'x'},
-                                       {"max-controls", required_argument, 0, 'C'},
-                                       {"takeover", no_argument, 0, 'T'},
-                                       {"drain-timeout-ms", required_argument, 0, 'D'},
-                                       {"help", no_argument, 0, 'h'},
-                                       {0, 0, 0, 0}};
-  int o;
-  while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-    switch (o) {
-    case 'e': endpoint = optarg; break;
-    case 'p': pipe_path = optarg; break;
-    case 's': service = optarg; break;
-    case 'r':
-      if (strcmp(optarg, "legacy") == 0) cfg.ready_mode = HO_READY_LEGACY;
-      else if (strcmp(optarg, "backend") == 0) cfg.ready_mode = HO_READY_BACKEND;
-      else {
-        fprintf(stderr, "handoff-backend: --ready-mode must be legacy or backend\n");
-        return 2;
-      }
-      break;
-    case 'f':
-      if (ho_backend_fault_parse(optarg, &cfg.fault, &cfg.fault_ms) != HO_OK) {
-        fprintf(stderr, "handoff-backend: unknown --fault '%s'\n", optarg);
-        return 2;
-      }
-      break;
-    case 'l': {
-      int found = -1;
-      for (int i = 0; i < 4; i++)
-        if (strcmp(optarg, level_names[i]) == 0) found = i;
-      if (found < 0) {
-        fprintf(stderr, "handoff-backend: --log-level must be error|warn|info|debug\n");
-        return 2;
-      }
-      g_log_level = found;
-      break;
-    }
-    case 'o': {
-      char *end = NULL;
-      errno = 0;
-      unsigned long v = strtoul(optarg, &end, 10);
-      if (errno || end == optarg || *end || optarg[0] == '-' || v == 0 || v > 600000) {
-        fprintf(stderr, "handoff-backend: --offer-timeout-ms must be 1..600000, got '%s'\n", optarg);
-        return 2;
-      }
-      cfg.offer_timeout_ms = (uint32_t)v;
-      break;
-    }
-    case 'R': {
-      char *end = NULL;
-      errno = 0;
-      unsigned long v = strtoul(optarg, &end, 10);
-      if (errno || end == optarg || *end || optarg[0] == '-' || v == 0 || v > 16777216) {
-        fprintf(stderr, "handoff-backend: --replay-capacity must be 1..16777216, got '%s'\n",
-                optarg);
-        return 2;
-      }
-      cfg.replay_capacity = (uint32_t)v;
-      break;
-    }
-    case 'x': exec_log = optarg; break;
-    case 'T': takeover = true; break;
-    case 'C':
-    case 'D': {
-      char *end = NULL;
-      errno = 0;
-      unsigned long v = strtoul(optarg, &end, 10);
-      if (errno || end == optarg || *end || optarg[0] == '-' || v == 0 || v > 3600000) {
-        fprintf(stderr, "handoff-backend: --%s must be a number 1..3600000, got '%s'\n",
-                o == 'C' ? "max-controls" : "drain-timeout-ms", optarg);
-        return 2;
-      }
-      if (o == 'C') max_ctl = v;
-      else drain_ms = (uint32_t)v;
-      break;
-    }
-    case 'h': usage(stdout); return 0;
-    default: usage(stderr); return 2;
-    }
-  }
-  if (endpoint == NULL || pipe_path == NULL || optind != argc) {
-    usage(stderr);
-    return 2;
-  }
+  backend_flags fl;
+  int st = backend_flags_parse(&fl, argc, argv); /* flags and --help: backend_flags.c */
+  if (st >= 0) return st;
+  const char *endpoint = fl.endpoint, *pipe_path = fl.pipe, *service = fl.service;
+  const char *exec_log = fl.exec_log;
+  bool takeover = fl.takeover;
+  size_t max_ctl = fl.max_ctl;
+  uint32_t drain_ms = fl.drain_ms;
+  ho_backend_config cfg = fl.cfg;
+  g_log_level = fl.log_level;
   cfg.service_name = service;
   cfg.defer_ack_flush = true; /* see ctl_mask() */
 
@@ -778,7 +640,7 @@ int main(int argc, char **argv) {
         struct signalfd_siginfo si;
         while (read(a.sfd, &si, sizeof si) == (ssize_t)sizeof si) {
           if (si.ssi_signo == SIGUSR1) {
-            print_counters(&a);
+            print_counters(&a, "SIGUSR1");
           } else if (si.ssi_signo == SIGUSR2 && !a.draining) {
             start_drain(&a);
           } else {
@@ -797,6 +659,7 @@ int main(int argc, char **argv) {
     }
   }
   /* Clean shutdown: sockets unlinked, every descriptor closed. */
+  print_counters(&a, "exit");
   ho_listener_close(&a.handoff);
   ho_listener_close(&a.pipe);
   for (size_t i = 0; i < a.echo_cap; i++)

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "handoff-broker.h"
 #include "handoff/token.h"
 
@@ -502,8 +503,7 @@ void print_stats(const char *when) {
   ho_broker_get_stats(G.b, &st);
   char text[4096];
   ho_broker_format_stats(&st, text, sizeof text);
-  fprintf(stderr, "handoff-broker counters (%s):\n%s", when, text);
-  fflush(stderr);
+  cli_counters("handoff-broker", when, text); /* the format of handoff-backend's too */
 }
 
 static void on_signal(void) {

@@ -9,12 +9,12 @@
  * reconnected connections alike (overlapped I/O, XFER-34). Same flags and
  * log lines as the Linux program; endpoints are bare pipe names.
  * spec: XFER-1 XFER-32 XFER-34 XFER-38 XFER-39 XFER-44 SEC-2 SEC-4 BACKEND-8 BACKEND-10 */
-#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../backend_flags.h"
 #include "handoff/backend.h"
 #include "handoff/frame.h"
 #include "handoff/winpipe.h"
@@ -326,85 +326,14 @@ static void close_handle_cb(void *ctx, ho_handle h) {
 
 /* ---- main ----------------------------------------------------------------------- */
 
-static void usage(FILE *f) {
-  fputs("usage: handoff-backend.exe --handoff-endpoint NAME --backend-pipe NAME [options]\n"
-        "\n"
-        "Reference backend (Windows): adopts client pipes handed off by a broker\n"
-        "(DuplicateHandle) and serves an echo service on adopted and reconnected\n"
-        "connections alike. NAME is a bare pipe name (\\\\.\\pipe\\NAME locally);\n"
-        "every endpoint is owner-only.\n"
-        "\n"
-        "  --handoff-endpoint NAME  pipe for broker control connections\n"
-        "  --backend-pipe NAME      pipe for clients that reconnect\n"
-        "  --service NAME           refuse offers for any other service_name\n"
-        "  --ready-mode MODE        legacy (default) or backend\n"
-        "  --offer-timeout-ms N     longest wait for the rest of an offer (default 2000)\n"
-        "  --fault KIND             refuse, crash-before-ack (exit status 3),\n"
-        "                           late-ack:MS, wrong-token, wrong-correlation,\n"
-        "                           close-control\n"
-        "  --log-level LEVEL        error, warn, info (default) or debug\n"
-        "  --help                   this text\n",
-        f);
-}
-
 int main(int argc, char **argv) {
-  const char *endpoint = NULL, *pipe_name = NULL, *service = NULL;
-  ho_backend_config cfg;
-  ho_backend_config_init(&cfg);
+  backend_flags fl;
+  int st = backend_flags_parse(&fl, argc, argv); /* the Linux program's flags: backend_flags.c */
+  if (st >= 0) return st;
+  const char *endpoint = fl.endpoint, *pipe_name = fl.pipe, *service = fl.service;
+  ho_backend_config cfg = fl.cfg;
+  g_level = fl.log_level;
   cfg.no_coalesced_reply = true; /* spec: CAP-11 READY-35 — not on named pipes yet */
-  static const struct option opts[] = {{"handoff-endpoint", required_argument, 0, 'e'},
-                                       {"backend-pipe", required_argument, 0, 'p'},
-                                       {"service", required_argument, 0, 's'},
-                                       {"ready-mode", required_argument, 0, 'r'},
-                                       {"offer-timeout-ms", required_argument, 0, 'o'},
-                                       {"fault", required_argument, 0, 'f'},
-                                       {"log-level", required_argument, 0, 'l'},
-                                       {"help", no_argument, 0, 'h'},
-                                       {0, 0, 0, 0}};
-  int o;
-  while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-    switch (o) {
-    case 'e': endpoint = optarg; break;
-    case 'p': pipe_name = optarg; break;
-    case 's': service = optarg; break;
-    case 'r':
-      if (strcmp(optarg, "legacy") == 0) cfg.ready_mode = HO_READY_LEGACY;
-      else if (strcmp(optarg, "backend") == 0) cfg.ready_mode = HO_READY_BACKEND;
-      else {
-        fprintf(stderr, "handoff-backend: --ready-mode must be legacy or backend\n");
-        return 2;
-      }
-      break;
-    case 'o': {
-      char *end;
-      unsigned long v = strtoul(optarg, &end, 10);
-      if (*end || end == optarg || v == 0 || v > 3600000ul) {
-        fprintf(stderr, "handoff-backend: --offer-timeout-ms must be 1..3600000\n");
-        return 2;
-      }
-      cfg.offer_timeout_ms = (uint32_t)v;
-      break;
-    }
-    case 'f':
-      if (ho_backend_fault_parse(optarg, &cfg.fault, &cfg.fault_ms) != HO_OK) {
-        fprintf(stderr, "handoff-backend: unknown --fault '%s'\n", optarg);
-        return 2;
-      }
-      break;
-    case 'l':
-      if ((g_level = wl_level_parse(optarg)) < 0) {
-        fprintf(stderr, "handoff-backend: --log-level must be error|warn|info|debug\n");
-        return 2;
-      }
-      break;
-    case 'h': usage(stdout); return 0;
-    default: usage(stderr); return 2;
-    }
-  }
-  if (endpoint == NULL || pipe_name == NULL || optind != argc) {
-    usage(stderr);
-    return 2;
-  }
   cfg.service_name = service;
   cfg.wall_clock_ms = wall_ms;
   cfg.close_handle = close_handle_cb; /* the core never closes a handle itself */

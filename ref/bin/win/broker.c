@@ -21,12 +21,12 @@
  *
  * Same flags and log lines as the Linux program; endpoints are bare pipe
  * names. spec: SEC-1 SEC-2 SEC-10 XFER-30 XFER-31 XFER-33 XFER-39 XFER-41 XFER-43 */
-#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../broker_flags.h"
 #include "handoff/broker.h"
 #include "handoff/winpipe.h"
 #include "winloop.h"
@@ -52,8 +52,7 @@ typedef struct bconn {
 } bconn;
 
 static struct {
-  const char *listen, *endpoint, *backend_pipe, *service;
-  ho_broker_config cfg;
+  broker_flags f; /* the flags and the core's config (broker_flags.c) */
   ho_broker *b;
   ho_pipe_listener l;
   bconn *conns;
@@ -111,7 +110,7 @@ static void open_control(ho_broker_conn *hc) {
   k->hc = hc;
   ho_broker_conn_set_user(hc, k);
   ho_handle h;
-  int rc = ho_pipe_connect(G.endpoint, 2000, &h);
+  int rc = ho_pipe_connect(G.f.endpoint, 2000, &h);
   if (rc == HO_OK) {
     k->h = (HANDLE)h;
     /* spec: SEC-10 XFER-30 XFER-42 — the backend is the pipe's server: same
@@ -121,7 +120,7 @@ static void open_control(ho_broker_conn *hc) {
     if (rc == HO_ERR_PEER_REJECTED || rc == HO_ERR_PEER_CREDENTIALS) rc = HO_ERR_PERMISSION;
   }
   if (rc != HO_OK) {
-    slog(HO_BROKER_LOG_WARN, "control dial failed endpoint=%s reason=%s win32=%lu", G.endpoint,
+    slog(HO_BROKER_LOG_WARN, "control dial failed endpoint=%s reason=%s win32=%lu", G.f.endpoint,
          ho_errname(rc), ho_win_last_error());
     ho_broker_conn_error(G.b, hc, rc, wl_now_ms());
     return;
@@ -307,111 +306,32 @@ static void accept_clients(void) {
   }
 }
 
-static void usage(FILE *f) {
-  fputs("usage: handoff-broker.exe --listen NAME --handoff-endpoint NAME --backend-pipe NAME\n"
-        "                          [--service NAME] [--ack-timeout-ms N] [--token-ttl-ms N]\n"
-        "                          [--max-pending N] [--backend-ready] [--backend-multi-offer]\n"
-        "                          [--max-controls N] [--peer-uid any|same]\n"
-        "                          [--hello-rate N] [--log-level error|warn|info|debug]\n"
-        "\n"
-        "Reference broker (Windows): hands each opted-in client pipe to the backend with\n"
-        "DuplicateHandle; on any failure the client falls back to --backend-pipe. NAME is a\n"
-        "bare pipe name (\\\\.\\pipe\\NAME locally); every endpoint is owner-only.\n"
-        "--hello-rate 0 means unlimited. The flags mean what they mean on Linux.\n",
-        f);
-}
-
 int main(int argc, char **argv) {
-  static const struct option opts[] = {
-      {"listen", 1, 0, 'l'},         {"handoff-endpoint", 1, 0, 'e'},
-      {"backend-pipe", 1, 0, 'p'},   {"service", 1, 0, 's'},
-      {"ack-timeout-ms", 1, 0, 'a'}, {"token-ttl-ms", 1, 0, 't'},
-      {"max-pending", 1, 0, 'm'},    {"backend-ready", 0, 0, 'r'},
-      {"hello-rate", 1, 0, 'R'},     {"peer-uid", 1, 0, 'u'},
-      {"log-level", 1, 0, 'v'},      {"help", 0, 0, 'h'},
-      {"backend-multi-offer", 0, 0, 'M'}, {"max-controls", 1, 0, 'C'},
-      {0, 0, 0, 0}};
-  G.service = "echo";
-  G.level = G.cfg.log_level = HO_BROKER_LOG_INFO;
-  G.cfg.peer_policy = HO_PEER_SAME_UID;
-  int o;
-  char *end;
-  while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-    unsigned long long v = 0;
-    if (o == 'a' || o == 't' || o == 'm' || o == 'R' || o == 'C') {
-      v = strtoull(optarg, &end, 10);
-      if (*end || end == optarg || optarg[0] == '-' || v > 86400000u ||
-          (v == 0 && o != 'R')) {
-        fprintf(stderr, "handoff-broker: bad number: %s\n", optarg);
-        return 2;
-      }
-    }
-    switch (o) {
-    case 'l': G.listen = optarg; break;
-    case 'e': G.endpoint = optarg; break;
-    case 'p': G.backend_pipe = optarg; break;
-    case 's': G.service = optarg; break;
-    case 'a': G.cfg.ack_timeout_ms = v; break;
-    case 't':
-      if (v > 30000) {
-        fprintf(stderr, "handoff-broker: --token-ttl-ms is at most 30000 (TOKEN_TTL_MAX)\n");
-        return 2;
-      }
-      G.cfg.token_ttl_ms = v;
-      break;
-    case 'm': G.cfg.max_pending = (uint32_t)v; break;
-    case 'r': /* spec: READY-36 — a statement is not a declaration */
-      fprintf(stderr, "handoff-broker: --backend-ready has no effect since spec 1.0.0-rc2 "
-                      "(READY-36)\n");
-      break;
-    case 'M': G.cfg.backend_multi_offer = true; break; /* spec: XFER-37 */
-    case 'C': G.cfg.max_controls = v > 4096 ? 4096u : (uint32_t)v; break;
-    case 'R': G.cfg.hello_rate = v == 0 ? HO_BROKER_HELLO_RATE_UNLIMITED : (uint32_t)v; break;
-    case 'u': {
-      uid_t uid;
-      if (ho_peer_policy_parse(optarg, &G.cfg.peer_policy, &uid) != HO_OK) {
-        fprintf(stderr, "handoff-broker: bad --peer-uid: %s (any or same on Windows)\n", optarg);
-        return 2;
-      }
-      break;
-    }
-    case 'v':
-      if ((G.level = wl_level_parse(optarg)) < 0) {
-        fprintf(stderr, "handoff-broker: bad --log-level: %s\n", optarg);
-        return 2;
-      }
-      G.cfg.log_level = G.level;
-      break;
-    case 'h': usage(stdout); return 0;
-    default: usage(stderr); return 2;
-    }
-  }
-  if (!G.listen || !G.backend_pipe || optind != argc) {
-    usage(stderr);
-    return 2;
-  }
-  G.cfg.service = G.service;
-  G.cfg.backend_pipe = G.backend_pipe;
-  G.cfg.handoff_endpoint = G.endpoint != NULL;
-  G.cfg.self_uid = 0; /* ho_pipe_peer_check: uid 0 = "our user" */
-  G.cfg.log = log_line;
-  G.cfg.unix_ms = unix_ms; /* offer deadlines (TOKEN-22), backend-ready (READY-10) */
-  G.cfg.measure_us = measure_us; /* latency histogram */
-  G.cfg.endpoint_name = G.endpoint;
-  G.cfg.duplicate_handles = true; /* spec: XFER-31 — no sideband on Windows */
-  int rc = ho_pipe_listener_open(&G.l, G.listen);
+  int st = broker_flags_parse(&G.f, argc, argv); /* the Linux program's flags */
+  if (st >= 0) return st;
+  G.level = G.f.cfg.log_level;
+  G.f.cfg.service = G.f.service;
+  G.f.cfg.backend_pipe = G.f.backend_pipe;
+  G.f.cfg.handoff_endpoint = G.f.endpoint != NULL;
+  G.f.cfg.self_uid = 0; /* ho_pipe_peer_check: uid 0 = "our user" */
+  G.f.cfg.log = log_line;
+  G.f.cfg.unix_ms = unix_ms; /* offer deadlines (TOKEN-22), backend-ready (READY-10) */
+  G.f.cfg.measure_us = measure_us; /* latency figures only */
+  G.f.cfg.endpoint_name = G.f.endpoint;
+  G.f.cfg.duplicate_handles = true; /* spec: XFER-31 — no sideband on Windows */
+  int rc = ho_pipe_listener_open(&G.l, G.f.listen);
   if (rc != HO_OK) {
-    fprintf(stderr, "handoff-broker: cannot listen on %s: %s (win32 %lu)\n", G.listen,
+    fprintf(stderr, "handoff-broker: cannot listen on %s: %s (win32 %lu)\n", G.f.listen,
             ho_strerror(rc), ho_win_last_error());
     return 1;
   }
-  rc = ho_broker_new(&G.cfg, wl_now_ms(), &G.b);
+  rc = ho_broker_new(&G.f.cfg, wl_now_ms(), &G.b);
   if (rc != HO_OK) {
     fprintf(stderr, "handoff-broker: %s\n", ho_strerror(rc));
     return 1;
   }
-  slog(HO_BROKER_LOG_INFO, "listening on %s service=%s endpoint=%s backend_pipe=%s", G.listen,
-       G.service, G.endpoint ? G.endpoint : "-", G.backend_pipe);
+  slog(HO_BROKER_LOG_INFO, "listening on %s service=%s endpoint=%s backend_pipe=%s", G.f.listen,
+       G.f.service, G.f.endpoint ? G.f.endpoint : "-", G.f.backend_pipe);
   run_actions();
   for (;;) {
     arm_reads();

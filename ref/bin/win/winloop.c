@@ -1,6 +1,8 @@
 /* handoff — Windows shells: overlapped operations, clocks, logs. */
 #include "winloop.h"
 
+#include "handoff/client.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -56,14 +58,8 @@ void wl_cancel(HANDLE h, wl_op *op) {
   op->pending = false;
 }
 
-uint64_t wl_now_us(void) {
-  static LARGE_INTEGER f;
-  LARGE_INTEGER c;
-  if (f.QuadPart == 0) QueryPerformanceFrequency(&f);
-  QueryPerformanceCounter(&c);
-  return (uint64_t)(c.QuadPart / f.QuadPart) * 1000000u +
-         (uint64_t)(c.QuadPart % f.QuadPart) * 1000000u / (uint64_t)f.QuadPart;
-}
+/* The library's monotonic clock (QueryPerformanceCounter), written once. */
+uint64_t wl_now_us(void) { return ho_client_now_us(); }
 
 uint64_t wl_now_ms(void) { return wl_now_us() / 1000u; }
 

@@ -3,11 +3,12 @@
 # private apt configuration (no change to /etc/apt): the deb-src line is
 # derived from the machine's own Debian source (deb822 or one-line), apt's
 # lists and caches live under DEST/apt, and the sources unpack under
-# DEST/<package>/. Used by the Windows cross build (issue #14) for the
-# protobuf-c and nanopb runtimes, and meant for the no-heap nanopb build
-# (issue #15). No third-party code is committed: this runs at build time.
+# DEST/<package>/. Called by mk/fetch-src.mk once for one tree shared by
+# the Windows cross build (issue #14: protobuf-c and nanopb runtimes) and
+# the no-heap nanopb build (issue #15). No third-party code is committed:
+# this runs at build time.
 #
-#   sh mk/fetch-src.sh DEST PACKAGE...      e.g. build-windows/src nanopb protobuf-c
+#   sh mk/fetch-src.sh DEST PACKAGE...      e.g. build-src nanopb protobuf-c
 #
 # DEST/<package>/ is a stable name (the unpacked tree, version-free);
 # DEST/<package>.version records the version that was unpacked. A package

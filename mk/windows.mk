@@ -1,8 +1,9 @@
 # Windows transport (issue #14): cross build with mingw-w64, tests under Wine.
 #
 #   make windows        the protobuf-c and nanopb runtimes (from Debian's source
-#                       packages, unpacked under $(WIN_BUILD)/src by
-#                       mk/fetch-src.sh), the generated codecs (same protoc-c and
+#                       packages, unpacked under $(SRC_TREE) by
+#                       mk/fetch-src.mk, shared with the no-heap peer), the
+#                       generated codecs (same protoc-c and
 #                       nanopb generator as the Linux build, in $(WIN_GEN)), the
 #                       portable library plus the Windows transport
 #                       ($(WIN_LIB)), the programs and the test programs (.exe)
@@ -17,11 +18,11 @@ WIN_BUILD ?= build-windows
 WIN_CC ?= x86_64-w64-mingw32-gcc
 WIN_AR ?= x86_64-w64-mingw32-ar
 WINE ?= wine
-WIN_SRC := $(WIN_BUILD)/src
+WIN_SRC := $(SRC_TREE)
 WIN_GEN := $(WIN_BUILD)/gen
 WIN_OBJ := $(WIN_BUILD)/obj
 WIN_BIN := $(WIN_BUILD)/bin
-WIN_SRC_STAMP := $(WIN_SRC)/.fetched
+WIN_SRC_STAMP := $(SRC_STAMP)
 WIN_PREFIX := $(abspath $(WIN_BUILD))/wineprefix
 
 WIN_CPPFLAGS := -Iref/include -Iref/lib -Iref/bin/win -I$(WIN_GEN) -I$(WIN_SRC)/protobuf-c \
@@ -62,9 +63,6 @@ WIN_SHELL_SRCS := $(wildcard ref/bin/win/*.c)
 windows: $(WIN_LIB) $(WIN_TESTS) $(WIN_TEST_INTEG) $(WIN_PROGS)
 
 windows-src: $(WIN_SRC_STAMP)
-$(WIN_SRC_STAMP): mk/fetch-src.sh | $(DEPS_STAMP)
-	sh mk/fetch-src.sh $(WIN_SRC) nanopb protobuf-c
-	@touch $@
 
 $(WIN_GEN)/%.pb-c.c $(WIN_GEN)/%.pb-c.h: proto/%.proto | $(DEPS_STAMP)
 	@mkdir -p $(WIN_GEN)

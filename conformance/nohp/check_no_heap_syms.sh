@@ -10,13 +10,13 @@
 set -eu
 [ $# -eq 2 ] || { echo "usage: $0 NOHEAP.a CONTROL.a" >&2; exit 2; }
 heap() { nm -u "$1" | awk '$1=="U" && $2 ~ /^(malloc|calloc|realloc|free|reallocarray|aligned_alloc|posix_memalign)$/ {print $2}' | sort -u; }
-[ -s "$1" ] || { echo "FAIL no-heap runtime $1 missing or empty" >&2; exit 1; }
-[ -s "$2" ] || { echo "FAIL control runtime $2 missing or empty" >&2; exit 1; }
+[ -s "$1" ] || { echo "FAIL no-heap archive $1 missing or empty" >&2; exit 1; }
+[ -s "$2" ] || { echo "FAIL control archive $2 missing or empty" >&2; exit 1; }
 got=$(heap "$1")
 ctl=$(heap "$2")
 n_got=$(printf '%s' "$got" | grep -c . || true)
 n_ctl=$(printf '%s' "$ctl" | grep -c . || true)
-echo "heap symbols: no-heap runtime $n_got [$(echo $got)], control $n_ctl [$(echo $ctl)]"
+echo "heap symbols: $(basename $1) $n_got [$(echo $got)], control $(basename $2) $n_ctl [$(echo $ctl)]"
 [ "$n_ctl" -gt 0 ] || { echo "FAIL positive control: no heap symbol seen in $2" >&2; exit 1; }
 [ "$n_got" -eq 0 ] || { echo "FAIL $1 references heap functions: $got" >&2; exit 1; }
-echo "PASS nohp runtime: no heap references (control sees $n_ctl)"
+echo "PASS $(basename $1): no heap references (control sees $n_ctl)"

@@ -199,6 +199,7 @@
 
 #include "handoff/error.h"
 #include "handoff/msg.h"
+#include "handoff/token.h" /* ho_allocator */
 #include "handoff/transport.h"
 #include "handoff/wire.h"
 
@@ -245,7 +246,8 @@ typedef struct ho_backend_config {
                                 10 000 handoffs/s with 1.5 s offer deadlines);
                                 when full, offers are refused (PENDING_LIMIT,
                                 spec: TOKEN-18) */
-  ho_codec codec;            /* default HO_CODEC_PROTOBUF_C */
+  ho_codec codec;            /* default HO_CODEC_PROTOBUF_C; libhandoff-nohp.a
+                                has HO_CODEC_NANOPB only (its default) */
   ho_backend_fault fault;    /* default HO_FAULT_NONE */
   uint32_t fault_ms;         /* for HO_FAULT_LATE_ACK */
   /* Wall clock (Unix epoch ms) for offer deadlines (spec: READY-11
@@ -315,6 +317,17 @@ typedef struct ho_backend_config {
    * keeps the broker's pid there). Called only for offers that decoded. */
   int (*check_handle)(void *ctx, void *ctl_user, uint64_t handle_value, ho_handle *conn);
   void *check_ctx;
+  /* Where the core's memory comes from: the core itself, its replay set
+   * (replay_capacity tokens, allocated once by ho_backend_core_new), and per
+   * control connection its state, its action queue and its offer buffer
+   * (ho_backend_ctl_new; an offer larger than the inline 256 bytes takes a
+   * buffer of the next power of two up to 64 KiB for as long as it is read).
+   * NULL: malloc/free. The struct is copied by ho_backend_core_new; its ctx
+   * must outlive the core. handoff/arena.h gives one over a caller buffer.
+   * The no-heap peer library (libhandoff-nohp.a: nanopb codec only, no
+   * malloc anywhere) has no default: NULL is HO_ERR_INVALID_ARGUMENT there.
+   * The shell (ho_backend_new) allocates its own tables with malloc. */
+  const ho_allocator *allocator;
 } ho_backend_config;
 
 /* Fill `cfg` with the defaults above. */

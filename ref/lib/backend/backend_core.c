@@ -11,12 +11,19 @@
  * (spec: FRAME-11). Without a sideband (cfg.no_sideband: Windows pipes,
  * spec: XFER-31 XFER-32) the stream is offer frames only and the handle an
  * offer names is judged by the injected check_handle.
+ *
+ * Memory: every byte comes from the configured allocator (cfg.allocator,
+ * core/alloc.h): the core with its replay set in ho_backend_core_new, per
+ * control connection its state and action queue in ho_backend_ctl_new, and
+ * an offer buffer only for offers above the inline 256 bytes. Built with
+ * HO_NO_HEAP (the no-heap peer library) nothing here can reach malloc.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "backend/replay.h"
+#include "core/alloc.h"
 #include "handoff/backend.h"
 #include "handoff/frame.h"
 
@@ -26,9 +33,20 @@ enum { ST_SIDEBAND = 0, ST_FRAME, ST_WAIT_READY, ST_CLOSED };
 #define DEFAULT_OFFER_TIMEOUT_MS 2000u    /* OFFER_TIMEOUT, spec: BACKEND-10 */
 #define REPLAY_MARGIN_MS 5000u            /* spec: TOKEN-17 */
 #define INLINE_BODY 256u
+#define QUEUE_INITIAL 8u /* actions; one call queues at most 5 (process_offer) */
+
+#ifdef HO_NO_HEAP
+/* The no-heap peer library carries the nanopb codec only. */
+#define CODEC_DEFAULT HO_CODEC_NANOPB
+#define CODEC_OK(c) ((c) == HO_CODEC_NANOPB)
+#else
+#define CODEC_DEFAULT HO_CODEC_PROTOBUF_C
+#define CODEC_OK(c) ((c) == HO_CODEC_PROTOBUF_C || (c) == HO_CODEC_NANOPB)
+#endif
 
 struct ho_backend_core {
   ho_backend_config cfg;
+  ho_allocator alloc; /* resolved cfg.allocator (cfg.allocator points here) */
   char service[HO_MAX_SERVICE_NAME + 1];
   ho_replay replay;
   ho_backend_counters counters;
@@ -54,7 +72,7 @@ struct ho_backend_ctl {
    * buffer that grows to the 64 KiB cap only for large offers */
   ho_frame_reader rd;
   uint8_t body_inline[INLINE_BODY];
-  uint8_t *body_heap;
+  uint8_t *body_heap; /* from the allocator, only while a large offer is read */
   /* accepted offer waiting for its ready write */
   ho_offer wait_offer;
   ho_handle wait_conn;
@@ -72,7 +90,7 @@ void ho_backend_config_init(ho_backend_config *cfg) {
   cfg->ready_mode = HO_READY_LEGACY;
   cfg->token_ttl_ms = 30000;
   cfg->replay_capacity = 65536;
-  cfg->codec = HO_CODEC_PROTOBUF_C;
+  cfg->codec = CODEC_DEFAULT;
   cfg->fault = HO_FAULT_NONE;
   cfg->peer_policy = HO_PEER_SAME_UID;
   cfg->offer_timeout_ms = DEFAULT_OFFER_TIMEOUT_MS;
@@ -127,7 +145,7 @@ int ho_backend_core_new(const ho_backend_config *cfg, ho_backend_core **out) {
   else ho_backend_config_init(&c);
   if (c.ready_mode != HO_READY_LEGACY && c.ready_mode != HO_READY_BACKEND)
     return HO_ERR_INVALID_ARGUMENT;
-  if (c.codec != HO_CODEC_PROTOBUF_C && c.codec != HO_CODEC_NANOPB) return HO_ERR_INVALID_ARGUMENT;
+  if (!CODEC_OK(c.codec)) return HO_ERR_INVALID_ARGUMENT;
   if (c.service_name != NULL && strlen(c.service_name) > HO_MAX_SERVICE_NAME)
     return HO_ERR_INVALID_ARGUMENT;
   if (c.close_handle == NULL) return HO_ERR_INVALID_ARGUMENT;
@@ -135,15 +153,20 @@ int ho_backend_core_new(const ho_backend_config *cfg, ho_backend_core **out) {
   if (c.token_ttl_ms == 0) c.token_ttl_ms = 1;
   if (c.replay_capacity == 0) c.replay_capacity = 1;
   if (c.offer_timeout_ms == 0) c.offer_timeout_ms = DEFAULT_OFFER_TIMEOUT_MS;
-  ho_backend_core *core = calloc(1, sizeof *core);
+  ho_allocator al;
+  if (ho_core_allocator(c.allocator, &al) != HO_OK) return HO_ERR_INVALID_ARGUMENT;
+  ho_backend_core *core = al.alloc(al.ctx, sizeof *core);
   if (core == NULL) return HO_ERR_NOMEM;
-  int rc = ho_replay_init(&core->replay, c.replay_capacity, c.token_ttl_ms);
+  memset(core, 0, sizeof *core);
+  core->alloc = al;
+  int rc = ho_replay_init(&core->replay, c.replay_capacity, c.token_ttl_ms, &core->alloc);
   if (rc != HO_OK) {
-    free(core);
+    al.free(al.ctx, core);
     return rc;
   }
   if (c.service_name != NULL) strcpy(core->service, c.service_name);
   c.service_name = core->service;
+  c.allocator = &core->alloc;
   core->cfg = c;
   *out = core;
   return HO_OK;
@@ -152,7 +175,16 @@ int ho_backend_core_new(const ho_backend_config *cfg, ho_backend_core **out) {
 void ho_backend_core_del(ho_backend_core *core) {
   if (core == NULL) return;
   ho_replay_free(&core->replay);
-  free(core);
+  ho_allocator al = core->alloc;
+  al.free(al.ctx, core);
+}
+
+static void *core_alloc(const ho_backend_core *core, size_t n) {
+  return core->alloc.alloc(core->alloc.ctx, n);
+}
+
+static void core_free(const ho_backend_core *core, void *p) {
+  core->alloc.free(core->alloc.ctx, p);
 }
 
 void ho_backend_core_counters(const ho_backend_core *core, ho_backend_counters *out) {
@@ -169,17 +201,23 @@ int ho_backend_core_set_refusing(ho_backend_core *core, int err) {
 }
 
 /* The frame reader's on-demand buffer: the inline one for the usual offer of
- * about 100 bytes, one heap buffer up to the 64 KiB cap otherwise. */
+ * about 100 bytes, otherwise one buffer of the next power of two up to the
+ * 64 KiB cap (the reader refused a larger length before asking: BACKEND-11),
+ * so an allocator reusing freed blocks of one size (handoff/arena.h) sees
+ * nine sizes at most. Asked for before any body byte is read: nothing to
+ * copy. */
 static uint8_t *grow_body(void *ctx, size_t need) {
   ho_backend_ctl *ctl = ctx;
-  uint8_t *nb = realloc(ctl->body_heap, need);
-  if (nb != NULL) ctl->body_heap = nb;
-  return nb;
+  size_t size = 2 * INLINE_BODY;
+  while (size < need) size *= 2;
+  core_free(ctl->core, ctl->body_heap);
+  ctl->body_heap = core_alloc(ctl->core, size);
+  return ctl->body_heap;
 }
 
 static void reader_reset(ho_backend_ctl *ctl) {
   if (ctl->body_heap != NULL) {
-    free(ctl->body_heap);
+    core_free(ctl->core, ctl->body_heap);
     ctl->body_heap = NULL;
   }
   (void)ho_frame_reader_init_grow(&ctl->rd, ctl->body_inline, sizeof ctl->body_inline, OFFER_CAP,
@@ -188,8 +226,17 @@ static void reader_reset(ho_backend_ctl *ctl) {
 
 int ho_backend_ctl_new(ho_backend_core *core, ho_backend_ctl **out) {
   if (core == NULL || out == NULL) return HO_ERR_INVALID_ARGUMENT;
-  ho_backend_ctl *c = calloc(1, sizeof *c);
+  ho_backend_ctl *c = core_alloc(core, sizeof *c);
   if (c == NULL) return HO_ERR_NOMEM;
+  memset(c, 0, sizeof *c);
+  /* The queue up front: a shell that drains the actions after every call
+   * never makes it grow, so no later call allocates. */
+  c->q = core_alloc(core, QUEUE_INITIAL * sizeof *c->q);
+  if (c->q == NULL) {
+    core_free(core, c);
+    return HO_ERR_NOMEM;
+  }
+  c->qcap = QUEUE_INITIAL;
   c->core = core;
   c->state = core->cfg.no_sideband ? ST_FRAME : ST_SIDEBAND;
   c->sb_conn = HO_NO_HANDLE;
@@ -226,20 +273,28 @@ void ho_backend_ctl_del(ho_backend_ctl *ctl) {
         a->type == HO_BACKEND_ACT_WRITE_CLIENT)
       release(ctl, a->conn);
   }
-  free(ctl->body_heap);
-  free(ctl->q);
-  ctl->core->ctls--;
-  free(ctl);
+  ho_backend_core *core = ctl->core;
+  core_free(core, ctl->body_heap);
+  core_free(core, ctl->q);
+  core->ctls--;
+  core_free(core, ctl);
 }
 
 /* ---- action queue ------------------------------------------------------ */
 
 static ho_backend_action *push(ho_backend_ctl *ctl, ho_backend_act_type type) {
   if (ctl->qhead == ctl->qlen) ctl->qhead = ctl->qlen = 0;
-  if (ctl->qlen == ctl->qcap) {
-    size_t ncap = ctl->qcap ? ctl->qcap * 2 : 8;
-    ho_backend_action *nq = realloc(ctl->q, ncap * sizeof *nq);
+  if (ctl->qlen == ctl->qcap && ctl->qhead > 0) { /* room in front: use it */
+    memmove(ctl->q, ctl->q + ctl->qhead, (ctl->qlen - ctl->qhead) * sizeof *ctl->q);
+    ctl->qlen -= ctl->qhead;
+    ctl->qhead = 0;
+  }
+  if (ctl->qlen == ctl->qcap) { /* undrained actions: grow (no realloc in an allocator) */
+    size_t ncap = ctl->qcap * 2;
+    ho_backend_action *nq = core_alloc(ctl->core, ncap * sizeof *nq);
     if (nq == NULL) return NULL;
+    memcpy(nq, ctl->q, ctl->qlen * sizeof *nq);
+    core_free(ctl->core, ctl->q);
     ctl->q = nq;
     ctl->qcap = ncap;
   }

@@ -4,12 +4,13 @@
 
 #include "handoff/error.h"
 
-int ho_replay_init(ho_replay *r, size_t cap, uint64_t ttl_ms) {
+int ho_replay_init(ho_replay *r, size_t cap, uint64_t ttl_ms, const ho_allocator *alloc) {
   if (r == NULL || cap == 0 || cap > HO_TOKEN_MAX_PENDING_LIMIT) return HO_ERR_INVALID_ARGUMENT;
   ho_token_config cfg;
   ho_token_config_init(&cfg);
   cfg.max_pending = (uint32_t)cap;
   cfg.ttl_ms = ttl_ms;
+  cfg.allocator = alloc; /* the store's only allocations, all made here */
   ho_token_store *s = NULL;
   int rc = ho_token_store_new(&s, &cfg);
   if (rc != HO_OK) return rc;

@@ -19,10 +19,13 @@ typedef struct ho_replay {
   size_t cap;
 } ho_replay;
 
-/* Returns HO_OK, HO_ERR_INVALID_ARGUMENT (cap 0 or above
- * HO_TOKEN_MAX_PENDING_LIMIT), HO_ERR_NOMEM, or HO_ERR_RANDOM (the OS random
- * source that keys the lookup hash failed); *r untouched on error. */
-int ho_replay_init(ho_replay *r, size_t cap, uint64_t ttl_ms);
+/* Every byte of the set is allocated here, with `alloc` (NULL: malloc; none
+ * under HO_NO_HEAP, see core/alloc.h); no later call allocates.
+ * Returns HO_OK, HO_ERR_INVALID_ARGUMENT (cap 0 or above
+ * HO_TOKEN_MAX_PENDING_LIMIT, or an unusable allocator), HO_ERR_NOMEM, or
+ * HO_ERR_RANDOM (the OS random source that keys the lookup hash failed); *r
+ * untouched on error. */
+int ho_replay_init(ho_replay *r, size_t cap, uint64_t ttl_ms, const ho_allocator *alloc);
 void ho_replay_free(ho_replay *r);
 /* Is `token` remembered (and unexpired at now)? Prunes expired tokens. */
 bool ho_replay_contains(ho_replay *r, const uint8_t token[HO_TOKEN_BYTES], uint64_t now_ms);

@@ -25,6 +25,7 @@ typedef enum ho_mt {
   HO_MT_ACK
 } ho_mt;
 
+#ifndef HO_NO_HEAP
 /* protobuf-c back end. For HO_MT_ENVELOPE the payload view is taken from
  * `sr` (protobuf-c copies bytes fields; msg.h promises a view into the
  * input) after checking protobuf-c saw the same length. */
@@ -36,6 +37,33 @@ int ho_pbc_decode_member(ho_mt mt, const uint8_t *reply, size_t len, size_t off,
 int ho_pbc_encode(ho_mt mt, const void *msg, uint8_t *out, size_t cap, size_t *len);
 int ho_pbc_frame_encode(const ho_envelope *env, ho_mt mt, const void *msg, uint8_t *out,
                         size_t cap, size_t *len);
+#define HO_CODEC_OK(c) ((c) == HO_CODEC_PROTOBUF_C || (c) == HO_CODEC_NANOPB)
+#else
+/* The no-heap peer library (mk/nohp.mk) has no protobuf-c (it allocates):
+ * HO_CODEC_PROTOBUF_C is refused as an unknown codec before any of these
+ * could run; they only keep msg.c one file. */
+#define HO_CODEC_OK(c) ((c) == HO_CODEC_NANOPB)
+static inline int ho_pbc_decode(ho_mt mt, const uint8_t *buf, size_t len,
+                                const ho_scan_result *sr, void *out) {
+  (void)mt, (void)buf, (void)len, (void)sr, (void)out;
+  return HO_ERR_INVALID_ARGUMENT;
+}
+static inline int ho_pbc_decode_member(ho_mt mt, const uint8_t *reply, size_t len, size_t off,
+                                       uint32_t which, void *out) {
+  (void)mt, (void)reply, (void)len, (void)off, (void)which, (void)out;
+  return HO_ERR_INVALID_ARGUMENT;
+}
+static inline int ho_pbc_encode(ho_mt mt, const void *msg, uint8_t *out, size_t cap,
+                                size_t *len) {
+  (void)mt, (void)msg, (void)out, (void)cap, (void)len;
+  return HO_ERR_INVALID_ARGUMENT;
+}
+static inline int ho_pbc_frame_encode(const ho_envelope *env, ho_mt mt, const void *msg,
+                                      uint8_t *out, size_t cap, size_t *len) {
+  (void)env, (void)mt, (void)msg, (void)out, (void)cap, (void)len;
+  return HO_ERR_INVALID_ARGUMENT;
+}
+#endif
 
 /* nanopb back end: allocates nothing; Frame.payload is decoded by an
  * FT_CALLBACK that records pointer and length into the input. */

@@ -4,6 +4,12 @@
 #include <pb_encode.h>
 #include <string.h>
 
+/* The no-heap peer library: nanopb 0.4.7 has heap paths only with
+ * PB_ENABLE_MALLOC (its -DPB_NO_MALLOC is a marker it does not read). */
+#if defined(HO_NO_HEAP) && defined(PB_ENABLE_MALLOC)
+#error "HO_NO_HEAP needs a nanopb runtime and headers without PB_ENABLE_MALLOC"
+#endif
+
 #include "handoff/v1/handoff_v1_envelope.pb.h"
 #include "handoff/v1/handoff_v1_handoff.pb.h"
 #include "wire/codec.h"
@@ -409,26 +415,26 @@ static size_t size_of(ho_mt mt) {
   return sizeof(npb_any);
 }
 
+static void fill_frame(handoff_v1_Frame *f, const ho_envelope *e, payload_view *pv) {
+  memset(f, 0, sizeof *f);
+  f->envelope_version = e->envelope_version;
+  f->kind = (handoff_v1_FrameKind)e->kind;
+  f->payload_protocol = e->payload_protocol;
+  pv->p = e->payload;
+  pv->n = e->payload_len;
+  f->payload.funcs.encode = payload_bytes_cb;
+  f->payload.arg = pv;
+  f->request_id = e->request_id;
+  f->payload_encoding = (handoff_v1_PayloadEncoding)e->payload_encoding;
+  f->deadline_unix_ms = e->deadline_unix_ms;
+  STRCPY(f->traceparent, e->traceparent);
+  STRCPY(f->tracestate, e->tracestate);
+}
+
 static int fill(npb_any *m, ho_mt mt, const void *msg, payload_view *pv) {
   memset(m, 0, size_of(mt)); /* only the member in use */
   switch (mt) {
-  case HO_MT_ENVELOPE: {
-    const ho_envelope *e = msg;
-    handoff_v1_Frame *f = &m->frame;
-    f->envelope_version = e->envelope_version;
-    f->kind = (handoff_v1_FrameKind)e->kind;
-    f->payload_protocol = e->payload_protocol;
-    pv->p = e->payload;
-    pv->n = e->payload_len;
-    f->payload.funcs.encode = payload_bytes_cb;
-    f->payload.arg = pv;
-    f->request_id = e->request_id;
-    f->payload_encoding = (handoff_v1_PayloadEncoding)e->payload_encoding;
-    f->deadline_unix_ms = e->deadline_unix_ms;
-    STRCPY(f->traceparent, e->traceparent);
-    STRCPY(f->tracestate, e->tracestate);
-    return HO_OK;
-  }
+  case HO_MT_ENVELOPE: fill_frame(&m->frame, msg, pv); return HO_OK;
   case HO_MT_HELLO: {
     const ho_hello *h = msg;
     handoff_v1_Hello *o = &m->hello;
@@ -516,14 +522,14 @@ int ho_npb_frame_encode(const ho_envelope *env, ho_mt mt, const void *msg, uint8
   payload_view unused;
   int rc = fill(&pm, mt, msg, &unused);
   if (rc != HO_OK) return rc;
-  npb_any fm;
+  /* The envelope alone, not the union: a no-heap peer's stack is small. */
+  handoff_v1_Frame fm;
   payload_view pv;
   ho_envelope e = *env;
   e.payload = NULL;
   e.payload_len = 0;
-  rc = fill(&fm, HO_MT_ENVELOPE, &e, &pv);
-  if (rc != HO_OK) return rc;
-  handoff_v1_Frame *f = &fm.frame;
+  fill_frame(&fm, &e, &pv);
+  handoff_v1_Frame *f = &fm;
   payload_msg pmsg = {d, &pm, 0};
   if (!pb_get_encoded_size(&pmsg.size, d, &pm)) return HO_ERR_INVALID_ARGUMENT;
   f->payload.funcs.encode = payload_msg_cb;

@@ -10,7 +10,7 @@
 #include "handoff/frame.h"
 #include "wire/codec.h"
 
-static int codec_ok(ho_codec c) { return c == HO_CODEC_PROTOBUF_C || c == HO_CODEC_NANOPB; }
+static int codec_ok(ho_codec c) { return HO_CODEC_OK(c); }
 
 static int decode_mt(ho_codec codec, ho_mt mt, const ho_scan_schema *schema, const uint8_t *buf,
                      size_t len, void *out, size_t outsize) {

@@ -18,8 +18,10 @@
  * fixed sizes only) stops growing once it has seen its peak; nothing is
  * split or merged. ho_arena_reset() gives the whole buffer back at once.
  *
- * Not thread-safe: one arena per thread, or a lock around the library calls
- * that allocate. No system call, no heap.
+ * Threads: not thread-safe: one arena per thread, or a lock around the
+ * library calls that allocate. fork: the child gets a copy of the buffer and
+ * of the arena's bookkeeping; use an arena in one process only (what its
+ * blocks hold belongs to that process's cores). No system call, no heap.
  */
 #ifndef HANDOFF_ARENA_H
 #define HANDOFF_ARENA_H

@@ -4,6 +4,8 @@
  * fake in the tests and fuzz/fuzz_win_offer.c).
  * spec: XFER-32 XFER-38
  */
+#include <stddef.h>
+
 #include "core/win_handle.h"
 
 #include "handoff/error.h"

@@ -113,6 +113,10 @@ int ho_sideband_apply(ho_sideband *sb, int rc, const ho_xfer_rx *rx, int close_f
     if (rc != HO_ERR_WOULD_BLOCK && sb->conn >= 0) { /* spec: XFER-9 ERR-34 */
       close_fds[(*nclose)++] = (int)sb->conn;
       sb->conn = HO_NO_HANDLE;
+      /* Still counted, and gone: should the caller read on after this
+       * error, the sideband cannot end HO_OK without its descriptor
+       * (fuzz_sideband found it; conformance/regression/fuzz_sideband/). */
+      sb->seen |= SEEN_BAD;
     }
     if (rc == HO_ERR_CLOSED && sb->have > 0) rc = HO_ERR_TRUNCATED;
     return rc;

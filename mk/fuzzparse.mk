@@ -20,12 +20,15 @@
 #                                a finding -> corpus entry + golden vector or
 #                                named regression file (fuzz/README.md)
 
+# Transport checks without I/O (synthetic msghdrs, Windows handle values):
+# built, replayed and smoke-run like the parser targets, no proto mutator.
+FUZZ_XFER_TARGETS := fuzz_sideband fuzz_win_offer
 FUZZ_PARSE_TARGETS := fuzz_frame_reader fuzz_client_core fuzz_hello fuzz_hello_reply fuzz_offer fuzz_ack \
-                      fuzz_envelope fuzz_msg_json
+                      fuzz_envelope fuzz_msg_json $(FUZZ_XFER_TARGETS)
 FUZZ_ALL_TARGETS := fuzz_frame_decode fuzz_token fuzz_broker_core fuzz_backend_core \
                     $(FUZZ_PARSE_TARGETS)
 # Targets built with the structure-aware mutator (proto_mutator.h).
-FUZZ_PM_TARGETS := fuzz_frame_decode $(FUZZ_PARSE_TARGETS)
+FUZZ_PM_TARGETS := fuzz_frame_decode $(filter-out $(FUZZ_XFER_TARGETS),$(FUZZ_PARSE_TARGETS))
 FUZZ_HDRS := $(wildcard fuzz/*.h)
 
 # ---- plain replay binaries (gcc or clang, SAN=1 too) ------------------------

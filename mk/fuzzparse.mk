@@ -10,7 +10,7 @@
 #   make test-fuzz-smoke         -seed=1 -runs=N per target (plain make test)
 #   make fuzz-seeds              write the vector seeds into fuzz/corpus/
 #   make fuzz-run-<target>       one campaign of FUZZ_SECONDS, new inputs in
-#                                $(FUZZ_LF)/<target>/new
+#                                $(FUZZ_RUNS)/<target>/new
 #   make fuzz-merge-<target>     merge them into fuzz/corpus/<target>
 #   make fuzz-all                every target in turn, FUZZ_SECONDS each, and
 #                                a summary (executions, new coverage, findings)
@@ -20,12 +20,15 @@
 #                                a finding -> corpus entry + golden vector or
 #                                named regression file (fuzz/README.md)
 
+# Transport checks without I/O (synthetic msghdrs, Windows handle values):
+# built, replayed and smoke-run like the parser targets, no proto mutator.
+FUZZ_XFER_TARGETS := fuzz_sideband fuzz_win_offer
 FUZZ_PARSE_TARGETS := fuzz_frame_reader fuzz_client_core fuzz_hello fuzz_hello_reply fuzz_offer fuzz_ack \
-                      fuzz_envelope fuzz_msg_json
+                      fuzz_envelope fuzz_msg_json $(FUZZ_XFER_TARGETS)
 FUZZ_ALL_TARGETS := fuzz_frame_decode fuzz_token fuzz_broker_core fuzz_backend_core \
                     $(FUZZ_PARSE_TARGETS)
 # Targets built with the structure-aware mutator (proto_mutator.h).
-FUZZ_PM_TARGETS := fuzz_frame_decode $(FUZZ_PARSE_TARGETS)
+FUZZ_PM_TARGETS := fuzz_frame_decode $(filter-out $(FUZZ_XFER_TARGETS),$(FUZZ_PARSE_TARGETS))
 FUZZ_HDRS := $(wildcard fuzz/*.h)
 
 # ---- plain replay binaries (gcc or clang, SAN=1 too) ------------------------
@@ -127,15 +130,17 @@ endif
 
 # ---- campaigns -------------------------------------------------------------------
 FUZZ_NICE ?= nice -n 10
+# Not $(FUZZ_LF)/<target>/: that is the fuzzer binary itself.
+FUZZ_RUNS := $(BUILD)/fuzz-runs
 .PHONY: fuzz-all fuzz-compare fuzz-promote
 $(FUZZ_ALL_TARGETS:%=fuzz-run-%): fuzz-run-%: $(FUZZ_LF)/%
-	@mkdir -p $(FUZZ_LF)/$*/new $(FUZZ_LF)/$*/artifacts
+	@mkdir -p $(FUZZ_RUNS)/$*/new $(FUZZ_RUNS)/$*/artifacts
 	$(FUZZ_NICE) $(FUZZ_LF)/$* -max_total_time=$(FUZZ_SECONDS) $(call fuzz_flags,$*) \
-	  -print_final_stats=1 -artifact_prefix=$(FUZZ_LF)/$*/artifacts/ \
-	  $(FUZZ_LF)/$*/new fuzz/corpus/$* 2>&1 | tee $(FUZZ_LF)/$*/campaign.log
+	  -print_final_stats=1 -artifact_prefix=$(FUZZ_RUNS)/$*/artifacts/ \
+	  $(FUZZ_RUNS)/$*/new fuzz/corpus/$* 2>&1 | tee $(FUZZ_RUNS)/$*/campaign.log
 
 $(FUZZ_ALL_TARGETS:%=fuzz-merge-%): fuzz-merge-%: $(FUZZ_LF)/%
-	$(FUZZ_LF)/$* -merge=1 -use_counters=0 $(call fuzz_flags,$*) fuzz/corpus/$* $(FUZZ_LF)/$*/new
+	$(FUZZ_LF)/$* -merge=1 -use_counters=0 $(call fuzz_flags,$*) fuzz/corpus/$* $(FUZZ_RUNS)/$*/new
 
 # Every target in turn (one at a time), then the summary table. A campaign
 # that finds something does not stop the others.

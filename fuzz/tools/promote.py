@@ -41,7 +41,7 @@ DECODERS = {"fuzz_frame_decode": "frame", "fuzz_msg_json": "frame", "fuzz_envelo
             "fuzz_hello": "hello", "fuzz_hello_reply": "hello_reply", "fuzz_offer": "offer",
             "fuzz_ack": "ack"}
 OTHERS = {"fuzz_frame_reader", "fuzz_token", "fuzz_broker_core", "fuzz_backend_core",
-          "fuzz_client_core"}
+          "fuzz_client_core", "fuzz_sideband", "fuzz_win_offer"}
 DIRECTION = {"hello": "client->broker", "hello_reply": "broker->client", "offer": "broker->backend",
              "ack": "backend->broker", "ready": "backend->client"}
 SHAPE = {"hello": (0, 0x0000), "hello_reply": (1, 0x0000), "offer": (0, 0xD0FF), "ack": (1, 0xD0FF),

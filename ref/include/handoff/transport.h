@@ -159,7 +159,9 @@ HO_API void ho_sideband_init(ho_sideband *sb);
  *   HO_ERR_CLOSED      EOF before the first byte;
  *   HO_ERR_TRUNCATED   EOF after 1..15 bytes (spec: XFER-9);
  *   HO_ERR_IO, HO_ERR_INVALID_ARGUMENT as ho_xfer_recv();
- *                      on these a descriptor held in `sb` is closed. */
+ *                      on these a descriptor held in `sb` is closed (a
+ *                      caller that reads on then ends with conn_status
+ *                      HO_ERR_BAD_DESCRIPTOR unless an earlier check fails). */
 HO_API int ho_sideband_recv(ho_handle ctl, ho_sideband *sb);
 
 /* Close a descriptor held in `sb` (if any) and reset it. */

@@ -4,6 +4,7 @@
  * descriptor. Backend side: recvmsg with MSG_CMSG_CLOEXEC into a bounded
  * buffer; every descriptor that is not the single expected connected
  * stream socket is closed before returning, so no error path leaks one.
+ * What a read delivered is judged without I/O in xfer_judge.c.
  * spec: XFER-3 XFER-6 XFER-29 XFER-28 BACKEND-8
  */
 #include <errno.h>
@@ -98,34 +99,13 @@ int ho_xfer_check_stream(ho_handle conn) {
   return HO_OK;
 }
 
-int ho_xfer_classify(const struct msghdr *msg, size_t ctl_cap, int *fds, size_t max_fds,
-                     size_t *nfds) {
-  if (msg == NULL || fds == NULL || nfds == NULL) return HO_ERR_INVALID_ARGUMENT;
-  *nfds = 0;
-  /* Collect every descriptor, whatever the cmsg layout (spec: XFER-3); a
-   * cmsg_len is trusted only within the control data actually delivered. */
-  if (msg->msg_control != NULL && msg->msg_controllen >= sizeof(struct cmsghdr)) {
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c != NULL; c = CMSG_NXTHDR((struct msghdr *)msg, c)) {
-      if (c->cmsg_len < CMSG_LEN(0)) break;
-      size_t end = (size_t)((const char *)c - (const char *)msg->msg_control) + c->cmsg_len;
-      if (end > msg->msg_controllen) break;
-      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-      size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-      for (size_t i = 0; i < k && *nfds < max_fds; i++)
-        memcpy(&fds[(*nfds)++], CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-    }
-  }
-  /* spec: XFER-28 — how many descriptors the buffer could hold, as the
-   * kernel computes it; truncation with a full buffer means more were sent. */
-  size_t room = ctl_cap > CMSG_LEN(0) ? (ctl_cap - CMSG_LEN(0)) / sizeof(int) : 0;
-  if (*nfds > 1) return HO_ERR_EXTRA_DESCRIPTORS;
-  if (msg->msg_flags & MSG_CTRUNC)
-    return *nfds >= room ? HO_ERR_EXTRA_DESCRIPTORS : HO_ERR_FD_EXHAUSTED;
-  return HO_OK;
-}
-
 static void close_fd(int fd) {
   if (fd >= 0) (void)close(fd);
+}
+
+static int check_stream_fd(void *ctx, int fd) {
+  (void)ctx;
+  return ho_xfer_check_stream(fd);
 }
 
 int ho_xfer_recv_cap(ho_handle ctl, void *buf, size_t len, ho_xfer_rx *rx, unsigned flags,
@@ -158,24 +138,15 @@ int ho_xfer_recv_cap(ho_handle ctl, void *buf, size_t len, ho_xfer_rx *rx, unsig
                ? rc
                : HO_ERR_IO;
   }
-  int fds[64];
-  size_t nfds = 0;
-  int status = ho_xfer_classify(&msg, cmsg_fds > 0 ? CMSG_SPACE(sizeof(int) * cmsg_fds) : 0, fds,
-                                64, &nfds);
-  if (status == HO_OK && nfds == 1 && !(flags & HO_XFER_NO_STREAM_CHECK) &&
-      ho_xfer_check_stream(fds[0]) != HO_OK)
-    status = HO_ERR_BAD_DESCRIPTOR;
-  if (n == 0) {
-    for (size_t i = 0; i < nfds; i++) close_fd(fds[i]);
-    return HO_ERR_CLOSED;
-  }
-  if (status != HO_OK) {
-    for (size_t i = 0; i < nfds; i++) close_fd(fds[i]);
-  } else if (nfds == 1) {
-    rx->conn = fds[0];
-  }
+  /* spec: XFER-28 — judged without I/O (xfer_judge.c); closed here. */
+  ho_xfer_verdict v;
+  int jr = ho_xfer_judge(&msg, (size_t)n, cmsg_fds > 0 ? CMSG_SPACE(sizeof(int) * cmsg_fds) : 0,
+                         flags, check_stream_fd, NULL, &v);
+  for (size_t i = 0; i < v.nclose; i++) close_fd(v.close[i]);
+  if (jr != HO_OK) return jr;
+  rx->conn = v.keep;
   rx->len = (size_t)n;
-  rx->conn_status = status;
+  rx->conn_status = v.status;
   return HO_OK;
 }
 
@@ -195,44 +166,14 @@ void ho_sideband_clear(ho_sideband *sb) {
   ho_sideband_init(sb);
 }
 
-enum { SEEN_FDEXH = 1, SEEN_BAD = 2 };
-
 int ho_sideband_recv(ho_handle ctl, ho_sideband *sb) {
   if (sb == NULL || sb->have >= HO_TOKEN_BYTES) return HO_ERR_INVALID_ARGUMENT;
   ho_xfer_rx rx;
   /* spec: XFER-29 — never read past the 16th byte: the framed offer follows. */
   int rc = ho_xfer_recv(ctl, sb->token + sb->have, HO_TOKEN_BYTES - sb->have, &rx, 0);
-  if (rc != HO_OK) {
-    if (rc != HO_ERR_WOULD_BLOCK && sb->conn >= 0) { /* spec: XFER-9 */
-      close_fd((int)sb->conn);
-      sb->conn = HO_NO_HANDLE;
-    }
-    if (rc == HO_ERR_CLOSED && sb->have > 0) rc = HO_ERR_TRUNCATED;
-    return rc;
-  }
-  sb->have += rx.len;
-  if (rx.conn_status == HO_ERR_FD_EXHAUSTED) {
-    sb->seen |= SEEN_FDEXH;
-  } else if (rx.conn_status == HO_ERR_EXTRA_DESCRIPTORS) {
-    sb->ndesc += 2;
-  } else if (rx.conn_status != HO_OK) {
-    sb->ndesc++;
-    sb->seen |= SEEN_BAD;
-  } else if (rx.conn >= 0) {
-    sb->ndesc++;
-    if (sb->conn < 0) sb->conn = rx.conn;
-    else close_fd((int)rx.conn);
-  }
-  if (sb->have < HO_TOKEN_BYTES) return HO_ERR_WOULD_BLOCK;
-  /* spec: XFER-28 — checks in order. */
-  sb->conn_status = sb->ndesc > 1            ? HO_ERR_EXTRA_DESCRIPTORS
-                    : (sb->seen & SEEN_FDEXH) ? HO_ERR_FD_EXHAUSTED
-                    : sb->ndesc == 0          ? HO_ERR_NO_DESCRIPTOR
-                    : (sb->seen & SEEN_BAD)   ? HO_ERR_BAD_DESCRIPTOR
-                                              : HO_OK;
-  if (sb->conn_status != HO_OK && sb->conn >= 0) {
-    close_fd((int)sb->conn);
-    sb->conn = HO_NO_HANDLE;
-  }
-  return HO_OK;
+  int cl[2];
+  size_t ncl = 0;
+  rc = ho_sideband_apply(sb, rc, &rx, cl, &ncl); /* spec: XFER-28 XFER-9 */
+  for (size_t i = 0; i < ncl; i++) close_fd(cl[i]);
+  return rc;
 }

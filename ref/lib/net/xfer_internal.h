@@ -6,7 +6,7 @@
 
 #include "handoff/transport.h"
 
-/* Sans-I/O half of the receiver (spec: XFER-28 XFER-29): classify what one
+/* Sans-I/O half of the receiver (xfer_judge.c; spec: XFER-28 XFER-29): classify what one
  * recvmsg delivered in `msg` (its msg_flags and control data), given the
  * size in bytes of the control buffer that was offered to the kernel
  * (`ctl_cap`; the kernel never delivers more descriptors than fit in it, so
@@ -29,5 +29,44 @@ int ho_xfer_classify(const struct msghdr *msg, size_t ctl_cap, int *fds, size_t 
 #define HO_XFER_CMSG_FDS 8 /* room for 8: at least 2 (spec: XFER-29) */
 int ho_xfer_recv_cap(ho_handle ctl, void *buf, size_t len, ho_xfer_rx *rx, unsigned flags,
                      size_t cmsg_fds);
+
+/* The largest control buffer a receive offers: room for 64 descriptors. */
+#define HO_XFER_MAX_FDS 64
+#define HO_XFER_CTL_MAX CMSG_SPACE(sizeof(int) * HO_XFER_MAX_FDS)
+
+/* What the shell does with the descriptors of one recvmsg. */
+typedef struct ho_xfer_verdict {
+  int status;       /* ho_xfer_rx.conn_status of this read (XFER-28) */
+  int keep;         /* the descriptor to hand over as ho_xfer_rx.conn, or -1 */
+  size_t nclose;    /* the shell closes close[0..nclose), each exactly once */
+  int close[HO_XFER_MAX_FDS];
+} ho_xfer_verdict;
+
+/* Judge one recvmsg that returned `n` >= 0 data bytes with `msg` (its
+ * msg_control / msg_controllen / msg_flags as delivered) into a control
+ * buffer of `ctl_cap` bytes (<= HO_XFER_CTL_MAX; 0 when none was offered).
+ * check_stream(ctx, fd) is asked only for a single descriptor of an
+ * untruncated read, unless flags has HO_XFER_NO_STREAM_CHECK; it returns
+ * HO_OK for a connected SOCK_STREAM socket (NULL: none is). Every descriptor
+ * of the read ends up exactly once in v->keep or v->close[]. Returns:
+ *   HO_OK                   data: v->status, v->keep (-1 unless status OK);
+ *   HO_ERR_CLOSED           n == 0 (EOF): every descriptor in v->close;
+ *   HO_ERR_INVALID_ARGUMENT NULL msg or v, ctl_cap > HO_XFER_CTL_MAX, or
+ *                           more control data than ctl_cap (no kernel
+ *                           delivers that): nothing collected.
+ * Touches no descriptor (spec: XFER-3 XFER-28 XFER-29 ERR-32 ERR-33 ERR-45). */
+int ho_xfer_judge(const struct msghdr *msg, size_t n, size_t ctl_cap, unsigned flags,
+                  int (*check_stream)(void *ctx, int fd), void *ctx, ho_xfer_verdict *v);
+
+/* Count one ho_xfer_recv() of the missing sideband bytes (its return `rc`
+ * and `rx`; the bytes are already in sb->token + sb->have) for the sideband
+ * `sb`; returns what ho_sideband_recv() returns. The descriptors the shell
+ * must close (at most two: a second one that arrived, the one held) are
+ * written to close_fds[0..*nclose). A read of 0 or more than the missing
+ * bytes, or a full or NULL sb: HO_ERR_INVALID_ARGUMENT, the incoming
+ * descriptor listed to close, sb unchanged.
+ * spec: XFER-9 XFER-28 XFER-29 ERR-31 ERR-32 ERR-33 ERR-34 ERR-45 */
+int ho_sideband_apply(ho_sideband *sb, int rc, const ho_xfer_rx *rx, int close_fds[2],
+                      size_t *nclose);
 
 #endif

@@ -4,6 +4,7 @@
  * spec: XFER-30 XFER-31 XFER-32 XFER-33 XFER-38 XFER-42 */
 #include <string.h>
 
+#include "core/win_handle.h"
 #include "net/win/win_internal.h"
 
 /* ---- target (broker side) ---------------------------------------------- */
@@ -117,37 +118,46 @@ int ho_win_close_in(const ho_win_target *t, uint64_t value) {
 
 /* ---- checks (backend side) ----------------------------------------------- */
 
-int ho_win_check_handle(uint64_t value, uint32_t broker_pid) {
-  /* spec: XFER-32 — 0 is no handle at all. */
-  if (value == 0) return HO_ERR_NO_DESCRIPTOR;
-  /* Pseudo-handles -1..-12 (current process, thread, tokens, ...): naming
-   * them would make us adopt ourselves. */
-  if (value >= (uint64_t)-12) return ho_win_fail_as(ERROR_INVALID_HANDLE, HO_ERR_BAD_DESCRIPTOR);
-  /* spec: XFER-38 — handle values are 32-bit, multiples of 4: the kernel
-   * ignores the two tag bits, so 0x105 would name our 0x104. */
-  if (value > 0xFFFFFFFFull || (value & 3u) != 0)
-    return ho_win_fail_as(ERROR_INVALID_HANDLE, HO_ERR_BAD_DESCRIPTOR);
+/* The questions of ho_win_handle_judge() (core/win_handle.c), answered with
+ * Win32 calls; the error of a failed one is kept for ho_win_fail_as(). */
+_Static_assert(HO_WIN_PIPE_SERVER_END == PIPE_SERVER_END, "PIPE_SERVER_END");
+
+static int ask_win32(void *ctx, uint64_t value, ho_win_question q, uint32_t *answer) {
+  DWORD *err = ctx;
   HANDLE h = (HANDLE)(uintptr_t)value;
-  SetLastError(ERROR_SUCCESS);
-  DWORD type = GetFileType(h);
-  if (type != FILE_TYPE_PIPE) {
-    DWORD e = GetLastError();
-    return ho_win_fail_as(e ? e : ERROR_INVALID_HANDLE, HO_ERR_BAD_DESCRIPTOR);
+  switch (q) {
+  case HO_WIN_ASK_FILE_TYPE: {
+    SetLastError(ERROR_SUCCESS);
+    DWORD type = GetFileType(h);
+    if (type != FILE_TYPE_PIPE) {
+      DWORD e = GetLastError();
+      *err = e ? e : ERROR_INVALID_HANDLE;
+    }
+    *answer = type == FILE_TYPE_PIPE;
+    return 0;
   }
-  DWORD flags = 0;
-  if (!GetNamedPipeInfo(h, &flags, NULL, NULL, NULL))
-    return ho_win_fail_as(GetLastError(), HO_ERR_BAD_DESCRIPTOR); /* an anonymous pipe, ... */
-  if (!(flags & PIPE_SERVER_END)) return ho_win_fail_as(ERROR_INVALID_HANDLE, HO_ERR_BAD_DESCRIPTOR);
-  if (broker_pid != 0) {
-    /* spec: XFER-38 — the broker created every pipe it hands off; a pipe
-     * whose server is anyone else (our own endpoints and control pipes
-     * have our pid) is not the client connection of this offer. */
+  case HO_WIN_ASK_PIPE_INFO: {
+    DWORD flags = 0;
+    if (!GetNamedPipeInfo(h, &flags, NULL, NULL, NULL)) return *err = GetLastError(), -1;
+    *answer = flags;
+    return 0;
+  }
+  case HO_WIN_ASK_SERVER_PID: {
     ULONG server = 0;
-    if (!GetNamedPipeServerProcessId(h, &server))
-      return ho_win_fail_as(GetLastError(), HO_ERR_BAD_DESCRIPTOR);
-    if (server != broker_pid) return ho_win_fail_as(ERROR_INVALID_HANDLE, HO_ERR_BAD_DESCRIPTOR);
+    if (!GetNamedPipeServerProcessId(h, &server)) return *err = GetLastError(), -1;
+    *answer = server;
+    return 0;
   }
-  return HO_OK;
+  default: return -1;
+  }
+}
+
+int ho_win_check_handle(uint64_t value, uint32_t broker_pid) {
+  /* spec: XFER-32 XFER-38 — judged in core/win_handle.c. */
+  DWORD err = ERROR_INVALID_HANDLE;
+  int rc = ho_win_handle_judge(value, broker_pid, ask_win32, &err, NULL);
+  if (rc == HO_ERR_BAD_DESCRIPTOR) return ho_win_fail_as(err, HO_ERR_BAD_DESCRIPTOR);
+  return rc;
 }
 
 /* ---- probes ------------------------------------------------------------- */

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "conform.h"
+#include "decode.h"
 #include "expect.h"
 #include "manifest.h"
 #include "pb.h"
@@ -69,6 +70,7 @@ int main(int argc, char **argv) {
     printf("handoff-conform %s (spec revision %s)\n", CF_SUITE_VERSION, cf_spec_revision);
     return 0;
   }
+  if (strcmp(argv[1], "decode") == 0) return cf_decode_main(argc - 1, argv + 1); /* decode.c */
   static cf_opts o;
   memset(&o, 0, sizeof o);
   if (strcmp(argv[1], "backend") == 0) o.mode = CF_MODE_BACKEND;

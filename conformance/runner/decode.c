@@ -174,19 +174,39 @@ static size_t cut(const uint8_t *in, size_t len, size_t at, size_t k, uint8_t *o
 /* Delta debugging by byte ranges: halves, quarters, ... single bytes, as
  * long as a removal keeps the disagreement of the same kind (the
  * reference's verdict class and the SUT's). Returns the trials run. */
+static int interesting(cf_dsut *s, int type, const uint8_t *cand, size_t n, const dresult *orig) {
+  dresult r;
+  ask(s, type, cand, n, &r);
+  int keep = !r.agree && cf_dv_same_class(&r.ref, &orig->ref) && cf_dv_same_class(&r.sut, &orig->sut);
+  dres_free(&r);
+  return keep;
+}
+
 static int minimize(cf_dsut *s, int type, uint8_t *buf, size_t *len, const dresult *orig, int max_trials) {
   int trials = 0;
   uint8_t *cand = malloc(*len + 1);
   if (cand == NULL) return 0;
+  /* First whole fields (nested ones too), then their contents halved,
+   * then byte ranges. */
+  for (long k = 0, op = 0; op < 2 && trials < max_trials;) {
+    size_t n = cf_dshrink(buf, *len, k, (int)op, cand);
+    if (n == (size_t)-1) {
+      op++, k = 0;
+      continue;
+    }
+    trials++;
+    if (n < *len && interesting(s, type, cand, n, orig)) {
+      memcpy(buf, cand, n);
+      *len = n;
+    } else {
+      k++;
+    }
+  }
   for (size_t chunk = *len / 2 ? *len / 2 : 1; chunk >= 1 && trials < max_trials; chunk /= 2) {
     for (size_t at = 0; at + chunk <= *len && trials < max_trials;) {
       size_t n = cut(buf, *len, at, chunk, cand);
-      dresult r;
-      ask(s, type, cand, n, &r);
       trials++;
-      int keep = !r.agree && cf_dv_same_class(&r.ref, &orig->ref) && cf_dv_same_class(&r.sut, &orig->sut);
-      dres_free(&r);
-      if (keep) {
+      if (interesting(s, type, cand, n, orig)) {
         memcpy(buf, cand, n);
         *len = n;
       } else {

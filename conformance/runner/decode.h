@@ -51,6 +51,12 @@ void cf_dv_parse_line(const char *line, size_t len, cf_dverdict *v);
 /* The mutated input number `index` of the run with `seed`: written into
  * out (cap bytes), from the seed input `in`. Returns its length. */
 size_t cf_dmutate(uint64_t seed, uint64_t index, const uint8_t *in, size_t len, uint8_t *out, size_t cap);
+/* `in` (a frame whose header matches its length) without its k-th field
+ * (op 0) or with the contents of its k-th field halved (op 1; the same
+ * bytes if it is not length-delimited), fields counted in pre-order with
+ * nested ones, length prefixes rewritten, into out (len bytes);
+ * (size_t)-1 when there is no k-th field. */
+size_t cf_dshrink(const uint8_t *in, size_t len, long k, int op, uint8_t *out);
 /* --serve TYPE: be a SUT with the reference decoder. */
 int cf_dref_serve(const char *type);
 uint64_t cf_dmix(uint64_t x);

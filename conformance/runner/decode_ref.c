@@ -228,6 +228,70 @@ size_t cf_dmutate(uint64_t seed, uint64_t index, const uint8_t *in, size_t len, 
   return n;
 }
 
+/* ---- structural shrinking (the minimizer's first pass) ------------------------ */
+
+/* Write `buf` (a protobuf message) with the k-th field removed, counting
+ * fields in pre-order: each field, then (for a length-delimited field
+ * whose contents parse as fields) the fields inside it, to depth 3; the
+ * length prefixes around a removed field are rewritten. *k counts down;
+ * *removed is set once the field is gone. */
+static size_t drop_kth(const uint8_t *buf, size_t len, long *k, int op, int depth, int *removed, uint8_t *out) {
+  static pm_msg ms[4];
+  pm_msg *m = &ms[depth];
+  pm_parse(buf, len, m);
+  size_t o = 0;
+  for (size_t i = 0; i < m->n; i++) {
+    const pm_field *f = &m->f[i];
+    if (!*removed && (*k)-- == 0) {
+      *removed = 1;
+      if (op == 0) continue; /* drop the field */
+      if (f->wt == 2 && f->vlen > 0) { /* halve its contents */
+        o += pm_put_varint(out + o, (uint64_t)f->num << 3 | 2, 0);
+        o += pm_put_varint(out + o, f->vlen / 2, 0);
+        memcpy(out + o, f->val, f->vlen / 2);
+        o += f->vlen / 2;
+        continue;
+      }
+    }
+    int nested = !*removed && f->wt == 2 && depth < 3 && f->vlen > 0;
+    if (nested) {
+      static pm_msg probe;
+      pm_parse(f->val, f->vlen, &probe);
+      nested = probe.n > 0 && probe.f[probe.n - 1].wt != PM_OPAQUE;
+    }
+    if (nested) {
+      uint8_t *sub = malloc(f->vlen);
+      size_t sl = sub ? drop_kth(f->val, f->vlen, k, op, depth + 1, removed, sub) : 0;
+      pm_parse(buf, len, m); /* the recursion used other levels only, but be safe */
+      f = &m->f[i];
+      if (sub != NULL && *removed) {
+        o += pm_put_varint(out + o, (uint64_t)f->num << 3 | 2, 0);
+        o += pm_put_varint(out + o, sl, 0);
+        memcpy(out + o, sub, sl);
+        o += sl;
+        free(sub);
+        continue;
+      }
+      free(sub);
+    }
+    memcpy(out + o, f->raw, f->rawlen);
+    o += f->rawlen;
+  }
+  return o;
+}
+
+size_t cf_dshrink(const uint8_t *in, size_t len, long k, int op, uint8_t *out) {
+  if (len < 5 || in[0] != 1) return (size_t)-1;
+  uint32_t l = (uint32_t)in[1] | (uint32_t)in[2] << 8 | (uint32_t)in[3] << 16 | (uint32_t)in[4] << 24;
+  if (l != len - 5) return (size_t)-1; /* only frames whose header matches */
+  int removed = 0;
+  size_t n = drop_kth(in + 5, len - 5, &k, op, 0, &removed, out + 5);
+  if (!removed) return (size_t)-1;
+  out[0] = 1;
+  for (int i = 0; i < 4; i++) out[1 + i] = (uint8_t)(n >> (8 * i));
+  return n + 5;
+}
+
 /* ---- the reference as a SUT ------------------------------------------------------- */
 
 static int read_full(uint8_t *p, size_t n) {

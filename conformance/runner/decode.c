@@ -147,6 +147,11 @@ static int ask(cf_dsut *s, int type, const uint8_t *in, size_t len, dresult *r) 
   int bad_ref = cf_dref_verdict(type, in, len, &r->ref);
   cf_dsut_ask(s, in, len, &r->sut);
   r->agree = bad_ref == 0 && cf_dv_equal(&r->ref, &r->sut);
+  if (s->start_error[0]) {
+    fprintf(stdout, "handoff-conform decode: the SUT cannot be started: %s\n", s->start_error);
+    cf_rmtree(s->dir);
+    exit(1); /* nothing to judge; the runner has no children left */
+  }
   return bad_ref;
 }
 
@@ -304,6 +309,12 @@ static void disagreement(drun *d, cf_dsut *s, int type, const uint8_t *in, size_
   free(m);
 }
 
+/* The frame type in case IDs ([a-z0-9-]: hello-reply). */
+static const char *id_type(int t) {
+  static const char *const ids[CF_DT_COUNT] = {"hello", "hello-reply", "offer", "ack", "ready"};
+  return ids[t];
+}
+
 static void count(drun *d, const cf_result *r) {
   if (r->verdict == CF_PASS) d->sum.passed++;
   else d->sum.failed++;
@@ -315,7 +326,7 @@ static void run_type(drun *d, int t, char *dir) {
   /* The empty input (EOF before any byte: CLOSED), then the golden
    * vectors of this type. */
   char eid[64];
-  cf_fmt(eid, sizeof eid, "closed-%s", cf_dt_names[t]);
+  cf_fmt(eid, sizeof eid, "closed-%s", id_type(t));
   dvec empty = {.id = eid, .spec = "spec: FRAME-9", .does = "an empty record: EOF before any byte of a frame",
                 .expect = "CLOSED", .type = t, .wire = (uint8_t *)"", .len = 0};
   for (size_t k = 0; k <= d->nby[t] && !d->stop; k++) {
@@ -365,7 +376,7 @@ static void run_type(drun *d, int t, char *dir) {
         cf_case *c = add_case(d, &r);
         if (c != NULL) {
           char id[96], origin[300];
-          cf_fmt(id, sizeof id, "decode.disagreement.%s-%ld", cf_dt_names[t], i);
+          cf_fmt(id, sizeof id, "decode.disagreement.%s-%ld", id_type(t), i);
           cf_fmt(origin, sizeof origin, "mutated input %ld of seed %llu, from vector %s", i,
                    (unsigned long long)d->o->seed, d->vec[vi].id);
           c->id = strdup(id), c->spec = d->vec[vi].spec, c->does = "a mutated input";
@@ -387,7 +398,7 @@ static void run_type(drun *d, int t, char *dir) {
   cf_case *c = add_case(d, &r);
   if (c != NULL) {
     char id[64];
-    cf_fmt(id, sizeof id, "decode.mutated.%s", cf_dt_names[t]);
+    cf_fmt(id, sizeof id, "decode.mutated.%s", id_type(t));
     c->id = strdup(id);
     c->spec = "spec: MSG-15 ENV-4 FRAME-4";
     c->does = "inputs mutated from the golden vectors of this frame type";

@@ -187,6 +187,7 @@ static void failed(cf_dsut *s, cf_dverdict *v, cf_dv_kind kind, const char *what
 int cf_dsut_ask(cf_dsut *s, const uint8_t *in, size_t len, cf_dverdict *v) {
   char why[512];
   if (s->pid <= 0 && start(s, why, sizeof why) != 0) {
+    cf_fmt(s->start_error, sizeof s->start_error, "%s", why);
     memset(v, 0, sizeof *v);
     v->kind = CF_DV_CRASH;
     v->text = strdup(why);

@@ -22,6 +22,7 @@ typedef struct cf_dsut {
   char *buf;        /* stdout bytes not yet consumed */
   size_t have, cap;
   unsigned starts;  /* how often it was started */
+  char start_error[512]; /* set when it could not be started at all */
 } cf_dsut;
 
 /* Check the placeholders of argv ({frame_type}, {dir}); 0 or -1 with why. */

@@ -189,8 +189,14 @@ test-conform-decode-selftest: $(CONFORM_BIN)
 	$(PYTHON) conformance/mutants/decoder_selftest.py --runner $(CONFORM_BIN) -n 2000 \
 	  --out $(CONFORM_OUT)/decoder-selftest
 
+# The decode mode's own behaviour: usage errors, SUTs that hang, die or
+# answer garbage, the disagreement report, seeds, reports.
+.PHONY: test-conform-decode-runner
+test-conform-decode-runner: $(CONFORM_BIN)
+	$(PYTHON) conformance/runner/test_decode.py $(BUILD)/bin
+
 ifneq ($(SAN),1)
-TEST_TARGETS += test-conform-decode-python test-conform-decode-selftest
+TEST_TARGETS += test-conform-decode-python test-conform-decode-selftest test-conform-decode-runner
 endif
 
 # 100 000 mutated inputs through the reference and the Python peer (timed).

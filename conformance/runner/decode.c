@@ -38,7 +38,7 @@ typedef struct dopts {
   long n;
   uint64_t seed;
   int timeout_ms, grace_ms, max_reports, min_trials;
-  bool fail_fast, quiet, verbose;
+  bool fail_fast, quiet;
   const char *junit, *json, *tmpdir, *manifest;
 } dopts;
 
@@ -423,7 +423,7 @@ static const struct option dlong[] = {
     {"junit", required_argument, 0, 'J'}, {"json", required_argument, 0, 'j'},
     {"tmpdir", required_argument, 0, 'T'}, {"manifest", required_argument, 0, 'F'},
     {"serve", required_argument, 0, 'S'}, {"fail-fast", no_argument, 0, 'x'},
-    {"quiet", no_argument, 0, 'q'}, {"verbose", no_argument, 0, 'v'}, {"help", no_argument, 0, 'h'},
+    {"quiet", no_argument, 0, 'q'}, {"help", no_argument, 0, 'h'},
     {0, 0, 0, 0}};
 
 void cf_decode_usage(FILE *f) {
@@ -491,7 +491,7 @@ int cf_decode_main(int argc, char **argv) {
   long v;
   int opt;
   optind = 1;
-  while ((opt = getopt_long(argc, argv, "+n:xqvh", dlong, NULL)) != -1) {
+  while ((opt = getopt_long(argc, argv, "+n:xqh", dlong, NULL)) != -1) {
     switch (opt) {
     case 'n': if (num(optarg, 0, 100000000, &o.n)) return uerr("bad -n", optarg); break;
     case 's': {
@@ -514,7 +514,6 @@ int cf_decode_main(int argc, char **argv) {
     case 'S': serve = optarg; break;
     case 'x': o.fail_fast = true; break;
     case 'q': o.quiet = true; break;
-    case 'v': o.verbose = true; break;
     case 'h': cf_decode_usage(stdout); return 0;
     default: return uerr("bad option", NULL);
     }
@@ -527,8 +526,8 @@ int cf_decode_main(int argc, char **argv) {
   co.junit = o.junit, co.json = o.json;
   cf_registry_select(CF_MODE_DECODE);
   char err[512];
-  char **mcmd = NULL;
-  int nmcmd = 0;
+  static char **mcmd; /* static: reachable until exit */
+  static int nmcmd;
   if (o.manifest && cf_manifest_load(&co, o.manifest, &mcmd, &nmcmd, err, sizeof err) != 0) return uerr(err, NULL);
   if (optind < argc) co.cmd = argv + optind, co.ncmd = argc - optind;
   else if (mcmd) co.cmd = mcmd, co.ncmd = nmcmd;
@@ -557,8 +556,8 @@ int cf_decode_main(int argc, char **argv) {
   printf("handoff-conform %s — decode mode — spec revision %s\n", CF_SUITE_VERSION, cf_spec_revision);
   if (co.sut_name) printf("SUT:       %s\n", co.sut_name);
   printf("command:   %s\n", cmd);
-  printf("inputs:    %zu golden vectors, then %ld mutated inputs, seed %llu (--seed %llu -n %ld repeats the run)\n\n",
-         d.nvec, o.n, (unsigned long long)o.seed, (unsigned long long)o.seed, o.n);
+  printf("inputs:    %d empty records, %zu golden vectors, then %ld mutated inputs, seed %llu (--seed %llu -n %ld repeats the run)\n\n",
+         CF_DT_COUNT, d.nvec, o.n, (unsigned long long)o.seed, (unsigned long long)o.seed, o.n);
   fflush(stdout);
   uint64_t t0 = cf_now_ms();
   for (int t = 0; t < CF_DT_COUNT && !d.stop; t++) run_type(&d, t, dir);

@@ -145,6 +145,8 @@ static void stop(cf_dsut *s, int *status) {
     r = waitpid(s->pid, &st, 0);
   }
   kill(-s->pid, SIGKILL); /* anything it left in its group */
+  while (waitpid(-1, NULL, WNOHANG) > 0) {
+  } /* its orphans, reparented to the runner (a subreaper) */
   if (r == s->pid && status) *status = st;
   s->pid = 0;
 }

@@ -151,7 +151,11 @@ static void stop(cf_dsut *s, int *status) {
   s->pid = 0;
 }
 
-void cf_dsut_stop(cf_dsut *s) { stop(s, NULL); }
+void cf_dsut_stop(cf_dsut *s) {
+  stop(s, NULL);
+  free(s->buf);
+  s->buf = NULL, s->have = s->cap = 0;
+}
 
 /* The last lines of its stderr, for CRASH and TIMEOUT. */
 static void log_tail(const cf_dsut *s, char *buf, size_t cap) {

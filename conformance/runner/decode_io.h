@@ -31,6 +31,7 @@ int cf_dsut_check(char **argv, int argc, char *why, size_t cap);
  * the SUT is then stopped and restarted for the next record). Returns 0, or
  * -1 when the SUT cannot even be started (v says why, kind CRASH). */
 int cf_dsut_ask(cf_dsut *s, const uint8_t *in, size_t len, cf_dverdict *v);
+/* Stop it for good and release the buffer. */
 void cf_dsut_stop(cf_dsut *s);
 
 #endif

@@ -163,4 +163,57 @@ conform: $(CONFORM_BIN)
 	  --failure-traces $(CONFORM_OUT)/traces $(CONFORM_ARGS) $(if $(CMD),-- $(CMD))
 
 # The runner's usage errors and --version come from ref/bin/cli.c.
-$(OBJ)/conformance/runner/main.o: CPPFLAGS += -Iref/bin
+$(OBJ)/conformance/runner/main.o $(OBJ)/conformance/runner/decode.o: CPPFLAGS += -Iref/bin
+
+# ---- decode mode: the decoder oracle (issue #17) -------------------------------
+#   make conform-decode CMD="my-decoder {frame_type}" [N=100000] [SEED=...]
+# The reference decoder as a SUT (handoff-conform decode --serve TYPE, C, so
+# also under SAN=1 with fewer inputs), the Python peer decoder, the mutant
+# decoders (each caught at its first disagreement).
+DECODE_N ?= 20000
+ifeq ($(SAN),1)
+DECODE_N := 2000
+endif
+.PHONY: test-conform-decode-ref test-conform-decode-python test-conform-decode-selftest
+test-conform-decode-ref: $(CONFORM_BIN)
+	@mkdir -p $(CONFORM_OUT)
+	$(CONFORM_BIN) decode -q -n $(DECODE_N) --seed 1 --junit $(CONFORM_OUT)/decode-ref.xml \
+	  -- $(CONFORM_BIN) decode --serve {frame_type}
+	$(XMLLINT_JUNIT) $(CONFORM_OUT)/decode-ref.xml
+TEST_TARGETS += test-conform-decode-ref
+
+test-conform-decode-python: $(CONFORM_BIN)
+	@mkdir -p $(CONFORM_OUT)
+	$(CONFORM_BIN) decode -q -n 2000 --seed 1 --manifest $(PY_BACKEND_DIR)/manifest-decode.json \
+	  --junit $(CONFORM_OUT)/decode-python.xml --json $(CONFORM_OUT)/decode-python.json
+	$(XMLLINT_JUNIT) $(CONFORM_OUT)/decode-python.xml
+
+test-conform-decode-selftest: $(CONFORM_BIN)
+	$(PYTHON) conformance/mutants/decoder_selftest.py --runner $(CONFORM_BIN) -n 2000 \
+	  --out $(CONFORM_OUT)/decoder-selftest
+
+# The decode mode's own behaviour: usage errors, SUTs that hang, die or
+# answer garbage, the disagreement report, seeds, reports.
+.PHONY: test-conform-decode-runner
+test-conform-decode-runner: $(CONFORM_BIN)
+	$(PYTHON) conformance/runner/test_decode.py $(BUILD)/bin
+
+ifneq ($(SAN),1)
+TEST_TARGETS += test-conform-decode-python test-conform-decode-selftest test-conform-decode-runner
+endif
+
+# 100 000 mutated inputs through the reference and the Python peer (timed).
+.PHONY: conform-decode-full
+conform-decode-full: $(CONFORM_BIN)
+	time $(CONFORM_BIN) decode -q -n 100000 --seed 1 -- $(CONFORM_BIN) decode --serve {frame_type}
+	time $(CONFORM_BIN) decode -q -n 100000 --seed 1 --manifest $(PY_BACKEND_DIR)/manifest-decode.json
+
+N ?= 10000
+SEED ?=
+.PHONY: conform-decode
+conform-decode: $(CONFORM_BIN)
+	@if [ -z '$(CMD)' ] && [ -z '$(MANIFEST)' ]; then \
+	  echo 'usage: make conform-decode CMD="your-decoder {frame_type}" [N=100000] [SEED=S] [MANIFEST=file]'; exit 2; fi
+	@mkdir -p $(CONFORM_OUT)
+	$(CONFORM_BIN) decode -n $(N) $(if $(SEED),--seed $(SEED)) $(if $(MANIFEST),--manifest $(MANIFEST)) \
+	  --junit $(CONFORM_OUT)/decode.xml --json $(CONFORM_OUT)/decode.json $(CONFORM_ARGS) $(if $(CMD),-- $(CMD))

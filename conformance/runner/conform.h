@@ -47,7 +47,8 @@
 /* Exit status a SUT uses for "this case is not implemented" (BoGo's 89). */
 #define CF_UNIMPLEMENTED_EXIT 89
 
-enum cf_mode { CF_MODE_BACKEND = 1, CF_MODE_BROKER = 2, CF_MODE_CLIENT = 3 };
+enum cf_mode { CF_MODE_BACKEND = 1, CF_MODE_BROKER = 2, CF_MODE_CLIENT = 3,
+               CF_MODE_DECODE = 4 /* the decoder oracle (decode.c): no features, no constants */ };
 
 typedef enum cf_verdict {
   CF_PASS = 0,

@@ -12,6 +12,7 @@
 
 #include "cli.h" /* ref/bin: error prefix, usage errors */
 #include "conform.h"
+#include "decode.h"
 #include "handoff/version.h"
 #include "expect.h"
 #include "manifest.h"
@@ -71,6 +72,7 @@ int main(int argc, char **argv) {
     return 0;
   }
   if (strcmp(argv[1], "--version") == 0) return version();
+  if (strcmp(argv[1], "decode") == 0) return cf_decode_main(argc - 1, argv + 1); /* decode.c */
   static cf_opts o;
   memset(&o, 0, sizeof o);
   if (strcmp(argv[1], "backend") == 0) o.mode = CF_MODE_BACKEND;

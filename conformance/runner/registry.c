@@ -89,6 +89,9 @@ void cf_registry_select(int mode) {
   } else if (mode == CF_MODE_CLIENT) {
     cf_features = client_features;
     cf_nfeatures = sizeof client_features / sizeof client_features[0];
+  } else if (mode == CF_MODE_DECODE) {
+    cf_features = NULL;
+    cf_nfeatures = 0;
   } else {
     cf_features = backend_features;
     cf_nfeatures = sizeof backend_features / sizeof backend_features[0];
@@ -96,7 +99,7 @@ void cf_registry_select(int mode) {
 }
 
 const char *cf_mode_name(int m) {
-  return m == CF_MODE_BACKEND ? "backend" : m == CF_MODE_BROKER ? "broker" : "client";
+  return m == CF_MODE_BACKEND ? "backend" : m == CF_MODE_BROKER ? "broker" : m == CF_MODE_DECODE ? "decode" : "client";
 }
 
 const cf_const_def cf_consts[CF_K_COUNT] = {

@@ -95,6 +95,7 @@ void cf_usage(FILE *f, int mode) {
 "       handoff-conform MODE [OPTIONS] --manifest FILE   (command taken from the manifest)\n"
 "       handoff-conform MODE --list [--manifest FILE | --feature NAME ...]\n"
 "       handoff-conform MODE --help   (the contract of one mode)\n"
+"       handoff-conform decode [OPTIONS] -- CMD [ARGS...]   the decoder oracle (decode --help)\n"
 "\n"
 "Conformance runner for the handoff wire v1 spec (revision %s), suite %s.\n"
 "Every case starts a fresh SUT in a private 0700 directory, in its own process\n"

@@ -29,7 +29,7 @@ FORCE: # no recipe, no file: the .pc rule always runs (it rewrites only on chang
 install: lib $(INSTALL_BINS) $(PC_FILE)
 	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGCONFIGDIR) \
 	  $(DESTDIR)$(INCLUDEDIR)/handoff $(HO_SHARE)/proto/handoff/v1 $(HO_SHARE)/spec \
-	  $(HO_SHARE)/vectors
+	  $(HO_SHARE)/vectors $(HO_SHARE)/examples
 	$(INSTALL) -m 644 $(HO_HEADERS) $(DESTDIR)$(INCLUDEDIR)/handoff/
 	$(INSTALL) -m 644 $(LIB_A) $(DESTDIR)$(LIBDIR)/
 	$(INSTALL) -m 755 $(LIB_SO_REAL) $(DESTDIR)$(LIBDIR)/
@@ -41,6 +41,7 @@ install: lib $(INSTALL_BINS) $(PC_FILE)
 	  $(HO_SHARE)/proto/handoff/v1/
 	$(INSTALL) -m 644 $(wildcard spec/*.md spec/*.txt) $(HO_SHARE)/spec/
 	$(INSTALL) -m 644 $(wildcard conformance/vectors/*) $(HO_SHARE)/vectors/
+	$(INSTALL) -m 644 $(wildcard ref/examples/*.c) $(HO_SHARE)/examples/
 	$(INSTALL) -d $(DESTDIR)$(MANDIR)/man1
 	$(INSTALL) -m 644 $(MAN_PAGES) $(DESTDIR)$(MANDIR)/man1/
 
@@ -57,7 +58,7 @@ uninstall:
 # Install into a scratch DESTDIR with PREFIX=/usr, build a program with only
 # `pkg-config --cflags --libs handoff` (and --static), run it against the
 # installed library, run the installed programs; build the example backend
-# (ref/examples/embed_backend.c) the same two ways and run each behind the
+# (as installed: share/handoff/examples/embed_backend.c) the same two ways and run each behind the
 # installed broker with the installed client (one handoff, judged by an
 # echoed nonce); then uninstall and check nothing of ours is left.
 INSTALL_TEST_DIR := $(BUILD)/install-test
@@ -87,8 +88,8 @@ test-install: lib $(INSTALL_BINS)
 	  ! ldd $$d/static | grep -q libhandoff; \
 	  LD_LIBRARY_PATH=$$d/root/usr/lib ldd $$d/dyn | grep -q "libhandoff.so.$(HO_SOMAJOR) => $$d/root/usr/lib/libhandoff.so.$(HO_SOMAJOR)"; \
 	  for b in $(notdir $(INSTALL_BINS)); do $$d/root/usr/bin/$$b --help >/dev/null 2>&1 || { echo "test-install: $$b --help failed"; exit 1; }; done; \
-	  $(CC) $(SANFLAGS) -o $$d/embed_dyn ref/examples/embed_backend.c $$(pkg-config --cflags --libs handoff); \
-	  $(CC) $(EMBED_STATIC) -o $$d/embed_static ref/examples/embed_backend.c $$(pkg-config --static --cflags --libs handoff); \
+	  $(CC) $(SANFLAGS) -o $$d/embed_dyn $$d/root/usr/share/handoff/examples/embed_backend.c $$(pkg-config --cflags --libs handoff); \
+	  $(CC) $(EMBED_STATIC) -o $$d/embed_static $$d/root/usr/share/handoff/examples/embed_backend.c $$(pkg-config --static --cflags --libs handoff); \
 	  LD_LIBRARY_PATH=$$d/root/usr/lib ldd $$d/embed_dyn | grep -q "libhandoff.so.$(HO_SOMAJOR) => $$d/root/usr/lib/libhandoff.so.$(HO_SOMAJOR)"; \
 	  $(EMBED_STATIC_CHECK); \
 	  for e in embed_dyn embed_static; do \

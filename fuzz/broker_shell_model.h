@@ -26,7 +26,7 @@
 #define MAX_OFFERS MAX_OPS
 #define MAX_OUT (2 * 128 + 8)      /* SEND_FD + offer per offer in flight (128) */
 #define IN_CAP 512
-#define MS 1000000ull
+#define MS 1ull /* the cores' clock is in milliseconds */
 
 
 static void fail(const char *fmt, ...) {
@@ -317,7 +317,7 @@ static void take_actions(bf *f) {
       break;
     }
     case HO_BACT_SET_TIMER:
-      f->armed = a.deadline;
+      f->armed = a.deadline_ms;
       break;
     default:
       fail("unknown action %d", (int)a.type);

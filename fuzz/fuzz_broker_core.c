@@ -490,11 +490,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   cfg->peer_policy = (ho_peer_policy)(((g[0] >> 3) & 3) % 3);
   cfg->self_uid = 1000;
   cfg->peer_uid = 1001;
-  cfg->ack_timeout_ns = (uint64_t)(1 + g[1]) * MS;
-  cfg->token_ttl_ns = (uint64_t)(1 + g[2]) * 10 * MS;
+  cfg->ack_timeout_ms = (uint64_t)(1 + g[1]) * MS;
+  cfg->token_ttl_ms = (uint64_t)(1 + g[2]) * 10 * MS;
   cfg->max_pending = g[3] & 7;
   cfg->max_hello_waiting = g[3] >> 4;
-  cfg->hello_timeout_ns = (uint64_t)g[4] * 10 * MS;
+  cfg->hello_timeout_ms = (uint64_t)g[4] * 10 * MS;
   cfg->random = fake_random;
   cfg->random_ctx = f;
   cfg->log_level = (g[0] & 0x40) ? HO_BROKER_LOG_DEBUG : HO_BROKER_LOG_ERROR;

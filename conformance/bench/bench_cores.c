@@ -50,6 +50,9 @@ static uint64_t mono_ns(void) {
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* The cores' clock (milliseconds); elapsed time is measured with mono_ns. */
+static uint64_t mono_ms(void) { return mono_ns() / 1000000u; }
+
 static uint64_t wall_ms(void *u) {
   (void)u;
   struct timespec ts;
@@ -119,7 +122,7 @@ static void to_backend(world *w, ctl_link *l, const uint8_t *p, size_t len, ho_h
     size_t n = len < want ? len : want;
     size_t used = 0;
     int rc = 0;
-    IN_BACKEND(rc = ho_backend_ctl_feed(l->ctl, mono_ns() / 1000000u, p, n, fd, HO_OK, &used));
+    IN_BACKEND(rc = ho_backend_ctl_feed(l->ctl, mono_ms(), p, n, fd, HO_OK, &used));
     fd = HO_NO_HANDLE;
     if (rc != HO_OK || used == 0) {
       w->errors++;
@@ -148,7 +151,7 @@ static void broker_actions(world *w) {
     if (n == 0) return;
     for (size_t i = 0; i < n; i++) {
       ho_broker_action *a = &list[i].a;
-      uint64_t now = mono_ns();
+      uint64_t now = mono_ms();
       switch (a->type) {
       case HO_BACT_OPEN_CONTROL: {
         if (w->nlinks == sizeof w->links / sizeof w->links[0]) {
@@ -213,10 +216,10 @@ static void backend_actions(world *w, ctl_link *l) {
     switch (a.type) {
     case HO_BACKEND_ACT_WRITE_CLIENT:
       w->ready_frames_to_client++;
-      IN_BACKEND(ho_backend_ctl_client_written(l->ctl, mono_ns() / 1000000u, HO_OK));
+      IN_BACKEND(ho_backend_ctl_client_written(l->ctl, mono_ms(), HO_OK));
       break;
     case HO_BACKEND_ACT_WRITE_CONTROL:
-      IN_BROKER(ho_broker_control_data(w->b, l->k, a.bytes, a.len, mono_ns()));
+      IN_BROKER(ho_broker_control_data(w->b, l->k, a.bytes, a.len, mono_ms()));
       broker_actions(w);
       break;
     case HO_BACKEND_ACT_ADOPT:
@@ -271,7 +274,7 @@ int main(int argc, char **argv) {
   bc.unix_ms = wall_ms;
   bc.random = pooled_random;
   bc.log_level = HO_BROKER_LOG_ERROR;
-  if (ho_broker_new(&bc, mono_ns(), &w.b) != HO_OK) return 1;
+  if (ho_broker_new(&bc, mono_ms(), &w.b) != HO_OK) return 1;
   ho_backend_config kc;
   ho_backend_config_init(&kc);
   kc.ready_mode = HO_READY_BACKEND;
@@ -305,9 +308,9 @@ int main(int argc, char **argv) {
     size_t wlen = 0;
     ho_broker_conn *c = NULL;
     if (ho_frame_encode(HO_CODEC_PROTOBUF_C, HO_FT_HELLO, &m, warm, sizeof warm, &wlen) != HO_OK ||
-        ho_broker_client_open(w.b, (void *)(intptr_t)999, &peer, mono_ns(), &c) != HO_OK ||
-        ho_broker_client_data(w.b, c, warm, 5, mono_ns()) != HO_OK ||
-        ho_broker_client_data(w.b, c, warm + 5, wlen - 5, mono_ns()) != HO_OK)
+        ho_broker_client_open(w.b, (void *)(intptr_t)999, &peer, mono_ms(), &c) != HO_OK ||
+        ho_broker_client_data(w.b, c, warm, 5, mono_ms()) != HO_OK ||
+        ho_broker_client_data(w.b, c, warm + 5, wlen - 5, mono_ms()) != HO_OK)
       return 1;
     broker_actions(&w);
   }
@@ -320,7 +323,7 @@ int main(int argc, char **argv) {
     int rc = 0;
     /* The descriptor number travels as the user pointer. */
     IN_BROKER(rc = ho_broker_client_open(w.b, (void *)(intptr_t)(1000 + (i % 30000)), &peer,
-                                         mono_ns(), &c));
+                                         mono_ms(), &c));
     if (rc != HO_OK) return 1;
     size_t off = 0;
     while (off < hlen) {
@@ -328,7 +331,7 @@ int main(int argc, char **argv) {
       IN_BROKER(want = ho_broker_client_wants(w.b, c));
       if (want == 0) break;
       size_t k = hlen - off < want ? hlen - off : want;
-      IN_BROKER(ho_broker_client_data(w.b, c, hello + off, k, mono_ns()));
+      IN_BROKER(ho_broker_client_data(w.b, c, hello + off, k, mono_ms()));
       off += k;
     }
     broker_actions(&w);
@@ -353,7 +356,7 @@ int main(int argc, char **argv) {
          mode, n, w.nlinks, (unsigned long long)st.handoffs_completed, (unsigned long long)w.adopted,
          (unsigned long long)st.handoffs_backend_ready, w.errors, (double)dt / (double)n,
          ok ? "ok" : "MISMATCH");
-  ho_broker_shutdown(w.b, mono_ns());
+  ho_broker_shutdown(w.b, mono_ms());
   ho_broker_action a;
   while (ho_broker_next_action(w.b, &a)) {
   }

@@ -214,6 +214,9 @@ static int t_backend_dies(hx_world *w) {
   const char *w3[] = {w->listen, NULL};
   snprintf(log, sizeof log, "%s/broker.log", w->dir);
   CHECK(hx_spawn(&w->broker, log, (char *const *)a3, w3) == 0, "broker");
+  /* The listen socket appears before the broker's epoll, timer, signal and
+   * spare descriptors: count them only once it says it is listening. */
+  for (int i = 0; i < 10000 && !hx_log_has(&w->broker, "listening on "); i++) usleep(1000);
   int base = hx_fd_count(w->broker.pid);
   hx_client_result r;
   hx_client_opts o = copts(w, CAP_HP, "survives a crash");

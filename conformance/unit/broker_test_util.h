@@ -10,7 +10,7 @@
 #include "handoff/msg.h"
 #include "handoff/token.h"
 
-#define MS 1000000ull
+#define MS 1ull /* the broker core's clock is in milliseconds */
 #define MAXA 64
 
 static int dummy_client __attribute__((unused)), dummy_ctl __attribute__((unused));
@@ -65,7 +65,7 @@ static inline ho_broker *mk(acts *x, ho_broker_conn **ctl) {
   ho_broker_config cfg = {.service = "echo", .backend_pipe = "/tmp/x/backend.sock",
                           .handoff_endpoint = true,
                           .backend_multi_offer = true, /* pipelining; XFER-37 in test_broker_rc1.c */
-                          .ack_timeout_ns = 100 * MS, .peer_policy = HO_PEER_ANY,
+                          .ack_timeout_ms = 100 * MS, .peer_policy = HO_PEER_ANY,
                           .unix_ms = wall_ms};
   return mk_cfg(&cfg, x, ctl);
 }
@@ -217,7 +217,7 @@ static inline void send_ack(ho_broker *b, ho_broker_conn *ctl, const ho_offer *o
 
 static inline ho_broker_config base_cfg(void) {
   ho_broker_config cfg = {.service = "echo", .backend_pipe = "/tmp/x/backend.sock",
-                          .handoff_endpoint = true, .ack_timeout_ns = 100 * MS,
+                          .handoff_endpoint = true, .ack_timeout_ms = 100 * MS,
                           .peer_policy = HO_PEER_ANY, .unix_ms = wall_ms,
                           .hello_rate = HO_BROKER_HELLO_RATE_UNLIMITED};
   return cfg;

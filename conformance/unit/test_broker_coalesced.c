@@ -211,7 +211,7 @@ Test(broker_coalesced, acks_may_be_read_late) {
   ho_broker_config cfg = base_cfg();
   cfg.backend_coalesced = true;
   cfg.backend_multi_offer = true;
-  cfg.ack_timeout_ns = 1000 * MS; /* the ACK deadline far behind the late read */
+  cfg.ack_timeout_ms = 1000 * MS; /* the ACK deadline far behind the late read */
   ho_broker *b = mk_cfg(&cfg, &x, &k);
   cr_assert(ho_broker_control_wants_read(b, k), "nothing coalesced yet");
   int s = hello_only(b, HP | BR | ED | CR, &c, &x, 3 * MS);
@@ -220,7 +220,7 @@ Test(broker_coalesced, acks_may_be_read_late) {
   for (int i = 0; i < x.n; i++)
     if (x.a[i].type == HO_BACT_SET_TIMER) t = i;
   cr_assert_geq(t, 0);
-  cr_assert_leq(x.a[t].deadline, 3 * MS + 100 * MS,
+  cr_assert_leq(x.a[t].deadline_ms, 3 * MS + 100 * MS,
                 "a turn within LATE_ACK_READ, long before the 1 s ACK deadline");
   cr_assert(ho_broker_control_wants_read(b, k), "not yet written: the ACK may matter");
   ho_broker_offer_written(b, k, o.correlation_id, 3 * MS);

@@ -10,7 +10,7 @@
 static ho_broker *mk_dup(bool multi, acts *x, ho_broker_conn **ctl) {
   ho_broker_config cfg = {.service = "echo", .backend_pipe = "handoff-echo-pipe",
                           .handoff_endpoint = true, .backend_multi_offer = multi,
-                          .ack_timeout_ns = 100 * MS, .peer_policy = HO_PEER_ANY,
+                          .ack_timeout_ms = 100 * MS, .peer_policy = HO_PEER_ANY,
                           .unix_ms = wall_ms, .duplicate_handles = true};
   return mk_cfg(&cfg, x, ctl);
 }

@@ -331,7 +331,7 @@ Test(broker_errors, config_init_defaults_same_uid) {
   memset(&cfg, 0xA5, sizeof cfg);
   ho_broker_config_init(&cfg);
   cr_assert_eq(cfg.peer_policy, HO_PEER_SAME_UID);
-  cr_assert_eq(cfg.ack_timeout_ns, 0);
+  cr_assert_eq(cfg.ack_timeout_ms, 0);
   cr_assert_eq(cfg.hello_rate, 0);
   cr_assert_null(cfg.log);
   cr_assert(!cfg.handoff_endpoint);

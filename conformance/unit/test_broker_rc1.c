@@ -107,7 +107,7 @@ Test(broker_rc1, legacy_ack_deadline_below_ready_timeout) {
   acts x;
   ho_broker_conn *k, *c;
   ho_broker_config cfg = base_cfg();
-  cfg.ack_timeout_ns = 5000 * MS;
+  cfg.ack_timeout_ms = 5000 * MS;
   ho_broker *b = mk_cfg(&cfg, &x, &k);
   hello(b, HO_CAP_HANDLE_PASSING, &c, &x, 10 * MS);
   ho_broker_conn_flushed(b, k, 10 * MS);
@@ -198,7 +198,7 @@ Test(broker_rc1, token_ttl_clamped_to_30s) {
   acts x;
   ho_broker_conn *k, *c;
   ho_broker_config cfg = base_cfg();
-  cfg.token_ttl_ns = 120000 * MS;
+  cfg.token_ttl_ms = 120000 * MS;
   ho_broker *b = mk_cfg(&cfg, &x, &k);
   uint8_t wire[512];
   size_t len = hello_frame(HO_CAP_HANDLE_PASSING, "echo", wire, sizeof wire);
@@ -241,7 +241,7 @@ Test(broker_rc1, regression_issue_11_oldest_pre_hello_connection_goes) {
   ho_broker_conn *k, *c[5];
   ho_broker_config cfg = base_cfg();
   cfg.max_hello_waiting = 4;
-  cfg.hello_timeout_ns = 30000 * MS;
+  cfg.hello_timeout_ms = 30000 * MS;
   ho_broker *b = mk_cfg(&cfg, &x, &k);
   static int users[5];
   ho_peer_cred p = {.pid = 7, .uid = 0};

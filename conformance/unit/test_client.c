@@ -311,7 +311,7 @@ static void run(enum scenario sc, bool backend_ready, bool early, ho_client_rout
   size_t got;
   cr_assert_eq(ho_client_read_exact(r.conn, echo, 4, 5000, &got), HO_OK);
   cr_assert_arr_eq(echo, "ping", 4);
-  cr_assert_gt(r.us_connected, 0);
+  cr_assert_gt(r.connected_us, 0);
   close((int)r.conn);
   net_down(&n);
   cr_assert_eq(fx_count_fds(), before);

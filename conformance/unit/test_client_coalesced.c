@@ -8,7 +8,7 @@
 #include "handoff/frame.h"
 #include "handoff/msg.h"
 
-#define MS 1000000ull
+#define MS 1ull /* the client core's clock is in milliseconds */
 
 static const uint8_t k_tok[HO_TOKEN_BYTES] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
 static const uint64_t k_all = HO_CAP_HANDLE_PASSING | HO_CAP_BACKEND_READY | HO_CAP_EARLY_DATA |
@@ -22,9 +22,17 @@ typedef struct drv {
   size_t hello_len;
 } drv;
 
+static uint64_t fake_us;
+static uint64_t measure(void *u) {
+  cr_assert_eq(u, &fake_us, "measure_us gets measure_user");
+  return fake_us;
+}
+static bool g_measure; /* drv_start gives the core the fake measurement clock */
+
 static void drv_start(drv *d, bool coalesced, bool early) {
   memset(d, 0, sizeof *d);
   ho_client_config_init(&d->cfg);
+  if (g_measure) d->cfg.measure_us = measure, d->cfg.measure_user = &fake_us;
   d->cfg.connect_path = "/broker";
   d->cfg.service_name = "echo";
   d->cfg.handoff = true;
@@ -281,4 +289,42 @@ Test(client_coalesced, oversized_report_is_rejected) {
   static uint8_t big[HO_CLIENT_PENDING_MAX + 64];
   cr_expect_eq(ho_client_core_data(d.c, big, a.len + 1, d.now), HO_ERR_INVALID_ARGUMENT);
   ho_client_core_del(d.c);
+}
+
+/* The result's timings are measurements in microseconds: from the
+ * measure_us clock when there is one (issue #12: one time unit for the
+ * inputs, which stay milliseconds). */
+Test(client_coalesced, timings_from_measure_clock) {
+  g_measure = true;
+  fake_us = 5000;
+  drv d;
+  drv_start(&d, true, true);
+  ho_client_action a = drv_next(&d);
+  uint8_t buf[1024];
+  size_t n = negotiated(buf, sizeof buf, k_all, true);
+  n += ready(buf + n, sizeof buf - n);
+  cr_assert_leq(n, a.len);
+  fake_us = 5250; /* 250 us later, in the same millisecond of input time */
+  cr_assert_eq(ho_client_core_data(d.c, buf, n, d.now), HO_OK);
+  ho_client_result r;
+  cr_assert_eq(finish(&d, &r), HO_OK);
+  cr_expect_eq(r.negotiated_us, 250u);
+  cr_expect_eq(r.ready_us, 250u);
+  cr_expect_eq(r.connected_us, 250u, "handoff: connected = ready");
+}
+
+/* Without one, the millisecond inputs measure: 3 ms are 3000 us. */
+Test(client_coalesced, timings_from_ms_inputs) {
+  drv d;
+  drv_start(&d, true, true);
+  ho_client_action a = drv_next(&d);
+  uint8_t buf[1024];
+  size_t n = negotiated(buf, sizeof buf, k_all, true);
+  n += ready(buf + n, sizeof buf - n);
+  cr_assert_leq(n, a.len);
+  cr_assert_eq(ho_client_core_data(d.c, buf, n, d.now + 3 * MS), HO_OK);
+  ho_client_result r;
+  cr_assert_eq(finish(&d, &r), HO_OK);
+  cr_expect_eq(r.negotiated_us, 3000u);
+  cr_expect_eq(r.ready_us, 3000u);
 }

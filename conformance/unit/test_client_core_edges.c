@@ -10,7 +10,7 @@
 #include "handoff/error.h"
 
 /* Time values and the destructor through one macro each (API renames at merge). */
-#define MS(x) ((uint64_t)(x) * 1000000u)
+#define MS(x) ((uint64_t)(x)) /* the client core's clock is in milliseconds */
 #define CORE_DEL(c) ho_client_core_del(c)
 
 static ho_client_config base_cfg(void) {

@@ -34,7 +34,7 @@ int cli_client_echo(const ho_client_result *r, const char *message, size_t mlen,
       rc = ho_client_read_exact(r->conn, buf, 1, 30000, &got);
       have = 1;
     }
-    if (rc == HO_OK && i == 0) first_byte_us = (ho_client_now_ns() - r->start_ns) / 1000u;
+    if (rc == HO_OK && i == 0) first_byte_us = ho_client_now_us() - r->start_us;
     if (rc == HO_OK && mlen > have)
       rc = ho_client_read_exact(r->conn, buf + have, mlen - have, 30000, &got);
     if (rc != HO_OK) {
@@ -48,7 +48,7 @@ int cli_client_echo(const ho_client_result *r, const char *message, size_t mlen,
       break;
     }
   }
-  uint64_t total_us = (ho_client_now_ns() - r->start_ns) / 1000u;
+  uint64_t total_us = ho_client_now_us() - r->start_us;
   free(buf);
   const char *route = r->route == HO_ROUTE_HANDOFF ? "handoff" : "reconnect";
   const char *mode = r->route != HO_ROUTE_HANDOFF ? "none"
@@ -60,15 +60,15 @@ int cli_client_echo(const ho_client_result *r, const char *message, size_t mlen,
     printf("{\"ok\":%s,\"route\":\"%s\",\"reason\":\"%s\",\"mode\":\"%s\",\"negotiated_us\":%llu,"
            "\"ready_us\":%llu,\"connected_us\":%llu,\"first_byte_us\":%llu,\"total_us\":%llu,"
            "\"count\":%ld,\"error\":%s%s%s}\n",
-           status ? "false" : "true", route, reason, mode, (unsigned long long)r->us_negotiated,
-           (unsigned long long)r->us_ready, (unsigned long long)r->us_connected,
+           status ? "false" : "true", route, reason, mode, (unsigned long long)r->negotiated_us,
+           (unsigned long long)r->ready_us, (unsigned long long)r->connected_us,
            (unsigned long long)first_byte_us, (unsigned long long)total_us, count,
            err ? "\"" : "", err ? err : "null", err ? "\"" : "");
   } else {
     printf("route=%s reason=%s mode=%s negotiated_us=%llu ready_us=%llu connected_us=%llu "
            "first_byte_us=%llu total_us=%llu count=%ld%s%s\n",
-           route, reason, mode, (unsigned long long)r->us_negotiated,
-           (unsigned long long)r->us_ready, (unsigned long long)r->us_connected,
+           route, reason, mode, (unsigned long long)r->negotiated_us,
+           (unsigned long long)r->ready_us, (unsigned long long)r->connected_us,
            (unsigned long long)first_byte_us, (unsigned long long)total_us, count,
            err ? " error=" : "", err ? err : "");
   }

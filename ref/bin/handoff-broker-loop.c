@@ -24,10 +24,19 @@ broker_app G;
 
 const char *const level_names[4] = {"error", "warn", "info", "debug"};
 
-uint64_t now_ns(void) {
+/* The core's clock: monotonic milliseconds (handoff/broker.h). */
+uint64_t now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* The same clock in microseconds, for the latency measurements only. */
+uint64_t mono_us(void *u) {
+  (void)u;
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
 uint64_t unix_ms(void *u) {
@@ -153,7 +162,7 @@ static void report_error(conn *c, int err) {
   if (c->errored || c->closed) return;
   c->errored = true;
   unwatch(c);
-  ho_broker_conn_error(G.b, c->h, err, now_ns());
+  ho_broker_conn_error(G.b, c->h, err, now_ms());
 }
 
 /* Write as much of c's queue as the socket takes. Reports flushed/error to
@@ -178,7 +187,7 @@ static void flush(conn *c) {
         if (c->qhead == NULL) c->qtail = NULL;
         slog(HO_BROKER_LOG_WARN, "descriptor transfer for corr=%llu failed: %s",
              (unsigned long long)corr, ho_errname(rc));
-        ho_broker_transfer_failed(G.b, c->h, corr, rc, now_ns());
+        ho_broker_transfer_failed(G.b, c->h, corr, rc, now_ms());
         wrote = true;
         continue;
       }
@@ -206,11 +215,11 @@ static void flush(conn *c) {
      * closes a coalesced attempt's client copy now. */
     uint64_t written = k->pass_fd < 0 && c->kind == K_CONTROL ? k->corr : 0;
     chunk_free(k);
-    if (written != 0) ho_broker_offer_written(G.b, c->h, written, now_ns());
+    if (written != 0) ho_broker_offer_written(G.b, c->h, written, now_ms());
   }
   if (c->closed) return;
   update_interest(c);
-  if (wrote && c->qhead == NULL && !c->errored) ho_broker_conn_flushed(G.b, c->h, now_ns());
+  if (wrote && c->qhead == NULL && !c->errored) ho_broker_conn_flushed(G.b, c->h, now_ms());
 }
 
 static void enqueue(conn *c, const uint8_t *bytes, size_t len, int pass_fd, uint64_t corr) {
@@ -308,7 +317,7 @@ static void open_control(ho_broker_conn *h) {
     return;
   }
   update_interest(c);
-  ho_broker_control_connected(G.b, h, now_ns());
+  ho_broker_control_connected(G.b, h, now_ms());
 }
 
 void run_actions(void) {
@@ -334,7 +343,7 @@ void run_actions(void) {
         if (rc == HO_ERR_PERMISSION || rc == HO_ERR_FD_EXHAUSTED ||
             rc == HO_ERR_INVALID_ARGUMENT) {
           dropped = a.correlation_id;
-          ho_broker_transfer_failed(G.b, c->h, a.correlation_id, rc, now_ns());
+          ho_broker_transfer_failed(G.b, c->h, a.correlation_id, rc, now_ms());
           break;
         }
         if (rc != HO_ERR_WOULD_BLOCK) {
@@ -346,7 +355,7 @@ void run_actions(void) {
       if (dupfd < 0) {
         /* spec: FALLBACK-18 — EMFILE fails this attempt only. */
         dropped = a.correlation_id;
-        ho_broker_transfer_failed(G.b, c->h, a.correlation_id, ho_err_from_errno(errno), now_ns());
+        ho_broker_transfer_failed(G.b, c->h, a.correlation_id, ho_err_from_errno(errno), now_ms());
         break;
       }
       enqueue(c, a.bytes, a.len, dupfd, a.correlation_id);
@@ -362,8 +371,8 @@ void run_actions(void) {
     case HO_BACT_SET_TIMER: {
       struct itimerspec its;
       memset(&its, 0, sizeof its);
-      its.it_value.tv_sec = (time_t)(a.deadline / 1000000000u);
-      its.it_value.tv_nsec = (long)(a.deadline % 1000000000u);
+      its.it_value.tv_sec = (time_t)(a.deadline_ms / 1000u);
+      its.it_value.tv_nsec = (long)(a.deadline_ms % 1000u) * 1000000L;
       timerfd_settime(G.tfd, TFD_TIMER_ABSTIME, &its, NULL);
       break;
     }
@@ -383,7 +392,7 @@ static void client_read(conn *c) {
     if (want == 0) break;
     ssize_t n = recv(c->fd, buf, want, MSG_DONTWAIT);
     if (n > 0) {
-      ho_broker_client_data(G.b, c->h, buf, (size_t)n, now_ns());
+      ho_broker_client_data(G.b, c->h, buf, (size_t)n, now_ms());
       run_actions();
       continue;
     }
@@ -441,7 +450,7 @@ static void accept_clients(void) {
     pressure_update();
     ho_peer_cred cred;
     bool have = ho_peer_cred_get(fd, &cred) == HO_OK; /* SO_PEERCRED */
-    if (ho_broker_client_open(G.b, c, have ? &cred : NULL, now_ns(), &c->h) != HO_OK) {
+    if (ho_broker_client_open(G.b, c, have ? &cred : NULL, now_ms(), &c->h) != HO_OK) {
       close(c->fd);
       G.open_fds--;
       free(c);
@@ -459,7 +468,7 @@ static void control_read(conn *c) {
     if (c->closed || c->errored) return;
     ssize_t n = recv(c->fd, buf, sizeof buf, MSG_DONTWAIT);
     if (n > 0) {
-      ho_broker_control_data(G.b, c->h, buf, (size_t)n, now_ns());
+      ho_broker_control_data(G.b, c->h, buf, (size_t)n, now_ms());
       run_actions();
       if (!c->closed) update_interest(c);
       if ((size_t)n < sizeof buf) return;
@@ -513,7 +522,7 @@ void dispatch(conn *c, uint32_t ev) {
   case K_TIMER: {
     uint64_t ticks;
     if (read(G.tfd, &ticks, sizeof ticks) < 0) { /* spurious */ }
-    ho_broker_timer(G.b, now_ns());
+    ho_broker_timer(G.b, now_ms());
     run_actions();
     break;
   }

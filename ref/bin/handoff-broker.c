@@ -131,8 +131,8 @@ int main(int argc, char **argv) {
                 optarg);
         return 2;
       }
-      if (o == 'a') G.cfg.ack_timeout_ns = v * 1000000u;
-      if (o == 't') G.cfg.token_ttl_ns = v * 1000000u;
+      if (o == 'a') G.cfg.ack_timeout_ms = v;
+      if (o == 't') G.cfg.token_ttl_ms = v;
       if (o == 'm') G.cfg.max_pending = (uint32_t)v;
       break;
     case 'Q': G.cfg.backend_coalesced = true; break; /* spec: READY-25 */
@@ -151,8 +151,8 @@ int main(int argc, char **argv) {
         return 2;
       }
       if (o == 'W') G.cfg.max_hello_waiting = (uint32_t)v;
-      else if (o == 'H') G.cfg.hello_timeout_ns = v * 1000000u;
-      else G.cfg.failure_window_ns = v * 1000000u; /* spec: FALLBACK-7 */
+      else if (o == 'H') G.cfg.hello_timeout_ms = v;
+      else G.cfg.failure_window_ms = v; /* spec: FALLBACK-7 */
       break;
     case 'C':
       if (parse_u64(optarg, &v) || v == 0 || v > 4096) {
@@ -211,6 +211,7 @@ int main(int argc, char **argv) {
   G.cfg.self_uid = (uint32_t)geteuid();
   G.cfg.log = log_line;
   G.cfg.unix_ms = unix_ms;
+  G.cfg.measure_us = mono_us;
   G.cfg.random = pooled_random;
   G.cfg.endpoint_name = G.endpoint;
 
@@ -259,7 +260,7 @@ int main(int argc, char **argv) {
   set_interest(&G.tconn, EPOLLIN);
   set_interest(&G.sconn, EPOLLIN);
 
-  rc = ho_broker_new(&G.cfg, now_ns(), &G.b);
+  rc = ho_broker_new(&G.cfg, now_ms(), &G.b);
   if (rc != HO_OK) {
     fprintf(stderr, "handoff-broker: %s\n", ho_strerror(rc));
     ho_listener_close(&G.lst);
@@ -302,7 +303,7 @@ int main(int argc, char **argv) {
   }
 
   slog(HO_BROKER_LOG_INFO, "shutting down");
-  ho_broker_shutdown(G.b, now_ns());
+  ho_broker_shutdown(G.b, now_ms());
   run_actions();
   while (G.graveyard) {
     conn *c = G.graveyard;

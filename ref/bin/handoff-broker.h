@@ -57,7 +57,8 @@ typedef struct broker_app {
 extern broker_app G;
 extern const char *const level_names[4];
 
-uint64_t now_ns(void);
+uint64_t now_ms(void);
+uint64_t mono_us(void *u);
 uint64_t unix_ms(void *u);
 int pooled_random(void *ctx, uint8_t *out, size_t len);
 void pooled_random_wipe(void);

@@ -136,7 +136,7 @@ int main(int argc, char **argv) {
   }
   ho_client_result r;
   int rc = ho_client_connect(&cfg, &r);
-  if (cache != NULL && r.us_negotiated > 0) {
+  if (cache != NULL && r.negotiated_us > 0) {
     int crc = ho_client_cache_store(cache, cfg.connect_path, r.negotiated.server_capabilities);
     if (crc != HO_OK)
       fprintf(stderr, "handoff-client: cannot write --early-data-cache %s: %s\n", cache,

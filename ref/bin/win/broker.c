@@ -33,7 +33,7 @@
 
 #define WRITE_TIMEOUT_MS 5000 /* a frame into a 64 KiB pipe buffer: only a stuck peer waits */
 /* LEGACY_READY_BUDGET (ACK-17): the earliest disconnect after Negotiated. */
-#define LINGER_NS (1500ull * 1000000ull)
+#define LINGER_MS 1500u
 
 typedef enum { K_CLIENT = 1, K_CONTROL } kind;
 
@@ -46,7 +46,7 @@ typedef struct bconn {
   uint8_t rbuf[4096];
   bool closed, errored;
   ho_win_target target; /* control only: the backend process (XFER-30) */
-  uint64_t wrote_ns;    /* client: when its first write (Negotiated) was complete */
+  uint64_t wrote_ms;    /* client: when its first write (Negotiated) was complete */
   uint64_t linger_due;  /* client: closed by the core, disconnected at this time */
   bool lingering;
 } bconn;
@@ -57,7 +57,7 @@ static struct {
   ho_broker *b;
   ho_pipe_listener l;
   bconn *conns;
-  uint64_t deadline_ns;
+  uint64_t deadline_ms;
   int level;
 } G;
 
@@ -82,6 +82,11 @@ static uint64_t unix_ms(void *u) {
   return wl_unix_ms();
 }
 
+static uint64_t measure_us(void *u) {
+  (void)u;
+  return wl_now_us();
+}
+
 static bconn *conn_new(kind k, HANDLE h) {
   bconn *c = calloc(1, sizeof *c);
   if (c == NULL) return NULL;
@@ -100,7 +105,7 @@ static bconn *conn_new(kind k, HANDLE h) {
 static void open_control(ho_broker_conn *hc) {
   bconn *k = conn_new(K_CONTROL, NULL);
   if (k == NULL) {
-    ho_broker_conn_error(G.b, hc, HO_ERR_NOMEM, wl_now_ns());
+    ho_broker_conn_error(G.b, hc, HO_ERR_NOMEM, wl_now_ms());
     return;
   }
   k->hc = hc;
@@ -118,18 +123,18 @@ static void open_control(ho_broker_conn *hc) {
   if (rc != HO_OK) {
     slog(HO_BROKER_LOG_WARN, "control dial failed endpoint=%s reason=%s win32=%lu", G.endpoint,
          ho_errname(rc), ho_win_last_error());
-    ho_broker_conn_error(G.b, hc, rc, wl_now_ns());
+    ho_broker_conn_error(G.b, hc, rc, wl_now_ms());
     return;
   }
   slog(HO_BROKER_LOG_DEBUG, "control connected backend_pid=%lu", (unsigned long)k->target.pid);
-  ho_broker_control_connected(G.b, hc, wl_now_ns());
+  ho_broker_control_connected(G.b, hc, wl_now_ms());
 }
 
 static void do_write(const ho_broker_action *a) {
   bconn *c = a->user;
   if (c == NULL || c->h == NULL || c->errored) return; /* the core closes it */
   int rc = ho_pipe_write_all((ho_handle)c->h, a->bytes, a->len, WRITE_TIMEOUT_MS);
-  uint64_t now = wl_now_ns();
+  uint64_t now = wl_now_ms();
   if (a->handle_value != 0) {
     slog(HO_BROKER_LOG_DEBUG, "offer corr=%llu handle_value=0x%llx written=%s",
          (unsigned long long)a->correlation_id, (unsigned long long)a->handle_value,
@@ -141,7 +146,7 @@ static void do_write(const ho_broker_action *a) {
     c->errored = true;
     ho_broker_conn_error(G.b, a->conn, rc, now);
   } else {
-    if (c->kind == K_CLIENT && c->wrote_ns == 0) c->wrote_ns = now;
+    if (c->kind == K_CLIENT && c->wrote_ms == 0) c->wrote_ms = now;
     ho_broker_conn_flushed(G.b, a->conn, now);
   }
 }
@@ -158,7 +163,7 @@ static void do_duplicate(const ho_broker_action *a) {
        (unsigned long long)(uintptr_t)(cl != NULL ? cl->h : NULL),
        (unsigned long)(k != NULL ? k->target.pid : 0), (unsigned long long)v, ho_errname(rc),
        rc == HO_OK ? 0ul : ho_win_last_error());
-  ho_broker_handle_duplicated(G.b, a->conn, a->correlation_id, rc, v, wl_now_ns());
+  ho_broker_handle_duplicated(G.b, a->conn, a->correlation_id, rc, v, wl_now_ms());
 }
 
 static void do_close_in_target(const ho_broker_action *a) {
@@ -167,7 +172,7 @@ static void do_close_in_target(const ho_broker_action *a) {
   slog(HO_BROKER_LOG_DEBUG, "close-in-backend corr=%llu value=0x%llx result=%s win32=%lu",
        (unsigned long long)a->correlation_id, (unsigned long long)a->handle_value,
        ho_errname(rc), rc == HO_OK ? 0ul : ho_win_last_error());
-  ho_broker_closed_in_target(G.b, a->correlation_id, rc, wl_now_ns());
+  ho_broker_closed_in_target(G.b, a->correlation_id, rc, wl_now_ms());
 }
 
 static void do_close(const ho_broker_action *a) {
@@ -178,14 +183,14 @@ static void do_close(const ho_broker_action *a) {
     /* spec: XFER-43 — the shutdown of a pipe: DisconnectNamedPipe (the
      * backend's duplicate, the same instance, is disconnected too), not
      * before the client can have read Negotiated: it discards unread data. */
-    uint64_t due = c->wrote_ns + LINGER_NS;
-    if (a->shutdown && c->h != NULL && c->wrote_ns != 0 && wl_now_ns() < due) {
+    uint64_t due = c->wrote_ms + LINGER_MS;
+    if (a->shutdown && c->h != NULL && c->wrote_ms != 0 && wl_now_ms() < due) {
       c->lingering = true;
       c->linger_due = due;
       c->hc = NULL; /* the core has forgotten it */
       slog(HO_BROKER_LOG_DEBUG, "client lingering handle=0x%llx disconnect_in_ms=%llu",
            (unsigned long long)(uintptr_t)c->h,
-           (unsigned long long)((due - wl_now_ns()) / 1000000u));
+           (unsigned long long)(due - wl_now_ms()));
       return;
     }
     if (a->shutdown && c->h != NULL) DisconnectNamedPipe(c->h);
@@ -204,7 +209,7 @@ static void do_close(const ho_broker_action *a) {
 
 /* Lingering clients whose time has come: disconnect and close them. */
 static void linger_due(void) {
-  uint64_t now = wl_now_ns();
+  uint64_t now = wl_now_ms();
   for (bconn *c = G.conns; c; c = c->next) {
     if (!c->lingering || now < c->linger_due) continue;
     DisconnectNamedPipe(c->h); /* spec: XFER-43 */
@@ -226,10 +231,10 @@ static void run_actions(void) {
     case HO_BACT_CLOSE_IN_TARGET: do_close_in_target(&a); break;
     case HO_BACT_OPEN_CONTROL: open_control(a.conn); break;
     case HO_BACT_CLOSE: do_close(&a); break;
-    case HO_BACT_SET_TIMER: G.deadline_ns = a.deadline; break;
+    case HO_BACT_SET_TIMER: G.deadline_ms = a.deadline_ms; break;
     case HO_BACT_SEND_FD: /* not in duplicate_handles mode */
       ho_broker_transfer_failed(G.b, a.conn, a.correlation_id, HO_ERR_INVALID_ARGUMENT,
-                                wl_now_ns());
+                                wl_now_ms());
       break;
     default: break;
     }
@@ -239,7 +244,7 @@ static void run_actions(void) {
 static void conn_io(bconn *c) {
   DWORD n;
   int rc = wl_result(c->h, &c->rd, &n, false);
-  uint64_t now = wl_now_ns();
+  uint64_t now = wl_now_ms();
   if (rc != HO_OK || n == 0) {
     c->errored = true;
     ho_broker_conn_error(G.b, c->hc, rc != HO_OK ? rc : HO_ERR_CLOSED, now);
@@ -260,7 +265,7 @@ static void arm_reads(void) {
     int rc = wl_read(c->h, &c->rd, c->rbuf, (DWORD)want);
     if (rc != HO_OK) {
       c->errored = true;
-      ho_broker_conn_error(G.b, c->hc, rc, wl_now_ns());
+      ho_broker_conn_error(G.b, c->hc, rc, wl_now_ms());
     }
   }
 }
@@ -292,7 +297,7 @@ static void accept_clients(void) {
     }
     slog(HO_BROKER_LOG_DEBUG, "client accepted handle=0x%llx pid=%lu", (unsigned long long)h,
          (unsigned long)pc.pid);
-    if (ho_broker_client_open(G.b, c, prc == HO_OK && pc.pid ? &pc : NULL, wl_now_ns(), &c->hc) !=
+    if (ho_broker_client_open(G.b, c, prc == HO_OK && pc.pid ? &pc : NULL, wl_now_ms(), &c->hc) !=
         HO_OK) {
       CloseHandle((HANDLE)h);
       c->h = NULL;
@@ -346,13 +351,13 @@ int main(int argc, char **argv) {
     case 'e': G.endpoint = optarg; break;
     case 'p': G.backend_pipe = optarg; break;
     case 's': G.service = optarg; break;
-    case 'a': G.cfg.ack_timeout_ns = v * 1000000u; break;
+    case 'a': G.cfg.ack_timeout_ms = v; break;
     case 't':
       if (v > 30000) {
         fprintf(stderr, "handoff-broker: --token-ttl-ms is at most 30000 (TOKEN_TTL_MAX)\n");
         return 2;
       }
-      G.cfg.token_ttl_ns = v * 1000000u;
+      G.cfg.token_ttl_ms = v;
       break;
     case 'm': G.cfg.max_pending = (uint32_t)v; break;
     case 'r': /* spec: READY-36 — a statement is not a declaration */
@@ -391,6 +396,7 @@ int main(int argc, char **argv) {
   G.cfg.self_uid = 0; /* ho_pipe_peer_check: uid 0 = "our user" */
   G.cfg.log = log_line;
   G.cfg.unix_ms = unix_ms; /* offer deadlines (TOKEN-22), backend-ready (READY-10) */
+  G.cfg.measure_us = measure_us; /* latency histogram */
   G.cfg.endpoint_name = G.endpoint;
   G.cfg.duplicate_handles = true; /* spec: XFER-31 — no sideband on Windows */
   int rc = ho_pipe_listener_open(&G.l, G.listen);
@@ -399,7 +405,7 @@ int main(int argc, char **argv) {
             ho_strerror(rc), ho_win_last_error());
     return 1;
   }
-  rc = ho_broker_new(&G.cfg, wl_now_ns(), &G.b);
+  rc = ho_broker_new(&G.cfg, wl_now_ms(), &G.b);
   if (rc != HO_OK) {
     fprintf(stderr, "handoff-broker: %s\n", ho_strerror(rc));
     return 1;
@@ -417,19 +423,19 @@ int main(int argc, char **argv) {
     for (bconn *c = G.conns; c && n < MAXIMUM_WAIT_OBJECTS; c = c->next)
       if (c->rd.pending) evs[n++] = c->rd.ev;
     DWORD timeout = INFINITE;
-    uint64_t now = wl_now_ns();
-    if (G.deadline_ns != 0)
-      timeout = G.deadline_ns <= now ? 0 : (DWORD)((G.deadline_ns - now) / 1000000u + 1);
+    uint64_t now = wl_now_ms();
+    if (G.deadline_ms != 0)
+      timeout = G.deadline_ms <= now ? 0 : (DWORD)(G.deadline_ms - now);
     for (bconn *c = G.conns; c; c = c->next)
       if (c->lingering) {
-        DWORD left = c->linger_due <= now ? 0 : (DWORD)((c->linger_due - now) / 1000000u + 1);
+        DWORD left = c->linger_due <= now ? 0 : (DWORD)(c->linger_due - now);
         if (left < timeout) timeout = left;
       }
     (void)WaitForMultipleObjects(n, evs, FALSE, timeout);
     /* Deadlines that have passed first: an ACK read afterwards finds its
      * attempt expired (ACK-6, ACK-7), whatever the scheduler did. */
-    if (G.deadline_ns != 0 && wl_now_ns() >= G.deadline_ns) {
-      ho_broker_timer(G.b, wl_now_ns());
+    if (G.deadline_ms != 0 && wl_now_ms() >= G.deadline_ms) {
+      ho_broker_timer(G.b, wl_now_ms());
       run_actions();
     }
     linger_due();

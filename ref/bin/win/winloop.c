@@ -56,16 +56,16 @@ void wl_cancel(HANDLE h, wl_op *op) {
   op->pending = false;
 }
 
-uint64_t wl_now_ns(void) {
+uint64_t wl_now_us(void) {
   static LARGE_INTEGER f;
   LARGE_INTEGER c;
   if (f.QuadPart == 0) QueryPerformanceFrequency(&f);
   QueryPerformanceCounter(&c);
-  return (uint64_t)(c.QuadPart / f.QuadPart) * 1000000000u +
-         (uint64_t)(c.QuadPart % f.QuadPart) * 1000000000u / (uint64_t)f.QuadPart;
+  return (uint64_t)(c.QuadPart / f.QuadPart) * 1000000u +
+         (uint64_t)(c.QuadPart % f.QuadPart) * 1000000u / (uint64_t)f.QuadPart;
 }
 
-uint64_t wl_now_ms(void) { return wl_now_ns() / 1000000u; }
+uint64_t wl_now_ms(void) { return wl_now_us() / 1000u; }
 
 uint64_t wl_unix_ms(void) {
   FILETIME ft;

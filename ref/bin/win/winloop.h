@@ -43,8 +43,8 @@ void wl_cancel(HANDLE h, wl_op *op);
 
 /* ---- time and logs -------------------------------------------------------------- */
 
-uint64_t wl_now_ns(void);  /* monotonic (QueryPerformanceCounter) */
-uint64_t wl_now_ms(void);
+uint64_t wl_now_ms(void);  /* monotonic (QueryPerformanceCounter): the cores' clock */
+uint64_t wl_now_us(void);  /* the same clock in microseconds, for measurements */
 uint64_t wl_unix_ms(void); /* wall clock, Unix epoch ms */
 
 /* "<unix seconds>.<us> <prog>[pid] level=<l> <line>" on stderr, flushed:

@@ -5,7 +5,8 @@
  *    that arrived with them go in; actions come out: write these bytes to
  *    the control connection, write the ready frame to this descriptor, adopt
  *    this descriptor, close that one, close the control connection. Time is
- *    injected (now_ms, any monotonic millisecond clock). The core parses
+ *    injected: every time input is a millisecond reading of one monotonic
+ *    clock (now_ms, e.g. ho_monotonic_ms()). The core parses
  *    offers (framing + envelope + HandoffOffer), checks the sideband token
  *    against the offer token, rejects replays and bad descriptors, and
  *    builds every ACK (spec: XFER-28 XFER-11 XFER-12 XFER-15 XFER-17 XFER-18

@@ -26,7 +26,11 @@
  * when a connection's queue becomes empty the shell reports it with
  * ho_broker_conn_flushed().
  *
- * Time is a monotonic clock in nanoseconds chosen by the shell.
+ * Time: every time input is a millisecond reading of one monotonic clock
+ * (the `now_ms` of every call, the *_ms durations of the config, the
+ * SET_TIMER deadline_ms it emits), chosen by the shell. The latency
+ * histogram (stats latency_us) is a measurement, in microseconds, taken
+ * from the optional measure_us clock (ms resolution without it).
  */
 #ifndef HANDOFF_BROKER_H
 #define HANDOFF_BROKER_H
@@ -72,14 +76,13 @@ typedef struct ho_broker_config {
   uint32_t max_controls;    /* control connections open or dialling at
                                once; 0: 16 (one offer each to a backend
                                that does not keep them, XFER-37) */
-  uint64_t ack_timeout_ns;  /* 0: 1.5 s; legacy attempts never wait past
+  uint64_t ack_timeout_ms;  /* 0: 1.5 s; legacy attempts never wait past
                                1.5 s after Negotiated (spec: ACK-17) */
-  uint64_t token_ttl_ns;    /* 0: 30 s; larger values are clamped to 30 s
+  uint64_t token_ttl_ms;    /* 0: 30 s; larger values are clamped to 30 s
                                (TOKEN_TTL_MAX, spec: TOKEN-16) */
-  uint64_t hello_timeout_ns; /* 0: 30 s */
-  uint64_t failure_window_ns; /* FAILURE_WINDOW of the failed-attempt rate
-                                 limit (spec: FALLBACK-7); 0: 30 s. Rounded
-                                 up to whole milliseconds */
+  uint64_t hello_timeout_ms; /* 0: 30 s */
+  uint64_t failure_window_ms; /* FAILURE_WINDOW of the failed-attempt rate
+                                 limit (spec: FALLBACK-7); 0: 30 s */
   uint32_t max_pending;     /* pending tokens; 0: 1024 */
   uint32_t max_hello_waiting; /* clients still sending their Hello; 0: 4096.
                                  When full, the one that has waited longest
@@ -104,6 +107,10 @@ typedef struct ho_broker_config {
    * the ready deadline of backend-ready offers (spec: READY-10). NULL: no
    * backend-ready offer is made (legacy mode only). */
   uint64_t (*unix_ms)(void *clock_user);
+  /* Optional measurement clock, monotonic microseconds, read only for the
+   * latency histogram (stats latency_us) when a handoff completes and when
+   * a client is opened. NULL: latencies from the now_ms inputs. */
+  uint64_t (*measure_us)(void *clock_user);
   void *clock_user;
   /* Token randomness, passed to the token store (NULL: ho_random_os). It
    * must be the OS CSPRNG or bytes read from it (spec: TOKEN-1). */
@@ -148,7 +155,7 @@ typedef enum ho_broker_action_type {
   /* Close `conn`'s descriptor (after shutdown(SHUT_RDWR) of the socket when
    * `shutdown` is set) and forget the handle. */
   HO_BACT_CLOSE = 4,
-  /* (Re)arm the one timer to fire at `deadline` (0 = disarm); then call
+  /* (Re)arm the one timer to fire at `deadline_ms` (0 = disarm); then call
    * ho_broker_timer(). */
   HO_BACT_SET_TIMER = 5,
   /* duplicate_handles: duplicate client connection `peer` into the process
@@ -174,7 +181,7 @@ typedef struct ho_broker_action {
   size_t len;
   uint64_t correlation_id; /* SEND_FD and the offer WRITE that follows it */
   bool shutdown;        /* CLOSE */
-  uint64_t deadline;    /* SET_TIMER */
+  uint64_t deadline_ms; /* SET_TIMER */
   uint64_t handle_value; /* CLOSE_IN_TARGET; the offer WRITE of a duplicate */
 } ho_broker_action;
 
@@ -287,7 +294,7 @@ typedef struct ho_broker_stats {
  * service/backend_pipe, service not [a-z0-9-]{1,64}, backend_pipe longer
  * than 256 bytes, hello_rate_pids above 2^24), HO_ERR_NOMEM or HO_ERR_RANDOM (token store); *out
  * untouched and nothing allocated on failure. */
-HO_API int ho_broker_new(const ho_broker_config *cfg, uint64_t now, ho_broker **out);
+HO_API int ho_broker_new(const ho_broker_config *cfg, uint64_t now_ms, ho_broker **out);
 
 /* Free the core and everything it holds. Handles not yet closed become
  * invalid: call ho_broker_shutdown() and take its actions first. */
@@ -303,7 +310,7 @@ HO_API int ho_broker_next_action(ho_broker *b, ho_broker_action *out);
  * Returns HO_OK (*out set, also when rejected: wait for its CLOSE),
  * HO_ERR_INVALID_ARGUMENT or HO_ERR_NOMEM (nothing created; the shell
  * closes the descriptor itself). */
-HO_API int ho_broker_client_open(ho_broker *b, void *user, const ho_peer_cred *peer, uint64_t now,
+HO_API int ho_broker_client_open(ho_broker *b, void *user, const ho_peer_cred *peer, uint64_t now_ms,
                           ho_broker_conn **out);
 
 /* How many bytes the shell may read from client `c` now: exactly what
@@ -315,12 +322,12 @@ HO_API size_t ho_broker_client_wants(const ho_broker *b, const ho_broker_conn *c
  * HO_OK, HO_ERR_INVALID_ARGUMENT (NULL, or more bytes than wanted: they are
  * ignored). */
 HO_API int ho_broker_client_data(ho_broker *b, ho_broker_conn *c, const uint8_t *data, size_t len,
-                          uint64_t now);
+                          uint64_t now_ms);
 
 /* Control connection `c` (from OPEN_CONTROL) is connected: queued
  * handoffs are offered on it. Returns HO_OK, or HO_ERR_INVALID_ARGUMENT
  * (NULL, not a control connection, or not connecting; nothing changes). */
-HO_API int ho_broker_control_connected(ho_broker *b, ho_broker_conn *c, uint64_t now);
+HO_API int ho_broker_control_connected(ho_broker *b, ho_broker_conn *c, uint64_t now_ms);
 
 /* Bytes read from control connection `c` (any amount): ACK frames are
  * matched and acted on (spec: ACK-2); a frame that fails its checks drops
@@ -328,7 +335,7 @@ HO_API int ho_broker_control_connected(ho_broker *b, ho_broker_conn *c, uint64_t
  * bytes ignored), HO_ERR_NOMEM (the connection is dropped) or
  * HO_ERR_INVALID_ARGUMENT (nothing changes). */
 HO_API int ho_broker_control_data(ho_broker *b, ho_broker_conn *c, const uint8_t *data, size_t len,
-                           uint64_t now);
+                           uint64_t now_ms);
 
 /* The sendmsg of SEND_FD `correlation_id` on control connection `k` failed
  * with `err` and sent nothing (HO_ERR_PERMISSION, HO_ERR_FD_EXHAUSTED,
@@ -339,7 +346,7 @@ HO_API int ho_broker_control_data(ho_broker *b, ho_broker_conn *c, const uint8_t
  * instead. Returns HO_OK (also when the attempt has already ended) or
  * HO_ERR_INVALID_ARGUMENT. */
 HO_API int ho_broker_transfer_failed(ho_broker *b, ho_broker_conn *k, uint64_t correlation_id, int err,
-                              uint64_t now);
+                              uint64_t now_ms);
 
 /* duplicate_handles: DUPLICATE `correlation_id` on control connection `k`
  * is done — rc HO_OK with the duplicate's value in the backend (`value`, not
@@ -352,7 +359,7 @@ HO_API int ho_broker_transfer_failed(ho_broker *b, ho_broker_conn *k, uint64_t c
  * CLOSE is taken. Returns HO_OK, HO_ERR_STATE (this DUPLICATE was already
  * reported: nothing changes) or HO_ERR_INVALID_ARGUMENT. */
 HO_API int ho_broker_handle_duplicated(ho_broker *b, ho_broker_conn *k, uint64_t correlation_id, int rc,
-                                uint64_t value, uint64_t now);
+                                uint64_t value, uint64_t now_ms);
 
 /* The offer WRITE `correlation_id` on `k` was written to its last byte
  * (report it as soon as it is): a coalesced attempt's client copy is closed
@@ -363,13 +370,13 @@ HO_API int ho_broker_handle_duplicated(ho_broker *b, ho_broker_conn *k, uint64_t
  * Returns HO_OK (also when the attempt has ended) or
  * HO_ERR_INVALID_ARGUMENT. */
 HO_API int ho_broker_offer_written(ho_broker *b, ho_broker_conn *k, uint64_t correlation_id,
-                            uint64_t now);
+                            uint64_t now_ms);
 
 /* duplicate_handles: the result of CLOSE_IN_TARGET `correlation_id`: HO_OK
  * closed, HO_ERR_CLOSED the backend had exited, anything else the close
  * failed (counted as a leak and logged, never silent; spec: XFER-41).
  * Returns HO_OK or HO_ERR_INVALID_ARGUMENT. */
-HO_API int ho_broker_closed_in_target(ho_broker *b, uint64_t correlation_id, int rc, uint64_t now);
+HO_API int ho_broker_closed_in_target(ho_broker *b, uint64_t correlation_id, int rc, uint64_t now_ms);
 
 /* Does control connection `k` need its ACKs read as they arrive? false
  * when every offer in flight on it is a released coalesced one (or none is
@@ -384,16 +391,16 @@ HO_API bool ho_broker_control_wants_read(const ho_broker *b, const ho_broker_con
  * it and waits for its CLOSE (which may come at once, or, for a client
  * whose descriptor went to the backend, when its attempt ends). A second
  * report is ignored. Returns HO_OK or HO_ERR_INVALID_ARGUMENT. */
-HO_API int ho_broker_conn_error(ho_broker *b, ho_broker_conn *c, int err, uint64_t now);
+HO_API int ho_broker_conn_error(ho_broker *b, ho_broker_conn *c, int err, uint64_t now_ms);
 
 /* Every byte queued on `c` has been written. Returns HO_OK or
  * HO_ERR_INVALID_ARGUMENT. */
-HO_API int ho_broker_conn_flushed(ho_broker *b, ho_broker_conn *c, uint64_t now);
+HO_API int ho_broker_conn_flushed(ho_broker *b, ho_broker_conn *c, uint64_t now_ms);
 
 /* The timer fired (calling it at any other time is harmless): expired ACK
  * deadlines, pending-queue entries and Hello deadlines are handled, then
  * the timer is re-armed. Returns HO_OK or HO_ERR_INVALID_ARGUMENT. */
-HO_API int ho_broker_timer(ho_broker *b, uint64_t now);
+HO_API int ho_broker_timer(ho_broker *b, uint64_t now_ms);
 
 /* The shell is short of descriptors (true) or no longer (false): while
  * set, no handoff is attempted (reason fd_pressure). */
@@ -403,7 +410,7 @@ HO_API void ho_broker_set_fd_pressure(ho_broker *b, bool pressure);
  * token revoked), every handle gets its CLOSE action, the timer is
  * disarmed; clients opened afterwards are closed at once. Returns HO_OK or
  * HO_ERR_INVALID_ARGUMENT. */
-HO_API int ho_broker_shutdown(ho_broker *b, uint64_t now);
+HO_API int ho_broker_shutdown(ho_broker *b, uint64_t now_ms);
 
 /* The user pointer of a handle, and setting it (for OPEN_CONTROL). */
 HO_API void *ho_broker_conn_user(const ho_broker_conn *c);

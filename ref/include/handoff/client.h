@@ -21,6 +21,12 @@
  * deadlines (poll on Unix, ref/lib/client/client_shell.c; overlapped
  * named-pipe I/O on Windows, ref/lib/net/win/win_client.c, where paths are
  * bare pipe names); no threads, no signals.
+ *
+ * Time: every time input is a millisecond reading of one monotonic clock
+ * (ho_client_now_ms(); the *_ms timeouts of the config, the now_ms of the
+ * core's calls, the deadline_ms of its actions). The timings of the result
+ * (*_us) are measurements in microseconds, from the optional measure_us
+ * clock (ho_client_connect() sets ho_client_now_us()).
  */
 #ifndef HANDOFF_CLIENT_H
 #define HANDOFF_CLIENT_H
@@ -76,6 +82,11 @@ typedef struct ho_client_config {
                                 backend_pipe (spec: CLIENT-9); default
                                 HO_PEER_SAME_UID_OR_ROOT */
   uid_t server_uid;          /* for HO_PEER_UID */
+  /* Measurement clock, monotonic microseconds, read only for the timings
+   * of the result (*_us). NULL: ho_client_connect() uses ho_client_now_us();
+   * a core driven without it measures with its millisecond inputs. */
+  uint64_t (*measure_us)(void *measure_user);
+  void *measure_user;
 } ho_client_config;
 
 HO_API void ho_client_config_init(ho_client_config *cfg);
@@ -115,11 +126,11 @@ typedef struct ho_client_result {
   ho_negotiated negotiated;
   ho_refused refused;    /* filled when ho_client_connect() returns
                             HO_ERR_REFUSED (code and reason, CLIENT-3) */
-  /* Timings in microseconds since the start of ho_client_connect(). */
-  uint64_t us_negotiated; /* Negotiated fully read */
-  uint64_t us_ready;      /* ready read (0 if none) */
-  uint64_t us_connected;  /* service connection established (handoff: = ready) */
-  uint64_t start_ns;      /* CLOCK_MONOTONIC at the start */
+  /* Measurements: microseconds since the start of ho_client_connect(). */
+  uint64_t negotiated_us; /* Negotiated fully read */
+  uint64_t ready_us;      /* ready read (0 if none) */
+  uint64_t connected_us;  /* service connection established (handoff: = ready) */
+  uint64_t start_us;      /* ho_client_now_us() at the start (the timings' origin) */
   ho_diag diag;           /* on a connect or peer failure: what, where, why */
 } ho_client_result;
 
@@ -148,7 +159,7 @@ HO_API int ho_client_connect(const ho_client_config *cfg, ho_client_result *out)
  * The protocol decisions of ho_client_connect(), without I/O: the caller
  * (a shell) takes actions with ho_client_core_next() and reports their
  * outcome; every action concerns the one current connection. Times are
- * monotonic nanoseconds (as the broker core) chosen by the shell. The conformance runner, the
+ * monotonic milliseconds (as every core) chosen by the shell. The conformance runner, the
  * fuzz target and ho_client_connect() all drive this core. */
 
 typedef struct ho_client_core ho_client_core;
@@ -156,13 +167,13 @@ typedef struct ho_client_core ho_client_core;
 typedef enum ho_client_act_type {
   HO_CACT_CONNECT = 1, /* connect to `path` (the broker, then backend_pipe);
                           report with ho_client_core_connected() */
-  HO_CACT_WRITE = 2,   /* write bytes[0..len) completely by `deadline_ns`;
+  HO_CACT_WRITE = 2,   /* write bytes[0..len) completely by `deadline_ms`;
                           report with ho_client_core_written() */
   HO_CACT_READ = 3,    /* read at most `len` bytes (never more: the core
                           reads exactly one frame at a time, except in
                           coalesced mode where `len` leaves room for what
                           follows, READY-32) by
-                          `deadline_ns`; report ho_client_core_data() for
+                          `deadline_ms`; report ho_client_core_data() for
                           bytes, ho_client_core_eof() for EOF/errors,
                           ho_client_core_timeout() when the deadline passed
                           and one last non-blocking read found nothing */
@@ -175,14 +186,14 @@ typedef struct ho_client_action {
   const char *path;     /* CONNECT */
   const uint8_t *bytes; /* WRITE; valid until the next call into the core */
   size_t len;           /* WRITE: bytes; READ: most bytes to read */
-  uint64_t deadline_ns; /* WRITE, READ */
+  uint64_t deadline_ms; /* WRITE, READ */
 } ho_client_action;
 
-/* Create a core for one connection attempt at time `now_ns`. Codes:
+/* Create a core for one connection attempt at time `now_ms`. Codes:
  * HO_ERR_INVALID_ARGUMENT (as ho_client_connect), HO_ERR_NOMEM, or an
  * encoder code (Hello); *out untouched on failure. `cfg` and its request
  * bytes must outlive the core. */
-HO_API int ho_client_core_new(const ho_client_config *cfg, uint64_t now_ns, ho_client_core **out);
+HO_API int ho_client_core_new(const ho_client_config *cfg, uint64_t now_ms, ho_client_core **out);
 HO_API void ho_client_core_del(ho_client_core *c);
 
 /* The next action: 1 and *out filled, 0 when none (waiting for a report). */
@@ -191,15 +202,15 @@ HO_API int ho_client_core_next(ho_client_core *c, ho_client_action *out);
 /* Reports (rc: HO_OK or the error the shell saw). Each returns HO_OK or
  * HO_ERR_STATE (no such action outstanding; nothing changes) or
  * HO_ERR_INVALID_ARGUMENT. */
-HO_API int ho_client_core_connected(ho_client_core *c, int rc, uint64_t now_ns);
-HO_API int ho_client_core_written(ho_client_core *c, int rc, uint64_t now_ns);
-HO_API int ho_client_core_data(ho_client_core *c, const uint8_t *data, size_t len, uint64_t now_ns);
-HO_API int ho_client_core_eof(ho_client_core *c, int rc, uint64_t now_ns);
-HO_API int ho_client_core_timeout(ho_client_core *c, uint64_t now_ns);
+HO_API int ho_client_core_connected(ho_client_core *c, int rc, uint64_t now_ms);
+HO_API int ho_client_core_written(ho_client_core *c, int rc, uint64_t now_ms);
+HO_API int ho_client_core_data(ho_client_core *c, const uint8_t *data, size_t len, uint64_t now_ms);
+HO_API int ho_client_core_eof(ho_client_core *c, int rc, uint64_t now_ms);
+HO_API int ho_client_core_timeout(ho_client_core *c, uint64_t now_ms);
 
 /* After HO_CACT_DONE: the result code (as ho_client_connect() returns it)
  * and *out (route, reason, negotiated, refused, request_sent, timings in
- * microseconds since the core's start; out->conn and out->start_ns are left
+ * microseconds since the core's start; out->conn and out->start_us are left
  * to the shell, which knows the descriptor: it is the current connection
  * when the code is HO_OK). Returns HO_ERR_STATE before DONE. */
 HO_API int ho_client_core_result(const ho_client_core *c, ho_client_result *out);
@@ -225,8 +236,11 @@ HO_API int ho_client_cache_lookup(const char *file, const char *endpoint, uint64
  * rename (the old file is then left as it was). */
 HO_API int ho_client_cache_store(const char *file, const char *endpoint, uint64_t caps);
 
-/* Monotonic nanoseconds (CLOCK_MONOTONIC). */
-HO_API uint64_t ho_client_now_ns(void);
+/* The clock of every time input: monotonic milliseconds (CLOCK_MONOTONIC;
+ * QueryPerformanceCounter on Windows). */
+HO_API uint64_t ho_client_now_ms(void);
+/* The same clock in microseconds, for measurements only (the *_us timings). */
+HO_API uint64_t ho_client_now_us(void);
 
 /* Blocking helpers with a deadline (ms from now; <0 = none), for services.
  * ho_client_write_all: HO_OK, HO_ERR_CLOSED, HO_ERR_TIMEOUT, HO_ERR_IO.

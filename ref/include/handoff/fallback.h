@@ -1,5 +1,6 @@
 /* handoff — fallback decision, failed-attempt rate limit, pending queue
- * (spec/fallback.md). Sans-I/O: time is an injected monotonic `now_ms`.
+ * (spec/fallback.md). Sans-I/O: every time input is a millisecond reading
+ * of one monotonic clock (`now_ms`).
  *
  * NOT YET STABLE API: a building block of the reference cores, exported for
  * the conformance runner, the fuzz targets and the benchmarks; it may change

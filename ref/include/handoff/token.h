@@ -23,9 +23,9 @@
  *                  disappears silently: it is reported by
  *                  ho_ack_expire_overdue().
  *
- * No I/O anywhere. Time is injected: every `now_ms` is a reading of a
- * monotonic clock in milliseconds (CLOCK_MONOTONIC in the reference
- * programs). A `now_ms` smaller than one already seen is treated as the
+ * No I/O anywhere. Time is injected: every time input is a millisecond
+ * reading of one monotonic clock (`now_ms`; CLOCK_MONOTONIC in the
+ * reference programs). A `now_ms` smaller than one already seen is treated as the
  * largest one seen, so a clock that steps back never revives a token.
  * Randomness is injected: a ho_random_fn, ho_random_os() (getrandom) by
  * default; a failing source gives HO_ERR_RANDOM, never a weaker fallback.

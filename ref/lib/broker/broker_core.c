@@ -6,8 +6,8 @@
 
 #include "broker/broker_internal.h"
 
-#define DEFAULT_HELLO_TIMEOUT_NS (30ull * 1000000000ull)
-#define PRESSURE_HELLO_TIMEOUT_NS (1ull * 1000000000ull) /* BROKER-11 */
+#define DEFAULT_HELLO_TIMEOUT_MS 30000u
+#define PRESSURE_HELLO_TIMEOUT_MS 1000u /* BROKER-11 */
 #define DEFAULT_MAX_HELLO_WAITING 4096u
 
 static uint32_t hello_cap(const ho_broker *b) {
@@ -19,9 +19,9 @@ static uint32_t hello_cap(const ho_broker *b) {
  * are taken. Deadlines stay in the FIFO's order (both depend only on when a
  * connection was opened), so the oldest is always the first due. */
 uint64_t bk_hello_due(const ho_broker *b, const ho_broker_conn *c) {
-  uint64_t t = b->cfg.hello_timeout_ns;
-  if (b->hello_waiting * 2 > hello_cap(b) && t > PRESSURE_HELLO_TIMEOUT_NS) t = PRESSURE_HELLO_TIMEOUT_NS;
-  return c->opened_ns + t;
+  uint64_t t = b->cfg.hello_timeout_ms;
+  if (b->hello_waiting * 2 > hello_cap(b) && t > PRESSURE_HELLO_TIMEOUT_MS) t = PRESSURE_HELLO_TIMEOUT_MS;
+  return c->opened_ms + t;
 }
 
 /* The body buffer of a Hello larger than the inline one (on demand: memory
@@ -141,12 +141,12 @@ int ho_broker_next_action(ho_broker *b, ho_broker_action *out) {
  * deadline moves earlier; a fire that finds nothing due just re-arms at the
  * next deadline. This keeps timerfd_settime off the per-handoff path. */
 void bk_rearm(ho_broker *b) {
-  uint64_t at = bk_next_deadline_ns(b);
+  uint64_t at = bk_next_deadline_ms(b);
   if (at == 0 && !b->shutting_down) return; /* a later spurious fire is harmless */
   if (at != 0 && b->timer_armed != 0 && b->timer_armed <= at) return;
   if (at == 0 && b->timer_armed == 0) return;
   if (bk_push(b, HO_BACT_SET_TIMER, NULL, NULL, 0) != HO_OK) return;
-  b->q[(b->qhead + b->qlen - 1) % b->qcap].a.deadline = at;
+  b->q[(b->qhead + b->qlen - 1) % b->qcap].a.deadline_ms = at;
   b->timer_armed = at;
 }
 
@@ -172,12 +172,12 @@ int ho_broker_new(const ho_broker_config *cfg, uint64_t now, ho_broker **out) {
   b->cfg.service = b->service;
   b->cfg.backend_pipe = b->backend_pipe;
   b->endpoint_name = cfg->endpoint_name ? cfg->endpoint_name : "backend";
-  if (b->cfg.hello_timeout_ns == 0) b->cfg.hello_timeout_ns = DEFAULT_HELLO_TIMEOUT_NS;
+  if (b->cfg.hello_timeout_ms == 0) b->cfg.hello_timeout_ms = DEFAULT_HELLO_TIMEOUT_MS;
 
   ho_token_config tc;
   ho_token_config_init(&tc);
-  if (cfg->ack_timeout_ns) tc.ack_deadline_ms = ns_to_ms(cfg->ack_timeout_ns);
-  if (cfg->token_ttl_ns) tc.ttl_ms = ns_to_ms(cfg->token_ttl_ns);
+  if (cfg->ack_timeout_ms) tc.ack_deadline_ms = cfg->ack_timeout_ms;
+  if (cfg->token_ttl_ms) tc.ttl_ms = cfg->token_ttl_ms;
   if (tc.ttl_ms > HO_TOKEN_MAX_TTL_MS) tc.ttl_ms = HO_TOKEN_MAX_TTL_MS; /* spec: TOKEN-16 */
   if (b->cfg.max_controls == 0) b->cfg.max_controls = BROKER_DEFAULT_MAX_CONTROLS;
   if (cfg->max_pending) tc.max_pending = cfg->max_pending;
@@ -194,7 +194,7 @@ int ho_broker_new(const ho_broker_config *cfg, uint64_t now, ho_broker **out) {
   if (rc == HO_OK) rc = bk_rate_init(&b->hello_rate, rate, pids);
   ho_fallback_config fc;
   ho_fallback_config_init(&fc); /* spec: FALLBACK-7 */
-  if (cfg->failure_window_ns) fc.window_ms = (cfg->failure_window_ns + 999999u) / 1000000u;
+  if (cfg->failure_window_ms) fc.window_ms = cfg->failure_window_ms;
   if (rc == HO_OK) rc = ho_fallback_policy_new(&b->policy, &fc);
   if (rc == HO_OK) rc = ho_pending_queue_new(&b->queue, NULL);
   if (rc != HO_OK) {
@@ -236,7 +236,8 @@ int ho_broker_client_open(ho_broker *b, void *user, const ho_peer_cred *peer, ui
   if (c == NULL) return HO_ERR_NOMEM;
   bk_link(b, c);
   c->user = user;
-  c->opened_ns = now;
+  c->opened_ms = now;
+  if (b->cfg.measure_us) c->opened_us = b->cfg.measure_us(b->cfg.clock_user);
   c->id = b->next_conn_id++;
   if (peer) {
     c->peer = *peer;
@@ -378,7 +379,7 @@ int ho_broker_conn_flushed(ho_broker *b, ho_broker_conn *c, uint64_t now) {
     break;
   case CS_NEGOTIATED:
     if (b->cfg.unix_ms) c->negotiated_unix_ms = b->cfg.unix_ms(b->cfg.clock_user);
-    c->negotiated_ns = now;
+    c->negotiated_ms = now;
     bk_after_negotiated(b, c, now);
     break;
   default:

@@ -178,12 +178,23 @@ static const char *mode_name(const ho_broker_conn *c) {
   return c->coalesced ? "coalesced" : c->ready_mode ? "backend-ready" : "legacy";
 }
 
+/* Microseconds since client `c` was opened: a measurement (logs, latency
+ * histogram), from the measure_us clock when there is one, else from the
+ * millisecond inputs. Never negative. */
+static uint64_t elapsed_us(const ho_broker *b, const ho_broker_conn *c, uint64_t now) {
+  if (b->cfg.measure_us) {
+    uint64_t t = b->cfg.measure_us(b->cfg.clock_user);
+    return t > c->opened_us ? t - c->opened_us : 0;
+  }
+  return now > c->opened_ms ? (now - c->opened_ms) * 1000u : 0;
+}
+
 void bk_fail(ho_broker *b, ho_broker_conn *c, ho_broker_reason why, uint64_t now,
              const char *detail) {
   ho_broker_conn *k = c->ctl; /* before the unlink below forgets it */
   if (c->dup_state != DS_NONE) bk_dup_end(b, c, false, why); /* spec: XFER-33 XFER-41 */
   if (c->token_live) {
-    (void)ho_ack_abandon(b->tokens, c->token, ns_to_ms(now), NULL);
+    (void)ho_ack_abandon(b->tokens, c->token, now, NULL);
     c->token_live = false;
   }
   if (c->state == CS_QUEUED) (void)ho_pending_queue_remove(b->queue, c->ticket, NULL);
@@ -193,7 +204,7 @@ void bk_fail(ho_broker *b, ho_broker_conn *c, ho_broker_reason why, uint64_t now
   /* spec: FALLBACK-25 — one failure per attempt whose transfer began,
    * except the client leaving, shutdown and a draining backend. */
   if (ho_broker_reason_counts(why))
-    (void)ho_fallback_record_failure(b->policy, BROKER_BACKEND_KEY, ns_to_ms(now));
+    (void)ho_fallback_record_failure(b->policy, BROKER_BACKEND_KEY, now);
   /* spec: FALLBACK-14 — reason name, backend, correlation id; no token. */
   bk_log(b, HO_BROKER_LOG_INFO,
          "conn=%llu route=reconnect reason=%s detail=%s backend=%s corr=%llu mode=%s "
@@ -201,7 +212,7 @@ void bk_fail(ho_broker *b, ho_broker_conn *c, ho_broker_reason why, uint64_t now
          (unsigned long long)c->id, ho_broker_reason_spec_name(why),
          ho_broker_reason_name(why), b->endpoint_name,
          (unsigned long long)c->correlation_id, mode_name(c),
-         (unsigned long long)((now - c->opened_ns) / 1000u), detail ? " why=" : "",
+         (unsigned long long)elapsed_us(b, c, now), detail ? " why=" : "",
          detail ? detail : "");
   bool shut = c->fd_sent && !c->ready_mode;
   /* spec: READY-27 — a coalesced attempt whose offer did not go out whole:
@@ -225,12 +236,12 @@ static void completed(ho_broker *b, ho_broker_conn *c, uint64_t now) {
   b->st.handoffs_completed++;
   if (c->ready_mode) b->st.handoffs_backend_ready++;
   if (c->coalesced) b->st.handoffs_coalesced++;
-  bk_latency_record(b, now - c->opened_ns);
+  uint64_t us = elapsed_us(b, c, now);
+  bk_latency_record(b, us);
   ho_fallback_record_success(b->policy, BROKER_BACKEND_KEY);
   bk_log(b, HO_BROKER_LOG_INFO, "conn=%llu route=handoff corr=%llu mode=%s after_us=%llu",
          (unsigned long long)c->id, (unsigned long long)c->correlation_id,
-         mode_name(c),
-         (unsigned long long)((now - c->opened_ns) / 1000u));
+         mode_name(c), (unsigned long long)us);
 }
 
 /* spec: ACK-15 — the legacy ready frame was written whole (the handoff
@@ -337,10 +348,10 @@ static void send_offer(ho_broker *b, ho_broker_conn *c, ho_broker_conn *k, uint6
   /* spec: ACK-17 — a legacy attempt gives up LEGACY_READY_BUDGET after
    * Negotiated, before the client (READY_TIMEOUT from reading it) does. */
   uint64_t not_after = c->ready_mode ? 0
-                                     : ns_to_ms(c->negotiated_ns) + BROKER_LEGACY_READY_BUDGET_MS;
+                                     : c->negotiated_ms + BROKER_LEGACY_READY_BUDGET_MS;
   uint64_t deadline_ms = 0;
   int rc = ho_ack_register_until(b->tokens, c->token, BROKER_BACKEND_KEY, c->correlation_id, c,
-                                 ns_to_ms(now), not_after, &deadline_ms);
+                                 now, not_after, &deadline_ms);
   if (rc != HO_OK) {
     if (rc == HO_ERR_TOKEN_NOT_PENDING || rc == HO_ERR_TOKEN_EXPIRED) c->token_live = false;
     bk_fail(b, c, HO_BROKER_REASON_TOKEN_UNAVAILABLE, now, "token no longer pending");
@@ -367,7 +378,7 @@ static void send_offer(ho_broker *b, ho_broker_conn *c, ho_broker_conn *k, uint6
   if (c->ready_mode) {
     offer_deadline = c->negotiated_unix_ms + BROKER_READY_BUDGET_MS;
   } else if (b->cfg.unix_ms != NULL) {
-    uint64_t left = deadline_ms > ns_to_ms(now) ? deadline_ms - ns_to_ms(now) : 0;
+    uint64_t left = deadline_ms > now ? deadline_ms - now : 0;
     offer_deadline = b->cfg.unix_ms(b->cfg.clock_user) + left;
   }
   if (b->cfg.duplicate_handles) { /* Windows: DUPLICATE first, the offer once it is made */
@@ -424,7 +435,7 @@ static void send_offer(ho_broker *b, ho_broker_conn *c, ho_broker_conn *k, uint6
 void bk_dispatch(ho_broker *b, uint64_t now) {
   for (;;) {
     void *item = NULL;
-    int r = ho_pending_queue_peek(b->queue, ns_to_ms(now), &item);
+    int r = ho_pending_queue_peek(b->queue, now, &item);
     if (r <= 0) break;
     ho_broker_conn *c = item;
     ho_broker_conn *k = NULL;
@@ -436,7 +447,7 @@ void bk_dispatch(ho_broker *b, uint64_t now) {
         /* spec: READY-36 — the declaration came on a control connection that
          * has since ended; the client may already have sent its request, so
          * legacy mode is no option either. */
-        (void)ho_pending_queue_pop(b->queue, ns_to_ms(now), &item);
+        (void)ho_pending_queue_pop(b->queue, now, &item);
         c->state = CS_NEGOTIATED;
         bk_fail(b, c, HO_BROKER_REASON_CONTROL_CLOSED, now,
                 "backend-ready declaration lost with its control connection");
@@ -444,7 +455,7 @@ void bk_dispatch(ho_broker *b, uint64_t now) {
       }
       if (k == NULL) break;
     }
-    (void)ho_pending_queue_pop(b->queue, ns_to_ms(now), &item);
+    (void)ho_pending_queue_pop(b->queue, now, &item);
     c->state = CS_NEGOTIATED;
     if (r == HO_PENDING_EXPIRED)
       bk_fail(b, c, HO_BROKER_REASON_QUEUE_EXPIRED, now, "no control connection in time");
@@ -466,7 +477,7 @@ void bk_after_negotiated(ho_broker *b, ho_broker_conn *c, uint64_t now) {
     send_offer(b, c, k, now);
     return;
   }
-  if (ho_pending_queue_push(b->queue, c, ns_to_ms(now), &c->ticket) != HO_OK) {
+  if (ho_pending_queue_push(b->queue, c, now, &c->ticket) != HO_OK) {
     bk_fail(b, c, HO_BROKER_REASON_QUEUE_FULL, now, NULL);
     return;
   }
@@ -486,7 +497,7 @@ void bk_control_failed(ho_broker *b, ho_broker_conn *k, ho_broker_reason why, ui
 /* spec: XFER-23 — the attempts waiting for a connection fail with it. */
 void bk_fail_queued(ho_broker *b, ho_broker_reason why, uint64_t now) {
   void *item;
-  while (ho_pending_queue_pop(b->queue, ns_to_ms(now), &item) > 0) {
+  while (ho_pending_queue_pop(b->queue, now, &item) > 0) {
     ho_broker_conn *c = item;
     c->state = CS_NEGOTIATED;
     bk_fail(b, c, why, now, "no control connection");
@@ -550,7 +561,7 @@ static bool handle_ack(ho_broker *b, ho_broker_conn *k, const uint8_t *body, siz
   }
   if (!token_ok) {
     /* spec: ACK-2 ACK-5 ACK-13 ERR-56 — exit MISMATCH, then drop the connection. */
-    (void)ho_ack_acknowledge(b->tokens, c->token, a->token, ns_to_ms(now), NULL);
+    (void)ho_ack_acknowledge(b->tokens, c->token, a->token, now, NULL);
     c->token_live = false;
     bk_fail(b, c, HO_BROKER_REASON_ACK_TOKEN_MISMATCH, now, "ACK token echo differs");
     k->dead = true;
@@ -575,7 +586,7 @@ static bool handle_ack(ho_broker *b, ho_broker_conn *k, const uint8_t *body, siz
     }
     return !bk_retire_if_done(b, k, now);
   }
-  rc = ho_ack_acknowledge(b->tokens, c->token, a->token, ns_to_ms(now), NULL);
+  rc = ho_ack_acknowledge(b->tokens, c->token, a->token, now, NULL);
   if (rc == HO_OK && c->coalesced &&
       !(a->backend_capabilities & HO_BACKEND_CAP_COALESCED_REPLY)) {
     /* spec: READY-30 — accepted without the declaration: reply_adopted was
@@ -700,7 +711,7 @@ int ho_broker_transfer_failed(ho_broker *b, ho_broker_conn *k, uint64_t correlat
 /* ---- deadlines ------------------------------------------------------------------- */
 
 void bk_timer(ho_broker *b, uint64_t now) {
-  uint64_t ms = ns_to_ms(now);
+  uint64_t ms = now;
   ho_ack_info infos[16];
   size_t n;
   do {
@@ -751,12 +762,12 @@ void bk_timer(ho_broker *b, uint64_t now) {
   (void)ho_token_prune_expired(b->tokens, ms);
 }
 
-uint64_t bk_next_deadline_ns(const ho_broker *b) {
+uint64_t bk_next_deadline_ms(const ho_broker *b) {
   if (b->shutting_down) return 0;
   uint64_t best = 0, at;
-  if (ho_token_next_deadline(b->tokens, &at)) best = at * 1000000u;
-  if (ho_pending_queue_next_deadline(b->queue, &at) && (best == 0 || at * 1000000u < best))
-    best = at * 1000000u;
+  if (ho_token_next_deadline(b->tokens, &at)) best = at;
+  if (ho_pending_queue_next_deadline(b->queue, &at) && (best == 0 || at < best))
+    best = at;
   if (b->hhead && (best == 0 || bk_hello_due(b, b->hhead) < best)) best = bk_hello_due(b, b->hhead);
   /* spec: READY-33 READY-34 — ACKs read late are read within LATE_ACK_READ
    * of their offer (the shell reads them on its next turn), long before
@@ -765,10 +776,10 @@ uint64_t bk_next_deadline_ns(const ho_broker *b) {
   for (const ho_broker_conn *k = b->khead; k; k = k->knext) {
     const ho_broker_conn *c = k->ohead;
     if (c == NULL || !k->carried_coalesced) continue;
-    uint64_t due = c->negotiated_ns + BROKER_LATE_ACK_READ_NS;
+    uint64_t due = c->negotiated_ms + BROKER_LATE_ACK_READ_MS;
     /* an ACK still missing at that turn: look again every LATE_ACK_READ
      * (its own deadline ends the attempt), never in a loop */
-    if (due <= b->timer_fired) due = b->timer_fired + BROKER_LATE_ACK_READ_NS;
+    if (due <= b->timer_fired) due = b->timer_fired + BROKER_LATE_ACK_READ_MS;
     if (best == 0 || due < best) best = due;
   }
   return best;

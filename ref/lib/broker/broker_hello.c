@@ -88,13 +88,13 @@ static int decide(ho_broker *b, ho_broker_conn *c, const ho_hello *h, uint64_t n
   };
   /* spec: READY-18 — an early-data Hello gets a token only in backend-ready
    * mode (ho_fallback_decide answers EARLY_DATA_UNSUPPORTED otherwise). */
-  ho_fallback_reason r = ho_fallback_decide(b->policy, &in, ns_to_ms(now), NULL);
+  ho_fallback_reason r = ho_fallback_decide(b->policy, &in, now, NULL);
   if (r != HO_FALLBACK_NONE) return reason_of(r);
   /* spec: FALLBACK-11 — admission at Hello time: a saturated queue means
    * this attempt would have to wait too. */
   if (ho_pending_queue_len(b->queue) >= HO_PENDING_DEFAULT_CAPACITY)
     return HO_BROKER_REASON_QUEUE_FULL;
-  if (ho_token_issue(b->tokens, ns_to_ms(now), c->token) != HO_OK)
+  if (ho_token_issue(b->tokens, now, c->token) != HO_OK)
     return HO_BROKER_REASON_TOKEN_UNAVAILABLE;
   c->has_token = true;
   c->token_live = true;
@@ -139,7 +139,7 @@ static void coalesced_offer(ho_broker *b, ho_broker_conn *c, ho_hello_reply *r, 
     return;
   }
   c->negotiated_unix_ms = b->cfg.unix_ms(b->cfg.clock_user);
-  c->negotiated_ns = now;
+  c->negotiated_ms = now;
   bk_after_negotiated(b, c, now);
 }
 

@@ -45,7 +45,8 @@ struct ho_broker_conn {
   /* ---- client ---- */
   ho_peer_cred peer;
   bool have_peer;
-  uint64_t opened_ns;
+  uint64_t opened_ms;
+  uint64_t opened_us;     /* measure_us at open (0 without it) */
   uint8_t *hello_buf;    /* heap body buffer, only for Hellos above the inline one */
   uint8_t hello_inline[160];
   ho_frame_reader rd;
@@ -61,7 +62,7 @@ struct ho_broker_conn {
   uint8_t *reply_a, *reply_d; /* coalesced: reply_adopted / reply_declined frames */
   size_t reply_a_len, reply_d_len;
   uint64_t negotiated_unix_ms; /* wall clock when Negotiated was written */
-  uint64_t negotiated_ns;      /* monotonic, the same instant (ACK-17) */
+  uint64_t negotiated_ms;      /* monotonic, the same instant (ACK-17) */
   bool fd_sent;          /* the descriptor may have reached the backend */
   uint64_t ticket;       /* pending-queue ticket while CS_QUEUED */
   ho_broker_conn *ctl;   /* control connection carrying the offer */
@@ -88,7 +89,7 @@ struct ho_broker_conn {
 typedef struct bk_rate_entry {
   int32_t pid;
   uint32_t hellos; /* Hellos let through in this window */
-  uint64_t start;  /* window start, monotonic ns */
+  uint64_t start;  /* window start, monotonic ms */
 } bk_rate_entry;
 
 typedef struct bk_rate {
@@ -137,7 +138,7 @@ struct ho_broker {
   ho_broker_stats st;
 };
 
-#define BROKER_LATE_ACK_READ_NS (100u * 1000000u) /* READY-33: late ACKs read by then */
+#define BROKER_LATE_ACK_READ_MS 100u /* READY-33: late ACKs read by then */
 #define BROKER_MAX_IN_FLIGHT 128u /* offers in flight per declared control connection */
 #define BROKER_DEFAULT_MAX_CONTROLS 16u
 #define BROKER_BACKEND_KEY 1u        /* one backend per broker: rate-limit key */
@@ -145,7 +146,9 @@ struct ho_broker {
 #define BROKER_READY_BUDGET_MS 1000u /* READY-10 */
 #define BROKER_LEGACY_READY_BUDGET_MS 1500u /* ACK-17: READY_TIMEOUT - 500 ms */
 
-static inline uint64_t ns_to_ms(uint64_t ns) { return ns / 1000000u; }
+/* Every `now` in the core is a reading of the shell's monotonic clock in
+ * milliseconds (handoff/broker.h), as the token store, the fallback policy
+ * and the pending queue take it. */
 
 /* broker_core.c */
 void bk_log(ho_broker *b, int level, const char *fmt, ...)
@@ -180,7 +183,7 @@ void bk_control_flushed(ho_broker *b, ho_broker_conn *k);
 /* The attempt `corr` in flight on control connection `k`, or NULL. */
 ho_broker_conn *bk_find_corr(ho_broker_conn *k, uint64_t corr);
 void bk_control_unlink(ho_broker *b, ho_broker_conn *k);
-uint64_t bk_next_deadline_ns(const ho_broker *b);
+uint64_t bk_next_deadline_ms(const ho_broker *b);
 uint64_t bk_hello_due(const ho_broker *b, const ho_broker_conn *c);
 /* For broker_dup.c: encode_offer of broker_handoff.c. */
 int bk_encode_offer(const ho_offer *o, uint64_t deadline_unix_ms, uint8_t *out, size_t cap,
@@ -202,7 +205,7 @@ void bk_rate_free(bk_rate *r);
 bool bk_rate_admit(bk_rate *r, int32_t pid, uint64_t now, uint64_t *retry_after_ms);
 
 /* broker_stats.c */
-void bk_latency_record(ho_broker *b, uint64_t ns);
+void bk_latency_record(ho_broker *b, uint64_t us);
 int bk_semver_valid(const char *s);
 int bk_service_name_valid(const char *s);
 

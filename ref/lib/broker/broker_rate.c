@@ -16,7 +16,7 @@
 
 #include "broker/broker_internal.h"
 
-#define RATE_WINDOW_NS 1000000000ull
+#define RATE_WINDOW_MS 1000u
 
 static uint32_t pid_hash(int32_t pid) {
   uint64_t h = (uint64_t)(uint32_t)pid * UINT64_C(0x9E3779B97F4A7C15);
@@ -89,16 +89,15 @@ static void drop_head(bk_rate *r) {
 }
 
 static uint64_t retry_ms(uint64_t start, uint64_t now) {
-  uint64_t left = start + RATE_WINDOW_NS - now; /* > 0: the window is live */
-  uint64_t ms = (left + 999999u) / 1000000u;
-  return ms ? ms : 1;
+  uint64_t left = start + RATE_WINDOW_MS - now; /* > 0: the window is live */
+  return left ? left : 1;
 }
 
 bool bk_rate_admit(bk_rate *r, int32_t pid, uint64_t now, uint64_t *retry_after_ms) {
   if (r->limit == 0 || pid <= 0) return true; /* unlimited, or no pid to key on */
   if (now < r->last) now = r->last; /* a clock that goes back revives nothing */
   r->last = now;
-  while (r->count > 0 && now - r->ring[r->head].start >= RATE_WINDOW_NS) drop_head(r);
+  while (r->count > 0 && now - r->ring[r->head].start >= RATE_WINDOW_MS) drop_head(r);
   bool found;
   uint32_t slot = find_slot(r, pid, &found);
   if (found) {

@@ -29,8 +29,7 @@ bool ho_broker_reason_counts(int reason) {
   return reason >= 0 && reason < HO_BROKER_REASON_COUNT && reasons[reason].counts;
 }
 
-void bk_latency_record(ho_broker *b, uint64_t ns) {
-  uint64_t us = ns / 1000u;
+void bk_latency_record(ho_broker *b, uint64_t us) {
   int i = 0;
   while (i < HO_BROKER_LATENCY_BUCKETS - 1 && us >= (UINT64_C(1) << (i + 4))) i++;
   b->st.latency_us[i]++;

@@ -31,7 +31,8 @@ struct ho_client_core {
   int state;
   bool pending;  /* an action was emitted and not reported yet */
   bool emit;     /* the action of the current state is still to be taken */
-  uint64_t start_ns, io_deadline, ready_deadline, pipe_deadline;
+  uint64_t start_ms, io_deadline, ready_deadline, pipe_deadline; /* monotonic ms */
+  uint64_t start_us; /* cfg->measure_us at the start (timings) */
   bool early;        /* the Hello carried early data */
   bool coalesced;    /* ... and CAP_COALESCED_REPLY (READY-31) */
   size_t read_room;  /* len of the READ outstanding */
@@ -59,8 +60,6 @@ static void reader_reset(ho_client_core *c) {
   (void)ho_frame_reader_init_grow(&c->rd, c->rd_heap, 0, HO_MAX_FRAME_BYTES, grow, c);
 }
 
-#define MS 1000000ull
-
 void ho_client_config_init(ho_client_config *cfg) {
   if (cfg == NULL) return;
   memset(cfg, 0, sizeof *cfg);
@@ -83,8 +82,14 @@ const char *ho_client_reason_name(int reason) {
 }
 
 
-static uint64_t us(const ho_client_core *c, uint64_t now_ns) {
-  return (now_ns - c->start_ns) / 1000u;
+/* Microseconds since the start: a measurement, from cfg->measure_us when
+ * set, else from the millisecond inputs. Never negative. */
+static uint64_t us(const ho_client_core *c, uint64_t now_ms) {
+  if (c->cfg->measure_us) {
+    uint64_t t = c->cfg->measure_us(c->cfg->measure_user);
+    return t > c->start_us ? t - c->start_us : 0;
+  }
+  return now_ms > c->start_ms ? (now_ms - c->start_ms) * 1000u : 0;
 }
 
 static void go(ho_client_core *c, int state) {
@@ -133,7 +138,7 @@ static int build_hello(ho_client_core *c) {
   return HO_OK;
 }
 
-int ho_client_core_new(const ho_client_config *cfg, uint64_t now_ns, ho_client_core **out) {
+int ho_client_core_new(const ho_client_config *cfg, uint64_t now_ms, ho_client_core **out) {
   if (cfg == NULL || out == NULL || cfg->connect_path == NULL || cfg->service_name == NULL ||
       strlen(cfg->service_name) == 0 || strlen(cfg->service_name) > HO_MAX_SERVICE_NAME ||
       (cfg->request == NULL && cfg->request_len > 0) || (cfg->early_data && cfg->request_len == 0))
@@ -141,9 +146,10 @@ int ho_client_core_new(const ho_client_config *cfg, uint64_t now_ns, ho_client_c
   ho_client_core *c = calloc(1, sizeof *c);
   if (c == NULL) return HO_ERR_NOMEM;
   c->cfg = cfg;
-  c->start_ns = now_ns;
+  c->start_ms = now_ms;
+  if (cfg->measure_us) c->start_us = cfg->measure_us(cfg->measure_user);
   uint32_t io = cfg->io_timeout_ms ? cfg->io_timeout_ms : HO_CLIENT_DEFAULT_IO_TIMEOUT_MS;
-  c->io_deadline = now_ns + io * MS;
+  c->io_deadline = now_ms + io;
   c->early = cfg->early_data;
   c->coalesced = c->early && cfg->coalesced_reply && cfg->handoff && cfg->backend_ready;
   c->res.conn = HO_NO_HANDLE;
@@ -192,7 +198,7 @@ int ho_client_core_next(ho_client_core *c, ho_client_action *a) {
     a->type = HO_CACT_WRITE;
     a->bytes = c->out;
     a->len = c->out_len;
-    a->deadline_ns = c->io_deadline;
+    a->deadline_ms = c->io_deadline;
     return 1;
   case S_REQUEST_BR:
   case S_REQUEST:
@@ -200,7 +206,7 @@ int ho_client_core_next(ho_client_core *c, ho_client_action *a) {
     a->type = HO_CACT_WRITE;
     a->bytes = cfg->request;
     a->len = cfg->request_len;
-    a->deadline_ns = c->state == S_PIPE_WRITE ? c->pipe_deadline : c->io_deadline;
+    a->deadline_ms = c->state == S_PIPE_WRITE ? c->pipe_deadline : c->io_deadline;
     return 1;
   case S_REPLY:
   case S_READY:
@@ -210,7 +216,7 @@ int ho_client_core_next(ho_client_core *c, ho_client_action *a) {
      * room for the frames and service bytes that follow this part. */
     if (c->coalesced) a->len += HO_CLIENT_PENDING_MAX;
     c->read_room = a->len;
-    a->deadline_ns = c->state == S_REPLY ? c->io_deadline : c->ready_deadline;
+    a->deadline_ms = c->state == S_REPLY ? c->io_deadline : c->ready_deadline;
     return 1;
   case S_DONE:
     a->type = HO_CACT_DONE;
@@ -258,18 +264,18 @@ static void not_adopted(ho_client_core *c, int why, bool bytes_seen) {
   unknown_outcome(c);                                           /* ERR-68 */
 }
 
-static void adopted(ho_client_core *c, uint64_t now_ns) {
-  c->res.us_ready = us(c, now_ns);
+static void adopted(ho_client_core *c, uint64_t now_ms) {
+  c->res.ready_us = us(c, now_ms);
   c->res.route = HO_ROUTE_HANDOFF;
   /* spec: READY-37 — legacy: nothing was written before ready. */
   if (!c->res.request_sent && c->cfg->request_len > 0) return go(c, S_REQUEST);
-  c->res.us_connected = c->res.us_ready;
+  c->res.connected_us = c->res.ready_us;
   done(c, HO_OK);
 }
 
 /* Negotiated in hand: handoff, or not (spec: FALLBACK-4 CAP-9 READY-13
  * READY-14 READY-21). */
-static void negotiated(ho_client_core *c, uint64_t now_ns) {
+static void negotiated(ho_client_core *c, uint64_t now_ms) {
   const ho_client_config *cfg = c->cfg;
   const ho_negotiated *n = &c->res.negotiated;
   bool token = n->handle_passed_token_len == HO_TOKEN_BYTES;
@@ -285,7 +291,7 @@ static void negotiated(ho_client_core *c, uint64_t now_ns) {
   uint32_t wait = cfg->ready_timeout_ms ? cfg->ready_timeout_ms : HO_CLIENT_DEFAULT_READY_TIMEOUT_MS;
   if (br && wait < HO_CLIENT_MIN_BACKEND_READY_WAIT_MS)
     wait = HO_CLIENT_MIN_BACKEND_READY_WAIT_MS; /* spec: READY-14 */
-  c->ready_deadline = now_ns + wait * MS;
+  c->ready_deadline = now_ms + wait;
   c->res.backend_ready = br;
   /* spec: READY-21 (b) — re-sending stays allowed only under a broker that
    * declared the mode (and, after early data, that it knows early data). */
@@ -303,7 +309,7 @@ static void negotiated(ho_client_core *c, uint64_t now_ns) {
   go(c, S_READY);
 }
 
-int ho_client_core_connected(ho_client_core *c, int rc, uint64_t now_ns) {
+int ho_client_core_connected(ho_client_core *c, int rc, uint64_t now_ms) {
   if (c == NULL) return HO_ERR_INVALID_ARGUMENT;
   if (!c->pending || (c->state != S_CONNECT && c->state != S_PIPE)) return HO_ERR_STATE;
   c->pending = false;
@@ -321,16 +327,16 @@ int ho_client_core_connected(ho_client_core *c, int rc, uint64_t now_ns) {
     go(c, S_DONE);
     return HO_OK;
   }
-  c->res.us_connected = us(c, now_ns);
+  c->res.connected_us = us(c, now_ms);
   c->res.route = HO_ROUTE_RECONNECT;
   uint32_t io = c->cfg->io_timeout_ms ? c->cfg->io_timeout_ms : HO_CLIENT_DEFAULT_IO_TIMEOUT_MS;
-  c->pipe_deadline = now_ns + io * MS;
+  c->pipe_deadline = now_ms + io;
   if (c->cfg->request_len > 0) go(c, S_PIPE_WRITE);
   else done(c, HO_OK);
   return HO_OK;
 }
 
-int ho_client_core_written(ho_client_core *c, int rc, uint64_t now_ns) {
+int ho_client_core_written(ho_client_core *c, int rc, uint64_t now_ms) {
   if (c == NULL) return HO_ERR_INVALID_ARGUMENT;
   if (!c->pending || (c->state != S_HELLO && c->state != S_REQUEST_BR && c->state != S_REQUEST &&
                       c->state != S_PIPE_WRITE))
@@ -362,7 +368,7 @@ int ho_client_core_written(ho_client_core *c, int rc, uint64_t now_ns) {
     /* spec: CLIENT-6 CLIENT-8 — adopted, then the service connection broke:
      * an error of the service connection on the route taken. */
     if (rc != HO_OK) return done(c, rc), HO_OK;
-    c->res.us_connected = c->res.us_ready;
+    c->res.connected_us = c->res.ready_us;
     done(c, HO_OK);
     break;
   case S_PIPE_WRITE:
@@ -371,12 +377,12 @@ int ho_client_core_written(ho_client_core *c, int rc, uint64_t now_ns) {
     done(c, HO_OK);
     break;
   }
-  (void)now_ns;
+  (void)now_ms;
   return HO_OK;
 }
 
 /* A complete frame in the reader. */
-static void frame_in(ho_client_core *c, uint64_t now_ns) {
+static void frame_in(ho_client_core *c, uint64_t now_ms) {
   const uint8_t *body;
   size_t len;
   (void)ho_frame_reader_body(&c->rd, &body, &len);
@@ -399,8 +405,8 @@ static void frame_in(ho_client_core *c, uint64_t now_ns) {
     if (m.hello_reply.negotiated.negotiated_protocol != HO_PROTOCOL_VERSION)
       return done(c, HO_ERR_PROTOCOL_UNSUPPORTED);
     c->res.negotiated = m.hello_reply.negotiated;
-    c->res.us_negotiated = us(c, now_ns);
-    return negotiated(c, now_ns);
+    c->res.negotiated_us = us(c, now_ms);
+    return negotiated(c, now_ms);
   }
   /* spec: READY-4 ERR-66 — the ready checks in order; correlation_id is not
    * checked: the client never knew it. */
@@ -409,10 +415,10 @@ static void frame_in(ho_client_core *c, uint64_t now_ns) {
     rc = HO_ERR_TOKEN_MISMATCH; /* spec: TOKEN-8 — constant time */
   if (rc == HO_OK && !m.ack.accepted) rc = HO_ERR_ACK_REFUSED;
   if (rc != HO_OK) return not_adopted(c, rc, true);
-  adopted(c, now_ns);
+  adopted(c, now_ms);
 }
 
-int ho_client_core_data(ho_client_core *c, const uint8_t *data, size_t len, uint64_t now_ns) {
+int ho_client_core_data(ho_client_core *c, const uint8_t *data, size_t len, uint64_t now_ms) {
   if (c == NULL || (data == NULL && len > 0)) return HO_ERR_INVALID_ARGUMENT;
   if (!c->pending || (c->state != S_REPLY && c->state != S_READY)) return HO_ERR_STATE;
   if (len > c->read_room) return HO_ERR_INVALID_ARGUMENT;
@@ -421,8 +427,8 @@ int ho_client_core_data(ho_client_core *c, const uint8_t *data, size_t len, uint
     if (c->state == S_READY && len > 0) {
       c->got_byte = true;
       /* spec: READY-14 — a frame has begun: let it finish, once. */
-      if (!c->extended && c->ready_deadline < now_ns + 1000 * MS)
-        c->ready_deadline = now_ns + 1000 * MS;
+      if (!c->extended && c->ready_deadline < now_ms + 1000u)
+        c->ready_deadline = now_ms + 1000u;
       c->extended = true;
     }
     size_t need = ho_frame_reader_needed(&c->rd);
@@ -442,7 +448,7 @@ int ho_client_core_data(ho_client_core *c, const uint8_t *data, size_t len, uint
       return HO_OK;
     }
     int before = c->state;
-    frame_in(c, now_ns);
+    frame_in(c, now_ms);
     /* spec: READY-32 — Negotiated and ready from one read: go on with the
      * ready frame; what follows ready is the service's. */
     if (before == S_REPLY && c->state == S_READY && len > 0) continue;
@@ -456,11 +462,11 @@ int ho_client_core_data(ho_client_core *c, const uint8_t *data, size_t len, uint
   return HO_OK;
 }
 
-int ho_client_core_eof(ho_client_core *c, int rc, uint64_t now_ns) {
+int ho_client_core_eof(ho_client_core *c, int rc, uint64_t now_ms) {
   if (c == NULL) return HO_ERR_INVALID_ARGUMENT;
   if (!c->pending || (c->state != S_REPLY && c->state != S_READY)) return HO_ERR_STATE;
   c->pending = false;
-  (void)now_ns;
+  (void)now_ms;
   /* spec: FRAME-4 FRAME-9 CLIENT-5 — EOF inside a frame is TRUNCATED; at a
    * boundary, or a reset, CLOSED. */
   int err = ho_frame_reader_finish(&c->rd) == HO_ERR_TRUNCATED ? HO_ERR_TRUNCATED
@@ -471,11 +477,11 @@ int ho_client_core_eof(ho_client_core *c, int rc, uint64_t now_ns) {
   return HO_OK;
 }
 
-int ho_client_core_timeout(ho_client_core *c, uint64_t now_ns) {
+int ho_client_core_timeout(ho_client_core *c, uint64_t now_ms) {
   if (c == NULL) return HO_ERR_INVALID_ARGUMENT;
   if (!c->pending || (c->state != S_REPLY && c->state != S_READY)) return HO_ERR_STATE;
   c->pending = false;
-  (void)now_ns;
+  (void)now_ms;
   if (c->state == S_REPLY) return no_reply(c, HO_ERR_TIMEOUT), HO_OK; /* spec: CLIENT-1 READY-31 */
   not_adopted(c, HO_ERR_TIMEOUT, c->got_byte); /* spec: READY-37 READY-14 ERR-66 ERR-67 */
   return HO_OK;
@@ -485,9 +491,9 @@ int ho_client_core_result(const ho_client_core *c, ho_client_result *out) {
   if (c == NULL || out == NULL) return HO_ERR_INVALID_ARGUMENT;
   if (c->state != S_DONE) return HO_ERR_STATE;
   ho_handle conn = out->conn;
-  uint64_t start = out->start_ns;
+  uint64_t start = out->start_us;
   *out = c->res;
   out->conn = conn;
-  out->start_ns = start;
+  out->start_us = start;
   return c->rc;
 }

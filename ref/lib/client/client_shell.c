@@ -14,29 +14,42 @@
 #include "handoff/token.h"
 #include "handoff/frame.h"
 
-uint64_t ho_client_now_ns(void) {
+uint64_t ho_client_now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-/* Milliseconds left until `deadline_ns` (0 if passed); -1 for no deadline. */
-static int ms_left(uint64_t deadline_ns) {
-  if (deadline_ns == 0) return -1;
-  uint64_t now = ho_client_now_ns();
-  if (now >= deadline_ns) return 0;
-  uint64_t ms = (deadline_ns - now + 999999u) / 1000000u;
+uint64_t ho_client_now_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static uint64_t measure_us(void *u) {
+  (void)u;
+  return ho_client_now_us();
+}
+
+/* Milliseconds to wait for `deadline_ms` (0 if passed); -1 for no deadline.
+ * One more than the difference of the two readings: the reading of now is
+ * rounded down, so a wait is never shorter than its timeout. */
+static int ms_left(uint64_t deadline_ms) {
+  if (deadline_ms == 0) return -1;
+  uint64_t now = ho_client_now_ms();
+  if (now >= deadline_ms) return 0;
+  uint64_t ms = deadline_ms - now + 1u;
   return ms > 0x7fffffff ? 0x7fffffff : (int)ms;
 }
 
 static uint64_t deadline_after(int timeout_ms) {
-  return timeout_ms < 0 ? 0 : ho_client_now_ns() + (uint64_t)timeout_ms * 1000000u;
+  return timeout_ms < 0 ? 0 : ho_client_now_ms() + (uint64_t)timeout_ms;
 }
 
-static int wait_fd(int fd, short events, uint64_t deadline_ns) {
+static int wait_fd(int fd, short events, uint64_t deadline_ms) {
   for (;;) {
     struct pollfd p = {.fd = fd, .events = events};
-    int r = poll(&p, 1, ms_left(deadline_ns));
+    int r = poll(&p, 1, ms_left(deadline_ms));
     if (r > 0) return HO_OK;
     if (r == 0) return HO_ERR_TIMEOUT;
     if (errno != EINTR) return HO_ERR_IO;
@@ -45,7 +58,7 @@ static int wait_fd(int fd, short events, uint64_t deadline_ns) {
 
 /* spec: ERR-3 CLIENT-5 — MSG_NOSIGNAL: a gone peer is an error code
  * (EPIPE → CLOSED), never a signal. */
-static int write_all_until(int fd, const uint8_t *p, size_t n, uint64_t deadline_ns) {
+static int write_all_until(int fd, const uint8_t *p, size_t n, uint64_t deadline_ms) {
   size_t off = 0;
   while (off < n) {
     ssize_t w = send(fd, p + off, n - off, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -55,7 +68,7 @@ static int write_all_until(int fd, const uint8_t *p, size_t n, uint64_t deadline
     }
     if (w < 0 && errno == EINTR) continue;
     if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      int rc = wait_fd(fd, POLLOUT, deadline_ns);
+      int rc = wait_fd(fd, POLLOUT, deadline_ms);
       if (rc != HO_OK) return rc;
       continue;
     }
@@ -68,7 +81,7 @@ static int write_all_until(int fd, const uint8_t *p, size_t n, uint64_t deadline
 /* Read exactly n bytes. With `last_look`, a deadline that passes while
  * nothing at all has arrived ends in one last non-blocking check; if bytes
  * are there the wait is extended once by `last_look` ms (READY-14). */
-static int read_exact_until(int fd, uint8_t *p, size_t n, uint64_t deadline_ns, size_t *got,
+static int read_exact_until(int fd, uint8_t *p, size_t n, uint64_t deadline_ms, size_t *got,
                             int last_look) {
   size_t off = 0;
   while (off < n) {
@@ -86,12 +99,12 @@ static int read_exact_until(int fd, uint8_t *p, size_t n, uint64_t deadline_ns, 
       *got = off;
       return errno == ECONNRESET ? HO_ERR_CLOSED : HO_ERR_IO;
     }
-    int rc = wait_fd(fd, POLLIN, deadline_ns);
+    int rc = wait_fd(fd, POLLIN, deadline_ms);
     if (rc == HO_ERR_TIMEOUT && last_look > 0) {
       uint8_t c;
       ssize_t k = recv(fd, &c, 1, MSG_DONTWAIT | MSG_PEEK);
       if (k > 0) { /* a byte arrived at the last moment: finish the frame */
-        deadline_ns = deadline_after(last_look);
+        deadline_ms = deadline_after(last_look);
         last_look = 0;
         continue;
       }
@@ -128,34 +141,34 @@ static int recv_err(int e) {
 
 /* One READ action: at most `len` bytes by the deadline; on the deadline one
  * last non-blocking look (spec: READY-14). */
-static void do_read(ho_client_core *core, int fd, size_t len, uint64_t deadline_ns) {
+static void do_read(ho_client_core *core, int fd, size_t len, uint64_t deadline_ms) {
   uint8_t buf[16384];
   if (len > sizeof buf) len = sizeof buf;
   for (;;) {
     ssize_t r = recv(fd, buf, len, MSG_DONTWAIT);
     if (r > 0) {
-      (void)ho_client_core_data(core, buf, (size_t)r, ho_client_now_ns());
+      (void)ho_client_core_data(core, buf, (size_t)r, ho_client_now_ms());
       return;
     }
     if (r == 0) {
-      (void)ho_client_core_eof(core, HO_ERR_CLOSED, ho_client_now_ns());
+      (void)ho_client_core_eof(core, HO_ERR_CLOSED, ho_client_now_ms());
       return;
     }
     if (errno == EINTR) continue;
     if (errno != EAGAIN && errno != EWOULDBLOCK) {
-      (void)ho_client_core_eof(core, recv_err(errno), ho_client_now_ns());
+      (void)ho_client_core_eof(core, recv_err(errno), ho_client_now_ms());
       return;
     }
-    int rc = wait_fd(fd, POLLIN, deadline_ns);
+    int rc = wait_fd(fd, POLLIN, deadline_ms);
     if (rc == HO_ERR_TIMEOUT) {
       r = recv(fd, buf, len, MSG_DONTWAIT);
-      if (r > 0) (void)ho_client_core_data(core, buf, (size_t)r, ho_client_now_ns());
-      else if (r == 0) (void)ho_client_core_eof(core, HO_ERR_CLOSED, ho_client_now_ns());
-      else (void)ho_client_core_timeout(core, ho_client_now_ns());
+      if (r > 0) (void)ho_client_core_data(core, buf, (size_t)r, ho_client_now_ms());
+      else if (r == 0) (void)ho_client_core_eof(core, HO_ERR_CLOSED, ho_client_now_ms());
+      else (void)ho_client_core_timeout(core, ho_client_now_ms());
       return;
     }
     if (rc != HO_OK) {
-      (void)ho_client_core_eof(core, rc, ho_client_now_ns());
+      (void)ho_client_core_eof(core, rc, ho_client_now_ms());
       return;
     }
   }
@@ -168,10 +181,11 @@ int ho_client_connect(const ho_client_config *cfg, ho_client_result *out) {
   }
   if (cfg == NULL || out == NULL) return HO_ERR_INVALID_ARGUMENT;
   ho_client_config local = *cfg;
+  if (local.measure_us == NULL) local.measure_us = measure_us;
   if (local.peer_pid == 0) local.peer_pid = (uint32_t)getpid(); /* spec: SEC-3 */
-  out->start_ns = ho_client_now_ns();
+  out->start_us = ho_client_now_us();
   ho_client_core *core = NULL;
-  int rc = ho_client_core_new(&local, out->start_ns, &core);
+  int rc = ho_client_core_new(&local, ho_client_now_ms(), &core);
   if (rc != HO_OK) return rc;
   int fd = -1;
   ho_diag diag = {0, ""};
@@ -205,15 +219,15 @@ int ho_client_connect(const ho_client_config *cfg, ho_client_result *out) {
         }
       }
       if (crc != HO_OK) diag = d;
-      (void)ho_client_core_connected(core, crc, ho_client_now_ns());
+      (void)ho_client_core_connected(core, crc, ho_client_now_ms());
       break;
     }
     case HO_CACT_WRITE:
-      (void)ho_client_core_written(core, write_all_until(fd, a.bytes, a.len, a.deadline_ns),
-                                   ho_client_now_ns());
+      (void)ho_client_core_written(core, write_all_until(fd, a.bytes, a.len, a.deadline_ms),
+                                   ho_client_now_ms());
       break;
     case HO_CACT_READ:
-      do_read(core, fd, a.len, a.deadline_ns);
+      do_read(core, fd, a.len, a.deadline_ms);
       break;
     case HO_CACT_CLOSE:
       if (fd >= 0) close(fd);

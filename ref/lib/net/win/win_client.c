@@ -12,21 +12,30 @@
 #include "handoff/client.h"
 #include "net/win/win_internal.h"
 
-uint64_t ho_client_now_ns(void) {
+uint64_t ho_client_now_us(void) {
   static LARGE_INTEGER f;
   LARGE_INTEGER c;
   if (f.QuadPart == 0) QueryPerformanceFrequency(&f);
   QueryPerformanceCounter(&c);
-  return (uint64_t)(c.QuadPart / f.QuadPart) * 1000000000u +
-         (uint64_t)(c.QuadPart % f.QuadPart) * 1000000000u / (uint64_t)f.QuadPart;
+  return (uint64_t)(c.QuadPart / f.QuadPart) * 1000000u +
+         (uint64_t)(c.QuadPart % f.QuadPart) * 1000000u / (uint64_t)f.QuadPart;
 }
 
-/* Milliseconds left until `deadline_ns` (0 if passed); -1 for no deadline. */
-static int ms_left(uint64_t deadline_ns) {
-  if (deadline_ns == 0) return -1;
-  uint64_t now = ho_client_now_ns();
-  if (now >= deadline_ns) return 0;
-  uint64_t ms = (deadline_ns - now + 999999u) / 1000000u;
+uint64_t ho_client_now_ms(void) { return ho_client_now_us() / 1000u; }
+
+static uint64_t measure_us(void *u) {
+  (void)u;
+  return ho_client_now_us();
+}
+
+/* Milliseconds to wait for `deadline_ms` (0 if passed); -1 for no deadline.
+ * One more than the difference of the two readings: the reading of now is
+ * rounded down, so a wait is never shorter than its timeout. */
+static int ms_left(uint64_t deadline_ms) {
+  if (deadline_ms == 0) return -1;
+  uint64_t now = ho_client_now_ms();
+  if (now >= deadline_ms) return 0;
+  uint64_t ms = deadline_ms - now + 1u;
   return ms > 0x7fffffff ? 0x7fffffff : (int)ms;
 }
 
@@ -47,22 +56,22 @@ int ho_client_read_exact(ho_handle fd, void *buf, size_t n, int timeout_ms, size
 
 /* One READ action: at most `len` bytes by the deadline; when it passes, one
  * last look at what is already in the pipe (spec: READY-14). */
-static void do_read(ho_client_core *core, ho_handle h, size_t len, uint64_t deadline_ns) {
+static void do_read(ho_client_core *core, ho_handle h, size_t len, uint64_t deadline_ms) {
   uint8_t buf[16384];
   if (len > sizeof buf) len = sizeof buf;
   size_t got = 0;
-  int rc = ho_pipe_read_some(h, buf, len, ms_left(deadline_ns), &got);
+  int rc = ho_pipe_read_some(h, buf, len, ms_left(deadline_ms), &got);
   if (rc == HO_ERR_TIMEOUT) {
     size_t avail = 0;
     rc = ho_pipe_available(h, &avail);
     if (rc == HO_OK && avail == 0) {
-      (void)ho_client_core_timeout(core, ho_client_now_ns());
+      (void)ho_client_core_timeout(core, ho_client_now_ms());
       return;
     }
     if (rc == HO_OK) rc = ho_pipe_read_some(h, buf, len < avail ? len : avail, 0, &got);
   }
-  if (rc == HO_OK) (void)ho_client_core_data(core, buf, got, ho_client_now_ns());
-  else (void)ho_client_core_eof(core, rc == HO_ERR_TIMEOUT ? HO_ERR_IO : rc, ho_client_now_ns());
+  if (rc == HO_OK) (void)ho_client_core_data(core, buf, got, ho_client_now_ms());
+  else (void)ho_client_core_eof(core, rc == HO_ERR_TIMEOUT ? HO_ERR_IO : rc, ho_client_now_ms());
 }
 
 int ho_client_connect(const ho_client_config *cfg, ho_client_result *out) {
@@ -72,11 +81,12 @@ int ho_client_connect(const ho_client_config *cfg, ho_client_result *out) {
   }
   if (cfg == NULL || out == NULL) return HO_ERR_INVALID_ARGUMENT;
   ho_client_config local = *cfg;
+  if (local.measure_us == NULL) local.measure_us = measure_us;
   if (local.peer_pid == 0) local.peer_pid = (uint32_t)GetCurrentProcessId(); /* spec: SEC-3 */
   uint32_t connect_ms = local.io_timeout_ms ? local.io_timeout_ms : HO_CLIENT_DEFAULT_IO_TIMEOUT_MS;
-  out->start_ns = ho_client_now_ns();
+  out->start_us = ho_client_now_us();
   ho_client_core *core = NULL;
-  int rc = ho_client_core_new(&local, out->start_ns, &core);
+  int rc = ho_client_core_new(&local, ho_client_now_ms(), &core);
   if (rc != HO_OK) return rc;
   ho_handle h = HO_NO_HANDLE;
   ho_diag diag = {0, ""};
@@ -115,15 +125,15 @@ int ho_client_connect(const ho_client_config *cfg, ho_client_result *out) {
           crc = HO_ERR_PEER_REJECTED;
         }
       }
-      (void)ho_client_core_connected(core, crc, ho_client_now_ns());
+      (void)ho_client_core_connected(core, crc, ho_client_now_ms());
       break;
     }
     case HO_CACT_WRITE:
-      (void)ho_client_core_written(core, ho_pipe_write_all(h, a.bytes, a.len, ms_left(a.deadline_ns)),
-                                   ho_client_now_ns());
+      (void)ho_client_core_written(core, ho_pipe_write_all(h, a.bytes, a.len, ms_left(a.deadline_ms)),
+                                   ho_client_now_ms());
       break;
     case HO_CACT_READ:
-      do_read(core, h, a.len, a.deadline_ns);
+      do_read(core, h, a.len, a.deadline_ms);
       break;
     case HO_CACT_CLOSE:
       ho_win_close(h);

@@ -227,6 +227,7 @@ static const cf_case cases[] = {
     {.id = "broker.handoff.pipelined", .spec = "spec: XFER-37 ACK-11", .needs = CF_F_MULTI_OFFER,
      .does = "three clients whose offers the runner answers only when all three are in, in reverse order",
      .expect = "three offers in flight on the declared connection; ACKs matched by correlation id; all served",
+     .ack_timeout_ms = 5000, /* three client handshakes pass before the first ACK: not a race under load */
      .run = pipelined},
     {.id = "broker.handoff.client-gone", .spec = "spec: BROKER-5 ACK-15 ERR-18 BROKER-4 ERR-3",
      .does = "the client closes right after Negotiated; the runner's backend adopts and accepts",

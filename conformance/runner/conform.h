@@ -161,6 +161,10 @@ typedef struct cf_case {
   const char *does;     /* what the runner does */
   const char *expect;   /* what a conforming SUT does */
   const char *no_mutant; /* NULL, or why no mutant backend can reach it */
+  /* 0, or the ACK deadline (ms) this case starts its SUT with when the SUT's
+   * command takes {ack_timeout_ms}: a case that judges ordering keeps far
+   * from the deadline, so load on the machine cannot decide its verdict. */
+  long ack_timeout_ms;
   int (*run)(cf_ctx *ctx);
 } cf_case;
 

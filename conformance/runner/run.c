@@ -225,6 +225,14 @@ static void child(const cf_opts *o, const cf_case *c, shared *sh, const char *di
   static cf_ctx ctx;
   static cf_sut sut;
   static cf_trace tr;
+  static cf_opts own; /* this case's options, when it sets its own ACK deadline */
+  bool own_ack = c->ack_timeout_ms > 0 && cf_cmd_takes(o, cf_consts[CF_K_ACK_TIMEOUT_MS].name);
+  if (own_ack) {
+    own = *o;
+    own.consts[CF_K_ACK_TIMEOUT_MS] = c->ack_timeout_ms;
+    own.const_set[CF_K_ACK_TIMEOUT_MS] = true;
+    o = &own;
+  }
   memset(&ctx, 0, sizeof ctx);
   ctx.o = o;
   ctx.c = c;
@@ -249,6 +257,7 @@ static void child(const cf_opts *o, const cf_case *c, shared *sh, const char *di
   cf_trace_open(&ctx, &tr, tpath);
   cf_trace_note(&ctx, "case %s — %s", c->id, c->does);
   cf_trace_note(&ctx, "expect: %s", c->expect);
+  if (own_ack) cf_trace_note(&ctx, "this case starts the SUT with ack_timeout_ms %ld", c->ack_timeout_ms);
   char why[1024];
   bool unimpl = false;
   const cf_mode_ops *ops = cf_mode_ops_get(o->mode);

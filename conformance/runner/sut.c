@@ -96,6 +96,14 @@ int cf_check_placeholders(const cf_opts *o, char *msg, size_t cap) {
   return 0;
 }
 
+bool cf_cmd_takes(const cf_opts *o, const char *name) {
+  char ph[80];
+  snprintf(ph, sizeof ph, "{%s}", name);
+  for (int i = 0; i < o->ncmd; i++)
+    if (strstr(o->cmd[i], ph) != NULL) return true;
+  return false;
+}
+
 void cf_exit_text(int status, char *buf, size_t cap) {
   if (WIFEXITED(status))
     snprintf(buf, cap, "exited with status %d%s", WEXITSTATUS(status),

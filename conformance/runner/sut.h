@@ -26,6 +26,8 @@ int cf_expand(const cf_ctx *ctx, const char *arg, char *out, size_t cap);
 /* Check every placeholder of argv against the options (before any case
  * runs). Returns 0, or -1 with a message. */
 int cf_check_placeholders(const cf_opts *o, char *msg, size_t cap);
+/* Does some argument of the SUT's command hold the placeholder {name}? */
+bool cf_cmd_takes(const cf_opts *o, const char *name);
 
 /* Start the SUT for ctx and wait until both endpoints accept connections
  * (bounded by o->start_timeout_ms). Returns 0; or -1 with `why` saying what

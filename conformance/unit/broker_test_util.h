@@ -47,14 +47,11 @@ static inline int find(const acts *x, ho_broker_action_type t, int from) {
   return -1;
 }
 
-static inline ho_broker *mk(acts *x, ho_broker_conn **ctl) {
-  ho_broker_config cfg = {.service = "echo", .backend_pipe = "/tmp/x/backend.sock",
-                          .handoff_endpoint = true,
-                          .backend_multi_offer = true, /* pipelining; XFER-37 in test_broker_rc1.c */
-                          .ack_timeout_ms = 100 * MS, .peer_policy = HO_PEER_ANY,
-                          .unix_ms = wall_ms};
+/* A broker of `cfg` with its first control connection up: the start of
+ * every broker-core test that has a backend. */
+static inline ho_broker *mk_cfg(ho_broker_config *cfg, acts *x, ho_broker_conn **ctl) {
   ho_broker *b = NULL;
-  cr_assert_eq(ho_broker_new(&cfg, 1 * MS, &b), HO_OK);
+  cr_assert_eq(ho_broker_new(cfg, 1 * MS, &b), HO_OK);
   drain(b, x);
   int i = find(x, HO_BACT_OPEN_CONTROL, 0);
   cr_assert_geq(i, 0, "the broker dials the backend at start");
@@ -62,6 +59,82 @@ static inline ho_broker *mk(acts *x, ho_broker_conn **ctl) {
   cr_assert_eq(ho_broker_control_connected(b, *ctl, 2 * MS), HO_OK);
   drain(b, x);
   return b;
+}
+
+static inline ho_broker *mk(acts *x, ho_broker_conn **ctl) {
+  ho_broker_config cfg = {.service = "echo", .backend_pipe = "/tmp/x/backend.sock",
+                          .handoff_endpoint = true,
+                          .backend_multi_offer = true, /* pipelining; XFER-37 in test_broker_rc1.c */
+                          .ack_timeout_ms = 100 * MS, .peer_policy = HO_PEER_ANY,
+                          .unix_ms = wall_ms};
+  return mk_cfg(&cfg, x, ctl);
+}
+
+/* The first line of most broker-core tests: the action buffer x, a broker
+ * b from `start` (which fills x and ctl) with its control connection ctl,
+ * and a client handle c; BT_BROKER starts it with mk(). */
+#define BT_DECL(x, b, ctl, c, start)                                                               \
+  acts x;                                                                                          \
+  ho_broker_conn *ctl, *c = NULL;                                                                  \
+  ho_broker *b = (start);                                                                          \
+  (void)c
+#define BT_BROKER(x, b, ctl, c) BT_DECL(x, b, ctl, c, mk(&x, &ctl))
+
+/* The index of the CLOSE in x of the handle whose user pointer is `user`:
+ * the first one (`first`) or the last one; -1 if there is none. */
+static inline int close_of(const acts *x, const void *user, bool first) {
+  int at = -1;
+  for (int i = 0; i < x->n; i++)
+    if (x->a[i].type == HO_BACT_CLOSE && x->a[i].user == user) {
+      at = i;
+      if (first) break;
+    }
+  return at;
+}
+
+/* The broker core's counter invariants, from its statistics alone: the
+ * ones fuzz_broker_core.c checks after every event against its shell's
+ * records (spec: TOKEN-7 FALLBACK-20 ACK-10). Every Negotiated reply ends
+ * as a completed handoff or one counted fallback, or is still in flight;
+ * tokens pending <= in flight <= handles open. Every broker-core test
+ * ends with it (bt_end, bt_del). */
+static inline void bt_invariants(ho_broker *b) {
+  ho_broker_stats st;
+  ho_broker_get_stats(b, &st);
+  uint64_t fb = 0;
+  for (int i = 0; i < HO_BROKER_REASON_COUNT; i++) fb += st.fallbacks[i];
+  cr_assert_leq(st.handoffs_attempted, st.negotiated, "a token is issued only in a Negotiated");
+  cr_assert_eq(st.negotiated, st.handoffs_completed + fb + st.in_flight,
+               "negotiated %llu != completed %llu + fallbacks %llu + in flight %llu",
+               (unsigned long long)st.negotiated, (unsigned long long)st.handoffs_completed,
+               (unsigned long long)fb, (unsigned long long)st.in_flight);
+  cr_assert_leq(st.tokens_pending, st.in_flight, "tokens pending %llu > in flight %llu",
+                (unsigned long long)st.tokens_pending, (unsigned long long)st.in_flight);
+  cr_assert_leq(st.in_flight, st.open_conns, "in flight %llu > open handles %llu",
+                (unsigned long long)st.in_flight, (unsigned long long)st.open_conns);
+  cr_assert_leq(st.handoffs_backend_ready, st.handoffs_completed);
+}
+
+/* Free a broker the test did not shut down, after the invariant check. */
+static inline void bt_del(ho_broker *b) {
+  bt_invariants(b);
+  ho_broker_del(b);
+}
+
+/* The end of a broker-core test: the invariants, shutdown at `now` with its
+ * actions taken, the invariants again, no handle, token or attempt left
+ * (spec: BROKER-7 BROKER-4), the core freed. */
+static inline void bt_end(ho_broker *b, acts *x, uint64_t now) {
+  bt_invariants(b);
+  cr_assert_eq(ho_broker_shutdown(b, now), HO_OK);
+  drain(b, x);
+  bt_invariants(b);
+  ho_broker_stats st;
+  ho_broker_get_stats(b, &st);
+  cr_assert_eq(st.open_conns, 0, "%llu handles left after shutdown", (unsigned long long)st.open_conns);
+  cr_assert_eq(st.tokens_pending, 0, "BROKER-4: no token left after shutdown");
+  cr_assert_eq(st.in_flight, 0, "every attempt ended at shutdown");
+  ho_broker_del(b);
 }
 
 static inline size_t hello_frame(uint64_t caps, const char *service, uint8_t *buf, size_t cap) {
@@ -141,18 +214,6 @@ static inline void send_ack(ho_broker *b, ho_broker_conn *ctl, const ho_offer *o
   cr_assert_eq(ho_broker_control_data(b, ctl, buf, len, now), HO_OK);
 }
 
-/* A broker of `cfg` with its first control connection up. */
-static inline ho_broker *mk_cfg(ho_broker_config *cfg, acts *x, ho_broker_conn **ctl) {
-  ho_broker *b = NULL;
-  cr_assert_eq(ho_broker_new(cfg, 1 * MS, &b), HO_OK);
-  drain(b, x);
-  int i = find(x, HO_BACT_OPEN_CONTROL, 0);
-  cr_assert_geq(i, 0);
-  *ctl = x->a[i].conn;
-  cr_assert_eq(ho_broker_control_connected(b, *ctl, 2 * MS), HO_OK);
-  drain(b, x);
-  return b;
-}
 
 static inline ho_broker_config base_cfg(void) {
   ho_broker_config cfg = {.service = "echo", .backend_pipe = "/tmp/x/backend.sock",

@@ -81,9 +81,7 @@ Test(broker_coalesced, stated_first_offer_carries_both_replies) {
   cr_assert_eq(st.handoffs_completed, 1);
   cr_assert_eq(st.handoffs_coalesced, 1);
   cr_assert_eq(st.in_flight, 0);
-  ho_broker_shutdown(b, 6 * MS);
-  drain(b, &x);
-  ho_broker_del(b);
+  bt_end(b, &x, 6 * MS);
 }
 
 /* Neither stated nor declared: no coalesced mode, and a Negotiated the
@@ -108,9 +106,7 @@ Test(broker_coalesced, learnt_from_an_ack_on_the_connection) {
   cr_assert_geq(s, 0, "declared on this connection: coalesced");
   ho_offer o2 = offer_at(&x, s);
   cr_assert(o2.offer_flags & HO_OFFER_FLAG_COALESCED_REPLY);
-  ho_broker_shutdown(b, 6 * MS);
-  drain(b, &x);
-  ho_broker_del(b);
+  bt_end(b, &x, 6 * MS);
 }
 
 /* The control connection fails before the offer is written whole: the
@@ -138,9 +134,7 @@ Test(broker_coalesced, offer_not_written_whole_gets_the_declined_reply) {
   ho_broker_stats st;
   ho_broker_get_stats(b, &st);
   cr_assert_eq(st.fallbacks[HO_BROKER_REASON_CONTROL_CLOSED], 1);
-  ho_broker_shutdown(b, 6 * MS);
-  drain(b, &x);
-  ho_broker_del(b);
+  bt_end(b, &x, 6 * MS);
 }
 
 /* Once the offer is written, a control connection that fails takes the
@@ -161,9 +155,7 @@ Test(broker_coalesced, after_a_complete_offer_nothing_is_written) {
   ho_broker_get_stats(b, &st);
   cr_assert_eq(st.fallbacks[HO_BROKER_REASON_CONTROL_CLOSED], 1);
   cr_assert_eq(st.in_flight, 0);
-  ho_broker_shutdown(b, 6 * MS);
-  drain(b, &x);
-  ho_broker_del(b);
+  bt_end(b, &x, 6 * MS);
 }
 
 /* spec: READY-30 — the operator said coalesced, the backend accepts
@@ -185,9 +177,7 @@ Test(broker_coalesced, wrong_statement_is_voided) {
   cr_assert_eq(hello_only(b, HP | BR | CR, &c, &x, 5 * MS), -1, "no longer coalesced");
   ho_hello_reply r = reply_of(&x, find(&x, HO_BACT_WRITE, 0));
   cr_assert_eq(r.negotiated.server_capabilities & (CR | BR), 0u, "legacy: nothing declared");
-  ho_broker_shutdown(b, 6 * MS);
-  drain(b, &x);
-  ho_broker_del(b);
+  bt_end(b, &x, 6 * MS);
 }
 
 /* A refused coalesced offer: the backend wrote the declined reply (the
@@ -207,9 +197,7 @@ Test(broker_coalesced, refusal_writes_nothing_more) {
   ho_broker_stats st;
   ho_broker_get_stats(b, &st);
   cr_assert_eq(st.fallbacks[HO_BROKER_REASON_ACK_REFUSED], 1);
-  ho_broker_shutdown(b, 6 * MS);
-  drain(b, &x);
-  ho_broker_del(b);
+  bt_end(b, &x, 6 * MS);
 }
 
 /* spec: READY-33 READY-34 — once a coalesced offer is released, nothing
@@ -244,7 +232,5 @@ Test(broker_coalesced, acks_may_be_read_late) {
   ho_broker_get_stats(b, &st);
   cr_assert_eq(st.handoffs_coalesced, 1);
   cr_assert_not(ho_broker_control_wants_read(b, k), "idle: still read late");
-  ho_broker_shutdown(b, 100 * MS);
-  drain(b, &x);
-  ho_broker_del(b);
+  bt_end(b, &x, 100 * MS);
 }

@@ -12,17 +12,13 @@
 
 /* spec: FRAME-6 HELLO-2 ERR-16 — the core takes the Hello and not one byte more. */
 Test(broker_core, reads_exactly_the_hello) {
-  acts x;
-  ho_broker_conn *ctl, *c;
-  ho_broker *b = mk(&x, &ctl);
+  BT_BROKER(x, b, ctl, c);
   uint8_t wire[512];
   size_t len = hello_frame(HO_CAP_HANDLE_PASSING, "echo", wire, sizeof wire);
   memcpy(wire + len, "EARLY-DATA", 10);
   cr_assert_eq(feed(b, &c, wire, len + 10, 3 * MS), len);
   cr_assert_eq(ho_broker_client_wants(b, c), 0);
-  ho_broker_shutdown(b, 4 * MS);
-  drain(b, &x);
-  ho_broker_del(b);
+  bt_end(b, &x, 4 * MS);
 }
 
 /* spec: SEC-1 ERR-17 — a rejected peer is closed without a reply. */
@@ -39,14 +35,12 @@ Test(broker_core, peer_policy_rejects_silently) {
   drain(b, &x);
   cr_assert_eq(find(&x, HO_BACT_WRITE, 0), -1);
   cr_assert_geq(find(&x, HO_BACT_CLOSE, 0), 0);
-  ho_broker_del(b);
+  bt_del(b);
 }
 
 /* spec: HELLO-4 HELLO-6 HELLO-8 HELLO-10 */
 Test(broker_core, refusals) {
-  acts x;
-  ho_broker_conn *ctl, *c;
-  ho_broker *b = mk(&x, &ctl);
+  BT_BROKER(x, b, ctl, c);
   uint8_t bad[1] = {2};
   feed(b, &c, bad, 1, 3 * MS);
   drain(b, &x);
@@ -69,16 +63,12 @@ Test(broker_core, refusals) {
   r = reply_of(&x, find(&x, HO_BACT_WRITE, 0));
   cr_assert_eq(r.refused.code, HO_REFUSE_PEER_REJECTED);
   cr_assert_str_eq(r.refused.reason, "SERVICE_NAME");
-  ho_broker_shutdown(b, 6 * MS);
-  drain(b, &x);
-  ho_broker_del(b);
+  bt_end(b, &x, 6 * MS);
 }
 
 /* spec: TOKEN-2 CAP-4 ACK-17 ACK-2 ACK-12 XFER-3 XFER-4 XFER-7 ACK-15 READY-1 READY-2 FALLBACK-8 */
 Test(broker_core, legacy_handoff_completes_with_ready) {
-  acts x;
-  ho_broker_conn *ctl, *c;
-  ho_broker *b = mk(&x, &ctl);
+  BT_BROKER(x, b, ctl, c);
   ho_negotiated n;
   ho_envelope env;
   ho_offer o = run_to_offer(b, HO_CAP_HANDLE_PASSING, &c, &x, &n, &env, 3 * MS);
@@ -108,17 +98,13 @@ Test(broker_core, legacy_handoff_completes_with_ready) {
   ho_broker_get_stats(b, &st);
   cr_assert_eq(st.handoffs_completed, 1);
   cr_assert_eq(st.tokens_pending, 0, "TOKEN-7: every exit revokes");
-  ho_broker_shutdown(b, 6 * MS);
-  drain(b, &x);
-  ho_broker_del(b);
+  bt_end(b, &x, 6 * MS);
 }
 
 /* spec: READY-36 READY-7 READY-8 READY-10 CAP-5 — learnt per control
  * connection from an ACK; the offer carries the ready deadline. */
 Test(broker_core, backend_ready_learnt_from_ack) {
-  acts x;
-  ho_broker_conn *ctl, *c;
-  ho_broker *b = mk(&x, &ctl);
+  BT_BROKER(x, b, ctl, c);
   uint64_t caps = HO_CAP_HANDLE_PASSING | HO_CAP_BACKEND_READY;
   ho_negotiated n;
   ho_envelope env;
@@ -136,16 +122,12 @@ Test(broker_core, backend_ready_learnt_from_ack) {
   drain(b, &x);
   cr_assert_eq(find(&x, HO_BACT_WRITE, 0), -1, "READY-8: nothing after Negotiated");
   cr_assert_geq(find(&x, HO_BACT_CLOSE, 0), 0);
-  ho_broker_shutdown(b, 8 * MS);
-  drain(b, &x);
-  ho_broker_del(b);
+  bt_end(b, &x, 8 * MS);
 }
 
 /* spec: ACK-4 FALLBACK-20 ERR-57 — refusal: close without writing, control kept. */
 Test(broker_core, refused_ack_falls_back) {
-  acts x;
-  ho_broker_conn *ctl, *c;
-  ho_broker *b = mk(&x, &ctl);
+  BT_BROKER(x, b, ctl, c);
   ho_negotiated n;
   ho_envelope env;
   ho_offer o = run_to_offer(b, HO_CAP_HANDLE_PASSING, &c, &x, &n, &env, 3 * MS);
@@ -160,16 +142,12 @@ Test(broker_core, refused_ack_falls_back) {
   ho_broker_get_stats(b, &st);
   cr_assert_eq(st.fallbacks[HO_BROKER_REASON_ACK_REFUSED], 1);
   cr_assert_eq(st.tokens_pending, 0);
-  ho_broker_shutdown(b, 5 * MS);
-  drain(b, &x);
-  ho_broker_del(b);
+  bt_end(b, &x, 5 * MS);
 }
 
 /* spec: ACK-6 ACK-7 ERR-55 ERR-59 TOKEN-7 — the deadline from the timer; a late ACK discarded. */
 Test(broker_core, ack_deadline_then_late_ack) {
-  acts x;
-  ho_broker_conn *ctl, *c;
-  ho_broker *b = mk(&x, &ctl);
+  BT_BROKER(x, b, ctl, c);
   ho_negotiated n;
   ho_envelope env;
   ho_offer o = run_to_offer(b, HO_CAP_HANDLE_PASSING, &c, &x, &n, &env, 3 * MS);
@@ -187,17 +165,13 @@ Test(broker_core, ack_deadline_then_late_ack) {
   ho_broker_get_stats(b, &st);
   cr_assert_eq(st.late_acks, 1);
   cr_assert_eq(st.fallbacks[HO_BROKER_REASON_ACK_TIMEOUT], 1);
-  ho_broker_shutdown(b, 300 * MS);
-  drain(b, &x);
-  ho_broker_del(b);
+  bt_end(b, &x, 300 * MS);
 }
 
 /* spec: BROKER-1 ACK-10 — an offer never written by its ACK deadline: the
  * backend stopped reading; the control connection is dropped. */
 Test(broker_core, unwritable_control_dropped_at_deadline) {
-  acts x;
-  ho_broker_conn *ctl, *c;
-  ho_broker *b = mk(&x, &ctl);
+  BT_BROKER(x, b, ctl, c);
   ho_negotiated n;
   ho_envelope env;
   (void)run_to_offer(b, HO_CAP_HANDLE_PASSING, &c, &x, &n, &env, 3 * MS);
@@ -206,17 +180,13 @@ Test(broker_core, unwritable_control_dropped_at_deadline) {
   int closes = 0;
   for (int i = 0; i < x.n; i++) closes += x.a[i].type == HO_BACT_CLOSE;
   cr_assert_eq(closes, 2, "client copy and the wedged control connection");
-  ho_broker_shutdown(b, 300 * MS);
-  drain(b, &x);
-  ho_broker_del(b);
+  bt_end(b, &x, 300 * MS);
 }
 
 /* spec: ACK-8 ACK-10 ERR-54 — a never-issued correlation id ends the control
  * connection and every attempt on it. */
 Test(broker_core, unknown_correlation_drops_control) {
-  acts x;
-  ho_broker_conn *ctl, *c;
-  ho_broker *b = mk(&x, &ctl);
+  BT_BROKER(x, b, ctl, c);
   ho_negotiated n;
   ho_envelope env;
   ho_offer o = run_to_offer(b, HO_CAP_HANDLE_PASSING, &c, &x, &n, &env, 3 * MS);
@@ -226,16 +196,12 @@ Test(broker_core, unknown_correlation_drops_control) {
   int closes = 0;
   for (int i = 0; i < x.n; i++) closes += x.a[i].type == HO_BACT_CLOSE;
   cr_assert_eq(closes, 2, "client copy and control connection");
-  ho_broker_shutdown(b, 5 * MS);
-  drain(b, &x);
-  ho_broker_del(b);
+  bt_end(b, &x, 5 * MS);
 }
 
 /* spec: READY-18 FALLBACK-16 FALLBACK-3 TOKEN-2 */
 Test(broker_core, early_data_without_backend_ready_gets_no_token) {
-  acts x;
-  ho_broker_conn *ctl, *c;
-  ho_broker *b = mk(&x, &ctl);
+  BT_BROKER(x, b, ctl, c);
   uint8_t wire[512];
   size_t len = hello_frame(HO_CAP_HANDLE_PASSING | HO_CAP_EARLY_DATA, "echo", wire, sizeof wire);
   feed(b, &c, wire, len, 3 * MS);
@@ -249,7 +215,5 @@ Test(broker_core, early_data_without_backend_ready_gets_no_token) {
   drain(b, &x);
   cr_assert_eq(find(&x, HO_BACT_SEND_FD, 0), -1);
   cr_assert_geq(find(&x, HO_BACT_CLOSE, 0), 0);
-  ho_broker_shutdown(b, 5 * MS);
-  drain(b, &x);
-  ho_broker_del(b);
+  bt_end(b, &x, 5 * MS);
 }

@@ -12,15 +12,7 @@ static ho_broker *mk_dup(bool multi, acts *x, ho_broker_conn **ctl) {
                           .handoff_endpoint = true, .backend_multi_offer = multi,
                           .ack_timeout_ms = 100 * MS, .peer_policy = HO_PEER_ANY,
                           .unix_ms = wall_ms, .duplicate_handles = true};
-  ho_broker *b = NULL;
-  cr_assert_eq(ho_broker_new(&cfg, 1 * MS, &b), HO_OK);
-  drain(b, x);
-  int i = find(x, HO_BACT_OPEN_CONTROL, 0);
-  cr_assert_geq(i, 0);
-  *ctl = x->a[i].conn;
-  cr_assert_eq(ho_broker_control_connected(b, *ctl, 2 * MS), HO_OK);
-  drain(b, x);
-  return b;
+  return mk_cfg(&cfg, x, ctl);
 }
 
 /* Hello through to the DUPLICATE action; returns its index in *x. */
@@ -70,17 +62,13 @@ static ho_broker_stats stats(ho_broker *b) {
 
 static void finish(ho_broker *b) {
   acts x;
-  cr_assert_eq(ho_broker_shutdown(b, 999 * MS), HO_OK);
-  drain(b, &x);
-  ho_broker_del(b);
+  bt_end(b, &x, 999 * MS);
 }
 
 /* spec: XFER-31 XFER-33 TOKEN-7 — the whole sequence; the offer carries the
  * duplicate, the token, the deadline; no CLOSE_IN_TARGET on success. */
 Test(broker_dup, completed_sequence_names_the_duplicate) {
-  acts x;
-  ho_broker_conn *k, *c;
-  ho_broker *b = mk_dup(true, &x, &k);
+  BT_DECL(x, b, k, c, mk_dup(true, &x, &k));
   ho_negotiated neg;
   int d = run_to_dup(b, &c, &x, &neg, 10 * MS);
   uint64_t corr = x.a[d].correlation_id;
@@ -126,9 +114,7 @@ Test(broker_dup, duplicate_fails_at_stage_duplicate) {
                {HO_ERR_CLOSED, 0, HO_BROKER_REASON_CONTROL_CLOSED},
                {HO_OK, 0, HO_BROKER_REASON_CONTROL_CLOSED}}; /* value 0: a broken duplicator */
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    acts x;
-    ho_broker_conn *k, *c;
-    ho_broker *b = mk_dup(false, &x, &k);
+    BT_DECL(x, b, k, c, mk_dup(false, &x, &k));
     ho_negotiated neg;
     int d = run_to_dup(b, &c, &x, &neg, 10 * MS);
     uint64_t corr = x.a[d].correlation_id;
@@ -137,14 +123,10 @@ Test(broker_dup, duplicate_fails_at_stage_duplicate) {
     drain(b, &x);
     cr_assert_eq(find(&x, HO_BACT_WRITE, 0), -1, "no offer");
     cr_assert_eq(find(&x, HO_BACT_CLOSE_IN_TARGET, 0), -1, "nothing to close");
-    int cl = -1;
-    for (int j = 0; j < x.n; j++)
-      if (x.a[j].type == HO_BACT_CLOSE && x.a[j].user == &dummy_client) cl = j;
+    int cl = close_of(&x, &dummy_client, false);
     cr_assert_geq(cl, 0);
     cr_assert_not(x.a[cl].shutdown, "the backend never had it (FALLBACK-21)");
-    int kc = -1;
-    for (int j = 0; j < x.n; j++)
-      if (x.a[j].type == HO_BACT_CLOSE && x.a[j].user == &dummy_ctl) kc = j;
+    int kc = close_of(&x, &dummy_ctl, false);
     cr_assert_geq(kc, 0, "XFER-37: the undeclared connection's one offer is spent: retired");
     ho_broker_stats s = stats(b);
     cr_assert_eq(s.fallbacks[cases[i].why], 1);
@@ -166,9 +148,7 @@ Test(broker_dup, deliver_fails_closes_in_target_before_control_close) {
                  {HO_ERR_CLOSED, HO_BROKER_DUP_TARGET_GONE},
                  {HO_ERR_IO, HO_BROKER_DUP_CLOSE_FAILED}};
   for (size_t i = 0; i < 3; i++) {
-    acts x;
-    ho_broker_conn *k, *c;
-    ho_broker *b = mk_dup(true, &x, &k);
+    BT_DECL(x, b, k, c, mk_dup(true, &x, &k));
     ho_negotiated neg;
     int d = run_to_dup(b, &c, &x, &neg, 10 * MS);
     uint64_t corr = x.a[d].correlation_id;
@@ -183,11 +163,7 @@ Test(broker_dup, deliver_fails_closes_in_target_before_control_close) {
     cr_assert_eq(x.a[t].correlation_id, corr);
     cr_assert_eq(x.a[t].user, &dummy_ctl, "on the control connection that leads to the backend");
     cr_assert_eq(find(&x, HO_BACT_CLOSE_IN_TARGET, t + 1), -1, "exactly once");
-    int kc = -1, cl = -1;
-    for (int j = 0; j < x.n; j++) {
-      if (x.a[j].type == HO_BACT_CLOSE && x.a[j].user == &dummy_ctl && kc < 0) kc = j;
-      if (x.a[j].type == HO_BACT_CLOSE && x.a[j].user == &dummy_client) cl = j;
-    }
+    int kc = close_of(&x, &dummy_ctl, true), cl = close_of(&x, &dummy_client, false);
     cr_assert_gt(kc, t, "the target is still reachable when it is closed");
     cr_assert_geq(cl, 0);
     cr_assert_not(x.a[cl].shutdown, "closed in the backend: no disconnect, which would "
@@ -208,9 +184,7 @@ Test(broker_dup, deliver_fails_closes_in_target_before_control_close) {
 Test(broker_dup, written_offer_is_never_closed_by_the_broker) {
   enum { TIMEOUT, LOST, REFUSED, MISMATCH, LATE, FLUSHED_TIMEOUT, ACK_PROVES };
   for (int v = TIMEOUT; v <= ACK_PROVES; v++) {
-    acts x;
-    ho_broker_conn *k, *c;
-    ho_broker *b = mk_dup(true, &x, &k);
+    BT_DECL(x, b, k, c, mk_dup(true, &x, &k));
     ho_negotiated neg;
     int d = run_to_dup(b, &c, &x, &neg, 10 * MS);
     uint64_t corr = x.a[d].correlation_id;
@@ -245,9 +219,7 @@ Test(broker_dup, written_offer_is_never_closed_by_the_broker) {
     drain(b, &x);
     cr_assert_eq(find(&x, HO_BACT_CLOSE_IN_TARGET, 0), -1, "variant %d", v);
     if (v != ACK_PROVES) { /* spec: XFER-43 — disconnected only while the backend may hold it */
-      int cl = -1;
-      for (int j = 0; j < x.n; j++)
-        if (x.a[j].type == HO_BACT_CLOSE && x.a[j].user == &dummy_client) cl = j;
+      int cl = close_of(&x, &dummy_client, false);
       cr_assert_geq(cl, 0, "variant %d", v);
       cr_assert_eq(x.a[cl].shutdown, v != REFUSED,
                    "variant %d: a refused duplicate is closed already (XFER-32)", v);
@@ -272,9 +244,7 @@ Test(broker_dup, written_offer_is_never_closed_by_the_broker) {
  * unwritten (the shell never got it out): closed in the backend, then the
  * stuck connection dropped. */
 Test(broker_dup, deadline_with_offer_unwritten_closes_in_target) {
-  acts x;
-  ho_broker_conn *k, *c;
-  ho_broker *b = mk_dup(true, &x, &k);
+  BT_DECL(x, b, k, c, mk_dup(true, &x, &k));
   ho_negotiated neg;
   int d = run_to_dup(b, &c, &x, &neg, 10 * MS);
   uint64_t corr = x.a[d].correlation_id;
@@ -286,9 +256,7 @@ Test(broker_dup, deadline_with_offer_unwritten_closes_in_target) {
   int t = find(&x, HO_BACT_CLOSE_IN_TARGET, 0);
   cr_assert_geq(t, 0);
   cr_assert_eq(x.a[t].handle_value, 0x44);
-  int kc = -1;
-  for (int j = 0; j < x.n; j++)
-    if (x.a[j].type == HO_BACT_CLOSE && x.a[j].user == &dummy_ctl) kc = j;
+  int kc = close_of(&x, &dummy_ctl, false);
   cr_assert_gt(kc, t);
   cr_assert_eq(stats(b).dup_ended_at[HO_BROKER_STAGE_DELIVER], 1);
   cr_assert_eq(stats(b).fallbacks[HO_BROKER_REASON_ACK_TIMEOUT], 1);
@@ -299,9 +267,7 @@ Test(broker_dup, deadline_with_offer_unwritten_closes_in_target) {
  * shell): the late duplicate is closed in the backend; a second report of
  * the same DUPLICATE changes nothing. */
 Test(broker_dup, duplicate_reported_after_the_end_is_closed) {
-  acts x;
-  ho_broker_conn *k, *c;
-  ho_broker *b = mk_dup(true, &x, &k);
+  BT_DECL(x, b, k, c, mk_dup(true, &x, &k));
   ho_negotiated neg;
   int d = run_to_dup(b, &c, &x, &neg, 10 * MS);
   uint64_t corr = x.a[d].correlation_id;
@@ -334,9 +300,7 @@ Test(broker_dup, duplicate_reported_after_the_end_is_closed) {
 /* An ACK for an offer whose duplicate was not even reported: the backend
  * cannot have read it: the connection is dropped (ACK_CORRELATION). */
 Test(broker_dup, ack_before_the_offer_drops_the_connection) {
-  acts x;
-  ho_broker_conn *k, *c;
-  ho_broker *b = mk_dup(true, &x, &k);
+  BT_DECL(x, b, k, c, mk_dup(true, &x, &k));
   ho_negotiated neg;
   int d = run_to_dup(b, &c, &x, &neg, 10 * MS);
   ho_offer o;
@@ -355,9 +319,7 @@ Test(broker_dup, ack_before_the_offer_drops_the_connection) {
 /* spec: BROKER-7 XFER-33 — shutdown with a duplicate whose offer is not
  * written: closed in the backend before the connection goes. */
 Test(broker_dup, shutdown_closes_unwritten_duplicates) {
-  acts x;
-  ho_broker_conn *k, *c;
-  ho_broker *b = mk_dup(true, &x, &k);
+  BT_DECL(x, b, k, c, mk_dup(true, &x, &k));
   ho_negotiated neg;
   int d = run_to_dup(b, &c, &x, &neg, 10 * MS);
   ho_offer o;
@@ -367,12 +329,10 @@ Test(broker_dup, shutdown_closes_unwritten_duplicates) {
   drain(b, &x);
   int t = find(&x, HO_BACT_CLOSE_IN_TARGET, 0);
   cr_assert_geq(t, 0);
-  int kc = -1;
-  for (int j = 0; j < x.n; j++)
-    if (x.a[j].type == HO_BACT_CLOSE && x.a[j].user == &dummy_ctl) kc = j;
+  int kc = close_of(&x, &dummy_ctl, false);
   cr_assert_gt(kc, t);
   cr_assert_eq(stats(b).fallbacks[HO_BROKER_REASON_SHUTDOWN], 1);
-  ho_broker_del(b);
+  bt_del(b);
 }
 
 /* spec: XFER-37 — an undeclared backend gets one offer per control
@@ -395,9 +355,7 @@ Test(broker_dup, one_offer_per_undeclared_connection) {
 }
 
 Test(broker_dup, reports_reject_bad_arguments) {
-  acts x;
-  ho_broker_conn *k, *c;
-  ho_broker *b = mk_dup(true, &x, &k);
+  BT_DECL(x, b, k, c, mk_dup(true, &x, &k));
   ho_negotiated neg;
   run_to_dup(b, &c, &x, &neg, 10 * MS);
   cr_assert_eq(ho_broker_handle_duplicated(NULL, k, 1, HO_OK, 4, 0), HO_ERR_INVALID_ARGUMENT);
@@ -415,9 +373,7 @@ Test(broker_dup, reports_reject_bad_arguments) {
 /* The Unix layout is what it was: SEND_FD + offer WRITE, no DUPLICATE,
  * handle_value 0, no dup counters in the stats text. */
 Test(broker_dup, unix_layout_untouched) {
-  acts x;
-  ho_broker_conn *k, *c;
-  ho_broker *b = mk(&x, &k);
+  BT_BROKER(x, b, k, c);
   ho_negotiated neg;
   ho_envelope env;
   ho_offer o = run_to_offer(b, HO_CAP_HANDLE_PASSING, &c, &x, &neg, &env, 10 * MS);

@@ -32,22 +32,11 @@ static ho_hello_reply ask(ho_broker *b, const ho_hello *h, acts *x, ho_broker_co
   return reply_of(x, w);
 }
 
-static void done(ho_broker *b, acts *x) {
-  ho_broker_shutdown(b, 900 * MS);
-  drain(b, x);
-  ho_broker_stats st;
-  ho_broker_get_stats(b, &st);
-  cr_assert_eq(st.open_conns, 0, "BROKER-4: every handle closed");
-  cr_assert_eq(st.tokens_pending, 0, "BROKER-4: no token left");
-  cr_assert_eq(st.in_flight, 0, "every attempt ended");
-  ho_broker_del(b);
-}
+static void done(ho_broker *b, acts *x) { bt_end(b, x, 900 * MS); }
 
 /* spec: ERR-11 HELLO-5 FRAME-5 — header alone decides; the body is not read. */
 Test(broker_errors, oversized_hello_refused_from_header) {
-  acts x;
-  ho_broker_conn *ctl, *c;
-  ho_broker *b = mk(&x, &ctl);
+  BT_BROKER(x, b, ctl, c);
   uint8_t hdr[5] = {1, 0x01, 0x00, 0x01, 0x00}; /* 65537 bytes */
   cr_assert_eq(feed(b, &c, hdr, 5, 3 * MS), 5);
   cr_assert_eq(ho_broker_client_wants(b, c), 0, "the body is never read");
@@ -60,9 +49,7 @@ Test(broker_errors, oversized_hello_refused_from_header) {
 
 /* spec: ERR-10 ERR-14 ERR-15 HELLO-3 HELLO-7 SEC-3 — refusal codes and reasons. */
 Test(broker_errors, refusal_table) {
-  acts x;
-  ho_broker_conn *ctl, *c;
-  ho_broker *b = mk(&x, &ctl);
+  BT_BROKER(x, b, ctl, c);
   ho_hello h = base_hello();
   h.client_min_protocol = 2;
   h.client_max_protocol = 3;
@@ -112,9 +99,7 @@ Test(broker_errors, refusal_table) {
 
 /* spec: HELLO-9 HELLO-12 CAP-3 CAP-6 FALLBACK-1 BROKER-6 — Negotiated fields. */
 Test(broker_errors, negotiated_fields) {
-  acts x;
-  ho_broker_conn *ctl, *c;
-  ho_broker *b = mk(&x, &ctl);
+  BT_BROKER(x, b, ctl, c);
   ho_hello h = base_hello();
   h.client_capabilities = 0;
   strcpy(h.client_version, "whatever");
@@ -161,9 +146,7 @@ Test(broker_errors, truncated_and_slow_hellos_closed_silently) {
 
 /* spec: ERR-18 BROKER-5 FALLBACK-25 — the client leaves before the offer. */
 Test(broker_errors, client_gone_before_offer) {
-  acts x;
-  ho_broker_conn *ctl, *c;
-  ho_broker *b = mk(&x, &ctl);
+  BT_BROKER(x, b, ctl, c);
   ho_hello h = base_hello();
   ho_hello_reply r = ask(b, &h, &x, &c);
   cr_assert_eq(r.negotiated.handle_passed_token_len, 16);
@@ -195,9 +178,7 @@ Test(broker_errors, malformed_ack_frames_drop_control) {
       {{1, 2, 0, 0, 0, 0x22, 0x05}, 7},          /* truncated payload field */
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-    acts x;
-    ho_broker_conn *ctl, *c;
-    ho_broker *b = mk(&x, &ctl);
+    BT_BROKER(x, b, ctl, c);
     ho_negotiated n;
     ho_envelope env;
     (void)run_to_offer(b, HO_CAP_HANDLE_PASSING, &c, &x, &n, &env, 3 * MS);
@@ -267,9 +248,7 @@ Test(broker_errors, connect_failure_fails_waiting_attempts) {
 /* spec: ERR-61 XFER-6 FALLBACK-17 FALLBACK-18 — a sendmsg that failed and
  * sent nothing fails that attempt only. */
 Test(broker_errors, transfer_failure_fails_one_attempt) {
-  acts x;
-  ho_broker_conn *ctl, *c;
-  ho_broker *b = mk(&x, &ctl);
+  BT_BROKER(x, b, ctl, c);
   ho_negotiated n;
   ho_envelope e;
   ho_offer o = run_to_offer(b, HO_CAP_HANDLE_PASSING, &c, &x, &n, &e, 3 * MS);
@@ -288,9 +267,7 @@ Test(broker_errors, transfer_failure_fails_one_attempt) {
 /* spec: BROKER-7 ACK-15 — shutdown abandons everything; a legacy ready
  * whose write fails is not retried. */
 Test(broker_errors, shutdown_abandons_attempts) {
-  acts x;
-  ho_broker_conn *ctl, *c;
-  ho_broker *b = mk(&x, &ctl);
+  BT_BROKER(x, b, ctl, c);
   ho_negotiated n;
   ho_envelope e;
   ho_offer o = run_to_offer(b, HO_CAP_HANDLE_PASSING, &c, &x, &n, &e, 3 * MS);

@@ -32,9 +32,7 @@ static int bucket_of(const ho_broker_stats *st) {
  * fake_us set to `open_us` and `done_us` at those instants. */
 static ho_broker_stats one_handoff(ho_broker_config *cfg, uint64_t open_ms, uint64_t done_ms,
                                    uint64_t open_us, uint64_t done_us) {
-  acts x;
-  ho_broker_conn *ctl, *c;
-  ho_broker *b = mk_cfg(cfg, &x, &ctl);
+  BT_DECL(x, b, ctl, c, mk_cfg(cfg, &x, &ctl));
   ho_negotiated n;
   ho_envelope env;
   fake_us = open_us;
@@ -48,9 +46,7 @@ static ho_broker_stats one_handoff(ho_broker_config *cfg, uint64_t open_ms, uint
   ho_broker_stats st;
   ho_broker_get_stats(b, &st);
   cr_assert_eq(st.handoffs_completed, 1);
-  ho_broker_shutdown(b, done_ms);
-  drain(b, &x);
-  ho_broker_del(b);
+  bt_end(b, &x, done_ms);
   return st;
 }
 

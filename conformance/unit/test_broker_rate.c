@@ -83,7 +83,7 @@ Test(broker_hello, rate_limit_refuses_the_excess) {
   cr_assert_eq(st.hellos_refused, 2);
   cr_assert_eq(st.negotiated, 4);
   cr_assert_eq(st.open_conns, 0);
-  ho_broker_del(b);
+  bt_del(b);
 }
 
 /* spec: HELLO-14 — the window is one second from the pid's first Hello;
@@ -104,7 +104,7 @@ Test(broker_hello, rate_limit_window_reset) {
   r = hello_from(b, 7, t0);
   assert_rate_limited(&r, 500, 500);
   cr_assert_eq(hello_from(b, 7, t0 + 2000 * MS).which, HO_REPLY_NEGOTIATED);
-  ho_broker_del(b);
+  bt_del(b);
 }
 
 /* spec: HELLO-14 — the table of pids is bounded; when every slot holds a
@@ -127,7 +127,7 @@ Test(broker_hello, rate_limit_table_full_fails_safe) {
   r = hello_from(b, 101, t0 + 1100 * MS);
   assert_rate_limited(&r, 100, 100);
   cr_assert_eq(hello_from(b, 101, t0 + 1200 * MS).which, HO_REPLY_NEGOTIATED);
-  ho_broker_del(b);
+  bt_del(b);
 }
 
 /* spec: HELLO-14 — the default is the original's 256 per second; the
@@ -141,10 +141,10 @@ Test(broker_hello, rate_limit_default_and_unlimited) {
   cr_assert_eq(HO_BROKER_DEFAULT_HELLO_RATE, 256);
   ho_hello_reply r = hello_from(b, 42, t0 + 256 * MS);
   assert_rate_limited(&r, 744, 744);
-  ho_broker_del(b);
+  bt_del(b);
 
   b = mk_rate(HO_BROKER_HELLO_RATE_UNLIMITED, 1);
   for (int i = 0; i < 1000; i++)
     cr_assert_eq(hello_from(b, 42 + (i & 3), t0).which, HO_REPLY_NEGOTIATED, "Hello %d", i + 1);
-  ho_broker_del(b);
+  bt_del(b);
 }

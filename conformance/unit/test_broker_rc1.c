@@ -37,9 +37,7 @@ Test(broker_rc1, one_offer_per_undeclared_connection) {
   ho_broker_conn *k2 = x.a[d].conn;
   send_ack(b, k1, &o1, true, 0, 4 * MS); /* no MULTI_OFFER */
   drain(&*b, &x);
-  int cl = -1;
-  for (int i = 0; i < x.n; i++)
-    if (x.a[i].type == HO_BACT_CLOSE && x.a[i].user == &dummy_ctl) cl = i;
+  int cl = close_of(&x, &dummy_ctl, false);
   cr_assert_geq(cl, 0, "the one-offer connection is closed after its ACK");
   ho_broker_conn_flushed(b, c1, 4 * MS);
   drain(b, &x);
@@ -57,9 +55,7 @@ Test(broker_rc1, one_offer_per_undeclared_connection) {
   cr_assert_eq(x.a[find(&x, HO_BACT_SEND_FD, 0)].conn, k2);
   hello(b, HO_CAP_HANDLE_PASSING, &c4, &x, 7 * MS);
   cr_assert_eq(x.a[find(&x, HO_BACT_SEND_FD, 0)].conn, k2, "pipelined after the declaration");
-  ho_broker_shutdown(b, 8 * MS);
-  drain(b, &x);
-  ho_broker_del(b);
+  bt_end(b, &x, 8 * MS);
 }
 
 /* spec: ACK-16 ERR-63 FALLBACK-22 FALLBACK-25 READY-36 — the backend
@@ -102,9 +98,7 @@ Test(broker_rc1, backend_ready_violation_withdraws_the_declaration) {
   n = hello(b, HO_CAP_HANDLE_PASSING | HO_CAP_BACKEND_READY, &c, &x, 5 * MS);
   cr_assert(n.server_capabilities & HO_CAP_HANDLE_PASSING);
   cr_assert_not(n.server_capabilities & HO_CAP_BACKEND_READY, "the declaration is withdrawn");
-  ho_broker_shutdown(b, 6 * MS);
-  drain(b, &x);
-  ho_broker_del(b);
+  bt_end(b, &x, 6 * MS);
 }
 
 /* spec: ACK-17 — a legacy attempt gives up 1.5 s after Negotiated even when
@@ -126,9 +120,7 @@ Test(broker_rc1, legacy_ack_deadline_below_ready_timeout) {
   ho_broker_stats st;
   ho_broker_get_stats(b, &st);
   cr_assert_eq(st.fallbacks[HO_BROKER_REASON_ACK_TIMEOUT], 1);
-  ho_broker_shutdown(b, 2000 * MS);
-  drain(b, &x);
-  ho_broker_del(b);
+  bt_end(b, &x, 2000 * MS);
 }
 
 /* spec: ACK-15 FALLBACK-25 FALLBACK-8 — a legacy ready frame that cannot be
@@ -155,9 +147,7 @@ Test(broker_rc1, failed_ready_write_is_no_success) {
   cr_assert_eq(st.handoffs_completed, 0);
   cr_assert_eq(st.fallbacks[HO_BROKER_REASON_CLIENT_GONE], 9);
   cr_assert_eq(st.fallbacks[HO_BROKER_REASON_RATE_LIMITED], 0);
-  ho_broker_shutdown(b, 20 * MS);
-  drain(b, &x);
-  ho_broker_del(b);
+  bt_end(b, &x, 20 * MS);
 }
 
 /* spec: BROKER-9 ERR-64 FALLBACK-25 — refusals with DRAINING: no more offers
@@ -200,9 +190,7 @@ Test(broker_rc1, draining_backend_is_left_without_counting) {
   ho_broker_get_stats(b, &st);
   cr_assert_eq(st.fallbacks[HO_BROKER_REASON_DRAINING], 9);
   cr_assert_eq(st.fallbacks[HO_BROKER_REASON_RATE_LIMITED], 0);
-  ho_broker_shutdown(b, 20 * MS);
-  drain(b, &x);
-  ho_broker_del(b);
+  bt_end(b, &x, 20 * MS);
 }
 
 /* spec: TOKEN-16 — a configured TTL above 30 s is clamped to 30 s. */
@@ -222,9 +210,7 @@ Test(broker_rc1, token_ttl_clamped_to_30s) {
   ho_broker_timer(b, 3 * MS + 30000 * MS);
   ho_broker_get_stats(b, &st);
   cr_assert_eq(st.tokens_pending, 0, "expired at 30 s, not 120 s");
-  ho_broker_shutdown(b, 31000 * MS);
-  drain(b, &x);
-  ho_broker_del(b);
+  bt_end(b, &x, 31000 * MS);
 }
 
 /* spec: XFER-23 — when every dial fails, the waiting attempts fail with it
@@ -244,9 +230,7 @@ Test(broker_rc1, failed_dials_fail_the_queue_without_a_storm) {
   ho_broker_stats st;
   ho_broker_get_stats(b, &st);
   cr_assert_eq(st.fallbacks[HO_BROKER_REASON_BACKEND_UNAVAILABLE], 1);
-  ho_broker_shutdown(b, 5 * MS);
-  drain(b, &x);
-  ho_broker_del(b);
+  bt_end(b, &x, 5 * MS);
 }
 
 /* spec: BROKER-10 BROKER-11 SEC-7 — pre-Hello connections are bounded; when
@@ -293,7 +277,5 @@ Test(broker_rc1, regression_issue_11_oldest_pre_hello_connection_goes) {
   ho_broker_timer(b, 11 * MS + 1000 * MS);
   drain(b, &x);
   cr_assert_eq(x.a[find(&x, HO_BACT_CLOSE, 0)].user, &users[1], "due within 1 s under pressure");
-  ho_broker_shutdown(b, 2000 * MS);
-  drain(b, &x);
-  ho_broker_del(b);
+  bt_end(b, &x, 2000 * MS);
 }

@@ -60,9 +60,7 @@ Test(broker_core, regression_stuck_control_two_expiries_one_fire) {
   cr_assert_eq(st.fallbacks[HO_BROKER_REASON_CONTROL_CLOSED], 0);
   cr_assert_eq(st.in_flight, 0);
   cr_assert_eq(st.tokens_pending, 0);
-  ho_broker_shutdown(b, 600 * MS);
-  drain(b, &x);
-  ho_broker_del(b);
+  bt_end(b, &x, 600 * MS);
 }
 
 /* spec: BROKER-3 XFER-37 READY-36 — found by the soak (issue #11): the one
@@ -122,5 +120,5 @@ Test(broker_regress, regression_issue_11_dial_storm) {
   ho_broker_action a; /* 129 attempts end: more actions than acts holds */
   while (ho_broker_next_action(b, &a)) {
   }
-  ho_broker_del(b);
+  bt_del(b);
 }

@@ -14,10 +14,9 @@
  * descriptor; received with MSG_CMSG_CLOEXEC; it is the same connection
  * (bytes flow through it). */
 Test(transport, send_recv_round_trip) {
-  int before = fx_count_fds();
+  fx_fds t;
   int ctl[2], conn[2];
-  fx_socketpair(SOCK_STREAM, ctl);
-  fx_socketpair(SOCK_STREAM, conn);
+  fx_ctl_conn(&t, ctl, conn);
   uint8_t tok[HO_TOKEN_BYTES];
   fx_token(tok, 1);
   uint64_t hv = 77;
@@ -36,17 +35,15 @@ Test(transport, send_recv_round_trip) {
   cr_assert_eq(read(conn[1], got, 2), 2);
   cr_assert_arr_eq(got, "hi", 2);
   ho_sideband_clear(&sb);
-  close(ctl[0]), close(ctl[1]), close(conn[0]), close(conn[1]);
-  cr_assert_eq(fx_count_fds(), before);
+  fx_end(&t);
 }
 
 /* spec: XFER-29 — a sideband split across reads: the descriptor comes with
  * the first byte and is kept until the 16th arrives. */
 Test(transport, sideband_short_reads_accumulate) {
-  int before = fx_count_fds();
+  fx_fds t;
   int ctl[2], conn[2];
-  fx_socketpair(SOCK_STREAM, ctl);
-  fx_socketpair(SOCK_STREAM, conn);
+  fx_ctl_conn(&t, ctl, conn);
   uint8_t tok[HO_TOKEN_BYTES];
   fx_token(tok, 2);
   cr_assert_eq(fx_send_fds(ctl[0], tok, 5, &conn[0], 1), 5);
@@ -61,16 +58,14 @@ Test(transport, sideband_short_reads_accumulate) {
   cr_assert_arr_eq(sb.token, tok, HO_TOKEN_BYTES);
   cr_assert_eq(sb.conn_status, HO_OK);
   ho_sideband_clear(&sb);
-  close(ctl[0]), close(ctl[1]), close(conn[0]), close(conn[1]);
-  cr_assert_eq(fx_count_fds(), before);
+  fx_end(&t);
 }
 
 /* spec: XFER-29 — reading the sideband never consumes the offer behind it. */
 Test(transport, sideband_never_reads_past_16_bytes) {
-  int before = fx_count_fds();
+  fx_fds t;
   int ctl[2], conn[2];
-  fx_socketpair(SOCK_STREAM, ctl);
-  fx_socketpair(SOCK_STREAM, conn);
+  fx_ctl_conn(&t, ctl, conn);
   uint8_t tok[HO_TOKEN_BYTES];
   fx_token(tok, 3);
   cr_assert_eq(ho_xfer_send(ctl[0], conn[0], tok, NULL), HO_OK);
@@ -82,14 +77,15 @@ Test(transport, sideband_never_reads_past_16_bytes) {
   cr_assert_eq(recv(ctl[1], rest, sizeof rest, MSG_DONTWAIT), 5);
   cr_assert_arr_eq(rest, "OFFER", 5);
   ho_sideband_clear(&sb);
-  close(ctl[0]), close(ctl[1]), close(conn[0]), close(conn[1]);
-  cr_assert_eq(fx_count_fds(), before);
+  fx_end(&t);
 }
 
 /* Receive 16 bytes sent with `fds`, expect `status`, nothing leaked. */
 static void expect_refused(const int *fds, size_t nfds, int status) {
+  fx_fds t;
   int ctl[2];
-  fx_socketpair(SOCK_STREAM, ctl);
+  fx_begin(&t);
+  fx_pair(&t, SOCK_STREAM, ctl);
   uint8_t tok[HO_TOKEN_BYTES];
   fx_token(tok, 4);
   int before = fx_count_fds();
@@ -101,66 +97,64 @@ static void expect_refused(const int *fds, size_t nfds, int status) {
   cr_assert_eq(sb.conn, HO_NO_HANDLE);
   cr_assert_arr_eq(sb.token, tok, HO_TOKEN_BYTES);
   cr_assert_eq(fx_count_fds(), before, "every received descriptor was closed");
-  close(ctl[0]), close(ctl[1]);
+  fx_end(&t);
 }
 
 /* spec: XFER-28 ERR-31 */
 Test(transport, missing_descriptor) {
-  int before = fx_count_fds();
+  fx_fds t;
+  fx_begin(&t);
   expect_refused(NULL, 0, HO_ERR_NO_DESCRIPTOR);
-  cr_assert_eq(fx_count_fds(), before);
+  fx_end(&t);
 }
 
 /* spec: XFER-28 ERR-32 */
 Test(transport, two_descriptors_both_closed) {
-  int before = fx_count_fds();
+  fx_fds t;
   int a[2], b[2];
-  fx_socketpair(SOCK_STREAM, a);
-  fx_socketpair(SOCK_STREAM, b);
+  fx_ctl_conn(&t, a, b);
   int fds[2] = {a[0], b[0]};
   expect_refused(fds, 2, HO_ERR_EXTRA_DESCRIPTORS);
-  close(a[0]), close(a[1]), close(b[0]), close(b[1]);
-  cr_assert_eq(fx_count_fds(), before);
+  fx_end(&t);
 }
 
 /* spec: XFER-28 ERR-33 — not a connected SOCK_STREAM socket. */
 Test(transport, pipe_descriptor_refused) {
-  int before = fx_count_fds();
+  fx_fds t;
   int p[2];
+  fx_begin(&t);
   cr_assert_eq(pipe(p), 0);
+  fx_track(&t, p[0]), fx_track(&t, p[1]);
   expect_refused(&p[0], 1, HO_ERR_BAD_DESCRIPTOR);
-  close(p[0]), close(p[1]);
-  cr_assert_eq(fx_count_fds(), before);
+  fx_end(&t);
 }
 
 Test(transport, datagram_descriptor_refused) {
-  int before = fx_count_fds();
+  fx_fds t;
   int d[2];
-  fx_socketpair(SOCK_DGRAM, d);
+  fx_begin(&t);
+  fx_pair(&t, SOCK_DGRAM, d);
   expect_refused(&d[0], 1, HO_ERR_BAD_DESCRIPTOR);
-  close(d[0]), close(d[1]);
-  cr_assert_eq(fx_count_fds(), before);
+  fx_end(&t);
 }
 
 Test(transport, listening_socket_refused) {
-  int before = fx_count_fds();
-  int l = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  cr_assert_geq(l, 0);
+  fx_fds t;
+  fx_begin(&t);
+  int l = fx_track(&t, socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   sa_family_t fam = AF_UNIX;
   cr_assert_eq(bind(l, (struct sockaddr *)&fam, sizeof fam), 0); /* autobind */
   cr_assert_eq(listen(l, 1), 0);
   expect_refused(&l, 1, HO_ERR_BAD_DESCRIPTOR);
-  close(l);
-  cr_assert_eq(fx_count_fds(), before);
+  fx_end(&t);
 }
 
 Test(transport, unconnected_stream_socket_refused) {
-  int before = fx_count_fds();
-  int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  cr_assert_geq(s, 0);
+  fx_fds t;
+  fx_begin(&t);
+  int s = fx_track(&t, socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   expect_refused(&s, 1, HO_ERR_BAD_DESCRIPTOR);
-  close(s);
-  cr_assert_eq(fx_count_fds(), before);
+  fx_end(&t);
 }
 
 /* spec: XFER-28 XFER-29 ERR-32 — MSG_CTRUNC with a control buffer full of
@@ -168,11 +162,12 @@ Test(transport, unconnected_stream_socket_refused) {
  * the receiver's room (2 here, 8 in ho_xfer_recv), so 16 descriptors get
  * one name from every receiver; bytes kept, nothing leaked. */
 Test(transport, ctrunc_full_buffer_is_extra_descriptors) {
-  int before = fx_count_fds();
   for (size_t room = 2; room <= HO_XFER_CMSG_FDS; room += HO_XFER_CMSG_FDS - 2) {
+    fx_fds t;
     int ctl[2], conn[16];
-    fx_socketpair(SOCK_STREAM, ctl);
-    for (int i = 0; i < 16; i += 2) fx_socketpair(SOCK_STREAM, conn + i);
+    fx_begin(&t);
+    fx_pair(&t, SOCK_STREAM, ctl);
+    for (int i = 0; i < 16; i += 2) fx_pair(&t, SOCK_STREAM, conn + i);
     uint8_t tok[HO_TOKEN_BYTES];
     fx_token(tok, 5);
     cr_assert_eq(fx_send_fds(ctl[0], tok, sizeof tok, conn, 16), (ssize_t)sizeof tok);
@@ -185,10 +180,8 @@ Test(transport, ctrunc_full_buffer_is_extra_descriptors) {
     cr_assert_eq(rx.conn, HO_NO_HANDLE);
     cr_assert_eq(rx.len, HO_TOKEN_BYTES);
     cr_assert_eq(fx_count_fds(), mid);
-    close(ctl[0]), close(ctl[1]);
-    for (int i = 0; i < 16; i++) close(conn[i]);
+    fx_end(&t);
   }
-  cr_assert_eq(fx_count_fds(), before);
 }
 
 /* spec: XFER-28 — the classification alone, over synthetic control data:
@@ -242,13 +235,13 @@ Test(transport, classify_synthetic_msghdr) {
  * drops the descriptor with MSG_CTRUNC although the buffer had room: that is
  * FD_EXHAUSTED (descriptor exhaustion, not a truncated message), nothing leaks. */
 Test(transport, fd_exhausted_at_rlimit_nofile) {
+  fx_fds t;
   int ctl[2], conn[2];
-  fx_socketpair(SOCK_STREAM, ctl);
-  fx_socketpair(SOCK_STREAM, conn);
+  fx_ctl_conn(&t, ctl, conn);
   uint8_t tok[HO_TOKEN_BYTES];
   fx_token(tok, 6);
   cr_assert_eq(ho_xfer_send(ctl[0], conn[0], tok, NULL), HO_OK);
-  close(conn[0]); /* the in-flight copy keeps the socket alive */
+  fx_close(&t, conn[0]); /* the in-flight copy keeps the socket alive */
   int before = fx_count_fds();
   /* Fill the table up to the limit so no descriptor can be installed. */
   struct rlimit rl;
@@ -276,16 +269,15 @@ Test(transport, fd_exhausted_at_rlimit_nofile) {
   cr_assert_eq(fx_count_fds(), before);
   char c;
   cr_assert_eq(recv(conn[1], &c, 1, MSG_DONTWAIT), 0, "dropped in-flight copy was released");
-  close(ctl[0]), close(ctl[1]), close(conn[1]);
+  fx_end(&t);
 }
 
 /* spec: XFER-29 — a descriptor that arrives with a later read of the
  * sideband still counts for this handoff. */
 Test(transport, descriptor_on_later_read_counts) {
-  int before = fx_count_fds();
+  fx_fds t;
   int ctl[2], conn[2];
-  fx_socketpair(SOCK_STREAM, ctl);
-  fx_socketpair(SOCK_STREAM, conn);
+  fx_ctl_conn(&t, ctl, conn);
   uint8_t tok[HO_TOKEN_BYTES];
   fx_token(tok, 7);
   ho_sideband sb;
@@ -297,17 +289,15 @@ Test(transport, descriptor_on_later_read_counts) {
   cr_assert_eq(sb.conn_status, HO_OK);
   cr_assert_geq(sb.conn, 0);
   ho_sideband_clear(&sb);
-  close(ctl[0]), close(ctl[1]), close(conn[0]), close(conn[1]);
-  cr_assert_eq(fx_count_fds(), before);
+  fx_end(&t);
 }
 
 /* spec: XFER-29 XFER-28 — one descriptor on each of two reads is two. */
 Test(transport, descriptors_on_two_reads_are_extra) {
-  int before = fx_count_fds();
+  fx_fds t;
   int ctl[2], a[2], b[2];
-  fx_socketpair(SOCK_STREAM, ctl);
-  fx_socketpair(SOCK_STREAM, a);
-  fx_socketpair(SOCK_STREAM, b);
+  fx_ctl_conn(&t, ctl, a);
+  fx_pair(&t, SOCK_STREAM, b);
   uint8_t tok[HO_TOKEN_BYTES];
   fx_token(tok, 17);
   ho_sideband sb;
@@ -320,50 +310,44 @@ Test(transport, descriptors_on_two_reads_are_extra) {
   cr_assert_eq(sb.conn_status, HO_ERR_EXTRA_DESCRIPTORS);
   cr_assert_eq(sb.conn, HO_NO_HANDLE);
   cr_assert_eq(fx_count_fds(), mid - 1, "the first descriptor was closed too");
-  close(ctl[0]), close(ctl[1]), close(a[0]), close(a[1]), close(b[0]), close(b[1]);
-  cr_assert_eq(fx_count_fds(), before);
+  fx_end(&t);
 }
 
 /* spec: XFER-9 ERR-34 — EOF in the middle of a sideband closes what was
  * received. */
 Test(transport, eof_mid_sideband_closes_descriptor) {
-  int before = fx_count_fds();
+  fx_fds t;
   int ctl[2], conn[2];
-  fx_socketpair(SOCK_STREAM, ctl);
-  fx_socketpair(SOCK_STREAM, conn);
+  fx_ctl_conn(&t, ctl, conn);
   uint8_t tok[HO_TOKEN_BYTES];
   fx_token(tok, 8);
   cr_assert_eq(fx_send_fds(ctl[0], tok, 3, &conn[0], 1), 3);
-  close(ctl[0]);
+  fx_close(&t, ctl[0]);
   ho_sideband sb;
   ho_sideband_init(&sb);
   cr_assert_eq(ho_sideband_recv(ctl[1], &sb), HO_ERR_WOULD_BLOCK);
   cr_assert_geq(sb.conn, 0);
   cr_assert_eq(ho_sideband_recv(ctl[1], &sb), HO_ERR_TRUNCATED); /* spec: XFER-9 */
   cr_assert_eq(sb.conn, HO_NO_HANDLE);
-  close(ctl[1]), close(conn[0]), close(conn[1]);
-  cr_assert_eq(fx_count_fds(), before);
+  fx_end(&t);
 }
 
 /* spec: XFER-6 ERR-3 — send errors map to named codes; a gone peer does
  * not kill the process (MSG_NOSIGNAL). */
 Test(transport, send_to_closed_peer_is_closed) {
-  int before = fx_count_fds();
+  fx_fds t;
   int ctl[2], conn[2];
-  fx_socketpair(SOCK_STREAM, ctl);
-  fx_socketpair(SOCK_STREAM, conn);
-  close(ctl[1]);
+  fx_ctl_conn(&t, ctl, conn);
+  fx_close(&t, ctl[1]);
   uint8_t tok[HO_TOKEN_BYTES] = {0};
   cr_assert_eq(ho_xfer_send(ctl[0], conn[0], tok, NULL), HO_ERR_CLOSED);
-  close(ctl[0]), close(conn[0]), close(conn[1]);
-  cr_assert_eq(fx_count_fds(), before);
+  fx_end(&t);
 }
 
 Test(transport, send_when_full_would_block) {
-  int before = fx_count_fds();
+  fx_fds t;
   int ctl[2], conn[2];
-  fx_socketpair(SOCK_STREAM, ctl);
-  fx_socketpair(SOCK_STREAM, conn);
+  fx_ctl_conn(&t, ctl, conn);
   cr_assert_eq(fcntl(ctl[0], F_SETFL, O_NONBLOCK), 0);
   char junk[4096] = {0};
   while (send(ctl[0], junk, sizeof junk, MSG_DONTWAIT) > 0) {
@@ -371,8 +355,7 @@ Test(transport, send_when_full_would_block) {
   uint8_t tok[HO_TOKEN_BYTES] = {0};
   int rc = ho_xfer_send(ctl[0], conn[0], tok, NULL);
   cr_assert(rc == HO_ERR_WOULD_BLOCK || rc == HO_ERR_PARTIAL_SEND, "got %s", ho_errname(rc));
-  close(ctl[0]), close(ctl[1]), close(conn[0]), close(conn[1]);
-  cr_assert_eq(fx_count_fds(), before);
+  fx_end(&t);
 }
 
 Test(transport, errno_mapping) {
@@ -402,9 +385,10 @@ Test(transport, bad_arguments) {
 
 /* spec: SEC-1 SEC-4 — peer credentials and policies. */
 Test(transport, peer_credentials_policy) {
-  int before = fx_count_fds();
+  fx_fds t;
   int sv[2];
-  fx_socketpair(SOCK_STREAM, sv);
+  fx_begin(&t);
+  fx_pair(&t, SOCK_STREAM, sv);
   ho_peer_cred pc;
   cr_assert_eq(ho_peer_cred_get(sv[0], &pc), HO_OK);
   cr_assert_eq(pc.uid, geteuid());
@@ -426,9 +410,9 @@ Test(transport, peer_credentials_policy) {
   cr_assert_eq(ho_peer_policy_parse("-1", &p, &u), HO_ERR_INVALID_ARGUMENT);
   int p2[2];
   cr_assert_eq(pipe(p2), 0);
+  fx_track(&t, p2[0]), fx_track(&t, p2[1]);
   cr_assert_eq(ho_peer_cred_get(p2[0], &pc), HO_ERR_PEER_CREDENTIALS);
-  close(p2[0]), close(p2[1]), close(sv[0]), close(sv[1]);
-  cr_assert_eq(fx_count_fds(), before);
+  fx_end(&t);
 }
 
 static void temp_dir(char *out, size_t cap) {
@@ -439,7 +423,8 @@ static void temp_dir(char *out, size_t cap) {
 /* spec: SEC-2 — directories 0700, socket 0600, atomic appearance, unlink
  * on close, stale socket replaced, live socket and non-socket refused. */
 Test(transport, listener_lifecycle) {
-  int before = fx_count_fds();
+  fx_fds t;
+  fx_begin(&t);
   char dir[64], path[128];
   temp_dir(dir, sizeof dir);
   snprintf(path, sizeof path, "%s/a/b/h.sock", dir);
@@ -484,13 +469,15 @@ Test(transport, listener_lifecycle) {
   char cmd[160];
   snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
   cr_assert_eq(system(cmd), 0);
-  cr_assert_eq(fx_count_fds(), before);
+  fx_end(&t);
 }
 
 /* spec: SEC-9 SEC-2 — no endpoint in a directory another user owns, or that
  * others can write without the sticky bit; the error names the directory,
  * its owner and its mode. A root-owned sticky directory (like /tmp) is fine. */
 Test(transport, regression_issue_11_foreign_socket_directory_refused) {
+  fx_fds t;
+  fx_begin(&t);
   char dir[] = "/tmp/ho-sec9-XXXXXX", path[96];
   cr_assert_not_null(mkdtemp(dir));
   snprintf(path, sizeof path, "%s/ep.sock", dir);
@@ -530,6 +517,7 @@ Test(transport, regression_issue_11_foreign_socket_directory_refused) {
   cr_assert_not_null(strstr(d.msg, "ENOENT"), "%s", d.msg);
   cr_assert_not_null(strstr(d.msg, path), "%s", d.msg);
   rmdir(dir);
+  fx_end(&t);
 }
 
 /* spec: SEC-1 SEC-4 SEC-10 CLIENT-9 — one decision for every peer policy: ANY

@@ -35,6 +35,60 @@ static inline void fx_socketpair(int type, int sv[2]) {
 
 static inline int fx_fd_is_open(int fd) { return fcntl(fd, F_GETFD) != -1; }
 
+/* The descriptors one test opens and the count the process had before
+ * them: fx_end closes those still open and checks that nothing else was
+ * left behind. The fixture of every transport test. */
+#define FX_MAX_FDS 40
+typedef struct fx_fds {
+  int before, n;
+  int fd[FX_MAX_FDS];
+} fx_fds;
+
+static inline void fx_begin(fx_fds *t) {
+  t->before = fx_count_fds();
+  t->n = 0;
+}
+
+static inline int fx_track(fx_fds *t, int fd) {
+  cr_assert_geq(fd, 0);
+  cr_assert_lt(t->n, FX_MAX_FDS);
+  t->fd[t->n++] = fd;
+  return fd;
+}
+
+/* A socketpair of `type` whose two ends fx_end closes. */
+static inline void fx_pair(fx_fds *t, int type, int sv[2]) {
+  fx_socketpair(type, sv);
+  fx_track(t, sv[0]);
+  fx_track(t, sv[1]);
+}
+
+/* The usual start: a control pair and a client-connection pair. */
+static inline void fx_ctl_conn(fx_fds *t, int ctl[2], int conn[2]) {
+  fx_begin(t);
+  fx_pair(t, SOCK_STREAM, ctl);
+  fx_pair(t, SOCK_STREAM, conn);
+}
+
+/* Close one tracked descriptor before the end of the test. */
+static inline void fx_close(fx_fds *t, int fd) {
+  for (int i = 0; i < t->n; i++)
+    if (t->fd[i] == fd) {
+      t->fd[i] = t->fd[--t->n];
+      cr_assert_eq(close(fd), 0);
+      return;
+    }
+  cr_assert_fail("descriptor %d is not tracked", fd);
+}
+
+static inline void fx_end(fx_fds *t) {
+  while (t->n > 0) {
+    int fd = t->fd[--t->n];
+    cr_assert_eq(close(fd), 0, "descriptor %d", fd);
+  }
+  cr_assert_eq(fx_count_fds(), t->before, "every descriptor the test opened is closed");
+}
+
 /* Send `len` data bytes with `nfds` (at most 16) descriptors in one sendmsg. */
 static inline ssize_t fx_send_fds(int sock, const void *data, size_t len, const int *fds,
                                   size_t nfds) {

@@ -201,8 +201,12 @@ def start_broker(cell, bindir, d, ho, pipe):
     endpoint = [] if "--no-endpoint" in cell.bflags else ["--handoff-endpoint", ho]
     log = open(os.path.join(d, "broker.log"), "w")
     if cell.broker == "C":
+        # --queue-ttl-ms 1000: twenty clients at a time against a backend
+        # that takes one offer per control connection queue behind its
+        # dials; the default 100 ms (FALLBACK-12) made a loaded machine's
+        # slowness a QUEUE_TIMEOUT fallback in a cell that judges routes.
         cmd = [os.path.join(bindir, "handoff-broker"), "--listen", lst, "--backend-pipe", pipe,
-               "--service", SERVICE] + endpoint + flags
+               "--service", SERVICE, "--queue-ttl-ms", "1000"] + endpoint + flags
     elif cell.broker == "py":
         cmd = [PYTHON, os.path.join(PYPEERS, "broker.py"), "--listen", lst, "--backend-pipe", pipe,
                "--service", SERVICE, "--hello-rate", "0"] + endpoint + flags
@@ -275,6 +279,20 @@ def fd_inodes(pid):
     except OSError:
         return None
     return out
+
+
+def settle_fd_counts(pids, quiet_s=0.25, limit_s=10.0):
+    """Wait until the descriptor counts of `pids` are unchanged for `quiet_s`
+    (or `limit_s` has passed)."""
+    end = time.monotonic() + limit_s
+    last, since = None, time.monotonic()
+    while time.monotonic() < end:
+        now = [len(fd_inodes(p) or {}) for p in pids]
+        if now != last:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet_s:
+            return
+        time.sleep(0.02)
 
 
 def unix_table():
@@ -419,8 +437,10 @@ def run_cell(cell, idx, bindir, parallel, outdir, settle_s):
             res["problems"].append("broker did not start")
             return finish(res, d, outdir, idx, t_cell)
         # The endpoint appears before a program has opened everything it keeps
-        # (event loop, timers, a reserve descriptor): let it settle first.
-        time.sleep(0.05)
+        # (event loop, timers, a reserve descriptor): count only once both
+        # descriptor tables have stopped changing (a loaded machine stretches
+        # this well past any fixed sleep).
+        settle_fd_counts([bp.pid, kp.pid])
         if cell.warmup is not None:
             wcell = Cell(cell.scenario, cell.broker, cell.backend, cell.client, cell.expect, 1,
                          cflags=cell.warmup)

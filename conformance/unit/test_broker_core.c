@@ -217,3 +217,43 @@ Test(broker_core, early_data_without_backend_ready_gets_no_token) {
   cr_assert_geq(find(&x, HO_BACT_CLOSE, 0), 0);
   bt_end(b, &x, 5 * MS);
 }
+
+/* The number of fallbacks counted under `r`. */
+static uint64_t fallbacks_of(ho_broker *b, ho_broker_reason r) {
+  ho_broker_stats st;
+  ho_broker_get_stats(b, &st);
+  return st.fallbacks[r];
+}
+
+/* spec: FALLBACK-11 FALLBACK-12 — with the one control connection busy (a
+ * backend that takes one offer per connection, max_controls 1), a second
+ * attempt waits in the pending queue for queue_ttl_ms (config, default
+ * 100 ms), then falls back as QUEUE_TIMEOUT; not before. */
+Test(broker_core, queue_ttl_is_configurable) {
+  ho_broker_config cfg = base_cfg();
+  cfg.max_controls = 1;
+  cfg.ack_timeout_ms = 1000 * MS;
+  cfg.queue_ttl_ms = 400 * MS;
+  BT_DECL(x, b, ctl, c, mk_cfg(&cfg, &x, &ctl));
+  ho_negotiated n;
+  ho_envelope env;
+  (void)run_to_offer(b, HO_CAP_HANDLE_PASSING, &c, &x, &n, &env, 10 * MS);
+  ho_broker_conn *c2 = NULL;
+  uint8_t wire[512];
+  size_t len = hello_frame(HO_CAP_HANDLE_PASSING, "echo", wire, sizeof wire);
+  feed(b, &c2, wire, len, 20 * MS);
+  drain(b, &x);
+  int w = find(&x, HO_BACT_WRITE, 0);
+  cr_assert_geq(w, 0);
+  cr_assert_eq(reply_of(&x, w).which, HO_REPLY_NEGOTIATED);
+  ho_broker_conn_flushed(b, c2, 20 * MS);
+  drain(b, &x);
+  cr_assert_eq(find(&x, HO_BACT_SEND_FD, 0), -1, "queued: no control connection free");
+  cr_assert_eq(ho_broker_timer(b, 300 * MS), HO_OK); /* past the default 100 ms */
+  drain(b, &x);
+  cr_assert_eq(fallbacks_of(b, HO_BROKER_REASON_QUEUE_EXPIRED), 0, "still queued at 280 ms");
+  cr_assert_eq(ho_broker_timer(b, 421 * MS), HO_OK);
+  drain(b, &x);
+  cr_assert_eq(fallbacks_of(b, HO_BROKER_REASON_QUEUE_EXPIRED), 1, "QUEUE_TIMEOUT after 400 ms");
+  bt_end(b, &x, 430 * MS);
+}

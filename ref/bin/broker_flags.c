@@ -18,7 +18,7 @@ enum {
   F_LISTEN = 'l', F_ENDPOINT = 'e', F_PIPE = 'p', F_SERVICE = 's', F_ACK = 'a', F_TTL = 't',
   F_PENDING = 'm', F_READY = 'r', F_COALESCED = 'Q', F_MULTI = 'M', F_CONTROLS = 'C',
   F_WAITING = 'W', F_HELLO_TIMEOUT = 'H', F_PEER = 'u', F_BACKEND_UID = 'B', F_RATE = 'R',
-  F_WINDOW = 'F', F_LEVEL = 'v'
+  F_WINDOW = 'F', F_QUEUE_TTL = 'q', F_LEVEL = 'v'
 };
 
 static const cli_opt opts[] = {
@@ -69,6 +69,10 @@ static const cli_opt opts[] = {
      "failed handoffs to the backend within it, clients go to\n"
      "--backend-pipe without an attempt until it ends\n"
      "(default 30000)"},
+    {"queue-ttl-ms", "N", F_QUEUE_TTL, CLI_BOTH,
+     "PENDING_QUEUE_TTL (FALLBACK-12): how long a handoff may\n"
+     "wait in the pending queue for a control connection before\n"
+     "it falls back as QUEUE_TIMEOUT (1..30000, default 100)"},
     CLI_OPT_LOG_LEVEL(F_LEVEL),
     {0, 0, 0, 0, 0}};
 
@@ -144,6 +148,10 @@ static int on_opt(void *ctx, int id, const char *arg) {
   case F_WINDOW:
     if (cli_number(me, "--failure-window-ms", arg, 1, 86400000u, &v)) return CLI_EXIT_USAGE;
     f->cfg.failure_window_ms = v; /* spec: FALLBACK-7 */
+    break;
+  case F_QUEUE_TTL:
+    if (cli_number(me, "--queue-ttl-ms", arg, 1, 30000u, &v)) return CLI_EXIT_USAGE;
+    f->cfg.queue_ttl_ms = v; /* spec: FALLBACK-12 */
     break;
   case F_CONTROLS:
     if (cli_number(me, "--max-controls", arg, 1, 4096, &v)) return CLI_EXIT_USAGE;

@@ -91,6 +91,9 @@ typedef struct ho_broker_config {
   uint64_t hello_timeout_ms; /* 0: 30 s */
   uint64_t failure_window_ms; /* FAILURE_WINDOW of the failed-attempt rate
                                  limit (spec: FALLBACK-7); 0: 30 s */
+  uint64_t queue_ttl_ms;    /* PENDING_QUEUE_TTL: a queued attempt not
+                               started by then falls back as QUEUE_TIMEOUT
+                               (spec: FALLBACK-12); 0: 100 ms */
   uint32_t max_pending;     /* pending tokens; 0: 1024 */
   uint32_t max_hello_waiting; /* clients still sending their Hello; 0: 4096.
                                  When full, the one that has waited longest

@@ -196,7 +196,10 @@ int ho_broker_new(const ho_broker_config *cfg, uint64_t now, ho_broker **out) {
   ho_fallback_config_init(&fc); /* spec: FALLBACK-7 */
   if (cfg->failure_window_ms) fc.window_ms = cfg->failure_window_ms;
   if (rc == HO_OK) rc = ho_fallback_policy_new(&b->policy, &fc);
-  if (rc == HO_OK) rc = ho_pending_queue_new(&b->queue, NULL);
+  ho_pending_config pc;
+  ho_pending_config_init(&pc); /* spec: FALLBACK-11 FALLBACK-12 */
+  if (cfg->queue_ttl_ms) pc.ttl_ms = cfg->queue_ttl_ms;
+  if (rc == HO_OK) rc = ho_pending_queue_new(&b->queue, &pc);
   if (rc != HO_OK) {
     ho_broker_del(b);
     return rc;

@@ -123,7 +123,7 @@ def counters(prog, argv, paths, tmp):
           set(b) == {"SIGUSR1", "exit"} and all(len(v) >= 5 for v in b.values()), err[-1500:])
     check("%s: nothing on stdout" % prog, out == "", out[:300])
     logs = [l for l in err.splitlines() if " level=" in l]
-    stamp = re.compile(r"^[0-9]{10,}\.[0-9]{6} %s\[[0-9]+\] level=(error|warn|info|debug) " % re.escape(prog))
+    stamp = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z %s\[[0-9]+\] level=(error|warn|info|debug) " % re.escape(prog))
     check("%s: log lines carry the documented timestamp" % prog,
           logs and all(stamp.match(l) for l in logs), "\n".join(logs[:5]))
     return b

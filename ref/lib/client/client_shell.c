@@ -14,6 +14,7 @@
 #include "handoff/token.h"
 #include "handoff/frame.h"
 #include "client/client_shell_internal.h"
+#include "net/xfer_internal.h"
 
 uint64_t ho_client_now_us(void) {
   struct timespec ts;
@@ -41,22 +42,13 @@ static int wait_fd(int fd, short events, uint64_t deadline_ms) {
  * (EPIPE → CLOSED), never a signal. */
 static int write_all_until(int fd, const uint8_t *p, size_t n, uint64_t deadline_ms) {
   size_t off = 0;
-  while (off < n) {
-    ssize_t w = send(fd, p + off, n - off, MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (w > 0) {
-      off += (size_t)w;
-      continue;
-    }
-    if (w < 0 && errno == EINTR) continue;
-    if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      int rc = wait_fd(fd, POLLOUT, deadline_ms);
-      if (rc != HO_OK) return rc;
-      continue;
-    }
-    int rc = w < 0 ? ho_err_from_errno(errno) : HO_ERR_IO;
-    return rc == HO_ERR_CLOSED ? rc : HO_ERR_IO;
+  for (;;) {
+    int rc = ho_sock_send_now(fd, p, n, &off);
+    if (rc == HO_OK) return HO_OK;
+    if (rc != HO_ERR_WOULD_BLOCK) return rc == HO_ERR_CLOSED ? rc : HO_ERR_IO;
+    rc = wait_fd(fd, POLLOUT, deadline_ms);
+    if (rc != HO_OK) return rc;
   }
-  return HO_OK;
 }
 
 /* Read exactly n bytes. With `last_look`, a deadline that passes while

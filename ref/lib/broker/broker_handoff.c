@@ -512,6 +512,17 @@ ho_broker_conn *bk_find_corr(ho_broker_conn *k, uint64_t corr) {
   return NULL;
 }
 
+/* Drop control connection `k` for what it sent (`what`, failing with rc):
+ * logged, every entry on it abandoned as ACK_MALFORMED, closed. */
+static void drop_malformed(ho_broker *b, ho_broker_conn *k, const char *what, int rc,
+                           uint64_t now) {
+  bk_log(b, HO_BROKER_LOG_WARN, "control=%llu %s (%s): dropping the connection",
+         (unsigned long long)k->id, what, ho_errname(rc) ? ho_errname(rc) : "?");
+  k->dead = true;
+  bk_control_failed(b, k, HO_BROKER_REASON_ACK_MALFORMED, now);
+  bk_close(b, k, false);
+}
+
 /* One complete ACK frame body from control connection `k`. Returns false
  * when `k` was dropped. Checks in the original's order: envelope,
  * request_id == correlation_id, correlation, token, accepted, deadline
@@ -523,11 +534,7 @@ static bool handle_ack(ho_broker *b, ho_broker_conn *k, const uint8_t *body, siz
   if (rc != HO_OK) {
     /* spec: ACK-9 ERR-51 ERR-52 ERR-53 — envelope, payload or request_id
      * check failed: a protocol violation, every entry on `k` abandoned. */
-    bk_log(b, HO_BROKER_LOG_WARN, "control=%llu malformed ACK (%s): dropping the connection",
-           (unsigned long long)k->id, ho_errname(rc) ? ho_errname(rc) : "?");
-    k->dead = true;
-    bk_control_failed(b, k, HO_BROKER_REASON_ACK_MALFORMED, now);
-    bk_close(b, k, false);
+    drop_malformed(b, k, "malformed ACK", rc, now);
     return false;
   }
   const ho_ack *a = &m.ack;
@@ -652,11 +659,7 @@ int bk_control_data(ho_broker *b, ho_broker_conn *k, const uint8_t *data, size_t
       continue;
     }
     /* spec: ACK-9 ERR-50 — a framing error: close, abandon every entry. */
-    bk_log(b, HO_BROKER_LOG_WARN, "control=%llu bad frame (%s): dropping the connection",
-           (unsigned long long)k->id, ho_errname(rc) ? ho_errname(rc) : "?");
-    k->dead = true;
-    bk_control_failed(b, k, HO_BROKER_REASON_ACK_MALFORMED, now);
-    bk_close(b, k, false);
+    drop_malformed(b, k, "bad frame", rc, now);
     return HO_OK;
   }
   /* spec: XFER-37 FALLBACK-12 — ACKs free room on `k`: waiting attempts

@@ -344,6 +344,16 @@ int bk_encode_offer(const ho_offer *o, uint64_t deadline_unix_ms, uint8_t *out, 
 
 /* Send the descriptor with the sideband token, then the framed offer, on
  * control connection `k` (spec: XFER-3 XFER-4 ACK-17 TOKEN-6 XFER-37). */
+void bk_offered(ho_broker_conn *c, ho_broker_conn *k) {
+  c->state = CS_OFFERED;
+  c->ctl = k;
+  c->oprev = k->otail;
+  if (k->otail) k->otail->onext = c; else k->ohead = c;
+  k->otail = c;
+  k->in_flight++;
+  k->offers_sent++;
+}
+
 static void send_offer(ho_broker *b, ho_broker_conn *c, ho_broker_conn *k, uint64_t now) {
   /* spec: ACK-17 — a legacy attempt gives up LEGACY_READY_BUDGET after
    * Negotiated, before the client (READY_TIMEOUT from reading it) does. */
@@ -417,14 +427,8 @@ static void send_offer(ho_broker *b, ho_broker_conn *c, ho_broker_conn *k, uint6
     bk_fail(b, c, HO_BROKER_REASON_CONTROL_CLOSED, now, "out of memory");
     return;
   }
-  c->state = CS_OFFERED;
-  c->ctl = k;
+  bk_offered(c, k);
   if (c->coalesced) k->carried_coalesced = true;
-  c->oprev = k->otail;
-  if (k->otail) k->otail->onext = c; else k->ohead = c;
-  k->otail = c;
-  k->in_flight++;
-  k->offers_sent++;
   bk_log(b, HO_BROKER_LOG_DEBUG, "conn=%llu offer sent control=%llu corr=%llu flags=0x%llx",
          (unsigned long long)c->id, (unsigned long long)k->id,
          (unsigned long long)c->correlation_id, (unsigned long long)m.offer.offer_flags);

@@ -171,6 +171,10 @@ bool bk_backend_ready_available(const ho_broker *b);
 bool bk_coalesced_available(const ho_broker *b);
 void bk_release(ho_broker *b, ho_broker_conn *c);
 void bk_control_flushed(ho_broker *b, ho_broker_conn *k);
+/* Attempt `c` is offered on control connection `k`: OFFERED, at the tail of
+ * k's in-flight list, counted in k->in_flight and k->offers_sent (the offer
+ * of broker_handoff.c and the duplicate request of broker_dup.c). */
+void bk_offered(ho_broker_conn *c, ho_broker_conn *k);
 /* The attempt `corr` in flight on control connection `k`, or NULL. */
 ho_broker_conn *bk_find_corr(ho_broker_conn *k, uint64_t corr);
 void bk_control_unlink(ho_broker *b, ho_broker_conn *k);

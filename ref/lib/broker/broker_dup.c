@@ -123,9 +123,7 @@ bool bk_dup_acked(ho_broker *b, ho_broker_conn *k, ho_broker_conn *c, uint64_t n
   bk_log(b, HO_BROKER_LOG_WARN,
          "control=%llu ACK for corr=%llu before its offer was sent: dropping the connection",
          (unsigned long long)k->id, (unsigned long long)c->correlation_id);
-  k->dead = true;
-  bk_control_failed(b, k, HO_BROKER_REASON_ACK_CORRELATION, now);
-  bk_close(b, k, false);
+  bk_drop_control(b, k, HO_BROKER_REASON_ACK_CORRELATION, now);
   return false;
 }
 

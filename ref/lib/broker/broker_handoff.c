@@ -516,15 +516,19 @@ ho_broker_conn *bk_find_corr(ho_broker_conn *k, uint64_t corr) {
   return NULL;
 }
 
+void bk_drop_control(ho_broker *b, ho_broker_conn *k, ho_broker_reason why, uint64_t now) {
+  k->dead = true;
+  bk_control_failed(b, k, why, now);
+  bk_close(b, k, false);
+}
+
 /* Drop control connection `k` for what it sent (`what`, failing with rc):
  * logged, every entry on it abandoned as ACK_MALFORMED, closed. */
 static void drop_malformed(ho_broker *b, ho_broker_conn *k, const char *what, int rc,
                            uint64_t now) {
   bk_log(b, HO_BROKER_LOG_WARN, "control=%llu %s (%s): dropping the connection",
          (unsigned long long)k->id, what, ho_errname(rc) ? ho_errname(rc) : "?");
-  k->dead = true;
-  bk_control_failed(b, k, HO_BROKER_REASON_ACK_MALFORMED, now);
-  bk_close(b, k, false);
+  bk_drop_control(b, k, HO_BROKER_REASON_ACK_MALFORMED, now);
 }
 
 /* One complete ACK frame body from control connection `k`. Returns false
@@ -549,9 +553,7 @@ static bool handle_ack(ho_broker *b, ho_broker_conn *k, const uint8_t *body, siz
       bk_log(b, HO_BROKER_LOG_WARN,
              "control=%llu ACK for corr=%llu never issued: dropping the connection",
              (unsigned long long)k->id, (unsigned long long)a->correlation_id);
-      k->dead = true;
-      bk_control_failed(b, k, HO_BROKER_REASON_ACK_CORRELATION, now);
-      bk_close(b, k, false);
+      bk_drop_control(b, k, HO_BROKER_REASON_ACK_CORRELATION, now);
       return false;
     }
     /* spec: ACK-7 ERR-55 — issued, no longer awaited here: discarded. */
@@ -575,9 +577,7 @@ static bool handle_ack(ho_broker *b, ho_broker_conn *k, const uint8_t *body, siz
     (void)ho_ack_acknowledge(b->tokens, c->token, a->token, now, NULL);
     c->token_live = false;
     bk_fail(b, c, HO_BROKER_REASON_ACK_TOKEN_MISMATCH, now, "ACK token echo differs");
-    k->dead = true;
-    bk_control_failed(b, k, HO_BROKER_REASON_CONTROL_CLOSED, now);
-    bk_close(b, k, false);
+    bk_drop_control(b, k, HO_BROKER_REASON_CONTROL_CLOSED, now);
     return false;
   }
   if (!a->accepted) { /* spec: ACK-4 ERR-57 — the control connection stays */
@@ -642,9 +642,7 @@ int bk_control_data(ho_broker *b, ho_broker_conn *k, const uint8_t *data, size_t
     k->ack_buf = malloc(BROKER_ACK_CAP);
     if (k->ack_buf == NULL ||
         ho_frame_reader_init(&k->ard, k->ack_buf, BROKER_ACK_CAP, BROKER_ACK_CAP) != HO_OK) {
-      k->dead = true;
-      bk_control_failed(b, k, HO_BROKER_REASON_CONTROL_CLOSED, now);
-      bk_close(b, k, false);
+      bk_drop_control(b, k, HO_BROKER_REASON_CONTROL_CLOSED, now);
       return HO_ERR_NOMEM;
     }
   }

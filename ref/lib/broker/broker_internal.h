@@ -159,6 +159,9 @@ void bk_after_negotiated(ho_broker *b, ho_broker_conn *c, uint64_t now);
 void bk_fail(ho_broker *b, ho_broker_conn *c, ho_broker_reason why, uint64_t now,
              const char *detail);
 void bk_control_failed(ho_broker *b, ho_broker_conn *k, ho_broker_reason why, uint64_t now);
+/* Drop control connection `k`: dead, every entry on it failed with `why`
+ * (bk_control_failed), closed. The caller logs. */
+void bk_drop_control(ho_broker *b, ho_broker_conn *k, ho_broker_reason why, uint64_t now);
 void bk_fail_queued(ho_broker *b, ho_broker_reason why, uint64_t now);
 void bk_ready_done(ho_broker *b, ho_broker_conn *c, bool written, uint64_t now);
 void bk_dispatch(ho_broker *b, uint64_t now);

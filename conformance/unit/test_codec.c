@@ -259,3 +259,30 @@ Test(codec, protobuf_c_decodes_free_everything) {
                   HO_OK);
   }
 }
+
+/* spec: READY-1 READY-2 — the one ready-frame builder: an accepting ACK
+ * EVENT with the token and correlation id, the same frame from both codecs,
+ * decodable as HO_FT_READY; a missing token is an argument error. */
+Test(codec, ready_frame_encode) {
+  uint8_t tok[HO_TOKEN_BYTES];
+  for (unsigned i = 0; i < HO_TOKEN_BYTES; i++) tok[i] = (uint8_t)(0xA0 + i);
+  uint8_t a[256], b[256];
+  size_t la = 0, lb = 0;
+  cr_assert_eq(ho_ready_frame_encode(HO_CODEC_PROTOBUF_C, tok, 77, a, sizeof a, &la), HO_OK);
+  cr_assert_eq(ho_ready_frame_encode(HO_CODEC_NANOPB, tok, 77, b, sizeof b, &lb), HO_OK);
+  cr_assert_eq(la, lb);
+  cr_assert_eq(memcmp(a, b, la), 0, "both codecs write the same ready frame");
+  ho_any_msg m;
+  ho_envelope env;
+  cr_assert_eq(ho_frame_decode(HO_CODEC_PROTOBUF_C, HO_FT_READY, a, la, &env, &m), HO_OK);
+  cr_assert(m.ack.accepted);
+  cr_assert_eq(m.ack.correlation_id, 77);
+  cr_assert_eq(env.request_id, 77);
+  cr_assert_eq(memcmp(m.ack.token, tok, HO_TOKEN_BYTES), 0);
+  size_t keep = 12345;
+  cr_assert_eq(ho_ready_frame_encode(HO_CODEC_PROTOBUF_C, NULL, 77, a, sizeof a, &keep),
+               HO_ERR_INVALID_ARGUMENT);
+  cr_assert_eq(keep, 12345);
+  cr_assert_eq(ho_ready_frame_encode(HO_CODEC_PROTOBUF_C, tok, 77, a, 4, &keep),
+               HO_ERR_BUFFER_TOO_SMALL);
+}

@@ -207,6 +207,14 @@ typedef union ho_any_msg {
 HO_API int ho_frame_encode(ho_codec codec, ho_frame_type type, const ho_any_msg *msg, uint8_t *out,
                     size_t cap, size_t *len);
 
+/* Encode the ready frame of an adopted connection (spec: READY-1 READY-2):
+ * HO_FT_READY, an accepting HandoffAck EVENT carrying `token` and
+ * `correlation_id` (request_id = correlation_id). The one builder of it, for
+ * the broker (legacy mode) and the backend (backend-ready mode). Codes: as
+ * ho_frame_encode(). */
+HO_API int ho_ready_frame_encode(ho_codec codec, const uint8_t token[HO_TOKEN_BYTES],
+                                 uint64_t correlation_id, uint8_t *out, size_t cap, size_t *len);
+
 /* Decode a complete frame `wire` (header + body, nothing more) expected to
  * be of `type`: framing checks (HO_ERR_FRAMING_VERSION,
  * HO_ERR_FRAME_TOO_LARGE with the Hello cap for HO_FT_HELLO,

@@ -631,17 +631,12 @@ static void process_offer(ho_backend_ctl *ctl, uint64_t now_ms, const uint8_t *b
    * connection, written before any client byte is read and before the ACK;
    * spec: READY-28 — in coalesced mode Negotiated goes first in the same
    * write, and the shell may serve the request that came with it. */
-  ho_any_msg r;
-  memset(&r, 0, sizeof r);
-  memcpy(r.ack.token, offer->token, HO_TOKEN_BYTES);
-  r.ack.accepted = true;
-  r.ack.correlation_id = offer->correlation_id;
   ho_backend_action *a = push(ctl, HO_BACKEND_ACT_WRITE_CLIENT);
   if (a == NULL) return refuse(ctl, offer, conn, HO_REFUSAL_READY_WRITE, HO_ERR_NOMEM);
   size_t head = coalesced ? offer->reply_adopted_len : 0;
   memcpy(a->bytes, offer->reply_adopted, head);
-  rc = ho_frame_encode(cfg->codec, HO_FT_READY, &r, a->bytes + head, sizeof a->bytes - head,
-                       &a->len);
+  rc = ho_ready_frame_encode(cfg->codec, offer->token, offer->correlation_id, a->bytes + head,
+                             sizeof a->bytes - head, &a->len);
   a->len += head;
   if (rc != HO_OK) {
     ctl->qlen--;

@@ -281,15 +281,11 @@ static void succeed(ho_broker *b, ho_broker_conn *c, uint64_t now) {
   }
   /* Legacy: the broker writes the ready EVENT, then closes its copy; only
    * this exit (COMPLETED) writes one. spec: READY-2 */
-  ho_any_msg m;
-  memset(&m, 0, sizeof m);
-  memcpy(m.ack.token, c->token, HO_TOKEN_BYTES);
-  m.ack.accepted = true;
-  m.ack.correlation_id = c->correlation_id;
   uint8_t buf[512];
   size_t len = 0;
   c->state = CS_READY_CLOSE;
-  if (ho_frame_encode(HO_CODEC_PROTOBUF_C, HO_FT_READY, &m, buf, sizeof buf, &len) != HO_OK ||
+  if (ho_ready_frame_encode(HO_CODEC_PROTOBUF_C, c->token, c->correlation_id, buf, sizeof buf,
+                            &len) != HO_OK ||
       bk_write(b, c, buf, len) != HO_OK)
     bk_ready_done(b, c, false, now);
 }

@@ -179,6 +179,17 @@ int ho_frame_encode(ho_codec codec, ho_frame_type type, const ho_any_msg *msg, u
   return HO_OK;
 }
 
+int ho_ready_frame_encode(ho_codec codec, const uint8_t token[HO_TOKEN_BYTES],
+                          uint64_t correlation_id, uint8_t *out, size_t cap, size_t *len) {
+  if (token == NULL) return HO_ERR_INVALID_ARGUMENT;
+  ho_any_msg m; /* spec: READY-1 READY-2 */
+  memset(&m, 0, sizeof m);
+  memcpy(m.ack.token, token, HO_TOKEN_BYTES);
+  m.ack.accepted = true;
+  m.ack.correlation_id = correlation_id;
+  return ho_frame_encode(codec, HO_FT_READY, &m, out, cap, len);
+}
+
 int ho_frame_decode_body(ho_codec codec, ho_frame_type type, const uint8_t *body, size_t len,
                          ho_envelope *env, ho_any_msg *out) {
   frame_shape s;

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -251,6 +252,8 @@ Test(client_shell_more, broker_reset_before_negotiated_is_closed) {
   cr_assert_geq(pid, 0);
   if (pid == 0) {
     ho_handle a = HO_NO_HANDLE;
+    struct pollfd p = {.fd = (int)l.fd, .events = POLLIN}; /* the listener does not block */
+    if (poll(&p, 1, 5000) != 1) _exit(3);
     if (ho_listener_accept_mode(&l, false, &a) != HO_OK) _exit(1);
     char c;
     /* wait until the Hello is queued, leave it unread, close: a reset */

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -22,6 +23,7 @@
 #include "handoff/error.h"
 #include "handoff/transport.h"
 #include "net/xfer_internal.h"
+#include "child_exit.h"
 
 #define NOBODY 65534
 
@@ -52,8 +54,11 @@ static void as_nobody(int (*body)(void)) {
   pid_t pid = fork();
   cr_assert_geq(pid, 0);
   if (pid == 0) {
-    if (setgid(NOBODY) != 0 || setuid(NOBODY) != 0) _exit(90);
-    _exit(body());
+    /* Saved ids stay 0, so the child can become root again to write its profile. */
+    if (setresgid(NOBODY, NOBODY, 0) != 0 || setresuid(NOBODY, NOBODY, 0) != 0) _exit(90);
+    int rc = body();
+    if (setresuid(0, 0, 0) != 0 || setresgid(0, 0, 0) != 0) _exit(91);
+    child_exit(rc);
   }
   int st = 0;
   cr_assert_eq(waitpid(pid, &st, 0), pid);
@@ -137,7 +142,9 @@ Test(net_more, listener_refuses_a_directory_another_user_owns) {
 }
 
 Test(net_more, listener_relative_path_in_the_working_directory) {
-  cr_assert_eq(chdir(dir), 0); /* each test runs in its own process */
+  int here = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  cr_assert_geq(here, 0);
+  cr_assert_eq(chdir(dir), 0);
   ho_listener l;
   cr_assert_eq(ho_listener_open(&l, "rel.sock", 1), HO_OK);
   ho_handle c = HO_NO_HANDLE;
@@ -146,6 +153,8 @@ Test(net_more, listener_relative_path_in_the_working_directory) {
   ho_listener_close(&l);
   struct stat st;
   cr_assert_neq(stat("rel.sock", &st), 0);
+  cr_assert_eq(fchdir(here), 0); /* back: a coverage profile is written by a relative path */
+  close(here);
 }
 
 static char g_path[160];
@@ -564,4 +573,46 @@ Test(net_more, judge_without_a_stream_check_refuses_the_descriptor) {
   cr_assert_eq(v.nclose, 1);
   cr_assert_eq(v.close[0], 77);
   cr_assert_eq(ho_xfer_judge(&m, 16, sizeof u.b, 0, NULL, NULL, NULL), HO_ERR_INVALID_ARGUMENT);
+}
+
+/* The descriptor limit (RLIMIT_NOFILE lowered in a forked child): a listener
+ * over a stale socket file (the liveness probe cannot get a socket either)
+ * and a dialer both give HO_ERR_FD_EXHAUSTED. */
+Test(net_more, descriptor_limit_for_socket_creation_is_fd_exhausted) {
+  char p[128];
+  snprintf(p, sizeof p, "%s/stale.sock", dir);
+  ho_listener l;
+  cr_assert_eq(ho_listener_open(&l, p, 1), HO_OK);
+  close((int)l.fd); /* the file stays: the next open probes it */
+  pid_t pid = fork();
+  cr_assert_geq(pid, 0);
+  if (pid == 0) {
+    struct rlimit old;
+    if (getrlimit(RLIMIT_NOFILE, &old) != 0) _exit(10);
+    int hi = 0;
+    for (int fd = 0; fd < 1024; fd++)
+      if (fcntl(fd, F_GETFD) >= 0) hi = fd;
+    struct rlimit rl = {(rlim_t)hi + 1, old.rlim_max};
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0) _exit(11);
+    int first = -1, last = -1, fd;
+    while ((fd = dup(0)) >= 0) {
+      if (first < 0) first = fd;
+      last = fd;
+    }
+    ho_diag d;
+    int rc = 0;
+    ho_listener l2;
+    ho_handle c = HO_NO_HANDLE;
+    if (ho_listener_open_diag(&l2, p, 1, 0, &d) != HO_ERR_FD_EXHAUSTED) rc = 12;
+    else if (d.os_errno != EMFILE || strstr(d.msg, "socket for") == NULL) rc = 13;
+    else if (ho_unix_connect_diag(p, 0, &c, &d) != HO_ERR_FD_EXHAUSTED) rc = 14;
+    else if (d.os_errno != EMFILE) rc = 15;
+    for (fd = first; first >= 0 && fd <= last; fd++) close(fd);
+    (void)setrlimit(RLIMIT_NOFILE, &old);
+    child_exit(rc);
+  }
+  int st = 0;
+  cr_assert_eq(waitpid(pid, &st, 0), pid);
+  cr_assert(WIFEXITED(st));
+  cr_assert_eq(WEXITSTATUS(st), 0, "child step %d", WEXITSTATUS(st));
 }

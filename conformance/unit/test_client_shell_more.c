@@ -22,6 +22,7 @@
 
 #include "handoff/client.h"
 #include "handoff/error.h"
+#include "handoff/frame.h"
 #include "handoff/transport.h"
 
 static int sp[2];
@@ -272,5 +273,42 @@ Test(client_shell_more, broker_reset_before_negotiated_is_closed) {
   int st = 0;
   cr_assert_eq(waitpid(pid, &st, 0), pid);
   cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  unlisten_tmp(&l);
+}
+
+/* A reply frame announcing a body larger than one read buffer (16 KiB): the
+ * shell reads it in buffer-sized pieces; the broker closes inside the body,
+ * so the reply is truncated (spec: FRAME-4 CLIENT-2). */
+Test(client_shell_more, reply_body_over_one_read_buffer_then_eof_is_truncated) {
+  ho_listener l;
+  listen_tmp(&l);
+  pid_t pid = fork();
+  cr_assert_geq(pid, 0);
+  if (pid == 0) {
+    ho_handle a = HO_NO_HANDLE;
+    struct pollfd p = {.fd = (int)l.fd, .events = POLLIN};
+    if (poll(&p, 1, 5000) != 1) _exit(3);
+    if (ho_listener_accept_mode(&l, false, &a) != HO_OK) _exit(1);
+    static uint8_t buf[5 + 20000];
+    if (ho_frame_write_header(buf, 40000) != HO_OK) _exit(4);
+    memset(buf + 5, 0x0a, sizeof buf - 5);
+    /* read the Hello first so that the close is an EOF, not a reset */
+    uint8_t in[4096];
+    if (recv((int)a, in, sizeof in, 0) <= 0) _exit(5);
+    if (send((int)a, buf, sizeof buf, MSG_NOSIGNAL) != (ssize_t)sizeof buf) _exit(6);
+    close((int)a);
+    _exit(0);
+  }
+  ho_client_config cfg;
+  ho_client_config_init(&cfg);
+  cfg.connect_path = g_sock;
+  cfg.service_name = "echo";
+  cfg.io_timeout_ms = 5000;
+  ho_client_result r;
+  cr_assert_eq(ho_client_connect(&cfg, &r), HO_ERR_TRUNCATED);
+  cr_assert_eq(r.conn, HO_NO_HANDLE);
+  int st = 0;
+  cr_assert_eq(waitpid(pid, &st, 0), pid);
+  cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "broker step %d", WEXITSTATUS(st));
   unlisten_tmp(&l);
 }

@@ -616,3 +616,121 @@ Test(net_more, descriptor_limit_for_socket_creation_is_fd_exhausted) {
   cr_assert(WIFEXITED(st));
   cr_assert_eq(WEXITSTATUS(st), 0, "child step %d", WEXITSTATUS(st));
 }
+
+Test(net_more, null_paths_are_invalid_arguments) {
+  ho_listener l;
+  ho_handle c = HO_NO_HANDLE;
+  ho_diag d;
+  cr_assert_eq(ho_listener_open_diag(&l, NULL, 1, 0, &d), HO_ERR_INVALID_ARGUMENT);
+  cr_assert_not_null(strstr(d.msg, "bad socket path"));
+  cr_assert_eq(ho_unix_connect_diag(NULL, 0, &c, &d), HO_ERR_INVALID_ARGUMENT);
+  cr_assert_eq(c, HO_NO_HANDLE);
+}
+
+/* An accept at the descriptor limit is HO_ERR_FD_EXHAUSTED (the connection stays queued). */
+Test(net_more, accept_at_the_descriptor_limit_is_fd_exhausted) {
+  char p[128];
+  snprintf(p, sizeof p, "%s/acc.sock", dir);
+  ho_listener l;
+  cr_assert_eq(ho_listener_open(&l, p, 4), HO_OK);
+  ho_handle c0 = HO_NO_HANDLE;
+  cr_assert_eq(ho_unix_connect(p, 0, &c0), HO_OK);
+  pid_t pid = fork();
+  cr_assert_geq(pid, 0);
+  if (pid == 0) {
+    struct rlimit old;
+    if (getrlimit(RLIMIT_NOFILE, &old) != 0) _exit(10);
+    int hi = 0;
+    for (int fd = 0; fd < 1024; fd++)
+      if (fcntl(fd, F_GETFD) >= 0) hi = fd;
+    struct rlimit rl = {(rlim_t)hi + 1, old.rlim_max};
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0) _exit(11);
+    int first = -1, last = -1, fd;
+    while ((fd = dup(0)) >= 0) {
+      if (first < 0) first = fd;
+      last = fd;
+    }
+    ho_handle c = HO_NO_HANDLE;
+    int rc = ho_listener_accept(&l, &c) == HO_ERR_FD_EXHAUSTED && c == HO_NO_HANDLE ? 0 : 12;
+    for (fd = first; first >= 0 && fd <= last; fd++) close(fd);
+    (void)setrlimit(RLIMIT_NOFILE, &old);
+    child_exit(rc);
+  }
+  int st = 0;
+  cr_assert_eq(waitpid(pid, &st, 0), pid);
+  cr_assert(WIFEXITED(st));
+  cr_assert_eq(WEXITSTATUS(st), 0, "child step %d", WEXITSTATUS(st));
+  ho_handle a = HO_NO_HANDLE;
+  cr_assert_eq(ho_listener_accept(&l, &a), HO_OK); /* still queued for the parent */
+  close((int)a);
+  close((int)c0);
+  ho_listener_close(&l);
+}
+
+Test(net_more, sideband_clear_of_an_empty_sideband_and_apply_to_a_full_one) {
+  ho_sideband sb;
+  ho_sideband_init(&sb);
+  ho_sideband_clear(&sb); /* nothing held: nothing closed */
+  cr_assert_eq(sb.conn, HO_NO_HANDLE);
+  sb.have = HO_TOKEN_BYTES;
+  ho_xfer_rx rx;
+  memset(&rx, 0, sizeof rx);
+  rx.conn = HO_NO_HANDLE;
+  rx.len = 1;
+  int cl[2];
+  size_t ncl = 9;
+  cr_assert_eq(ho_sideband_apply(&sb, HO_OK, &rx, cl, &ncl), HO_ERR_INVALID_ARGUMENT);
+  cr_assert_eq(ncl, 0);
+  cr_assert_eq(sb.have, HO_TOKEN_BYTES);
+}
+
+/* spec: XFER-3 — more descriptors than the caller's array: collected up to it, and still counted as extra. */
+Test(net_more, classify_stops_at_the_callers_array) {
+  union {
+    struct cmsghdr align;
+    unsigned char b[CMSG_SPACE(sizeof(int) * 3)];
+  } u;
+  memset(&u, 0, sizeof u);
+  struct msghdr m;
+  memset(&m, 0, sizeof m);
+  m.msg_control = u.b;
+  m.msg_controllen = sizeof u.b;
+  struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int) * 3);
+  int v[3] = {5, 6, 7};
+  memcpy(CMSG_DATA(c), v, sizeof v);
+  int fds[2] = {-1, -1};
+  size_t n = 0;
+  cr_assert_eq(ho_xfer_classify(&m, sizeof u.b, fds, 2, &n), HO_ERR_EXTRA_DESCRIPTORS);
+  cr_assert_eq(n, 2);
+  cr_assert_eq(fds[0], 5);
+  cr_assert_eq(fds[1], 6);
+}
+
+/* The only control message ends the data unaligned (controllen = CMSG_LEN(4)):
+ * its descriptor counts, and the walk stops without reading past it. */
+Test(net_more, classify_unaligned_last_message_ends_the_walk) {
+  union {
+    struct cmsghdr align;
+    unsigned char b[CMSG_SPACE(sizeof(int))];
+  } u;
+  memset(&u, 0, sizeof u);
+  struct msghdr m;
+  memset(&m, 0, sizeof m);
+  m.msg_control = u.b;
+  struct cmsghdr *c = (struct cmsghdr *)u.b;
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  int fd = 9;
+  memcpy(CMSG_DATA(c), &fd, sizeof fd);
+  m.msg_controllen = CMSG_LEN(sizeof(int));
+  cr_assert_lt(CMSG_LEN(sizeof(int)), CMSG_SPACE(sizeof(int)), "needs an unaligned CMSG_LEN");
+  int fds[4];
+  size_t n = 0;
+  cr_assert_eq(ho_xfer_classify(&m, sizeof u.b, fds, 4, &n), HO_OK);
+  cr_assert_eq(n, 1);
+  cr_assert_eq(fds[0], 9);
+}

@@ -40,6 +40,7 @@
 
 #include "handoff/error.h"
 #include "net/xfer_internal.h"
+#include "fuzz_cursor.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -90,16 +91,6 @@ static void mark_closed(int fd, int raw) {
 
 static const size_t caps[7] = {0, 1, 2, 4, 8, 16, 64};
 
-/* Cursor over the input. */
-typedef struct {
-  const uint8_t *p;
-  size_t n;
-} cur;
-static unsigned take(cur *c) {
-  if (c->n == 0) return 0;
-  c->n--;
-  return *c->p++;
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size < 1) return 0;

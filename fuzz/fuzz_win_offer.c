@@ -38,6 +38,7 @@
 #include <string.h>
 
 #include "core/win_handle.h"
+#include "fuzz_cursor.h"
 #include "handoff/backend.h"
 #include "handoff/error.h"
 #include "handoff/frame.h"
@@ -171,20 +172,6 @@ static uint64_t fake_wall(void *ctx) {
   return 1700000000000ull;
 }
 
-typedef struct cur {
-  const uint8_t *p;
-  size_t n;
-} cur;
-static unsigned take(cur *c) {
-  if (c->n == 0) return 0;
-  c->n--;
-  return *c->p++;
-}
-static uint64_t take64(cur *c) {
-  uint64_t v = 0;
-  for (int i = 0; i < 8; i++) v |= (uint64_t)take(c) << (8 * i);
-  return v;
-}
 
 /* Build one offer frame; returns its length (0 when it cannot be encoded). */
 static size_t offer_frame(ho_codec codec, uint8_t *out, size_t cap, const ho_offer *o,

@@ -36,8 +36,10 @@ wait_for() {
 # $3), merged in time order, as "+MICROSECONDS  who: event".
 since() {
   { tail -n +"$(( $2 + 1 ))" "$1"; tail -n +"$(( $4 + 1 ))" "$3"; } |
-    grep -E '^[0-9]+\.[0-9]{6} ' | sort -n -k1,1 |
-    awk '{ split($1, t, "."); us = t[1] * 1000000 + t[2]; if (NR == 1) t0 = us;
+    grep -E '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}\.[0-9]{6}Z ' | sort -k1,1 |
+    awk '{ split(substr($1, 12, 15), t, /[:.]/);
+           us = ((t[1] * 60 + t[2]) * 60 + t[3]) * 1000000 + t[4]; if (us < last) us += 86400000000;
+           last = us; if (NR == 1) t0 = us;
            who = $2; sub(/\[[0-9]+\]$/, "", who); $1 = ""; $2 = "";
            sub(/^ +/, ""); sub(/^level=[a-z]+ /, ""); printf "      +%6d us  %-15s %s\n", us - t0, who, $0 }'
 }

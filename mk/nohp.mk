@@ -38,7 +38,7 @@ NOHP_LIB := $(BUILD)/libhandoff-nohp.a
 NOHP_LIB_SRCS := ref/lib/backend/backend_core.c ref/lib/backend/replay.c ref/lib/core/token.c \
   ref/lib/core/arena.c ref/lib/wire/frame.c ref/lib/wire/msg.c ref/lib/wire/msg_check.c \
   ref/lib/wire/scan.c ref/lib/wire/error.c ref/lib/wire/codec_npb.c ref/lib/net/unix_xfer.c ref/lib/net/xfer_judge.c \
-  ref/lib/net/unix_sock.c ref/lib/core/peer.c
+  ref/lib/net/unix_sock.c ref/lib/core/peer.c ref/lib/core/sideband.c
 NOHP_OWN_OBJS := $(NOHP_LIB_SRCS:%.c=$(NOHP_OBJ)/%.o) $(NPB_C:$(GEN)/%.c=$(NOHP_OBJ)/gen/%.o)
 NOHP_LIB_OBJS := $(NOHP_OWN_OBJS) $(NOHP_RT_OBJS)
 # -Os with section GC in mind: what a constrained peer would build.

@@ -38,11 +38,12 @@ WIN_LDLIBS := -lbcrypt -ladvapi32
 # What of libhandoff builds for Windows: the wire layer, the token/ACK/
 # fallback/queue core, the broker core (duplicate_handles), the backend core
 # (no_sideband), the client core, and the Windows transport with the
-# Windows client shell (ref/lib/net/win/). Not: the Unix transport, the Unix
+# Windows client shell (ref/lib/net/win/, with what it shares with the Unix
+# one: ref/lib/client/client_shell_common.c). Not: the Unix transport, the Unix
 # backend shell and the Unix client shell.
 WIN_LIB_SRCS := $(sort $(wildcard ref/lib/wire/*.c ref/lib/core/*.c ref/lib/broker/*.c \
   ref/lib/net/win/*.c)) ref/lib/backend/backend_core.c ref/lib/backend/replay.c \
-  ref/lib/client/client_core.c
+  ref/lib/client/client_core.c ref/lib/client/client_shell_common.c
 WIN_PBC_C := $(PROTOS:proto/%.proto=$(WIN_GEN)/%.pb-c.c)
 WIN_NPB_C := $(PROTOS:proto/%.proto=$(WIN_GEN)/%.pb.c)
 WIN_GEN_HDRS := $(WIN_PBC_C:.c=.h) $(WIN_NPB_C:.c=.h)

@@ -11,6 +11,7 @@ once a second (procfs.Snapshot) and flags a socket whose peer has closed
 and that stays open (a descriptor leak) — never while that process is
 stopped.
 """
+import datetime
 import os
 import resource
 import signal
@@ -22,6 +23,14 @@ import procfs
 
 LEAK_AFTER = 6.0   # a dead-peer socket held longer than this (not stopped) is a leak
 DRAIN_TIMEOUT_MS = 10000
+
+
+
+def log_time(stamp):
+    """Seconds since the epoch of a log line's TIME (ISO-8601 UTC with
+    microseconds, ref/bin/cli.h)."""
+    return datetime.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+        tzinfo=datetime.timezone.utc).timestamp()
 
 
 class Gen:
@@ -194,7 +203,7 @@ class World:
             with open(os.path.join(self.out, "backend-gen%d.log" % g.n), "rb") as f:
                 for line in f.read().decode("utf-8", "replace").splitlines()[::-1]:
                     if "event=crash" in line:
-                        return float(line.split()[0]) - self.wall_offset
+                        return log_time(line.split()[0]) - self.wall_offset
         except (OSError, ValueError, IndexError):
             pass
         return time.monotonic()

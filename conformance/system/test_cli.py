@@ -15,6 +15,7 @@ format on one stream (stderr) on SIGUSR1 and at exit, and their log lines
 carry the documented timestamp. With --win-bin: the Windows programs under
 Wine answer --version, --help and an unknown flag the same way.
 """
+import datetime
 import os
 import re
 import signal
@@ -123,9 +124,14 @@ def counters(prog, argv, paths, tmp):
           set(b) == {"SIGUSR1", "exit"} and all(len(v) >= 5 for v in b.values()), err[-1500:])
     check("%s: nothing on stdout" % prog, out == "", out[:300])
     logs = [l for l in err.splitlines() if " level=" in l]
-    stamp = re.compile(r"^[0-9]{10,}\.[0-9]{6} %s\[[0-9]+\] level=(error|warn|info|debug) " % re.escape(prog))
+    stamp = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z %s\[[0-9]+\] level=(error|warn|info|debug) " % re.escape(prog))
     check("%s: log lines carry the documented timestamp" % prog,
           logs and all(stamp.match(l) for l in logs), "\n".join(logs[:5]))
+    if logs and stamp.match(logs[0]):  # the civil date of cli_log_time is the real one
+        t = datetime.datetime.strptime(logs[0].split()[0], "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+            tzinfo=datetime.timezone.utc).timestamp()
+        check("%s: the timestamp is the UTC wall clock" % prog, abs(time.time() - t) < 600,
+              "%s vs now %.0f" % (logs[0].split()[0], time.time()))
     return b
 
 

@@ -139,6 +139,24 @@ int cli_level(const char *s) {
   return -1;
 }
 
+void cli_log_time(char out[CLI_LOG_TIME_LEN], uint64_t unix_us) {
+  /* civil date from days since 1970-01-01 (H. Hinnant's days_from_civil,
+   * inverted): no libc time functions, the same on Linux and Windows. */
+  uint64_t secs = unix_us / 1000000u, us = unix_us % 1000000u;
+  uint64_t days = secs / 86400u, sod = secs % 86400u;
+  uint64_t z = days + 719468u, era = z / 146097u, doe = z - era * 146097u;
+  uint64_t yoe = (doe - doe / 1460u + doe / 36524u - doe / 146096u) / 365u;
+  uint64_t doy = doe - (365u * yoe + yoe / 4u - yoe / 100u), mp = (5u * doy + 2u) / 153u;
+  unsigned d = (unsigned)(doy - (153u * mp + 2u) / 5u + 1u);
+  unsigned m = (unsigned)(mp < 10u ? mp + 3u : mp - 9u);
+  unsigned long long y = (unsigned long long)(yoe + era * 400u + (m <= 2u));
+  char t[64]; /* room for any value the compiler cannot bound; 27 used */
+  snprintf(t, sizeof t, "%04llu-%02u-%02uT%02u:%02u:%02u.%06uZ", y % 10000u, m, d,
+           (unsigned)(sod / 3600u), (unsigned)(sod / 60u % 60u), (unsigned)(sod % 60u), (unsigned)us);
+  memcpy(out, t, CLI_LOG_TIME_LEN - 1);
+  out[CLI_LOG_TIME_LEN - 1] = '\0';
+}
+
 void cli_counters(const char *prog, const char *when, const char *text) {
   fprintf(stderr, "%s counters (%s):\n%s", prog, when, text);
   fflush(stderr);

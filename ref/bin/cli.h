@@ -10,8 +10,8 @@
  *   program); --help/-h and --version print to stdout and exit 0; errors go
  *   to stderr, one line each, "PROG: what".
  *   Log lines (stderr): "TIME PROG[PID] level=LEVEL ..." with TIME the wall
- *   clock in UTC as Unix seconds.microseconds (sortable, merges across
- *   programs; CLI_LOG_TIME_DOC).
+ *   clock in UTC, ISO-8601 with microseconds, fixed width (sortable as
+ *   text, merges across programs; CLI_LOG_TIME_DOC, cli_log_time).
  *   Counters (CLI_COUNTERS_DOC): a line "PROG counters (WHEN):" then one
  *   "name value" line per counter, on stderr. */
 #ifndef HANDOFF_BIN_CLI_H
@@ -59,13 +59,18 @@ typedef struct cli_parser {
 #define CLI_LOG_TIME_DOC                                                                  \
   "Logs:\n"                                                                               \
   "  One line per event on stderr: TIME PROG[PID] level=LEVEL EVENT...; TIME is\n"        \
-  "  the wall clock in UTC as Unix seconds with microseconds (1764655101.123456),\n"      \
-  "  so the logs of several programs merge with sort -n.\n"
+  "  the wall clock in UTC, ISO-8601 with microseconds (2026-12-02T07:01:02.123456Z),\n"  \
+  "  fixed width, so the logs of several programs merge with sort.\n"
 #define CLI_COUNTERS_DOC                                                                  \
   "Counters:\n"                                                                           \
   "  On SIGUSR1 and at exit, a block on stderr: a line 'PROG counters (WHEN):'\n"         \
   "  (WHEN is SIGUSR1 or exit), then one 'name value' line per counter; broker\n"         \
   "  and backend print the same format.\n"
+
+/* TIME of a log line: `unix_us` (microseconds since 1970-01-01 UTC) as
+ * "YYYY-MM-DDTHH:MM:SS.uuuuuuZ" (27 characters and a NUL) into out. */
+#define CLI_LOG_TIME_LEN 28
+void cli_log_time(char out[CLI_LOG_TIME_LEN], uint64_t unix_us);
 
 void cli_init(cli_parser *p, const cli_prog *prog, int argc, char **argv);
 /* The next option: its id (p->arg its value), 0 when the options are over

@@ -43,8 +43,10 @@ static void logf_(int level, const char *event, const char *fmt, ...) {
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
   }
-  fprintf(stderr, "%lld.%06ld handoff-backend[%ld] level=%s event=%s%s%s\n", (long long)ts.tv_sec,
-          ts.tv_nsec / 1000, (long)getpid(), level_names[level], event, msg[0] ? " " : "", msg);
+  char when[CLI_LOG_TIME_LEN];
+  cli_log_time(when, (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u);
+  fprintf(stderr, "%s handoff-backend[%ld] level=%s event=%s%s%s\n", when, (long)getpid(),
+          level_names[level], event, msg[0] ? " " : "", msg);
 }
 
 /* ---- echo connections ------------------------------------------------- */

@@ -83,8 +83,9 @@ void log_line(void *u, int level, const char *line) {
   clock_gettime(CLOCK_REALTIME, &ts);
   static long pid;
   if (pid == 0) pid = (long)getpid();
-  fprintf(stderr, "%lld.%06ld handoff-broker[%ld] level=%s %s\n", (long long)ts.tv_sec,
-          ts.tv_nsec / 1000, pid, level_names[level & 3], line);
+  char when[CLI_LOG_TIME_LEN];
+  cli_log_time(when, (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u);
+  fprintf(stderr, "%s handoff-broker[%ld] level=%s %s\n", when, pid, level_names[level & 3], line);
 }
 
 void slog(int level, const char *fmt, ...) {

@@ -1,6 +1,8 @@
 /* handoff — Windows shells: overlapped operations, clocks, logs. */
 #include "winloop.h"
 
+#include "../cli.h" /* cli_log_time */
+
 #include "handoff/client.h"
 
 #include <stdio.h>
@@ -82,8 +84,9 @@ void wl_log(const char *prog, int level, const char *line) {
   FILETIME ft;
   GetSystemTimePreciseAsFileTime(&ft);
   uint64_t us = ((((uint64_t)ft.dwHighDateTime << 32) | ft.dwLowDateTime) - 116444736000000000ull) / 10u;
-  fprintf(stderr, "%llu.%06llu %s[%lu] level=%s %s\n", (unsigned long long)(us / 1000000u),
-          (unsigned long long)(us % 1000000u), prog, (unsigned long)GetCurrentProcessId(),
+  char when[CLI_LOG_TIME_LEN];
+  cli_log_time(when, us);
+  fprintf(stderr, "%s %s[%lu] level=%s %s\n", when, prog, (unsigned long)GetCurrentProcessId(),
           wl_level_names[level & 3], line);
   fflush(stderr);
 }

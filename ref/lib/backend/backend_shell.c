@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "handoff/backend.h"
+#include "net/xfer_internal.h"
 
 typedef struct ctl_ent {
   int fd;
@@ -221,17 +222,7 @@ static int push_pending(ho_backend *b, const ho_backend_action *a) {
 
 static int write_all_now(int fd, const uint8_t *p, size_t n) {
   size_t off = 0;
-  while (off < n) {
-    ssize_t w = send(fd, p + off, n - off, MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (w > 0) {
-      off += (size_t)w;
-      continue;
-    }
-    if (w < 0 && errno == EINTR) continue;
-    if (w < 0) return ho_err_from_errno(errno);
-    return HO_ERR_IO;
-  }
-  return HO_OK;
+  return ho_sock_send_now(fd, p, n, &off);
 }
 
 /* Execute every queued action of `e`. Returns 1 if the control connection

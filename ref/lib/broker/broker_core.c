@@ -440,9 +440,7 @@ int ho_broker_shutdown(ho_broker *b, uint64_t now) {
   /* Offers in flight end with their control connection. */
   while (b->khead) {
     ho_broker_conn *k = b->khead;
-    k->dead = true;
-    bk_control_failed(b, k, HO_BROKER_REASON_SHUTDOWN, now);
-    bk_close(b, k, false);
+    bk_drop_control(b, k, HO_BROKER_REASON_SHUTDOWN, now);
   }
   while (b->ahead) {
     ho_broker_conn *c = b->ahead;

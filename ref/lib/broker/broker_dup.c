@@ -66,13 +66,7 @@ void bk_dup_offer(ho_broker *b, ho_broker_conn *c, ho_broker_conn *k, uint64_t o
   it->a.correlation_id = c->correlation_id;
   c->dup_state = DS_PENDING;
   b->st.dup_attempts++;
-  c->state = CS_OFFERED;
-  c->ctl = k;
-  c->oprev = k->otail;
-  if (k->otail) k->otail->onext = c; else k->ohead = c;
-  k->otail = c;
-  k->in_flight++;
-  k->offers_sent++;
+  bk_offered(c, k);
   bk_log(b, HO_BROKER_LOG_DEBUG, "conn=%llu duplicate requested control=%llu corr=%llu",
          (unsigned long long)c->id, (unsigned long long)k->id,
          (unsigned long long)c->correlation_id);
@@ -129,9 +123,7 @@ bool bk_dup_acked(ho_broker *b, ho_broker_conn *k, ho_broker_conn *c, uint64_t n
   bk_log(b, HO_BROKER_LOG_WARN,
          "control=%llu ACK for corr=%llu before its offer was sent: dropping the connection",
          (unsigned long long)k->id, (unsigned long long)c->correlation_id);
-  k->dead = true;
-  bk_control_failed(b, k, HO_BROKER_REASON_ACK_CORRELATION, now);
-  bk_close(b, k, false);
+  bk_drop_control(b, k, HO_BROKER_REASON_ACK_CORRELATION, now);
   return false;
 }
 

@@ -344,6 +344,16 @@ int bk_encode_offer(const ho_offer *o, uint64_t deadline_unix_ms, uint8_t *out, 
 
 /* Send the descriptor with the sideband token, then the framed offer, on
  * control connection `k` (spec: XFER-3 XFER-4 ACK-17 TOKEN-6 XFER-37). */
+void bk_offered(ho_broker_conn *c, ho_broker_conn *k) {
+  c->state = CS_OFFERED;
+  c->ctl = k;
+  c->oprev = k->otail;
+  if (k->otail) k->otail->onext = c; else k->ohead = c;
+  k->otail = c;
+  k->in_flight++;
+  k->offers_sent++;
+}
+
 static void send_offer(ho_broker *b, ho_broker_conn *c, ho_broker_conn *k, uint64_t now) {
   /* spec: ACK-17 — a legacy attempt gives up LEGACY_READY_BUDGET after
    * Negotiated, before the client (READY_TIMEOUT from reading it) does. */
@@ -417,14 +427,8 @@ static void send_offer(ho_broker *b, ho_broker_conn *c, ho_broker_conn *k, uint6
     bk_fail(b, c, HO_BROKER_REASON_CONTROL_CLOSED, now, "out of memory");
     return;
   }
-  c->state = CS_OFFERED;
-  c->ctl = k;
+  bk_offered(c, k);
   if (c->coalesced) k->carried_coalesced = true;
-  c->oprev = k->otail;
-  if (k->otail) k->otail->onext = c; else k->ohead = c;
-  k->otail = c;
-  k->in_flight++;
-  k->offers_sent++;
   bk_log(b, HO_BROKER_LOG_DEBUG, "conn=%llu offer sent control=%llu corr=%llu flags=0x%llx",
          (unsigned long long)c->id, (unsigned long long)k->id,
          (unsigned long long)c->correlation_id, (unsigned long long)m.offer.offer_flags);
@@ -512,6 +516,21 @@ ho_broker_conn *bk_find_corr(ho_broker_conn *k, uint64_t corr) {
   return NULL;
 }
 
+void bk_drop_control(ho_broker *b, ho_broker_conn *k, ho_broker_reason why, uint64_t now) {
+  k->dead = true;
+  bk_control_failed(b, k, why, now);
+  bk_close(b, k, false);
+}
+
+/* Drop control connection `k` for what it sent (`what`, failing with rc):
+ * logged, every entry on it abandoned as ACK_MALFORMED, closed. */
+static void drop_malformed(ho_broker *b, ho_broker_conn *k, const char *what, int rc,
+                           uint64_t now) {
+  bk_log(b, HO_BROKER_LOG_WARN, "control=%llu %s (%s): dropping the connection",
+         (unsigned long long)k->id, what, ho_errname(rc) ? ho_errname(rc) : "?");
+  bk_drop_control(b, k, HO_BROKER_REASON_ACK_MALFORMED, now);
+}
+
 /* One complete ACK frame body from control connection `k`. Returns false
  * when `k` was dropped. Checks in the original's order: envelope,
  * request_id == correlation_id, correlation, token, accepted, deadline
@@ -523,11 +542,7 @@ static bool handle_ack(ho_broker *b, ho_broker_conn *k, const uint8_t *body, siz
   if (rc != HO_OK) {
     /* spec: ACK-9 ERR-51 ERR-52 ERR-53 — envelope, payload or request_id
      * check failed: a protocol violation, every entry on `k` abandoned. */
-    bk_log(b, HO_BROKER_LOG_WARN, "control=%llu malformed ACK (%s): dropping the connection",
-           (unsigned long long)k->id, ho_errname(rc) ? ho_errname(rc) : "?");
-    k->dead = true;
-    bk_control_failed(b, k, HO_BROKER_REASON_ACK_MALFORMED, now);
-    bk_close(b, k, false);
+    drop_malformed(b, k, "malformed ACK", rc, now);
     return false;
   }
   const ho_ack *a = &m.ack;
@@ -538,9 +553,7 @@ static bool handle_ack(ho_broker *b, ho_broker_conn *k, const uint8_t *body, siz
       bk_log(b, HO_BROKER_LOG_WARN,
              "control=%llu ACK for corr=%llu never issued: dropping the connection",
              (unsigned long long)k->id, (unsigned long long)a->correlation_id);
-      k->dead = true;
-      bk_control_failed(b, k, HO_BROKER_REASON_ACK_CORRELATION, now);
-      bk_close(b, k, false);
+      bk_drop_control(b, k, HO_BROKER_REASON_ACK_CORRELATION, now);
       return false;
     }
     /* spec: ACK-7 ERR-55 — issued, no longer awaited here: discarded. */
@@ -564,9 +577,7 @@ static bool handle_ack(ho_broker *b, ho_broker_conn *k, const uint8_t *body, siz
     (void)ho_ack_acknowledge(b->tokens, c->token, a->token, now, NULL);
     c->token_live = false;
     bk_fail(b, c, HO_BROKER_REASON_ACK_TOKEN_MISMATCH, now, "ACK token echo differs");
-    k->dead = true;
-    bk_control_failed(b, k, HO_BROKER_REASON_CONTROL_CLOSED, now);
-    bk_close(b, k, false);
+    bk_drop_control(b, k, HO_BROKER_REASON_CONTROL_CLOSED, now);
     return false;
   }
   if (!a->accepted) { /* spec: ACK-4 ERR-57 — the control connection stays */
@@ -631,9 +642,7 @@ int bk_control_data(ho_broker *b, ho_broker_conn *k, const uint8_t *data, size_t
     k->ack_buf = malloc(BROKER_ACK_CAP);
     if (k->ack_buf == NULL ||
         ho_frame_reader_init(&k->ard, k->ack_buf, BROKER_ACK_CAP, BROKER_ACK_CAP) != HO_OK) {
-      k->dead = true;
-      bk_control_failed(b, k, HO_BROKER_REASON_CONTROL_CLOSED, now);
-      bk_close(b, k, false);
+      bk_drop_control(b, k, HO_BROKER_REASON_CONTROL_CLOSED, now);
       return HO_ERR_NOMEM;
     }
   }
@@ -652,11 +661,7 @@ int bk_control_data(ho_broker *b, ho_broker_conn *k, const uint8_t *data, size_t
       continue;
     }
     /* spec: ACK-9 ERR-50 — a framing error: close, abandon every entry. */
-    bk_log(b, HO_BROKER_LOG_WARN, "control=%llu bad frame (%s): dropping the connection",
-           (unsigned long long)k->id, ho_errname(rc) ? ho_errname(rc) : "?");
-    k->dead = true;
-    bk_control_failed(b, k, HO_BROKER_REASON_ACK_MALFORMED, now);
-    bk_close(b, k, false);
+    drop_malformed(b, k, "bad frame", rc, now);
     return HO_OK;
   }
   /* spec: XFER-37 FALLBACK-12 — ACKs free room on `k`: waiting attempts

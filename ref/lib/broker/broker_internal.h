@@ -159,6 +159,9 @@ void bk_after_negotiated(ho_broker *b, ho_broker_conn *c, uint64_t now);
 void bk_fail(ho_broker *b, ho_broker_conn *c, ho_broker_reason why, uint64_t now,
              const char *detail);
 void bk_control_failed(ho_broker *b, ho_broker_conn *k, ho_broker_reason why, uint64_t now);
+/* Drop control connection `k`: dead, every entry on it failed with `why`
+ * (bk_control_failed), closed. The caller logs. */
+void bk_drop_control(ho_broker *b, ho_broker_conn *k, ho_broker_reason why, uint64_t now);
 void bk_fail_queued(ho_broker *b, ho_broker_reason why, uint64_t now);
 void bk_ready_done(ho_broker *b, ho_broker_conn *c, bool written, uint64_t now);
 void bk_dispatch(ho_broker *b, uint64_t now);
@@ -171,6 +174,10 @@ bool bk_backend_ready_available(const ho_broker *b);
 bool bk_coalesced_available(const ho_broker *b);
 void bk_release(ho_broker *b, ho_broker_conn *c);
 void bk_control_flushed(ho_broker *b, ho_broker_conn *k);
+/* Attempt `c` is offered on control connection `k`: OFFERED, at the tail of
+ * k's in-flight list, counted in k->in_flight and k->offers_sent (the offer
+ * of broker_handoff.c and the duplicate request of broker_dup.c). */
+void bk_offered(ho_broker_conn *c, ho_broker_conn *k);
 /* The attempt `corr` in flight on control connection `k`, or NULL. */
 ho_broker_conn *bk_find_corr(ho_broker_conn *k, uint64_t corr);
 void bk_control_unlink(ho_broker *b, ho_broker_conn *k);

@@ -13,12 +13,8 @@
 #include "handoff/client.h"
 #include "handoff/token.h"
 #include "handoff/frame.h"
-
-uint64_t ho_client_now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
+#include "client/client_shell_internal.h"
+#include "net/xfer_internal.h"
 
 uint64_t ho_client_now_us(void) {
   struct timespec ts;
@@ -26,21 +22,7 @@ uint64_t ho_client_now_us(void) {
   return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-static uint64_t measure_us(void *u) {
-  (void)u;
-  return ho_client_now_us();
-}
-
-/* Milliseconds to wait for `deadline_ms` (0 if passed); -1 for no deadline.
- * One more than the difference of the two readings: the reading of now is
- * rounded down, so a wait is never shorter than its timeout. */
-static int ms_left(uint64_t deadline_ms) {
-  if (deadline_ms == 0) return -1;
-  uint64_t now = ho_client_now_ms();
-  if (now >= deadline_ms) return 0;
-  uint64_t ms = deadline_ms - now + 1u;
-  return ms > 0x7fffffff ? 0x7fffffff : (int)ms;
-}
+uint64_t ho_client_now_ms(void) { return ho_client_now_us() / 1000u; }
 
 static uint64_t deadline_after(int timeout_ms) {
   return timeout_ms < 0 ? 0 : ho_client_now_ms() + (uint64_t)timeout_ms;
@@ -49,7 +31,7 @@ static uint64_t deadline_after(int timeout_ms) {
 static int wait_fd(int fd, short events, uint64_t deadline_ms) {
   for (;;) {
     struct pollfd p = {.fd = fd, .events = events};
-    int r = poll(&p, 1, ms_left(deadline_ms));
+    int r = poll(&p, 1, ho_client_shell_ms_left(deadline_ms));
     if (r > 0) return HO_OK;
     if (r == 0) return HO_ERR_TIMEOUT;
     if (errno != EINTR) return HO_ERR_IO;
@@ -60,22 +42,13 @@ static int wait_fd(int fd, short events, uint64_t deadline_ms) {
  * (EPIPE → CLOSED), never a signal. */
 static int write_all_until(int fd, const uint8_t *p, size_t n, uint64_t deadline_ms) {
   size_t off = 0;
-  while (off < n) {
-    ssize_t w = send(fd, p + off, n - off, MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (w > 0) {
-      off += (size_t)w;
-      continue;
-    }
-    if (w < 0 && errno == EINTR) continue;
-    if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      int rc = wait_fd(fd, POLLOUT, deadline_ms);
-      if (rc != HO_OK) return rc;
-      continue;
-    }
-    int rc = w < 0 ? ho_err_from_errno(errno) : HO_ERR_IO;
-    return rc == HO_ERR_CLOSED ? rc : HO_ERR_IO;
+  for (;;) {
+    int rc = ho_sock_send_now(fd, p, n, &off);
+    if (rc == HO_OK) return HO_OK;
+    if (rc != HO_ERR_WOULD_BLOCK) return rc == HO_ERR_CLOSED ? rc : HO_ERR_IO;
+    rc = wait_fd(fd, POLLOUT, deadline_ms);
+    if (rc != HO_OK) return rc;
   }
-  return HO_OK;
 }
 
 /* Read exactly n bytes. With `last_look`, a deadline that passes while
@@ -174,31 +147,19 @@ static void do_read(ho_client_core *core, int fd, size_t len, uint64_t deadline_
   }
 }
 
+static void close_conn(ho_handle fd) {
+  if (fd >= 0) close((int)fd);
+}
+
 int ho_client_connect(const ho_client_config *cfg, ho_client_result *out) {
-  if (out != NULL) {
-    memset(out, 0, sizeof *out);
-    out->conn = HO_NO_HANDLE;
-  }
-  if (cfg == NULL || out == NULL) return HO_ERR_INVALID_ARGUMENT;
-  ho_client_config local = *cfg;
-  if (local.measure_us == NULL) local.measure_us = measure_us;
-  if (local.peer_pid == 0) local.peer_pid = (uint32_t)getpid(); /* spec: SEC-3 */
-  out->start_us = ho_client_now_us();
+  ho_client_config local;
   ho_client_core *core = NULL;
-  int rc = ho_client_core_new(&local, ho_client_now_ms(), &core);
+  int rc = ho_client_shell_begin(cfg, out, (uint32_t)getpid(), &local, &core);
   if (rc != HO_OK) return rc;
   int fd = -1;
   ho_diag diag = {0, ""};
   ho_client_action a;
-  for (;;) {
-    if (!ho_client_core_next(core, &a)) { /* cannot happen: every action is reported */
-      rc = HO_ERR_STATE;
-      break;
-    }
-    if (a.type == HO_CACT_DONE) {
-      rc = ho_client_core_result(core, out);
-      break;
-    }
+  while (ho_client_shell_next(core, &a, out, &rc)) {
     switch (a.type) {
     case HO_CACT_CONNECT: {
       ho_handle h;
@@ -237,13 +198,5 @@ int ho_client_connect(const ho_client_config *cfg, ho_client_result *out) {
       break;
     }
   }
-  ho_client_core_del(core);
-  out->diag = diag;
-  if (rc == HO_OK) {
-    out->conn = fd;
-  } else {
-    if (fd >= 0) close(fd);
-    out->conn = HO_NO_HANDLE;
-  }
-  return rc;
+  return ho_client_shell_end(core, out, &diag, rc, fd, close_conn);
 }

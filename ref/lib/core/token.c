@@ -2,6 +2,7 @@
  * (spec/token-lifecycle.md; citations at each function). The ACK registry
  * functions, which work on the same store, are in ack.c. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #ifdef _WIN32
@@ -344,29 +345,30 @@ int ho_token_issue(ho_token_store *s, uint64_t now_ms, uint8_t out[HO_TOKEN_BYTE
   return HO_ERR_COLLISION_EXHAUSTED;
 }
 
-/* A backend's replay cache: spec: TOKEN-17 TOKEN-18 */
-int ho_token_insert(ho_token_store *s, const uint8_t token[HO_TOKEN_BYTES], uint64_t now_ms) {
+/* What both inserts do: the entry expires the store's TTL after now (`ttl`)
+ * or at `until_ms` (one after now if that is not later than now). */
+static int insert(ho_token_store *s, const uint8_t token[HO_TOKEN_BYTES], uint64_t now_ms,
+                  bool ttl, uint64_t until_ms) {
   if (!s || !token) return HO_ERR_INVALID_ARGUMENT;
   uint64_t now = ho_ts_now(s, now_ms);
   prune(s, now);
   uint32_t h = token_hash(s, token), slot;
   if (find_hashed(s, token, h, &slot) != HO_NIL) return HO_ERR_ALREADY_PENDING;
   if (s->count >= s->max_pending) return HO_ERR_PENDING_LIMIT;
-  add_entry(s, token, h, slot, add_sat(now, s->ttl_ms));
+  uint64_t expires = ttl ? add_sat(now, s->ttl_ms) : until_ms > now ? until_ms : add_sat(now, 1);
+  add_entry(s, token, h, slot, expires);
   return HO_OK;
+}
+
+/* A backend's replay cache: spec: TOKEN-17 TOKEN-18 */
+int ho_token_insert(ho_token_store *s, const uint8_t token[HO_TOKEN_BYTES], uint64_t now_ms) {
+  return insert(s, token, now_ms, true, 0);
 }
 
 /* spec: TOKEN-17 TOKEN-18 */
 int ho_token_insert_until(ho_token_store *s, const uint8_t token[HO_TOKEN_BYTES], uint64_t now_ms,
                           uint64_t until_ms) {
-  if (!s || !token) return HO_ERR_INVALID_ARGUMENT;
-  uint64_t now = ho_ts_now(s, now_ms);
-  prune(s, now);
-  uint32_t h = token_hash(s, token), slot;
-  if (find_hashed(s, token, h, &slot) != HO_NIL) return HO_ERR_ALREADY_PENDING;
-  if (s->count >= s->max_pending) return HO_ERR_PENDING_LIMIT;
-  add_entry(s, token, h, slot, until_ms > now ? until_ms : add_sat(now, 1));
-  return HO_OK;
+  return insert(s, token, now_ms, false, until_ms);
 }
 
 /* spec: TOKEN-5 TOKEN-7 TOKEN-8 TOKEN-19 */

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "handoff/transport.h"
+#include "net/xfer_internal.h"
 
 typedef char ho_listener_path_fits[sizeof(((struct sockaddr_un *)0)->sun_path) ==
                                            sizeof(((ho_listener *)0)->path)
@@ -279,4 +280,17 @@ int ho_peer_check(ho_handle sock, ho_peer_policy policy, uid_t uid, ho_peer_cred
   if (have && out != NULL) *out = pc;
   if (ho_peer_allowed(policy, uid, geteuid(), have ? &pc : NULL)) return HO_OK;
   return have ? HO_ERR_PEER_REJECTED : HO_ERR_PEER_CREDENTIALS;
+}
+
+int ho_sock_send_now(int fd, const uint8_t *p, size_t n, size_t *off) {
+  while (*off < n) {
+    ssize_t w = send(fd, p + *off, n - *off, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (w > 0) {
+      *off += (size_t)w;
+      continue;
+    }
+    if (w < 0 && errno == EINTR) continue;
+    return w < 0 ? ho_err_from_errno(errno) : HO_ERR_IO;
+  }
+  return HO_OK;
 }

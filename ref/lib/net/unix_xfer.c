@@ -154,12 +154,6 @@ int ho_xfer_recv(ho_handle ctl, void *buf, size_t len, ho_xfer_rx *rx, unsigned 
   return ho_xfer_recv_cap(ctl, buf, len, rx, flags, HO_XFER_CMSG_FDS);
 }
 
-void ho_sideband_init(ho_sideband *sb) {
-  if (sb == NULL) return;
-  memset(sb, 0, sizeof *sb);
-  sb->conn = HO_NO_HANDLE;
-}
-
 void ho_sideband_clear(ho_sideband *sb) {
   if (sb == NULL) return;
   if (sb->conn >= 0) close_fd((int)sb->conn);

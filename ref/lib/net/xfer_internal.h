@@ -69,4 +69,12 @@ int ho_xfer_judge(const struct msghdr *msg, size_t n, size_t ctl_cap, unsigned f
 int ho_sideband_apply(ho_sideband *sb, int rc, const ho_xfer_rx *rx, int close_fds[2],
                       size_t *nclose);
 
+/* Send p[*off..n) on the stream socket `fd` without blocking and without
+ * SIGPIPE (MSG_DONTWAIT|MSG_NOSIGNAL; spec: ERR-3), retrying EINTR, until all
+ * is sent (HO_OK) or a send fails: ho_err_from_errno() of its errno
+ * (HO_ERR_WOULD_BLOCK when the socket is full, HO_ERR_CLOSED when the peer is
+ * gone), HO_ERR_IO for a send of 0 bytes. *off counts what has been sent.
+ * The one send loop of the backend shell and the client shell (unix_sock.c). */
+int ho_sock_send_now(int fd, const uint8_t *p, size_t n, size_t *off);
+
 #endif

@@ -191,30 +191,61 @@ static bool payload_msg_cb(pb_ostream_t *stream, const pb_field_t *field, void *
 
 /* ---- generated -> neutral ---------------------------------------------- */
 
-static void negotiated_in(ho_negotiated *o, const handoff_v1_Negotiated *m) {
-  o->negotiated_protocol = m->negotiated_protocol;
-  STRCPY(o->daemon_version, m->daemon_version);
-  STRCPY(o->backend_pipe, m->backend_pipe);
-  o->warnings_count = m->warnings_count;
-  for (size_t i = 0; i < m->warnings_count; i++) STRCPY(o->warnings[i], m->warnings[i]);
-  o->server_capabilities = m->server_capabilities;
-  o->keepalive_interval_secs = m->keepalive_interval_secs;
-  BINCPY(o->handle_passed_token, o->handle_passed_token_len, m->handle_passed_token);
-  o->connection_id = m->connection_id;
+/* What both directions of Negotiated and Refused copy (negotiated_in/_out,
+ * refused_in/_out): one body each over the function's `dst` and `src`;
+ * count_t and code_t are the types of dst's counts and code. */
+#define COPY_NEGOTIATED(count_t)                                                       \
+  do {                                                                                 \
+    dst->negotiated_protocol = src->negotiated_protocol;                               \
+    STRCPY(dst->daemon_version, src->daemon_version);                                  \
+    STRCPY(dst->backend_pipe, src->backend_pipe);                                      \
+    dst->warnings_count = (count_t)src->warnings_count;                                \
+    for (size_t i = 0; i < src->warnings_count; i++)                                   \
+      STRCPY(dst->warnings[i], src->warnings[i]);                                      \
+    dst->server_capabilities = src->server_capabilities;                               \
+    dst->keepalive_interval_secs = src->keepalive_interval_secs;                       \
+    dst->connection_id = src->connection_id;                                           \
+  } while (0)
+#define COPY_REFUSED(count_t, code_t)                                                  \
+  do {                                                                                 \
+    STRCPY(dst->reason, src->reason);                                                  \
+    dst->daemon_min_protocol = src->daemon_min_protocol;                               \
+    dst->daemon_max_protocol = src->daemon_max_protocol;                               \
+    dst->code = (code_t)src->code;                                                     \
+    dst->details_count = (count_t)src->details_count;                                  \
+    for (size_t i = 0; i < src->details_count; i++) {                                  \
+      STRCPY(dst->details[i].key, src->details[i].key);                                \
+      STRCPY(dst->details[i].value, src->details[i].value);                            \
+    }                                                                                  \
+    dst->retry_after_ms = src->retry_after_ms;                                         \
+  } while (0)
+
+/* Hello's fields but its bytes, the same in both directions (npb_to_neutral and
+ * fill; the bytes are stored differently on each side). */
+#define COPY_HELLO(dst, src)                                                           \
+  do {                                                                                 \
+    (dst)->client_min_protocol = (src)->client_min_protocol;                           \
+    (dst)->client_max_protocol = (src)->client_max_protocol;                           \
+    STRCPY((dst)->service_name, (src)->service_name);                                  \
+    STRCPY((dst)->wanted_version, (src)->wanted_version);                              \
+    STRCPY((dst)->client_version, (src)->client_version);                              \
+    (dst)->client_capabilities = (src)->client_capabilities;                           \
+    STRCPY((dst)->request_id, (src)->request_id);                                      \
+    (dst)->connection_id = (src)->connection_id;                                       \
+    (dst)->peer_pid = (src)->peer_pid;                                                 \
+    STRCPY((dst)->client_lib_name, (src)->client_lib_name);                            \
+    STRCPY((dst)->client_lib_version, (src)->client_lib_version);                      \
+    (dst)->client_keepalive_secs = (src)->client_keepalive_secs;                       \
+  } while (0)
+
+static void negotiated_in(ho_negotiated *dst, const handoff_v1_Negotiated *src) {
+  COPY_NEGOTIATED(size_t);
+  BINCPY(dst->handle_passed_token, dst->handle_passed_token_len, src->handle_passed_token);
 }
 
-static void refused_in(ho_refused *o, const handoff_v1_Refused *m) {
-  STRCPY(o->reason, m->reason);
-  o->daemon_min_protocol = m->daemon_min_protocol;
-  o->daemon_max_protocol = m->daemon_max_protocol;
-  o->code = (uint32_t)m->code;
-  o->details_count = m->details_count;
-  for (size_t i = 0; i < m->details_count; i++) {
-    STRCPY(o->details[i].key, m->details[i].key);
-    STRCPY(o->details[i].value, m->details[i].value);
-  }
-  o->retry_after_ms = m->retry_after_ms;
-  ho_refused_normalize(o);
+static void refused_in(ho_refused *dst, const handoff_v1_Refused *src) {
+  COPY_REFUSED(size_t, uint32_t);
+  ho_refused_normalize(dst);
 }
 
 /* One union for every generated struct keeps the stack use bounded. */
@@ -328,22 +359,11 @@ static int npb_to_neutral(ho_mt mt, const npb_any *mp, const payload_view *pvp, 
   case HO_MT_HELLO: {
     ho_hello *o = out;
     const handoff_v1_Hello *h = &mp->hello;
-    o->client_min_protocol = h->client_min_protocol;
-    o->client_max_protocol = h->client_max_protocol;
-    STRCPY(o->service_name, h->service_name);
-    STRCPY(o->wanted_version, h->wanted_version);
-    STRCPY(o->client_version, h->client_version);
-    o->client_capabilities = h->client_capabilities;
+    COPY_HELLO(o, h);
     BINCPY(o->auth_token.data, o->auth_token.len, h->auth_token);
-    STRCPY(o->request_id, h->request_id);
-    o->connection_id = h->connection_id;
-    o->peer_pid = h->peer_pid;
-    STRCPY(o->client_lib_name, h->client_lib_name);
-    STRCPY(o->client_lib_version, h->client_lib_version);
     BINCPY(o->peer_attestation_nonce.data, o->peer_attestation_nonce.len,
            h->peer_attestation_nonce);
     BINCPY(o->capability_token.data, o->capability_token.len, h->capability_token);
-    o->client_keepalive_secs = h->client_keepalive_secs;
     return HO_OK;
   }
   case HO_MT_NEGOTIATED: negotiated_in(out, &mp->neg); return HO_OK;
@@ -376,29 +396,13 @@ static int npb_to_neutral(ho_mt mt, const npb_any *mp, const payload_view *pvp, 
 
 /* ---- neutral -> generated ---------------------------------------------- */
 
-static void negotiated_out(handoff_v1_Negotiated *m, const ho_negotiated *n) {
-  m->negotiated_protocol = n->negotiated_protocol;
-  STRCPY(m->daemon_version, n->daemon_version);
-  STRCPY(m->backend_pipe, n->backend_pipe);
-  m->warnings_count = (pb_size_t)n->warnings_count;
-  for (size_t i = 0; i < n->warnings_count; i++) STRCPY(m->warnings[i], n->warnings[i]);
-  m->server_capabilities = n->server_capabilities;
-  m->keepalive_interval_secs = n->keepalive_interval_secs;
-  BINSET(m->handle_passed_token, n->handle_passed_token, n->handle_passed_token_len);
-  m->connection_id = n->connection_id;
+static void negotiated_out(handoff_v1_Negotiated *dst, const ho_negotiated *src) {
+  COPY_NEGOTIATED(pb_size_t);
+  BINSET(dst->handle_passed_token, src->handle_passed_token, src->handle_passed_token_len);
 }
 
-static void refused_out(handoff_v1_Refused *m, const ho_refused *r) {
-  STRCPY(m->reason, r->reason);
-  m->daemon_min_protocol = r->daemon_min_protocol;
-  m->daemon_max_protocol = r->daemon_max_protocol;
-  m->code = (handoff_v1_ErrorCode)r->code;
-  m->details_count = (pb_size_t)r->details_count;
-  for (size_t i = 0; i < r->details_count; i++) {
-    STRCPY(m->details[i].key, r->details[i].key);
-    STRCPY(m->details[i].value, r->details[i].value);
-  }
-  m->retry_after_ms = r->retry_after_ms;
+static void refused_out(handoff_v1_Refused *dst, const ho_refused *src) {
+  COPY_REFUSED(pb_size_t, handoff_v1_ErrorCode);
 }
 
 /* Fill `m` from the neutral struct; `pv` backs an envelope's payload. */
@@ -438,22 +442,11 @@ static int fill(npb_any *m, ho_mt mt, const void *msg, payload_view *pv) {
   case HO_MT_HELLO: {
     const ho_hello *h = msg;
     handoff_v1_Hello *o = &m->hello;
-    o->client_min_protocol = h->client_min_protocol;
-    o->client_max_protocol = h->client_max_protocol;
-    STRCPY(o->service_name, h->service_name);
-    STRCPY(o->wanted_version, h->wanted_version);
-    STRCPY(o->client_version, h->client_version);
-    o->client_capabilities = h->client_capabilities;
+    COPY_HELLO(o, h);
     BINSET(o->auth_token, h->auth_token.data, h->auth_token.len);
-    STRCPY(o->request_id, h->request_id);
-    o->connection_id = h->connection_id;
-    o->peer_pid = h->peer_pid;
-    STRCPY(o->client_lib_name, h->client_lib_name);
-    STRCPY(o->client_lib_version, h->client_lib_version);
     BINSET(o->peer_attestation_nonce, h->peer_attestation_nonce.data,
            h->peer_attestation_nonce.len);
     BINSET(o->capability_token, h->capability_token.data, h->capability_token.len);
-    o->client_keepalive_secs = h->client_keepalive_secs;
     return HO_OK;
   }
   case HO_MT_HELLO_REPLY: {

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "handoff/client.h"
+#include "client/client_shell_internal.h"
 #include "net/win/win_internal.h"
 
 uint64_t ho_client_now_us(void) {
@@ -22,22 +23,6 @@ uint64_t ho_client_now_us(void) {
 }
 
 uint64_t ho_client_now_ms(void) { return ho_client_now_us() / 1000u; }
-
-static uint64_t measure_us(void *u) {
-  (void)u;
-  return ho_client_now_us();
-}
-
-/* Milliseconds to wait for `deadline_ms` (0 if passed); -1 for no deadline.
- * One more than the difference of the two readings: the reading of now is
- * rounded down, so a wait is never shorter than its timeout. */
-static int ms_left(uint64_t deadline_ms) {
-  if (deadline_ms == 0) return -1;
-  uint64_t now = ho_client_now_ms();
-  if (now >= deadline_ms) return 0;
-  uint64_t ms = deadline_ms - now + 1u;
-  return ms > 0x7fffffff ? 0x7fffffff : (int)ms;
-}
 
 int ho_client_write_all(ho_handle fd, const void *buf, size_t n, int timeout_ms) {
   if (fd == HO_NO_HANDLE || fd == 0 || (buf == NULL && n > 0)) return HO_ERR_INVALID_ARGUMENT;
@@ -60,7 +45,7 @@ static void do_read(ho_client_core *core, ho_handle h, size_t len, uint64_t dead
   uint8_t buf[16384];
   if (len > sizeof buf) len = sizeof buf;
   size_t got = 0;
-  int rc = ho_pipe_read_some(h, buf, len, ms_left(deadline_ms), &got);
+  int rc = ho_pipe_read_some(h, buf, len, ho_client_shell_ms_left(deadline_ms), &got);
   if (rc == HO_ERR_TIMEOUT) {
     size_t avail = 0;
     rc = ho_pipe_available(h, &avail);
@@ -75,31 +60,15 @@ static void do_read(ho_client_core *core, ho_handle h, size_t len, uint64_t dead
 }
 
 int ho_client_connect(const ho_client_config *cfg, ho_client_result *out) {
-  if (out != NULL) {
-    memset(out, 0, sizeof *out);
-    out->conn = HO_NO_HANDLE;
-  }
-  if (cfg == NULL || out == NULL) return HO_ERR_INVALID_ARGUMENT;
-  ho_client_config local = *cfg;
-  if (local.measure_us == NULL) local.measure_us = measure_us;
-  if (local.peer_pid == 0) local.peer_pid = (uint32_t)GetCurrentProcessId(); /* spec: SEC-3 */
-  uint32_t connect_ms = local.io_timeout_ms ? local.io_timeout_ms : HO_CLIENT_DEFAULT_IO_TIMEOUT_MS;
-  out->start_us = ho_client_now_us();
+  ho_client_config local;
   ho_client_core *core = NULL;
-  int rc = ho_client_core_new(&local, ho_client_now_ms(), &core);
+  int rc = ho_client_shell_begin(cfg, out, (uint32_t)GetCurrentProcessId(), &local, &core);
   if (rc != HO_OK) return rc;
+  uint32_t connect_ms = local.io_timeout_ms ? local.io_timeout_ms : HO_CLIENT_DEFAULT_IO_TIMEOUT_MS;
   ho_handle h = HO_NO_HANDLE;
   ho_diag diag = {0, ""};
   ho_client_action a;
-  for (;;) {
-    if (!ho_client_core_next(core, &a)) { /* cannot happen: every action is reported */
-      rc = HO_ERR_STATE;
-      break;
-    }
-    if (a.type == HO_CACT_DONE) {
-      rc = ho_client_core_result(core, out);
-      break;
-    }
+  while (ho_client_shell_next(core, &a, out, &rc)) {
     switch (a.type) {
     case HO_CACT_CONNECT: {
       /* Bare names on the wire (backend_pipe), "\\.\pipe\" + name here; a
@@ -129,8 +98,9 @@ int ho_client_connect(const ho_client_config *cfg, ho_client_result *out) {
       break;
     }
     case HO_CACT_WRITE:
-      (void)ho_client_core_written(core, ho_pipe_write_all(h, a.bytes, a.len, ms_left(a.deadline_ms)),
-                                   ho_client_now_ms());
+      (void)ho_client_core_written(
+          core, ho_pipe_write_all(h, a.bytes, a.len, ho_client_shell_ms_left(a.deadline_ms)),
+          ho_client_now_ms());
       break;
     case HO_CACT_READ:
       do_read(core, h, a.len, a.deadline_ms);
@@ -143,13 +113,5 @@ int ho_client_connect(const ho_client_config *cfg, ho_client_result *out) {
       break;
     }
   }
-  ho_client_core_del(core);
-  out->diag = diag;
-  if (rc == HO_OK) {
-    out->conn = h;
-  } else {
-    ho_win_close(h);
-    out->conn = HO_NO_HANDLE;
-  }
-  return rc;
+  return ho_client_shell_end(core, out, &diag, rc, h, ho_win_close);
 }

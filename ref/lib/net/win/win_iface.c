@@ -68,12 +68,6 @@ int ho_xfer_recv(ho_handle ctl, void *buf, size_t len, ho_xfer_rx *rx, unsigned 
   return HO_OK;
 }
 
-void ho_sideband_init(ho_sideband *sb) {
-  if (sb == NULL) return;
-  memset(sb, 0, sizeof *sb);
-  sb->conn = HO_NO_HANDLE;
-}
-
 void ho_sideband_clear(ho_sideband *sb) {
   if (sb == NULL) return;
   ho_win_close(sb->conn);

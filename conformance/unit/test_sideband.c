@@ -14,13 +14,15 @@
 #include "handoff/error.h"
 #include "net/xfer_internal.h"
 
+/* u last: clang folds CMSG_SPACE() to a constant only as an extension, and
+ * then a field of that size must end the struct (make coverage builds with clang). */
 typedef struct ctlbuf {
+  size_t off;
+  struct msghdr m;
   union {
     struct cmsghdr align;
     unsigned char b[HO_XFER_CTL_MAX];
   } u;
-  size_t off;
-  struct msghdr m;
 } ctlbuf;
 
 static void cb_init(ctlbuf *c) { memset(c, 0, sizeof *c); }

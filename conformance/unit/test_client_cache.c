@@ -9,19 +9,7 @@
 
 #include "handoff/client.h"
 
-static char dir[64], file[128];
-
-static void setup(void) {
-  snprintf(dir, sizeof dir, "/tmp/ho-cache-XXXXXX");
-  cr_assert_not_null(mkdtemp(dir));
-  snprintf(file, sizeof file, "%s/endpoints", dir);
-}
-
-static void teardown(void) {
-  char cmd[160];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-  cr_assert_eq(system(cmd), 0);
-}
+#include "cache_fixtures.h"
 
 TestSuite(client_cache, .init = setup, .fini = teardown);
 

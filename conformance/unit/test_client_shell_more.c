@@ -24,6 +24,7 @@
 #include "handoff/error.h"
 #include "handoff/frame.h"
 #include "handoff/transport.h"
+#include "child_exit.h"
 
 static int sp[2];
 
@@ -54,11 +55,7 @@ static pid_t later(int ms, size_t n) {
   return pid;
 }
 
-static void reap(pid_t pid) {
-  int st = 0;
-  cr_assert_eq(waitpid(pid, &st, 0), pid);
-  cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-}
+static void reap(pid_t pid) { child_wait_ok(pid); }
 
 Test(client_shell_more, write_all_refuses_bad_arguments) {
   cr_assert_eq(ho_client_write_all(-1, "x", 1, 100), HO_ERR_INVALID_ARGUMENT);
@@ -244,6 +241,26 @@ Test(client_shell_more, connect_to_an_endpoint_of_a_rejected_uid_is_peer_rejecte
   unlisten_tmp(&l);
 }
 
+/* In the forked broker: accept the client's connection (blocking mode).
+ * Returns 0, or the child's exit code naming the step. */
+static int child_accept(ho_listener *l, ho_handle *a) {
+  struct pollfd p = {.fd = (int)l->fd, .events = POLLIN}; /* the listener does not block */
+  if (poll(&p, 1, 5000) != 1) return 3;
+  return ho_listener_accept_mode(l, false, a) == HO_OK ? 0 : 1;
+}
+
+/* ho_client_connect to the test broker fails with `want`, no connection left. */
+static void connect_fails_with(int want) {
+  ho_client_config cfg;
+  ho_client_config_init(&cfg);
+  cfg.connect_path = g_sock;
+  cfg.service_name = "echo";
+  cfg.io_timeout_ms = 5000;
+  ho_client_result r;
+  cr_assert_eq(ho_client_connect(&cfg, &r), want);
+  cr_assert_eq(r.conn, HO_NO_HANDLE);
+}
+
 /* A broker that accepts and closes with the Hello unread: the client's read
  * gets ECONNRESET, which counts as the connection closed (spec: CLIENT-5). */
 Test(client_shell_more, broker_reset_before_negotiated_is_closed) {
@@ -253,26 +270,16 @@ Test(client_shell_more, broker_reset_before_negotiated_is_closed) {
   cr_assert_geq(pid, 0);
   if (pid == 0) {
     ho_handle a = HO_NO_HANDLE;
-    struct pollfd p = {.fd = (int)l.fd, .events = POLLIN}; /* the listener does not block */
-    if (poll(&p, 1, 5000) != 1) _exit(3);
-    if (ho_listener_accept_mode(&l, false, &a) != HO_OK) _exit(1);
+    int arc = child_accept(&l, &a);
+    if (arc != 0) _exit(arc);
     char c;
     /* wait until the Hello is queued, leave it unread, close: a reset */
     if (recv((int)a, &c, 1, MSG_PEEK) != 1) _exit(2);
     close((int)a);
     _exit(0);
   }
-  ho_client_config cfg;
-  ho_client_config_init(&cfg);
-  cfg.connect_path = g_sock;
-  cfg.service_name = "echo";
-  cfg.io_timeout_ms = 5000;
-  ho_client_result r;
-  cr_assert_eq(ho_client_connect(&cfg, &r), HO_ERR_CLOSED);
-  cr_assert_eq(r.conn, HO_NO_HANDLE);
-  int st = 0;
-  cr_assert_eq(waitpid(pid, &st, 0), pid);
-  cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  connect_fails_with(HO_ERR_CLOSED);
+  child_wait_ok(pid);
   unlisten_tmp(&l);
 }
 
@@ -286,9 +293,8 @@ Test(client_shell_more, reply_body_over_one_read_buffer_then_eof_is_truncated) {
   cr_assert_geq(pid, 0);
   if (pid == 0) {
     ho_handle a = HO_NO_HANDLE;
-    struct pollfd p = {.fd = (int)l.fd, .events = POLLIN};
-    if (poll(&p, 1, 5000) != 1) _exit(3);
-    if (ho_listener_accept_mode(&l, false, &a) != HO_OK) _exit(1);
+    int arc = child_accept(&l, &a);
+    if (arc != 0) _exit(arc);
     static uint8_t buf[5 + 20000];
     if (ho_frame_write_header(buf, 40000) != HO_OK) _exit(4);
     memset(buf + 5, 0x0a, sizeof buf - 5);
@@ -299,16 +305,7 @@ Test(client_shell_more, reply_body_over_one_read_buffer_then_eof_is_truncated) {
     close((int)a);
     _exit(0);
   }
-  ho_client_config cfg;
-  ho_client_config_init(&cfg);
-  cfg.connect_path = g_sock;
-  cfg.service_name = "echo";
-  cfg.io_timeout_ms = 5000;
-  ho_client_result r;
-  cr_assert_eq(ho_client_connect(&cfg, &r), HO_ERR_TRUNCATED);
-  cr_assert_eq(r.conn, HO_NO_HANDLE);
-  int st = 0;
-  cr_assert_eq(waitpid(pid, &st, 0), pid);
-  cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "broker step %d", WEXITSTATUS(st));
+  connect_fails_with(HO_ERR_TRUNCATED);
+  child_wait_ok(pid);
   unlisten_tmp(&l);
 }

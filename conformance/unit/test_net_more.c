@@ -60,10 +60,7 @@ static void as_nobody(int (*body)(void)) {
     if (setresuid(0, 0, 0) != 0 || setresgid(0, 0, 0) != 0) _exit(91);
     child_exit(rc);
   }
-  int st = 0;
-  cr_assert_eq(waitpid(pid, &st, 0), pid);
-  cr_assert(WIFEXITED(st));
-  cr_assert_eq(WEXITSTATUS(st), 0, "child step %d", WEXITSTATUS(st));
+  child_wait_ok(pid);
 }
 
 /* ---- parent directories (spec: SEC-1 SEC-2 SEC-9) ---------------------- */
@@ -587,18 +584,9 @@ Test(net_more, descriptor_limit_for_socket_creation_is_fd_exhausted) {
   pid_t pid = fork();
   cr_assert_geq(pid, 0);
   if (pid == 0) {
-    struct rlimit old;
-    if (getrlimit(RLIMIT_NOFILE, &old) != 0) _exit(10);
-    int hi = 0;
-    for (int fd = 0; fd < 1024; fd++)
-      if (fcntl(fd, F_GETFD) >= 0) hi = fd;
-    struct rlimit rl = {(rlim_t)hi + 1, old.rlim_max};
-    if (setrlimit(RLIMIT_NOFILE, &rl) != 0) _exit(11);
-    int first = -1, last = -1, fd;
-    while ((fd = dup(0)) >= 0) {
-      if (first < 0) first = fd;
-      last = fd;
-    }
+    child_fdfill ff;
+    int frc = child_fd_fill(&ff);
+    if (frc != 0) _exit(frc);
     ho_diag d;
     int rc = 0;
     ho_listener l2;
@@ -607,14 +595,10 @@ Test(net_more, descriptor_limit_for_socket_creation_is_fd_exhausted) {
     else if (d.os_errno != EMFILE || strstr(d.msg, "socket for") == NULL) rc = 13;
     else if (ho_unix_connect_diag(p, 0, &c, &d) != HO_ERR_FD_EXHAUSTED) rc = 14;
     else if (d.os_errno != EMFILE) rc = 15;
-    for (fd = first; first >= 0 && fd <= last; fd++) close(fd);
-    (void)setrlimit(RLIMIT_NOFILE, &old);
+    child_fd_unfill(&ff);
     child_exit(rc);
   }
-  int st = 0;
-  cr_assert_eq(waitpid(pid, &st, 0), pid);
-  cr_assert(WIFEXITED(st));
-  cr_assert_eq(WEXITSTATUS(st), 0, "child step %d", WEXITSTATUS(st));
+  child_wait_ok(pid);
 }
 
 Test(net_more, null_paths_are_invalid_arguments) {
@@ -638,28 +622,15 @@ Test(net_more, accept_at_the_descriptor_limit_is_fd_exhausted) {
   pid_t pid = fork();
   cr_assert_geq(pid, 0);
   if (pid == 0) {
-    struct rlimit old;
-    if (getrlimit(RLIMIT_NOFILE, &old) != 0) _exit(10);
-    int hi = 0;
-    for (int fd = 0; fd < 1024; fd++)
-      if (fcntl(fd, F_GETFD) >= 0) hi = fd;
-    struct rlimit rl = {(rlim_t)hi + 1, old.rlim_max};
-    if (setrlimit(RLIMIT_NOFILE, &rl) != 0) _exit(11);
-    int first = -1, last = -1, fd;
-    while ((fd = dup(0)) >= 0) {
-      if (first < 0) first = fd;
-      last = fd;
-    }
+    child_fdfill ff;
+    int frc = child_fd_fill(&ff);
+    if (frc != 0) _exit(frc);
     ho_handle c = HO_NO_HANDLE;
     int rc = ho_listener_accept(&l, &c) == HO_ERR_FD_EXHAUSTED && c == HO_NO_HANDLE ? 0 : 12;
-    for (fd = first; first >= 0 && fd <= last; fd++) close(fd);
-    (void)setrlimit(RLIMIT_NOFILE, &old);
+    child_fd_unfill(&ff);
     child_exit(rc);
   }
-  int st = 0;
-  cr_assert_eq(waitpid(pid, &st, 0), pid);
-  cr_assert(WIFEXITED(st));
-  cr_assert_eq(WEXITSTATUS(st), 0, "child step %d", WEXITSTATUS(st));
+  child_wait_ok(pid);
   ho_handle a = HO_NO_HANDLE;
   cr_assert_eq(ho_listener_accept(&l, &a), HO_OK); /* still queued for the parent */
   close((int)a);

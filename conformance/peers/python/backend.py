@@ -208,22 +208,30 @@ OFFER_SCHEMA = {                                      # messages.md §5
 }
 
 
-def decode_offer(body):
-    """ENV-4: the checks of an offer frame's body, in the fixed order; the
-    first failure names the error. Returns (envelope, offer)."""
-    env = decode_message(body, FRAME_SCHEMA)          # step 2
+def check_envelope(env, kind, protocol):
+    """ENV-4 steps 3 to 8 on a decoded envelope expected to be `kind` on
+    `protocol`, in the fixed order; the first failure names the error. The
+    one copy for every Python peer (backend, handshake, decoder)."""
     if env["envelope_version"] != ENVELOPE_VERSION:
         raise ProtocolError("ENVELOPE_VERSION")       # step 3
     if env["kind"] > KIND_CANCEL:
         raise ProtocolError("UNKNOWN_KIND")           # step 4
-    if env["kind"] != KIND_REQUEST:
+    if env["kind"] != kind:
         raise ProtocolError("WRONG_KIND")             # step 5
-    if env["payload_protocol"] != PAYLOAD_HANDOFF:
+    if env["payload_protocol"] != protocol:
         raise ProtocolError("PAYLOAD_PROTOCOL")       # step 6
     if env["payload_encoding"] > 3:
         raise ProtocolError("UNKNOWN_ENCODING")       # step 7
     if env["payload_encoding"] != ENCODING_NONE:
         raise ProtocolError("PAYLOAD_COMPRESSED")     # step 8, ENV-5: never decompress
+    return env
+
+
+def decode_offer(body):
+    """ENV-4: the checks of an offer frame's body, in the fixed order; the
+    first failure names the error. Returns (envelope, offer)."""
+    env = check_envelope(decode_message(body, FRAME_SCHEMA),  # step 2
+                         KIND_REQUEST, PAYLOAD_HANDOFF)
     offer = decode_message(env["payload"], OFFER_SCHEMA)  # step 9
     if env["request_id"] != offer["correlation_id"]:
         raise ProtocolError("REQUEST_ID_MISMATCH")    # step 10, ENV-7, ERR-47

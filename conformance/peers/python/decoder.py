@@ -27,14 +27,11 @@ import json
 import struct
 import sys
 
-from backend import ProtocolError, read_varint
+from backend import ProtocolError, check_envelope, read_varint
 
 FRAMING_VERSION = 1
 HELLO_CAP = 64 * 1024                  # FRAME-3, FRAME-5: the Hello body cap
 FRAME_CAP = 16 * 1024 * 1024           # every other frame
-ENVELOPE_VERSION = 1
-KIND_CANCEL = 3
-ENCODING_NONE, ENCODING_LZ4 = 0, 3
 TOKEN_BYTES = 16
 
 # Field kinds (the same as ref/lib/wire/scan.h).
@@ -259,18 +256,7 @@ def decode_frame(frame_type, data):
     env_m = Message(ENVELOPE)
     scan(body, env_m)
     env = env_m.values
-    if env["envelope_version"] != ENVELOPE_VERSION:
-        raise ProtocolError("ENVELOPE_VERSION")       # ENV-4 step 3
-    if env["kind"] > KIND_CANCEL:
-        raise ProtocolError("UNKNOWN_KIND")
-    if env["kind"] != kind:
-        raise ProtocolError("WRONG_KIND")
-    if env["payload_protocol"] != protocol:
-        raise ProtocolError("PAYLOAD_PROTOCOL")
-    if env["payload_encoding"] > ENCODING_LZ4:
-        raise ProtocolError("UNKNOWN_ENCODING")
-    if env["payload_encoding"] != ENCODING_NONE:
-        raise ProtocolError("PAYLOAD_COMPRESSED")     # ENV-5: never decompress
+    check_envelope(env, kind, protocol)               # ENV-4 steps 3 to 8, ENV-5
     message = decode_message(env["payload"], schema)
     if handoff and str(env["request_id"]) != message["correlation_id"]:
         raise ProtocolError("REQUEST_ID_MISMATCH")    # ENV-7

@@ -7,10 +7,10 @@ never sees. Standard library only.
 
 import struct
 
-from backend import (BOOL, BYTES, ENCODING_NONE, ENUM, ENVELOPE_VERSION, FRAME_SCHEMA, FRAMING_VERSION,
-                     KIND_CANCEL, KIND_EVENT, KIND_REQUEST, KIND_RESPONSE, MAX_SERVICE_NAME, PAYLOAD_HANDOFF,
-                     STRING, TOKEN, TOKEN_BYTES, UINT32, UINT64, ProtocolError, decode_message, encode_ack,
-                     put_field)
+from backend import (BOOL, BYTES, ENUM, ENVELOPE_VERSION, FRAME_SCHEMA, FRAMING_VERSION,
+                     KIND_EVENT, KIND_REQUEST, KIND_RESPONSE, MAX_SERVICE_NAME, PAYLOAD_HANDOFF,
+                     STRING, TOKEN, TOKEN_BYTES, UINT32, UINT64, ProtocolError, check_envelope, decode_message,
+                     encode_ack, put_field)
 
 PAYLOAD_HELLO = 0x0000
 HELLO_CAP = 64 * 1024                  # FRAME-3: the Hello cap
@@ -94,20 +94,7 @@ def header_length(header, cap):
 
 def envelope(body, kind, protocol):
     """ENV-4 steps 2 to 8 for a frame expected to be `kind` on `protocol`."""
-    env = decode_message(body, FRAME_SCHEMA)
-    if env["envelope_version"] != ENVELOPE_VERSION:
-        raise ProtocolError("ENVELOPE_VERSION")
-    if env["kind"] > KIND_CANCEL:
-        raise ProtocolError("UNKNOWN_KIND")
-    if env["kind"] != kind:
-        raise ProtocolError("WRONG_KIND")
-    if env["payload_protocol"] != protocol:
-        raise ProtocolError("PAYLOAD_PROTOCOL")
-    if env["payload_encoding"] > 3:
-        raise ProtocolError("UNKNOWN_ENCODING")
-    if env["payload_encoding"] != ENCODING_NONE:
-        raise ProtocolError("PAYLOAD_COMPRESSED")     # ENV-5
-    return env
+    return check_envelope(decode_message(body, FRAME_SCHEMA), kind, protocol)
 
 
 def encode_hello(service, caps, peer_pid=0, keepalive=0):

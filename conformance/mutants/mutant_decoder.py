@@ -46,8 +46,9 @@ def lenient_read_varint(buf, pos, max_bytes):
 @mutant("truncated-varint-accepted", "MSG-10", "a varint cut off by the end of its buffer is accepted",
         ["decode.vector"])
 def truncated_varint():
-    return [("from backend import ProtocolError, read_varint",
-             "from backend import ProtocolError\nfrom mutant_decoder import lenient_read_varint as read_varint")]
+    return [("from backend import ProtocolError, check_envelope, read_varint\n",
+             "from backend import ProtocolError, check_envelope\n"
+             "from mutant_decoder import lenient_read_varint as read_varint\n")]
 
 
 @mutant("unknown-field-rejected", "MSG-1", "a length-delimited or varint field of unknown number is MALFORMED",

@@ -374,9 +374,16 @@ static int rate_limit(cf_ctx *ctx) {
   cf_hello_init(ctx, &h, 0);
   cf_buf b = {0};
   if (cf_hello_frame(&h, NULL, &b) != 0) return cf_error(ctx, "encode");
+  /* spec/conformance.md §4: HELLO-14 leaves the window's form open; a
+   * window aligned to clock seconds admits up to 2 x rate in a burst that
+   * straddles a second, so send up to 2 x rate + 1 within 0.9 s, starting
+   * from a second in which the runner sent nothing. */
+  cf_sleep_ms(1100);
+  const long most = 2 * rate + 1;
   int limited = 0, rc = 0;
+  long sent = 0;
   uint64_t t0 = cf_now_ms();
-  for (long i = 0; i < rate + 8 && rc == 0 && limited == 0 && cf_now_ms() - t0 < 900; i++) {
+  for (long i = 0; i < most && rc == 0 && limited == 0 && cf_now_ms() - t0 < 900; i++, sent++) {
     cf_hc hc = CF_HC0;
     rc = cf_hc_open(ctx, &hc);
     if (rc == 0 && cf_hc_write(ctx, &hc, b.p, b.len) != 0) rc = cf_error(ctx, "write Hello");
@@ -394,9 +401,12 @@ static int rate_limit(cf_ctx *ctx) {
     cf_hc_close(ctx, &hc);
   }
   cf_buf_free(&b);
-  if (rc == 0 && limited == 0)
+  if (rc == 0 && limited == 0 && sent < most)
+    rc = cf_skip(ctx, "only %ld Hellos answered within 0.9 s; showing a limit of %ld per second needs %ld", sent, rate,
+                 most);
+  else if (rc == 0 && limited == 0)
     rc = cf_fail(ctx, NULL, "more Hellos per second than the declared hello_rate are refused with ERROR_RATE_LIMITED",
-                 "%ld Hellos from one process within %llu ms were all answered", rate + 8,
+                 "%ld Hellos from one process within %llu ms were all answered", sent,
                  (unsigned long long)(cf_now_ms() - t0));
   if (rc == 0 && limited <= rate / 2)
     rc = cf_fail(ctx, NULL, "the limit applies above the declared rate", "Hello #%d was already refused (rate %ld)",
@@ -480,7 +490,7 @@ static const cf_case cases[] = {
      .expect = "Negotiated without token, closed without reading the bytes (the client sees a reset), no offer",
      .run = no_handle_passing},
     {.id = "broker.hello.rate-limit", .spec = "spec: HELLO-14 HELLO-8",
-     .does = "more Hellos within one second than the declared hello_rate",
+     .does = "up to 2 x hello_rate + 1 Hellos within 0.9 s, from a quiet second",
      .expect = "the excess is refused with ERROR_RATE_LIMITED, reason RATE_LIMITED and a retry_after_ms",
      .run = rate_limit},
 };

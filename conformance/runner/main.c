@@ -84,7 +84,7 @@ int main(int argc, char **argv) {
     return usage_error("unknown mode '%s': use 'backend', 'broker' or 'client'", argv[1]);
   cf_registry_select(o.mode);
   o.service = "echo";
-  o.start_timeout_ms = 5000;
+  o.start_timeout_ms = 15000; /* an upper bound only: a loaded machine can take seconds to start an interpreter */
   o.grace_ms = 1000;
   const char *features[64];
   int nfeat = 0;

@@ -144,7 +144,7 @@ void cf_usage(FILE *f, int mode) {
 "                         ./handoff-conform-traces/\n"
 "  --failure-traces DIR   where failures' traces go without --trace\n"
 "  -x, --fail-fast        stop at the first unexpected result\n"
-"  --start-timeout-ms N   wait for the SUT's endpoints at most N ms (5000)\n"
+"  --start-timeout-ms N   wait for the SUT's endpoints at most N ms (15000)\n"
 "  --grace-ms N           SIGTERM to SIGKILL grace period (1000)\n"
 "  --tmpdir DIR           where the per-case directories go ($TMPDIR or /tmp)\n"
 "  --keep-dirs            keep the per-case directories (debugging)\n"

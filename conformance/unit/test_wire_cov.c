@@ -492,3 +492,59 @@ Test(wire_cov, nanopb_encoder_cuts_an_unterminated_string_array_at_its_cap) {
   cr_assert_eq(strlen(back.service_name), HO_MAX_SERVICE_NAME);
   cr_assert_arr_eq(back.service_name, h.service_name, HO_MAX_SERVICE_NAME);
 }
+
+/* spec: FRAME-7 — why no frame encoder can exceed its cap (the FRAME_TOO_LARGE
+ * checks after encoding are never taken, conformance/coverage-unreached.txt):
+ * every field of every frame at its cap gives a body under 10 KiB, far below
+ * the 64 KiB of hello, offer, ACK and ready frames and the 16 MiB of the rest. */
+Test(wire_cov, maximal_frames_stay_far_below_their_caps) {
+  static ho_any_msg mx[6];
+  static const ho_frame_type types[6] = {HO_FT_HELLO, HO_FT_HELLO_REPLY, HO_FT_HELLO_REPLY,
+                                         HO_FT_OFFER, HO_FT_ACK, HO_FT_READY};
+  memset(mx, 0, sizeof mx);
+  ho_hello *h = &mx[0].hello;
+  h->client_min_protocol = h->client_max_protocol = UINT32_MAX;
+  h->client_capabilities = h->connection_id = h->client_keepalive_secs = UINT64_MAX;
+  h->peer_pid = UINT32_MAX;
+#define FULL(s) memset((s), 'a', sizeof(s) - 1)
+  FULL(h->service_name), FULL(h->wanted_version), FULL(h->client_version), FULL(h->request_id);
+  FULL(h->client_lib_name), FULL(h->client_lib_version);
+  h->auth_token.len = h->peer_attestation_nonce.len = h->capability_token.len = HO_MAX_HELLO_BLOB;
+  ho_negotiated *n = &mx[1].hello_reply.negotiated;
+  mx[1].hello_reply.which = HO_REPLY_NEGOTIATED;
+  n->negotiated_protocol = UINT32_MAX;
+  n->server_capabilities = n->keepalive_interval_secs = n->connection_id = UINT64_MAX;
+  FULL(n->daemon_version), FULL(n->backend_pipe);
+  n->warnings_count = HO_MAX_WARNINGS;
+  for (unsigned i = 0; i < HO_MAX_WARNINGS; i++) FULL(n->warnings[i]);
+  n->handle_passed_token_len = HO_TOKEN_BYTES;
+  ho_refused *r = &mx[2].hello_reply.refused;
+  mx[2].hello_reply.which = HO_REPLY_REFUSED;
+  FULL(r->reason);
+  r->daemon_min_protocol = r->daemon_max_protocol = UINT32_MAX;
+  r->code = INT32_MAX;
+  r->retry_after_ms = UINT64_MAX;
+  r->details_count = HO_MAX_DETAILS;
+  for (unsigned i = 0; i < HO_MAX_DETAILS; i++) {
+    FULL(r->details[i].key), FULL(r->details[i].value);
+    r->details[i].key[0] = (char)('A' + i); /* distinct keys */
+  }
+  ho_offer *o = &mx[3].offer;
+  o->handle_value = o->correlation_id = o->offer_flags = UINT64_MAX;
+  FULL(o->service_name);
+  o->reply_adopted_len = o->reply_declined_len = HO_MAX_REPLY_FRAME;
+  for (int k = 4; k < 6; k++) {
+    mx[k].ack.accepted = true;
+    mx[k].ack.correlation_id = mx[k].ack.backend_capabilities = UINT64_MAX;
+    FULL(mx[k].ack.error_detail);
+  }
+#undef FULL
+  for (int k = 0; k < 6; k++) {
+    for (int c = 0; c < 2; c++) {
+      size_t len = 0;
+      int rc = ho_frame_encode((ho_codec)c, types[k], &mx[k], out, sizeof out, &len);
+      cr_assert_eq(rc, HO_OK, "frame %d codec %d: %s", k, c, ho_errname(rc));
+      cr_assert_lt(len - HO_FRAME_HEADER_BYTES, 10u * 1024u, "frame %d: %zu bytes", k, len);
+    }
+  }
+}

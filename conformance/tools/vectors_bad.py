@@ -202,6 +202,8 @@ def build(g):
     # ---- malformed protobuf ------------------------------------------------------------
     add("envelope-ends-inside-varint", "Frame body ends inside a varint (request_id)", ["MSG-10"], D_OFFER,
         "offer", frame(env(OFFER, REQ, P_HANDOFF) + b"\x28\xff"), "MALFORMED")
+    add("envelope-ends-after-tag", "Frame body ends right after a varint field's tag: the value has no byte",
+        ["MSG-10"], D_OFFER, "offer", frame(b"\x08"), "MALFORMED")
     add("envelope-ends-inside-tag", "Frame body ends inside a 2-byte tag", ["MSG-10"], D_OFFER, "offer",
         frame(env(OFFER, REQ, P_HANDOFF, 1) + b"\x80"), "MALFORMED")
     add("envelope-ends-inside-length", "Frame body ends inside the payload's length prefix", ["MSG-10"],

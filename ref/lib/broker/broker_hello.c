@@ -8,7 +8,9 @@
 
 #define REPLY_CAP 8192u
 
-static void send_reply(ho_broker *b, ho_broker_conn *c, const ho_hello_reply *r) {
+/* Queue the HelloReply `r` for `c`. On failure (it cannot be encoded, or
+ * no memory to queue it) nothing is written and the caller ends `c`. */
+static int send_reply(ho_broker *b, ho_broker_conn *c, const ho_hello_reply *r) {
   uint8_t buf[REPLY_CAP];
   size_t len = 0;
   int rc = ho_frame_encode(HO_CODEC_PROTOBUF_C, HO_FT_HELLO_REPLY, (const ho_any_msg *)r, buf,
@@ -16,14 +18,15 @@ static void send_reply(ho_broker *b, ho_broker_conn *c, const ho_hello_reply *r)
   if (rc != HO_OK) {
     bk_log(b, HO_BROKER_LOG_ERROR, "conn=%llu cannot encode HelloReply: %s",
            (unsigned long long)c->id, ho_errname(rc));
-    c->state = CS_DONE;
-    bk_close(b, c, false);
-    return;
+    return rc;
   }
-  if (bk_write(b, c, buf, len) != HO_OK) {
-    c->state = CS_DONE;
-    bk_close(b, c, false);
-  }
+  return bk_write(b, c, buf, len);
+}
+
+/* A reply that was not written: the client is closed without one. */
+static void reply_lost(ho_broker *b, ho_broker_conn *c) {
+  c->state = CS_DONE;
+  bk_close(b, c, false);
 }
 
 /* Reply Refused and close once it is written (spec: HELLO-8 HELLO-10);
@@ -42,7 +45,7 @@ static void refuse_retry(ho_broker *b, ho_broker_conn *c, uint32_t code, const c
   bk_log(b, HO_BROKER_LOG_INFO, "conn=%llu refused code=%u: %s", (unsigned long long)c->id,
          (unsigned)code, reason);
   c->state = CS_REPLY_CLOSE;
-  send_reply(b, c, &r);
+  if (send_reply(b, c, &r) != HO_OK) reply_lost(b, c);
 }
 
 static void refuse(ho_broker *b, ho_broker_conn *c, uint32_t code, const char *reason) {
@@ -240,5 +243,9 @@ void bk_hello_complete(ho_broker *b, ho_broker_conn *c, int frame_err, uint64_t 
            b->endpoint_name);
   }
   b->st.negotiated++;
-  send_reply(b, c, &r);
+  if (send_reply(b, c, &r) == HO_OK) return;
+  if (c->has_token) /* spec: TOKEN-7 FALLBACK-20 — the attempt ends: token revoked, counted */
+    bk_fail(b, c, HO_BROKER_REASON_TOKEN_UNAVAILABLE, now, "cannot write the Negotiated");
+  else
+    reply_lost(b, c);
 }

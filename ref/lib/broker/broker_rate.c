@@ -18,7 +18,7 @@
 int bk_rate_init(bk_rate *r, uint32_t limit, uint32_t cap) {
   memset(r, 0, sizeof *r);
   if (limit == 0) return HO_OK; /* unlimited: no table */
-  if (cap == 0 || cap > (1u << 24)) return HO_ERR_INVALID_ARGUMENT;
+  /* cap 0 or above 2^24: HO_ERR_INVALID_ARGUMENT from ho_fwin_init. */
   int rc = ho_fwin_init(&r->win, cap, RATE_WINDOW_MS, NULL);
   if (rc != HO_OK) return rc;
   r->limit = limit;

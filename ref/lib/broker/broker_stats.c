@@ -1,4 +1,5 @@
 /* handoff — broker core: counters, reason names, Hello string checks. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -49,12 +50,21 @@ void bk_latency_record(ho_broker *b, uint64_t us) {
   b->st.latency_us[i]++;
 }
 
-#define APPEND(...)                                                          \
-  do {                                                                       \
-    int n_ = snprintf(out ? out + (used < cap ? used : cap) : NULL,          \
-                      used < cap ? cap - used : 0, __VA_ARGS__);             \
-    if (n_ > 0) used += (size_t)n_;                                          \
-  } while (0)
+/* One line of the text into out[*used..cap), as snprintf writes it
+ * (truncated, NUL-terminated while there is room; nothing without a buffer);
+ * *used grows by the line's whole length, so the result is what the whole
+ * text needs. A function, not a macro: one vsnprintf call site. */
+static void append(char *out, size_t cap, size_t *used, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void append(char *out, size_t cap, size_t *used, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(out ? out + (*used < cap ? *used : cap) : NULL, *used < cap ? cap - *used : 0,
+                    fmt, ap);
+  va_end(ap);
+  if (n > 0) *used += (size_t)n;
+}
+#define APPEND(...) append(out, cap, &used, __VA_ARGS__)
 
 size_t ho_broker_format_stats(const ho_broker_stats *s, char *out, size_t cap) {
   size_t used = 0;

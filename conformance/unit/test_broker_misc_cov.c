@@ -1,0 +1,590 @@
+/* Unit tests (issue #17 coverage): the rarely taken outcomes of the broker
+ * core's statistics (broker_stats.c), Hello handling (broker_hello.c),
+ * Hello rate (broker_rate.c) and handoff by duplication (broker_dup.c):
+ * a Negotiated that cannot be encoded, backend-ready and draining
+ * attempts on the duplicating transport, reports of unknown results, and
+ * allocation failure in a forked child whose heap is used up under
+ * RLIMIT_AS (not under ASan, whose allocator does not fail that way).
+ * White box where a case has no public way in (broker/broker_internal.h). */
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "broker/broker_internal.h"
+#include "broker_test_util.h"
+#include "child_exit.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define BM_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define BM_ASAN 1
+#endif
+#endif
+#ifdef BM_ASAN
+#define SKIP_UNDER_ASAN() cr_skip_test("ASan's allocator does not fail under RLIMIT_AS")
+#else
+#define SKIP_UNDER_ASAN() (void)0
+#endif
+
+static ho_broker_stats stats(ho_broker *b) {
+  ho_broker_stats s;
+  ho_broker_get_stats(b, &s);
+  return s;
+}
+
+/* ---- allocation failure in a forked child ---------------------------------
+ * The address space is capped at what is mapped now (RLIMIT_AS), so the
+ * heap cannot grow and no mapping can be added; then every free block of
+ * at least `min` bytes is taken (largest first). From then on a malloc of
+ * `min` bytes or more fails, the real way: NULL from the C library. The
+ * stack is grown first, so that the cap never stops it. hog_off gives
+ * everything back before the child writes its profile (child_exit). */
+typedef struct hog {
+  void *head; /* the blocks taken, linked through their first word */
+  struct rlimit old;
+} hog;
+
+static size_t mapped_bytes(void) {
+  char buf[128];
+  int fd = open("/proc/self/statm", O_RDONLY);
+  if (fd < 0) return 0;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return 0;
+  buf[n] = '\0';
+  return (size_t)strtoull(buf, NULL, 10) * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+static __attribute__((noinline)) void grow_stack(void) {
+  volatile char pad[512 * 1024];
+  for (size_t i = 0; i < sizeof pad; i += 512) pad[i] = 0;
+}
+
+static void take(hog *h, size_t sz) {
+  void *p;
+  while ((p = malloc(sz)) != NULL) {
+    *(void **)p = h->head;
+    h->head = p;
+  }
+}
+
+static int hog_on(hog *h, size_t min) {
+  h->head = NULL;
+  grow_stack();
+  size_t vm = mapped_bytes();
+  if (vm == 0) return 20;
+  if (getrlimit(RLIMIT_AS, &h->old) != 0) return 21;
+  struct rlimit rl = {(rlim_t)vm, h->old.rlim_max};
+  if (setrlimit(RLIMIT_AS, &rl) != 0) return 22;
+  for (size_t sz = (size_t)1 << 22; sz >= 2048 && sz >= min; sz /= 2) take(h, sz);
+  for (size_t sz = 2048; sz >= 16 && sz >= min; sz -= 8) take(h, sz);
+  if (malloc(min) != NULL) return 23; /* the hog did not work: say so */
+  return 0;
+}
+
+static void hog_off(hog *h) {
+  while (h->head) {
+    void *next = *(void **)h->head;
+    free(h->head);
+    h->head = next;
+  }
+  (void)setrlimit(RLIMIT_AS, &h->old);
+}
+
+/* The action queue exactly full, so that the next action needs a bigger
+ * queue (an allocation): fillers the shell takes as timer settings. */
+static void fill_queue(ho_broker *b) {
+  while (b->qlen < b->qcap) (void)bk_push(b, HO_BACT_SET_TIMER, NULL, NULL, 0);
+}
+
+/* In the child: fail with `step` unless `cond`. */
+#define CHILD_CHECK(cond, step)                                                                    \
+  do {                                                                                             \
+    if (!(cond)) child_exit(step);                                                                 \
+  } while (0)
+
+/* ---- broker_stats.c --------------------------------------------------------- */
+
+/* spec: FALLBACK-2 FALLBACK-14 — a fallback-core decision no broker reason
+ * carries maps to the fail-safe SERVICE_POLICY_DISABLED. */
+Test(broker_misc_cov, reason_of_an_unknown_decision_is_policy_disabled) {
+  cr_assert_eq(bk_reason_of((ho_fallback_reason)0x7fff), HO_BROKER_REASON_SERVICE_POLICY_DISABLED);
+  cr_assert_eq(bk_reason_of((ho_fallback_reason)-1), HO_BROKER_REASON_SERVICE_POLICY_DISABLED);
+}
+
+/* A latency beyond the last finite bucket lands in +Inf; the stats text
+ * names it so. */
+Test(broker_misc_cov, latency_beyond_the_last_bucket_is_plus_inf) {
+  ho_broker_config cfg = base_cfg();
+  cfg.handoff_endpoint = false;
+  ho_broker *b = NULL;
+  cr_assert_eq(ho_broker_new(&cfg, 1 * MS, &b), HO_OK);
+  bk_latency_record(b, UINT64_MAX);
+  bk_latency_record(b, UINT64_C(1) << (HO_BROKER_LATENCY_BUCKETS + 2)); /* the first +Inf value */
+  bk_latency_record(b, (UINT64_C(1) << (HO_BROKER_LATENCY_BUCKETS + 2)) - 1);
+  ho_broker_stats s = stats(b);
+  cr_assert_eq(s.latency_us[HO_BROKER_LATENCY_BUCKETS - 1], 2);
+  cr_assert_eq(s.latency_us[HO_BROKER_LATENCY_BUCKETS - 2], 1);
+  char text[4096];
+  ho_broker_format_stats(&s, text, sizeof text);
+  cr_assert_not_null(strstr(text, "handoff_latency_us{le=+Inf} 2\n"), "%s", text);
+  acts x;
+  bt_end(b, &x, 2 * MS);
+}
+
+Test(broker_misc_cov, dup_fate_name_of_a_negative_fate) {
+  cr_assert_str_eq(ho_broker_dup_fate_name(-1), "unknown");
+  cr_assert_str_eq(ho_broker_dup_fate_name(HO_BROKER_DUP_CLOSE_FAILED), "close_failed");
+}
+
+/* ---- broker_rate.c ------------------------------------------------------------- */
+
+/* spec: HELLO-14 — the pid table is 1..2^24 slots; a limit of 0 has none. */
+Test(broker_misc_cov, rate_table_size_is_checked) {
+  bk_rate r;
+  cr_assert_eq(bk_rate_init(&r, 5, 0), HO_ERR_INVALID_ARGUMENT);
+  cr_assert_eq(r.limit, 0, "nothing set up");
+  cr_assert_eq(bk_rate_init(&r, 5, (1u << 24) + 1), HO_ERR_INVALID_ARGUMENT);
+  cr_assert_eq(bk_rate_init(&r, 0, 0), HO_OK, "unlimited: no table to size");
+  bk_rate_free(&r);
+  cr_assert_eq(bk_rate_init(&r, 5, 1), HO_OK);
+  uint64_t retry = 0;
+  cr_assert(bk_rate_admit(&r, 9, 100, &retry));
+  cr_assert_not(bk_rate_admit(&r, 10, 400, &retry), "one slot, live: fail safe");
+  cr_assert_eq(retry, 700);
+  bk_rate_free(&r);
+  /* through the public API (handoff/broker.h: hello_rate_pids above 2^24) */
+  ho_broker_config cfg = base_cfg();
+  cfg.hello_rate = 10;
+  cfg.hello_rate_pids = (1u << 24) + 1;
+  ho_broker *b = NULL;
+  cr_assert_eq(ho_broker_new(&cfg, 1 * MS, &b), HO_ERR_INVALID_ARGUMENT);
+  cr_assert_null(b, "*out untouched on failure");
+
+}
+
+/* ---- broker_hello.c --------------------------------------------------------- */
+
+/* Open a client and feed it all of the Hello `wire` but its last byte. */
+static void feed_but_last(ho_broker *b, ho_broker_conn **c, const uint8_t *wire, size_t len,
+                          uint64_t now) {
+  ho_peer_cred p = {.pid = 42, .uid = 0, .gid = 0};
+  cr_assert_eq(ho_broker_client_open(b, &dummy_client, &p, now, c), HO_OK);
+  size_t off = 0, want;
+  while (off < len - 1 && (want = ho_broker_client_wants(b, *c)) > 0) {
+    size_t n = want < len - 1 - off ? want : len - 1 - off;
+    cr_assert_eq(ho_broker_client_data(b, *c, wire + off, n, now), HO_OK);
+    off += n;
+  }
+  cr_assert_eq(off, len - 1);
+  cr_assert_eq(ho_broker_client_wants(b, *c), 1, "one byte to go");
+}
+
+/* The whole Hello `wire`: its last byte may end the handle (closed at once),
+ * so c is not used after it. */
+static void feed_whole(ho_broker *b, ho_broker_conn **c, const uint8_t *wire, size_t len,
+                       uint64_t now) {
+  feed_but_last(b, c, wire, len, now);
+  cr_assert_eq(ho_broker_client_data(b, *c, wire + len - 1, 1, now), HO_OK);
+}
+
+/* A Hello of `caps` to a broker whose backend_pipe is not UTF-8: the
+ * encoder refuses every Negotiated (spec: MSG-13 — an encoder writes only
+ * what a decoder accepts), so none is written; the client is closed. */
+static ho_broker *mk_bad_pipe(acts *x, ho_broker_conn **ctl, bool coalesced) {
+  ho_broker_config cfg = base_cfg();
+  cfg.backend_pipe = "/run/\xc0\x80/backend.sock"; /* overlong NUL */
+  cfg.backend_coalesced = coalesced;
+  cfg.backend_multi_offer = true;
+  return mk_cfg(&cfg, x, ctl);
+}
+
+Test(broker_misc_cov, negotiated_that_cannot_be_encoded_closes_the_client) {
+  BT_DECL(x, b, k, c, mk_bad_pipe(&x, &k, false));
+  uint8_t wire[512];
+  size_t len = hello_frame(0, "echo", wire, sizeof wire); /* no token asked */
+  feed_whole(b, &c, wire, len, 10 * MS);
+  drain(b, &x);
+  cr_assert_eq(find(&x, HO_BACT_WRITE, 0), -1, "no reply can be written");
+  cr_assert_geq(close_of(&x, &dummy_client, true), 0, "the client is closed");
+  ho_broker_stats s = stats(b);
+  cr_assert_eq(s.open_conns, 1, "only the control connection is left");
+  bt_end(b, &x, 20 * MS);
+}
+
+/* spec: TOKEN-7 FALLBACK-20 — the same with a token issued: the attempt
+ * that began with it ends (token revoked, TOKEN_UNAVAILABLE counted), so
+ * nothing stays in flight. (Regression: the client used to be closed with
+ * the attempt left in flight and its token pending until its TTL.) */
+Test(broker_misc_cov, negotiated_with_token_that_cannot_be_encoded_ends_the_attempt) {
+  BT_DECL(x, b, k, c, mk_bad_pipe(&x, &k, false));
+  uint8_t wire[512];
+  size_t len = hello_frame(HO_CAP_HANDLE_PASSING, "echo", wire, sizeof wire);
+  feed_whole(b, &c, wire, len, 10 * MS);
+  drain(b, &x);
+  cr_assert_eq(find(&x, HO_BACT_WRITE, 0), -1, "no reply can be written");
+  int cl = close_of(&x, &dummy_client, true);
+  cr_assert_geq(cl, 0, "the client is closed");
+  cr_assert_not(x.a[cl].shutdown);
+  ho_broker_stats s = stats(b);
+  cr_assert_eq(s.handoffs_attempted, 1);
+  cr_assert_eq(s.fallbacks[HO_BROKER_REASON_TOKEN_UNAVAILABLE], 1);
+  cr_assert_eq(s.tokens_pending, 0, "revoked");
+  cr_assert_eq(s.in_flight, 0, "the attempt ended");
+  bt_invariants(b);
+  cr_assert_eq(ho_broker_conn_flushed(b, k, 11 * MS), HO_OK);
+  drain(b, &x);
+  cr_assert_eq(find(&x, HO_BACT_SEND_FD, 0), -1, "no offer for it");
+  bt_end(b, &x, 20 * MS);
+}
+
+/* spec: READY-26 TOKEN-7 — coalesced: neither reply can be encoded into the
+ * offer; the attempt falls back at once (token revoked, nothing written). */
+Test(broker_misc_cov, coalesced_replies_that_cannot_be_encoded_fall_back) {
+  BT_DECL(x, b, k, c, mk_bad_pipe(&x, &k, true));
+  uint8_t wire[512];
+  size_t len = hello_frame(HO_CAP_HANDLE_PASSING | HO_CAP_BACKEND_READY | HO_CAP_COALESCED_REPLY,
+                           "echo", wire, sizeof wire);
+  feed_whole(b, &c, wire, len, 10 * MS);
+  drain(b, &x);
+  cr_assert_eq(find(&x, HO_BACT_WRITE, 0), -1);
+  cr_assert_eq(find(&x, HO_BACT_SEND_FD, 0), -1, "no offer");
+  int cl = close_of(&x, &dummy_client, true);
+  cr_assert_geq(cl, 0);
+  cr_assert_not(x.a[cl].shutdown, "the backend never had it");
+  ho_broker_stats s = stats(b);
+  cr_assert_eq(s.handoffs_attempted, 1);
+  cr_assert_eq(s.fallbacks[HO_BROKER_REASON_TOKEN_UNAVAILABLE], 1);
+  cr_assert_eq(s.tokens_pending, 0, "revoked");
+  cr_assert_eq(s.in_flight, 0);
+  bt_end(b, &x, 20 * MS);
+}
+
+/* ---- broker_dup.c ------------------------------------------------------------- */
+
+static ho_broker *mk_dup(acts *x, ho_broker_conn **ctl) {
+  ho_broker_config cfg = base_cfg();
+  cfg.backend_pipe = "handoff-echo-pipe";
+  cfg.backend_multi_offer = true;
+  cfg.duplicate_handles = true;
+  return mk_cfg(&cfg, x, ctl);
+}
+
+/* A Hello of `caps` through to the DUPLICATE action; returns its index. */
+static int to_dup(ho_broker *b, uint64_t caps, ho_broker_conn **c, acts *x, uint64_t now) {
+  uint8_t wire[512];
+  size_t len = hello_frame(caps, "echo", wire, sizeof wire);
+  feed(b, c, wire, len, now);
+  drain(b, x);
+  cr_assert_geq(find(x, HO_BACT_WRITE, 0), 0, "Negotiated");
+  cr_assert_eq(ho_broker_conn_flushed(b, *c, now), HO_OK);
+  drain(b, x);
+  int d = find(x, HO_BACT_DUPLICATE, 0);
+  cr_assert_geq(d, 0);
+  return d;
+}
+
+/* Report the duplicate and decode the offer that names it. */
+static ho_offer dup_made(ho_broker *b, ho_broker_conn *k, uint64_t corr, uint64_t value, acts *x,
+                         uint64_t now) {
+  cr_assert_eq(ho_broker_handle_duplicated(b, k, corr, HO_OK, value, now), HO_OK);
+  drain(b, x);
+  int w = find(x, HO_BACT_WRITE, 0);
+  cr_assert_geq(w, 0);
+  ho_any_msg m;
+  cr_assert_eq(ho_frame_decode(HO_CODEC_PROTOBUF_C, HO_FT_OFFER, x->a[w].bytes, x->a[w].len,
+                               NULL, &m), HO_OK);
+  cr_assert_eq(m.offer.handle_value, value);
+  return m.offer;
+}
+
+/* A first handoff on k, completed, whose ACK declares backend-ready mode
+ * (and MULTI_OFFER) on k (spec: READY-36). */
+static void declare_ready(ho_broker *b, ho_broker_conn *k, acts *x) {
+  ho_broker_conn *c;
+  int d = to_dup(b, HO_CAP_HANDLE_PASSING, &c, x, 10 * MS);
+  ho_offer o = dup_made(b, k, x->a[d].correlation_id, 0x10, x, 11 * MS);
+  cr_assert_eq(o.offer_flags & HO_OFFER_FLAG_BACKEND_READY, 0, "legacy: not declared yet");
+  cr_assert_eq(ho_broker_offer_written(b, k, o.correlation_id, 11 * MS), HO_OK);
+  send_ack(b, k, &o, true, HO_BACKEND_CAP_MULTI_OFFER | HO_BACKEND_CAP_BACKEND_READY, 12 * MS);
+  drain(b, x);
+  cr_assert_eq(ho_broker_conn_flushed(b, c, 13 * MS), HO_OK); /* the ready frame */
+  drain(b, x);
+  cr_assert_eq(stats(b).handoffs_completed, 1);
+}
+
+/* spec: XFER-31 READY-7 ACK-16 ERR-63 XFER-41 — a backend-ready attempt by
+ * duplication: the offer names the duplicate and carries the flag; an ACK
+ * accepting it without BACKEND_CAP_BACKEND_READY is a READY_VIOLATION at
+ * stage acknowledge, the duplicate the backend's, the client closed
+ * without shutdown (the backend may be serving it, FALLBACK-22). */
+Test(broker_misc_cov, dup_backend_ready_violation_at_acknowledge) {
+  BT_DECL(x, b, k, c, mk_dup(&x, &k));
+  declare_ready(b, k, &x);
+  int d = to_dup(b, HO_CAP_HANDLE_PASSING | HO_CAP_BACKEND_READY, &c, &x, 20 * MS);
+  uint64_t corr = x.a[d].correlation_id;
+  ho_offer o = dup_made(b, k, corr, 0x24, &x, 21 * MS);
+  cr_assert_eq(o.offer_flags & HO_OFFER_FLAG_BACKEND_READY, HO_OFFER_FLAG_BACKEND_READY);
+  cr_assert_eq(ho_broker_offer_written(b, k, corr, 21 * MS), HO_OK);
+  send_ack(b, k, &o, true, HO_BACKEND_CAP_MULTI_OFFER, 22 * MS);
+  drain(b, &x);
+  cr_assert_eq(find(&x, HO_BACT_CLOSE_IN_TARGET, 0), -1, "written: the backend owns it");
+  int cl = close_of(&x, &dummy_client, false);
+  cr_assert_geq(cl, 0);
+  cr_assert_not(x.a[cl].shutdown);
+  ho_broker_stats s = stats(b);
+  cr_assert_eq(s.fallbacks[HO_BROKER_REASON_READY_VIOLATION], 1);
+  cr_assert_eq(s.dup_ended_at[HO_BROKER_STAGE_ACKNOWLEDGE], 1);
+  cr_assert_eq(s.dup_fate[HO_BROKER_DUP_BACKEND_OWNED], 2);
+  cr_assert_eq(s.tokens_pending, 0);
+  bt_end(b, &x, 30 * MS);
+}
+
+/* spec: BROKER-9 ERR-64 XFER-32 XFER-43 — refused DRAINING after the offer
+ * was written: stage acknowledge; the backend closed what it refused, so
+ * the client is closed without a disconnect; the connection retires. */
+Test(broker_misc_cov, dup_draining_refusal_at_acknowledge) {
+  BT_DECL(x, b, k, c, mk_dup(&x, &k));
+  int d = to_dup(b, HO_CAP_HANDLE_PASSING, &c, &x, 10 * MS);
+  uint64_t corr = x.a[d].correlation_id;
+  ho_offer o = dup_made(b, k, corr, 0x38, &x, 11 * MS);
+  cr_assert_eq(ho_broker_offer_written(b, k, corr, 11 * MS), HO_OK);
+  ho_any_msg m;
+  memset(&m, 0, sizeof m);
+  memcpy(m.ack.token, o.token, HO_TOKEN_BYTES);
+  m.ack.accepted = false;
+  m.ack.correlation_id = corr;
+  snprintf(m.ack.error_detail, sizeof m.ack.error_detail, "DRAINING");
+  uint8_t buf[512];
+  size_t len;
+  cr_assert_eq(ho_frame_encode(HO_CODEC_PROTOBUF_C, HO_FT_ACK, &m, buf, sizeof buf, &len), HO_OK);
+  cr_assert_eq(ho_broker_control_data(b, k, buf, len, 12 * MS), HO_OK);
+  drain(b, &x);
+  cr_assert_eq(find(&x, HO_BACT_CLOSE_IN_TARGET, 0), -1);
+  int cl = close_of(&x, &dummy_client, false);
+  cr_assert_geq(cl, 0);
+  cr_assert_not(x.a[cl].shutdown, "the backend closed the refused duplicate (XFER-32)");
+  cr_assert_geq(close_of(&x, &dummy_ctl, false), 0, "draining: the connection retires");
+  ho_broker_stats s = stats(b);
+  cr_assert_eq(s.fallbacks[HO_BROKER_REASON_DRAINING], 1);
+  cr_assert_eq(s.dup_ended_at[HO_BROKER_STAGE_ACKNOWLEDGE], 1);
+  cr_assert_eq(s.dup_fate[HO_BROKER_DUP_BACKEND_OWNED], 1);
+  bt_end(b, &x, 20 * MS);
+}
+
+/* spec: XFER-41 — the attempt ended while its DUPLICATE ran, which then
+ * failed: nothing was made, nothing to close, counted as fate none. */
+Test(broker_misc_cov, dup_failure_reported_after_the_end) {
+  BT_DECL(x, b, k, c, mk_dup(&x, &k));
+  int d = to_dup(b, HO_CAP_HANDLE_PASSING, &c, &x, 10 * MS);
+  uint64_t corr = x.a[d].correlation_id;
+  cr_assert_eq(ho_broker_timer(b, 500 * MS), HO_OK); /* the ACK deadline */
+  drain(b, &x);
+  cr_assert_eq(stats(b).fallbacks[HO_BROKER_REASON_ACK_TIMEOUT], 1);
+  cr_assert_eq(ho_broker_handle_duplicated(b, k, corr, HO_ERR_PERMISSION, 0, 501 * MS), HO_OK);
+  drain(b, &x);
+  cr_assert_eq(find(&x, HO_BACT_CLOSE_IN_TARGET, 0), -1, "nothing was made");
+  cr_assert_eq(find(&x, HO_BACT_WRITE, 0), -1);
+  ho_broker_stats s = stats(b);
+  cr_assert_eq(s.dup_fate[HO_BROKER_DUP_NONE], 1);
+  cr_assert_eq(s.dup_ended_at[HO_BROKER_STAGE_DUPLICATE], 1);
+  cr_assert_eq(s.fallbacks[HO_BROKER_REASON_ACK_TIMEOUT], 1, "not counted twice");
+  bt_end(b, &x, 600 * MS);
+}
+
+/* spec: FALLBACK-17 ERR-61 — a duplicator result the library has no name
+ * for is a failure like any other (CONTROL_CLOSED), logged as "duplicate
+ * failed"; a close result without a name is a failed close, logged "?". */
+static char logged[2048];
+static void keep_log(void *u, int level, const char *line) {
+  (void)u;
+  (void)level;
+  size_t n = strlen(logged);
+  snprintf(logged + n, sizeof logged - n, "%s\n", line);
+}
+
+Test(broker_misc_cov, unnamed_results_of_the_shell) {
+  ho_broker_config cfg = base_cfg();
+  cfg.backend_pipe = "handoff-echo-pipe";
+  cfg.duplicate_handles = true;
+  cfg.log = keep_log;
+  cfg.log_level = HO_BROKER_LOG_INFO;
+  logged[0] = '\0';
+  acts x;
+  ho_broker_conn *k, *c;
+  ho_broker *b = mk_cfg(&cfg, &x, &k);
+  cr_assert_null(ho_errname(12345));
+  int d = to_dup(b, HO_CAP_HANDLE_PASSING, &c, &x, 10 * MS);
+  uint64_t corr = x.a[d].correlation_id;
+  cr_assert_eq(ho_broker_handle_duplicated(b, k, corr, 12345, 0, 11 * MS), HO_OK);
+  drain(b, &x);
+  ho_broker_stats s = stats(b);
+  cr_assert_eq(s.fallbacks[HO_BROKER_REASON_CONTROL_CLOSED], 1);
+  cr_assert_eq(s.dup_fate[HO_BROKER_DUP_NONE], 1);
+  cr_assert_not_null(strstr(logged, "why=duplicate failed"), "%s", logged);
+  cr_assert_eq(ho_broker_closed_in_target(b, corr, 12345, 12 * MS), HO_OK);
+  cr_assert_eq(stats(b).dup_fate[HO_BROKER_DUP_CLOSE_FAILED], 1, "XFER-41: a leak, counted");
+  cr_assert_not_null(strstr(logged, "result=? dup=close_failed"), "%s", logged);
+  bt_end(b, &x, 20 * MS);
+}
+
+/* ---- allocation failure -------------------------------------------------------- */
+
+/* spec: TOKEN-7 FALLBACK-20 — no room for the DUPLICATE action: the
+ * attempt falls back (TOKEN_UNAVAILABLE) before anything was duplicated. */
+Test(broker_misc_cov, oom_duplicate_action) {
+  SKIP_UNDER_ASAN();
+  BT_DECL(x, b, k, c, mk_dup(&x, &k));
+  uint8_t wire[512];
+  size_t len = hello_frame(HO_CAP_HANDLE_PASSING, "echo", wire, sizeof wire);
+  feed(b, &c, wire, len, 10 * MS);
+  drain(b, &x);
+  cr_assert_geq(find(&x, HO_BACT_WRITE, 0), 0);
+  fflush(NULL);
+  pid_t pid = fork();
+  cr_assert_geq(pid, 0);
+  if (pid == 0) {
+    fill_queue(b);
+    hog h;
+    int rc = hog_on(&h, 16);
+    if (rc == 0) (void)ho_broker_conn_flushed(b, c, 11 * MS);
+    hog_off(&h);
+    CHILD_CHECK(rc == 0, rc);
+    ho_broker_stats s = stats(b);
+    CHILD_CHECK(s.dup_attempts == 0, 1);
+    CHILD_CHECK(s.fallbacks[HO_BROKER_REASON_TOKEN_UNAVAILABLE] == 1, 2);
+    CHILD_CHECK(s.tokens_pending == 0 && s.in_flight == 0, 3);
+    drain(b, &x);
+    CHILD_CHECK(find(&x, HO_BACT_DUPLICATE, 0) == -1, 4);
+    child_exit(0);
+  }
+  child_wait_ok(pid);
+  bt_end(b, &x, 20 * MS);
+}
+
+/* spec: XFER-33 XFER-41 — no room for the CLOSE_IN_TARGET of a duplicate
+ * whose offer was not written: the duplicate is left in the backend, and
+ * that leak is counted (close_failed), never silent. */
+Test(broker_misc_cov, oom_close_in_target_counts_the_leak) {
+  SKIP_UNDER_ASAN();
+  BT_DECL(x, b, k, c, mk_dup(&x, &k));
+  int d = to_dup(b, HO_CAP_HANDLE_PASSING, &c, &x, 10 * MS);
+  (void)dup_made(b, k, x.a[d].correlation_id, 0x4c, &x, 11 * MS);
+  fflush(NULL);
+  pid_t pid = fork();
+  cr_assert_geq(pid, 0);
+  if (pid == 0) {
+    fill_queue(b);
+    hog h;
+    int rc = hog_on(&h, 16);
+    if (rc == 0) (void)ho_broker_conn_error(b, k, HO_ERR_CLOSED, 12 * MS);
+    hog_off(&h);
+    CHILD_CHECK(rc == 0, rc);
+    ho_broker_stats s = stats(b);
+    CHILD_CHECK(s.dup_fate[HO_BROKER_DUP_CLOSE_FAILED] == 1, 1);
+    CHILD_CHECK(s.dup_ended_at[HO_BROKER_STAGE_DELIVER] == 1, 2);
+    CHILD_CHECK(s.fallbacks[HO_BROKER_REASON_CONTROL_CLOSED] == 1, 3);
+    drain(b, &x);
+    CHILD_CHECK(find(&x, HO_BACT_CLOSE_IN_TARGET, 0) == -1, 4);
+    child_exit(0);
+  }
+  child_wait_ok(pid);
+  bt_end(b, &x, 20 * MS);
+}
+
+/* spec: XFER-33 — no room for the offer's bytes: the attempt fails
+ * (CONTROL_CLOSED) and the duplicate, made but never named to the
+ * backend, is closed in it. */
+Test(broker_misc_cov, oom_offer_write_closes_the_duplicate) {
+  SKIP_UNDER_ASAN();
+  BT_DECL(x, b, k, c, mk_dup(&x, &k));
+  int d = to_dup(b, HO_CAP_HANDLE_PASSING, &c, &x, 10 * MS);
+  uint64_t corr = x.a[d].correlation_id;
+  fflush(NULL);
+  pid_t pid = fork();
+  cr_assert_geq(pid, 0);
+  if (pid == 0) {
+    hog h;
+    int rc = hog_on(&h, 16);
+    if (rc == 0) (void)ho_broker_handle_duplicated(b, k, corr, HO_OK, 0x5a, 11 * MS);
+    hog_off(&h);
+    CHILD_CHECK(rc == 0, rc);
+    ho_broker_stats s = stats(b);
+    CHILD_CHECK(s.fallbacks[HO_BROKER_REASON_CONTROL_CLOSED] == 1, 1);
+    CHILD_CHECK(s.dup_ended_at[HO_BROKER_STAGE_DELIVER] == 1, 2);
+    drain(b, &x);
+    CHILD_CHECK(find(&x, HO_BACT_WRITE, 0) == -1, 3);
+    int t = find(&x, HO_BACT_CLOSE_IN_TARGET, 0);
+    CHILD_CHECK(t >= 0 && x.a[t].handle_value == 0x5a && x.a[t].correlation_id == corr, 4);
+    child_exit(0);
+  }
+  child_wait_ok(pid);
+  bt_end(b, &x, 20 * MS);
+}
+
+/* No room for a HelloReply's bytes: nothing is written, the client is
+ * closed, and no attempt is left behind. */
+Test(broker_misc_cov, oom_reply_write_closes_the_client) {
+  SKIP_UNDER_ASAN();
+  BT_BROKER(x, b, k, c);
+  uint8_t wire[512];
+  size_t len = hello_frame(0, "echo", wire, sizeof wire);
+  feed_but_last(b, &c, wire, len, 10 * MS);
+  drain(b, &x);
+  cr_assert_eq(find(&x, HO_BACT_WRITE, 0), -1, "the Hello is not complete yet");
+  fflush(NULL);
+  pid_t pid = fork();
+  cr_assert_geq(pid, 0);
+  if (pid == 0) {
+    hog h;
+    int rc = hog_on(&h, 16);
+    if (rc == 0) (void)ho_broker_client_data(b, c, wire + len - 1, 1, 11 * MS);
+    hog_off(&h);
+    CHILD_CHECK(rc == 0, rc);
+    drain(b, &x);
+    CHILD_CHECK(find(&x, HO_BACT_WRITE, 0) == -1, 1);
+    CHILD_CHECK(close_of(&x, &dummy_client, true) >= 0, 2);
+    ho_broker_stats s = stats(b);
+    CHILD_CHECK(s.open_conns == 1 && s.in_flight == 0 && s.tokens_pending == 0, 3);
+    child_exit(0);
+  }
+  child_wait_ok(pid);
+  bt_end(b, &x, 20 * MS);
+}
+
+/* spec: READY-26 TOKEN-7 — coalesced, and no 4 KiB block for the replies
+ * (smaller allocations still work): the attempt falls back at once. */
+Test(broker_misc_cov, oom_coalesced_reply_buffers_fall_back) {
+  SKIP_UNDER_ASAN();
+  ho_broker_config cfg = base_cfg();
+  cfg.backend_coalesced = true;
+  cfg.backend_multi_offer = true;
+  BT_DECL(x, b, k, c, mk_cfg(&cfg, &x, &k));
+  uint8_t wire[512];
+  size_t len = hello_frame(HO_CAP_HANDLE_PASSING | HO_CAP_BACKEND_READY | HO_CAP_COALESCED_REPLY,
+                           "echo", wire, sizeof wire);
+  feed_but_last(b, &c, wire, len, 10 * MS);
+  drain(b, &x);
+  fflush(NULL);
+  pid_t pid = fork();
+  cr_assert_geq(pid, 0);
+  if (pid == 0) {
+    hog h;
+    int rc = hog_on(&h, HO_MAX_REPLY_FRAME);
+    if (rc == 0) (void)ho_broker_client_data(b, c, wire + len - 1, 1, 11 * MS);
+    hog_off(&h);
+    CHILD_CHECK(rc == 0, rc);
+    ho_broker_stats s = stats(b);
+    CHILD_CHECK(s.handoffs_attempted == 1, 1);
+    CHILD_CHECK(s.fallbacks[HO_BROKER_REASON_TOKEN_UNAVAILABLE] == 1, 2);
+    CHILD_CHECK(s.tokens_pending == 0 && s.in_flight == 0, 3);
+    drain(b, &x);
+    CHILD_CHECK(find(&x, HO_BACT_WRITE, 0) == -1 && find(&x, HO_BACT_SEND_FD, 0) == -1, 4);
+    CHILD_CHECK(close_of(&x, &dummy_client, true) >= 0, 5);
+    child_exit(0);
+  }
+  child_wait_ok(pid);
+  bt_end(b, &x, 20 * MS);
+}

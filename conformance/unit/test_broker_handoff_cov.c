@@ -449,3 +449,52 @@ Test(broker_handoff_cov, duplicate_transport_is_never_coalesced) {
   cr_assert_eq(stats(b).fallbacks[HO_BROKER_REASON_PERMISSION], 1);
   bt_end(b, &x, 5 * MS);
 }
+
+/* spec: READY-27 READY-29 BACKEND-10 — an ACK proves its coalesced offer
+ * was read whole (handoff/broker.h: "an ACK for the offer proves it"), even
+ * when the shell reads it before it reports the offer written: the
+ * backend wrote the reply (reply_declined for a refusal, READY-29), so the
+ * broker writes nothing and just closes its copy. Regression: the core
+ * used to write reply_declined a second time here. */
+Test(broker_handoff_cov, coalesced_ack_before_the_written_report) {
+  static const struct {
+    bool accepted;
+    uint64_t caps;
+    ho_broker_reason why; /* HO_BROKER_REASON_COUNT: completed */
+  } cases[] = {
+      {false, HO_BACKEND_CAP_BACKEND_READY | HO_BACKEND_CAP_MULTI_OFFER |
+                  HO_BACKEND_CAP_COALESCED_REPLY, HO_BROKER_REASON_ACK_REFUSED},
+      {true, HO_BACKEND_CAP_BACKEND_READY | HO_BACKEND_CAP_MULTI_OFFER,
+       HO_BROKER_REASON_READY_VIOLATION},
+      {true, HO_BACKEND_CAP_BACKEND_READY | HO_BACKEND_CAP_MULTI_OFFER |
+                 HO_BACKEND_CAP_COALESCED_REPLY, HO_BROKER_REASON_COUNT},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    acts x;
+    ho_broker_conn *k, *c;
+    ho_broker *b = coal_broker(&x, &k, 100 * MS);
+    uint8_t wire[512];
+    size_t len = hello_frame(HP | BR | ED | CR, "echo", wire, sizeof wire);
+    feed(b, &c, wire, len, 3 * MS);
+    drain(b, &x);
+    ho_offer o = offer_at(&x, 0);
+    send_ack(b, k, &o, cases[i].accepted, cases[i].caps, 4 * MS); /* no written report yet */
+    drain(b, &x);
+    cr_assert_eq(count(&x, HO_BACT_WRITE), 0, "case %zu: nothing written to the client", i);
+    int cl = close_of(&x, &dummy_client, true);
+    cr_assert_geq(cl, 0, "case %zu: the copy is closed", i);
+    cr_assert_not(x.a[cl].shutdown);
+    cr_assert_eq(close_of(&x, &dummy_client, false), cl, "case %zu: once", i);
+    ho_broker_offer_written(b, k, o.correlation_id, 5 * MS); /* the late report */
+    ho_broker_conn_flushed(b, k, 5 * MS);
+    drain(b, &x);
+    cr_assert_eq(count(&x, HO_BACT_CLOSE), 0);
+    cr_assert_eq(count(&x, HO_BACT_WRITE), 0);
+    ho_broker_stats st = stats(b);
+    if (cases[i].why == HO_BROKER_REASON_COUNT)
+      cr_assert_eq(st.handoffs_coalesced, 1, "case %zu", i);
+    else
+      cr_assert_eq(st.fallbacks[cases[i].why], 1, "case %zu", i);
+    bt_end(b, &x, 6 * MS);
+  }
+}

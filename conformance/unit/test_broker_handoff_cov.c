@@ -71,10 +71,10 @@ static ho_broker *coal_broker(acts *x, ho_broker_conn **k, uint64_t ack_ms) {
   return mk_cfg(&cfg, x, k);
 }
 
-/* ho_broker_offer_written: NULL handles and a client handle are refused; an
- * id that is not in flight on the connection changes nothing; a legacy
- * offer written keeps the broker's copy (it writes ready after the ACK,
- * READY-2), unlike a coalesced one (READY-27). */
+/* spec: READY-2 READY-27 — ho_broker_offer_written: NULL handles and a
+ * client handle are refused; an id that is not in flight on the connection
+ * changes nothing; a legacy offer written keeps the broker's copy (it
+ * writes ready after the ACK), unlike a coalesced one. */
 Test(broker_handoff_cov, offer_written_checks_its_arguments) {
   BT_BROKER(x, b, ctl, c);
   ho_negotiated n;

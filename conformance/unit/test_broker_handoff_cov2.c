@@ -129,6 +129,9 @@ static ho_broker_conn *draining_setup(ho_broker **bp, acts *x, ho_broker_conn **
   return k2;
 }
 
+/* spec: BROKER-9 XFER-37 — the new connection, idle after its ACK, is kept
+ * (a draining connection is no other one to use); the draining one closes
+ * once its last offer is answered. */
 Test(broker_handoff_cov2, draining_connection_is_skipped) {
   acts x;
   ho_broker *b;

@@ -567,6 +567,10 @@ static bool handle_ack(ho_broker *b, ho_broker_conn *k, const uint8_t *body, siz
     k->backend_ready = (a->backend_capabilities & HO_BACKEND_CAP_BACKEND_READY) != 0;
     k->coalesced_ok = (a->backend_capabilities & HO_BACKEND_CAP_COALESCED_REPLY) != 0;
     if (a->backend_capabilities & HO_BACKEND_CAP_MULTI_OFFER) k->multi = true;
+    /* spec: READY-27 BACKEND-10 — the echo proves the offer was read whole,
+     * even when the shell's report of its last byte comes later: a
+     * coalesced attempt's copy is closed now, nothing written to it. */
+    bk_release(b, c);
   }
   if (!token_ok) {
     /* spec: ACK-2 ACK-5 ACK-13 ERR-56 — exit MISMATCH, then drop the connection. */

@@ -85,8 +85,9 @@ int bk_write(ho_broker *b, ho_broker_conn *c, const uint8_t *bytes, size_t len) 
 static void hello_unlink(ho_broker *b, ho_broker_conn *c) {
   if (c->hprev == NULL && b->hhead != c) return; /* not in the FIFO */
   b->hello_waiting--;
-  if (c->hprev) c->hprev->hnext = c->hnext; else if (b->hhead == c) b->hhead = c->hnext;
-  if (c->hnext) c->hnext->hprev = c->hprev; else if (b->htail == c) b->htail = c->hprev;
+  /* in the FIFO: without a predecessor it is the head, without a successor the tail */
+  if (c->hprev) c->hprev->hnext = c->hnext; else b->hhead = c->hnext;
+  if (c->hnext) c->hnext->hprev = c->hprev; else b->htail = c->hprev;
   c->hnext = c->hprev = NULL;
 }
 
@@ -335,7 +336,9 @@ int ho_broker_conn_error(ho_broker *b, ho_broker_conn *c, int err, uint64_t now)
          (unsigned long long)c->id, ho_errname(err) ? ho_errname(err) : "?", c->state);
   switch (c->state) {
   case CS_HELLO: /* spec: ERR-12 ERR-13 — close, no reply, no token issued */
-    if (ho_frame_reader_needed(&c->rd) > 0 && ho_frame_reader_finish(&c->rd) != HO_OK)
+    /* still reading (a complete or failed frame left CS_HELLO): truncated
+     * unless not one byte of it came */
+    if (ho_frame_reader_finish(&c->rd) != HO_OK)
       bk_log(b, HO_BROKER_LOG_DEBUG, "conn=%llu Hello truncated", (unsigned long long)c->id);
     c->state = CS_DONE;
     bk_close(b, c, false);

@@ -292,7 +292,8 @@ Test(broker_core_cov, dial_without_descriptors_is_not_the_backends_failure) {
     cr_assert_eq(ho_broker_conn_flushed(b, c, 3 * MS), HO_OK); /* queued: no control up */
     drain(b, &x);
     int d = find(&x, HO_BACT_OPEN_CONTROL, 0);
-    if (i > 0) k = x.a[d].conn; /* the previous dial failed: a new one for this attempt */
+    cr_assert(i == 0 || d >= 0, "round %d: the previous dial failed: a new one for this attempt", i);
+    if (i > 0) k = x.a[d].conn;
     cr_assert_eq(find(&x, HO_BACT_SEND_FD, 0), -1);
     cr_assert_eq(ho_broker_conn_error(b, k, HO_ERR_FD_EXHAUSTED, 3 * MS), HO_OK);
     drain(b, &x);

@@ -1,5 +1,5 @@
 # Coverage (issue #17): clang source-based coverage of ref/lib/ over the unit
-# tests (Criterion), the codec allocation and failmalloc tests and the replay of every fuzz
+# tests (Criterion), the codec allocation, codec and broker failmalloc tests and the replay of every fuzz
 # corpus (and conformance/regression/), built in $(COV_BUILD) at -O0.
 #
 #   make coverage   line and branch coverage per folder of ref/lib/, for all
@@ -14,6 +14,7 @@ LLVM_PROFDATA ?= llvm-profdata-14
 LLVM_COV ?= llvm-cov-14
 COV_FLAGS := -O0 -fprofile-instr-generate -fcoverage-mapping
 COV_BINS = $(COV_BUILD)/test/unit $(COV_BUILD)/test/codec_alloc $(COV_BUILD)/test/codec_failmalloc \
+            $(COV_BUILD)/test/broker_failmalloc \
             $(FUZZ_ALL_TARGETS:%=$(COV_BUILD)/fuzz/%_replay)
 COV_SOURCES := $(sort $(wildcard ref/lib/*/*.c ref/lib/*/*.h))
 
@@ -27,6 +28,7 @@ coverage: | $(DEPS_STAMP)
 	LLVM_PROFILE_FILE=$(COV_DIR)/prof/unit/unit-%4m.profraw $(COV_BUILD)/test/unit --jobs 2 >$(COV_DIR)/unit.log 2>&1
 	LLVM_PROFILE_FILE=$(COV_DIR)/prof/unit/alloc-%m.profraw $(COV_BUILD)/test/codec_alloc --jobs 1 >>$(COV_DIR)/unit.log 2>&1
 	LLVM_PROFILE_FILE=$(COV_DIR)/prof/unit/failmalloc-%m.profraw $(COV_BUILD)/test/codec_failmalloc --jobs 1 >>$(COV_DIR)/unit.log 2>&1
+	LLVM_PROFILE_FILE=$(COV_DIR)/prof/unit/broker-failmalloc-%m.profraw $(COV_BUILD)/test/broker_failmalloc --jobs 1 >>$(COV_DIR)/unit.log 2>&1
 	@set -e; for t in $(FUZZ_ALL_TARGETS); do \
 	  LLVM_PROFILE_FILE=$(COV_DIR)/prof/fuzz/$$t-%m.profraw $(COV_BUILD)/fuzz/$${t}_replay \
 	    fuzz/corpus/$$t $$(ls -d conformance/regression/$$t 2>/dev/null); done

@@ -85,8 +85,9 @@ int bk_write(ho_broker *b, ho_broker_conn *c, const uint8_t *bytes, size_t len) 
 static void hello_unlink(ho_broker *b, ho_broker_conn *c) {
   if (c->hprev == NULL && b->hhead != c) return; /* not in the FIFO */
   b->hello_waiting--;
-  if (c->hprev) c->hprev->hnext = c->hnext; else if (b->hhead == c) b->hhead = c->hnext;
-  if (c->hnext) c->hnext->hprev = c->hprev; else if (b->htail == c) b->htail = c->hprev;
+  /* in the FIFO: without a predecessor it is the head, without a successor the tail */
+  if (c->hprev) c->hprev->hnext = c->hnext; else b->hhead = c->hnext;
+  if (c->hnext) c->hnext->hprev = c->hprev; else b->htail = c->hprev;
   c->hnext = c->hprev = NULL;
 }
 
@@ -335,7 +336,9 @@ int ho_broker_conn_error(ho_broker *b, ho_broker_conn *c, int err, uint64_t now)
          (unsigned long long)c->id, ho_errname(err) ? ho_errname(err) : "?", c->state);
   switch (c->state) {
   case CS_HELLO: /* spec: ERR-12 ERR-13 — close, no reply, no token issued */
-    if (ho_frame_reader_needed(&c->rd) > 0 && ho_frame_reader_finish(&c->rd) != HO_OK)
+    /* still reading (a complete or failed frame left CS_HELLO): truncated
+     * unless not one byte of it came */
+    if (ho_frame_reader_finish(&c->rd) != HO_OK)
       bk_log(b, HO_BROKER_LOG_DEBUG, "conn=%llu Hello truncated", (unsigned long long)c->id);
     c->state = CS_DONE;
     bk_close(b, c, false);
@@ -447,6 +450,16 @@ int ho_broker_shutdown(ho_broker *b, uint64_t now) {
     if (!c->control && (c->state == CS_NEGOTIATED || c->state == CS_QUEUED ||
                         c->state == CS_OFFERED)) {
       bk_fail(b, c, HO_BROKER_REASON_SHUTDOWN, now, "broker shutting down");
+    } else if (!c->control && c->state == CS_READY_CLOSE) {
+      /* spec: BROKER-7 ACK-15 — accepted, but the legacy ready frame is not
+       * known written: the attempt ends here, no success, no failure. */
+      b->st.in_flight--;
+      b->st.fallbacks[HO_BROKER_REASON_SHUTDOWN]++;
+      bk_log(b, HO_BROKER_LOG_INFO,
+             "conn=%llu route=reconnect reason=SHUTDOWN detail=ready_unwritten corr=%llu",
+             (unsigned long long)c->id, (unsigned long long)c->correlation_id);
+      c->state = CS_DONE;
+      bk_close(b, c, false);
     } else {
       c->state = CS_DONE;
       bk_close(b, c, false);

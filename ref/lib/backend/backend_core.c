@@ -267,10 +267,14 @@ void ho_backend_ctl_del(ho_backend_ctl *ctl) {
   if (ctl == NULL) return;
   release(ctl, ctl->sb_conn);
   release(ctl, ctl->wait_conn);
+  /* The descriptors of actions never taken: ADOPT, CLOSE_FD and DECLINE
+   * own theirs. A WRITE_CLIENT's is the one its offer waits with
+   * (wait_conn, released above) or, once the write was reported, the one
+   * of the ADOPT or CLOSE_FD queued after it: not released a second time. */
   for (size_t i = ctl->qhead; i < ctl->qlen; i++) {
     ho_backend_action *a = &ctl->q[i];
     if (a->type == HO_BACKEND_ACT_ADOPT || a->type == HO_BACKEND_ACT_CLOSE_FD ||
-        a->type == HO_BACKEND_ACT_WRITE_CLIENT)
+        a->type == HO_BACKEND_ACT_DECLINE)
       release(ctl, a->conn);
   }
   ho_backend_core *core = ctl->core;

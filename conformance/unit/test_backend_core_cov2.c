@@ -6,9 +6,20 @@
  * descriptor is then released with close_handle and the control
  * connection ends: ho_backend_ctl_wanted() is 0). Real descriptors
  * (socketpairs), counted. */
+#include <sys/resource.h>
+
 #include "backend_core_fixtures.h"
+#include "child_exit.h"
 
 #define NOW 100u
+
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNDER_ASAN 1
+#endif
+#endif
 
 /* ---- coalesced replies (spec: READY-29 ERR-70) --------------------------- */
 
@@ -498,4 +509,113 @@ Test(backend_core_cov2, decline_not_queued_releases_the_descriptor) {
   close_peers(peers, 5);
   gated_down(&f);
   cr_assert_eq(fx_count_fds(), before);
+}
+
+/* ---- an ACK that cannot be encoded ------------------------------------------ */
+
+/* In a forked child: every further malloc fails. The address space is
+ * limited to what is mapped now and every free chunk of the heap taken, one
+ * request size after another (tcache and fast bins hand out chunks of one
+ * size only). heap_unfill gives all of it back. */
+typedef struct filler {
+  struct filler *next;
+} filler;
+
+typedef struct heapfill {
+  filler *head;
+  struct rlimit old;
+} heapfill;
+
+static void take_all(heapfill *h, size_t size) {
+  filler *b;
+  while ((b = malloc(size)) != NULL) {
+    b->next = h->head;
+    h->head = b;
+  }
+}
+
+static int heap_fill(heapfill *h) {
+  h->head = NULL;
+  unsigned long pages = 0;
+  FILE *statm = fopen("/proc/self/statm", "r");
+  if (statm == NULL) return 20;
+  int got = fscanf(statm, "%lu", &pages);
+  fclose(statm);
+  if (got != 1 || getrlimit(RLIMIT_AS, &h->old) != 0) return 21;
+  struct rlimit rl = {(rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE), h->old.rlim_max};
+  if (setrlimit(RLIMIT_AS, &rl) != 0) return 22;
+  for (size_t size = (size_t)1 << 20; size >= 4096; size /= 16) take_all(h, size);
+  for (size_t size = 4096; size >= sizeof(filler); size -= 8) take_all(h, size);
+  return 0;
+}
+
+static void heap_unfill(heapfill *h) {
+  while (h->head != NULL) {
+    filler *b = h->head;
+    h->head = b->next;
+    free(b);
+  }
+  (void)setrlimit(RLIMIT_AS, &h->old);
+}
+
+/* spec: BACKEND-4 ERR-4 — the ACK of an adopted connection cannot be built
+ * (the protobuf-c encoder gets no memory): without an ACK the broker cannot
+ * be told, so the control connection closes (NOMEM) and the descriptor is
+ * closed, not adopted. Shown in a forked child whose heap is exhausted; the
+ * parent, unaffected, adopts as usual. */
+Test(backend_core_cov2, an_ack_that_cannot_be_encoded_closes_the_control) {
+#ifdef UNDER_ASAN
+  cr_skip_test("ASan's allocator cannot be exhausted this way");
+#else
+  int before = fx_count_fds();
+  fx_core f;
+  fx_closes c;
+  gated_up(&f, &c, HO_READY_BACKEND);
+  uint8_t tok[HO_TOKEN_BYTES], frame[512];
+  fx_token(tok, 80);
+  int sv[2];
+  fx_socketpair(SOCK_STREAM, sv);
+  size_t n = offer_with_deadline(frame, sizeof frame, tok, 80, HO_OFFER_FLAG_BACKEND_READY,
+                                 f.wall + 1000, 80);
+  feed_sb_frame(&f, NOW, tok, sv[0], frame, n);
+  drain(&f);
+  cr_assert_not_null(find(&f, HO_BACKEND_ACT_WRITE_CLIENT));
+  fflush(NULL);
+  pid_t pid = fork();
+  cr_assert_geq(pid, 0);
+  if (pid == 0) {
+    heapfill h;
+    int rc = heap_fill(&h);
+    if (rc != 0) child_exit(rc);
+    if (malloc(16) != NULL || malloc(100) != NULL) child_exit(23); /* heap not exhausted */
+    rc = ho_backend_ctl_client_written(f.ctl, NOW, HO_OK);
+    heap_unfill(&h);
+    if (rc != HO_OK) child_exit(1);
+    ho_backend_action a;
+    int close_fd = 0, close_ctl = 0, other = 0;
+    while (ho_backend_ctl_next_action(f.ctl, &a)) {
+      if (a.type == HO_BACKEND_ACT_CLOSE_FD && a.conn == sv[0]) close_fd++;
+      else if (a.type == HO_BACKEND_ACT_CLOSE_CONTROL && a.err == HO_ERR_NOMEM) close_ctl++;
+      else other++;
+    }
+    if (close_fd != 1) child_exit(2);
+    if (close_ctl != 1) child_exit(3);
+    if (other != 0) child_exit(4); /* no ACK, no ADOPT */
+    ho_backend_counters k;
+    ho_backend_core_counters(f.core, &k);
+    if (k.accepted != 0 || k.adopted != 0) child_exit(5);
+    if (ho_backend_ctl_wanted(f.ctl) != 0) child_exit(6);
+    child_exit(0);
+  }
+  child_wait_ok(pid);
+  cr_assert_eq(ho_backend_ctl_client_written(f.ctl, NOW, HO_OK), HO_OK);
+  drain(&f);
+  cr_assert(first_ack(&f).accepted, "with memory: the usual ACK");
+  const ho_backend_action *ad = find(&f, HO_BACKEND_ACT_ADOPT);
+  cr_assert_not_null(ad);
+  close((int)ad->conn);
+  close(sv[1]);
+  gated_down(&f);
+  cr_assert_eq(fx_count_fds(), before);
+#endif
 }

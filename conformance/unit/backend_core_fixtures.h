@@ -143,4 +143,61 @@ static inline void expect_refusal(fx_core *f, const char *name, uint64_t corr) {
   cr_assert_null(find(f, HO_BACKEND_ACT_CLOSE_CONTROL), "a refusal keeps the control connection");
 }
 
+/* close_handle that records what it released (and closes it). */
+typedef struct fx_closes {
+  int h[16];
+  unsigned n;
+} fx_closes;
+
+static inline void fx_rec_close(void *ctx, ho_handle h) {
+  fx_closes *c = ctx;
+  if (c->n < 16) c->h[c->n] = (int)h;
+  c->n++;
+  close((int)h);
+}
+
+static inline unsigned fx_times_closed(const fx_closes *c, int h) {
+  unsigned k = 0;
+  for (unsigned i = 0; i < c->n && i < 16; i++) k += c->h[i] == h;
+  return k;
+}
+
+/* A core as core_up makes it (no fault), but releasing through
+ * fx_rec_close into `c`; `tweak` may change the configuration first. */
+static inline void core_up_with(fx_core *f, fx_closes *c, ho_ready_mode mode, void (*tweak)(ho_backend_config *)) {
+  memset(f, 0, sizeof *f);
+  memset(c, 0, sizeof *c);
+  f->wall = 1000000;
+  ho_backend_config cfg;
+  ho_backend_config_init(&cfg);
+  cfg.ready_mode = mode;
+  cfg.token_ttl_ms = 1000;
+  cfg.replay_capacity = 4;
+  cfg.wall_clock_ms = fake_wall;
+  cfg.wall_clock_ctx = &f->wall;
+  cfg.close_handle = fx_rec_close;
+  cfg.close_ctx = c;
+  if (tweak != NULL) tweak(&cfg);
+  cr_assert_eq(ho_backend_core_new(&cfg, &f->core), HO_OK);
+  cr_assert_eq(ho_backend_ctl_new(f->core, &f->ctl), HO_OK);
+}
+
+/* Sideband (with `conn`) then the frame, one read each, at `now`. */
+static inline void feed_sb_frame(fx_core *f, uint64_t now, const uint8_t *tok, ho_handle conn,
+                                 const uint8_t *frame, size_t flen) {
+  size_t used = 0;
+  cr_assert_eq(ho_backend_ctl_feed(f->ctl, now, tok, HO_TOKEN_BYTES, conn, HO_OK, &used), HO_OK);
+  cr_assert_eq(used, HO_TOKEN_BYTES);
+  cr_assert_eq(ho_backend_ctl_feed(f->ctl, now, frame, flen, HO_NO_HANDLE, HO_OK, &used), HO_OK);
+  cr_assert_eq(used, flen);
+}
+
+/* The (first) ACK among the drained actions. */
+static inline ho_ack first_ack(const fx_core *f) {
+  ho_ack a;
+  decode_ack(find(f, HO_BACKEND_ACT_WRITE_CONTROL), &a);
+  return a;
+}
+
+
 #endif

@@ -267,10 +267,14 @@ void ho_backend_ctl_del(ho_backend_ctl *ctl) {
   if (ctl == NULL) return;
   release(ctl, ctl->sb_conn);
   release(ctl, ctl->wait_conn);
+  /* The descriptors of actions never taken: ADOPT, CLOSE_FD and DECLINE
+   * own theirs. A WRITE_CLIENT's is the one its offer waits with
+   * (wait_conn, released above) or, once the write was reported, the one
+   * of the ADOPT or CLOSE_FD queued after it: not released a second time. */
   for (size_t i = ctl->qhead; i < ctl->qlen; i++) {
     ho_backend_action *a = &ctl->q[i];
     if (a->type == HO_BACKEND_ACT_ADOPT || a->type == HO_BACKEND_ACT_CLOSE_FD ||
-        a->type == HO_BACKEND_ACT_WRITE_CLIENT)
+        a->type == HO_BACKEND_ACT_DECLINE)
       release(ctl, a->conn);
   }
   ho_backend_core *core = ctl->core;
@@ -352,8 +356,11 @@ void ho_backend_ctl_eof(ho_backend_ctl *ctl) {
   close_control(ctl, mid ? HO_ERR_TRUNCATED : HO_ERR_CLOSED);
 }
 
+/* in_offer holds only while a sideband or an offer frame is read: it is
+ * cleared when the offer is processed (sideband_reset) and by
+ * close_control, the one way into ST_CLOSED. */
 int ho_backend_ctl_next_deadline(const ho_backend_ctl *ctl, uint64_t *at_ms) {
-  if (ctl == NULL || at_ms == NULL || !ctl->in_offer || ctl->state == ST_CLOSED) return 0;
+  if (ctl == NULL || at_ms == NULL || !ctl->in_offer) return 0;
   *at_ms = ctl->offer_due;
   return 1;
 }
@@ -362,7 +369,7 @@ int ho_backend_ctl_timer(ho_backend_ctl *ctl, uint64_t now_ms) {
   if (ctl == NULL) return HO_ERR_INVALID_ARGUMENT;
   /* spec: BACKEND-10 ERR-46 ERR-4 — a stalled or trickling offer: close
    * its descriptors and the control connection, no ACK. */
-  if (ctl->in_offer && ctl->state != ST_CLOSED && now_ms >= ctl->offer_due) {
+  if (ctl->in_offer && now_ms >= ctl->offer_due) {
     ctl->core->counters.offers++;
     ctl->core->counters.malformed++;
     close_control(ctl, HO_ERR_TIMEOUT);
@@ -482,10 +489,12 @@ static bool reply_ok(ho_codec codec, const uint8_t *b, size_t n, const uint8_t *
 static uint64_t remember_until(const ho_backend_core *core, uint64_t now_ms, uint64_t deadline,
                                uint64_t wall) {
   uint64_t ttl = core->cfg.token_ttl_ms;
-  if (deadline == 0 || wall == 0) return now_ms + ttl;
-  /* A deadline further away than TOKEN_TTL_MAX cannot come from a
+  if (deadline == 0) return now_ms + ttl;
+  /* Called only for an accepted offer: one with a deadline had a wall clock
+   * before it (wall != 0 and wall < deadline, else it was refused). A
+   * deadline further away than TOKEN_TTL_MAX cannot come from a
    * conforming broker (TOKEN-16, TOKEN-22); it is bounded by the TTL. */
-  uint64_t left = deadline > wall ? deadline - wall : 0;
+  uint64_t left = deadline - wall;
   return now_ms + (left < ttl ? left : ttl) + REPLAY_MARGIN_MS;
 }
 
@@ -658,7 +667,8 @@ int ho_backend_ctl_client_written(ho_backend_ctl *ctl, uint64_t now_ms, int resu
   if (ctl == NULL || ctl->wait_conn < 0) return HO_ERR_STATE;
   ho_handle conn = ctl->wait_conn;
   ctl->wait_conn = HO_NO_HANDLE;
-  if (ctl->state == ST_WAIT_READY) ctl->state = idle_state(ctl);
+  /* wait_conn is held only in ST_WAIT_READY (close_control clears it) */
+  ctl->state = idle_state(ctl);
   /* spec: READY-12 TOKEN-19 — a failed ready write refuses the offer; the
    * token stays recorded. */
   if (result == HO_OK) adopt(ctl, &ctl->wait_offer, conn, true);
@@ -742,13 +752,15 @@ int ho_backend_ctl_feed(ho_backend_ctl *ctl, uint64_t now_ms, const uint8_t *dat
     off += take;
     if (ctl->sb_have == HO_TOKEN_BYTES) ctl->state = ST_FRAME;
   }
-  if (off < len && ctl->state == ST_FRAME && !ctl->in_offer) {
+  /* Bytes left after the loop: the stream is in ST_FRAME (the loop leaves
+   * ST_SIDEBAND only for it; ST_WAIT_READY and ST_CLOSED returned above). */
+  if (off < len && !ctl->in_offer) {
     /* spec: BACKEND-10 XFER-44 — no sideband: the offer's clock starts with its
      * first frame byte. */
     ctl->in_offer = true;
     ctl->offer_due = now_ms + ctl->core->cfg.offer_timeout_ms;
   }
-  if (off < len && ctl->state == ST_FRAME) {
+  if (off < len) {
     size_t used = 0;
     /* spec: FRAME-2 FRAME-3 FRAME-10 BACKEND-11 ERR-48 — version, then the
      * 64 KiB cap from the header alone; no resynchronisation after. */

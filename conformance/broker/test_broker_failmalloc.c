@@ -473,11 +473,10 @@ Test(broker_failmalloc, a_hello_body_buffer_that_cannot_grow_is_refused) {
   cr_assert_geq(sweep("big Hello", client_waiting, rest_of_hello), 2, "the body buffer and the reply");
 }
 
-/* Known bug (issue #17 report; ref/lib/broker/broker_hello.c, not fixed
- * here): when the Negotiated that carries a token cannot be encoded or
- * queued, send_reply() closes the client but the attempt stays counted in
- * flight and its token pending, pointing at the freed handle. Enable once
- * bk_hello_complete() ends the attempt in that case. */
+/* Regression (issue #17): when the Negotiated that carries a token cannot
+ * be encoded or queued, the client is closed and its attempt ends
+ * (TOKEN_UNAVAILABLE); before the fix in broker_hello.c the attempt stayed
+ * counted in flight and its token pending, pointing at the freed handle. */
 static int cli; /* the client's slot */
 
 static void negotiated(shell *sh, bool failed) {
@@ -505,7 +504,7 @@ static bool endpoint_client_waiting(shell *sh) {
   return true;
 }
 
-Test(broker_failmalloc, a_negotiated_that_cannot_be_queued_ends_its_attempt, .disabled = true) {
+Test(broker_failmalloc, a_negotiated_that_cannot_be_queued_ends_its_attempt) {
   hlen = hello(false, hwire, sizeof hwire);
   cr_assert_geq(sweep("Negotiated", endpoint_client_waiting, negotiated), 1);
 }

@@ -90,7 +90,12 @@ int main(int argc, char **argv) {
 
   rc = ho_broker_new(&G.cfg, now_ms(), &G.b);
   if (rc != HO_OK) {
-    fprintf(stderr, "handoff-broker: %s\n", ho_strerror(rc));
+    if (rc == HO_ERR_INVALID_ARGUMENT) /* what ho_broker_new checks that the flag parser does not */
+      fprintf(stderr, "handoff-broker: configuration refused (%s): --service must match [a-z0-9-]{1,64}, "
+                      "--backend-pipe must be 1..256 bytes of UTF-8 (it is sent in every Negotiated)\n",
+              ho_strerror(rc));
+    else
+      fprintf(stderr, "handoff-broker: %s\n", ho_strerror(rc));
     ho_listener_close(&G.lst);
     return 1;
   }

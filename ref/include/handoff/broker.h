@@ -315,7 +315,8 @@ typedef struct ho_broker_stats {
  * action is OPEN_CONTROL (the first handoff need not wait for a dial).
  * Returns HO_OK, HO_ERR_INVALID_ARGUMENT (NULL pointers, missing
  * service/backend_pipe, service not [a-z0-9-]{1,64}, backend_pipe longer
- * than 256 bytes, hello_rate_pids above 2^24), HO_ERR_NOMEM or HO_ERR_RANDOM (token store); *out
+ * than 256 bytes or not UTF-8, hello_rate_pids above 2^24 with a Hello
+ * limit set), HO_ERR_NOMEM or HO_ERR_RANDOM (token store); *out
  * untouched and nothing allocated on failure. */
 HO_API int ho_broker_new(const ho_broker_config *cfg, uint64_t now_ms, ho_broker **out);
 

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "broker/broker_internal.h"
+#include "wire/scan.h"
 
 #define DEFAULT_HELLO_TIMEOUT_MS 30000u
 #define PRESSURE_HELLO_TIMEOUT_MS 1000u /* BROKER-11 */
@@ -162,8 +163,11 @@ void ho_broker_config_init(ho_broker_config *cfg) {
 int ho_broker_new(const ho_broker_config *cfg, uint64_t now, ho_broker **out) {
   if (cfg == NULL || out == NULL || cfg->service == NULL || cfg->backend_pipe == NULL)
     return HO_ERR_INVALID_ARGUMENT;
-  if (!bk_service_name_valid(cfg->service) || strlen(cfg->backend_pipe) == 0 ||
-      strlen(cfg->backend_pipe) > HO_MAX_BACKEND_PIPE)
+  /* spec: MSG-7 MSG-13 — backend_pipe goes into every Negotiated: a name
+   * the encoder would refuse (not UTF-8) would refuse every client. */
+  size_t pipe_len = strlen(cfg->backend_pipe);
+  if (!bk_service_name_valid(cfg->service) || pipe_len == 0 || pipe_len > HO_MAX_BACKEND_PIPE ||
+      !ho_utf8_ok((const uint8_t *)cfg->backend_pipe, pipe_len))
     return HO_ERR_INVALID_ARGUMENT;
   ho_broker *b = calloc(1, sizeof *b);
   if (b == NULL) return HO_ERR_NOMEM;

@@ -182,14 +182,6 @@ static void feed_but_last(ho_broker *b, ho_broker_conn **c, const uint8_t *wire,
   cr_assert_eq(ho_broker_client_wants(b, *c), 1, "one byte to go");
 }
 
-/* The whole Hello `wire`: its last byte may end the handle (closed at once),
- * so c is not used after it. */
-static void feed_whole(ho_broker *b, ho_broker_conn **c, const uint8_t *wire, size_t len,
-                       uint64_t now) {
-  feed_but_last(b, c, wire, len, now);
-  cr_assert_eq(ho_broker_client_data(b, *c, wire + len - 1, 1, now), HO_OK);
-}
-
 /* spec: MSG-7 MSG-13 — a backend_pipe the encoder would refuse in every
  * Negotiated (not UTF-8: here an overlong NUL) is refused by ho_broker_new
  * instead of making a broker that closes every client. (Before issue #17's

@@ -108,6 +108,24 @@ static size_t read_queued(int fd, uint8_t *buf, size_t cap, int *eof) {
   return have;
 }
 
+/* Append an unknown length-delimited field (number 15000) of `len` bytes to
+ * the frame in fr[0..n) and fix its header; returns the new frame size. */
+static size_t pad_unknown_field(uint8_t *fr, size_t n, uint32_t len) {
+  size_t off = n;
+  for (uint32_t v = (15000u << 3) | 2u;; v >>= 7) {
+    fr[off++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+    if (v <= 0x7f) break;
+  }
+  for (uint32_t v = len;; v >>= 7) {
+    fr[off++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+    if (v <= 0x7f) break;
+  }
+  memset(fr + off, 0xAB, len);
+  off += len;
+  cr_assert_eq(ho_frame_write_header(fr, off - HO_FRAME_HEADER_BYTES), HO_OK);
+  return off;
+}
+
 static uint64_t fake_wall_ms(void *ctx) { return *(const uint64_t *)ctx; }
 
 /* ---- injected services (spec: BACKEND-10 TOKEN-21) ----------------------- */
@@ -469,21 +487,7 @@ Test(backend_shell_cov, offer_larger_than_one_read_is_accepted) {
   uint8_t tok[HO_TOKEN_BYTES];
   fx_token(tok, 26);
   static uint8_t fr[24000];
-  size_t n = fx_offer_frame(fr, sizeof fr, tok, 27, 0);
-  /* field 15000, length-delimited, 20000 bytes */
-  size_t off = n;
-  uint32_t tag = (15000u << 3) | 2u, len = 20000;
-  for (uint32_t v = tag; ; v >>= 7) {
-    fr[off++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
-    if (v <= 0x7f) break;
-  }
-  for (uint32_t v = len; ; v >>= 7) {
-    fr[off++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
-    if (v <= 0x7f) break;
-  }
-  memset(fr + off, 0xAB, len);
-  off += len;
-  cr_assert_eq(ho_frame_write_header(fr, off - HO_FRAME_HEADER_BYTES), HO_OK);
+  size_t off = pad_unknown_field(fr, fx_offer_frame(fr, sizeof fr, tok, 27, 0), 20000);
   offer_raw(s.broker, c[0], tok, fr, off);
   close(c[0]);
   ho_backend_adopted ad[1];
@@ -494,6 +498,78 @@ Test(backend_shell_cov, offer_larger_than_one_read_is_accepted) {
   ho_ack a = read_ack(s.broker);
   cr_assert(a.accepted, "%s", a.error_detail);
   cr_assert_eq(a.correlation_id, 27);
+  close((int)ad[0].conn);
+  close(c[1]);
+  ho_backend_del(s.b);
+  close(s.broker);
+  cr_assert_eq(fx_count_fds(), before);
+}
+
+/* A broker whose offer arrives one byte per read (two writers taking turns
+ * with SO_PASSCRED on: the kernel never glues their bytes into one read):
+ * the shell stops after its 256 reads so that one connection cannot starve
+ * the others, and says READ_AGAIN — no EAGAIN was seen, so an
+ * edge-triggered poller gets no new event for the bytes still queued
+ * (spec: BACKEND-10: the offer must not stall). The next call finishes it. */
+Test(backend_shell_cov, read_cap_of_256_asks_to_read_again) {
+  int before = fx_count_fds();
+  sh s;
+  sh_new(&s, NULL, NULL, NULL);
+  int c[2];
+  fx_socketpair(SOCK_STREAM, c);
+  uint8_t tok[HO_TOKEN_BYTES];
+  fx_token(tok, 120);
+  cr_assert_eq(ho_xfer_send(s.broker, c[0], tok, NULL), HO_OK);
+  close(c[0]);
+  cr_assert_eq(ho_backend_on_control_readable(s.b, s.ctl, 1000, NULL, 0, NULL), 0, "sideband read");
+  int one = 1;
+  cr_assert_eq(setsockopt(s.ctl, SOL_SOCKET, SO_PASSCRED, &one, sizeof one), 0);
+  static uint8_t fr[1024];
+  size_t len = pad_unknown_field(fr, fx_offer_frame(fr, sizeof fr, tok, 121, 0), 220);
+  cr_assert_gt(len, 260);
+  /* Each one-byte write is a buffer of its own: room for them all. */
+  int big = 4 << 20;
+  cr_assert_eq(setsockopt(s.broker, SOL_SOCKET, SO_SNDBUF, &big, sizeof big), 0);
+  int go[2], done[2];
+  cr_assert_eq(pipe(go), 0);
+  cr_assert_eq(pipe(done), 0);
+  pid_t pid = fork();
+  cr_assert_geq(pid, 0);
+  if (pid == 0) { /* the second writer: the odd bytes */
+    close(go[1]), close(done[0]);
+    char t;
+    for (size_t i = 1; i < len; i += 2) {
+      if (read(go[0], &t, 1) != 1) child_exit(1);
+      if (send(s.broker, fr + i, 1, MSG_NOSIGNAL | MSG_DONTWAIT) != 1) child_exit(2);
+      if (write(done[1], &t, 1) != 1) child_exit(3);
+    }
+    child_exit(0);
+  }
+  close(go[0]), close(done[1]);
+  for (size_t i = 0; i < len; i++) {
+    char t = 'x';
+    if (i % 2 == 0) {
+      cr_assert_eq(send(s.broker, fr + i, 1, MSG_NOSIGNAL | MSG_DONTWAIT), 1, "byte %zu", i);
+    } else {
+      cr_assert_eq(write(go[1], &t, 1), 1);
+      cr_assert_eq(read(done[0], &t, 1), 1, "the second writer failed at byte %zu", i);
+    }
+  }
+  close(go[1]), close(done[0]);
+  child_wait_ok(pid);
+  ho_backend_adopted ad[1];
+  size_t n = 0;
+  int m = ho_backend_on_control_readable(s.b, s.ctl, 1001, ad, 1, &n);
+  cr_assert_eq(n, 0);
+  expect_quiet(s.broker, "the offer is not complete after 256 one-byte reads");
+  cr_assert_eq(m & (HO_BACKEND_CLOSED | HO_BACKEND_READ_AGAIN), HO_BACKEND_READ_AGAIN,
+               "bytes left unread without EAGAIN: READ_AGAIN (mask 0x%x)", m);
+  m = ho_backend_on_control_readable(s.b, s.ctl, 1002, ad, 1, &n);
+  cr_assert_eq(m & HO_BACKEND_CLOSED, 0);
+  cr_assert_eq(n, 1);
+  ho_ack a = read_ack(s.broker);
+  cr_assert(a.accepted, "%s", a.error_detail);
+  cr_assert_eq(a.correlation_id, 121);
   close((int)ad[0].conn);
   close(c[1]);
   ho_backend_del(s.b);

@@ -4,7 +4,8 @@
  * emits (close, crash, decline, coalesced first write, the event hook),
  * adopted descriptors the caller does not take at once, a broker that stops
  * reading or goes away, delayed ACKs whose connection went (or whose
- * descriptor number was reused), stalled offers closed by the timer, and
+ * descriptor number was reused), stalled offers closed by the timer, an
+ * offer arriving one byte per read (the 256-read cap), and
  * the shell's own tables (malloc) failing in a forked child whose address
  * space is full (RLIMIT_AS). The broker side uses the real transport
  * (ho_xfer_send); descriptor counts and EOFs prove nothing leaks. */

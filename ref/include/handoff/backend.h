@@ -551,14 +551,16 @@ enum {
   HO_BACKEND_MORE = 1 << 2,       /* adopted[] was full: call again */
   HO_BACKEND_ACK_PENDING = 1 << 3, /* defer_ack_flush: ACKs are queued; call
                                       ho_backend_flush_control() soon */
-  HO_BACKEND_READ_AGAIN = 1 << 4   /* stopped after a complete offer without
-                                      reading to EAGAIN: a level-triggered
-                                      poller will report more input; with
-                                      edge-triggered polling call again */
+  HO_BACKEND_READ_AGAIN = 1 << 4   /* stopped without reading to EAGAIN
+                                      (after a complete offer, or after 256
+                                      reads): a level-triggered poller will
+                                      report more input; with edge-triggered
+                                      polling call again */
 };
 
 /* Read what is available on control connection `ctl_fd` (up to EAGAIN, or
- * up to the end of the first complete offer: HO_BACKEND_READ_AGAIN), run the core,
+ * up to the end of the first complete offer or 256 reads at most:
+ * HO_BACKEND_READ_AGAIN), run the core,
  * write ready frames and ACKs (ACKs delayed by a fault wait for
  * ho_backend_on_timer()), close refused descriptors, and store up to `cap`
  * adopted connections in adopted[] (*n set). Returns a mask of the bits

@@ -328,7 +328,14 @@ int ho_backend_on_control_readable(ho_backend *b, ho_handle ctl_fd, uint64_t now
   ho_backend_counters c0;
   ho_backend_core_counters(b->core, &c0);
   int read_again = 0;
-  for (int rounds = 0; rounds < 256 && !close_it; rounds++) {
+  for (int rounds = 0; !close_it; rounds++) {
+    if (rounds == 256) {
+      /* Enough for one call: other connections get their turn. The rest
+       * was not read up to EAGAIN, so an edge-triggered poller must be
+       * told to call again (spec: BACKEND-10: the offer must not stall). */
+      read_again = HO_BACKEND_READ_AGAIN;
+      break;
+    }
     /* After a complete offer, stop: a level-triggered poller wakes us again
      * if more is queued, and the handed-off client does not wait for a read
      * that would only say EAGAIN. */

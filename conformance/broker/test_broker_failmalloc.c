@@ -209,13 +209,15 @@ static void client(shell *sh, const uint8_t *wire, size_t len, uint64_t now) {
   pump(sh, now);
 }
 
+static uint64_t hcaps = HO_CAP_HANDLE_PASSING; /* the Hello's capabilities */
+
 static size_t hello(bool big, uint8_t *buf, size_t cap) {
   ho_any_msg m;
   memset(&m, 0, sizeof m);
   m.hello.client_min_protocol = 1;
   m.hello.client_max_protocol = 1;
   strcpy(m.hello.service_name, "echo");
-  m.hello.client_capabilities = HO_CAP_HANDLE_PASSING;
+  m.hello.client_capabilities = hcaps;
   if (big) { /* body above 160 bytes */
     memset(m.hello.request_id, 'r', HO_MAX_REQUEST_ID);
     memset(m.hello.client_version, 'v', HO_MAX_CLIENT_VERSION);
@@ -507,6 +509,15 @@ static bool endpoint_client_waiting(shell *sh) {
 Test(broker_failmalloc, a_negotiated_that_cannot_be_queued_ends_its_attempt) {
   hlen = hello(false, hwire, sizeof hwire);
   cr_assert_geq(sweep("Negotiated", endpoint_client_waiting, negotiated), 1);
+}
+
+/* spec: FALLBACK-3 HELLO-2 — the same for a Negotiated without a token (a
+ * client without CAP_HANDLE_PASSING): the client is closed, no attempt
+ * began, nothing is left. */
+Test(broker_failmalloc, a_tokenless_negotiated_that_cannot_be_queued_closes_the_client) {
+  hcaps = 0;
+  hlen = hello(false, hwire, sizeof hwire);
+  cr_assert_geq(sweep("tokenless Negotiated", endpoint_client_waiting, negotiated), 1);
 }
 
 /* ---- the action queue's first block -------------------------------------------------- */

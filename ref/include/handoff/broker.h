@@ -320,8 +320,9 @@ typedef struct ho_broker_stats {
  * untouched and nothing allocated on failure. */
 HO_API int ho_broker_new(const ho_broker_config *cfg, uint64_t now_ms, ho_broker **out);
 
-/* Free the core and everything it holds. Handles not yet closed become
- * invalid: call ho_broker_shutdown() and take its actions first. */
+/* Free the core and everything it holds, handles not yet closed included
+ * (they become invalid; the shell's descriptors are its own to close): call
+ * ho_broker_shutdown() and take its actions first to close them in order. */
 HO_API void ho_broker_del(ho_broker *b);
 
 /* Take the next action: returns 1 and fills *out, or 0 when none is left.

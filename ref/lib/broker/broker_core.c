@@ -101,6 +101,8 @@ void bk_link(ho_broker *b, ho_broker_conn *c) {
   b->st.open_conns++;
 }
 
+static void conn_free(ho_broker *b, ho_broker_conn *c);
+
 /* Emit the one CLOSE of `c` and free the core's side of it. The action
  * keeps only the shell's user pointer. */
 void bk_close(ho_broker *b, ho_broker_conn *c, bool shutdown) {
@@ -110,6 +112,11 @@ void bk_close(ho_broker *b, ho_broker_conn *c, bool shutdown) {
     it->a.shutdown = shutdown;
     it->a.conn = NULL; /* the handle dies now */
   }
+  conn_free(b, c);
+}
+
+/* The core's side of `c`: its buffers, its places in the lists, itself. */
+static void conn_free(ho_broker *b, ho_broker_conn *c) {
   if (!c->control) {
     hello_unlink(b, c);
     free(c->hello_buf);
@@ -221,6 +228,7 @@ int ho_broker_new(const ho_broker_config *cfg, uint64_t now, ho_broker **out) {
 
 void ho_broker_del(ho_broker *b) {
   if (b == NULL) return;
+  while (b->ahead != NULL) conn_free(b, b->ahead); /* handles the shell never saw closed */
   free(b->taken);
   for (size_t i = 0; i < b->qlen; i++) free(b->q[(b->qhead + i) % b->qcap].owned);
   free(b->q);

@@ -420,8 +420,10 @@ Test(backend_core_cov2, nothing_queued_releases_the_descriptor) {
   cr_assert_eq(fx_count_fds(), before);
 }
 
-/* The accepting ACK was queued, the ADOPT could not be: the descriptor is
- * released, not handed out. */
+/* spec: XFER-16 — room for the accepting ACK but not for the ADOPT behind
+ * it: neither is queued (no "accepted" for a connection the backend then
+ * closes), the descriptor is released and the control connection ends, so
+ * the broker falls back. */
 Test(backend_core_cov2, adopt_not_queued_releases_the_descriptor) {
   int before = fx_count_fds();
   fx_core f;
@@ -437,9 +439,10 @@ Test(backend_core_cov2, adopt_not_queued_releases_the_descriptor) {
   feed_failing(&f, tok, sv[0], frame, n);
   expect_released(&f, &c, sv[0], 8);
   cr_assert_eq(f.acts[6].type, HO_BACKEND_ACT_OFFER);
-  cr_assert_eq(f.acts[7].type, HO_BACKEND_ACT_WRITE_CONTROL);
+  cr_assert_eq(f.acts[7].type, HO_BACKEND_ACT_CLOSE_CONTROL, "no ACK: the control connection ends");
   ho_backend_counters k;
   ho_backend_core_counters(f.core, &k);
+  cr_assert_eq(k.accepted, 0u, "no accepting ACK was built");
   cr_assert_eq(k.adopted, 0u);
   close(sv[1]);
   close_peers(peers, 4);

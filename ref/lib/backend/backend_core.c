@@ -286,22 +286,29 @@ void ho_backend_ctl_del(ho_backend_ctl *ctl) {
 
 /* ---- action queue ------------------------------------------------------ */
 
-static ho_backend_action *push(ho_backend_ctl *ctl, ho_backend_act_type type) {
+/* Room for `n` more actions at the end of the queue: moves undrained ones
+ * to the front, then grows by doubling (no realloc in an allocator). */
+static bool reserve(ho_backend_ctl *ctl, size_t n) {
   if (ctl->qhead == ctl->qlen) ctl->qhead = ctl->qlen = 0;
-  if (ctl->qlen == ctl->qcap && ctl->qhead > 0) { /* room in front: use it */
+  if (ctl->qcap - ctl->qlen < n && ctl->qhead > 0) { /* room in front: use it */
     memmove(ctl->q, ctl->q + ctl->qhead, (ctl->qlen - ctl->qhead) * sizeof *ctl->q);
     ctl->qlen -= ctl->qhead;
     ctl->qhead = 0;
   }
-  if (ctl->qlen == ctl->qcap) { /* undrained actions: grow (no realloc in an allocator) */
-    size_t ncap = ctl->qcap * 2;
-    ho_backend_action *nq = core_alloc(ctl->core, ncap * sizeof *nq);
-    if (nq == NULL) return NULL;
-    memcpy(nq, ctl->q, ctl->qlen * sizeof *nq);
-    core_free(ctl->core, ctl->q);
-    ctl->q = nq;
-    ctl->qcap = ncap;
-  }
+  if (ctl->qcap - ctl->qlen >= n) return true;
+  size_t ncap = ctl->qcap * 2;
+  while (ncap - ctl->qlen < n) ncap *= 2;
+  ho_backend_action *nq = core_alloc(ctl->core, ncap * sizeof *nq);
+  if (nq == NULL) return false;
+  memcpy(nq, ctl->q, ctl->qlen * sizeof *nq);
+  core_free(ctl->core, ctl->q);
+  ctl->q = nq;
+  ctl->qcap = ncap;
+  return true;
+}
+
+static ho_backend_action *push(ho_backend_ctl *ctl, ho_backend_act_type type) {
+  if (!reserve(ctl, 1)) return NULL;
   ho_backend_action *a = &ctl->q[ctl->qlen++];
   memset(a, 0, offsetof(ho_backend_action, bytes));
   a->type = type;
@@ -446,17 +453,20 @@ static void refuse(ho_backend_ctl *ctl, const ho_offer *offer, ho_handle conn,
 }
 
 static void adopt(ho_backend_ctl *ctl, const ho_offer *offer, ho_handle conn, bool ready_written) {
-  queue_ack(ctl, offer, true, HO_OK);
-  if (ctl->state == ST_CLOSED) {
-    queue_close_fd(ctl, conn);
-    return;
-  }
-  ho_backend_action *a = push(ctl, HO_BACKEND_ACT_ADOPT);
-  if (a == NULL) {
+  /* spec: XFER-16 — an accepting ACK only with the ADOPT behind it: room
+   * for both first, or neither is queued and the control connection ends
+   * (the broker falls back; no client is told "accepted" and then closed). */
+  if (!reserve(ctl, 2)) {
     release(ctl, conn);
     close_control(ctl, HO_ERR_NOMEM);
     return;
   }
+  queue_ack(ctl, offer, true, HO_OK);
+  if (ctl->state == ST_CLOSED) { /* the ACK could not be encoded */
+    queue_close_fd(ctl, conn);
+    return;
+  }
+  ho_backend_action *a = push(ctl, HO_BACKEND_ACT_ADOPT); /* reserved: cannot fail */
   a->conn = conn;
   a->correlation_id = offer->correlation_id;
   a->ready_written = ready_written;

@@ -5,26 +5,17 @@
  * coalesced Hello whose write broke (EPIPE) before the reply, the default
  * ready and I/O timeouts, early data under a backend-ready broker with and
  * without CAP_EARLY_DATA (READY-21 (b)), a failed write on backend_pipe, an
- * empty read while waiting for ready; an endpoint right under "/" and a
- * blocking connect interrupted by a signal while the backlog is full. The
- * core is driven without I/O; the net tests use real sockets.
- * The token/fallback core layer is in test_core_layer_cov.c. */
+ * empty read while waiting for ready — driven without I/O. The client
+ * shells are in test_client_shell_cov.c, the net and core layers in
+ * test_net_layer_cov.c and test_core_layer_cov.c. */
 #include <criterion/criterion.h>
 #include <errno.h>
-#include <pthread.h>
-#include <signal.h>
-#include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "handoff/client.h"
 #include "handoff/error.h"
 #include "handoff/frame.h"
 #include "handoff/msg.h"
-#include "handoff/transport.h"
-#include "child_exit.h"
 
 /* ---- client core, sans I/O -------------------------------------------------- */
 
@@ -247,107 +238,4 @@ Test(client_net_core_cov, pipe_write_default_deadline_and_failure) {
   cr_assert_eq(r.route, HO_ROUTE_RECONNECT);
   cr_assert_not(r.request_sent);
   cr_assert_eq(r.fallback_reason, HO_CLIENT_CLIENT_UNSUPPORTED); /* no handoff asked for */
-}
-
-/* ---- net: listener and dialer on real sockets -------------------------------- */
-
-#define NOBODY 65534
-
-static char g_root_path[64];
-
-static int root_dir_endpoint(void) {
-  ho_listener l;
-  ho_diag d;
-  if (ho_listener_open_diag(&l, g_root_path, 1, 0, &d) != HO_ERR_PERMISSION) return 1;
-  if (d.os_errno != EACCES || strstr(d.msg, "bind") == NULL) return 2;
-  return 0;
-}
-
-/* spec: SEC-9 — an endpoint right under "/": no parent to make, "/" is
- * root's and not writable by others, so the check passes; an unprivileged
- * process then may not bind there (nothing is created in "/"). */
-Test(client_net_core_cov, endpoint_right_under_the_root_directory) {
-  snprintf(g_root_path, sizeof g_root_path, "/ho-cnc-%ld.sock", (long)getpid());
-  struct stat st;
-  cr_assert_eq(stat("/", &st), 0);
-  if (st.st_mode & (S_IWGRP | S_IWOTH)) cr_skip_test("/ is writable by others here");
-  if (geteuid() != 0) {
-    cr_assert_eq(root_dir_endpoint(), 0);
-    return;
-  }
-  pid_t pid = fork();
-  cr_assert_geq(pid, 0);
-  if (pid == 0) {
-    /* Saved ids stay 0, so the child can become root again to write its profile. */
-    if (setresgid(NOBODY, NOBODY, 0) != 0 || setresuid(NOBODY, NOBODY, 0) != 0) _exit(90);
-    int rc = root_dir_endpoint();
-    if (setresuid(0, 0, 0) != 0 || setresgid(0, 0, 0) != 0) _exit(91);
-    child_exit(rc);
-  }
-  child_wait_ok(pid);
-  cr_assert_neq(lstat(g_root_path, &st), 0, "nothing was left in /");
-}
-
-static volatile sig_atomic_t g_signals;
-static void on_signal(int sig) {
-  (void)sig;
-  g_signals++;
-}
-
-typedef struct interrupter {
-  pthread_t target;
-  ho_listener *l;
-  ho_handle taken;
-} interrupter;
-
-/* Signal the dialer a few times while its connect waits, then accept one
- * queued connection so that the retried connect finds room. */
-static void *interrupt_then_accept(void *arg) {
-  interrupter *it = arg;
-  struct timespec ts = {0, 30 * 1000 * 1000};
-  for (int i = 0; i < 3; i++) {
-    nanosleep(&ts, NULL);
-    pthread_kill(it->target, SIGUSR2);
-  }
-  nanosleep(&ts, NULL);
-  it->taken = HO_NO_HANDLE;
-  (void)ho_listener_accept(it->l, &it->taken);
-  return NULL;
-}
-
-/* A blocking connect waits while the listener's backlog is full; a signal
- * (handler without SA_RESTART) interrupts it with EINTR and the dialer
- * retries: the connection is made once room appears. */
-Test(client_net_core_cov, blocking_connect_interrupted_by_a_signal_is_retried) {
-  char dir[] = "/tmp/ho-cnc-XXXXXX", path[64];
-  cr_assert_not_null(mkdtemp(dir));
-  snprintf(path, sizeof path, "%s/l.sock", dir);
-  ho_listener l;
-  cr_assert_eq(ho_listener_open(&l, path, 1), HO_OK);
-  ho_handle q[8];
-  int nq = 0, rc = HO_OK;
-  while (nq < 8 && (rc = ho_unix_connect(path, 1, &q[nq])) == HO_OK) nq++;
-  cr_assert_eq(rc, HO_ERR_WOULD_BLOCK, "the backlog fills up (after %d)", nq);
-  struct sigaction sa, old;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_signal; /* no SA_RESTART: the connect returns EINTR */
-  sigemptyset(&sa.sa_mask);
-  cr_assert_eq(sigaction(SIGUSR2, &sa, &old), 0);
-  g_signals = 0;
-  interrupter it = {pthread_self(), &l, HO_NO_HANDLE};
-  pthread_t th;
-  cr_assert_eq(pthread_create(&th, NULL, interrupt_then_accept, &it), 0);
-  ho_handle c = HO_NO_HANDLE;
-  rc = ho_unix_connect(path, 0, &c);
-  cr_assert_eq(pthread_join(th, NULL), 0);
-  cr_assert_eq(sigaction(SIGUSR2, &old, NULL), 0);
-  cr_assert_eq(rc, HO_OK);
-  cr_assert_geq(c, 0);
-  cr_assert_eq(g_signals, 3);
-  cr_assert_geq(it.taken, 0, "the helper accepted one");
-  close((int)c);
-  close((int)it.taken);
-  for (int i = 0; i < nq; i++) close((int)q[i]);
-  ho_listener_close(&l);
-  cr_assert_eq(rmdir(dir), 0);
 }

@@ -7,16 +7,13 @@
  * queue, an insert "until" a time already past, an ACK deadline cut to a
  * not_after already past, two tokens whose keyed hashes collide, and the OS
  * random source failing (getrandom refused by a seccomp filter in a forked
- * child). The client and net layers are in test_client_net_core_cov.c. */
+ * child, syscall_fail.h). The client and net layers are in
+ * test_client_net_core_cov.c and test_net_layer_cov.c. */
 #include <criterion/criterion.h>
 #include <errno.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/syscall.h>
 
 #include "core/fwin.h"
 #include "core/win_handle.h"
@@ -26,6 +23,7 @@
 #include "handoff/token.h"
 #include "handoff/transport.h"
 #include "child_exit.h"
+#include "syscall_fail.h"
 
 /* ---- peer policy (core/peer.c) ------------------------------------------------ */
 
@@ -294,27 +292,14 @@ Test(core_layer_cov, tokens_with_colliding_hashes_stay_distinct) {
   ho_token_store_del(s);
 }
 
-/* In a forked child: getrandom(2) fails with EIO (a seccomp filter; no arch
- * check: a test child makes only native calls). */
-static int deny_getrandom(void) {
-  struct sock_filter f[] = {
-      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_getrandom, 0, 1),
-      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EIO & SECCOMP_RET_DATA)),
-      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-  };
-  struct sock_fprog prog = {(unsigned short)(sizeof f / sizeof f[0]), f};
-  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return -1;
-  return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0);
-}
-
 /* spec: TOKEN-1 — the OS random source failing is HO_ERR_RANDOM, never a
  * weaker fallback: no store is made and the buffer is not filled. */
 Test(core_layer_cov, os_random_source_failing_is_an_error) {
   pid_t pid = fork();
   cr_assert_geq(pid, 0);
   if (pid == 0) {
-    if (deny_getrandom() != 0) child_exit(20);
+    const sysfail eio = {SYS_getrandom, -1, EIO};
+    if (sysfail_install(&eio, 1) != 0) child_exit(20);
     uint8_t b[16] = {0};
     if (ho_random_os(NULL, b, sizeof b) != HO_ERR_RANDOM) child_exit(21);
     for (size_t i = 0; i < sizeof b; i++)

@@ -49,9 +49,9 @@ static void rm_tmp(void) {
 static int no_poll(void) {
   const sysfail rules[] = {
 #ifdef SYS_poll
-      {SYS_poll, -1, ENOMEM},
+      {SYS_poll, -1, ENOMEM, 0, 0},
 #endif
-      {SYS_ppoll, -1, ENOMEM},
+      {SYS_ppoll, -1, ENOMEM, 0, 0},
   };
   return sysfail_install(rules, sizeof rules / sizeof rules[0]);
 }
@@ -99,7 +99,7 @@ Test(client_shell_cov, recv_failure_for_lack_of_memory_is_io, .init = mkdir_tmp,
   if (pid == 0) {
     int sp[2];
     if (socketpair(AF_UNIX, SOCK_STREAM, 0, sp) != 0) child_exit(20);
-    const sysfail rule = {SYS_recvfrom, -1, ENOMEM};
+    const sysfail rule = {SYS_recvfrom, -1, ENOMEM, 0, 0};
     if (sysfail_install(&rule, 1) != 0) child_exit(21);
     uint8_t b[4];
     size_t got = 9;
@@ -136,8 +136,8 @@ static void cache_store_fails(bool fsync_fails, bool close_fails) {
     int fd = next_fd(); /* no cache file yet: the temporary file is the next descriptor */
     sysfail rules[2];
     size_t n = 0;
-    if (fsync_fails) rules[n++] = (sysfail){SYS_fsync, fd, EIO};
-    if (close_fails) rules[n++] = (sysfail){SYS_close, fd, EIO};
+    if (fsync_fails) rules[n++] = (sysfail){SYS_fsync, fd, EIO, 0, 0};
+    if (close_fails) rules[n++] = (sysfail){SYS_close, fd, EIO, 0, 0};
     if (sysfail_install(rules, n) != 0) child_exit(20);
     if (ho_client_cache_store(file, "/run/b.sock", 0x5) != HO_ERR_IO) child_exit(21);
     (void)dup(0); /* takes that descriptor number (if closed): the coverage profile uses another */
@@ -161,7 +161,7 @@ Test(client_shell_cov, cache_store_fdopen_failing_is_nomem, .init = mkdir_tmp, .
   pid_t pid = fork();
   cr_assert_geq(pid, 0);
   if (pid == 0) {
-    const sysfail rule = {SYS_fcntl, next_fd(), ENOMEM};
+    const sysfail rule = {SYS_fcntl, next_fd(), ENOMEM, 0, 0};
     if (sysfail_install(&rule, 1) != 0) child_exit(20);
     if (ho_client_cache_store(file, "/run/b.sock", 0x5) != HO_ERR_NOMEM) child_exit(21);
     (void)dup(0); /* takes that descriptor number: the coverage profile is written on another */

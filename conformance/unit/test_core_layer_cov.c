@@ -298,7 +298,7 @@ Test(core_layer_cov, os_random_source_failing_is_an_error) {
   pid_t pid = fork();
   cr_assert_geq(pid, 0);
   if (pid == 0) {
-    const sysfail eio = {SYS_getrandom, -1, EIO};
+    const sysfail eio = {SYS_getrandom, -1, EIO, 0, 0};
     if (sysfail_install(&eio, 1) != 0) child_exit(20);
     uint8_t b[16] = {0};
     if (ho_random_os(NULL, b, sizeof b) != HO_ERR_RANDOM) child_exit(21);

@@ -4,8 +4,9 @@
  * signal while the listener's backlog is full, and (in forked children,
  * with a seccomp filter making one call fail: syscall_fail.h) stat() of the
  * parent, listen() or the final rename() failing, connect() failing with
- * errnos that name nothing the caller could act on, and recvmsg() failing
- * for lack of kernel memory. Each failure leaves no file behind. */
+ * errnos that name nothing the caller could act on, recvmsg() failing for
+ * lack of kernel memory (each failure leaves no file behind), and the stat
+ * that identifies the listener's own socket file failing. */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -178,10 +179,10 @@ static void listen_fails(const char *path, const sysfail *rules, size_t n, int e
 static void rename_fails(const char *path, int err, int want) {
   const sysfail rules[] = {
 #ifdef SYS_rename
-      {SYS_rename, -1, err},
+      {SYS_rename, -1, err, 0, 0},
 #endif
-      {SYS_renameat, -1, err},
-      {SYS_renameat2, -1, err},
+      {SYS_renameat, -1, err, 0, 0},
+      {SYS_renameat2, -1, err, 0, 0},
   };
   listen_fails(path, rules, sizeof rules / sizeof rules[0], err, want, "rename to");
 }
@@ -199,7 +200,7 @@ static void long_path(char *p, size_t cap) {
 Test(net_layer_cov, listen_failure_removes_the_socket_file, .init = mkdir_tmp, .fini = rm_tmp) {
   char p[128];
   snprintf(p, sizeof p, "%s/l.sock", g_dir);
-  const sysfail no_listen = {SYS_listen, -1, EADDRINUSE};
+  const sysfail no_listen = {SYS_listen, -1, EADDRINUSE, 0, 0};
   listen_fails(p, &no_listen, 1, EADDRINUSE, HO_ERR_IO, "listen");
   cr_assert_not(exists(p));
   long_path(p, sizeof p);
@@ -231,7 +232,7 @@ Test(net_layer_cov, connect_errnos_that_are_io, .init = mkdir_tmp, .fini = rm_tm
     pid_t pid = fork();
     cr_assert_geq(pid, 0);
     if (pid == 0) {
-      const sysfail rule = {SYS_connect, -1, errs[i]};
+      const sysfail rule = {SYS_connect, -1, errs[i], 0, 0};
       if (sysfail_install(&rule, 1) != 0) child_exit(20);
       ho_handle c = HO_NO_HANDLE;
       ho_diag d;
@@ -251,10 +252,10 @@ Test(net_layer_cov, parent_directory_stat_failure_is_reported, .init = mkdir_tmp
   snprintf(p, sizeof p, "%s/s.sock", g_dir);
   const sysfail rules[] = {
 #ifdef SYS_newfstatat
-      {SYS_newfstatat, AT_FDCWD, EACCES},
+      {SYS_newfstatat, AT_FDCWD, EACCES, 0, 0},
 #endif
 #ifdef SYS_statx
-      {SYS_statx, AT_FDCWD, EACCES},
+      {SYS_statx, AT_FDCWD, EACCES, 0, 0},
 #endif
   };
   listen_fails(p, rules, sizeof rules / sizeof rules[0], EACCES, HO_ERR_PERMISSION, "stat");
@@ -269,7 +270,7 @@ Test(net_layer_cov, recvmsg_failure_for_lack_of_memory_is_io) {
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) child_exit(20);
     if (write(sv[0], "x", 1) != 1) child_exit(21);
-    const sysfail rule = {SYS_recvmsg, sv[1], ENOMEM};
+    const sysfail rule = {SYS_recvmsg, sv[1], ENOMEM, 0, 0};
     if (sysfail_install(&rule, 1) != 0) child_exit(22);
     uint8_t b[16];
     ho_xfer_rx rx;
@@ -278,4 +279,37 @@ Test(net_layer_cov, recvmsg_failure_for_lack_of_memory_is_io) {
     child_exit(0);
   }
   child_wait_ok(pid);
+}
+
+/* spec: SEC-9 — the socket file the listener made could not be identified
+ * (stat of its path failing right after the rename, as when another
+ * process replaced it meanwhile): close never unlinks a file it cannot
+ * prove is its own. */
+Test(net_layer_cov, unidentified_socket_file_is_never_unlinked, .init = mkdir_tmp, .fini = rm_tmp) {
+  char p[128];
+  snprintf(p, sizeof p, "%s/o.sock", g_dir);
+  pid_t pid = fork();
+  cr_assert_geq(pid, 0);
+  if (pid == 0) {
+    ho_listener l;
+    /* Only the stat whose path argument is l.path: the one after the rename. */
+    const sysfail rules[] = {
+#ifdef SYS_newfstatat
+        {SYS_newfstatat, AT_FDCWD, EACCES, 2, (uint64_t)(uintptr_t)l.path},
+#endif
+#ifdef SYS_statx
+        {SYS_statx, AT_FDCWD, EACCES, 2, (uint64_t)(uintptr_t)l.path},
+#endif
+    };
+    if (sysfail_install(rules, sizeof rules / sizeof rules[0]) != 0) child_exit(20);
+    if (ho_listener_open(&l, p, 1) != HO_OK) child_exit(21);
+    if (l.ino != 0) child_exit(22);
+    ho_listener_close(&l);
+    child_exit(0);
+  }
+  child_wait_ok(pid);
+  struct stat st;
+  cr_assert_eq(lstat(p, &st), 0, "the socket file is still there");
+  cr_assert(S_ISSOCK(st.st_mode));
+  cr_assert_eq(unlink(p), 0);
 }

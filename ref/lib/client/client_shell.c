@@ -51,11 +51,8 @@ static int write_all_until(int fd, const uint8_t *p, size_t n, uint64_t deadline
   }
 }
 
-/* Read exactly n bytes. With `last_look`, a deadline that passes while
- * nothing at all has arrived ends in one last non-blocking check; if bytes
- * are there the wait is extended once by `last_look` ms (READY-14). */
-static int read_exact_until(int fd, uint8_t *p, size_t n, uint64_t deadline_ms, size_t *got,
-                            int last_look) {
+/* Read exactly n bytes by the deadline. */
+static int read_exact_until(int fd, uint8_t *p, size_t n, uint64_t deadline_ms, size_t *got) {
   size_t off = 0;
   while (off < n) {
     ssize_t r = recv(fd, p + off, n - off, MSG_DONTWAIT);
@@ -73,15 +70,6 @@ static int read_exact_until(int fd, uint8_t *p, size_t n, uint64_t deadline_ms, 
       return errno == ECONNRESET ? HO_ERR_CLOSED : HO_ERR_IO;
     }
     int rc = wait_fd(fd, POLLIN, deadline_ms);
-    if (rc == HO_ERR_TIMEOUT && last_look > 0) {
-      uint8_t c;
-      ssize_t k = recv(fd, &c, 1, MSG_DONTWAIT | MSG_PEEK);
-      if (k > 0) { /* a byte arrived at the last moment: finish the frame */
-        deadline_ms = deadline_after(last_look);
-        last_look = 0;
-        continue;
-      }
-    }
     if (rc != HO_OK) {
       *got = off;
       return rc;
@@ -99,7 +87,7 @@ int ho_client_write_all(ho_handle fd, const void *buf, size_t n, int timeout_ms)
 int ho_client_read_exact(ho_handle fd, void *buf, size_t n, int timeout_ms, size_t *got) {
   size_t g = 0;
   if (fd < 0 || (buf == NULL && n > 0)) return HO_ERR_INVALID_ARGUMENT;
-  int rc = read_exact_until((int)fd, buf, n, deadline_after(timeout_ms), &g, 0);
+  int rc = read_exact_until((int)fd, buf, n, deadline_after(timeout_ms), &g);
   if (got != NULL) *got = g;
   return rc;
 }

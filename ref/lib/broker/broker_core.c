@@ -463,15 +463,7 @@ int ho_broker_shutdown(ho_broker *b, uint64_t now) {
                         c->state == CS_OFFERED)) {
       bk_fail(b, c, HO_BROKER_REASON_SHUTDOWN, now, "broker shutting down");
     } else if (!c->control && c->state == CS_READY_CLOSE) {
-      /* spec: BROKER-7 ACK-15 — accepted, but the legacy ready frame is not
-       * known written: the attempt ends here, no success, no failure. */
-      b->st.in_flight--;
-      b->st.fallbacks[HO_BROKER_REASON_SHUTDOWN]++;
-      bk_log(b, HO_BROKER_LOG_INFO,
-             "conn=%llu route=reconnect reason=SHUTDOWN detail=ready_unwritten corr=%llu",
-             (unsigned long long)c->id, (unsigned long long)c->correlation_id);
-      c->state = CS_DONE;
-      bk_close(b, c, false);
+      bk_ready_lost(b, c, HO_BROKER_REASON_SHUTDOWN, "ready_unwritten");
     } else {
       c->state = CS_DONE;
       bk_close(b, c, false);

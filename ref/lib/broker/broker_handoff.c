@@ -248,15 +248,25 @@ static void completed(ho_broker *b, ho_broker_conn *c, uint64_t now) {
  * completes) or could not be (the client left: no success, no failure of
  * the backend, FALLBACK-25; no retry, the backend owns the connection). */
 void bk_ready_done(ho_broker *b, ho_broker_conn *c, bool written, uint64_t now) {
-  b->st.in_flight--; /* the attempt ends here, not at its ACK */
-  if (written) {
-    completed(b, c, now);
-  } else {
-    b->st.fallbacks[HO_BROKER_REASON_CLIENT_GONE]++;
-    bk_log(b, HO_BROKER_LOG_INFO,
-           "conn=%llu route=reconnect reason=CLIENT_GONE detail=ready_write_failed corr=%llu",
-           (unsigned long long)c->id, (unsigned long long)c->correlation_id);
+  if (!written) {
+    bk_ready_lost(b, c, HO_BROKER_REASON_CLIENT_GONE, "ready_write_failed");
+    return;
   }
+  b->st.in_flight--; /* the attempt ends here, not at its ACK */
+  completed(b, c, now);
+  c->state = CS_DONE;
+  bk_close(b, c, false);
+}
+
+/* spec: BROKER-7 ACK-15 — an accepted attempt whose legacy ready frame is
+ * not known written ends without success and without a failure counted
+ * against the backend (CLIENT_GONE, SHUTDOWN: FALLBACK-25). */
+void bk_ready_lost(ho_broker *b, ho_broker_conn *c, ho_broker_reason why, const char *detail) {
+  b->st.in_flight--;
+  b->st.fallbacks[why]++;
+  bk_log(b, HO_BROKER_LOG_INFO, "conn=%llu route=reconnect reason=%s detail=%s corr=%llu",
+         (unsigned long long)c->id, ho_broker_reason_spec_name(why), detail,
+         (unsigned long long)c->correlation_id);
   c->state = CS_DONE;
   bk_close(b, c, false);
 }

@@ -164,6 +164,9 @@ void bk_control_failed(ho_broker *b, ho_broker_conn *k, ho_broker_reason why, ui
 void bk_drop_control(ho_broker *b, ho_broker_conn *k, ho_broker_reason why, uint64_t now);
 void bk_fail_queued(ho_broker *b, ho_broker_reason why, uint64_t now);
 void bk_ready_done(ho_broker *b, ho_broker_conn *c, bool written, uint64_t now);
+/* The attempt of `c` (accepted, ready frame not written) ends with `why`:
+ * counted, logged with `detail`, closed. */
+void bk_ready_lost(ho_broker *b, ho_broker_conn *c, ho_broker_reason why, const char *detail);
 void bk_dispatch(ho_broker *b, uint64_t now);
 int bk_control_data(ho_broker *b, ho_broker_conn *k, const uint8_t *data, size_t len,
                     uint64_t now);

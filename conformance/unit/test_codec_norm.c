@@ -2,8 +2,8 @@
  * nanopb rejects a uint32/enum/bool varint above 2^32-1, which protobuf
  * accepts (low 32 bits); such a message is read through a stream that
  * re-encodes those varints (spec: MSG-11). Every other byte must pass
- * through it unchanged, including the unknown fields nanopb skips (read
- * with a NULL destination) and the bytes of the envelope's payload, so that
+ * through it unchanged, including the unknown fields nanopb skips (which nanopb 0.4.7 reads
+ * through its own 16-byte skip buffer) and the bytes of the envelope's payload, so that
  * both codecs decode the same values. */
 #include <criterion/criterion.h>
 #include <string.h>

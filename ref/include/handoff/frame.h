@@ -34,7 +34,7 @@ extern "C" {
 typedef struct ho_frame_reader {
   uint8_t *buf;       /* caller's body buffer */
   size_t cap;         /* its size */
-  uint8_t *(*grow)(void *ctx, size_t need); /* optional, see _set_grow() */
+  uint8_t *(*grow)(void *ctx, size_t need); /* optional, see ho_frame_reader_init_grow() */
   void *grow_ctx;
   uint32_t max_body;  /* effective body cap */
   uint8_t hdr[HO_FRAME_HEADER_BYTES];

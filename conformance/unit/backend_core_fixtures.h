@@ -66,21 +66,13 @@ static inline size_t index_of(const fx_core *f, ho_backend_act_type t) {
   return (size_t)-1;
 }
 
-/* An offer frame whose envelope carries `deadline` (backend-ready offers). */
-/* An offer frame for `service` naming handle `value` (0 on Unix). */
-static inline size_t offer_frame_named(uint8_t *out, size_t cap, const uint8_t tok[HO_TOKEN_BYTES],
-                                       const char *service, uint64_t corr, uint64_t value,
-                                       uint64_t flags, uint64_t deadline, uint64_t request_id) {
-  ho_offer o;
-  memset(&o, 0, sizeof o);
-  memcpy(o.token, tok, HO_TOKEN_BYTES);
-  snprintf(o.service_name, sizeof o.service_name, "%s", service);
-  o.correlation_id = corr;
-  o.handle_value = value;
-  o.offer_flags = flags;
-  uint8_t payload[256];
+/* The offer `o` framed (an envelope carrying `deadline` and `request_id`)
+ * into out; returns the frame's length. */
+static inline size_t offer_frame_of(uint8_t *out, size_t cap, const ho_offer *o, uint64_t deadline,
+                                    uint64_t request_id) {
+  static uint8_t payload[16384];
   size_t plen = 0;
-  cr_assert_eq(ho_offer_encode(HO_CODEC_PROTOBUF_C, &o, payload, sizeof payload, &plen), HO_OK);
+  cr_assert_eq(ho_offer_encode(HO_CODEC_PROTOBUF_C, o, payload, sizeof payload, &plen), HO_OK);
   ho_envelope env;
   memset(&env, 0, sizeof env);
   env.envelope_version = 1;
@@ -94,6 +86,21 @@ static inline size_t offer_frame_named(uint8_t *out, size_t cap, const uint8_t t
   cr_assert_eq(ho_envelope_encode(HO_CODEC_PROTOBUF_C, &env, out + 5, cap - 5, &blen), HO_OK);
   cr_assert_eq(ho_frame_write_header(out, blen), HO_OK);
   return blen + 5;
+}
+
+/* An offer frame for `service` naming handle `value` (0 on Unix), its
+ * envelope carrying `deadline` (backend-ready offers). */
+static inline size_t offer_frame_named(uint8_t *out, size_t cap, const uint8_t tok[HO_TOKEN_BYTES],
+                                       const char *service, uint64_t corr, uint64_t value,
+                                       uint64_t flags, uint64_t deadline, uint64_t request_id) {
+  ho_offer o;
+  memset(&o, 0, sizeof o);
+  memcpy(o.token, tok, HO_TOKEN_BYTES);
+  snprintf(o.service_name, sizeof o.service_name, "%s", service);
+  o.correlation_id = corr;
+  o.handle_value = value;
+  o.offer_flags = flags;
+  return offer_frame_of(out, cap, &o, deadline, request_id);
 }
 
 static inline size_t offer_with_deadline(uint8_t *out, size_t cap, const uint8_t tok[HO_TOKEN_BYTES],

@@ -6,20 +6,11 @@
  * descriptor is then released with close_handle and the control
  * connection ends: ho_backend_ctl_wanted() is 0). Real descriptors
  * (socketpairs), counted. */
-#include <sys/resource.h>
-
 #include "backend_core_fixtures.h"
 #include "child_exit.h"
+#include "heap_hog.h"
 
 #define NOW 100u
-
-#if defined(__SANITIZE_ADDRESS__)
-#define UNDER_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define UNDER_ASAN 1
-#endif
-#endif
 
 /* ---- coalesced replies (spec: READY-29 ERR-70) --------------------------- */
 
@@ -91,21 +82,7 @@ static size_t coalesced_frame(uint8_t *frame, size_t cap, const uint8_t *tok, ui
   o.reply_declined_len = hello_reply(o.reply_declined, sizeof o.reply_declined, NULL, 1, "/run/e",
                                      false);
   if (spoil != NULL) spoil(&o, tok);
-  static uint8_t payload[12000];
-  size_t plen = 0, blen = 0;
-  cr_assert_eq(ho_offer_encode(HO_CODEC_PROTOBUF_C, &o, payload, sizeof payload, &plen), HO_OK);
-  ho_envelope env;
-  memset(&env, 0, sizeof env);
-  env.envelope_version = 1;
-  env.kind = HO_KIND_REQUEST;
-  env.payload_protocol = HO_PAYLOAD_HANDOFF;
-  env.payload = payload;
-  env.payload_len = plen;
-  env.request_id = corr;
-  env.deadline_unix_ms = deadline;
-  cr_assert_eq(ho_envelope_encode(HO_CODEC_PROTOBUF_C, &env, frame + 5, cap - 5, &blen), HO_OK);
-  cr_assert_eq(ho_frame_write_header(frame, blen), HO_OK);
-  return blen + 5;
+  return offer_frame_of(frame, cap, &o, deadline, corr);
 }
 
 /* A coalesced offer, spoiled, is refused MALFORMED: the descriptor closed
@@ -516,62 +493,13 @@ Test(backend_core_cov2, decline_not_queued_releases_the_descriptor) {
 
 /* ---- an ACK that cannot be encoded ------------------------------------------ */
 
-#ifndef UNDER_ASAN
-/* In a forked child: every further malloc fails. The address space is
- * limited to what is mapped now and every free chunk of the heap taken, one
- * request size after another (tcache and fast bins hand out chunks of one
- * size only). heap_unfill gives all of it back. */
-typedef struct filler {
-  struct filler *next;
-} filler;
-
-typedef struct heapfill {
-  filler *head;
-  struct rlimit old;
-} heapfill;
-
-static void take_all(heapfill *h, size_t size) {
-  filler *b;
-  while ((b = malloc(size)) != NULL) {
-    b->next = h->head;
-    h->head = b;
-  }
-}
-
-static int heap_fill(heapfill *h) {
-  h->head = NULL;
-  unsigned long pages = 0;
-  FILE *statm = fopen("/proc/self/statm", "r");
-  if (statm == NULL) return 20;
-  int got = fscanf(statm, "%lu", &pages);
-  fclose(statm);
-  if (got != 1 || getrlimit(RLIMIT_AS, &h->old) != 0) return 21;
-  struct rlimit rl = {(rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE), h->old.rlim_max};
-  if (setrlimit(RLIMIT_AS, &rl) != 0) return 22;
-  for (size_t size = (size_t)1 << 20; size >= 4096; size /= 16) take_all(h, size);
-  for (size_t size = 4096; size >= sizeof(filler); size -= 8) take_all(h, size);
-  return 0;
-}
-
-static void heap_unfill(heapfill *h) {
-  while (h->head != NULL) {
-    filler *b = h->head;
-    h->head = b->next;
-    free(b);
-  }
-  (void)setrlimit(RLIMIT_AS, &h->old);
-}
-#endif
-
 /* spec: ERR-4 ACK-10 — the ACK of an adopted connection cannot be built
  * (the protobuf-c encoder gets no memory): without an ACK the broker cannot
  * be told, so the control connection closes (NOMEM) and the descriptor is
  * closed, not adopted. Shown in a forked child whose heap is exhausted; the
  * parent, unaffected, adopts as usual. */
 Test(backend_core_cov2, an_ack_that_cannot_be_encoded_closes_the_control) {
-#ifdef UNDER_ASAN
-  cr_skip_test("ASan's allocator cannot be exhausted this way");
-#else
+  SKIP_UNDER_ASAN();
   int before = fx_count_fds();
   fx_core f;
   fx_closes c;
@@ -589,12 +517,12 @@ Test(backend_core_cov2, an_ack_that_cannot_be_encoded_closes_the_control) {
   pid_t pid = fork();
   cr_assert_geq(pid, 0);
   if (pid == 0) {
-    heapfill h;
-    int rc = heap_fill(&h);
+    hog h;
+    int rc = hog_on(&h, 16);
     if (rc != 0) child_exit(rc);
-    if (malloc(16) != NULL || malloc(100) != NULL) child_exit(23); /* heap not exhausted */
+    if (malloc(100) != NULL) child_exit(24); /* heap not exhausted */
     rc = ho_backend_ctl_client_written(f.ctl, NOW, HO_OK);
-    heap_unfill(&h);
+    hog_off(&h);
     if (rc != HO_OK) child_exit(1);
     ho_backend_action a;
     int close_fd = 0, close_ctl = 0, other = 0;
@@ -622,5 +550,4 @@ Test(backend_core_cov2, an_ack_that_cannot_be_encoded_closes_the_control) {
   close(sv[1]);
   gated_down(&f);
   cr_assert_eq(fx_count_fds(), before);
-#endif
 }

@@ -12,11 +12,11 @@
 #include <errno.h>
 #include <poll.h>
 #include <stdint.h>
-#include <sys/resource.h>
 #include <sys/wait.h>
 
 #include "backend_core_fixtures.h"
 #include "child_exit.h"
+#include "heap_hog.h"
 #include "handoff/arena.h"
 
 #define WALL 1000000u /* the injected wall clock (Unix ms) */
@@ -612,21 +612,7 @@ static size_t coal_frame(uint8_t *out, size_t cap, const uint8_t tok[HO_TOKEN_BY
                                            HO_CAP_EARLY_DATA | HO_CAP_COALESCED_REPLY);
   coal.reply_declined_len = reply_frame(coal.reply_declined, sizeof coal.reply_declined, NULL,
                                         HO_CAP_EARLY_DATA | HO_CAP_COALESCED_REPLY);
-  static uint8_t payload[16384];
-  size_t plen = 0, blen = 0;
-  cr_assert_eq(ho_offer_encode(HO_CODEC_PROTOBUF_C, &coal, payload, sizeof payload, &plen), HO_OK);
-  ho_envelope env;
-  memset(&env, 0, sizeof env);
-  env.envelope_version = 1;
-  env.kind = HO_KIND_REQUEST;
-  env.payload_protocol = HO_PAYLOAD_HANDOFF;
-  env.payload = payload;
-  env.payload_len = plen;
-  env.request_id = corr;
-  env.deadline_unix_ms = WALL + 1000;
-  cr_assert_eq(ho_envelope_encode(HO_CODEC_PROTOBUF_C, &env, out + 5, cap - 5, &blen), HO_OK);
-  cr_assert_eq(ho_frame_write_header(out, blen), HO_OK);
-  return blen + 5;
+  return offer_frame_of(out, cap, &coal, WALL + 1000, corr);
 }
 
 typedef struct fw {
@@ -1099,75 +1085,9 @@ Test(backend_shell_cov, nine_stalled_connections_reported) {
 
 /* ---- the shell's own memory (malloc) failing, in a forked child ----------- */
 
-/* The address space is capped at what the child uses (RLIMIT_AS) and the
- * heap's free space taken, so the next malloc/calloc/realloc fails. The
- * core draws on an arena in static memory and decodes with nanopb, so only
- * the shell's own tables meet the failure. ASan's allocator cannot run
- * under such a cap (it aborts instead of returning NULL): skipped there. */
-#if defined(__SANITIZE_ADDRESS__)
-#define HEAP_FILL_OK 0
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define HEAP_FILL_OK 0
-#endif
-#endif
-#ifndef HEAP_FILL_OK
-#define HEAP_FILL_OK 1
-#endif
-
-typedef struct blk {
-  struct blk *next;
-} blk;
-
-typedef struct heapfill {
-  struct rlimit old;
-  blk *list;
-} heapfill;
-
-static void stack_touch(void) {
-  volatile char big[512 * 1024];
-  for (size_t i = 0; i < sizeof big; i += 512) big[i] = 1;
-}
-
-static size_t vm_bytes(void) {
-  char buf[128];
-  int fd = open("/proc/self/statm", O_RDONLY);
-  if (fd < 0) return 0;
-  ssize_t n = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (n <= 0) return 0;
-  buf[n] = '\0';
-  return (size_t)strtoull(buf, NULL, 10) * (size_t)sysconf(_SC_PAGESIZE);
-}
-
-/* Returns 0, or a child step code (20..22). */
-static int heap_fill(heapfill *h) {
-  h->list = NULL;
-  stack_touch(); /* the stack the calls below need is mapped now */
-  if (getrlimit(RLIMIT_AS, &h->old) != 0) return 20;
-  size_t vm = vm_bytes();
-  if (vm == 0) return 21;
-  struct rlimit rl = {(rlim_t)vm, h->old.rlim_max};
-  if (setrlimit(RLIMIT_AS, &rl) != 0) return 22;
-  for (size_t sz = (size_t)1 << 20; sz >= sizeof(blk); sz /= 2) {
-    blk *p;
-    while ((p = malloc(sz)) != NULL) {
-      p->next = h->list;
-      h->list = p;
-    }
-  }
-  return 0;
-}
-
-static void heap_unfill(heapfill *h) {
-  while (h->list != NULL) {
-    blk *p = h->list;
-    h->list = p->next;
-    free(p);
-  }
-  (void)setrlimit(RLIMIT_AS, &h->old);
-}
-
+/* The heap used up (heap_hog.h), so the next malloc/calloc/realloc fails.
+ * The core draws on an arena in static memory and decodes with nanopb, so
+ * only the shell's own tables meet the failure. */
 static unsigned char arena_mem[512 * 1024];
 
 /* A shell whose core lives in arena_mem and uses nanopb (no malloc). */
@@ -1216,7 +1136,7 @@ static int eof_now(int fd) {
 typedef int (*child_fn)(void);
 
 static void in_child(child_fn fn) {
-  if (!HEAP_FILL_OK) cr_skip_test("ASan: malloc cannot be made to fail by a full address space");
+  SKIP_UNDER_ASAN();
   pid_t pid = fork();
   cr_assert_geq(pid, 0);
   if (pid == 0) child_exit(fn());
@@ -1227,11 +1147,11 @@ static void in_child(child_fn fn) {
 static int child_new_nomem(void) {
   static int marker;
   ho_backend *b = (ho_backend *)&marker;
-  heapfill h;
-  int rc = heap_fill(&h);
+  hog h;
+  int rc = hog_on(&h, 1);
   if (rc != 0) return rc;
   rc = ho_backend_new(NULL, NULL, NULL, &b);
-  heap_unfill(&h);
+  hog_off(&h);
   STEP(rc == HO_ERR_NOMEM, 1);
   STEP(b == (ho_backend *)&marker, 2);
   return 0;
@@ -1252,16 +1172,16 @@ static int child_add_nomem(void) {
   int sv[2], sw[2];
   STEP(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0, 1);
   STEP(socketpair(AF_UNIX, SOCK_STREAM, 0, sw) == 0, 2);
-  heapfill h;
-  if ((rc = heap_fill(&h)) != 0) return rc;
+  hog h;
+  if ((rc = hog_on(&h, 1)) != 0) return rc;
   int r1 = ho_backend_add_control(b, sv[1]); /* the table */
-  heap_unfill(&h);
+  hog_off(&h);
   STEP(r1 == HO_ERR_NOMEM, 3);
   STEP(ho_backend_on_control_writable(b, sv[1], 1) == HO_ERR_INVALID_ARGUMENT, 4);
   STEP(ho_backend_add_control(b, sv[1]) == HO_OK, 5);
-  if ((rc = heap_fill(&h)) != 0) return rc;
+  if ((rc = hog_on(&h, 1)) != 0) return rc;
   int r2 = ho_backend_add_control(b, sw[1]); /* the entry */
-  heap_unfill(&h);
+  hog_off(&h);
   STEP(r2 == HO_ERR_NOMEM, 6);
   STEP(fx_fd_is_open(sw[1]) && (fcntl(sw[1], F_GETFL) & O_NONBLOCK) == 0, 7);
   STEP(ho_backend_on_control_writable(b, sw[1], 1) == HO_ERR_INVALID_ARGUMENT, 8);
@@ -1292,10 +1212,10 @@ static int child_ack_nomem(void) {
   close(c[0]);
   ho_backend_adopted ad[1];
   size_t n = 9;
-  heapfill h;
-  if ((rc = heap_fill(&h)) != 0) return rc;
+  hog h;
+  if ((rc = hog_on(&h, 1)) != 0) return rc;
   int m = ho_backend_on_control_readable(b, s.ctl, 1000, ad, 1, &n);
-  heap_unfill(&h);
+  hog_off(&h);
   STEP(m >= 0 && (m & HO_BACKEND_CLOSED), 2);
   STEP(n == 0, 3);
   STEP(eof_now(s.broker), 4);
@@ -1333,10 +1253,10 @@ static int child_delay_nomem(void) {
   }
   if ((rc = child_offer(s.broker, c[0], 30, 30)) != 0) return rc;
   close(c[0]);
-  heapfill h;
-  if ((rc = heap_fill(&h)) != 0) return rc;
+  hog h;
+  if ((rc = hog_on(&h, 1)) != 0) return rc;
   int m = ho_backend_on_control_readable(b, s.ctl, 1000, ad, 1, &n);
-  heap_unfill(&h);
+  hog_off(&h);
   STEP(m >= 0 && (m & HO_BACKEND_CLOSED), 3);
   STEP(n == 1 && ad[0].correlation_id == 30, 4);
   close((int)ad[0].conn);
@@ -1373,10 +1293,10 @@ static int child_closed_nomem(void) {
   STEP(ho_xfer_send(s.broker, c[0], tok, NULL) == HO_OK, 2);
   close(c[0]);
   STEP(ho_backend_on_control_readable(b, s.ctl, 1000, NULL, 0, NULL) == 0, 3);
-  heapfill h;
-  if ((rc = heap_fill(&h)) != 0) return rc;
+  hog h;
+  if ((rc = hog_on(&h, 1)) != 0) return rc;
   int t = ho_backend_on_timer(b, 1100);
-  heap_unfill(&h);
+  hog_off(&h);
   STEP(t == HO_OK, 4);
   STEP(!fx_fd_is_open(s.ctl), 5);
   ho_handle gone;

@@ -109,6 +109,27 @@ static inline size_t offer_with_deadline(uint8_t *out, size_t cap, const uint8_t
   return offer_frame_named(out, cap, tok, "echo", corr, 0, flags, deadline, request_id);
 }
 
+/* A HelloReply frame as a broker would put it in the offer. */
+/* A Negotiated HelloReply frame as a broker would put it in a coalesced
+ * offer (protocol 1, pipe /run/echo.sock, connection 9, `caps`), carrying
+ * `tok` unless it is NULL. */
+static inline size_t reply_frame(uint8_t *out, size_t cap, const uint8_t *tok, uint64_t caps) {
+  ho_any_msg m;
+  memset(&m, 0, sizeof m);
+  m.hello_reply.which = HO_REPLY_NEGOTIATED;
+  m.hello_reply.negotiated.negotiated_protocol = 1;
+  strcpy(m.hello_reply.negotiated.backend_pipe, "/run/echo.sock");
+  m.hello_reply.negotiated.server_capabilities = caps;
+  m.hello_reply.negotiated.connection_id = 9;
+  if (tok != NULL) {
+    memcpy(m.hello_reply.negotiated.handle_passed_token, tok, HO_TOKEN_BYTES);
+    m.hello_reply.negotiated.handle_passed_token_len = HO_TOKEN_BYTES;
+  }
+  size_t n = 0;
+  cr_assert_eq(ho_frame_encode(HO_CODEC_PROTOBUF_C, HO_FT_HELLO_REPLY, &m, out, cap, &n), HO_OK);
+  return n;
+}
+
 /* Feed a sideband (with `conn`) and `frame`, in chunks of `chunk` bytes. */
 static inline void feed(fx_core *f, const uint8_t tok[HO_TOKEN_BYTES], ho_handle conn, int status,
                  const uint8_t *frame, size_t flen, size_t chunk) {
@@ -197,6 +218,19 @@ static inline void feed_sb_frame(fx_core *f, uint64_t now, const uint8_t *tok, h
   cr_assert_eq(used, HO_TOKEN_BYTES);
   cr_assert_eq(ho_backend_ctl_feed(f->ctl, now, frame, flen, HO_NO_HANDLE, HO_OK, &used), HO_OK);
   cr_assert_eq(used, flen);
+}
+
+/* A backend-ready offer for token seed `seed` (correlation and request id
+ * `corr`, deadline wall + 1000) with sv[0] of a new socketpair, fed at
+ * `now` by feed_sb_frame; the token is left in tok. */
+static inline void feed_ready_offer(fx_core *f, uint64_t now, uint8_t seed, uint64_t corr,
+                                    uint8_t tok[HO_TOKEN_BYTES], int sv[2]) {
+  uint8_t frame[512];
+  fx_token(tok, seed);
+  fx_socketpair(SOCK_STREAM, sv);
+  size_t n = offer_with_deadline(frame, sizeof frame, tok, corr, HO_OFFER_FLAG_BACKEND_READY,
+                                 f->wall + 1000, corr);
+  feed_sb_frame(f, now, tok, sv[0], frame, n);
 }
 
 /* The (first) ACK among the drained actions. */

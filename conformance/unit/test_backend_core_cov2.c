@@ -142,13 +142,9 @@ Test(backend_core_cov2, del_with_an_undrained_ready_write_releases_it_once) {
   fx_core f;
   fx_closes c;
   core_up_with(&f, &c, HO_READY_BACKEND, NULL);
-  uint8_t tok[HO_TOKEN_BYTES], frame[512];
-  fx_token(tok, 8);
+  uint8_t tok[HO_TOKEN_BYTES];
   int sv[2];
-  fx_socketpair(SOCK_STREAM, sv);
-  size_t n = offer_with_deadline(frame, sizeof frame, tok, 14, HO_OFFER_FLAG_BACKEND_READY,
-                                 f.wall + 1000, 14);
-  feed_sb_frame(&f, NOW, tok, sv[0], frame, n);
+  feed_ready_offer(&f, NOW, 8, 14, tok, sv);
   ho_backend_ctl_del(f.ctl); /* OFFER and WRITE_CLIENT still queued */
   cr_assert_eq(fx_times_closed(&c, sv[0]), 1u, "released once, not twice");
   cr_assert_eq(c.n, 1u);
@@ -164,13 +160,9 @@ Test(backend_core_cov2, del_after_the_write_report_releases_it_once) {
   fx_core f;
   fx_closes c;
   core_up_with(&f, &c, HO_READY_BACKEND, NULL);
-  uint8_t tok[HO_TOKEN_BYTES], frame[512];
-  fx_token(tok, 9);
+  uint8_t tok[HO_TOKEN_BYTES];
   int sv[2];
-  fx_socketpair(SOCK_STREAM, sv);
-  size_t n = offer_with_deadline(frame, sizeof frame, tok, 15, HO_OFFER_FLAG_BACKEND_READY,
-                                 f.wall + 1000, 15);
-  feed_sb_frame(&f, NOW, tok, sv[0], frame, n);
+  feed_ready_offer(&f, NOW, 9, 15, tok, sv);
   cr_assert_eq(ho_backend_ctl_client_written(f.ctl, NOW, HO_OK), HO_OK);
   ho_backend_ctl_del(f.ctl); /* WRITE_CLIENT, WRITE_CONTROL and ADOPT queued */
   cr_assert_eq(fx_times_closed(&c, sv[0]), 1u, "released once, not twice");
@@ -504,13 +496,9 @@ Test(backend_core_cov2, an_ack_that_cannot_be_encoded_closes_the_control) {
   fx_core f;
   fx_closes c;
   gated_up(&f, &c, HO_READY_BACKEND);
-  uint8_t tok[HO_TOKEN_BYTES], frame[512];
-  fx_token(tok, 80);
+  uint8_t tok[HO_TOKEN_BYTES];
   int sv[2];
-  fx_socketpair(SOCK_STREAM, sv);
-  size_t n = offer_with_deadline(frame, sizeof frame, tok, 80, HO_OFFER_FLAG_BACKEND_READY,
-                                 f.wall + 1000, 80);
-  feed_sb_frame(&f, NOW, tok, sv[0], frame, n);
+  feed_ready_offer(&f, NOW, 80, 80, tok, sv);
   drain(&f);
   cr_assert_not_null(find(&f, HO_BACKEND_ACT_WRITE_CLIENT));
   fflush(NULL);

@@ -361,6 +361,20 @@ static void expect_released(fx_core *f, fx_closes *c, int conn, size_t queued) {
   cr_assert_null(find(f, HO_BACKEND_ACT_DECLINE));
 }
 
+/* An offer for token seed `seed` (correlation and request id `seed`;
+ * backend-ready flags carry the deadline wall + 1000) with sv[0] of a new
+ * socketpair, fed while the allocator fails: released, 8 actions queued. */
+static void offer_fails(fx_core *f, fx_closes *c, uint8_t seed, uint64_t flags,
+                        uint8_t tok[HO_TOKEN_BYTES], int sv[2]) {
+  uint8_t frame[512];
+  fx_token(tok, seed);
+  fx_socketpair(SOCK_STREAM, sv);
+  size_t n = offer_with_deadline(frame, sizeof frame, tok, seed, flags,
+                                 flags != 0 ? f->wall + 1000 : 0, seed);
+  feed_failing(f, tok, sv[0], frame, n);
+  expect_released(f, c, sv[0], 8);
+}
+
 /* spec: ERR-4 — the queue is full and cannot grow: nothing of the offer
  * is queued (not even its note or ACK); the descriptor is released. */
 Test(backend_core_cov2, nothing_queued_releases_the_descriptor) {
@@ -370,13 +384,9 @@ Test(backend_core_cov2, nothing_queued_releases_the_descriptor) {
   gated_up(&f, &c, HO_READY_LEGACY);
   int peers[8];
   pad(&f, 5, 63, peers); /* 8: full */
-  uint8_t tok[HO_TOKEN_BYTES], frame[512];
-  fx_token(tok, 64);
+  uint8_t tok[HO_TOKEN_BYTES];
   int sv[2];
-  fx_socketpair(SOCK_STREAM, sv);
-  size_t n = offer_with_deadline(frame, sizeof frame, tok, 64, 0, 0, 64);
-  feed_failing(&f, tok, sv[0], frame, n);
-  expect_released(&f, &c, sv[0], 8);
+  offer_fails(&f, &c, 64, 0, tok, sv);
   cr_assert_null(find(&f, HO_BACKEND_ACT_CLOSE_CONTROL), "could not be queued either");
   ho_backend_counters k;
   ho_backend_core_counters(f.core, &k);
@@ -400,13 +410,9 @@ Test(backend_core_cov2, adopt_not_queued_releases_the_descriptor) {
   gated_up(&f, &c, HO_READY_LEGACY);
   int peers[8];
   pad(&f, 3, 65, peers); /* 6 */
-  uint8_t tok[HO_TOKEN_BYTES], frame[512];
-  fx_token(tok, 66);
+  uint8_t tok[HO_TOKEN_BYTES];
   int sv[2];
-  fx_socketpair(SOCK_STREAM, sv);
-  size_t n = offer_with_deadline(frame, sizeof frame, tok, 66, 0, 0, 66);
-  feed_failing(&f, tok, sv[0], frame, n);
-  expect_released(&f, &c, sv[0], 8);
+  offer_fails(&f, &c, 66, 0, tok, sv);
   cr_assert_eq(f.acts[6].type, HO_BACKEND_ACT_OFFER);
   cr_assert_eq(f.acts[7].type, HO_BACKEND_ACT_CLOSE_CONTROL, "no ACK: the control connection ends");
   ho_backend_counters k;
@@ -429,14 +435,9 @@ Test(backend_core_cov2, ready_write_not_queued_releases_the_descriptor) {
   gated_up(&f, &c, HO_READY_BACKEND);
   int peers[8];
   pad(&f, 4, 67, peers); /* 7 */
-  uint8_t tok[HO_TOKEN_BYTES], frame[512];
-  fx_token(tok, 68);
+  uint8_t tok[HO_TOKEN_BYTES];
   int sv[2];
-  fx_socketpair(SOCK_STREAM, sv);
-  size_t n = offer_with_deadline(frame, sizeof frame, tok, 68, HO_OFFER_FLAG_BACKEND_READY,
-                                 f.wall + 1000, 68);
-  feed_failing(&f, tok, sv[0], frame, n);
-  expect_released(&f, &c, sv[0], 8);
+  offer_fails(&f, &c, 68, HO_OFFER_FLAG_BACKEND_READY, tok, sv);
   ho_backend_counters k;
   ho_backend_core_counters(f.core, &k);
   cr_assert_eq(k.refused_by[HO_REFUSAL_READY_WRITE], 1u);
@@ -447,8 +448,9 @@ Test(backend_core_cov2, ready_write_not_queued_releases_the_descriptor) {
   ho_backend_ctl_del(f.ctl);
   cr_assert_eq(ho_backend_ctl_new(f.core, &f.ctl), HO_OK);
   fx_socketpair(SOCK_STREAM, sv);
-  n = offer_with_deadline(frame, sizeof frame, tok, 69, HO_OFFER_FLAG_BACKEND_READY, f.wall + 1000,
-                          69);
+  uint8_t frame[512];
+  size_t n = offer_with_deadline(frame, sizeof frame, tok, 69, HO_OFFER_FLAG_BACKEND_READY,
+                                 f.wall + 1000, 69);
   feed_sb_frame(&f, NOW, tok, sv[0], frame, n);
   expect_refusal(&f, "TOKEN_NOT_PENDING", 69);
   close(sv[1]);

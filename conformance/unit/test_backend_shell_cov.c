@@ -42,6 +42,23 @@ static void sh_new(sh *s, const ho_backend_config *cfg, ho_backend_event_fn ev, 
   sh_attach(s);
 }
 
+/* A shell (sh_new) and a client socketpair c, whose c[0] goes to the
+ * backend in an offer. */
+static void sh_client(sh *s, const ho_backend_config *cfg, ho_backend_event_fn ev, void *user,
+                      int c[2]) {
+  sh_new(s, cfg, ev, user);
+  fx_socketpair(SOCK_STREAM, c);
+}
+
+/* The end of a sh_client test: everything closed, no descriptor leaked
+ * (`before` counted at its start). */
+static void sh_end(sh *s, int c[2], int before) {
+  close(c[1]);
+  ho_backend_del(s->b);
+  close(s->broker);
+  cr_assert_eq(fx_count_fds(), before);
+}
+
 static void send_all(int fd, const uint8_t *p, size_t n) {
   size_t off = 0;
   while (off < n) {
@@ -70,6 +87,15 @@ static void sideband_only(int broker, int conn, uint8_t seed) {
   uint8_t tok[HO_TOKEN_BYTES];
   fx_token(tok, seed);
   cr_assert_eq(ho_xfer_send(broker, conn, tok, NULL), HO_OK);
+}
+
+/* A plain offer (seed, corr) with c[0], which is then closed here, read by
+ * the shell at 1000 ms into ad (room for one); returns its result mask. */
+static int offer_read(sh *s, int c[2], uint8_t seed, uint64_t corr, ho_backend_adopted ad[1],
+                      size_t *n) {
+  offer(s->broker, c[0], seed, corr);
+  close(c[0]);
+  return ho_backend_on_control_readable(s->b, s->ctl, 1000, ad, 1, n);
 }
 
 static ho_ack read_ack(int broker) {
@@ -159,9 +185,8 @@ Test(backend_shell_cov, injected_wall_clock_and_close_handle_are_used) {
   cfg.close_handle = counting_close;
   cfg.close_ctx = &cl;
   sh s;
-  sh_new(&s, &cfg, NULL, NULL);
   int c[2];
-  fx_socketpair(SOCK_STREAM, c);
+  sh_client(&s, &cfg, NULL, NULL, c);
   uint8_t tok[HO_TOKEN_BYTES], fr[512];
   fx_token(tok, 1);
   offer_raw(s.broker, c[0], tok, fr,
@@ -204,9 +229,8 @@ Test(backend_shell_cov, injected_wall_clock_and_close_handle_are_used) {
 Test(backend_shell_cov, default_close_handle_releases_held_descriptor) {
   int before = fx_count_fds();
   sh s;
-  sh_new(&s, NULL, NULL, NULL);
   int c[2];
-  fx_socketpair(SOCK_STREAM, c);
+  sh_client(&s, NULL, NULL, NULL, c);
   sideband_only(s.broker, c[0], 4);
   close(c[0]);
   size_t n = 5;
@@ -333,9 +357,8 @@ Test(backend_shell_cov, peer_any_takes_a_closed_number_and_drops_it_on_read) {
 Test(backend_shell_cov, adopted_kept_until_taken_and_closed_at_del) {
   int before = fx_count_fds();
   sh s;
-  sh_new(&s, NULL, NULL, NULL);
   int c[2];
-  fx_socketpair(SOCK_STREAM, c);
+  sh_client(&s, NULL, NULL, NULL, c);
   for (int i = 0; i < 17; i++) {
     offer(s.broker, c[0], (uint8_t)(10 + i), (uint64_t)100 + (uint64_t)i);
     int m = ho_backend_on_control_readable(s.b, s.ctl, 1000, NULL, 0, NULL);
@@ -383,9 +406,8 @@ Test(backend_shell_cov, event_hook_sees_every_action) {
   int before = fx_count_fds();
   evlog l = {0};
   sh s;
-  sh_new(&s, NULL, on_ev, &l);
   int c[2];
-  fx_socketpair(SOCK_STREAM, c);
+  sh_client(&s, NULL, on_ev, &l, c);
   offer(s.broker, c[0], 20, 21);
   close(c[0]);
   ho_backend_adopted ad[1];
@@ -398,10 +420,7 @@ Test(backend_shell_cov, event_hook_sees_every_action) {
   cr_assert(seen(&l, HO_BACKEND_ACT_WRITE_CONTROL));
   cr_assert(seen(&l, HO_BACKEND_ACT_ADOPT));
   close((int)ad[0].conn);
-  close(c[1]);
-  ho_backend_del(s.b);
-  close(s.broker);
-  cr_assert_eq(fx_count_fds(), before);
+  sh_end(&s, c, before);
 }
 
 /* spec: XFER-14 BACKEND-3 XFER-18 — an offer for a service we do not serve:
@@ -415,14 +434,11 @@ Test(backend_shell_cov, refused_offer_closes_descriptor_and_acks_at_once) {
   cfg.defer_ack_flush = true;
   evlog l = {0};
   sh s;
-  sh_new(&s, &cfg, on_ev, &l);
   int c[2];
-  fx_socketpair(SOCK_STREAM, c);
-  offer(s.broker, c[0], 22, 23);
-  close(c[0]);
+  sh_client(&s, &cfg, on_ev, &l, c);
   ho_backend_adopted ad[1];
   size_t n = 0;
-  int m = ho_backend_on_control_readable(s.b, s.ctl, 1000, ad, 1, &n);
+  int m = offer_read(&s, c, 22, 23, ad, &n);
   cr_assert_eq(n, 0);
   cr_assert_eq(m & (HO_BACKEND_CLOSED | HO_BACKEND_ACK_PENDING | HO_BACKEND_WANT_WRITE), 0);
   cr_assert(seen(&l, HO_BACKEND_ACT_CLOSE_FD));
@@ -430,10 +446,7 @@ Test(backend_shell_cov, refused_offer_closes_descriptor_and_acks_at_once) {
   cr_assert_not(a.accepted);
   cr_assert_str_eq(a.error_detail, "SERVICE_NAME");
   expect_eof(c[1], "client");
-  close(c[1]);
-  ho_backend_del(s.b);
-  close(s.broker);
-  cr_assert_eq(fx_count_fds(), before);
+  sh_end(&s, c, before);
 }
 
 /* Faults that end the control connection instead of an ACK: crash-before-ack
@@ -446,14 +459,11 @@ static void fault_closes(ho_backend_fault fault, ho_backend_act_type expect) {
   cfg.fault = fault;
   evlog l = {0};
   sh s;
-  sh_new(&s, &cfg, on_ev, &l);
   int c[2];
-  fx_socketpair(SOCK_STREAM, c);
-  offer(s.broker, c[0], 24, 25);
-  close(c[0]);
+  sh_client(&s, &cfg, on_ev, &l, c);
   ho_backend_adopted ad[1];
   size_t n = 0;
-  int m = ho_backend_on_control_readable(s.b, s.ctl, 1000, ad, 1, &n);
+  int m = offer_read(&s, c, 24, 25, ad, &n);
   cr_assert(m & HO_BACKEND_CLOSED);
   cr_assert_eq(n, 0);
   cr_assert(seen(&l, expect));
@@ -462,10 +472,7 @@ static void fault_closes(ho_backend_fault fault, ho_backend_act_type expect) {
   cr_assert_not(fx_fd_is_open(s.ctl));
   expect_eof(s.broker, "broker: no ACK");
   expect_eof(c[1], "client");
-  close(c[1]);
-  ho_backend_del(s.b);
-  close(s.broker);
-  cr_assert_eq(fx_count_fds(), before);
+  sh_end(&s, c, before);
 }
 
 Test(backend_shell_cov, crash_fault_closes_without_ack) {
@@ -482,9 +489,8 @@ Test(backend_shell_cov, close_control_fault_closes_without_ack) {
 Test(backend_shell_cov, offer_larger_than_one_read_is_accepted) {
   int before = fx_count_fds();
   sh s;
-  sh_new(&s, NULL, NULL, NULL);
   int c[2];
-  fx_socketpair(SOCK_STREAM, c);
+  sh_client(&s, NULL, NULL, NULL, c);
   uint8_t tok[HO_TOKEN_BYTES];
   fx_token(tok, 26);
   static uint8_t fr[24000];
@@ -500,10 +506,7 @@ Test(backend_shell_cov, offer_larger_than_one_read_is_accepted) {
   cr_assert(a.accepted, "%s", a.error_detail);
   cr_assert_eq(a.correlation_id, 27);
   close((int)ad[0].conn);
-  close(c[1]);
-  ho_backend_del(s.b);
-  close(s.broker);
-  cr_assert_eq(fx_count_fds(), before);
+  sh_end(&s, c, before);
 }
 
 /* A broker whose offer arrives one byte per read (two writers taking turns
@@ -515,9 +518,8 @@ Test(backend_shell_cov, offer_larger_than_one_read_is_accepted) {
 Test(backend_shell_cov, read_cap_of_256_asks_to_read_again) {
   int before = fx_count_fds();
   sh s;
-  sh_new(&s, NULL, NULL, NULL);
   int c[2];
-  fx_socketpair(SOCK_STREAM, c);
+  sh_client(&s, NULL, NULL, NULL, c);
   uint8_t tok[HO_TOKEN_BYTES];
   fx_token(tok, 120);
   cr_assert_eq(ho_xfer_send(s.broker, c[0], tok, NULL), HO_OK);
@@ -572,10 +574,7 @@ Test(backend_shell_cov, read_cap_of_256_asks_to_read_again) {
   cr_assert(a.accepted, "%s", a.error_detail);
   cr_assert_eq(a.correlation_id, 121);
   close((int)ad[0].conn);
-  close(c[1]);
-  ho_backend_del(s.b);
-  close(s.broker);
-  cr_assert_eq(fx_count_fds(), before);
+  sh_end(&s, c, before);
 }
 
 /* ---- coalesced mode (spec: READY-28 READY-29) ----------------------------- */
@@ -646,9 +645,8 @@ static void coal_case(fw *fwc, const char *service, coal_run *r) {
     cfg.first_write_ctx = fwc;
   }
   sh s;
-  sh_new(&s, &cfg, NULL, NULL);
   int c[2];
-  fx_socketpair(SOCK_STREAM, c);
+  sh_client(&s, &cfg, NULL, NULL, c);
   uint8_t tok[HO_TOKEN_BYTES], fr[16384];
   fx_token(tok, 30);
   offer_raw(s.broker, c[0], tok, fr, coal_frame(fr, sizeof fr, tok, 31));
@@ -658,10 +656,7 @@ static void coal_case(fw *fwc, const char *service, coal_run *r) {
   r->ack = read_ack(s.broker);
   if (r->n == 1) close((int)r->ad[0].conn);
   r->client_len = read_queued(c[1], r->client, sizeof r->client, &r->client_eof);
-  close(c[1]);
-  ho_backend_del(s.b);
-  close(s.broker);
-  cr_assert_eq(fx_count_fds(), before);
+  sh_end(&s, c, before);
 }
 
 /* spec: READY-28 — without first_write the shell writes Negotiated + ready
@@ -766,10 +761,7 @@ Test(backend_shell_cov, acks_queue_while_broker_does_not_read) {
     cr_assert_eq(a.correlation_id, (uint64_t)200 + (uint64_t)i);
   }
   expect_quiet(s.broker, "broker");
-  close(c[1]);
-  ho_backend_del(s.b);
-  close(s.broker);
-  cr_assert_eq(fx_count_fds(), before);
+  sh_end(&s, c, before);
 }
 
 /* spec: ERR-3 ERR-44 — the broker sent an offer and went away: writing its
@@ -778,9 +770,8 @@ Test(backend_shell_cov, acks_queue_while_broker_does_not_read) {
 Test(backend_shell_cov, ack_to_vanished_broker_closes_control) {
   int before = fx_count_fds();
   sh s;
-  sh_new(&s, NULL, NULL, NULL);
   int c[2];
-  fx_socketpair(SOCK_STREAM, c);
+  sh_client(&s, NULL, NULL, NULL, c);
   offer(s.broker, c[0], 60, 61);
   close(c[0]);
   close(s.broker);
@@ -816,9 +807,8 @@ Test(backend_shell_cov, nine_delayed_acks) {
   ho_backend_config cfg;
   late_cfg(&cfg, 50);
   sh s;
-  sh_new(&s, &cfg, NULL, NULL);
   int c[2];
-  fx_socketpair(SOCK_STREAM, c);
+  sh_client(&s, &cfg, NULL, NULL, c);
   for (int i = 0; i < 9; i++) {
     offer(s.broker, c[0], (uint8_t)(70 + i), (uint64_t)300 + (uint64_t)i);
     ho_backend_adopted ad[1];
@@ -841,10 +831,7 @@ Test(backend_shell_cov, nine_delayed_acks) {
   }
   cr_assert_eq(seen_mask, 0x1ffu, "each ACK once");
   cr_assert_eq(ho_backend_next_timeout_ms(s.b, 1100), -1);
-  close(c[1]);
-  ho_backend_del(s.b);
-  close(s.broker);
-  cr_assert_eq(fx_count_fds(), before);
+  sh_end(&s, c, before);
 }
 
 /* spec: XFER-21 — a delayed ACK whose control connection ended is dropped;
@@ -904,9 +891,8 @@ Test(backend_shell_cov, delayed_ack_to_vanished_broker_reported_closed) {
   ho_backend_config cfg;
   late_cfg(&cfg, 50);
   sh s;
-  sh_new(&s, &cfg, NULL, NULL);
   int c[2];
-  fx_socketpair(SOCK_STREAM, c);
+  sh_client(&s, &cfg, NULL, NULL, c);
   offer(s.broker, c[0], 84, 85);
   close(c[0]);
   ho_backend_adopted ad[1];
@@ -934,24 +920,18 @@ Test(backend_shell_cov, deferred_flush_with_delayed_ack_has_nothing_pending) {
   late_cfg(&cfg, 50);
   cfg.defer_ack_flush = true;
   sh s;
-  sh_new(&s, &cfg, NULL, NULL);
   int c[2];
-  fx_socketpair(SOCK_STREAM, c);
-  offer(s.broker, c[0], 86, 87);
-  close(c[0]);
+  sh_client(&s, &cfg, NULL, NULL, c);
   ho_backend_adopted ad[1];
   size_t n = 0;
-  int m = ho_backend_on_control_readable(s.b, s.ctl, 1000, ad, 1, &n);
+  int m = offer_read(&s, c, 86, 87, ad, &n);
   cr_assert_eq(n, 1);
   cr_assert_eq(m & (HO_BACKEND_ACK_PENDING | HO_BACKEND_WANT_WRITE | HO_BACKEND_CLOSED), 0);
   expect_quiet(s.broker, "ACK delayed");
   cr_assert_eq(ho_backend_on_timer(s.b, 1050), HO_OK);
   cr_assert(read_ack(s.broker).accepted);
   close((int)ad[0].conn);
-  close(c[1]);
-  ho_backend_del(s.b);
-  close(s.broker);
-  cr_assert_eq(fx_count_fds(), before);
+  sh_end(&s, c, before);
 }
 
 /* ---- stalled offers (spec: BACKEND-10 ERR-46) ------------------------------ */
@@ -965,9 +945,8 @@ Test(backend_shell_cov, stalled_offer_closed_by_timer) {
   ho_backend_config_init(&cfg);
   cfg.offer_timeout_ms = 100;
   sh s;
-  sh_new(&s, &cfg, NULL, NULL);
   int c[2];
-  fx_socketpair(SOCK_STREAM, c);
+  sh_client(&s, &cfg, NULL, NULL, c);
   sideband_only(s.broker, c[0], 90);
   close(c[0]);
   cr_assert_eq(ho_backend_on_control_readable(s.b, s.ctl, 1000, NULL, 0, NULL), 0);
@@ -984,10 +963,7 @@ Test(backend_shell_cov, stalled_offer_closed_by_timer) {
   expect_eof(s.broker, "broker: no ACK");
   expect_eof(c[1], "client");
   cr_assert_eq(ho_backend_next_timeout_ms(s.b, 1100), -1);
-  close(c[1]);
-  ho_backend_del(s.b);
-  close(s.broker);
-  cr_assert_eq(fx_count_fds(), before);
+  sh_end(&s, c, before);
 }
 
 /* The next timeout is the earliest of delayed ACKs and offer deadlines, and
@@ -998,9 +974,8 @@ Test(backend_shell_cov, next_timeout_earliest_and_clamped) {
   late_cfg(&cfg, 10);
   cfg.offer_timeout_ms = 1000;
   sh s;
-  sh_new(&s, &cfg, NULL, NULL);
   int c[2];
-  fx_socketpair(SOCK_STREAM, c);
+  sh_client(&s, &cfg, NULL, NULL, c);
   offer(s.broker, c[0], 91, 92);
   ho_backend_adopted ad[1];
   size_t n = 0;

@@ -233,6 +233,13 @@ static inline void feed_ready_offer(fx_core *f, uint64_t now, uint8_t seed, uint
   feed_sb_frame(f, now, tok, sv[0], frame, n);
 }
 
+/* The core's counters now. */
+static inline ho_backend_counters counters_of(const fx_core *f) {
+  ho_backend_counters k;
+  ho_backend_core_counters(f->core, &k);
+  return k;
+}
+
 /* The (first) ACK among the drained actions. */
 static inline ho_ack first_ack(const fx_core *f) {
   ho_ack a;

@@ -341,8 +341,7 @@ Test(backend_core_cov, a_deadline_without_a_wall_clock_is_refused) {
   size_t n = offer_with_deadline(frame, sizeof frame, tok, 11, 0, 5000000, 11);
   feed_sb_frame(&f, NOW, tok, sv[0], frame, n);
   expect_refusal(&f, "TIMEOUT", 11);
-  ho_backend_counters k;
-  ho_backend_core_counters(f.core, &k);
+  ho_backend_counters k = counters_of(&f);
   cr_assert_eq(k.refused_by[HO_REFUSAL_OFFER_DEADLINE], 1u);
   close(sv[1]);
   fx_socketpair(SOCK_STREAM, sv);

@@ -105,8 +105,7 @@ static void expect_reply_malformed(spoil_fn spoil, unsigned seed) {
   const ho_backend_action *cf = find(&f, HO_BACKEND_ACT_CLOSE_FD);
   cr_assert_not_null(cf);
   cr_assert_eq(cf->conn, sv[0]);
-  ho_backend_counters k;
-  ho_backend_core_counters(f.core, &k);
+  ho_backend_counters k = counters_of(&f);
   cr_assert_eq(k.refused_by[HO_REFUSAL_REPLY_MALFORMED], 1u);
   close(sv[1]);
   core_down(&f);
@@ -263,6 +262,15 @@ static void close_peers(const int *peers, unsigned n) {
   for (unsigned i = 0; i < n; i++) close(peers[i]);
 }
 
+/* The end of a test with padding peers: the client end sv1 and the first
+ * n peers closed, the core gone with every block, no descriptor leaked. */
+static void peers_end(fx_core *f, int sv1, const int *peers, unsigned n, int before) {
+  close(sv1);
+  close_peers(peers, n);
+  gated_down(f);
+  cr_assert_eq(fx_count_fds(), before);
+}
+
 /* spec: ERR-4 — a shell that does not drain after every call loses
  * nothing: the queue grows (one allocation) and hands every action back in
  * order. */
@@ -323,10 +331,7 @@ Test(backend_core_cov2, a_full_queue_reuses_the_room_in_front) {
   cr_assert_eq(f.acts[7].conn, sv[0]);
   cr_assert(f.acts[6].accepted);
   close(sv[0]);
-  close(sv[1]);
-  close_peers(peers, 5);
-  gated_down(&f);
-  cr_assert_eq(fx_count_fds(), before);
+  peers_end(&f, sv[1], peers, 5, before);
 }
 
 /* Feed an offer with the allocator failing from its first body byte (the
@@ -388,15 +393,11 @@ Test(backend_core_cov2, nothing_queued_releases_the_descriptor) {
   int sv[2];
   offer_fails(&f, &c, 64, 0, tok, sv);
   cr_assert_null(find(&f, HO_BACKEND_ACT_CLOSE_CONTROL), "could not be queued either");
-  ho_backend_counters k;
-  ho_backend_core_counters(f.core, &k);
+  ho_backend_counters k = counters_of(&f);
   cr_assert_eq(k.offers, 2u);
   cr_assert_eq(k.accepted, 0u, "no ACK was built");
   cr_assert_eq(k.adopted, 0u);
-  close(sv[1]);
-  close_peers(peers, 6);
-  gated_down(&f);
-  cr_assert_eq(fx_count_fds(), before);
+  peers_end(&f, sv[1], peers, 6, before);
 }
 
 /* spec: XFER-16 — room for the accepting ACK but not for the ADOPT behind
@@ -415,14 +416,10 @@ Test(backend_core_cov2, adopt_not_queued_releases_the_descriptor) {
   offer_fails(&f, &c, 66, 0, tok, sv);
   cr_assert_eq(f.acts[6].type, HO_BACKEND_ACT_OFFER);
   cr_assert_eq(f.acts[7].type, HO_BACKEND_ACT_CLOSE_CONTROL, "no ACK: the control connection ends");
-  ho_backend_counters k;
-  ho_backend_core_counters(f.core, &k);
+  ho_backend_counters k = counters_of(&f);
   cr_assert_eq(k.accepted, 0u, "no accepting ACK was built");
   cr_assert_eq(k.adopted, 0u);
-  close(sv[1]);
-  close_peers(peers, 4);
-  gated_down(&f);
-  cr_assert_eq(fx_count_fds(), before);
+  peers_end(&f, sv[1], peers, 4, before);
 }
 
 /* spec: READY-12 TOKEN-19 — the ready write cannot be queued: the offer is
@@ -438,8 +435,7 @@ Test(backend_core_cov2, ready_write_not_queued_releases_the_descriptor) {
   uint8_t tok[HO_TOKEN_BYTES];
   int sv[2];
   offer_fails(&f, &c, 68, HO_OFFER_FLAG_BACKEND_READY, tok, sv);
-  ho_backend_counters k;
-  ho_backend_core_counters(f.core, &k);
+  ho_backend_counters k = counters_of(&f);
   cr_assert_eq(k.refused_by[HO_REFUSAL_READY_WRITE], 1u);
   close(sv[1]);
   close_peers(peers, 5);
@@ -476,13 +472,9 @@ Test(backend_core_cov2, decline_not_queued_releases_the_descriptor) {
   fx_socketpair(SOCK_STREAM, sv);
   feed_failing(&f, tok, sv[0], frame, n);
   expect_released(&f, &c, sv[0], 8);
-  ho_backend_counters k;
-  ho_backend_core_counters(f.core, &k);
+  ho_backend_counters k = counters_of(&f);
   cr_assert_eq(k.refused_by[HO_REFUSAL_DRAINING], 1u);
-  close(sv[1]);
-  close_peers(peers, 5);
-  gated_down(&f);
-  cr_assert_eq(fx_count_fds(), before);
+  peers_end(&f, sv[1], peers, 5, before);
 }
 
 /* ---- an ACK that cannot be encoded ------------------------------------------ */
@@ -524,8 +516,7 @@ Test(backend_core_cov2, an_ack_that_cannot_be_encoded_closes_the_control) {
     if (close_fd != 1) child_exit(2);
     if (close_ctl != 1) child_exit(3);
     if (other != 0) child_exit(4); /* no ACK, no ADOPT */
-    ho_backend_counters k;
-    ho_backend_core_counters(f.core, &k);
+    ho_backend_counters k = counters_of(&f);
     if (k.accepted != 0 || k.adopted != 0) child_exit(5);
     if (ho_backend_ctl_wanted(f.ctl) != 0) child_exit(6);
     child_exit(0);

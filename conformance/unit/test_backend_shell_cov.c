@@ -1047,12 +1047,14 @@ Test(backend_shell_cov, nine_stalled_connections_reported) {
  * The core draws on an arena in static memory and decodes with nanopb, so
  * only the shell's own tables meet the failure. */
 static unsigned char arena_mem[512 * 1024];
+static ho_arena child_arena;
+static ho_allocator child_al;
 
 /* A shell whose core lives in arena_mem and uses nanopb (no malloc). */
-static int child_backend(ho_backend_config *cfg, ho_arena *ar, ho_allocator *al, ho_backend **b) {
-  if (ho_arena_init(ar, arena_mem, sizeof arena_mem) != HO_OK) return 30;
-  *al = ho_arena_allocator(ar);
-  cfg->allocator = al;
+static int child_backend(ho_backend_config *cfg, ho_backend **b) {
+  if (ho_arena_init(&child_arena, arena_mem, sizeof arena_mem) != HO_OK) return 30;
+  child_al = ho_arena_allocator(&child_arena);
+  cfg->allocator = &child_al;
   cfg->codec = HO_CODEC_NANOPB;
   cfg->replay_capacity = 64;
   return ho_backend_new(cfg, NULL, NULL, b) == HO_OK ? 0 : 31;
@@ -1065,6 +1067,14 @@ static int child_sh(ho_backend *b, sh *s) {
   s->broker = sv[0];
   s->ctl = sv[1];
   return ho_backend_add_control(b, s->ctl) == HO_OK ? 0 : 33;
+}
+
+/* child_backend, child_sh, and a client socketpair c. */
+static int child_shell(ho_backend_config *cfg, ho_backend **b, sh *s, int c[2]) {
+  int rc = child_backend(cfg, b);
+  if (rc != 0) return rc;
+  if ((rc = child_sh(*b, s)) != 0) return rc;
+  return socketpair(AF_UNIX, SOCK_STREAM, 0, c) == 0 ? 0 : 37;
 }
 
 static int child_offer(int broker, int conn, uint8_t seed, uint64_t corr) {
@@ -1091,6 +1101,16 @@ static int eof_now(int fd) {
     if (!(expr)) return (code);                                                                 \
   } while (0)
 
+/* var = call, with the heap used up (heap_hog.h) during the call only. */
+#define WITHOUT_MEMORY(var, call)                                                               \
+  do {                                                                                          \
+    hog h_;                                                                                     \
+    int hrc_ = hog_on(&h_, 1);                                                                  \
+    if (hrc_ != 0) return hrc_;                                                                 \
+    var = (call);                                                                               \
+    hog_off(&h_);                                                                               \
+  } while (0)
+
 typedef int (*child_fn)(void);
 
 static void in_child(child_fn fn) {
@@ -1105,11 +1125,8 @@ static void in_child(child_fn fn) {
 static int child_new_nomem(void) {
   static int marker;
   ho_backend *b = (ho_backend *)&marker;
-  hog h;
-  int rc = hog_on(&h, 1);
-  if (rc != 0) return rc;
-  rc = ho_backend_new(NULL, NULL, NULL, &b);
-  hog_off(&h);
+  int rc;
+  WITHOUT_MEMORY(rc, ho_backend_new(NULL, NULL, NULL, &b));
   STEP(rc == HO_ERR_NOMEM, 1);
   STEP(b == (ho_backend *)&marker, 2);
   return 0;
@@ -1122,24 +1139,18 @@ Test(backend_shell_cov, new_without_memory) { in_child(child_new_nomem); }
 static int child_add_nomem(void) {
   ho_backend_config cfg;
   ho_backend_config_init(&cfg);
-  ho_arena ar;
-  ho_allocator al;
   ho_backend *b;
-  int rc = child_backend(&cfg, &ar, &al, &b);
+  int rc = child_backend(&cfg, &b);
   if (rc != 0) return rc;
   int sv[2], sw[2];
   STEP(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0, 1);
   STEP(socketpair(AF_UNIX, SOCK_STREAM, 0, sw) == 0, 2);
-  hog h;
-  if ((rc = hog_on(&h, 1)) != 0) return rc;
-  int r1 = ho_backend_add_control(b, sv[1]); /* the table */
-  hog_off(&h);
+  int r1, r2;
+  WITHOUT_MEMORY(r1, ho_backend_add_control(b, sv[1])); /* the table */
   STEP(r1 == HO_ERR_NOMEM, 3);
   STEP(ho_backend_on_control_writable(b, sv[1], 1) == HO_ERR_INVALID_ARGUMENT, 4);
   STEP(ho_backend_add_control(b, sv[1]) == HO_OK, 5);
-  if ((rc = hog_on(&h, 1)) != 0) return rc;
-  int r2 = ho_backend_add_control(b, sw[1]); /* the entry */
-  hog_off(&h);
+  WITHOUT_MEMORY(r2, ho_backend_add_control(b, sw[1])); /* the entry */
   STEP(r2 == HO_ERR_NOMEM, 6);
   STEP(fx_fd_is_open(sw[1]) && (fcntl(sw[1], F_GETFL) & O_NONBLOCK) == 0, 7);
   STEP(ho_backend_on_control_writable(b, sw[1], 1) == HO_ERR_INVALID_ARGUMENT, 8);
@@ -1157,23 +1168,17 @@ Test(backend_shell_cov, add_control_without_memory) { in_child(child_add_nomem);
 static int child_ack_nomem(void) {
   ho_backend_config cfg;
   ho_backend_config_init(&cfg);
-  ho_arena ar;
-  ho_allocator al;
   ho_backend *b;
-  int rc = child_backend(&cfg, &ar, &al, &b);
-  if (rc != 0) return rc;
   sh s;
-  if ((rc = child_sh(b, &s)) != 0) return rc;
   int c[2];
-  STEP(socketpair(AF_UNIX, SOCK_STREAM, 0, c) == 0, 1);
+  int rc = child_shell(&cfg, &b, &s, c);
+  if (rc != 0) return rc;
   if ((rc = child_offer(s.broker, c[0], 1, 5)) != 0) return rc;
   close(c[0]);
   ho_backend_adopted ad[1];
   size_t n = 9;
-  hog h;
-  if ((rc = hog_on(&h, 1)) != 0) return rc;
-  int m = ho_backend_on_control_readable(b, s.ctl, 1000, ad, 1, &n);
-  hog_off(&h);
+  int m;
+  WITHOUT_MEMORY(m, ho_backend_on_control_readable(b, s.ctl, 1000, ad, 1, &n));
   STEP(m >= 0 && (m & HO_BACKEND_CLOSED), 2);
   STEP(n == 0, 3);
   STEP(eof_now(s.broker), 4);
@@ -1191,15 +1196,11 @@ Test(backend_shell_cov, ack_and_adopt_without_memory) { in_child(child_ack_nomem
 static int child_delay_nomem(void) {
   ho_backend_config cfg;
   late_cfg(&cfg, 1000);
-  ho_arena ar;
-  ho_allocator al;
   ho_backend *b;
-  int rc = child_backend(&cfg, &ar, &al, &b);
-  if (rc != 0) return rc;
   sh s;
-  if ((rc = child_sh(b, &s)) != 0) return rc;
   int c[2];
-  STEP(socketpair(AF_UNIX, SOCK_STREAM, 0, c) == 0, 1);
+  int rc = child_shell(&cfg, &b, &s, c);
+  if (rc != 0) return rc;
   ho_backend_adopted ad[1];
   size_t n = 0;
   for (int i = 0; i < 8; i++) {
@@ -1211,10 +1212,8 @@ static int child_delay_nomem(void) {
   }
   if ((rc = child_offer(s.broker, c[0], 30, 30)) != 0) return rc;
   close(c[0]);
-  hog h;
-  if ((rc = hog_on(&h, 1)) != 0) return rc;
-  int m = ho_backend_on_control_readable(b, s.ctl, 1000, ad, 1, &n);
-  hog_off(&h);
+  int m;
+  WITHOUT_MEMORY(m, ho_backend_on_control_readable(b, s.ctl, 1000, ad, 1, &n));
   STEP(m >= 0 && (m & HO_BACKEND_CLOSED), 3);
   STEP(n == 1 && ad[0].correlation_id == 30, 4);
   close((int)ad[0].conn);
@@ -1237,24 +1236,18 @@ static int child_closed_nomem(void) {
   ho_backend_config cfg;
   ho_backend_config_init(&cfg);
   cfg.offer_timeout_ms = 100;
-  ho_arena ar;
-  ho_allocator al;
   ho_backend *b;
-  int rc = child_backend(&cfg, &ar, &al, &b);
-  if (rc != 0) return rc;
   sh s;
-  if ((rc = child_sh(b, &s)) != 0) return rc;
   int c[2];
-  STEP(socketpair(AF_UNIX, SOCK_STREAM, 0, c) == 0, 1);
+  int rc = child_shell(&cfg, &b, &s, c);
+  if (rc != 0) return rc;
   uint8_t tok[HO_TOKEN_BYTES];
   fx_token(tok, 40);
   STEP(ho_xfer_send(s.broker, c[0], tok, NULL) == HO_OK, 2);
   close(c[0]);
   STEP(ho_backend_on_control_readable(b, s.ctl, 1000, NULL, 0, NULL) == 0, 3);
-  hog h;
-  if ((rc = hog_on(&h, 1)) != 0) return rc;
-  int t = ho_backend_on_timer(b, 1100);
-  hog_off(&h);
+  int t;
+  WITHOUT_MEMORY(t, ho_backend_on_timer(b, 1100));
   STEP(t == HO_OK, 4);
   STEP(!fx_fd_is_open(s.ctl), 5);
   ho_handle gone;

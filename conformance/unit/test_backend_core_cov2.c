@@ -133,6 +133,18 @@ Test(backend_core_cov2, reply_frame_with_an_undecodable_body_is_malformed) {
 
 /* ---- deleting a connection with its actions undrained -------------------- */
 
+/* ctl_del with actions undrained released sv[0] and nothing else, exactly
+ * once (`why` says which case); then the core goes and nothing leaked. */
+static void expect_del_released_once(fx_core *f, const fx_closes *c, const int sv[2],
+                                     const char *why, int before) {
+  ho_backend_ctl_del(f->ctl);
+  cr_assert_eq(fx_times_closed(c, sv[0]), 1u, "%s", why);
+  cr_assert_eq(c->n, 1u);
+  ho_backend_core_del(f->core);
+  close(sv[1]);
+  cr_assert_eq(fx_count_fds(), before);
+}
+
 /* spec: ERR-4 — every descriptor is released exactly once: a backend-ready
  * offer whose WRITE_CLIENT was never taken holds one descriptor, in the
  * action and as the offer waiting for its write. */
@@ -144,12 +156,8 @@ Test(backend_core_cov2, del_with_an_undrained_ready_write_releases_it_once) {
   uint8_t tok[HO_TOKEN_BYTES];
   int sv[2];
   feed_ready_offer(&f, NOW, 8, 14, tok, sv);
-  ho_backend_ctl_del(f.ctl); /* OFFER and WRITE_CLIENT still queued */
-  cr_assert_eq(fx_times_closed(&c, sv[0]), 1u, "released once, not twice");
-  cr_assert_eq(c.n, 1u);
-  ho_backend_core_del(f.core);
-  close(sv[1]);
-  cr_assert_eq(fx_count_fds(), before);
+  /* OFFER and WRITE_CLIENT still queued */
+  expect_del_released_once(&f, &c, sv, "released once, not twice", before);
 }
 
 /* The same after the shell reported the write but drained nothing: the
@@ -163,12 +171,8 @@ Test(backend_core_cov2, del_after_the_write_report_releases_it_once) {
   int sv[2];
   feed_ready_offer(&f, NOW, 9, 15, tok, sv);
   cr_assert_eq(ho_backend_ctl_client_written(f.ctl, NOW, HO_OK), HO_OK);
-  ho_backend_ctl_del(f.ctl); /* WRITE_CLIENT, WRITE_CONTROL and ADOPT queued */
-  cr_assert_eq(fx_times_closed(&c, sv[0]), 1u, "released once, not twice");
-  cr_assert_eq(c.n, 1u);
-  ho_backend_core_del(f.core);
-  close(sv[1]);
-  cr_assert_eq(fx_count_fds(), before);
+  /* WRITE_CLIENT, WRITE_CONTROL and ADOPT queued */
+  expect_del_released_once(&f, &c, sv, "released once, not twice", before);
 }
 
 /* A refused coalesced offer's DECLINE owns the descriptor (the shell closes
@@ -186,12 +190,8 @@ Test(backend_core_cov2, del_with_an_undrained_decline_releases_it) {
   int sv[2];
   fx_socketpair(SOCK_STREAM, sv);
   feed_sb_frame(&f, NOW, tok, sv[0], frame, n);
-  ho_backend_ctl_del(f.ctl); /* OFFER, DECLINE and the refusing ACK queued */
-  cr_assert_eq(fx_times_closed(&c, sv[0]), 1u, "the declined connection is released");
-  cr_assert_eq(c.n, 1u);
-  ho_backend_core_del(f.core);
-  close(sv[1]);
-  cr_assert_eq(fx_count_fds(), before);
+  /* OFFER, DECLINE and the refusing ACK queued */
+  expect_del_released_once(&f, &c, sv, "the declined connection is released", before);
 }
 
 /* ---- the action queue ------------------------------------------------------ */

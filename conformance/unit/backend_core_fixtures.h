@@ -66,21 +66,13 @@ static inline size_t index_of(const fx_core *f, ho_backend_act_type t) {
   return (size_t)-1;
 }
 
-/* An offer frame whose envelope carries `deadline` (backend-ready offers). */
-/* An offer frame for `service` naming handle `value` (0 on Unix). */
-static inline size_t offer_frame_named(uint8_t *out, size_t cap, const uint8_t tok[HO_TOKEN_BYTES],
-                                       const char *service, uint64_t corr, uint64_t value,
-                                       uint64_t flags, uint64_t deadline, uint64_t request_id) {
-  ho_offer o;
-  memset(&o, 0, sizeof o);
-  memcpy(o.token, tok, HO_TOKEN_BYTES);
-  snprintf(o.service_name, sizeof o.service_name, "%s", service);
-  o.correlation_id = corr;
-  o.handle_value = value;
-  o.offer_flags = flags;
-  uint8_t payload[256];
+/* The offer `o` framed (an envelope carrying `deadline` and `request_id`)
+ * into out; returns the frame's length. */
+static inline size_t offer_frame_of(uint8_t *out, size_t cap, const ho_offer *o, uint64_t deadline,
+                                    uint64_t request_id) {
+  static uint8_t payload[16384];
   size_t plen = 0;
-  cr_assert_eq(ho_offer_encode(HO_CODEC_PROTOBUF_C, &o, payload, sizeof payload, &plen), HO_OK);
+  cr_assert_eq(ho_offer_encode(HO_CODEC_PROTOBUF_C, o, payload, sizeof payload, &plen), HO_OK);
   ho_envelope env;
   memset(&env, 0, sizeof env);
   env.envelope_version = 1;
@@ -96,10 +88,46 @@ static inline size_t offer_frame_named(uint8_t *out, size_t cap, const uint8_t t
   return blen + 5;
 }
 
+/* An offer frame for `service` naming handle `value` (0 on Unix), its
+ * envelope carrying `deadline` (backend-ready offers). */
+static inline size_t offer_frame_named(uint8_t *out, size_t cap, const uint8_t tok[HO_TOKEN_BYTES],
+                                       const char *service, uint64_t corr, uint64_t value,
+                                       uint64_t flags, uint64_t deadline, uint64_t request_id) {
+  ho_offer o;
+  memset(&o, 0, sizeof o);
+  memcpy(o.token, tok, HO_TOKEN_BYTES);
+  snprintf(o.service_name, sizeof o.service_name, "%s", service);
+  o.correlation_id = corr;
+  o.handle_value = value;
+  o.offer_flags = flags;
+  return offer_frame_of(out, cap, &o, deadline, request_id);
+}
+
 static inline size_t offer_with_deadline(uint8_t *out, size_t cap, const uint8_t tok[HO_TOKEN_BYTES],
                                   uint64_t corr, uint64_t flags, uint64_t deadline,
                                   uint64_t request_id) {
   return offer_frame_named(out, cap, tok, "echo", corr, 0, flags, deadline, request_id);
+}
+
+/* A HelloReply frame as a broker would put it in the offer. */
+/* A Negotiated HelloReply frame as a broker would put it in a coalesced
+ * offer (protocol 1, pipe /run/echo.sock, connection 9, `caps`), carrying
+ * `tok` unless it is NULL. */
+static inline size_t reply_frame(uint8_t *out, size_t cap, const uint8_t *tok, uint64_t caps) {
+  ho_any_msg m;
+  memset(&m, 0, sizeof m);
+  m.hello_reply.which = HO_REPLY_NEGOTIATED;
+  m.hello_reply.negotiated.negotiated_protocol = 1;
+  strcpy(m.hello_reply.negotiated.backend_pipe, "/run/echo.sock");
+  m.hello_reply.negotiated.server_capabilities = caps;
+  m.hello_reply.negotiated.connection_id = 9;
+  if (tok != NULL) {
+    memcpy(m.hello_reply.negotiated.handle_passed_token, tok, HO_TOKEN_BYTES);
+    m.hello_reply.negotiated.handle_passed_token_len = HO_TOKEN_BYTES;
+  }
+  size_t n = 0;
+  cr_assert_eq(ho_frame_encode(HO_CODEC_PROTOBUF_C, HO_FT_HELLO_REPLY, &m, out, cap, &n), HO_OK);
+  return n;
 }
 
 /* Feed a sideband (with `conn`) and `frame`, in chunks of `chunk` bytes. */
@@ -190,6 +218,26 @@ static inline void feed_sb_frame(fx_core *f, uint64_t now, const uint8_t *tok, h
   cr_assert_eq(used, HO_TOKEN_BYTES);
   cr_assert_eq(ho_backend_ctl_feed(f->ctl, now, frame, flen, HO_NO_HANDLE, HO_OK, &used), HO_OK);
   cr_assert_eq(used, flen);
+}
+
+/* A backend-ready offer for token seed `seed` (correlation and request id
+ * `corr`, deadline wall + 1000) with sv[0] of a new socketpair, fed at
+ * `now` by feed_sb_frame; the token is left in tok. */
+static inline void feed_ready_offer(fx_core *f, uint64_t now, uint8_t seed, uint64_t corr,
+                                    uint8_t tok[HO_TOKEN_BYTES], int sv[2]) {
+  uint8_t frame[512];
+  fx_token(tok, seed);
+  fx_socketpair(SOCK_STREAM, sv);
+  size_t n = offer_with_deadline(frame, sizeof frame, tok, corr, HO_OFFER_FLAG_BACKEND_READY,
+                                 f->wall + 1000, corr);
+  feed_sb_frame(f, now, tok, sv[0], frame, n);
+}
+
+/* The core's counters now. */
+static inline ho_backend_counters counters_of(const fx_core *f) {
+  ho_backend_counters k;
+  ho_backend_core_counters(f->core, &k);
+  return k;
 }
 
 /* The (first) ACK among the drained actions. */

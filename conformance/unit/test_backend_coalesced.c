@@ -10,24 +10,6 @@
 
 static const uint64_t k_flags = HO_OFFER_FLAG_BACKEND_READY | HO_OFFER_FLAG_COALESCED_REPLY;
 
-/* A HelloReply frame as a broker would put it in the offer. */
-static size_t reply_frame(uint8_t *out, size_t cap, const uint8_t *tok, uint64_t caps) {
-  ho_any_msg m;
-  memset(&m, 0, sizeof m);
-  m.hello_reply.which = HO_REPLY_NEGOTIATED;
-  m.hello_reply.negotiated.negotiated_protocol = 1;
-  strcpy(m.hello_reply.negotiated.backend_pipe, "/run/echo.sock");
-  m.hello_reply.negotiated.server_capabilities = caps;
-  m.hello_reply.negotiated.connection_id = 9;
-  if (tok != NULL) {
-    memcpy(m.hello_reply.negotiated.handle_passed_token, tok, HO_TOKEN_BYTES);
-    m.hello_reply.negotiated.handle_passed_token_len = HO_TOKEN_BYTES;
-  }
-  size_t n = 0;
-  cr_assert_eq(ho_frame_encode(HO_CODEC_PROTOBUF_C, HO_FT_HELLO_REPLY, &m, out, cap, &n), HO_OK);
-  return n;
-}
-
 typedef struct coal {
   uint8_t tok[HO_TOKEN_BYTES];
   ho_offer o;

@@ -274,14 +274,10 @@ Test(backend_core_cov, input_while_the_ready_write_is_outstanding) {
   fx_core f;
   fx_closes c;
   core_up_with(&f, &c, HO_READY_BACKEND, NULL);
-  uint8_t tok[HO_TOKEN_BYTES], frame[512];
-  fx_token(tok, 4);
+  uint8_t tok[HO_TOKEN_BYTES];
   int sv[2], sw[2];
-  fx_socketpair(SOCK_STREAM, sv);
   fx_socketpair(SOCK_STREAM, sw);
-  size_t n = offer_with_deadline(frame, sizeof frame, tok, 9, HO_OFFER_FLAG_BACKEND_READY,
-                                 f.wall + 1000, 9);
-  feed_sb_frame(&f, NOW, tok, sv[0], frame, n);
+  feed_ready_offer(&f, NOW, 4, 9, tok, sv);
   drain(&f);
   cr_assert_not_null(find(&f, HO_BACKEND_ACT_WRITE_CLIENT));
   cr_assert_eq(ho_backend_ctl_wanted(f.ctl), 0u, "nothing is read meanwhile");
@@ -314,13 +310,9 @@ Test(backend_core_cov, a_ready_write_error_without_a_name_is_io) {
   fx_core f;
   fx_closes c;
   core_up_with(&f, &c, HO_READY_BACKEND, NULL);
-  uint8_t tok[HO_TOKEN_BYTES], frame[512];
-  fx_token(tok, 5);
+  uint8_t tok[HO_TOKEN_BYTES];
   int sv[2];
-  fx_socketpair(SOCK_STREAM, sv);
-  size_t n = offer_with_deadline(frame, sizeof frame, tok, 10, HO_OFFER_FLAG_BACKEND_READY,
-                                 f.wall + 1000, 10);
-  feed_sb_frame(&f, NOW, tok, sv[0], frame, n);
+  feed_ready_offer(&f, NOW, 5, 10, tok, sv);
   drain(&f);
   cr_assert_null(ho_errname(-987654));
   cr_assert_eq(ho_backend_ctl_client_written(f.ctl, NOW, -987654), HO_OK);
@@ -349,8 +341,7 @@ Test(backend_core_cov, a_deadline_without_a_wall_clock_is_refused) {
   size_t n = offer_with_deadline(frame, sizeof frame, tok, 11, 0, 5000000, 11);
   feed_sb_frame(&f, NOW, tok, sv[0], frame, n);
   expect_refusal(&f, "TIMEOUT", 11);
-  ho_backend_counters k;
-  ho_backend_core_counters(f.core, &k);
+  ho_backend_counters k = counters_of(&f);
   cr_assert_eq(k.refused_by[HO_REFUSAL_OFFER_DEADLINE], 1u);
   close(sv[1]);
   fx_socketpair(SOCK_STREAM, sv);

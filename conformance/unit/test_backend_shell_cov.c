@@ -12,11 +12,11 @@
 #include <errno.h>
 #include <poll.h>
 #include <stdint.h>
-#include <sys/resource.h>
 #include <sys/wait.h>
 
 #include "backend_core_fixtures.h"
 #include "child_exit.h"
+#include "heap_hog.h"
 #include "handoff/arena.h"
 
 #define WALL 1000000u /* the injected wall clock (Unix ms) */
@@ -40,6 +40,23 @@ static void sh_attach(sh *s) {
 static void sh_new(sh *s, const ho_backend_config *cfg, ho_backend_event_fn ev, void *user) {
   cr_assert_eq(ho_backend_new(cfg, ev, user, &s->b), HO_OK);
   sh_attach(s);
+}
+
+/* A shell (sh_new) and a client socketpair c, whose c[0] goes to the
+ * backend in an offer. */
+static void sh_client(sh *s, const ho_backend_config *cfg, ho_backend_event_fn ev, void *user,
+                      int c[2]) {
+  sh_new(s, cfg, ev, user);
+  fx_socketpair(SOCK_STREAM, c);
+}
+
+/* The end of a sh_client test: everything closed, no descriptor leaked
+ * (`before` counted at its start). */
+static void sh_end(sh *s, int c[2], int before) {
+  close(c[1]);
+  ho_backend_del(s->b);
+  close(s->broker);
+  cr_assert_eq(fx_count_fds(), before);
 }
 
 static void send_all(int fd, const uint8_t *p, size_t n) {
@@ -70,6 +87,15 @@ static void sideband_only(int broker, int conn, uint8_t seed) {
   uint8_t tok[HO_TOKEN_BYTES];
   fx_token(tok, seed);
   cr_assert_eq(ho_xfer_send(broker, conn, tok, NULL), HO_OK);
+}
+
+/* A plain offer (seed, corr) with c[0], which is then closed here, read by
+ * the shell at 1000 ms into ad (room for one); returns its result mask. */
+static int offer_read(sh *s, int c[2], uint8_t seed, uint64_t corr, ho_backend_adopted ad[1],
+                      size_t *n) {
+  offer(s->broker, c[0], seed, corr);
+  close(c[0]);
+  return ho_backend_on_control_readable(s->b, s->ctl, 1000, ad, 1, n);
 }
 
 static ho_ack read_ack(int broker) {
@@ -159,9 +185,8 @@ Test(backend_shell_cov, injected_wall_clock_and_close_handle_are_used) {
   cfg.close_handle = counting_close;
   cfg.close_ctx = &cl;
   sh s;
-  sh_new(&s, &cfg, NULL, NULL);
   int c[2];
-  fx_socketpair(SOCK_STREAM, c);
+  sh_client(&s, &cfg, NULL, NULL, c);
   uint8_t tok[HO_TOKEN_BYTES], fr[512];
   fx_token(tok, 1);
   offer_raw(s.broker, c[0], tok, fr,
@@ -204,9 +229,8 @@ Test(backend_shell_cov, injected_wall_clock_and_close_handle_are_used) {
 Test(backend_shell_cov, default_close_handle_releases_held_descriptor) {
   int before = fx_count_fds();
   sh s;
-  sh_new(&s, NULL, NULL, NULL);
   int c[2];
-  fx_socketpair(SOCK_STREAM, c);
+  sh_client(&s, NULL, NULL, NULL, c);
   sideband_only(s.broker, c[0], 4);
   close(c[0]);
   size_t n = 5;
@@ -333,9 +357,8 @@ Test(backend_shell_cov, peer_any_takes_a_closed_number_and_drops_it_on_read) {
 Test(backend_shell_cov, adopted_kept_until_taken_and_closed_at_del) {
   int before = fx_count_fds();
   sh s;
-  sh_new(&s, NULL, NULL, NULL);
   int c[2];
-  fx_socketpair(SOCK_STREAM, c);
+  sh_client(&s, NULL, NULL, NULL, c);
   for (int i = 0; i < 17; i++) {
     offer(s.broker, c[0], (uint8_t)(10 + i), (uint64_t)100 + (uint64_t)i);
     int m = ho_backend_on_control_readable(s.b, s.ctl, 1000, NULL, 0, NULL);
@@ -383,9 +406,8 @@ Test(backend_shell_cov, event_hook_sees_every_action) {
   int before = fx_count_fds();
   evlog l = {0};
   sh s;
-  sh_new(&s, NULL, on_ev, &l);
   int c[2];
-  fx_socketpair(SOCK_STREAM, c);
+  sh_client(&s, NULL, on_ev, &l, c);
   offer(s.broker, c[0], 20, 21);
   close(c[0]);
   ho_backend_adopted ad[1];
@@ -398,10 +420,7 @@ Test(backend_shell_cov, event_hook_sees_every_action) {
   cr_assert(seen(&l, HO_BACKEND_ACT_WRITE_CONTROL));
   cr_assert(seen(&l, HO_BACKEND_ACT_ADOPT));
   close((int)ad[0].conn);
-  close(c[1]);
-  ho_backend_del(s.b);
-  close(s.broker);
-  cr_assert_eq(fx_count_fds(), before);
+  sh_end(&s, c, before);
 }
 
 /* spec: XFER-14 BACKEND-3 XFER-18 — an offer for a service we do not serve:
@@ -415,14 +434,11 @@ Test(backend_shell_cov, refused_offer_closes_descriptor_and_acks_at_once) {
   cfg.defer_ack_flush = true;
   evlog l = {0};
   sh s;
-  sh_new(&s, &cfg, on_ev, &l);
   int c[2];
-  fx_socketpair(SOCK_STREAM, c);
-  offer(s.broker, c[0], 22, 23);
-  close(c[0]);
+  sh_client(&s, &cfg, on_ev, &l, c);
   ho_backend_adopted ad[1];
   size_t n = 0;
-  int m = ho_backend_on_control_readable(s.b, s.ctl, 1000, ad, 1, &n);
+  int m = offer_read(&s, c, 22, 23, ad, &n);
   cr_assert_eq(n, 0);
   cr_assert_eq(m & (HO_BACKEND_CLOSED | HO_BACKEND_ACK_PENDING | HO_BACKEND_WANT_WRITE), 0);
   cr_assert(seen(&l, HO_BACKEND_ACT_CLOSE_FD));
@@ -430,10 +446,7 @@ Test(backend_shell_cov, refused_offer_closes_descriptor_and_acks_at_once) {
   cr_assert_not(a.accepted);
   cr_assert_str_eq(a.error_detail, "SERVICE_NAME");
   expect_eof(c[1], "client");
-  close(c[1]);
-  ho_backend_del(s.b);
-  close(s.broker);
-  cr_assert_eq(fx_count_fds(), before);
+  sh_end(&s, c, before);
 }
 
 /* Faults that end the control connection instead of an ACK: crash-before-ack
@@ -446,14 +459,11 @@ static void fault_closes(ho_backend_fault fault, ho_backend_act_type expect) {
   cfg.fault = fault;
   evlog l = {0};
   sh s;
-  sh_new(&s, &cfg, on_ev, &l);
   int c[2];
-  fx_socketpair(SOCK_STREAM, c);
-  offer(s.broker, c[0], 24, 25);
-  close(c[0]);
+  sh_client(&s, &cfg, on_ev, &l, c);
   ho_backend_adopted ad[1];
   size_t n = 0;
-  int m = ho_backend_on_control_readable(s.b, s.ctl, 1000, ad, 1, &n);
+  int m = offer_read(&s, c, 24, 25, ad, &n);
   cr_assert(m & HO_BACKEND_CLOSED);
   cr_assert_eq(n, 0);
   cr_assert(seen(&l, expect));
@@ -462,10 +472,7 @@ static void fault_closes(ho_backend_fault fault, ho_backend_act_type expect) {
   cr_assert_not(fx_fd_is_open(s.ctl));
   expect_eof(s.broker, "broker: no ACK");
   expect_eof(c[1], "client");
-  close(c[1]);
-  ho_backend_del(s.b);
-  close(s.broker);
-  cr_assert_eq(fx_count_fds(), before);
+  sh_end(&s, c, before);
 }
 
 Test(backend_shell_cov, crash_fault_closes_without_ack) {
@@ -482,9 +489,8 @@ Test(backend_shell_cov, close_control_fault_closes_without_ack) {
 Test(backend_shell_cov, offer_larger_than_one_read_is_accepted) {
   int before = fx_count_fds();
   sh s;
-  sh_new(&s, NULL, NULL, NULL);
   int c[2];
-  fx_socketpair(SOCK_STREAM, c);
+  sh_client(&s, NULL, NULL, NULL, c);
   uint8_t tok[HO_TOKEN_BYTES];
   fx_token(tok, 26);
   static uint8_t fr[24000];
@@ -500,10 +506,7 @@ Test(backend_shell_cov, offer_larger_than_one_read_is_accepted) {
   cr_assert(a.accepted, "%s", a.error_detail);
   cr_assert_eq(a.correlation_id, 27);
   close((int)ad[0].conn);
-  close(c[1]);
-  ho_backend_del(s.b);
-  close(s.broker);
-  cr_assert_eq(fx_count_fds(), before);
+  sh_end(&s, c, before);
 }
 
 /* A broker whose offer arrives one byte per read (two writers taking turns
@@ -515,9 +518,8 @@ Test(backend_shell_cov, offer_larger_than_one_read_is_accepted) {
 Test(backend_shell_cov, read_cap_of_256_asks_to_read_again) {
   int before = fx_count_fds();
   sh s;
-  sh_new(&s, NULL, NULL, NULL);
   int c[2];
-  fx_socketpair(SOCK_STREAM, c);
+  sh_client(&s, NULL, NULL, NULL, c);
   uint8_t tok[HO_TOKEN_BYTES];
   fx_token(tok, 120);
   cr_assert_eq(ho_xfer_send(s.broker, c[0], tok, NULL), HO_OK);
@@ -572,30 +574,10 @@ Test(backend_shell_cov, read_cap_of_256_asks_to_read_again) {
   cr_assert(a.accepted, "%s", a.error_detail);
   cr_assert_eq(a.correlation_id, 121);
   close((int)ad[0].conn);
-  close(c[1]);
-  ho_backend_del(s.b);
-  close(s.broker);
-  cr_assert_eq(fx_count_fds(), before);
+  sh_end(&s, c, before);
 }
 
 /* ---- coalesced mode (spec: READY-28 READY-29) ----------------------------- */
-
-static size_t reply_frame(uint8_t *out, size_t cap, const uint8_t *tok, uint64_t caps) {
-  ho_any_msg m;
-  memset(&m, 0, sizeof m);
-  m.hello_reply.which = HO_REPLY_NEGOTIATED;
-  m.hello_reply.negotiated.negotiated_protocol = 1;
-  strcpy(m.hello_reply.negotiated.backend_pipe, "/run/echo.sock");
-  m.hello_reply.negotiated.server_capabilities = caps;
-  m.hello_reply.negotiated.connection_id = 9;
-  if (tok != NULL) {
-    memcpy(m.hello_reply.negotiated.handle_passed_token, tok, HO_TOKEN_BYTES);
-    m.hello_reply.negotiated.handle_passed_token_len = HO_TOKEN_BYTES;
-  }
-  size_t n = 0;
-  cr_assert_eq(ho_frame_encode(HO_CODEC_PROTOBUF_C, HO_FT_HELLO_REPLY, &m, out, cap, &n), HO_OK);
-  return n;
-}
 
 static ho_offer coal; /* the last coalesced offer built */
 
@@ -612,21 +594,7 @@ static size_t coal_frame(uint8_t *out, size_t cap, const uint8_t tok[HO_TOKEN_BY
                                            HO_CAP_EARLY_DATA | HO_CAP_COALESCED_REPLY);
   coal.reply_declined_len = reply_frame(coal.reply_declined, sizeof coal.reply_declined, NULL,
                                         HO_CAP_EARLY_DATA | HO_CAP_COALESCED_REPLY);
-  static uint8_t payload[16384];
-  size_t plen = 0, blen = 0;
-  cr_assert_eq(ho_offer_encode(HO_CODEC_PROTOBUF_C, &coal, payload, sizeof payload, &plen), HO_OK);
-  ho_envelope env;
-  memset(&env, 0, sizeof env);
-  env.envelope_version = 1;
-  env.kind = HO_KIND_REQUEST;
-  env.payload_protocol = HO_PAYLOAD_HANDOFF;
-  env.payload = payload;
-  env.payload_len = plen;
-  env.request_id = corr;
-  env.deadline_unix_ms = WALL + 1000;
-  cr_assert_eq(ho_envelope_encode(HO_CODEC_PROTOBUF_C, &env, out + 5, cap - 5, &blen), HO_OK);
-  cr_assert_eq(ho_frame_write_header(out, blen), HO_OK);
-  return blen + 5;
+  return offer_frame_of(out, cap, &coal, WALL + 1000, corr);
 }
 
 typedef struct fw {
@@ -677,9 +645,8 @@ static void coal_case(fw *fwc, const char *service, coal_run *r) {
     cfg.first_write_ctx = fwc;
   }
   sh s;
-  sh_new(&s, &cfg, NULL, NULL);
   int c[2];
-  fx_socketpair(SOCK_STREAM, c);
+  sh_client(&s, &cfg, NULL, NULL, c);
   uint8_t tok[HO_TOKEN_BYTES], fr[16384];
   fx_token(tok, 30);
   offer_raw(s.broker, c[0], tok, fr, coal_frame(fr, sizeof fr, tok, 31));
@@ -689,10 +656,7 @@ static void coal_case(fw *fwc, const char *service, coal_run *r) {
   r->ack = read_ack(s.broker);
   if (r->n == 1) close((int)r->ad[0].conn);
   r->client_len = read_queued(c[1], r->client, sizeof r->client, &r->client_eof);
-  close(c[1]);
-  ho_backend_del(s.b);
-  close(s.broker);
-  cr_assert_eq(fx_count_fds(), before);
+  sh_end(&s, c, before);
 }
 
 /* spec: READY-28 — without first_write the shell writes Negotiated + ready
@@ -797,10 +761,7 @@ Test(backend_shell_cov, acks_queue_while_broker_does_not_read) {
     cr_assert_eq(a.correlation_id, (uint64_t)200 + (uint64_t)i);
   }
   expect_quiet(s.broker, "broker");
-  close(c[1]);
-  ho_backend_del(s.b);
-  close(s.broker);
-  cr_assert_eq(fx_count_fds(), before);
+  sh_end(&s, c, before);
 }
 
 /* spec: ERR-3 ERR-44 — the broker sent an offer and went away: writing its
@@ -809,9 +770,8 @@ Test(backend_shell_cov, acks_queue_while_broker_does_not_read) {
 Test(backend_shell_cov, ack_to_vanished_broker_closes_control) {
   int before = fx_count_fds();
   sh s;
-  sh_new(&s, NULL, NULL, NULL);
   int c[2];
-  fx_socketpair(SOCK_STREAM, c);
+  sh_client(&s, NULL, NULL, NULL, c);
   offer(s.broker, c[0], 60, 61);
   close(c[0]);
   close(s.broker);
@@ -847,9 +807,8 @@ Test(backend_shell_cov, nine_delayed_acks) {
   ho_backend_config cfg;
   late_cfg(&cfg, 50);
   sh s;
-  sh_new(&s, &cfg, NULL, NULL);
   int c[2];
-  fx_socketpair(SOCK_STREAM, c);
+  sh_client(&s, &cfg, NULL, NULL, c);
   for (int i = 0; i < 9; i++) {
     offer(s.broker, c[0], (uint8_t)(70 + i), (uint64_t)300 + (uint64_t)i);
     ho_backend_adopted ad[1];
@@ -872,10 +831,7 @@ Test(backend_shell_cov, nine_delayed_acks) {
   }
   cr_assert_eq(seen_mask, 0x1ffu, "each ACK once");
   cr_assert_eq(ho_backend_next_timeout_ms(s.b, 1100), -1);
-  close(c[1]);
-  ho_backend_del(s.b);
-  close(s.broker);
-  cr_assert_eq(fx_count_fds(), before);
+  sh_end(&s, c, before);
 }
 
 /* spec: XFER-21 — a delayed ACK whose control connection ended is dropped;
@@ -935,9 +891,8 @@ Test(backend_shell_cov, delayed_ack_to_vanished_broker_reported_closed) {
   ho_backend_config cfg;
   late_cfg(&cfg, 50);
   sh s;
-  sh_new(&s, &cfg, NULL, NULL);
   int c[2];
-  fx_socketpair(SOCK_STREAM, c);
+  sh_client(&s, &cfg, NULL, NULL, c);
   offer(s.broker, c[0], 84, 85);
   close(c[0]);
   ho_backend_adopted ad[1];
@@ -965,24 +920,18 @@ Test(backend_shell_cov, deferred_flush_with_delayed_ack_has_nothing_pending) {
   late_cfg(&cfg, 50);
   cfg.defer_ack_flush = true;
   sh s;
-  sh_new(&s, &cfg, NULL, NULL);
   int c[2];
-  fx_socketpair(SOCK_STREAM, c);
-  offer(s.broker, c[0], 86, 87);
-  close(c[0]);
+  sh_client(&s, &cfg, NULL, NULL, c);
   ho_backend_adopted ad[1];
   size_t n = 0;
-  int m = ho_backend_on_control_readable(s.b, s.ctl, 1000, ad, 1, &n);
+  int m = offer_read(&s, c, 86, 87, ad, &n);
   cr_assert_eq(n, 1);
   cr_assert_eq(m & (HO_BACKEND_ACK_PENDING | HO_BACKEND_WANT_WRITE | HO_BACKEND_CLOSED), 0);
   expect_quiet(s.broker, "ACK delayed");
   cr_assert_eq(ho_backend_on_timer(s.b, 1050), HO_OK);
   cr_assert(read_ack(s.broker).accepted);
   close((int)ad[0].conn);
-  close(c[1]);
-  ho_backend_del(s.b);
-  close(s.broker);
-  cr_assert_eq(fx_count_fds(), before);
+  sh_end(&s, c, before);
 }
 
 /* ---- stalled offers (spec: BACKEND-10 ERR-46) ------------------------------ */
@@ -996,9 +945,8 @@ Test(backend_shell_cov, stalled_offer_closed_by_timer) {
   ho_backend_config_init(&cfg);
   cfg.offer_timeout_ms = 100;
   sh s;
-  sh_new(&s, &cfg, NULL, NULL);
   int c[2];
-  fx_socketpair(SOCK_STREAM, c);
+  sh_client(&s, &cfg, NULL, NULL, c);
   sideband_only(s.broker, c[0], 90);
   close(c[0]);
   cr_assert_eq(ho_backend_on_control_readable(s.b, s.ctl, 1000, NULL, 0, NULL), 0);
@@ -1015,10 +963,7 @@ Test(backend_shell_cov, stalled_offer_closed_by_timer) {
   expect_eof(s.broker, "broker: no ACK");
   expect_eof(c[1], "client");
   cr_assert_eq(ho_backend_next_timeout_ms(s.b, 1100), -1);
-  close(c[1]);
-  ho_backend_del(s.b);
-  close(s.broker);
-  cr_assert_eq(fx_count_fds(), before);
+  sh_end(&s, c, before);
 }
 
 /* The next timeout is the earliest of delayed ACKs and offer deadlines, and
@@ -1029,9 +974,8 @@ Test(backend_shell_cov, next_timeout_earliest_and_clamped) {
   late_cfg(&cfg, 10);
   cfg.offer_timeout_ms = 1000;
   sh s;
-  sh_new(&s, &cfg, NULL, NULL);
   int c[2];
-  fx_socketpair(SOCK_STREAM, c);
+  sh_client(&s, &cfg, NULL, NULL, c);
   offer(s.broker, c[0], 91, 92);
   ho_backend_adopted ad[1];
   size_t n = 0;
@@ -1099,82 +1043,18 @@ Test(backend_shell_cov, nine_stalled_connections_reported) {
 
 /* ---- the shell's own memory (malloc) failing, in a forked child ----------- */
 
-/* The address space is capped at what the child uses (RLIMIT_AS) and the
- * heap's free space taken, so the next malloc/calloc/realloc fails. The
- * core draws on an arena in static memory and decodes with nanopb, so only
- * the shell's own tables meet the failure. ASan's allocator cannot run
- * under such a cap (it aborts instead of returning NULL): skipped there. */
-#if defined(__SANITIZE_ADDRESS__)
-#define HEAP_FILL_OK 0
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define HEAP_FILL_OK 0
-#endif
-#endif
-#ifndef HEAP_FILL_OK
-#define HEAP_FILL_OK 1
-#endif
-
-typedef struct blk {
-  struct blk *next;
-} blk;
-
-typedef struct heapfill {
-  struct rlimit old;
-  blk *list;
-} heapfill;
-
-static void stack_touch(void) {
-  volatile char big[512 * 1024];
-  for (size_t i = 0; i < sizeof big; i += 512) big[i] = 1;
-}
-
-static size_t vm_bytes(void) {
-  char buf[128];
-  int fd = open("/proc/self/statm", O_RDONLY);
-  if (fd < 0) return 0;
-  ssize_t n = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (n <= 0) return 0;
-  buf[n] = '\0';
-  return (size_t)strtoull(buf, NULL, 10) * (size_t)sysconf(_SC_PAGESIZE);
-}
-
-/* Returns 0, or a child step code (20..22). */
-static int heap_fill(heapfill *h) {
-  h->list = NULL;
-  stack_touch(); /* the stack the calls below need is mapped now */
-  if (getrlimit(RLIMIT_AS, &h->old) != 0) return 20;
-  size_t vm = vm_bytes();
-  if (vm == 0) return 21;
-  struct rlimit rl = {(rlim_t)vm, h->old.rlim_max};
-  if (setrlimit(RLIMIT_AS, &rl) != 0) return 22;
-  for (size_t sz = (size_t)1 << 20; sz >= sizeof(blk); sz /= 2) {
-    blk *p;
-    while ((p = malloc(sz)) != NULL) {
-      p->next = h->list;
-      h->list = p;
-    }
-  }
-  return 0;
-}
-
-static void heap_unfill(heapfill *h) {
-  while (h->list != NULL) {
-    blk *p = h->list;
-    h->list = p->next;
-    free(p);
-  }
-  (void)setrlimit(RLIMIT_AS, &h->old);
-}
-
+/* The heap used up (heap_hog.h), so the next malloc/calloc/realloc fails.
+ * The core draws on an arena in static memory and decodes with nanopb, so
+ * only the shell's own tables meet the failure. */
 static unsigned char arena_mem[512 * 1024];
+static ho_arena child_arena;
+static ho_allocator child_al;
 
 /* A shell whose core lives in arena_mem and uses nanopb (no malloc). */
-static int child_backend(ho_backend_config *cfg, ho_arena *ar, ho_allocator *al, ho_backend **b) {
-  if (ho_arena_init(ar, arena_mem, sizeof arena_mem) != HO_OK) return 30;
-  *al = ho_arena_allocator(ar);
-  cfg->allocator = al;
+static int child_backend(ho_backend_config *cfg, ho_backend **b) {
+  if (ho_arena_init(&child_arena, arena_mem, sizeof arena_mem) != HO_OK) return 30;
+  child_al = ho_arena_allocator(&child_arena);
+  cfg->allocator = &child_al;
   cfg->codec = HO_CODEC_NANOPB;
   cfg->replay_capacity = 64;
   return ho_backend_new(cfg, NULL, NULL, b) == HO_OK ? 0 : 31;
@@ -1187,6 +1067,14 @@ static int child_sh(ho_backend *b, sh *s) {
   s->broker = sv[0];
   s->ctl = sv[1];
   return ho_backend_add_control(b, s->ctl) == HO_OK ? 0 : 33;
+}
+
+/* child_backend, child_sh, and a client socketpair c. */
+static int child_shell(ho_backend_config *cfg, ho_backend **b, sh *s, int c[2]) {
+  int rc = child_backend(cfg, b);
+  if (rc != 0) return rc;
+  if ((rc = child_sh(*b, s)) != 0) return rc;
+  return socketpair(AF_UNIX, SOCK_STREAM, 0, c) == 0 ? 0 : 37;
 }
 
 static int child_offer(int broker, int conn, uint8_t seed, uint64_t corr) {
@@ -1213,10 +1101,20 @@ static int eof_now(int fd) {
     if (!(expr)) return (code);                                                                 \
   } while (0)
 
+/* var = call, with the heap used up (heap_hog.h) during the call only. */
+#define WITHOUT_MEMORY(var, call)                                                               \
+  do {                                                                                          \
+    hog h_;                                                                                     \
+    int hrc_ = hog_on(&h_, 1);                                                                  \
+    if (hrc_ != 0) return hrc_;                                                                 \
+    var = (call);                                                                               \
+    hog_off(&h_);                                                                               \
+  } while (0)
+
 typedef int (*child_fn)(void);
 
 static void in_child(child_fn fn) {
-  if (!HEAP_FILL_OK) cr_skip_test("ASan: malloc cannot be made to fail by a full address space");
+  SKIP_UNDER_ASAN();
   pid_t pid = fork();
   cr_assert_geq(pid, 0);
   if (pid == 0) child_exit(fn());
@@ -1227,11 +1125,8 @@ static void in_child(child_fn fn) {
 static int child_new_nomem(void) {
   static int marker;
   ho_backend *b = (ho_backend *)&marker;
-  heapfill h;
-  int rc = heap_fill(&h);
-  if (rc != 0) return rc;
-  rc = ho_backend_new(NULL, NULL, NULL, &b);
-  heap_unfill(&h);
+  int rc;
+  WITHOUT_MEMORY(rc, ho_backend_new(NULL, NULL, NULL, &b));
   STEP(rc == HO_ERR_NOMEM, 1);
   STEP(b == (ho_backend *)&marker, 2);
   return 0;
@@ -1244,24 +1139,18 @@ Test(backend_shell_cov, new_without_memory) { in_child(child_new_nomem); }
 static int child_add_nomem(void) {
   ho_backend_config cfg;
   ho_backend_config_init(&cfg);
-  ho_arena ar;
-  ho_allocator al;
   ho_backend *b;
-  int rc = child_backend(&cfg, &ar, &al, &b);
+  int rc = child_backend(&cfg, &b);
   if (rc != 0) return rc;
   int sv[2], sw[2];
   STEP(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0, 1);
   STEP(socketpair(AF_UNIX, SOCK_STREAM, 0, sw) == 0, 2);
-  heapfill h;
-  if ((rc = heap_fill(&h)) != 0) return rc;
-  int r1 = ho_backend_add_control(b, sv[1]); /* the table */
-  heap_unfill(&h);
+  int r1, r2;
+  WITHOUT_MEMORY(r1, ho_backend_add_control(b, sv[1])); /* the table */
   STEP(r1 == HO_ERR_NOMEM, 3);
   STEP(ho_backend_on_control_writable(b, sv[1], 1) == HO_ERR_INVALID_ARGUMENT, 4);
   STEP(ho_backend_add_control(b, sv[1]) == HO_OK, 5);
-  if ((rc = heap_fill(&h)) != 0) return rc;
-  int r2 = ho_backend_add_control(b, sw[1]); /* the entry */
-  heap_unfill(&h);
+  WITHOUT_MEMORY(r2, ho_backend_add_control(b, sw[1])); /* the entry */
   STEP(r2 == HO_ERR_NOMEM, 6);
   STEP(fx_fd_is_open(sw[1]) && (fcntl(sw[1], F_GETFL) & O_NONBLOCK) == 0, 7);
   STEP(ho_backend_on_control_writable(b, sw[1], 1) == HO_ERR_INVALID_ARGUMENT, 8);
@@ -1279,23 +1168,17 @@ Test(backend_shell_cov, add_control_without_memory) { in_child(child_add_nomem);
 static int child_ack_nomem(void) {
   ho_backend_config cfg;
   ho_backend_config_init(&cfg);
-  ho_arena ar;
-  ho_allocator al;
   ho_backend *b;
-  int rc = child_backend(&cfg, &ar, &al, &b);
-  if (rc != 0) return rc;
   sh s;
-  if ((rc = child_sh(b, &s)) != 0) return rc;
   int c[2];
-  STEP(socketpair(AF_UNIX, SOCK_STREAM, 0, c) == 0, 1);
+  int rc = child_shell(&cfg, &b, &s, c);
+  if (rc != 0) return rc;
   if ((rc = child_offer(s.broker, c[0], 1, 5)) != 0) return rc;
   close(c[0]);
   ho_backend_adopted ad[1];
   size_t n = 9;
-  heapfill h;
-  if ((rc = heap_fill(&h)) != 0) return rc;
-  int m = ho_backend_on_control_readable(b, s.ctl, 1000, ad, 1, &n);
-  heap_unfill(&h);
+  int m;
+  WITHOUT_MEMORY(m, ho_backend_on_control_readable(b, s.ctl, 1000, ad, 1, &n));
   STEP(m >= 0 && (m & HO_BACKEND_CLOSED), 2);
   STEP(n == 0, 3);
   STEP(eof_now(s.broker), 4);
@@ -1313,15 +1196,11 @@ Test(backend_shell_cov, ack_and_adopt_without_memory) { in_child(child_ack_nomem
 static int child_delay_nomem(void) {
   ho_backend_config cfg;
   late_cfg(&cfg, 1000);
-  ho_arena ar;
-  ho_allocator al;
   ho_backend *b;
-  int rc = child_backend(&cfg, &ar, &al, &b);
-  if (rc != 0) return rc;
   sh s;
-  if ((rc = child_sh(b, &s)) != 0) return rc;
   int c[2];
-  STEP(socketpair(AF_UNIX, SOCK_STREAM, 0, c) == 0, 1);
+  int rc = child_shell(&cfg, &b, &s, c);
+  if (rc != 0) return rc;
   ho_backend_adopted ad[1];
   size_t n = 0;
   for (int i = 0; i < 8; i++) {
@@ -1333,10 +1212,8 @@ static int child_delay_nomem(void) {
   }
   if ((rc = child_offer(s.broker, c[0], 30, 30)) != 0) return rc;
   close(c[0]);
-  heapfill h;
-  if ((rc = heap_fill(&h)) != 0) return rc;
-  int m = ho_backend_on_control_readable(b, s.ctl, 1000, ad, 1, &n);
-  heap_unfill(&h);
+  int m;
+  WITHOUT_MEMORY(m, ho_backend_on_control_readable(b, s.ctl, 1000, ad, 1, &n));
   STEP(m >= 0 && (m & HO_BACKEND_CLOSED), 3);
   STEP(n == 1 && ad[0].correlation_id == 30, 4);
   close((int)ad[0].conn);
@@ -1359,24 +1236,18 @@ static int child_closed_nomem(void) {
   ho_backend_config cfg;
   ho_backend_config_init(&cfg);
   cfg.offer_timeout_ms = 100;
-  ho_arena ar;
-  ho_allocator al;
   ho_backend *b;
-  int rc = child_backend(&cfg, &ar, &al, &b);
-  if (rc != 0) return rc;
   sh s;
-  if ((rc = child_sh(b, &s)) != 0) return rc;
   int c[2];
-  STEP(socketpair(AF_UNIX, SOCK_STREAM, 0, c) == 0, 1);
+  int rc = child_shell(&cfg, &b, &s, c);
+  if (rc != 0) return rc;
   uint8_t tok[HO_TOKEN_BYTES];
   fx_token(tok, 40);
   STEP(ho_xfer_send(s.broker, c[0], tok, NULL) == HO_OK, 2);
   close(c[0]);
   STEP(ho_backend_on_control_readable(b, s.ctl, 1000, NULL, 0, NULL) == 0, 3);
-  heapfill h;
-  if ((rc = heap_fill(&h)) != 0) return rc;
-  int t = ho_backend_on_timer(b, 1100);
-  heap_unfill(&h);
+  int t;
+  WITHOUT_MEMORY(t, ho_backend_on_timer(b, 1100));
   STEP(t == HO_OK, 4);
   STEP(!fx_fd_is_open(s.ctl), 5);
   ho_handle gone;

@@ -6,27 +6,10 @@
  * allocation failure in a forked child whose heap is used up under
  * RLIMIT_AS (not under ASan, whose allocator does not fail that way).
  * White box where a case has no public way in (broker/broker_internal.h). */
-#include <fcntl.h>
-#include <stdlib.h>
-#include <sys/resource.h>
-#include <unistd.h>
-
 #include "broker/broker_internal.h"
 #include "broker_test_util.h"
 #include "child_exit.h"
-
-#if defined(__SANITIZE_ADDRESS__)
-#define BM_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define BM_ASAN 1
-#endif
-#endif
-#ifdef BM_ASAN
-#define SKIP_UNDER_ASAN() cr_skip_test("ASan's allocator does not fail under RLIMIT_AS")
-#else
-#define SKIP_UNDER_ASAN() (void)0
-#endif
+#include "heap_hog.h"
 
 static ho_broker_stats stats(ho_broker *b) {
   ho_broker_stats s;
@@ -34,64 +17,7 @@ static ho_broker_stats stats(ho_broker *b) {
   return s;
 }
 
-/* ---- allocation failure in a forked child ---------------------------------
- * The address space is capped at what is mapped now (RLIMIT_AS), so the
- * heap cannot grow and no mapping can be added; then every free block of
- * at least `min` bytes is taken (largest first). From then on a malloc of
- * `min` bytes or more fails, the real way: NULL from the C library. The
- * stack is grown first, so that the cap never stops it. hog_off gives
- * everything back before the child writes its profile (child_exit). */
-typedef struct hog {
-  void *head; /* the blocks taken, linked through their first word */
-  struct rlimit old;
-} hog;
-
-static size_t mapped_bytes(void) {
-  char buf[128];
-  int fd = open("/proc/self/statm", O_RDONLY);
-  if (fd < 0) return 0;
-  ssize_t n = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (n <= 0) return 0;
-  buf[n] = '\0';
-  return (size_t)strtoull(buf, NULL, 10) * (size_t)sysconf(_SC_PAGESIZE);
-}
-
-static __attribute__((noinline)) void grow_stack(void) {
-  volatile char pad[512 * 1024];
-  for (size_t i = 0; i < sizeof pad; i += 512) pad[i] = 0;
-}
-
-static void take(hog *h, size_t sz) {
-  void *p;
-  while ((p = malloc(sz)) != NULL) {
-    *(void **)p = h->head;
-    h->head = p;
-  }
-}
-
-static int hog_on(hog *h, size_t min) {
-  h->head = NULL;
-  grow_stack();
-  size_t vm = mapped_bytes();
-  if (vm == 0) return 20;
-  if (getrlimit(RLIMIT_AS, &h->old) != 0) return 21;
-  struct rlimit rl = {(rlim_t)vm, h->old.rlim_max};
-  if (setrlimit(RLIMIT_AS, &rl) != 0) return 22;
-  for (size_t sz = (size_t)1 << 22; sz >= 2048 && sz >= min; sz /= 2) take(h, sz);
-  for (size_t sz = 2048; sz >= 16 && sz >= min; sz -= 8) take(h, sz);
-  if (malloc(min) != NULL) return 23; /* the hog did not work: say so */
-  return 0;
-}
-
-static void hog_off(hog *h) {
-  while (h->head) {
-    void *next = *(void **)h->head;
-    free(h->head);
-    h->head = next;
-  }
-  (void)setrlimit(RLIMIT_AS, &h->old);
-}
+/* ---- allocation failure in a forked child: heap_hog.h ---------------- */
 
 /* The action queue exactly full, so that the next action needs a bigger
  * queue (an allocation): fillers the shell takes as timer settings. */

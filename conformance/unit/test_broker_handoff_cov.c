@@ -284,15 +284,22 @@ Test(broker_handoff_cov, timer_expires_more_than_one_batch) {
   bt_end(b, &x, 201 * MS);
 }
 
+/* A broker of coal_broker with one coalesced offer *o on *k, released
+ * (reported written whole) at 3 ms; *c its client. */
+static ho_broker *one_released(acts *x, ho_broker_conn **k, ho_broker_conn **c, ho_offer *o,
+                               uint64_t ack_ms) {
+  ho_broker *b = coal_broker(x, k, ack_ms);
+  *o = coal_hello(b, c, x, 3 * MS);
+  written(b, *k, o, x, 3 * MS);
+  return b;
+}
+
 /* spec: READY-33 READY-34 — a released coalesced offer whose ACK was not in
  * at its late-read turn: the core asks for another turn LATE_ACK_READ
  * (100 ms) after that one, not at once (no loop), until its deadline. */
 Test(broker_handoff_cov, late_ack_turn_repeats) {
-  acts x;
-  ho_broker_conn *k, *c;
-  ho_broker *b = coal_broker(&x, &k, 1000 * MS);
-  ho_offer o = coal_hello(b, &c, &x, 3 * MS);
-  written(b, k, &o, &x, 3 * MS);
+  ho_offer o;
+  BT_DECL(x, b, k, c, one_released(&x, &k, &c, &o, 1000 * MS));
   cr_assert_eq(ho_broker_timer(b, 103 * MS), HO_OK); /* the turn: no ACK read */
   drain(b, &x);
   int t = find(&x, HO_BACT_SET_TIMER, 0);
@@ -327,11 +334,8 @@ Test(broker_handoff_cov, coalesced_client_gone_gets_no_declined_reply) {
 /* spec: READY-27 — "written whole" reported twice (the offer's own report,
  * then the connection's flush) closes the coalesced client's copy once. */
 Test(broker_handoff_cov, coalesced_release_is_once) {
-  acts x;
-  ho_broker_conn *k, *c;
-  ho_broker *b = coal_broker(&x, &k, 100 * MS);
-  ho_offer o = coal_hello(b, &c, &x, 3 * MS);
-  written(b, k, &o, &x, 3 * MS);
+  ho_offer o;
+  BT_DECL(x, b, k, c, one_released(&x, &k, &c, &o, 100 * MS));
   cr_assert_eq(bt_count(&x, HO_BACT_CLOSE), 1, "released");
   ho_broker_offer_written(b, k, o.correlation_id, 4 * MS);
   ho_broker_conn_flushed(b, k, 4 * MS);

@@ -157,13 +157,19 @@ static inline void bt_end(ho_broker *b, acts *x, uint64_t now) {
   ho_broker_del(b);
 }
 
-static inline size_t hello_frame(uint64_t caps, const char *service, uint8_t *buf, size_t cap) {
+/* A Hello of protocol 1 for `service` with `caps`, nothing else set. */
+static inline ho_any_msg hello_msg(uint64_t caps, const char *service) {
   ho_any_msg m;
   memset(&m, 0, sizeof m);
   m.hello.client_min_protocol = 1;
   m.hello.client_max_protocol = 1;
   snprintf(m.hello.service_name, sizeof m.hello.service_name, "%s", service);
   m.hello.client_capabilities = caps;
+  return m;
+}
+
+static inline size_t hello_frame(uint64_t caps, const char *service, uint8_t *buf, size_t cap) {
+  ho_any_msg m = hello_msg(caps, service);
   size_t len = 0;
   cr_assert_eq(ho_frame_encode(HO_CODEC_PROTOBUF_C, HO_FT_HELLO, &m, buf, cap, &len), HO_OK);
   return len;

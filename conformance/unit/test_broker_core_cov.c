@@ -197,12 +197,7 @@ Test(broker_core_cov, flush_of_a_client_reading_its_hello_changes_nothing) {
  * is read into a buffer grown on demand, and answered as any other. */
 Test(broker_core_cov, hello_above_the_inline_buffer_is_read_whole) {
   BT_BROKER(x, b, ctl, c);
-  ho_any_msg m;
-  memset(&m, 0, sizeof m);
-  m.hello.client_min_protocol = 1;
-  m.hello.client_max_protocol = 1;
-  strcpy(m.hello.service_name, "echo");
-  m.hello.client_capabilities = HO_CAP_HANDLE_PASSING;
+  ho_any_msg m = hello_msg(HO_CAP_HANDLE_PASSING, "echo");
   memset(m.hello.client_version, 'v', HO_MAX_CLIENT_VERSION);
   memset(m.hello.request_id, 'r', HO_MAX_REQUEST_ID);
   uint8_t wire[1024];
@@ -222,9 +217,7 @@ Test(broker_core_cov, hello_above_the_inline_buffer_is_read_whole) {
 
 Test(broker_core_cov, control_entry_points_check_their_arguments) {
   ho_broker_config cfg = base_cfg();
-  acts x;
-  ho_broker_conn *k, *c;
-  ho_broker *b = mk_dialling(&cfg, &x, &k);
+  BT_DECL(x, b, k, c, mk_dialling(&cfg, &x, &k));
   ho_peer_cred p = {.pid = 42};
   cr_assert_eq(ho_broker_client_open(b, &dummy_client, &p, 2 * MS, &c), HO_OK);
   cr_assert_eq(ho_broker_control_connected(NULL, k, 2 * MS), HO_ERR_INVALID_ARGUMENT);
@@ -261,9 +254,7 @@ Test(broker_core_cov, control_entry_points_check_their_arguments) {
  * backend: nine of them in a row leave the rate limit untouched. */
 Test(broker_core_cov, dial_without_descriptors_is_not_the_backends_failure) {
   ho_broker_config cfg = base_cfg();
-  acts x;
-  ho_broker_conn *k, *c;
-  ho_broker *b = mk_dialling(&cfg, &x, &k);
+  BT_DECL(x, b, k, c, mk_dialling(&cfg, &x, &k));
   for (int i = 0; i < 9; i++) {
     cr_assert_eq(bt_hello(b, HO_CAP_HANDLE_PASSING, &c, &x, 3 * MS).negotiated.handle_passed_token_len,
                  16, "round %d: not rate-limited", i);

@@ -27,18 +27,23 @@ static void written(ho_broker *b, ho_broker_conn *k, const ho_offer *o, acts *x,
   drain(b, x);
 }
 
-/* Two legacy attempts at `now`: c1's offer goes on k1, which carries one
- * (XFER-37), so c2's waits for a connection dialled for it; returns that
- * connection, not yet up. */
-static ho_broker_conn *second_dialled(ho_broker *b, ho_broker_conn *k1, ho_broker_conn **c1,
-                                      ho_broker_conn **c2, acts *x, uint64_t now) {
+/* A broker of cfg with two legacy attempts at `now`: c1's offer goes on
+ * k1, which carries one (XFER-37), so c2's waits for a connection dialled
+ * for it, *k2, which comes up at up_at; x then holds what followed. */
+static ho_broker *second_dialled(ho_broker_config *cfg, acts *x, ho_broker_conn **k1,
+                                 ho_broker_conn **c1, ho_broker_conn **c2, ho_broker_conn **k2,
+                                 uint64_t now, uint64_t up_at) {
+  ho_broker *b = mk_cfg(cfg, x, k1);
   hello_flushed(b, HP, c1, x, now);
-  cr_assert_eq(x->a[find(x, HO_BACT_SEND_FD, 0)].conn, k1);
+  cr_assert_eq(x->a[find(x, HO_BACT_SEND_FD, 0)].conn, *k1);
   hello_flushed(b, HP, c2, x, now);
   cr_assert_eq(bt_count(x, HO_BACT_SEND_FD), 0, "k1 carries one offer (XFER-37): queued");
   int d = find(x, HO_BACT_OPEN_CONTROL, 0);
   cr_assert_geq(d, 0);
-  return x->a[d].conn;
+  *k2 = x->a[d].conn;
+  cr_assert_eq(ho_broker_control_connected(b, *k2, up_at), HO_OK);
+  drain(b, x);
+  return b;
 }
 
 static ho_broker *coal_broker(acts *x, ho_broker_conn **k, uint64_t ack_ms) {
@@ -211,15 +216,12 @@ Test(broker_handoff_cov, declared_backend_is_dialled_once) {
  * falls back, the fresh connection carries no descriptor. */
 Test(broker_handoff_cov, token_expired_in_the_queue_is_not_offered) {
   acts x;
-  ho_broker_conn *k1, *c1, *c2;
+  ho_broker_conn *k1, *c1, *c2, *k2;
   ho_broker_config cfg = base_cfg();
   cfg.token_ttl_ms = 50 * MS;
   cfg.queue_ttl_ms = 1000 * MS;
-  ho_broker *b = mk_cfg(&cfg, &x, &k1);
-  ho_broker_conn *k2 = second_dialled(b, k1, &c1, &c2, &x, 3 * MS);
-  /* 60 ms: c2's token (issued at 3 ms, TTL 50 ms) has expired; no timer ran */
-  cr_assert_eq(ho_broker_control_connected(b, k2, 60 * MS), HO_OK);
-  drain(b, &x);
+  /* k2 up at 60 ms: c2's token (issued at 3 ms, TTL 50 ms) has expired; no timer ran */
+  ho_broker *b = second_dialled(&cfg, &x, &k1, &c1, &c2, &k2, 3 * MS, 60 * MS);
   cr_assert_eq(bt_count(&x, HO_BACT_SEND_FD), 0, "an expired token is never offered");
   client_closed_plain(&x);
   ho_broker_stats st = bt_stats(b);
@@ -233,13 +235,11 @@ Test(broker_handoff_cov, token_expired_in_the_queue_is_not_offered) {
  * the next timer ends it as ACK_TIMEOUT. */
 Test(broker_handoff_cov, legacy_offer_past_its_budget_has_no_time_left) {
   acts x;
-  ho_broker_conn *k1, *c1, *c2;
+  ho_broker_conn *k1, *c1, *c2, *k2;
   ho_broker_config cfg = base_cfg();
   cfg.queue_ttl_ms = 5000 * MS;
-  ho_broker *b = mk_cfg(&cfg, &x, &k1);
-  ho_broker_conn *k2 = second_dialled(b, k1, &c1, &c2, &x, 3 * MS);
-  cr_assert_eq(ho_broker_control_connected(b, k2, 1600 * MS), HO_OK); /* 1.5 s after Negotiated */
-  drain(b, &x);
+  /* k2 up at 1600 ms: 1.5 s after Negotiated */
+  ho_broker *b = second_dialled(&cfg, &x, &k1, &c1, &c2, &k2, 3 * MS, 1600 * MS);
   int s = find(&x, HO_BACT_SEND_FD, 0);
   cr_assert_geq(s, 0);
   cr_assert_eq(x.a[s].conn, k2);

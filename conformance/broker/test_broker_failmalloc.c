@@ -21,46 +21,14 @@
 #include "handoff/frame.h"
 #include "handoff/msg.h"
 
-void *__real_malloc(size_t n);
-void *__real_calloc(size_t n, size_t m);
-void *__real_realloc(void *p, size_t n);
-void __real_free(void *p);
-
-static volatile int armed;         /* count and fail only while armed */
-static volatile long fail_at;      /* the allocation (1-based) that fails; 0: none */
-static volatile long allocs, live; /* allocations seen, blocks not yet freed */
-static volatile int fail_queue;    /* fail the action queue's first block (once) */
-
-static int fail_now(void) {
-  if (!armed) return 0;
-  return ++allocs == fail_at;
+static volatile int fail_queue; /* fail the action queue's first block (once) */
+static int fail_queue_now(size_t n, size_t m) {
+  if (!fail_queue || n != 64 || m != sizeof(action_item)) return 0;
+  fail_queue = 0;
+  return 1;
 }
-void *__wrap_malloc(size_t n) {
-  if (fail_now()) return NULL;
-  void *p = __real_malloc(n);
-  if (armed && p) live++;
-  return p;
-}
-void *__wrap_calloc(size_t n, size_t m) {
-  if (fail_queue && n == 64 && m == sizeof(action_item)) {
-    fail_queue = 0;
-    return NULL;
-  }
-  if (fail_now()) return NULL;
-  void *p = __real_calloc(n, m);
-  if (armed && p) live++;
-  return p;
-}
-void *__wrap_realloc(void *p, size_t n) {
-  if (fail_now()) return NULL;
-  void *q = __real_realloc(p, n);
-  if (armed && q && !p) live++;
-  return q;
-}
-void __wrap_free(void *p) {
-  if (armed && p) live--;
-  __real_free(p);
-}
+#define FAILMALLOC_CALLOC_EXTRA(n, m) fail_queue_now(n, m)
+#include "../failmalloc_wrap.h"
 
 /* The shell's own codec calls allocate too: not counted, never failed. */
 #define UNARMED(stmt)                                                                              \

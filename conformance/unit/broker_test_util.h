@@ -47,15 +47,35 @@ static inline int find(const acts *x, ho_broker_action_type t, int from) {
   return -1;
 }
 
-/* A broker of `cfg` with its first control connection up: the start of
- * every broker-core test that has a backend. */
-static inline ho_broker *mk_cfg(ho_broker_config *cfg, acts *x, ho_broker_conn **ctl) {
+/* How many actions of type t x holds. */
+static inline int bt_count(const acts *x, ho_broker_action_type t) {
+  int n = 0;
+  for (int i = 0; i < x->n; i++) n += x->a[i].type == t;
+  return n;
+}
+
+static inline ho_broker_stats bt_stats(ho_broker *b) {
+  ho_broker_stats st;
+  ho_broker_get_stats(b, &st);
+  return st;
+}
+
+/* A broker of `cfg` whose first control connection *ctl is dialled (at
+ * 1 ms), not yet up; x holds the actions of ho_broker_new. */
+static inline ho_broker *mk_dialling(ho_broker_config *cfg, acts *x, ho_broker_conn **ctl) {
   ho_broker *b = NULL;
   cr_assert_eq(ho_broker_new(cfg, 1 * MS, &b), HO_OK);
   drain(b, x);
   int i = find(x, HO_BACT_OPEN_CONTROL, 0);
   cr_assert_geq(i, 0, "the broker dials the backend at start");
   *ctl = x->a[i].conn;
+  return b;
+}
+
+/* A broker of `cfg` with its first control connection up: the start of
+ * every broker-core test that has a backend. */
+static inline ho_broker *mk_cfg(ho_broker_config *cfg, acts *x, ho_broker_conn **ctl) {
+  ho_broker *b = mk_dialling(cfg, x, ctl);
   cr_assert_eq(ho_broker_control_connected(b, *ctl, 2 * MS), HO_OK);
   drain(b, x);
   return b;
@@ -137,13 +157,19 @@ static inline void bt_end(ho_broker *b, acts *x, uint64_t now) {
   ho_broker_del(b);
 }
 
-static inline size_t hello_frame(uint64_t caps, const char *service, uint8_t *buf, size_t cap) {
+/* A Hello of protocol 1 for `service` with `caps`, nothing else set. */
+static inline ho_any_msg hello_msg(uint64_t caps, const char *service) {
   ho_any_msg m;
   memset(&m, 0, sizeof m);
   m.hello.client_min_protocol = 1;
   m.hello.client_max_protocol = 1;
   snprintf(m.hello.service_name, sizeof m.hello.service_name, "%s", service);
   m.hello.client_capabilities = caps;
+  return m;
+}
+
+static inline size_t hello_frame(uint64_t caps, const char *service, uint8_t *buf, size_t cap) {
+  ho_any_msg m = hello_msg(caps, service);
   size_t len = 0;
   cr_assert_eq(ho_frame_encode(HO_CODEC_PROTOBUF_C, HO_FT_HELLO, &m, buf, cap, &len), HO_OK);
   return len;
@@ -172,16 +198,40 @@ static inline ho_hello_reply reply_of(const acts *x, int i) {
   return m.hello_reply;
 }
 
-/* Run a Hello through to the offer. Returns the offer; *c the client. */
-static inline ho_offer run_to_offer(ho_broker *b, uint64_t caps, ho_broker_conn **c, acts *x,
-                             ho_negotiated *neg, ho_envelope *env, uint64_t now) {
+/* Open a client *c and feed it a Hello of `caps` for "echo"; its actions
+ * drained into x. */
+static inline void hello_in(ho_broker *b, uint64_t caps, ho_broker_conn **c, acts *x,
+                            uint64_t now) {
   uint8_t wire[512];
   size_t len = hello_frame(caps, "echo", wire, sizeof wire);
   feed(b, c, wire, len, now);
   drain(b, x);
+}
+
+/* hello_in, and the reply the core writes for it (there must be one). */
+static inline ho_hello_reply bt_hello(ho_broker *b, uint64_t caps, ho_broker_conn **c, acts *x,
+                                      uint64_t now) {
+  hello_in(b, caps, c, x, now);
   int w = find(x, HO_BACT_WRITE, 0);
-  cr_assert_geq(w, 0);
-  ho_hello_reply r = reply_of(x, w);
+  cr_assert_geq(w, 0, "a reply");
+  return reply_of(x, w);
+}
+
+/* A Hello of `caps` whose Negotiated (with a token) is written out
+ * (flushed); x then holds what followed. */
+static inline void hello_flushed(ho_broker *b, uint64_t caps, ho_broker_conn **c, acts *x,
+                                 uint64_t now) {
+  ho_hello_reply r = bt_hello(b, caps, c, x, now);
+  cr_assert_eq(r.which, HO_REPLY_NEGOTIATED);
+  cr_assert_eq(r.negotiated.handle_passed_token_len, HO_TOKEN_BYTES);
+  cr_assert_eq(ho_broker_conn_flushed(b, *c, now), HO_OK);
+  drain(b, x);
+}
+
+/* Run a Hello through to the offer. Returns the offer; *c the client. */
+static inline ho_offer run_to_offer(ho_broker *b, uint64_t caps, ho_broker_conn **c, acts *x,
+                             ho_negotiated *neg, ho_envelope *env, uint64_t now) {
+  ho_hello_reply r = bt_hello(b, caps, c, x, now);
   cr_assert_eq(r.which, HO_REPLY_NEGOTIATED);
   *neg = r.negotiated;
   cr_assert_eq(find(x, HO_BACT_SEND_FD, 0), -1, "no descriptor before Negotiated is written");
@@ -200,18 +250,44 @@ static inline ho_offer run_to_offer(ho_broker *b, uint64_t caps, ho_broker_conn 
   return m.offer;
 }
 
-static inline void send_ack(ho_broker *b, ho_broker_conn *ctl, const ho_offer *o, bool accepted,
-                     uint64_t caps, uint64_t now) {
+/* run_to_offer, when the test needs neither Negotiated nor the envelope. */
+static inline ho_offer bt_offer(ho_broker *b, uint64_t caps, ho_broker_conn **c, acts *x,
+                                uint64_t now) {
+  ho_negotiated n;
+  ho_envelope e;
+  return run_to_offer(b, caps, c, x, &n, &e, now);
+}
+
+/* The first CLOSE in x is the client's (dummy_client), without shutdown:
+ * its descriptor never reached the backend, or the backend may be serving
+ * it (FALLBACK-22). */
+static inline void client_closed_plain(const acts *x) {
+  int cl = find(x, HO_BACT_CLOSE, 0);
+  cr_assert_geq(cl, 0, "the client is closed");
+  cr_assert_eq(x->a[cl].user, &dummy_client);
+  cr_assert_not(x->a[cl].shutdown, "closed without shutdown");
+}
+
+/* The backend's ACK of (token, corr) on ctl, with its error_detail. */
+static inline void send_ack_detail(ho_broker *b, ho_broker_conn *ctl,
+                                   const uint8_t token[HO_TOKEN_BYTES], uint64_t corr,
+                                   bool accepted, uint64_t caps, const char *detail, uint64_t now) {
   ho_any_msg m;
   memset(&m, 0, sizeof m);
-  memcpy(m.ack.token, o->token, HO_TOKEN_BYTES);
+  memcpy(m.ack.token, token, HO_TOKEN_BYTES);
   m.ack.accepted = accepted;
-  m.ack.correlation_id = o->correlation_id;
+  m.ack.correlation_id = corr;
   m.ack.backend_capabilities = caps;
+  snprintf(m.ack.error_detail, sizeof m.ack.error_detail, "%s", detail);
   uint8_t buf[256];
   size_t len;
   cr_assert_eq(ho_frame_encode(HO_CODEC_PROTOBUF_C, HO_FT_ACK, &m, buf, sizeof buf, &len), HO_OK);
   cr_assert_eq(ho_broker_control_data(b, ctl, buf, len, now), HO_OK);
+}
+
+static inline void send_ack(ho_broker *b, ho_broker_conn *ctl, const ho_offer *o, bool accepted,
+                     uint64_t caps, uint64_t now) {
+  send_ack_detail(b, ctl, o->token, o->correlation_id, accepted, caps, "", now);
 }
 
 
@@ -220,6 +296,14 @@ static inline ho_broker_config base_cfg(void) {
                           .handoff_endpoint = true, .ack_timeout_ms = 100 * MS,
                           .peer_policy = HO_PEER_ANY, .unix_ms = wall_ms,
                           .hello_rate = HO_BROKER_HELLO_RATE_UNLIMITED};
+  return cfg;
+}
+
+/* base_cfg with the operator's statement that the backend keeps its
+ * control connections (backend_multi_offer, XFER-37). */
+static inline ho_broker_config multi_cfg(void) {
+  ho_broker_config cfg = base_cfg();
+  cfg.backend_multi_offer = true;
   return cfg;
 }
 

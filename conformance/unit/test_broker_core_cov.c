@@ -81,31 +81,20 @@ Test(broker_core_cov, new_refuses_what_its_parts_refuse) {
  * eight refusals rate-limit the backend; the limit ends with the window
  * the configuration gives, not with the default 30 s one. */
 static bool offered_after_eight_refusals(uint64_t window_ms, uint64_t later) {
-  acts x;
-  ho_broker_conn *ctl, *c;
-  ho_broker_config cfg = base_cfg();
-  cfg.backend_multi_offer = true;
+  ho_broker_config cfg = multi_cfg();
   cfg.failure_window_ms = window_ms;
-  ho_broker *b = mk_cfg(&cfg, &x, &ctl);
+  BT_DECL(x, b, ctl, c, mk_cfg(&cfg, &x, &ctl));
   for (uint64_t i = 0; i < HO_FALLBACK_DEFAULT_FAILURES; i++) {
-    ho_negotiated n;
-    ho_envelope e;
-    ho_offer o = run_to_offer(b, HO_CAP_HANDLE_PASSING, &c, &x, &n, &e, (3 + i) * MS);
+    ho_offer o = bt_offer(b, HO_CAP_HANDLE_PASSING, &c, &x, (3 + i) * MS);
     send_ack(b, ctl, &o, false, HO_BACKEND_CAP_MULTI_OFFER, (3 + i) * MS);
     drain(b, &x);
   }
-  ho_broker_stats st;
-  ho_broker_get_stats(b, &st);
+  ho_broker_stats st = bt_stats(b);
   cr_assert_eq(st.fallbacks[HO_BROKER_REASON_ACK_REFUSED], HO_FALLBACK_DEFAULT_FAILURES);
-  uint8_t wire[512];
-  size_t len = hello_frame(HO_CAP_HANDLE_PASSING, "echo", wire, sizeof wire);
-  feed(b, &c, wire, len, 20 * MS);
-  drain(b, &x);
-  cr_assert_eq(reply_of(&x, find(&x, HO_BACT_WRITE, 0)).negotiated.handle_passed_token_len, 0,
-               "rate-limited inside the window: no token");
-  feed(b, &c, wire, len, later);
-  drain(b, &x);
-  bool offered = reply_of(&x, find(&x, HO_BACT_WRITE, 0)).negotiated.handle_passed_token_len == 16;
+  cr_assert_eq(bt_hello(b, HO_CAP_HANDLE_PASSING, &c, &x, 20 * MS).negotiated.handle_passed_token_len,
+               0, "rate-limited inside the window: no token");
+  bool offered =
+      bt_hello(b, HO_CAP_HANDLE_PASSING, &c, &x, later).negotiated.handle_passed_token_len == 16;
   bt_end(b, &x, later + 1 * MS);
   return offered;
 }
@@ -142,7 +131,7 @@ Test(broker_core_cov, null_arguments_of_the_small_entry_points) {
   cr_assert_eq(ho_broker_client_open(NULL, &dummy_client, &p, 3 * MS, &c), HO_ERR_INVALID_ARGUMENT);
   cr_assert_eq(ho_broker_client_open(b, &dummy_client, &p, 3 * MS, NULL), HO_ERR_INVALID_ARGUMENT);
   cr_assert_null(c);
-  ho_broker_get_stats(b, &st);
+  st = bt_stats(b);
   cr_assert_eq(st.open_conns, 1, "only the control connection: no client was opened");
   cr_assert_eq(ho_broker_client_open(b, &dummy_client, &p, 3 * MS, &c), HO_OK);
   cr_assert_not(ho_broker_conn_is_control(c));
@@ -208,12 +197,7 @@ Test(broker_core_cov, flush_of_a_client_reading_its_hello_changes_nothing) {
  * is read into a buffer grown on demand, and answered as any other. */
 Test(broker_core_cov, hello_above_the_inline_buffer_is_read_whole) {
   BT_BROKER(x, b, ctl, c);
-  ho_any_msg m;
-  memset(&m, 0, sizeof m);
-  m.hello.client_min_protocol = 1;
-  m.hello.client_max_protocol = 1;
-  strcpy(m.hello.service_name, "echo");
-  m.hello.client_capabilities = HO_CAP_HANDLE_PASSING;
+  ho_any_msg m = hello_msg(HO_CAP_HANDLE_PASSING, "echo");
   memset(m.hello.client_version, 'v', HO_MAX_CLIENT_VERSION);
   memset(m.hello.request_id, 'r', HO_MAX_REQUEST_ID);
   uint8_t wire[1024];
@@ -233,11 +217,7 @@ Test(broker_core_cov, hello_above_the_inline_buffer_is_read_whole) {
 
 Test(broker_core_cov, control_entry_points_check_their_arguments) {
   ho_broker_config cfg = base_cfg();
-  ho_broker *b;
-  cr_assert_eq(ho_broker_new(&cfg, 1 * MS, &b), HO_OK);
-  acts x;
-  drain(b, &x);
-  ho_broker_conn *k = x.a[find(&x, HO_BACT_OPEN_CONTROL, 0)].conn, *c;
+  BT_DECL(x, b, k, c, mk_dialling(&cfg, &x, &k));
   ho_peer_cred p = {.pid = 42};
   cr_assert_eq(ho_broker_client_open(b, &dummy_client, &p, 2 * MS, &c), HO_OK);
   cr_assert_eq(ho_broker_control_connected(NULL, k, 2 * MS), HO_ERR_INVALID_ARGUMENT);
@@ -256,17 +236,14 @@ Test(broker_core_cov, control_entry_points_check_their_arguments) {
   cr_assert_eq(close_of(&x, NULL, true), -1, "the control connection stays");
   cr_assert_eq(close_of(&x, &dummy_ctl, true), -1, "the control connection stays");
   /* it still takes an offer */
-  ho_negotiated n;
-  ho_envelope e;
   ho_broker_conn *c2;
-  ho_offer o = run_to_offer(b, HO_CAP_HANDLE_PASSING, &c2, &x, &n, &e, 3 * MS);
+  ho_offer o = bt_offer(b, HO_CAP_HANDLE_PASSING, &c2, &x, 3 * MS);
   cr_assert_eq(x.a[find(&x, HO_BACT_SEND_FD, 0)].conn, k);
   send_ack(b, k, &o, true, 0, 3 * MS);
   drain(b, &x);
   cr_assert_eq(ho_broker_conn_flushed(b, c2, 3 * MS), HO_OK); /* the ready frame is written */
   drain(b, &x);
-  ho_broker_stats st;
-  ho_broker_get_stats(b, &st);
+  ho_broker_stats st = bt_stats(b);
   cr_assert_eq(st.handoffs_completed, 1);
   bt_end(b, &x, 4 * MS);
 }
@@ -277,18 +254,10 @@ Test(broker_core_cov, control_entry_points_check_their_arguments) {
  * backend: nine of them in a row leave the rate limit untouched. */
 Test(broker_core_cov, dial_without_descriptors_is_not_the_backends_failure) {
   ho_broker_config cfg = base_cfg();
-  ho_broker *b;
-  cr_assert_eq(ho_broker_new(&cfg, 1 * MS, &b), HO_OK);
-  acts x;
-  drain(b, &x);
-  ho_broker_conn *k = x.a[find(&x, HO_BACT_OPEN_CONTROL, 0)].conn, *c;
-  uint8_t wire[512];
-  size_t len = hello_frame(HO_CAP_HANDLE_PASSING, "echo", wire, sizeof wire);
+  BT_DECL(x, b, k, c, mk_dialling(&cfg, &x, &k));
   for (int i = 0; i < 9; i++) {
-    feed(b, &c, wire, len, 3 * MS);
-    drain(b, &x);
-    cr_assert_eq(reply_of(&x, find(&x, HO_BACT_WRITE, 0)).negotiated.handle_passed_token_len, 16,
-                 "round %d: not rate-limited", i);
+    cr_assert_eq(bt_hello(b, HO_CAP_HANDLE_PASSING, &c, &x, 3 * MS).negotiated.handle_passed_token_len,
+                 16, "round %d: not rate-limited", i);
     cr_assert_eq(ho_broker_conn_flushed(b, c, 3 * MS), HO_OK); /* queued: no control up */
     drain(b, &x);
     int d = find(&x, HO_BACT_OPEN_CONTROL, 0);
@@ -299,8 +268,7 @@ Test(broker_core_cov, dial_without_descriptors_is_not_the_backends_failure) {
     drain(b, &x);
     cr_assert_geq(close_of(&x, &dummy_client, true), 0, "round %d: the client falls back", i);
   }
-  ho_broker_stats st;
-  ho_broker_get_stats(b, &st);
+  ho_broker_stats st = bt_stats(b);
   cr_assert_eq(st.fallbacks[HO_BROKER_REASON_TRANSFER_FD_EXHAUSTED], 9);
   cr_assert_eq(st.fallbacks[HO_BROKER_REASON_BACKEND_UNAVAILABLE], 0);
   cr_assert_str_eq(ho_broker_reason_spec_name(HO_BROKER_REASON_TRANSFER_FD_EXHAUSTED), "FD_PRESSURE");
@@ -366,8 +334,7 @@ Test(broker_core_cov, del_frees_actions_not_taken) {
   size_t len = hello_frame(HO_CAP_HANDLE_PASSING, "echo", wire, sizeof wire);
   feed(b, &c, wire, len, 3 * MS); /* its Negotiated WRITE stays queued */
   cr_assert_eq(ho_broker_shutdown(b, 4 * MS), HO_OK); /* spec: BROKER-7 — every handle closed */
-  ho_broker_stats st;
-  ho_broker_get_stats(b, &st);
+  ho_broker_stats st = bt_stats(b);
   cr_assert_eq(st.open_conns, 0);
   cr_assert_eq(st.tokens_pending, 0, "BROKER-4: no token left after shutdown");
   bt_invariants(b);
@@ -383,23 +350,20 @@ Test(broker_core_cov, del_frees_actions_not_taken) {
  * stayed "in flight" with no handle: in_flight 1, open handles 0.) */
 Test(broker_core_cov, shutdown_ends_an_attempt_whose_ready_is_unwritten) {
   BT_BROKER(x, b, ctl, c);
-  ho_negotiated n;
-  ho_envelope e;
-  ho_offer o = run_to_offer(b, HO_CAP_HANDLE_PASSING, &c, &x, &n, &e, 3 * MS);
+  ho_offer o = bt_offer(b, HO_CAP_HANDLE_PASSING, &c, &x, 3 * MS);
   send_ack(b, ctl, &o, true, 0, 3 * MS);
   drain(b, &x);
   int w = find(&x, HO_BACT_WRITE, 0);
   cr_assert_geq(w, 0, "the ready frame is queued");
   cr_assert_eq(x.a[w].conn, c);
-  ho_broker_stats st;
-  ho_broker_get_stats(b, &st);
+  ho_broker_stats st = bt_stats(b);
   cr_assert_eq(st.in_flight, 1, "in flight until the ready is written");
   cr_assert_eq(st.handoffs_completed, 0);
   bt_invariants(b);
   cr_assert_eq(ho_broker_shutdown(b, 4 * MS), HO_OK);
   drain(b, &x);
   cr_assert_geq(close_of(&x, &dummy_client, true), 0, "the broker's copy is closed");
-  ho_broker_get_stats(b, &st);
+  st = bt_stats(b);
   cr_assert_eq(st.in_flight, 0, "the attempt ended at shutdown");
   cr_assert_eq(st.handoffs_completed, 0, "spec: ACK-15 — no success: the ready is not written");
   cr_assert_eq(st.fallbacks[HO_BROKER_REASON_SHUTDOWN], 1);

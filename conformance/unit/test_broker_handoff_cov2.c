@@ -18,54 +18,6 @@
 static int ctl2_user; /* the user pointer of a second control connection */
 static ho_broker_conn *g_c2, *g_c3; /* draining_setup's clients of o2, o3 */
 
-static ho_hello_reply hello(ho_broker *b, uint64_t caps, ho_broker_conn **c, acts *x,
-                            uint64_t now) {
-  uint8_t wire[512];
-  size_t len = hello_frame(caps, "echo", wire, sizeof wire);
-  feed(b, c, wire, len, now);
-  drain(b, x);
-  int w = find(x, HO_BACT_WRITE, 0);
-  cr_assert_geq(w, 0, "a reply");
-  return reply_of(x, w);
-}
-
-/* A Hello with `caps` whose Negotiated (with a token) is flushed. */
-static void flushed(ho_broker *b, uint64_t caps, ho_broker_conn **c, acts *x, uint64_t now) {
-  ho_hello_reply r = hello(b, caps, c, x, now);
-  cr_assert_eq(r.which, HO_REPLY_NEGOTIATED);
-  cr_assert_eq(r.negotiated.handle_passed_token_len, HO_TOKEN_BYTES);
-  cr_assert_eq(ho_broker_conn_flushed(b, *c, now), HO_OK);
-  drain(b, x);
-}
-
-static void ack_detail(ho_broker *b, ho_broker_conn *k, const uint8_t token[HO_TOKEN_BYTES],
-                       uint64_t corr, bool accepted, uint64_t caps, const char *detail,
-                       uint64_t now) {
-  ho_any_msg m;
-  memset(&m, 0, sizeof m);
-  memcpy(m.ack.token, token, HO_TOKEN_BYTES);
-  m.ack.accepted = accepted;
-  m.ack.correlation_id = corr;
-  m.ack.backend_capabilities = caps;
-  snprintf(m.ack.error_detail, sizeof m.ack.error_detail, "%s", detail);
-  uint8_t buf[256];
-  size_t len;
-  cr_assert_eq(ho_frame_encode(HO_CODEC_PROTOBUF_C, HO_FT_ACK, &m, buf, sizeof buf, &len), HO_OK);
-  cr_assert_eq(ho_broker_control_data(b, k, buf, len, now), HO_OK);
-}
-
-static int count(const acts *x, ho_broker_action_type t) {
-  int n = 0;
-  for (int i = 0; i < x->n; i++) n += x->a[i].type == t;
-  return n;
-}
-
-static ho_broker_stats stats(ho_broker *b) {
-  ho_broker_stats st;
-  ho_broker_get_stats(b, &st);
-  return st;
-}
-
 /* The control connection dialled in x (its user becomes &ctl2_user). */
 static ho_broker_conn *dialled(acts *x) {
   int d = find(x, HO_BACT_OPEN_CONTROL, 0);
@@ -77,7 +29,7 @@ static ho_broker_conn *dialled(acts *x) {
 /* A legacy handoff on k whose ACK declares `caps`, completed. */
 static void declare(ho_broker *b, ho_broker_conn *k, uint64_t caps, acts *x, uint64_t now) {
   ho_broker_conn *c;
-  flushed(b, HP, &c, x, now);
+  hello_flushed(b, HP, &c, x, now);
   int s = find(x, HO_BACT_SEND_FD, 0);
   cr_assert_eq(x->a[s].conn, k);
   ho_offer o = offer_at(x, 0);
@@ -85,6 +37,29 @@ static void declare(ho_broker *b, ho_broker_conn *k, uint64_t caps, acts *x, uin
   drain(b, x);
   ho_broker_conn_flushed(b, c, now); /* the ready frame */
   drain(b, x);
+}
+
+/* A coalesced Hello (HP|BR|ED|CR) whose offer goes on k with the
+ * coalesced flag and is reported written whole (released); returns it. */
+static ho_offer coal_released(ho_broker *b, ho_broker_conn *k, ho_broker_conn **c, acts *x,
+                              uint64_t now) {
+  hello_in(b, HP | BR | ED | CR, c, x, now);
+  cr_assert_eq(x->a[find(x, HO_BACT_SEND_FD, 0)].conn, k);
+  ho_offer o = offer_at(x, 0);
+  cr_assert(o.offer_flags & HO_OFFER_FLAG_COALESCED_REPLY);
+  ho_broker_offer_written(b, k, o.correlation_id, now);
+  drain(b, x);
+  return o;
+}
+
+/* A broker whose first connection *k declared everything in a completed
+ * legacy handoff; ACK deadlines 1 s. */
+static ho_broker *declared_all(acts *x, ho_broker_conn **k) {
+  ho_broker_config cfg = multi_cfg();
+  cfg.ack_timeout_ms = 1000 * MS;
+  ho_broker *b = mk_cfg(&cfg, x, k);
+  declare(b, *k, B_BR | B_MULTI | B_CR, x, 3 * MS);
+  return b;
 }
 
 /* spec: BROKER-9 READY-36 READY-25 XFER-37 — k1 declared everything, then
@@ -95,30 +70,26 @@ static void declare(ho_broker *b, ho_broker_conn *k, uint64_t caps, acts *x, uin
  * still in flight on k1, *o3 the one on k2. */
 static ho_broker_conn *draining_setup(ho_broker **bp, acts *x, ho_broker_conn **k1, ho_offer *o2,
                                       ho_offer *o3) {
-  ho_broker_config cfg = base_cfg();
-  cfg.backend_multi_offer = true;
-  cfg.ack_timeout_ms = 1000 * MS;
-  ho_broker *b = *bp = mk_cfg(&cfg, x, k1);
-  declare(b, *k1, B_BR | B_MULTI | B_CR, x, 3 * MS);
+  ho_broker *b = *bp = declared_all(x, k1);
   ho_broker_conn *c1, *c2, *c3;
-  flushed(b, HP, &c1, x, 3 * MS);
+  hello_flushed(b, HP, &c1, x, 3 * MS);
   ho_offer o1 = offer_at(x, 0);
-  flushed(b, HP, &c2, x, 3 * MS);
+  hello_flushed(b, HP, &c2, x, 3 * MS);
   *o2 = offer_at(x, 0);
   g_c2 = c2;
-  ack_detail(b, *k1, o1.token, o1.correlation_id, false, B_BR | B_MULTI | B_CR, "DRAINING",
-             4 * MS);
+  send_ack_detail(b, *k1, o1.token, o1.correlation_id, false, B_BR | B_MULTI | B_CR,
+                  "DRAINING", 4 * MS);
   drain(b, x);
   cr_assert_eq(close_of(x, &dummy_ctl, true), -1, "an offer is still in flight on k1");
-  ho_hello_reply r = hello(b, HP | BR | CR, &c3, x, 5 * MS);
+  ho_hello_reply r = bt_hello(b, HP | BR | CR, &c3, x, 5 * MS);
   g_c3 = c3;
   cr_assert_eq(r.negotiated.handle_passed_token_len, HO_TOKEN_BYTES);
   cr_assert_eq(r.negotiated.server_capabilities & (BR | CR), 0u,
                "a draining connection's declaration serves no new offer");
-  cr_assert_eq(count(x, HO_BACT_SEND_FD), 0, "legacy: after Negotiated is written");
+  cr_assert_eq(bt_count(x, HO_BACT_SEND_FD), 0, "legacy: after Negotiated is written");
   ho_broker_conn_flushed(b, c3, 5 * MS);
   drain(b, x);
-  cr_assert_eq(count(x, HO_BACT_SEND_FD), 0, "not on the draining k1");
+  cr_assert_eq(bt_count(x, HO_BACT_SEND_FD), 0, "not on the draining k1");
   ho_broker_conn *k2 = dialled(x);
   cr_assert_eq(ho_broker_control_connected(b, k2, 6 * MS), HO_OK);
   drain(b, x);
@@ -146,11 +117,11 @@ Test(broker_handoff_cov2, draining_connection_is_skipped) {
   drain(b, &x);
   cr_assert_geq(close_of(&x, &dummy_ctl, true), 0, "BROKER-9: k1 closed once nothing is in flight");
   cr_assert_eq(close_of(&x, &ctl2_user, true), -1);
-  cr_assert_eq(stats(b).fallbacks[HO_BROKER_REASON_DRAINING], 1);
+  cr_assert_eq(bt_stats(b).fallbacks[HO_BROKER_REASON_DRAINING], 1);
   ho_broker_conn_flushed(b, g_c2, 9 * MS); /* the two ready frames */
   ho_broker_conn_flushed(b, g_c3, 9 * MS);
   drain(b, &x);
-  cr_assert_eq(stats(b).handoffs_completed, 3);
+  cr_assert_eq(bt_stats(b).handoffs_completed, 3);
   bt_end(b, &x, 9 * MS);
 }
 
@@ -167,7 +138,7 @@ Test(broker_handoff_cov2, stuck_and_spent_connections_in_one_batch) {
   drain(b, &x);
   cr_assert_eq(ho_broker_timer(b, 3000 * MS), HO_OK);
   drain(b, &x);
-  ho_broker_stats st = stats(b);
+  ho_broker_stats st = bt_stats(b);
   cr_assert_eq(st.fallbacks[HO_BROKER_REASON_ACK_TIMEOUT], 2);
   cr_assert_geq(close_of(&x, &dummy_ctl, true), 0, "the stuck k1 is dropped");
   cr_assert_eq(close_of(&x, &ctl2_user, true), -1, "k2 stays");
@@ -181,15 +152,13 @@ Test(broker_handoff_cov2, stuck_and_spent_connections_in_one_batch) {
  * client may have sent its request already, so legacy mode is no option:
  * the attempt fails (no descriptor sent, no shutdown) without a dial. */
 Test(broker_handoff_cov2, ready_declaration_withdrawn_before_the_offer) {
-  acts x;
-  ho_broker_conn *k, *c1, *c2;
-  ho_broker_config cfg = base_cfg();
-  cfg.backend_multi_offer = true;
-  ho_broker *b = mk_cfg(&cfg, &x, &k);
+  ho_broker_config cfg = multi_cfg();
+  BT_DECL(x, b, k, c1, mk_cfg(&cfg, &x, &k));
+  ho_broker_conn *c2;
   declare(b, k, B_BR | B_MULTI, &x, 3 * MS);
-  ho_hello_reply r = hello(b, HP | BR, &c1, &x, 4 * MS);
+  ho_hello_reply r = bt_hello(b, HP | BR, &c1, &x, 4 * MS);
   cr_assert(r.negotiated.server_capabilities & BR);
-  flushed(b, HP, &c2, &x, 4 * MS);
+  hello_flushed(b, HP, &c2, &x, 4 * MS);
   ho_offer o2 = offer_at(&x, 0);
   send_ack(b, k, &o2, true, B_MULTI, 5 * MS); /* BACKEND_READY withdrawn */
   drain(b, &x);
@@ -197,13 +166,10 @@ Test(broker_handoff_cov2, ready_declaration_withdrawn_before_the_offer) {
   drain(b, &x);
   cr_assert_eq(ho_broker_conn_flushed(b, c1, 6 * MS), HO_OK);
   drain(b, &x);
-  cr_assert_eq(count(&x, HO_BACT_SEND_FD), 0, "no backend-ready declaration: no offer");
-  cr_assert_eq(count(&x, HO_BACT_OPEN_CONTROL), 0, "a fresh connection declares nothing either");
-  int cl = find(&x, HO_BACT_CLOSE, 0);
-  cr_assert_geq(cl, 0);
-  cr_assert_eq(x.a[cl].user, &dummy_client);
-  cr_assert_not(x.a[cl].shutdown);
-  ho_broker_stats st = stats(b);
+  cr_assert_eq(bt_count(&x, HO_BACT_SEND_FD), 0, "no backend-ready declaration: no offer");
+  cr_assert_eq(bt_count(&x, HO_BACT_OPEN_CONTROL), 0, "a fresh connection declares nothing either");
+  client_closed_plain(&x);
+  ho_broker_stats st = bt_stats(b);
   cr_assert_eq(st.fallbacks[HO_BROKER_REASON_CONTROL_CLOSED], 1);
   cr_assert_eq(st.handoffs_completed, 2);
   bt_end(b, &x, 7 * MS);
@@ -216,23 +182,14 @@ Test(broker_handoff_cov2, ready_declaration_withdrawn_before_the_offer) {
  * attempt cannot be offered; nothing was written to its client, so the
  * broker writes the declined reply and closes once it is out. */
 Test(broker_handoff_cov2, coalesced_statement_voided_while_one_waits) {
-  acts x;
-  ho_broker_conn *k1, *c0, *c1;
   ho_broker_config cfg = base_cfg();
   cfg.backend_coalesced = true;
-  ho_broker *b = mk_cfg(&cfg, &x, &k1);
-  uint8_t wire[512];
-  size_t len = hello_frame(HP | BR | ED | CR, "echo", wire, sizeof wire);
-  feed(b, &c0, wire, len, 3 * MS);
-  drain(b, &x);
-  ho_offer o0 = offer_at(&x, 0);
-  cr_assert(o0.offer_flags & HO_OFFER_FLAG_COALESCED_REPLY);
-  ho_broker_offer_written(b, k1, o0.correlation_id, 3 * MS);
-  drain(b, &x);
-  feed(b, &c1, wire, len, 4 * MS);
-  drain(b, &x);
-  cr_assert_eq(count(&x, HO_BACT_SEND_FD), 0);
-  cr_assert_eq(count(&x, HO_BACT_WRITE), 0, "coalesced: nothing written to the client");
+  BT_DECL(x, b, k1, c1, mk_cfg(&cfg, &x, &k1));
+  ho_broker_conn *c0;
+  ho_offer o0 = coal_released(b, k1, &c0, &x, 3 * MS);
+  hello_in(b, HP | BR | ED | CR, &c1, &x, 4 * MS);
+  cr_assert_eq(bt_count(&x, HO_BACT_SEND_FD), 0);
+  cr_assert_eq(bt_count(&x, HO_BACT_WRITE), 0, "coalesced: nothing written to the client");
   ho_broker_conn *k2 = dialled(&x);
   send_ack(b, k1, &o0, true, B_BR, 5 * MS); /* accepted without COALESCED_REPLY */
   drain(b, &x);
@@ -244,7 +201,7 @@ Test(broker_handoff_cov2, coalesced_statement_voided_while_one_waits) {
   cr_assert_eq(r.negotiated.handle_passed_token_len, 0u, "declined: no token");
   cr_assert_eq(r.negotiated.server_capabilities, ED | CR, "CAP-12");
   cr_assert_geq(close_of(&x, &dummy_ctl, true), 0, "k1 had its one offer");
-  ho_broker_stats st = stats(b);
+  ho_broker_stats st = bt_stats(b);
   cr_assert_eq(st.fallbacks[HO_BROKER_REASON_READY_VIOLATION], 1);
   cr_assert_eq(st.fallbacks[HO_BROKER_REASON_CONTROL_CLOSED], 1);
   ho_broker_conn_flushed(b, c1, 6 * MS);
@@ -252,7 +209,7 @@ Test(broker_handoff_cov2, coalesced_statement_voided_while_one_waits) {
   cr_assert_geq(close_of(&x, &dummy_client, true), 0, "closed once the reply is out");
   cr_assert_eq(ho_broker_control_connected(b, k2, 7 * MS), HO_OK);
   drain(b, &x);
-  cr_assert_eq(count(&x, HO_BACT_SEND_FD), 0);
+  cr_assert_eq(bt_count(&x, HO_BACT_SEND_FD), 0);
   bt_end(b, &x, 8 * MS);
 }
 
@@ -260,25 +217,15 @@ Test(broker_handoff_cov2, coalesced_statement_voided_while_one_waits) {
  * the connection (no operator's statement): a failure, the declaration
  * withdrawn with the ACK that lacks the bit. */
 Test(broker_handoff_cov2, coalesced_declaration_violated) {
-  acts x;
-  ho_broker_conn *k, *c;
-  ho_broker_config cfg = base_cfg();
-  cfg.backend_multi_offer = true;
-  ho_broker *b = mk_cfg(&cfg, &x, &k);
+  ho_broker_config cfg = multi_cfg();
+  BT_DECL(x, b, k, c, mk_cfg(&cfg, &x, &k));
   declare(b, k, B_BR | B_MULTI | B_CR, &x, 3 * MS);
-  uint8_t wire[512];
-  size_t len = hello_frame(HP | BR | ED | CR, "echo", wire, sizeof wire);
-  feed(b, &c, wire, len, 4 * MS);
-  drain(b, &x);
-  ho_offer o = offer_at(&x, 0);
-  cr_assert(o.offer_flags & HO_OFFER_FLAG_COALESCED_REPLY, "declared on k");
-  ho_broker_offer_written(b, k, o.correlation_id, 4 * MS);
-  drain(b, &x);
+  ho_offer o = coal_released(b, k, &c, &x, 4 * MS); /* declared on k */
   send_ack(b, k, &o, true, B_BR | B_MULTI, 5 * MS);
   drain(b, &x);
-  cr_assert_eq(count(&x, HO_BACT_WRITE), 0, "released: the broker writes nothing");
-  cr_assert_eq(stats(b).fallbacks[HO_BROKER_REASON_READY_VIOLATION], 1);
-  ho_hello_reply r = hello(b, HP | BR | CR, &c, &x, 6 * MS);
+  cr_assert_eq(bt_count(&x, HO_BACT_WRITE), 0, "released: the broker writes nothing");
+  cr_assert_eq(bt_stats(b).fallbacks[HO_BROKER_REASON_READY_VIOLATION], 1);
+  ho_hello_reply r = bt_hello(b, HP | BR | CR, &c, &x, 6 * MS);
   cr_assert_eq(r.negotiated.server_capabilities & CR, 0u, "withdrawn: not coalesced");
   cr_assert(r.negotiated.server_capabilities & BR, "backend-ready still declared");
   bt_end(b, &x, 7 * MS);
@@ -288,13 +235,12 @@ Test(broker_handoff_cov2, coalesced_declaration_violated) {
  * MULTI_OFFER in an ACK meanwhile and took the waiting attempt: the second,
  * connected with nothing to carry, is closed at once. */
 Test(broker_handoff_cov2, fresh_connection_closed_when_a_declared_one_is_up) {
-  acts x;
-  ho_broker_conn *k1, *c1, *c2;
   ho_broker_config cfg = base_cfg();
-  ho_broker *b = mk_cfg(&cfg, &x, &k1);
-  flushed(b, HP, &c1, &x, 3 * MS);
+  BT_DECL(x, b, k1, c1, mk_cfg(&cfg, &x, &k1));
+  ho_broker_conn *c2;
+  hello_flushed(b, HP, &c1, &x, 3 * MS);
   ho_offer o1 = offer_at(&x, 0);
-  flushed(b, HP, &c2, &x, 3 * MS);
+  hello_flushed(b, HP, &c2, &x, 3 * MS);
   ho_broker_conn *k2 = dialled(&x);
   send_ack(b, k1, &o1, true, B_MULTI, 4 * MS);
   drain(b, &x);
@@ -314,13 +260,12 @@ Test(broker_handoff_cov2, fresh_connection_closed_when_a_declared_one_is_up) {
  * MULTI_OFFER. The one that declares second is idle at that moment and is
  * closed (the other is up and declared); the other carries the next one. */
 Test(broker_handoff_cov2, of_two_declared_connections_one_is_kept) {
-  acts x;
-  ho_broker_conn *ka, *c0, *c1, *c2;
   ho_broker_config cfg = base_cfg();
-  ho_broker *b = mk_cfg(&cfg, &x, &ka);
-  flushed(b, HP, &c0, &x, 3 * MS);
+  BT_DECL(x, b, ka, c0, mk_cfg(&cfg, &x, &ka));
+  ho_broker_conn *c1, *c2;
+  hello_flushed(b, HP, &c0, &x, 3 * MS);
   ho_offer o0 = offer_at(&x, 0);
-  flushed(b, HP, &c1, &x, 3 * MS);
+  hello_flushed(b, HP, &c1, &x, 3 * MS);
   ho_broker_conn *kb = dialled(&x);
   cr_assert_eq(ho_broker_control_connected(b, kb, 4 * MS), HO_OK);
   drain(b, &x);
@@ -332,7 +277,7 @@ Test(broker_handoff_cov2, of_two_declared_connections_one_is_kept) {
   send_ack(b, ka, &o0, true, B_MULTI, 6 * MS);
   drain(b, &x);
   cr_assert_geq(close_of(&x, &dummy_ctl, true), 0, "ka idle, kb declared and up: ka goes");
-  flushed(b, HP, &c2, &x, 7 * MS);
+  hello_flushed(b, HP, &c2, &x, 7 * MS);
   cr_assert_eq(x.a[find(&x, HO_BACT_SEND_FD, 0)].conn, kb);
   ho_broker_conn_flushed(b, c0, 7 * MS);
   ho_broker_conn_flushed(b, c1, 7 * MS);
@@ -355,13 +300,9 @@ typedef struct inflight {
  * declared, yet the one connection has no room). Returns the new one. */
 static ho_broker_conn *fill(ho_broker **bp, acts *x, ho_broker_conn **k, inflight *f,
                             ho_broker_conn **extra) {
-  ho_broker_config cfg = base_cfg();
-  cfg.backend_multi_offer = true;
-  cfg.ack_timeout_ms = 1000 * MS;
-  ho_broker *b = *bp = mk_cfg(&cfg, x, k);
-  declare(b, *k, B_BR | B_MULTI | B_CR, x, 3 * MS);
+  ho_broker *b = *bp = declared_all(x, k);
   for (int i = 0; i < FULL; i++) {
-    flushed(b, HP, &f[i].c, x, 4 * MS);
+    hello_flushed(b, HP, &f[i].c, x, 4 * MS);
     int s = find(x, HO_BACT_SEND_FD, 0);
     cr_assert_geq(s, 0, "offer %d", i);
     cr_assert_eq(x->a[s].conn, *k);
@@ -369,8 +310,8 @@ static ho_broker_conn *fill(ho_broker **bp, acts *x, ho_broker_conn **k, infligh
     memcpy(f[i].token, o.token, HO_TOKEN_BYTES);
     f[i].corr = o.correlation_id;
   }
-  flushed(b, HP, extra, x, 4 * MS);
-  cr_assert_eq(count(x, HO_BACT_SEND_FD), 0, "k is full");
+  hello_flushed(b, HP, extra, x, 4 * MS);
+  cr_assert_eq(bt_count(x, HO_BACT_SEND_FD), 0, "k is full");
   return dialled(x);
 }
 
@@ -382,7 +323,7 @@ static void end_many(ho_broker *b, uint64_t now) {
   while (ho_broker_next_action(b, &a)) {
   }
   bt_invariants(b);
-  ho_broker_stats st = stats(b);
+  ho_broker_stats st = bt_stats(b);
   cr_assert_eq(st.open_conns, 0);
   cr_assert_eq(st.tokens_pending, 0, "BROKER-4: no token left after shutdown");
   cr_assert_eq(st.in_flight, 0);
@@ -390,7 +331,7 @@ static void end_many(ho_broker *b, uint64_t now) {
 }
 
 static void ack_one(ho_broker *b, ho_broker_conn *k, const inflight *f, acts *x, uint64_t now) {
-  ack_detail(b, k, f->token, f->corr, true, B_BR | B_MULTI | B_CR, "", now);
+  send_ack_detail(b, k, f->token, f->corr, true, B_BR | B_MULTI | B_CR, "", now);
   drain(b, x);
 }
 
@@ -407,10 +348,7 @@ Test(broker_handoff_cov2, coalesced_offer_goes_where_it_was_declared) {
   drain(b, &x);
   cr_assert_eq(x.a[find(&x, HO_BACT_SEND_FD, 0)].conn, k2, "the waiting one goes on k2");
   ack_one(b, k, &f[0], &x, 5 * MS); /* room on k again */
-  uint8_t wire[512];
-  size_t len = hello_frame(HP | BR | ED | CR, "echo", wire, sizeof wire);
-  feed(b, &c, wire, len, 6 * MS);
-  drain(b, &x);
+  hello_in(b, HP | BR | ED | CR, &c, &x, 6 * MS);
   int s = find(&x, HO_BACT_SEND_FD, 0);
   cr_assert_geq(s, 0);
   cr_assert_eq(x.a[s].conn, k, "on the declaring connection");
@@ -451,7 +389,7 @@ Test(broker_handoff_cov2, idle_connection_kept_while_the_other_dials) {
   cr_assert_eq(close_of(&x, &dummy_ctl, true), -1, "idle, but the other is not up: kept");
   ho_broker_conn_flushed(b, extra, 6 * MS);
   drain(b, &x);
-  cr_assert_eq(stats(b).handoffs_completed, FULL + 2);
+  cr_assert_eq(bt_stats(b).handoffs_completed, FULL + 2);
   cr_assert_eq(ho_broker_control_connected(b, k2, 7 * MS), HO_OK);
   drain(b, &x);
   cr_assert_geq(close_of(&x, &ctl2_user, true), 0, "k2 up with nothing to carry: closed");

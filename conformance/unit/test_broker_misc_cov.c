@@ -11,12 +11,6 @@
 #include "child_exit.h"
 #include "heap_hog.h"
 
-static ho_broker_stats stats(ho_broker *b) {
-  ho_broker_stats s;
-  ho_broker_get_stats(b, &s);
-  return s;
-}
-
 /* ---- allocation failure in a forked child: heap_hog.h ---------------- */
 
 /* The action queue exactly full, so that the next action needs a bigger
@@ -50,7 +44,7 @@ Test(broker_misc_cov, latency_beyond_the_last_bucket_is_plus_inf) {
   bk_latency_record(b, UINT64_MAX);
   bk_latency_record(b, UINT64_C(1) << (HO_BROKER_LATENCY_BUCKETS + 2)); /* the first +Inf value */
   bk_latency_record(b, (UINT64_C(1) << (HO_BROKER_LATENCY_BUCKETS + 2)) - 1);
-  ho_broker_stats s = stats(b);
+  ho_broker_stats s = bt_stats(b);
   cr_assert_eq(s.latency_us[HO_BROKER_LATENCY_BUCKETS - 1], 2);
   cr_assert_eq(s.latency_us[HO_BROKER_LATENCY_BUCKETS - 2], 1);
   char text[4096];
@@ -131,19 +125,15 @@ Test(broker_misc_cov, backend_pipe_not_utf8_is_refused) {
 /* ---- broker_dup.c ------------------------------------------------------------- */
 
 static ho_broker *mk_dup(acts *x, ho_broker_conn **ctl) {
-  ho_broker_config cfg = base_cfg();
+  ho_broker_config cfg = multi_cfg();
   cfg.backend_pipe = "handoff-echo-pipe";
-  cfg.backend_multi_offer = true;
   cfg.duplicate_handles = true;
   return mk_cfg(&cfg, x, ctl);
 }
 
 /* A Hello of `caps` through to the DUPLICATE action; returns its index. */
 static int to_dup(ho_broker *b, uint64_t caps, ho_broker_conn **c, acts *x, uint64_t now) {
-  uint8_t wire[512];
-  size_t len = hello_frame(caps, "echo", wire, sizeof wire);
-  feed(b, c, wire, len, now);
-  drain(b, x);
+  hello_in(b, caps, c, x, now);
   cr_assert_geq(find(x, HO_BACT_WRITE, 0), 0, "Negotiated");
   cr_assert_eq(ho_broker_conn_flushed(b, *c, now), HO_OK);
   drain(b, x);
@@ -178,7 +168,7 @@ static void declare_ready(ho_broker *b, ho_broker_conn *k, acts *x) {
   drain(b, x);
   cr_assert_eq(ho_broker_conn_flushed(b, c, 13 * MS), HO_OK); /* the ready frame */
   drain(b, x);
-  cr_assert_eq(stats(b).handoffs_completed, 1);
+  cr_assert_eq(bt_stats(b).handoffs_completed, 1);
 }
 
 /* spec: XFER-31 READY-7 ACK-16 ERR-63 XFER-41 — a backend-ready attempt by
@@ -200,7 +190,7 @@ Test(broker_misc_cov, dup_backend_ready_violation_at_acknowledge) {
   int cl = close_of(&x, &dummy_client, false);
   cr_assert_geq(cl, 0);
   cr_assert_not(x.a[cl].shutdown);
-  ho_broker_stats s = stats(b);
+  ho_broker_stats s = bt_stats(b);
   cr_assert_eq(s.fallbacks[HO_BROKER_REASON_READY_VIOLATION], 1);
   cr_assert_eq(s.dup_ended_at[HO_BROKER_STAGE_ACKNOWLEDGE], 1);
   cr_assert_eq(s.dup_fate[HO_BROKER_DUP_BACKEND_OWNED], 2);
@@ -217,23 +207,14 @@ Test(broker_misc_cov, dup_draining_refusal_at_acknowledge) {
   uint64_t corr = x.a[d].correlation_id;
   ho_offer o = dup_made(b, k, corr, 0x38, &x, 11 * MS);
   cr_assert_eq(ho_broker_offer_written(b, k, corr, 11 * MS), HO_OK);
-  ho_any_msg m;
-  memset(&m, 0, sizeof m);
-  memcpy(m.ack.token, o.token, HO_TOKEN_BYTES);
-  m.ack.accepted = false;
-  m.ack.correlation_id = corr;
-  snprintf(m.ack.error_detail, sizeof m.ack.error_detail, "DRAINING");
-  uint8_t buf[512];
-  size_t len;
-  cr_assert_eq(ho_frame_encode(HO_CODEC_PROTOBUF_C, HO_FT_ACK, &m, buf, sizeof buf, &len), HO_OK);
-  cr_assert_eq(ho_broker_control_data(b, k, buf, len, 12 * MS), HO_OK);
+  send_ack_detail(b, k, o.token, corr, false, 0, "DRAINING", 12 * MS);
   drain(b, &x);
   cr_assert_eq(find(&x, HO_BACT_CLOSE_IN_TARGET, 0), -1);
   int cl = close_of(&x, &dummy_client, false);
   cr_assert_geq(cl, 0);
   cr_assert_not(x.a[cl].shutdown, "the backend closed the refused duplicate (XFER-32)");
   cr_assert_geq(close_of(&x, &dummy_ctl, false), 0, "draining: the connection retires");
-  ho_broker_stats s = stats(b);
+  ho_broker_stats s = bt_stats(b);
   cr_assert_eq(s.fallbacks[HO_BROKER_REASON_DRAINING], 1);
   cr_assert_eq(s.dup_ended_at[HO_BROKER_STAGE_ACKNOWLEDGE], 1);
   cr_assert_eq(s.dup_fate[HO_BROKER_DUP_BACKEND_OWNED], 1);
@@ -248,12 +229,12 @@ Test(broker_misc_cov, dup_failure_reported_after_the_end) {
   uint64_t corr = x.a[d].correlation_id;
   cr_assert_eq(ho_broker_timer(b, 500 * MS), HO_OK); /* the ACK deadline */
   drain(b, &x);
-  cr_assert_eq(stats(b).fallbacks[HO_BROKER_REASON_ACK_TIMEOUT], 1);
+  cr_assert_eq(bt_stats(b).fallbacks[HO_BROKER_REASON_ACK_TIMEOUT], 1);
   cr_assert_eq(ho_broker_handle_duplicated(b, k, corr, HO_ERR_PERMISSION, 0, 501 * MS), HO_OK);
   drain(b, &x);
   cr_assert_eq(find(&x, HO_BACT_CLOSE_IN_TARGET, 0), -1, "nothing was made");
   cr_assert_eq(find(&x, HO_BACT_WRITE, 0), -1);
-  ho_broker_stats s = stats(b);
+  ho_broker_stats s = bt_stats(b);
   cr_assert_eq(s.dup_fate[HO_BROKER_DUP_NONE], 1);
   cr_assert_eq(s.dup_ended_at[HO_BROKER_STAGE_DUPLICATE], 1);
   cr_assert_eq(s.fallbacks[HO_BROKER_REASON_ACK_TIMEOUT], 1, "not counted twice");
@@ -286,47 +267,55 @@ Test(broker_misc_cov, unnamed_results_of_the_shell) {
   uint64_t corr = x.a[d].correlation_id;
   cr_assert_eq(ho_broker_handle_duplicated(b, k, corr, 12345, 0, 11 * MS), HO_OK);
   drain(b, &x);
-  ho_broker_stats s = stats(b);
+  ho_broker_stats s = bt_stats(b);
   cr_assert_eq(s.fallbacks[HO_BROKER_REASON_CONTROL_CLOSED], 1);
   cr_assert_eq(s.dup_fate[HO_BROKER_DUP_NONE], 1);
   cr_assert_not_null(strstr(logged, "why=duplicate failed"), "%s", logged);
   cr_assert_eq(ho_broker_closed_in_target(b, corr, 12345, 12 * MS), HO_OK);
-  cr_assert_eq(stats(b).dup_fate[HO_BROKER_DUP_CLOSE_FAILED], 1, "XFER-41: a leak, counted");
+  cr_assert_eq(bt_stats(b).dup_fate[HO_BROKER_DUP_CLOSE_FAILED], 1, "XFER-41: a leak, counted");
   cr_assert_not_null(strstr(logged, "result=? dup=close_failed"), "%s", logged);
   bt_end(b, &x, 20 * MS);
 }
 
 /* ---- allocation failure -------------------------------------------------------- */
 
+/* Fork; in the child: `prep`, then with the heap used up (no free block of
+ * `min` bytes or more: hog_on) `event`, the heap given back, and the
+ * checks that follow (CHILD_CHECK); it passes if they all hold. The
+ * parent waits for it to pass. */
+#define OOM_CHILD(prep, min, event, ...)                                                           \
+  do {                                                                                             \
+    fflush(NULL);                                                                                  \
+    pid_t pid_ = fork();                                                                           \
+    cr_assert_geq(pid_, 0);                                                                        \
+    if (pid_ == 0) {                                                                               \
+      prep;                                                                                        \
+      hog h_;                                                                                      \
+      int rc_ = hog_on(&h_, (min));                                                                \
+      if (rc_ == 0) (void)(event);                                                                 \
+      hog_off(&h_);                                                                                \
+      CHILD_CHECK(rc_ == 0, rc_);                                                                  \
+      __VA_ARGS__                                                                                  \
+      child_exit(0);                                                                               \
+    }                                                                                              \
+    child_wait_ok(pid_);                                                                           \
+  } while (0)
+
 /* spec: TOKEN-7 FALLBACK-20 — no room for the DUPLICATE action: the
  * attempt falls back (TOKEN_UNAVAILABLE) before anything was duplicated. */
 Test(broker_misc_cov, oom_duplicate_action) {
   SKIP_UNDER_ASAN();
   BT_DECL(x, b, k, c, mk_dup(&x, &k));
-  uint8_t wire[512];
-  size_t len = hello_frame(HO_CAP_HANDLE_PASSING, "echo", wire, sizeof wire);
-  feed(b, &c, wire, len, 10 * MS);
-  drain(b, &x);
+  hello_in(b, HO_CAP_HANDLE_PASSING, &c, &x, 10 * MS);
   cr_assert_geq(find(&x, HO_BACT_WRITE, 0), 0);
-  fflush(NULL);
-  pid_t pid = fork();
-  cr_assert_geq(pid, 0);
-  if (pid == 0) {
-    fill_queue(b);
-    hog h;
-    int rc = hog_on(&h, 16);
-    if (rc == 0) (void)ho_broker_conn_flushed(b, c, 11 * MS);
-    hog_off(&h);
-    CHILD_CHECK(rc == 0, rc);
-    ho_broker_stats s = stats(b);
+  OOM_CHILD(fill_queue(b), 16, ho_broker_conn_flushed(b, c, 11 * MS),
+    ho_broker_stats s = bt_stats(b);
     CHILD_CHECK(s.dup_attempts == 0, 1);
     CHILD_CHECK(s.fallbacks[HO_BROKER_REASON_TOKEN_UNAVAILABLE] == 1, 2);
     CHILD_CHECK(s.tokens_pending == 0 && s.in_flight == 0, 3);
     drain(b, &x);
     CHILD_CHECK(find(&x, HO_BACT_DUPLICATE, 0) == -1, 4);
-    child_exit(0);
-  }
-  child_wait_ok(pid);
+  );
   bt_end(b, &x, 20 * MS);
 }
 
@@ -338,25 +327,14 @@ Test(broker_misc_cov, oom_close_in_target_counts_the_leak) {
   BT_DECL(x, b, k, c, mk_dup(&x, &k));
   int d = to_dup(b, HO_CAP_HANDLE_PASSING, &c, &x, 10 * MS);
   (void)dup_made(b, k, x.a[d].correlation_id, 0x4c, &x, 11 * MS);
-  fflush(NULL);
-  pid_t pid = fork();
-  cr_assert_geq(pid, 0);
-  if (pid == 0) {
-    fill_queue(b);
-    hog h;
-    int rc = hog_on(&h, 16);
-    if (rc == 0) (void)ho_broker_conn_error(b, k, HO_ERR_CLOSED, 12 * MS);
-    hog_off(&h);
-    CHILD_CHECK(rc == 0, rc);
-    ho_broker_stats s = stats(b);
+  OOM_CHILD(fill_queue(b), 16, ho_broker_conn_error(b, k, HO_ERR_CLOSED, 12 * MS),
+    ho_broker_stats s = bt_stats(b);
     CHILD_CHECK(s.dup_fate[HO_BROKER_DUP_CLOSE_FAILED] == 1, 1);
     CHILD_CHECK(s.dup_ended_at[HO_BROKER_STAGE_DELIVER] == 1, 2);
     CHILD_CHECK(s.fallbacks[HO_BROKER_REASON_CONTROL_CLOSED] == 1, 3);
     drain(b, &x);
     CHILD_CHECK(find(&x, HO_BACT_CLOSE_IN_TARGET, 0) == -1, 4);
-    child_exit(0);
-  }
-  child_wait_ok(pid);
+  );
   bt_end(b, &x, 20 * MS);
 }
 
@@ -368,25 +346,15 @@ Test(broker_misc_cov, oom_offer_write_closes_the_duplicate) {
   BT_DECL(x, b, k, c, mk_dup(&x, &k));
   int d = to_dup(b, HO_CAP_HANDLE_PASSING, &c, &x, 10 * MS);
   uint64_t corr = x.a[d].correlation_id;
-  fflush(NULL);
-  pid_t pid = fork();
-  cr_assert_geq(pid, 0);
-  if (pid == 0) {
-    hog h;
-    int rc = hog_on(&h, 16);
-    if (rc == 0) (void)ho_broker_handle_duplicated(b, k, corr, HO_OK, 0x5a, 11 * MS);
-    hog_off(&h);
-    CHILD_CHECK(rc == 0, rc);
-    ho_broker_stats s = stats(b);
+  OOM_CHILD((void)0, 16, ho_broker_handle_duplicated(b, k, corr, HO_OK, 0x5a, 11 * MS),
+    ho_broker_stats s = bt_stats(b);
     CHILD_CHECK(s.fallbacks[HO_BROKER_REASON_CONTROL_CLOSED] == 1, 1);
     CHILD_CHECK(s.dup_ended_at[HO_BROKER_STAGE_DELIVER] == 1, 2);
     drain(b, &x);
     CHILD_CHECK(find(&x, HO_BACT_WRITE, 0) == -1, 3);
     int t = find(&x, HO_BACT_CLOSE_IN_TARGET, 0);
     CHILD_CHECK(t >= 0 && x.a[t].handle_value == 0x5a && x.a[t].correlation_id == corr, 4);
-    child_exit(0);
-  }
-  child_wait_ok(pid);
+  );
   bt_end(b, &x, 20 * MS);
 }
 
@@ -400,23 +368,13 @@ Test(broker_misc_cov, oom_reply_write_closes_the_client) {
   feed_but_last(b, &c, wire, len, 10 * MS);
   drain(b, &x);
   cr_assert_eq(find(&x, HO_BACT_WRITE, 0), -1, "the Hello is not complete yet");
-  fflush(NULL);
-  pid_t pid = fork();
-  cr_assert_geq(pid, 0);
-  if (pid == 0) {
-    hog h;
-    int rc = hog_on(&h, 16);
-    if (rc == 0) (void)ho_broker_client_data(b, c, wire + len - 1, 1, 11 * MS);
-    hog_off(&h);
-    CHILD_CHECK(rc == 0, rc);
+  OOM_CHILD((void)0, 16, ho_broker_client_data(b, c, wire + len - 1, 1, 11 * MS),
     drain(b, &x);
     CHILD_CHECK(find(&x, HO_BACT_WRITE, 0) == -1, 1);
     CHILD_CHECK(close_of(&x, &dummy_client, true) >= 0, 2);
-    ho_broker_stats s = stats(b);
+    ho_broker_stats s = bt_stats(b);
     CHILD_CHECK(s.open_conns == 1 && s.in_flight == 0 && s.tokens_pending == 0, 3);
-    child_exit(0);
-  }
-  child_wait_ok(pid);
+  );
   bt_end(b, &x, 20 * MS);
 }
 
@@ -424,33 +382,22 @@ Test(broker_misc_cov, oom_reply_write_closes_the_client) {
  * (smaller allocations still work): the attempt falls back at once. */
 Test(broker_misc_cov, oom_coalesced_reply_buffers_fall_back) {
   SKIP_UNDER_ASAN();
-  ho_broker_config cfg = base_cfg();
+  ho_broker_config cfg = multi_cfg();
   cfg.backend_coalesced = true;
-  cfg.backend_multi_offer = true;
   BT_DECL(x, b, k, c, mk_cfg(&cfg, &x, &k));
   uint8_t wire[512];
   size_t len = hello_frame(HO_CAP_HANDLE_PASSING | HO_CAP_BACKEND_READY | HO_CAP_COALESCED_REPLY,
                            "echo", wire, sizeof wire);
   feed_but_last(b, &c, wire, len, 10 * MS);
   drain(b, &x);
-  fflush(NULL);
-  pid_t pid = fork();
-  cr_assert_geq(pid, 0);
-  if (pid == 0) {
-    hog h;
-    int rc = hog_on(&h, HO_MAX_REPLY_FRAME);
-    if (rc == 0) (void)ho_broker_client_data(b, c, wire + len - 1, 1, 11 * MS);
-    hog_off(&h);
-    CHILD_CHECK(rc == 0, rc);
-    ho_broker_stats s = stats(b);
+  OOM_CHILD((void)0, HO_MAX_REPLY_FRAME, ho_broker_client_data(b, c, wire + len - 1, 1, 11 * MS),
+    ho_broker_stats s = bt_stats(b);
     CHILD_CHECK(s.handoffs_attempted == 1, 1);
     CHILD_CHECK(s.fallbacks[HO_BROKER_REASON_TOKEN_UNAVAILABLE] == 1, 2);
     CHILD_CHECK(s.tokens_pending == 0 && s.in_flight == 0, 3);
     drain(b, &x);
     CHILD_CHECK(find(&x, HO_BACT_WRITE, 0) == -1 && find(&x, HO_BACT_SEND_FD, 0) == -1, 4);
     CHILD_CHECK(close_of(&x, &dummy_client, true) >= 0, 5);
-    child_exit(0);
-  }
-  child_wait_ok(pid);
+  );
   bt_end(b, &x, 20 * MS);
 }

@@ -23,15 +23,11 @@
 #include "handoff/msg.h"
 #include "handoff/transport.h"
 #include "child_exit.h"
+#include "client_core_fixtures.h"
 #include "syscall_fail.h"
 #include "xfer_fixtures.h"
 
-static ho_client_config base_cfg(void) {
-  ho_client_config cfg;
-  ho_client_config_init(&cfg);
-  cfg.service_name = "echo";
-  return cfg;
-}
+static ho_client_config base_cfg(void) { return cfx_config(NULL); /* the path: per test */ }
 
 static char g_dir[64];
 
@@ -208,14 +204,8 @@ Test(client_shell_cov, last_look_after_the_deadline_reads_bytes_and_eof, .init =
   snprintf(path, sizeof path, "%s/b.sock", g_dir);
   ho_listener l;
   cr_assert_eq(ho_listener_open(&l, path, 4), HO_OK);
-  ho_any_msg m;
-  memset(&m, 0, sizeof m);
-  m.hello_reply.which = HO_REPLY_NEGOTIATED;
-  m.hello_reply.negotiated.negotiated_protocol = HO_PROTOCOL_VERSION;
-  strcpy(m.hello_reply.negotiated.backend_pipe, "/tmp/ho-cnc-pipe.sock");
   uint8_t frame[512];
-  size_t n = 0;
-  cr_assert_eq(ho_frame_encode(HO_CODEC_PROTOBUF_C, HO_FT_HELLO_REPLY, &m, frame, sizeof frame, &n), HO_OK);
+  (void)cfx_negotiated(frame, sizeof frame, "/tmp/ho-cnc-pipe.sock", 0, NULL, 0);
   pid_t pid = child_fork();
   if (pid == 0) {
     int nfd = poll_to_supervisor();

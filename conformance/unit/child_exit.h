@@ -49,6 +49,13 @@ static inline void child_fd_unfill(child_fdfill *f) {
   (void)setrlimit(RLIMIT_NOFILE, &f->old);
 }
 
+/* fork(), asserted to succeed: 0 in the child, its pid in the parent. */
+static inline pid_t child_fork(void) {
+  pid_t pid = fork();
+  cr_assert_geq(pid, 0);
+  return pid;
+}
+
 /* In the parent: the child `pid` ended with exit status 0 (else its
  * status names the step that failed). */
 static inline void child_wait_ok(pid_t pid) {
@@ -56,6 +63,20 @@ static inline void child_wait_ok(pid_t pid) {
   cr_assert_eq(waitpid(pid, &st, 0), pid);
   cr_assert(WIFEXITED(st), "child ended by a signal (status 0x%x)", st);
   cr_assert_eq(WEXITSTATUS(st), 0, "child step %d", WEXITSTATUS(st));
+}
+
+/* Run `body` in a forked child as uid/gid `uid` (the caller is root); the
+ * child's exit status is its verdict (90/91: the ids could not be changed). */
+static inline void child_run_as(uid_t uid, int (*body)(void)) {
+  pid_t pid = child_fork();
+  if (pid == 0) {
+    /* Saved ids stay 0, so the child can become root again to write its profile. */
+    if (setresgid(uid, uid, 0) != 0 || setresuid(uid, uid, 0) != 0) _exit(90);
+    int rc = body();
+    if (setresuid(0, 0, 0) != 0 || setresgid(0, 0, 0) != 0) _exit(91);
+    child_exit(rc);
+  }
+  child_wait_ok(pid);
 }
 
 #endif

@@ -4,7 +4,7 @@
  * fsync, poll, getrandom, ...) are then tested without a hook in the
  * library. No architecture check: a test child makes native calls only.
  * Use: in the child, sysfail_install(rules, n) == 0, then the call under
- * test, then child_exit() (child_exit.h). */
+ * test, then child_exit() (child_exit.h); or sysfail_fork(rules, n). */
 #ifndef HANDOFF_TEST_SYSCALL_FAIL_H
 #define HANDOFF_TEST_SYSCALL_FAIL_H
 
@@ -16,6 +16,8 @@
 #include <stdint.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+
+#include "child_exit.h"
 
 typedef struct sysfail {
   long nr;      /* SYS_... */
@@ -65,6 +67,14 @@ static inline int sysfail_install(const sysfail *r, size_t n) {
   struct sock_fprog prog = {(unsigned short)k, f};
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return -1;
   return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0);
+}
+
+/* fork() with `rules` (n of them) in force in the child (exit 20 if they
+ * cannot be installed): 0 in the child, its pid in the parent. */
+static inline pid_t sysfail_fork(const sysfail *rules, size_t n) {
+  pid_t pid = child_fork();
+  if (pid == 0 && sysfail_install(rules, n) != 0) child_exit(20);
+  return pid;
 }
 
 #endif

@@ -7,6 +7,7 @@
 #include "handoff/client.h"
 #include "handoff/frame.h"
 #include "handoff/msg.h"
+#include "client_core_fixtures.h"
 
 #define MS 1ull /* the client core's clock is in milliseconds */
 
@@ -73,20 +74,7 @@ static uint64_t hello_caps(const drv *d) {
 }
 
 static size_t negotiated(uint8_t *out, size_t cap, uint64_t caps, bool token) {
-  ho_any_msg m;
-  memset(&m, 0, sizeof m);
-  m.hello_reply.which = HO_REPLY_NEGOTIATED;
-  m.hello_reply.negotiated.negotiated_protocol = 1;
-  strcpy(m.hello_reply.negotiated.backend_pipe, "/pipe");
-  m.hello_reply.negotiated.server_capabilities = caps;
-  m.hello_reply.negotiated.connection_id = 7;
-  if (token) {
-    memcpy(m.hello_reply.negotiated.handle_passed_token, k_tok, HO_TOKEN_BYTES);
-    m.hello_reply.negotiated.handle_passed_token_len = HO_TOKEN_BYTES;
-  }
-  size_t len = 0;
-  cr_assert_eq(ho_frame_encode(HO_CODEC_PROTOBUF_C, HO_FT_HELLO_REPLY, &m, out, cap, &len), HO_OK);
-  return len;
+  return cfx_negotiated(out, cap, "/pipe", caps, token ? k_tok : NULL, 7); /* protocol 1 */
 }
 
 static size_t ready(uint8_t *out, size_t cap) {
@@ -100,16 +88,7 @@ static size_t ready(uint8_t *out, size_t cap) {
   return len;
 }
 
-static int finish(drv *d, ho_client_result *r) {
-  ho_client_action a = drv_next(d);
-  if (a.type == HO_CACT_CLOSE) a = drv_next(d);
-  cr_assert_eq(a.type, HO_CACT_DONE, "action %d", (int)a.type);
-  memset(r, 0, sizeof *r);
-  r->conn = HO_NO_HANDLE;
-  int rc = ho_client_core_result(d->c, r);
-  ho_client_core_del(d->c);
-  return rc;
-}
+static int finish(drv *d, ho_client_result *r) { return cfx_finish(d->c, drv_next(d), r); }
 
 /* The whole reply in one read: Negotiated, ready and the echo; the echo
  * comes back as the service's first bytes. spec: READY-32 */

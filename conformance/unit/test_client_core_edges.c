@@ -9,18 +9,13 @@
 #include "handoff/client.h"
 #include "handoff/error.h"
 #include "handoff/fallback.h"
+#include "client_core_fixtures.h"
 
 /* Time values and the destructor through one macro each (API renames at merge). */
 #define MS(x) ((uint64_t)(x)) /* the client core's clock is in milliseconds */
 #define CORE_DEL(c) ho_client_core_del(c)
 
-static ho_client_config base_cfg(void) {
-  ho_client_config cfg;
-  ho_client_config_init(&cfg);
-  cfg.connect_path = "/tmp/ho-client-edges.sock";
-  cfg.service_name = "echo";
-  return cfg;
-}
+static ho_client_config base_cfg(void) { return cfx_config("/tmp/ho-client-edges.sock"); }
 
 Test(client_core_edges, reason_names) {
   cr_assert_str_eq(ho_client_reason_name(HO_OK), "NONE");

@@ -11,14 +11,9 @@
 #include "handoff/client.h"
 #include "handoff/error.h"
 #include "handoff/frame.h"
+#include "client_core_fixtures.h"
 
-static ho_client_config base_cfg(void) {
-  ho_client_config cfg;
-  ho_client_config_init(&cfg);
-  cfg.connect_path = "/tmp/ho-client-more.sock";
-  cfg.service_name = "echo";
-  return cfg;
-}
+static ho_client_config base_cfg(void) { return cfx_config("/tmp/ho-client-more.sock"); }
 
 /* A core whose Hello has been written with `wrc`; returns the next action's type. */
 static ho_client_core *after_hello(const ho_client_config *cfg, int wrc, ho_client_action *a) {
@@ -70,10 +65,8 @@ Test(client_core_more, hello_write_closed_still_reads_the_reply) {
   /* EOF with nothing read, reported as HO_OK: the connection closed. */
   cr_assert_eq(ho_client_core_eof(c, HO_OK, 13), HO_OK);
   ho_client_result r;
-  memset(&r, 0, sizeof r);
-  cr_assert_eq(ho_client_core_result(c, &r), HO_ERR_CLOSED);
+  cr_assert_eq(cfx_result_del(c, &r), HO_ERR_CLOSED);
   cr_assert_not(r.request_sent);
-  ho_client_core_del(c);
 }
 
 Test(client_core_more, hello_write_error_ends_with_that_error) {
@@ -83,9 +76,7 @@ Test(client_core_more, hello_write_error_ends_with_that_error) {
   cr_assert_neq(a.type, HO_CACT_READ);
   while (a.type != HO_CACT_DONE) cr_assert_eq(ho_client_core_next(c, &a), 1);
   ho_client_result r;
-  memset(&r, 0, sizeof r);
-  cr_assert_eq(ho_client_core_result(c, &r), HO_ERR_IO);
-  ho_client_core_del(c);
+  cr_assert_eq(cfx_result_del(c, &r), HO_ERR_IO);
 }
 
 Test(client_core_more, eof_with_a_named_error_keeps_the_name) {
@@ -95,9 +86,7 @@ Test(client_core_more, eof_with_a_named_error_keeps_the_name) {
   cr_assert_eq(a.type, HO_CACT_READ);
   cr_assert_eq(ho_client_core_eof(c, HO_ERR_FD_EXHAUSTED, 13), HO_OK);
   ho_client_result r;
-  memset(&r, 0, sizeof r);
-  cr_assert_eq(ho_client_core_result(c, &r), HO_ERR_FD_EXHAUSTED);
-  ho_client_core_del(c);
+  cr_assert_eq(cfx_result_del(c, &r), HO_ERR_FD_EXHAUSTED);
 }
 
 Test(client_core_more, data_longer_than_the_read_asked_is_refused) {
@@ -109,9 +98,7 @@ Test(client_core_more, data_longer_than_the_read_asked_is_refused) {
   cr_assert_eq(ho_client_core_data(c, big, a.len + 1, 13), HO_ERR_INVALID_ARGUMENT);
   cr_assert_eq(ho_client_core_timeout(c, 14), HO_OK); /* the read is still pending */
   ho_client_result r;
-  memset(&r, 0, sizeof r);
-  cr_assert_eq(ho_client_core_result(c, &r), HO_ERR_TIMEOUT);
-  ho_client_core_del(c);
+  cr_assert_eq(cfx_result_del(c, &r), HO_ERR_TIMEOUT);
 }
 
 static uint64_t backwards_us(void *u) {
@@ -130,14 +117,8 @@ Test(client_core_more, a_clock_going_backwards_measures_zero) {
   ho_client_action a;
   ho_client_core *c = after_hello(&cfg, HO_OK, &a);
   cr_assert_eq(a.type, HO_CACT_READ);
-  ho_any_msg m;
-  memset(&m, 0, sizeof m);
-  m.hello_reply.which = HO_REPLY_NEGOTIATED;
-  m.hello_reply.negotiated.negotiated_protocol = HO_PROTOCOL_VERSION;
-  strcpy(m.hello_reply.negotiated.backend_pipe, "/tmp/ho-client-more-pipe.sock");
   uint8_t buf[512];
-  size_t n = 0;
-  cr_assert_eq(ho_frame_encode(HO_CODEC_PROTOBUF_C, HO_FT_HELLO_REPLY, &m, buf, sizeof buf, &n), HO_OK);
+  size_t n = cfx_negotiated(buf, sizeof buf, "/tmp/ho-client-more-pipe.sock", 0, NULL, 0);
   size_t off = 0;
   while (a.type == HO_CACT_READ && off < n) {
     size_t k = n - off < a.len ? n - off : a.len;
@@ -151,11 +132,9 @@ Test(client_core_more, a_clock_going_backwards_measures_zero) {
   cr_assert_eq(ho_client_core_connected(c, HO_OK, 14), HO_OK);
   while (a.type != HO_CACT_DONE) cr_assert_eq(ho_client_core_next(c, &a), 1);
   ho_client_result r;
-  memset(&r, 0, sizeof r);
-  cr_assert_eq(ho_client_core_result(c, &r), HO_OK);
+  cr_assert_eq(cfx_result_del(c, &r), HO_OK);
   cr_assert_eq(r.route, HO_ROUTE_RECONNECT);
   cr_assert_lt(t, 1000000 - 2, "the clock was read");
   cr_assert_eq(r.negotiated_us, 0);
   cr_assert_eq(r.connected_us, 0);
-  ho_client_core_del(c);
 }

@@ -16,24 +16,13 @@
 #include "handoff/error.h"
 #include "handoff/frame.h"
 #include "handoff/msg.h"
+#include "client_core_fixtures.h"
 
 /* ---- client core, sans I/O -------------------------------------------------- */
 
 static const uint8_t k_tok[HO_TOKEN_BYTES] = {9, 8, 7, 6, 5, 4, 3, 2, 1, 0, 1, 2, 3, 4, 5, 6};
 
-static ho_client_config base_cfg(void) {
-  ho_client_config cfg;
-  ho_client_config_init(&cfg);
-  cfg.connect_path = "/tmp/ho-cnc-broker.sock";
-  cfg.service_name = "echo";
-  return cfg;
-}
-
-static ho_client_action next_action(ho_client_core *c) {
-  ho_client_action a;
-  cr_assert_eq(ho_client_core_next(c, &a), 1, "an action is due");
-  return a;
-}
+static ho_client_config base_cfg(void) { return cfx_config("/tmp/ho-cnc-broker.sock"); }
 
 /* A core at `now` whose connect succeeded and whose Hello write was reported
  * as `wrc`; *a is the action after that. */
@@ -41,30 +30,18 @@ static ho_client_core *after_hello(const ho_client_config *cfg, uint64_t now, in
                                    ho_client_action *a) {
   ho_client_core *c = NULL;
   cr_assert_eq(ho_client_core_new(cfg, now, &c), HO_OK);
-  cr_assert_eq(next_action(c).type, HO_CACT_CONNECT);
+  cr_assert_eq(cfx_next(c).type, HO_CACT_CONNECT);
   cr_assert_eq(ho_client_core_connected(c, HO_OK, now), HO_OK);
-  cr_assert_eq(next_action(c).type, HO_CACT_WRITE);
+  cr_assert_eq(cfx_next(c).type, HO_CACT_WRITE);
   cr_assert_eq(ho_client_core_written(c, wrc, now), HO_OK);
-  *a = next_action(c);
+  *a = cfx_next(c);
   return c;
 }
 
 /* A Negotiated (protocol 1, backend_pipe "/tmp/ho-cnc-pipe.sock") with
  * `caps`, and the token when `token`. */
 static size_t negotiated(uint8_t *out, size_t cap, uint64_t caps, bool token) {
-  ho_any_msg m;
-  memset(&m, 0, sizeof m);
-  m.hello_reply.which = HO_REPLY_NEGOTIATED;
-  m.hello_reply.negotiated.negotiated_protocol = HO_PROTOCOL_VERSION;
-  strcpy(m.hello_reply.negotiated.backend_pipe, "/tmp/ho-cnc-pipe.sock");
-  m.hello_reply.negotiated.server_capabilities = caps;
-  if (token) {
-    memcpy(m.hello_reply.negotiated.handle_passed_token, k_tok, HO_TOKEN_BYTES);
-    m.hello_reply.negotiated.handle_passed_token_len = HO_TOKEN_BYTES;
-  }
-  size_t len = 0;
-  cr_assert_eq(ho_frame_encode(HO_CODEC_PROTOBUF_C, HO_FT_HELLO_REPLY, &m, out, cap, &len), HO_OK);
-  return len;
+  return cfx_negotiated(out, cap, "/tmp/ho-cnc-pipe.sock", caps, token ? k_tok : NULL, 0);
 }
 
 /* Feed `n` bytes to the reads the core asks for; returns the first action
@@ -76,20 +53,22 @@ static ho_client_action feed(ho_client_core *c, ho_client_action a, const uint8_
     size_t k = n - off < a.len ? n - off : a.len;
     cr_assert_eq(ho_client_core_data(c, b + off, k, now), HO_OK);
     off += k;
-    a = next_action(c);
+    a = cfx_next(c);
   }
   cr_assert_eq(off, n, "every byte was read");
   return a;
 }
 
-static int finish(ho_client_core *c, ho_client_action a, ho_client_result *r) {
-  if (a.type == HO_CACT_CLOSE) a = next_action(c);
-  cr_assert_eq(a.type, HO_CACT_DONE, "action %d", (int)a.type);
-  memset(r, 0, sizeof *r);
-  r->conn = HO_NO_HANDLE;
-  int rc = ho_client_core_result(c, r);
-  ho_client_core_del(c);
-  return rc;
+/* A core past its Hello (after_hello at `now`, written HO_OK) that read a
+ * whole Negotiated with `caps` (and the token when `token`) at `at`; *a is
+ * the action after it. */
+static ho_client_core *after_negotiated(const ho_client_config *cfg, uint64_t now, uint64_t caps,
+                                        bool token, uint64_t at, ho_client_action *a) {
+  ho_client_core *c = after_hello(cfg, now, HO_OK, a);
+  uint8_t b[512];
+  size_t n = negotiated(b, sizeof b, caps, token);
+  *a = feed(c, *a, b, n, at);
+  return c;
 }
 
 /* A positive value in no reason list is UNKNOWN (only negative errors are NOT_ADOPTED). */
@@ -113,16 +92,14 @@ Test(client_net_core_cov, nothing_after_done_and_a_write_report_out_of_turn) {
   ho_client_core *c = NULL;
   cr_assert_eq(ho_client_core_new(&cfg, 1, &c), HO_OK);
   cr_assert_eq(ho_client_core_written(c, HO_OK, 1), HO_ERR_STATE); /* no action taken yet */
-  cr_assert_eq(next_action(c).type, HO_CACT_CONNECT);
+  cr_assert_eq(cfx_next(c).type, HO_CACT_CONNECT);
   cr_assert_eq(ho_client_core_connected(c, HO_ERR_CLOSED, 2), HO_OK);
-  cr_assert_eq(next_action(c).type, HO_CACT_DONE);
+  cr_assert_eq(cfx_next(c).type, HO_CACT_DONE);
   ho_client_action a;
   cr_assert_eq(ho_client_core_next(c, &a), 0, "nothing after DONE");
   cr_assert_eq(ho_client_core_next(c, &a), 0);
   ho_client_result r;
-  memset(&r, 0, sizeof r);
-  cr_assert_eq(ho_client_core_result(c, &r), HO_ERR_CLOSED);
-  ho_client_core_del(c);
+  cr_assert_eq(cfx_result_del(c, &r), HO_ERR_CLOSED);
 }
 
 /* spec: READY-31 CLIENT-5 — the coalesced Hello's write broke (EPIPE): the
@@ -138,7 +115,7 @@ Test(client_net_core_cov, coalesced_hello_write_broken_then_eof_is_closed) {
   cr_assert_eq(a.type, HO_CACT_READ);
   cr_assert_eq(ho_client_core_eof(c, HO_ERR_CLOSED, 11), HO_OK);
   ho_client_result r;
-  cr_assert_eq(finish(c, next_action(c), &r), HO_ERR_CLOSED);
+  cr_assert_eq(cfx_finish(c, cfx_next(c), &r), HO_ERR_CLOSED);
   cr_assert_not(r.request_sent);
   cr_assert_neq(r.route, HO_ROUTE_HANDOFF);
 }
@@ -150,25 +127,23 @@ Test(client_net_core_cov, ready_timeout_zero_waits_the_default) {
   cfg.handoff = true;
   cfg.ready_timeout_ms = 0;
   ho_client_action a;
-  ho_client_core *c = after_hello(&cfg, 100, HO_OK, &a);
-  uint8_t b[512];
-  size_t n = negotiated(b, sizeof b, HO_CAP_HANDLE_PASSING, true);
-  a = feed(c, a, b, n, 200);
+  ho_client_core *c = after_negotiated(&cfg, 100, HO_CAP_HANDLE_PASSING, true, 200, &a);
   cr_assert_eq(a.type, HO_CACT_READ, "reading the ready frame");
   cr_assert_eq(a.deadline_ms, 200 + HO_CLIENT_DEFAULT_READY_TIMEOUT_MS);
   /* An empty read while waiting for ready changes nothing: read on. */
-  cr_assert_eq(ho_client_core_data(c, b, 0, 300), HO_OK);
-  a = next_action(c);
+  const uint8_t none = 0;
+  cr_assert_eq(ho_client_core_data(c, &none, 0, 300), HO_OK);
+  a = cfx_next(c);
   cr_assert_eq(a.type, HO_CACT_READ);
   cr_assert_eq(a.deadline_ms, 200 + HO_CLIENT_DEFAULT_READY_TIMEOUT_MS, "no byte: no extension");
   cr_assert_eq(ho_client_core_timeout(c, 200 + HO_CLIENT_DEFAULT_READY_TIMEOUT_MS), HO_OK);
   ho_client_result r;
-  a = next_action(c);
-  if (a.type == HO_CACT_CLOSE) a = next_action(c);
+  a = cfx_next(c);
+  if (a.type == HO_CACT_CLOSE) a = cfx_next(c);
   cr_assert_eq(a.type, HO_CACT_CONNECT, "not adopted, nothing written: fall back");
   cr_assert_str_eq(a.path, "/tmp/ho-cnc-pipe.sock");
   cr_assert_eq(ho_client_core_connected(c, HO_ERR_CLOSED, 2300), HO_OK);
-  cr_assert_eq(finish(c, next_action(c), &r), HO_ERR_CLOSED); /* FALLBACK-15 */
+  cr_assert_eq(cfx_finish(c, cfx_next(c), &r), HO_ERR_CLOSED); /* FALLBACK-15 */
 }
 
 /* Early data (not coalesced) under a backend-ready broker: one that also
@@ -181,23 +156,20 @@ static int early_br_timeout(uint64_t caps, ho_client_result *r) {
   cfg.request = (const uint8_t *)"ping";
   cfg.request_len = 4;
   ho_client_action a;
-  ho_client_core *c = after_hello(&cfg, 10, HO_OK, &a);
-  uint8_t b[512];
-  size_t n = negotiated(b, sizeof b, caps, true);
-  a = feed(c, a, b, n, 20);
+  ho_client_core *c = after_negotiated(&cfg, 10, caps, true, 20, &a);
   cr_assert_eq(a.type, HO_CACT_READ);
   cr_assert_eq(ho_client_core_timeout(c, a.deadline_ms), HO_OK);
-  a = next_action(c);
-  if (a.type == HO_CACT_CLOSE) a = next_action(c);
+  a = cfx_next(c);
+  if (a.type == HO_CACT_CLOSE) a = cfx_next(c);
   if (a.type == HO_CACT_CONNECT) {
     cr_assert_eq(ho_client_core_connected(c, HO_OK, 3000), HO_OK);
-    a = next_action(c);
+    a = cfx_next(c);
     cr_assert_eq(a.type, HO_CACT_WRITE);
     cr_assert_eq(a.len, 4, "the request, again");
     cr_assert_eq(ho_client_core_written(c, HO_OK, 3001), HO_OK);
-    a = next_action(c);
+    a = cfx_next(c);
   }
-  return finish(c, a, r);
+  return cfx_finish(c, a, r);
 }
 
 /* spec: READY-21 ERR-67 ERR-68 */
@@ -222,19 +194,16 @@ Test(client_net_core_cov, pipe_write_default_deadline_and_failure) {
   cfg.request = (const uint8_t *)"ping";
   cfg.request_len = 4;
   ho_client_action a;
-  ho_client_core *c = after_hello(&cfg, 10, HO_OK, &a);
-  uint8_t b[512];
-  size_t n = negotiated(b, sizeof b, 0, false); /* no token: fall back */
-  a = feed(c, a, b, n, 20);
-  if (a.type == HO_CACT_CLOSE) a = next_action(c);
+  ho_client_core *c = after_negotiated(&cfg, 10, 0, false, 20, &a); /* no token: fall back */
+  if (a.type == HO_CACT_CLOSE) a = cfx_next(c);
   cr_assert_eq(a.type, HO_CACT_CONNECT);
   cr_assert_eq(ho_client_core_connected(c, HO_OK, 50), HO_OK);
-  a = next_action(c);
+  a = cfx_next(c);
   cr_assert_eq(a.type, HO_CACT_WRITE);
   cr_assert_eq(a.deadline_ms, 50 + HO_CLIENT_DEFAULT_IO_TIMEOUT_MS);
   cr_assert_eq(ho_client_core_written(c, HO_ERR_CLOSED, 60), HO_OK);
   ho_client_result r;
-  cr_assert_eq(finish(c, next_action(c), &r), HO_ERR_CLOSED);
+  cr_assert_eq(cfx_finish(c, cfx_next(c), &r), HO_ERR_CLOSED);
   cr_assert_eq(r.route, HO_ROUTE_RECONNECT);
   cr_assert_not(r.request_sent);
   cr_assert_eq(r.fallback_reason, HO_CLIENT_CLIENT_UNSUPPORTED); /* no handoff asked for */

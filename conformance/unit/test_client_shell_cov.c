@@ -23,53 +23,30 @@
 #include "handoff/msg.h"
 #include "handoff/transport.h"
 #include "child_exit.h"
+#include "client_core_fixtures.h"
 #include "syscall_fail.h"
+#include "xfer_fixtures.h"
 
-static ho_client_config base_cfg(void) {
-  ho_client_config cfg;
-  ho_client_config_init(&cfg);
-  cfg.service_name = "echo";
-  return cfg;
-}
+static ho_client_config base_cfg(void) { return cfx_config(NULL); /* the path: per test */ }
 
 static char g_dir[64];
 
-static void mkdir_tmp(void) {
-  strcpy(g_dir, "/tmp/ho-cnc-cli-XXXXXX");
-  cr_assert_not_null(mkdtemp(g_dir));
-}
+static void mkdir_tmp(void) { fx_mkdtemp(g_dir, sizeof g_dir, "/tmp/ho-cnc-cli-XXXXXX"); }
+static void rm_tmp(void) { fx_rm_rf(g_dir); }
 
-static void rm_tmp(void) {
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
-  (void)system(cmd);
-}
-
-/* poll(2) and the call libc may make it with, failing with ENOMEM. */
-static int no_poll(void) {
-  const sysfail rules[] = {
-#ifdef SYS_poll
-      {SYS_poll, -1, ENOMEM, 0, 0},
-#endif
-      {SYS_ppoll, -1, ENOMEM, 0, 0},
-  };
-  return sysfail_install(rules, sizeof rules / sizeof rules[0]);
-}
-
-/* poll() failing while a read waits is HO_ERR_IO: in ho_client_read_exact,
- * and in ho_client_connect waiting for the HelloReply (a listener that
- * accepts nothing: the Hello is written, no reply comes). */
-Test(client_shell_cov, poll_failure_while_reading_is_io, .init = mkdir_tmp, .fini = rm_tmp) {
+/* In a forked child with `rules` in force: ho_client_read_exact on a quiet
+ * socketpair and ho_client_connect waiting for the HelloReply (from a
+ * listener that accepts nothing: the Hello is written, no reply comes) are
+ * both HO_ERR_IO, with nothing read and no connection. */
+static void read_and_connect_are_io(const sysfail *rules, size_t n) {
   char path[128];
   snprintf(path, sizeof path, "%s/b.sock", g_dir);
   ho_listener l;
   cr_assert_eq(ho_listener_open(&l, path, 4), HO_OK);
-  pid_t pid = fork();
-  cr_assert_geq(pid, 0);
+  int sp[2];
+  fx_socketpair(SOCK_STREAM, sp);
+  pid_t pid = sysfail_fork(rules, n);
   if (pid == 0) {
-    int sp[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sp) != 0) child_exit(20);
-    if (no_poll() != 0) child_exit(21);
     uint8_t b[4];
     size_t got = 9;
     if (ho_client_read_exact(sp[0], b, sizeof b, 1000, &got) != HO_ERR_IO || got != 0) child_exit(22);
@@ -83,37 +60,30 @@ Test(client_shell_cov, poll_failure_while_reading_is_io, .init = mkdir_tmp, .fin
     child_exit(0);
   }
   child_wait_ok(pid);
+  close(sp[0]);
+  close(sp[1]);
   ho_listener_close(&l);
+}
+
+/* poll() (and the call libc may make it with) failing with ENOMEM while a
+ * read waits is HO_ERR_IO: in ho_client_read_exact, and in
+ * ho_client_connect waiting for the HelloReply. */
+Test(client_shell_cov, poll_failure_while_reading_is_io, .init = mkdir_tmp, .fini = rm_tmp) {
+  const sysfail no_poll[] = {
+#ifdef SYS_poll
+      {SYS_poll, -1, ENOMEM, 0, 0},
+#endif
+      {SYS_ppoll, -1, ENOMEM, 0, 0},
+  };
+  read_and_connect_are_io(no_poll, sizeof no_poll / sizeof no_poll[0]);
 }
 
 /* recv() failing with ENOMEM (kernel memory) while a read waits: CLIENT-5
  * makes only a reset EOF; this is HO_ERR_IO, in ho_client_read_exact and in
  * ho_client_connect waiting for the HelloReply. */
 Test(client_shell_cov, recv_failure_for_lack_of_memory_is_io, .init = mkdir_tmp, .fini = rm_tmp) {
-  char path[128];
-  snprintf(path, sizeof path, "%s/b.sock", g_dir);
-  ho_listener l;
-  cr_assert_eq(ho_listener_open(&l, path, 4), HO_OK);
-  pid_t pid = fork();
-  cr_assert_geq(pid, 0);
-  if (pid == 0) {
-    int sp[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sp) != 0) child_exit(20);
-    const sysfail rule = {SYS_recvfrom, -1, ENOMEM, 0, 0};
-    if (sysfail_install(&rule, 1) != 0) child_exit(21);
-    uint8_t b[4];
-    size_t got = 9;
-    if (ho_client_read_exact(sp[0], b, sizeof b, 1000, &got) != HO_ERR_IO || got != 0) child_exit(22);
-    ho_client_config cfg = base_cfg();
-    cfg.connect_path = path;
-    cfg.io_timeout_ms = 1000;
-    ho_client_result r;
-    memset(&r, 0, sizeof r);
-    if (ho_client_connect(&cfg, &r) != HO_ERR_IO) child_exit(23);
-    child_exit(0);
-  }
-  child_wait_ok(pid);
-  ho_listener_close(&l);
+  const sysfail no_recv = {SYS_recvfrom, -1, ENOMEM, 0, 0};
+  read_and_connect_are_io(&no_recv, 1);
 }
 
 /* The descriptor the cache's temporary file will get: the lowest free one. */
@@ -130,23 +100,19 @@ static int next_fd(void) {
 static void cache_store_fails(bool fsync_fails, bool close_fails) {
   char file[128];
   snprintf(file, sizeof file, "%s/caps", g_dir);
-  pid_t pid = fork();
-  cr_assert_geq(pid, 0);
+  int fd = next_fd(); /* no cache file yet: the child's temporary file is the next descriptor */
+  sysfail rules[2];
+  size_t n = 0;
+  if (fsync_fails) rules[n++] = (sysfail){SYS_fsync, fd, EIO, 0, 0};
+  if (close_fails) rules[n++] = (sysfail){SYS_close, fd, EIO, 0, 0};
+  pid_t pid = sysfail_fork(rules, n);
   if (pid == 0) {
-    int fd = next_fd(); /* no cache file yet: the temporary file is the next descriptor */
-    sysfail rules[2];
-    size_t n = 0;
-    if (fsync_fails) rules[n++] = (sysfail){SYS_fsync, fd, EIO, 0, 0};
-    if (close_fails) rules[n++] = (sysfail){SYS_close, fd, EIO, 0, 0};
-    if (sysfail_install(rules, n) != 0) child_exit(20);
     if (ho_client_cache_store(file, "/run/b.sock", 0x5) != HO_ERR_IO) child_exit(21);
     (void)dup(0); /* takes that descriptor number (if closed): the coverage profile uses another */
     child_exit(0);
   }
   child_wait_ok(pid);
-  char cmd[160];
-  snprintf(cmd, sizeof cmd, "test -z \"$(ls -A '%s')\"", g_dir);
-  cr_assert_eq(system(cmd), 0, "no cache file, no temporary file");
+  cr_assert(fx_dir_is_empty(g_dir), "no cache file, no temporary file");
   uint64_t caps = 0;
   bool found = true;
   cr_assert_eq(ho_client_cache_lookup(file, "/run/b.sock", &caps, &found), HO_OK);
@@ -158,19 +124,15 @@ static void cache_store_fails(bool fsync_fails, bool close_fails) {
 Test(client_shell_cov, cache_store_fdopen_failing_is_nomem, .init = mkdir_tmp, .fini = rm_tmp) {
   char file[128];
   snprintf(file, sizeof file, "%s/caps", g_dir);
-  pid_t pid = fork();
-  cr_assert_geq(pid, 0);
+  const sysfail rule = {SYS_fcntl, next_fd(), ENOMEM, 0, 0};
+  pid_t pid = sysfail_fork(&rule, 1);
   if (pid == 0) {
-    const sysfail rule = {SYS_fcntl, next_fd(), ENOMEM, 0, 0};
-    if (sysfail_install(&rule, 1) != 0) child_exit(20);
     if (ho_client_cache_store(file, "/run/b.sock", 0x5) != HO_ERR_NOMEM) child_exit(21);
     (void)dup(0); /* takes that descriptor number: the coverage profile is written on another */
     child_exit(0);
   }
   child_wait_ok(pid);
-  char cmd[160];
-  snprintf(cmd, sizeof cmd, "test -z \"$(ls -A '%s')\"", g_dir);
-  cr_assert_eq(system(cmd), 0, "no cache file, no temporary file");
+  cr_assert(fx_dir_is_empty(g_dir), "no cache file, no temporary file");
 }
 
 /* spec: CLIENT-7 — what the client remembers is written whole or not at all:
@@ -242,16 +204,9 @@ Test(client_shell_cov, last_look_after_the_deadline_reads_bytes_and_eof, .init =
   snprintf(path, sizeof path, "%s/b.sock", g_dir);
   ho_listener l;
   cr_assert_eq(ho_listener_open(&l, path, 4), HO_OK);
-  ho_any_msg m;
-  memset(&m, 0, sizeof m);
-  m.hello_reply.which = HO_REPLY_NEGOTIATED;
-  m.hello_reply.negotiated.negotiated_protocol = HO_PROTOCOL_VERSION;
-  strcpy(m.hello_reply.negotiated.backend_pipe, "/tmp/ho-cnc-pipe.sock");
   uint8_t frame[512];
-  size_t n = 0;
-  cr_assert_eq(ho_frame_encode(HO_CODEC_PROTOBUF_C, HO_FT_HELLO_REPLY, &m, frame, sizeof frame, &n), HO_OK);
-  pid_t pid = fork();
-  cr_assert_geq(pid, 0);
+  (void)cfx_negotiated(frame, sizeof frame, "/tmp/ho-cnc-pipe.sock", 0, NULL, 0);
+  pid_t pid = child_fork();
   if (pid == 0) {
     int nfd = poll_to_supervisor();
     if (nfd < 0) child_exit(errno == EINVAL ? 77 : 20); /* 77: no user notification here */

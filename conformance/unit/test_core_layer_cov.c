@@ -24,6 +24,7 @@
 #include "handoff/transport.h"
 #include "child_exit.h"
 #include "syscall_fail.h"
+#include "token_fixtures.h"
 
 /* ---- peer policy (core/peer.c) ------------------------------------------------ */
 
@@ -231,20 +232,13 @@ Test(core_layer_cov, pending_peek_null_arguments) {
   ho_pending_queue_del(q);
 }
 
-static int fixed_key(void *ctx, uint8_t *buf, size_t len) {
-  (void)ctx;
-  memset(buf, 0x5a, len);
-  return 0;
-}
-
-static ho_token_store *store_with(ho_random_fn rnd, uint64_t ttl, uint64_t ack) {
-  ho_token_config cfg;
-  ho_token_config_init(&cfg);
-  cfg.random = rnd;
-  cfg.ttl_ms = ttl;
-  cfg.ack_deadline_ms = ack;
-  ho_token_store *s = NULL;
-  cr_assert_eq(ho_token_store_new(&s, &cfg), HO_OK);
+/* A store (token_fixtures.h) with `ttl` and ACK deadline `ack`, its hash
+ * key the random source's first 16 bytes: a counter, or those of `r`. */
+static ho_token_store *store_with(fx_rand *r, uint64_t ttl, uint64_t ack) {
+  static fx_rand counter;
+  memset(&counter, 0, sizeof counter);
+  ho_token_store *s = fx_store(r ? r : &counter, ttl, ack, HO_TOKEN_DEFAULT_MAX_PENDING);
+  cr_assert_not_null(s);
   return s;
 }
 
@@ -280,7 +274,10 @@ Test(core_layer_cov, ack_deadline_cut_to_a_not_after_already_past) {
 Test(core_layer_cov, tokens_with_colliding_hashes_stay_distinct) {
   static const uint8_t t1[HO_TOKEN_BYTES] = {0xc0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x4d, 0xa9, 0x02, 0};
   static const uint8_t t2[HO_TOKEN_BYTES] = {0xc0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x98, 0xdc, 0x02, 0};
-  ho_token_store *s = store_with(fixed_key, 1000, 100);
+  static const uint8_t key[1][HO_TOKEN_BYTES] = {{0x5a, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a,
+                                                   0x5a, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a}};
+  fx_rand fixed_key = {key, 1, 0, 0, 0, 0};
+  ho_token_store *s = store_with(&fixed_key, 1000, 100);
   cr_assert_eq(ho_token_insert(s, t1, 10), HO_OK);
   cr_assert_eq(ho_token_state(s, t2), HO_TOKEN_ABSENT);
   cr_assert_eq(ho_token_insert(s, t2, 10), HO_OK, "not ALREADY_PENDING");
@@ -295,11 +292,9 @@ Test(core_layer_cov, tokens_with_colliding_hashes_stay_distinct) {
 /* spec: TOKEN-1 — the OS random source failing is HO_ERR_RANDOM, never a
  * weaker fallback: no store is made and the buffer is not filled. */
 Test(core_layer_cov, os_random_source_failing_is_an_error) {
-  pid_t pid = fork();
-  cr_assert_geq(pid, 0);
+  const sysfail eio = {SYS_getrandom, -1, EIO, 0, 0};
+  pid_t pid = sysfail_fork(&eio, 1);
   if (pid == 0) {
-    const sysfail eio = {SYS_getrandom, -1, EIO, 0, 0};
-    if (sysfail_install(&eio, 1) != 0) child_exit(20);
     uint8_t b[16] = {0};
     if (ho_random_os(NULL, b, sizeof b) != HO_ERR_RANDOM) child_exit(21);
     for (size_t i = 0; i < sizeof b; i++)

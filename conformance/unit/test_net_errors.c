@@ -17,19 +17,12 @@
 
 #include "handoff/error.h"
 #include "handoff/transport.h"
+#include "xfer_fixtures.h"
 
 static char dir[64];
 
-static void mkdir_tmp(void) {
-  strcpy(dir, "/tmp/ho-neterr-XXXXXX");
-  cr_assert_not_null(mkdtemp(dir));
-}
-
-static void rm_tmp(void) {
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-  (void)system(cmd);
-}
+static void mkdir_tmp(void) { fx_mkdtemp(dir, sizeof dir, "/tmp/ho-neterr-XXXXXX"); }
+static void rm_tmp(void) { fx_rm_rf(dir); }
 
 TestSuite(net_errors, .init = mkdir_tmp, .fini = rm_tmp);
 

@@ -25,6 +25,7 @@
 #include "net/xfer_internal.h"
 #include "child_exit.h"
 #include "syscall_fail.h"
+#include "xfer_fixtures.h"
 
 /* ---- net: listener and dialer on real sockets -------------------------------- */
 
@@ -32,13 +33,7 @@
 
 static char g_root_path[64];
 
-static int root_dir_endpoint(void) {
-  ho_listener l;
-  ho_diag d;
-  if (ho_listener_open_diag(&l, g_root_path, 1, 0, &d) != HO_ERR_PERMISSION) return 1;
-  if (d.os_errno != EACCES || strstr(d.msg, "bind") == NULL) return 2;
-  return 0;
-}
+static int root_dir_endpoint(void) { return fx_bind_is_denied(g_root_path); }
 
 /* spec: SEC-9 — an endpoint right under "/": no parent to make, "/" is
  * root's and not writable by others, so the check passes; an unprivileged
@@ -52,16 +47,7 @@ Test(net_layer_cov, endpoint_right_under_the_root_directory) {
     cr_assert_eq(root_dir_endpoint(), 0);
     return;
   }
-  pid_t pid = fork();
-  cr_assert_geq(pid, 0);
-  if (pid == 0) {
-    /* Saved ids stay 0, so the child can become root again to write its profile. */
-    if (setresgid(NOBODY, NOBODY, 0) != 0 || setresuid(NOBODY, NOBODY, 0) != 0) _exit(90);
-    int rc = root_dir_endpoint();
-    if (setresuid(0, 0, 0) != 0 || setresgid(0, 0, 0) != 0) _exit(91);
-    child_exit(rc);
-  }
-  child_wait_ok(pid);
+  child_run_as(NOBODY, root_dir_endpoint);
   cr_assert_neq(lstat(g_root_path, &st), 0, "nothing was left in /");
 }
 
@@ -133,37 +119,20 @@ Test(net_layer_cov, blocking_connect_interrupted_by_a_signal_is_retried) {
 
 static char g_dir[64];
 
-static void mkdir_tmp(void) {
-  strcpy(g_dir, "/tmp/ho-cnc-net-XXXXXX");
-  cr_assert_not_null(mkdtemp(g_dir));
-}
-
-static void rm_tmp(void) {
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
-  (void)system(cmd);
-}
+static void mkdir_tmp(void) { fx_mkdtemp(g_dir, sizeof g_dir, "/tmp/ho-cnc-net-XXXXXX"); }
+static void rm_tmp(void) { fx_rm_rf(g_dir); }
 
 static bool exists(const char *p) {
   struct stat st;
   return lstat(p, &st) == 0;
 }
 
-/* The test directory holds nothing: no socket, no temporary name. */
-static bool dir_is_empty(void) {
-  char cmd[160];
-  snprintf(cmd, sizeof cmd, "test -z \"$(ls -A '%s')\"", g_dir);
-  return system(cmd) == 0;
-}
-
 /* In a forked child: `rules` in force, ho_listener_open_diag(path) gives
  * `want` with `what` and errno `err` in the diagnosis. */
 static void listen_fails(const char *path, const sysfail *rules, size_t n, int err, int want,
                          const char *what) {
-  pid_t pid = fork();
-  cr_assert_geq(pid, 0);
+  pid_t pid = sysfail_fork(rules, n);
   if (pid == 0) {
-    if (sysfail_install(rules, n) != 0) child_exit(20);
     ho_listener l;
     ho_diag d;
     int rc = ho_listener_open_diag(&l, path, 1, 0, &d);
@@ -172,7 +141,7 @@ static void listen_fails(const char *path, const sysfail *rules, size_t n, int e
     child_exit(0);
   }
   child_wait_ok(pid);
-  cr_assert(dir_is_empty(), "neither the socket nor its temporary name is left");
+  cr_assert(fx_dir_is_empty(g_dir), "neither the socket nor its temporary name is left");
 }
 
 /* rename(2) and the calls libc may make it with, all failing with `err`. */
@@ -229,11 +198,9 @@ Test(net_layer_cov, connect_errnos_that_are_io, .init = mkdir_tmp, .fini = rm_tm
   cr_assert_eq(ho_listener_open(&l, p, 4), HO_OK);
   static const int errs[] = {EINVAL, ETIMEDOUT, ENOMEM};
   for (size_t i = 0; i < sizeof errs / sizeof errs[0]; i++) {
-    pid_t pid = fork();
-    cr_assert_geq(pid, 0);
+    const sysfail rule = {SYS_connect, -1, errs[i], 0, 0};
+    pid_t pid = sysfail_fork(&rule, 1);
     if (pid == 0) {
-      const sysfail rule = {SYS_connect, -1, errs[i], 0, 0};
-      if (sysfail_install(&rule, 1) != 0) child_exit(20);
       ho_handle c = HO_NO_HANDLE;
       ho_diag d;
       if (ho_unix_connect_diag(p, 0, &c, &d) != HO_ERR_IO) child_exit(21);
@@ -264,14 +231,12 @@ Test(net_layer_cov, parent_directory_stat_failure_is_reported, .init = mkdir_tmp
 /* recvmsg() failing with ENOMEM (kernel memory) on the control connection:
  * HO_ERR_IO, nothing received. */
 Test(net_layer_cov, recvmsg_failure_for_lack_of_memory_is_io) {
-  pid_t pid = fork();
-  cr_assert_geq(pid, 0);
+  int sv[2];
+  fx_socketpair(SOCK_STREAM, sv);
+  cr_assert_eq(write(sv[0], "x", 1), 1);
+  const sysfail rule = {SYS_recvmsg, sv[1], ENOMEM, 0, 0};
+  pid_t pid = sysfail_fork(&rule, 1);
   if (pid == 0) {
-    int sv[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) child_exit(20);
-    if (write(sv[0], "x", 1) != 1) child_exit(21);
-    const sysfail rule = {SYS_recvmsg, sv[1], ENOMEM, 0, 0};
-    if (sysfail_install(&rule, 1) != 0) child_exit(22);
     uint8_t b[16];
     ho_xfer_rx rx;
     if (ho_xfer_recv_cap(sv[1], b, sizeof b, &rx, 0, 1) != HO_ERR_IO) child_exit(23);
@@ -279,6 +244,8 @@ Test(net_layer_cov, recvmsg_failure_for_lack_of_memory_is_io) {
     child_exit(0);
   }
   child_wait_ok(pid);
+  close(sv[0]);
+  close(sv[1]);
 }
 
 /* spec: SEC-9 — the socket file the listener made could not be identified
@@ -288,20 +255,18 @@ Test(net_layer_cov, recvmsg_failure_for_lack_of_memory_is_io) {
 Test(net_layer_cov, unidentified_socket_file_is_never_unlinked, .init = mkdir_tmp, .fini = rm_tmp) {
   char p[128];
   snprintf(p, sizeof p, "%s/o.sock", g_dir);
-  pid_t pid = fork();
-  cr_assert_geq(pid, 0);
-  if (pid == 0) {
-    ho_listener l;
-    /* Only the stat whose path argument is l.path: the one after the rename. */
-    const sysfail rules[] = {
+  ho_listener l; /* the child's copy lives at the same address */
+  /* Only the stat whose path argument is l.path: the one after the rename. */
+  const sysfail rules[] = {
 #ifdef SYS_newfstatat
-        {SYS_newfstatat, AT_FDCWD, EACCES, 2, (uint64_t)(uintptr_t)l.path},
+      {SYS_newfstatat, AT_FDCWD, EACCES, 2, (uint64_t)(uintptr_t)l.path},
 #endif
 #ifdef SYS_statx
-        {SYS_statx, AT_FDCWD, EACCES, 2, (uint64_t)(uintptr_t)l.path},
+      {SYS_statx, AT_FDCWD, EACCES, 2, (uint64_t)(uintptr_t)l.path},
 #endif
-    };
-    if (sysfail_install(rules, sizeof rules / sizeof rules[0]) != 0) child_exit(20);
+  };
+  pid_t pid = sysfail_fork(rules, sizeof rules / sizeof rules[0]);
+  if (pid == 0) {
     if (ho_listener_open(&l, p, 1) != HO_OK) child_exit(21);
     if (l.ino != 0) child_exit(22);
     ho_listener_close(&l);

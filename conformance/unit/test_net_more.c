@@ -24,21 +24,14 @@
 #include "handoff/transport.h"
 #include "net/xfer_internal.h"
 #include "child_exit.h"
+#include "xfer_fixtures.h"
 
 #define NOBODY 65534
 
 static char dir[64];
 
-static void mkdir_tmp(void) {
-  strcpy(dir, "/tmp/ho-netmore-XXXXXX");
-  cr_assert_not_null(mkdtemp(dir));
-}
-
-static void rm_tmp(void) {
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-  (void)system(cmd);
-}
+static void mkdir_tmp(void) { fx_mkdtemp(dir, sizeof dir, "/tmp/ho-netmore-XXXXXX"); }
+static void rm_tmp(void) { fx_rm_rf(dir); }
 
 TestSuite(net_more, .init = mkdir_tmp, .fini = rm_tmp);
 
@@ -51,16 +44,7 @@ static void touch(const char *p) {
 /* Run `body` in a forked child as uid/gid NOBODY; the child's exit status is its verdict. */
 static void as_nobody(int (*body)(void)) {
   if (geteuid() != 0) cr_skip_test("needs root to drop to an unprivileged uid");
-  pid_t pid = fork();
-  cr_assert_geq(pid, 0);
-  if (pid == 0) {
-    /* Saved ids stay 0, so the child can become root again to write its profile. */
-    if (setresgid(NOBODY, NOBODY, 0) != 0 || setresuid(NOBODY, NOBODY, 0) != 0) _exit(90);
-    int rc = body();
-    if (setresuid(0, 0, 0) != 0 || setresgid(0, 0, 0) != 0) _exit(91);
-    child_exit(rc);
-  }
-  child_wait_ok(pid);
+  child_run_as(NOBODY, body);
 }
 
 /* ---- parent directories (spec: SEC-1 SEC-2 SEC-9) ---------------------- */
@@ -170,13 +154,7 @@ Test(net_more, listener_parent_mkdir_denied_is_permission) {
   as_nobody(nobody_mkdir_denied);
 }
 
-static int nobody_bind_denied(void) {
-  ho_diag d;
-  ho_listener l;
-  if (ho_listener_open_diag(&l, g_path, 1, 0, &d) != HO_ERR_PERMISSION) return 1;
-  if (d.os_errno != EACCES || strstr(d.msg, "bind") == NULL) return 2;
-  return 0;
-}
+static int nobody_bind_denied(void) { return fx_bind_is_denied(g_path); }
 
 Test(net_more, listener_bind_denied_is_permission) {
   /* A root-owned 0755 directory passes the SEC-9 check but nobody may bind in it. */

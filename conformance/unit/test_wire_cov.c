@@ -346,33 +346,39 @@ Test(wire_cov, back_ends_refuse_detail_keys_and_values_above_their_caps_without_
   }
 }
 
+static void put_warning(pbw *w, unsigned i) {
+  (void)i;
+  put_ld(w, 4, "w", 1);
+}
+
+static void put_detail(pbw *w, unsigned i) {
+  const uint8_t entry[] = {0x0a, 0x01, (uint8_t)('a' + i), 0x12, 0x01, 'v'};
+  put_ld(w, 5, entry, sizeof entry);
+}
+
+/* `max` entries (put(w, i) each) of a message of type `mt` are decoded by
+ * both back ends (*count, of the back end `count` points into, is `max`);
+ * one more is HO_ERR_MALFORMED from both. */
+static void max_fit_one_more_refused(ho_mt mt, unsigned max, void (*put)(pbw *, unsigned),
+                                     const size_t *count, const char *what) {
+  for (unsigned k = max; k <= max + 1; k++) {
+    pbw w;
+    w.n = 0;
+    for (unsigned i = 0; i < k; i++) put(&w, i);
+    int pbc, npb;
+    both(mt, &w, &pbc, &npb);
+    int want = k > max ? HO_ERR_MALFORMED : HO_OK;
+    cr_assert_eq(pbc, want, "%u %s (protobuf-c): %s", k, what, ho_errname(pbc));
+    cr_assert_eq(npb, want, "%u %s (nanopb): %s", k, what, ho_errname(npb));
+    if (want == HO_OK) cr_assert_eq(*count, max);
+  }
+}
+
 /* spec: MSG-9 — eight warnings or details fit, a ninth is refused. */
 Test(wire_cov, back_ends_refuse_a_ninth_warning_or_detail_without_the_scan) {
-  for (unsigned k = HO_MAX_WARNINGS; k <= HO_MAX_WARNINGS + 1; k++) {
-    pbw w;
-    w.n = 0;
-    for (unsigned i = 0; i < k; i++) put_ld(&w, 4, "w", 1);
-    int pbc, npb;
-    both(HO_MT_NEGOTIATED, &w, &pbc, &npb);
-    int want = k > HO_MAX_WARNINGS ? HO_ERR_MALFORMED : HO_OK;
-    cr_assert_eq(pbc, want, "%u warnings (protobuf-c): %s", k, ho_errname(pbc));
-    cr_assert_eq(npb, want, "%u warnings (nanopb): %s", k, ho_errname(npb));
-    if (want == HO_OK) cr_assert_eq(ua.n.warnings_count, HO_MAX_WARNINGS);
-  }
-  for (unsigned k = HO_MAX_DETAILS; k <= HO_MAX_DETAILS + 1; k++) {
-    pbw w;
-    w.n = 0;
-    for (unsigned i = 0; i < k; i++) {
-      const uint8_t entry[] = {0x0a, 0x01, (uint8_t)('a' + i), 0x12, 0x01, 'v'};
-      put_ld(&w, 5, entry, sizeof entry);
-    }
-    int pbc, npb;
-    both(HO_MT_REFUSED, &w, &pbc, &npb);
-    int want = k > HO_MAX_DETAILS ? HO_ERR_MALFORMED : HO_OK;
-    cr_assert_eq(pbc, want, "%u details (protobuf-c): %s", k, ho_errname(pbc));
-    cr_assert_eq(npb, want, "%u details (nanopb): %s", k, ho_errname(npb));
-    if (want == HO_OK) cr_assert_eq(ub.r.details_count, HO_MAX_DETAILS);
-  }
+  max_fit_one_more_refused(HO_MT_NEGOTIATED, HO_MAX_WARNINGS, put_warning, &ua.n.warnings_count,
+                           "warnings");
+  max_fit_one_more_refused(HO_MT_REFUSED, HO_MAX_DETAILS, put_detail, &ub.r.details_count, "details");
 }
 
 /* spec: MSG-8 — the token of an offer and of an ACK is exactly 16 bytes: a

@@ -5,6 +5,8 @@
 
 #include <criterion/criterion.h>
 #include <dirent.h>
+#include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +36,27 @@ static inline void fx_socketpair(int type, int sv[2]) {
 }
 
 static inline int fx_fd_is_open(int fd) { return fcntl(fd, F_GETFD) != -1; }
+
+/* A fresh private directory from the mkdtemp template `tmpl` (ending in
+ * XXXXXX) in dir[cap]; fx_rm_rf removes it and all it holds. */
+static inline void fx_mkdtemp(char *dir, size_t cap, const char *tmpl) {
+  cr_assert_lt(strlen(tmpl), cap);
+  strcpy(dir, tmpl);
+  cr_assert_not_null(mkdtemp(dir));
+}
+
+static inline void fx_rm_rf(const char *dir) {
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  (void)system(cmd);
+}
+
+/* The directory holds nothing (no socket, no temporary name, no file). */
+static inline bool fx_dir_is_empty(const char *dir) {
+  char cmd[160];
+  snprintf(cmd, sizeof cmd, "test -z \"$(ls -A '%s')\"", dir);
+  return system(cmd) == 0;
+}
 
 /* The descriptors one test opens and the count the process had before
  * them: fx_end closes those still open and checks that nothing else was
@@ -87,6 +110,17 @@ static inline void fx_end(fx_fds *t) {
     cr_assert_eq(close(fd), 0, "descriptor %d", fd);
   }
   cr_assert_eq(fx_count_fds(), t->before, "every descriptor the test opened is closed");
+}
+
+/* A process that may not bind at `path` (its directory passes the SEC-9
+ * check): ho_listener_open_diag is HO_ERR_PERMISSION with EACCES from
+ * "bind". Returns 0, or 1/2 (child exit codes) naming what differed. */
+static inline int fx_bind_is_denied(const char *path) {
+  ho_listener l;
+  ho_diag d;
+  if (ho_listener_open_diag(&l, path, 1, 0, &d) != HO_ERR_PERMISSION) return 1;
+  if (d.os_errno != EACCES || strstr(d.msg, "bind") == NULL) return 2;
+  return 0;
 }
 
 /* Send `len` data bytes with `nfds` (at most 16) descriptors in one sendmsg. */

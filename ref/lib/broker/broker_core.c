@@ -101,20 +101,6 @@ void bk_link(ho_broker *b, ho_broker_conn *c) {
   b->st.open_conns++;
 }
 
-static void conn_free(ho_broker *b, ho_broker_conn *c);
-
-/* Emit the one CLOSE of `c` and free the core's side of it. The action
- * keeps only the shell's user pointer. */
-void bk_close(ho_broker *b, ho_broker_conn *c, bool shutdown) {
-  /* a released coalesced client had its CLOSE already (READY-27) */
-  if (!c->released && bk_push(b, HO_BACT_CLOSE, c, NULL, 0) == HO_OK) {
-    action_item *it = &b->q[(b->qhead + b->qlen - 1) % b->qcap];
-    it->a.shutdown = shutdown;
-    it->a.conn = NULL; /* the handle dies now */
-  }
-  conn_free(b, c);
-}
-
 /* The core's side of `c`: its buffers, its places in the lists, itself. */
 static void conn_free(ho_broker *b, ho_broker_conn *c) {
   if (!c->control) {
@@ -130,6 +116,18 @@ static void conn_free(ho_broker *b, ho_broker_conn *c) {
   if (c->anext) c->anext->aprev = c->aprev;
   b->st.open_conns--;
   free(c);
+}
+
+/* Emit the one CLOSE of `c` and free the core's side of it. The action
+ * keeps only the shell's user pointer. */
+void bk_close(ho_broker *b, ho_broker_conn *c, bool shutdown) {
+  /* a released coalesced client had its CLOSE already (READY-27) */
+  if (!c->released && bk_push(b, HO_BACT_CLOSE, c, NULL, 0) == HO_OK) {
+    action_item *it = &b->q[(b->qhead + b->qlen - 1) % b->qcap];
+    it->a.shutdown = shutdown;
+    it->a.conn = NULL; /* the handle dies now */
+  }
+  conn_free(b, c);
 }
 
 int ho_broker_next_action(ho_broker *b, ho_broker_action *out) {
